@@ -1,0 +1,117 @@
+namespace GpuViT.Kernels;
+
+/// <summary>The generated source dialects.</summary>
+public enum KernelDialect
+{
+    /// <summary>OpenCL C 1.2 with explicit __global/__local address spaces.</summary>
+    OpenCL,
+
+    /// <summary>CUDA C (extern "C" __global__), compiled at run time by NVRTC.</summary>
+    Cuda,
+}
+
+/// <summary>Whether a parameter is a buffer view or a scalar value.</summary>
+public enum ParameterKind
+{
+    Buffer,
+    Scalar,
+}
+
+/// <summary>The element type of a buffer or the type of a scalar.</summary>
+public enum ElementType
+{
+    Float,
+    Int,
+    UInt,
+
+    /// <summary>Scalars only; passed to devices as a 32-bit int (0 or 1), since OpenCL forbids bool kernel arguments.</summary>
+    Bool,
+}
+
+/// <summary>How a kernel may touch a buffer.</summary>
+public enum BufferAccess
+{
+    /// <summary>Scalars.</summary>
+    None,
+    ReadOnly,
+    ReadWrite,
+}
+
+/// <summary>One kernel parameter after the <see cref="KernelThread"/>, in declaration order.</summary>
+public sealed record KernelParameter(string Name, ParameterKind Kind, ElementType ElementType, BufferAccess Access)
+{
+    /// <summary>C#-like spelling, e.g. <c>ReadOnlyView&lt;float&gt; a</c> or <c>int n</c>.</summary>
+    public override string ToString()
+    {
+        string element = ElementType switch
+        {
+            ElementType.Float => "float",
+            ElementType.Int => "int",
+            ElementType.UInt => "uint",
+            _ => "bool",
+        };
+        return Kind == ParameterKind.Scalar
+            ? $"{element} {Name}"
+            : $"{(Access == BufferAccess.ReadOnly ? "ReadOnlyView" : "ReadWriteView")}<{element}> {Name}";
+    }
+}
+
+/// <summary>Runs the C# body of a kernel for one thread; arguments follow <see cref="KernelDescriptor.Parameters"/>.</summary>
+public delegate void KernelBody(KernelThread thread, object[] arguments);
+
+/// <summary>
+/// Everything the build generated for one kernel: its signature, shared-memory use, the OpenCL C
+/// and CUDA C sources, and a way to run its C# body (for the emulator).
+/// </summary>
+public sealed class KernelDescriptor
+{
+    public KernelDescriptor(
+        string name,
+        string declaringType,
+        IReadOnlyList<KernelParameter> parameters,
+        int sharedMemoryBytes,
+        bool usesBarrier,
+        string openCLSource,
+        string cudaSource,
+        KernelBody body)
+    {
+        Name = name;
+        DeclaringType = declaringType;
+        Parameters = parameters;
+        SharedMemoryBytes = sharedMemoryBytes;
+        UsesBarrier = usesBarrier;
+        OpenCLSource = openCLSource;
+        CudaSource = cudaSource;
+        Body = body;
+    }
+
+    /// <summary>The C# method name, which is also the entry point in both generated sources.</summary>
+    public string Name { get; }
+
+    /// <summary>The full name of the C# type that declares the kernel.</summary>
+    public string DeclaringType { get; }
+
+    public IReadOnlyList<KernelParameter> Parameters { get; }
+
+    /// <summary>Bytes of group-shared memory each group uses (static, from Group.Shared sizes).</summary>
+    public int SharedMemoryBytes { get; }
+
+    /// <summary>Whether the kernel, or a device function it calls, uses Group.Barrier.</summary>
+    public bool UsesBarrier { get; }
+
+    public string OpenCLSource { get; }
+
+    public string CudaSource { get; }
+
+    /// <summary>The C# body, called once per thread by the emulator.</summary>
+    public KernelBody Body { get; }
+
+    public string Source(KernelDialect dialect) => dialect switch
+    {
+        KernelDialect.OpenCL => OpenCLSource,
+        KernelDialect.Cuda => CudaSource,
+        _ => throw new ArgumentOutOfRangeException(nameof(dialect), dialect, "unknown kernel dialect"),
+    };
+
+    public override string ToString() => $"{Name}({string.Join(", ", Parameters)})";
+}

@@ -1,0 +1,71 @@
+namespace GpuViT.Kernels;
+
+/// <summary>Operations on the thread's group: barrier and group-shared memory.</summary>
+public static class Group
+{
+    /// <summary>
+    /// Waits until every thread of the group has reached this barrier; writes to shared and
+    /// global memory before it are visible to the group after it. Every thread of the group must
+    /// reach it (CUDA __syncthreads, OpenCL barrier); the emulator reports a group that does not.
+    /// </summary>
+    public static void Barrier() => GroupContext.Require(nameof(Barrier)).Barrier();
+
+    /// <summary>
+    /// Memory shared by the threads of this group. <paramref name="length"/> must be a
+    /// compile-time constant, and the call must stand at the top level of a kernel body
+    /// (<c>var tile = Group.Shared&lt;float&gt;(16 * 16);</c>). Contents start undefined: the
+    /// emulator fills float arrays with NaN so that a read before a write shows.
+    /// </summary>
+    public static SharedArray<T> Shared<T>(int length) where T : unmanaged =>
+        GroupContext.Require(nameof(Shared)).Shared<T>(length);
+}
+
+/// <summary>Atomic read-modify-write on an element of a read-write view or a shared array.</summary>
+public static class Atomic
+{
+    /// <summary>Adds <paramref name="value"/> to <paramref name="target"/> atomically; returns the old value.</summary>
+    public static float Add(ref float target, float value)
+    {
+        float old = Volatile.Read(ref target);
+        while (true)
+        {
+            float seen = Interlocked.CompareExchange(ref target, old + value, old);
+            if (BitConverter.SingleToInt32Bits(seen) == BitConverter.SingleToInt32Bits(old))
+            {
+                return old;
+            }
+
+            old = seen;
+        }
+    }
+
+    /// <summary>Adds <paramref name="value"/> to <paramref name="target"/> atomically; returns the old value.</summary>
+    public static int Add(ref int target, int value) => Interlocked.Add(ref target, value) - value;
+
+    /// <summary>Adds <paramref name="value"/> to <paramref name="target"/> atomically; returns the old value.</summary>
+    public static uint Add(ref uint target, uint value) => Interlocked.Add(ref target, value) - value;
+}
+
+/// <summary>What a group needs from whoever runs the kernel body (the emulator).</summary>
+internal interface IGroupContext
+{
+    void Barrier();
+
+    SharedArray<T> Shared<T>(int length) where T : unmanaged;
+}
+
+internal static class GroupContext
+{
+    [ThreadStatic]
+    private static IGroupContext? s_current;
+
+    public static IGroupContext? Current
+    {
+        get => s_current;
+        set => s_current = value;
+    }
+
+    public static IGroupContext Require(string operation) =>
+        s_current ?? throw new InvalidOperationException(
+            $"Group.{operation} can only run inside a kernel launched on the emulator (KernelEmulator.Launch).");
+}

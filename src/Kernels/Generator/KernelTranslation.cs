@@ -1,0 +1,395 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace GpuViT.Kernels.Generator;
+
+/// <summary>
+/// Turns one [Kernel] method into a <see cref="KernelInfo"/>: its checked signature, and a
+/// complete OpenCL C and CUDA C program holding the kernel and every device function it reaches.
+/// </summary>
+internal static class KernelTranslation
+{
+    public static KernelInfo Kernel(MethodDeclarationSyntax syntax, IMethodSymbol method, SemanticModel model, CancellationToken cancellation)
+    {
+        var diagnostics = new List<DiagnosticInfo>();
+        List<ParameterInfo> parameters = KernelSignature(syntax, method, diagnostics);
+
+        // Diagnostics come from the first dialect; the second translation walks the same code.
+        Program openCL = Translate(Dialect.OpenCL, syntax, method, model, parameters, diagnostics, cancellation);
+        Program cuda = Translate(Dialect.Cuda, syntax, method, model, parameters, new List<DiagnosticInfo>(), cancellation);
+
+        return new KernelInfo(
+            method.Name,
+            LocationInfo.From(syntax.Identifier.GetLocation()),
+            method.ContainingType.ToDisplayString(),
+            method.ContainingType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) + "." + method.Name,
+            new EquatableArray<ParameterInfo>(parameters),
+            openCL.SharedMemoryBytes,
+            openCL.UsesBarrier,
+            openCL.Source,
+            cuda.Source,
+            new EquatableArray<string>(openCL.DeviceFunctions),
+            new EquatableArray<DiagnosticInfo>(diagnostics));
+    }
+
+    /// <summary>Checks a device function on its own, so one that no kernel calls is checked too.</summary>
+    public static DeviceFunctionInfo DeviceFunction(MethodDeclarationSyntax syntax, IMethodSymbol method, SemanticModel model)
+    {
+        var diagnostics = new List<DiagnosticInfo>();
+        DeviceFunctionSignature(Dialect.OpenCL, syntax, method, diagnostics);
+        var translator = new FunctionTranslator(model, Dialect.OpenCL, isKernel: false, diagnostics);
+        translator.TranslateBody(syntax);
+        return new DeviceFunctionInfo(
+            method.Name,
+            LocationInfo.From(syntax.Identifier.GetLocation()),
+            method.ContainingType.ToDisplayString(),
+            new EquatableArray<DiagnosticInfo>(diagnostics));
+    }
+
+    private sealed class Program
+    {
+        public string Source = string.Empty;
+        public int SharedMemoryBytes;
+        public bool UsesBarrier;
+        public List<string> DeviceFunctions = new();
+    }
+
+    private sealed class Function
+    {
+        public Function(IMethodSymbol method, MethodDeclarationSyntax syntax, FunctionTranslator translator, string signature)
+        {
+            Method = method;
+            Syntax = syntax;
+            Translator = translator;
+            Signature = signature;
+        }
+
+        public IMethodSymbol Method { get; }
+
+        public MethodDeclarationSyntax Syntax { get; }
+
+        public FunctionTranslator Translator { get; }
+
+        public string Signature { get; }
+    }
+
+    private static Program Translate(
+        Dialect dialect,
+        MethodDeclarationSyntax syntax,
+        IMethodSymbol method,
+        SemanticModel model,
+        List<ParameterInfo> parameters,
+        List<DiagnosticInfo> diagnostics,
+        CancellationToken cancellation)
+    {
+        var kernel = new FunctionTranslator(model, dialect, isKernel: true, diagnostics);
+        kernel.TranslateBody(syntax);
+
+        // Every device function reachable from the kernel, in the order first called.
+        var functions = new List<Function>();
+        var pending = new Queue<(IMethodSymbol Method, Location Site)>(kernel.Calls);
+        while (pending.Count > 0)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            (IMethodSymbol callee, Location site) = pending.Dequeue();
+            if (functions.Any(f => SymbolEqualityComparer.Default.Equals(f.Method, callee)))
+            {
+                continue;
+            }
+
+            if (callee.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax(cancellation) is not MethodDeclarationSyntax calleeSyntax)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.UnsupportedCall, site, callee.Name, " (a device function must be declared in this assembly, where its source is)"));
+                continue;
+            }
+
+            SemanticModel calleeModel = model.Compilation.GetSemanticModel(calleeSyntax.SyntaxTree);
+            string signature = DeviceFunctionSignature(dialect, calleeSyntax, callee, diagnostics);
+            var translator = new FunctionTranslator(calleeModel, dialect, isKernel: false, diagnostics);
+            translator.TranslateBody(calleeSyntax);
+            functions.Add(new Function(callee, calleeSyntax, translator, signature));
+            foreach ((IMethodSymbol Method, Location Site) call in translator.Calls)
+            {
+                pending.Enqueue(call);
+            }
+        }
+
+        ReportRecursion(functions, diagnostics);
+
+        bool usesBarrier = kernel.UsesBarrier || functions.Any(f => f.Translator.UsesBarrier);
+        bool floatAtomicGlobal = kernel.UsesFloatAtomicGlobal || functions.Any(f => f.Translator.UsesFloatAtomicGlobal);
+        bool floatAtomicShared = kernel.UsesFloatAtomicShared || functions.Any(f => f.Translator.UsesFloatAtomicShared);
+
+        var source = new StringBuilder();
+        source.Append("// Kernel ").Append(method.Name).Append(" (").Append(method.ContainingType.ToDisplayString()).Append('.').Append(method.Name)
+            .Append("), translated from C# to ").Append(dialect.Name).Append(" by GpuViT at build time; edit the C# source instead.\n\n");
+        source.Append(dialect.Prelude(floatAtomicGlobal, floatAtomicShared));
+
+        if (functions.Count > 0)
+        {
+            foreach (Function function in functions)
+            {
+                source.Append(function.Signature).Append(";\n");
+            }
+
+            source.Append('\n');
+            foreach (Function function in functions)
+            {
+                source.Append(function.Signature).Append('\n').Append("{\n").Append(function.Translator.Body).Append("}\n\n");
+            }
+        }
+
+        string kernelParameters = string.Join(", ", parameters.Select(p => KernelParameter(dialect, p)));
+        source.Append(dialect.KernelSignature(method.Name, kernelParameters)).Append('\n').Append("{\n");
+        foreach ((string element, string name, int length) in kernel.Shared)
+        {
+            source.Append("    ").Append(dialect.SharedDeclaration(element, name, length)).Append('\n');
+        }
+
+        source.Append(kernel.Body).Append("}\n");
+
+        return new Program
+        {
+            Source = source.ToString(),
+            SharedMemoryBytes = kernel.Shared.Sum(s => s.Length * 4),
+            UsesBarrier = usesBarrier,
+            DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
+        };
+    }
+
+    private static string KernelParameter(Dialect dialect, ParameterInfo parameter)
+    {
+        string element = dialect.Scalar(parameter.ElementType.ToLowerInvariant());
+        if (parameter.Kind == "Buffer")
+        {
+            return dialect.Pointer(element, parameter.Access == "ReadOnly", shared: false) + " " + KernelTypes.CName(parameter.Name);
+        }
+
+        // OpenCL forbids bool kernel arguments; both dialects take an int 0/1.
+        return (parameter.ElementType == "Bool" ? "int" : element) + " " + KernelTypes.CName(parameter.Name);
+    }
+
+    private static List<ParameterInfo> KernelSignature(MethodDeclarationSyntax syntax, IMethodSymbol method, List<DiagnosticInfo> diagnostics)
+    {
+        Location location = syntax.Identifier.GetLocation();
+        void Signature(string problem) => diagnostics.Add(DiagnosticInfo.Create(Diagnostics.KernelSignature, location, method.Name, problem));
+
+        if (!method.IsStatic)
+        {
+            Signature("is not static");
+        }
+
+        if (!method.ReturnsVoid)
+        {
+            Signature("returns " + method.ReturnType.ToDisplayString() + ", not void");
+        }
+
+        if (method.IsGenericMethod)
+        {
+            Signature("is generic");
+        }
+
+        if (KernelTypes.IsReserved(method.Name))
+        {
+            Signature("has a name that OpenCL C or CUDA C reserves");
+        }
+
+        for (INamedTypeSymbol? type = method.ContainingType; type is not null; type = type.ContainingType)
+        {
+            if (type.IsGenericType)
+            {
+                Signature("is in a generic type");
+            }
+
+            if (type.DeclaredAccessibility is Accessibility.Private or Accessibility.Protected or Accessibility.ProtectedAndInternal)
+            {
+                Signature("is in a private or protected type, where the generated kernel catalog cannot call it");
+            }
+        }
+
+        if (method.DeclaredAccessibility is Accessibility.Private or Accessibility.Protected or Accessibility.ProtectedAndInternal)
+        {
+            Signature("is " + method.DeclaredAccessibility.ToString().ToLowerInvariant() + ", where the generated kernel catalog cannot call it");
+        }
+
+        var parameters = new List<ParameterInfo>();
+        for (int i = 0; i < method.Parameters.Length; i++)
+        {
+            IParameterSymbol parameter = method.Parameters[i];
+            bool isThread = KernelTypes.IsKernelThread(parameter.Type);
+            if (i == 0 || isThread)
+            {
+                if (i == 0 != isThread || parameter.RefKind != RefKind.None)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ThreadParameter, ParameterLocation(parameter, location), method.Name));
+                }
+
+                if (i == 0 && isThread)
+                {
+                    continue;
+                }
+            }
+
+            if (Parameter(parameter, method.Name, location, allowShared: false, diagnostics) is { } info)
+            {
+                parameters.Add(info);
+            }
+        }
+
+        if (method.Parameters.Length == 0)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ThreadParameter, location, method.Name));
+        }
+
+        return parameters;
+    }
+
+    private static string DeviceFunctionSignature(Dialect dialect, MethodDeclarationSyntax syntax, IMethodSymbol method, List<DiagnosticInfo> diagnostics)
+    {
+        Location location = syntax.Identifier.GetLocation();
+        void Signature(string problem) => diagnostics.Add(DiagnosticInfo.Create(Diagnostics.DeviceFunctionSignature, location, method.Name, problem));
+
+        if (!method.IsStatic)
+        {
+            Signature("is not static");
+        }
+
+        if (method.IsGenericMethod || method.ContainingType.IsGenericType)
+        {
+            Signature("is generic");
+        }
+
+        string returnType = "void";
+        if (!method.ReturnsVoid)
+        {
+            string? scalar = KernelTypes.Scalar(method.ReturnType);
+            if (scalar is null || method.ReturnsByRef || method.ReturnsByRefReadonly)
+            {
+                Signature("returns " + method.ReturnType.ToDisplayString());
+            }
+            else
+            {
+                returnType = dialect.Scalar(scalar);
+            }
+        }
+
+        var parameters = new List<string>();
+        foreach (IParameterSymbol parameter in method.Parameters)
+        {
+            if (KernelTypes.IsKernelThread(parameter.Type))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ParameterType, ParameterLocation(parameter, location), parameter.Name, method.Name,
+                    "is a KernelThread; read the coordinates in the kernel and pass them as int"));
+                continue;
+            }
+
+            if (Parameter(parameter, method.Name, location, allowShared: true, diagnostics) is not { } info)
+            {
+                continue;
+            }
+
+            string element = dialect.Scalar(info.ElementType.ToLowerInvariant());
+            parameters.Add(info.Kind == "Buffer"
+                ? dialect.Pointer(element, info.Access == "ReadOnly", info.CSharpType.Contains("SharedArray")) + " " + KernelTypes.CName(info.Name)
+                : element + " " + KernelTypes.CName(info.Name));
+        }
+
+        return dialect.DeviceFunctionQualifier + returnType + " " + KernelTypes.CName(method.Name) + "(" + string.Join(", ", parameters) + ")";
+    }
+
+    private static ParameterInfo? Parameter(IParameterSymbol parameter, string owner, Location fallback, bool allowShared, List<DiagnosticInfo> diagnostics)
+    {
+        Location location = ParameterLocation(parameter, fallback);
+        string? problem = null;
+        if (parameter.RefKind != RefKind.None)
+        {
+            problem = "is passed by " + parameter.RefKind.ToString().ToLowerInvariant() + " (return a value instead)";
+        }
+        else if (parameter.IsParams)
+        {
+            problem = "is params";
+        }
+        else if (parameter.HasExplicitDefaultValue)
+        {
+            problem = "has a default value";
+        }
+
+        ParameterInfo? info = null;
+        if (KernelTypes.Scalar(parameter.Type) is { } scalar)
+        {
+            info = new ParameterInfo(parameter.Name, "Scalar", Capitalise(scalar), "None", scalar);
+        }
+        else if (KernelTypes.View(parameter.Type) is { } view && (view.Kind != "SharedArray" || allowShared))
+        {
+            string access = view.Kind == "ReadOnlyView" ? "ReadOnly" : "ReadWrite";
+            info = new ParameterInfo(parameter.Name, "Buffer", Capitalise(view.Element), access,
+                "global::GpuViT.Kernels." + view.Kind + "<" + view.Element + ">");
+        }
+        else
+        {
+            problem ??= "has type " + parameter.Type.ToDisplayString()
+                + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty);
+        }
+
+        if (problem is not null)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ParameterType, location, parameter.Name, owner, problem));
+            return null;
+        }
+
+        return info;
+    }
+
+    private static string Capitalise(string scalar) => scalar == "uint" ? "UInt" : char.ToUpperInvariant(scalar[0]) + scalar.Substring(1);
+
+    private static Location ParameterLocation(IParameterSymbol parameter, Location fallback) =>
+        parameter.Locations.FirstOrDefault() ?? fallback;
+
+    private static void ReportRecursion(List<Function> functions, List<DiagnosticInfo> diagnostics)
+    {
+        // Depth-first search for a cycle through the call graph of the reachable device functions.
+        var state = new Dictionary<IMethodSymbol, int>(SymbolEqualityComparer.Default);
+        var path = new List<IMethodSymbol>();
+
+        void Visit(Function function)
+        {
+            state[function.Method] = 1;
+            path.Add(function.Method);
+            foreach ((IMethodSymbol callee, _) in function.Translator.Calls)
+            {
+                Function? next = functions.FirstOrDefault(f => SymbolEqualityComparer.Default.Equals(f.Method, callee));
+                if (next is null)
+                {
+                    continue;
+                }
+
+                state.TryGetValue(callee, out int seen);
+                if (seen == 1)
+                {
+                    int start = path.FindIndex(m => SymbolEqualityComparer.Default.Equals(m, callee));
+                    string cycle = string.Join(" -> ", path.Skip(start).Concat(new[] { callee }).Select(m => m.Name));
+                    diagnostics.Add(DiagnosticInfo.Create(Diagnostics.Recursion, next.Syntax.Identifier.GetLocation(), callee.Name, cycle));
+                }
+                else if (seen == 0)
+                {
+                    Visit(next);
+                }
+            }
+
+            path.RemoveAt(path.Count - 1);
+            state[function.Method] = 2;
+        }
+
+        foreach (Function function in functions)
+        {
+            if (!state.ContainsKey(function.Method))
+            {
+                Visit(function);
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.CodeAnalysis;
+
+namespace GpuViT.Kernels.Generator;
+
+/// <summary>How the generator recognises the kernel language's types, attributes and names.</summary>
+internal static class KernelTypes
+{
+    public const string Namespace = "GpuViT.Kernels";
+    public const string KernelAttribute = Namespace + ".KernelAttribute";
+    public const string DeviceFunctionAttribute = Namespace + ".DeviceFunctionAttribute";
+
+    /// <summary>"float", "int", "uint" or "bool" for the supported scalar types, else null.</summary>
+    public static string? Scalar(ITypeSymbol? type) => type?.SpecialType switch
+    {
+        SpecialType.System_Single => "float",
+        SpecialType.System_Int32 => "int",
+        SpecialType.System_UInt32 => "uint",
+        SpecialType.System_Boolean => "bool",
+        _ => null,
+    };
+
+    /// <summary>For ReadOnlyView/ReadWriteView/SharedArray of float, int or uint: its kind and element.</summary>
+    public static (string Kind, string Element)? View(ITypeSymbol? type)
+    {
+        if (type is not INamedTypeSymbol { IsGenericType: true } named
+            || named.ContainingNamespace?.ToDisplayString() != Namespace
+            || named.Name is not ("ReadOnlyView" or "ReadWriteView" or "SharedArray"))
+        {
+            return null;
+        }
+
+        string? element = Scalar(named.TypeArguments[0]);
+        return element is null or "bool" ? null : (named.Name, element);
+    }
+
+    public static bool IsKernelThread(ITypeSymbol? type) => IsLanguageType(type, "KernelThread");
+
+    public static bool IsInt3(ITypeSymbol? type) => IsLanguageType(type, "Int3");
+
+    public static bool IsLanguageType(ITypeSymbol? type, string name) =>
+        type is INamedTypeSymbol named && named.Name == name && named.ContainingNamespace?.ToDisplayString() == Namespace;
+
+    public static bool HasAttribute(ISymbol symbol, string attribute) =>
+        symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attribute);
+
+    /// <summary>Identifiers that mean something in OpenCL C or CUDA C, or name a built-in we emit.</summary>
+    private static readonly HashSet<string> Reserved = new()
+    {
+        "auto", "register", "restrict", "inline", "extern", "signed", "unsigned", "typedef", "union",
+        "kernel", "global", "local", "constant", "private", "read_only", "write_only", "read_write",
+        "half", "char", "uchar", "short", "ushort", "long", "ulong", "size_t", "ptrdiff_t", "intptr_t", "uintptr_t",
+        "float2", "float3", "float4", "float8", "float16", "int2", "int3", "int4", "int8", "int16",
+        "uint2", "uint3", "uint4", "uint8", "uint16", "image2d_t", "image3d_t", "sampler_t", "event_t",
+        "threadIdx", "blockIdx", "blockDim", "gridDim", "warpSize", "main", "asm", "template", "typename",
+        "exp", "log", "sqrt", "rsqrt", "tanh", "erf", "pow", "abs", "fabs", "min", "max", "fmin", "fmax",
+        "fma", "floor", "ceil", "fmod", "expf", "logf", "sqrtf", "rsqrtf", "tanhf", "erff", "powf", "fabsf",
+        "fminf", "fmaxf", "fmaf", "floorf", "ceilf", "fmodf", "barrier", "atomic_add", "atomic_cmpxchg",
+        "atomicAdd", "get_global_id", "get_local_id", "get_group_id", "get_local_size", "get_num_groups",
+        "get_global_size", "INFINITY", "NAN", "NULL",
+    };
+
+    /// <summary>The C name of a C# identifier: unchanged unless C reserves it, then with a trailing '_'.</summary>
+    public static string CName(string name) => Reserved.Contains(name) || name.StartsWith("gv_") ? name + "_" : name;
+
+    public static bool IsReserved(string name) => Reserved.Contains(name);
+}

@@ -1,1 +1,4 @@
-return 0;
+using System.CommandLine;
+using GpuViT.Host;
+
+return Cli.Run(args);

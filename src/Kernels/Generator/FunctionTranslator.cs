@@ -250,20 +250,16 @@ internal sealed class FunctionTranslator
                 continue;
             }
 
-            string? type = LocalType(local.Type, variable);
-            if (type is null)
+            // The initializer first: 'new float[4]' is an allocation before it is a float[].
+            int before = _diagnostics.Count;
+            string? value = variable.Initializer is { } initializer ? Expression(initializer.Value) : null;
+            if (_diagnostics.Count != before || LocalType(local.Type, variable) is not { } type)
             {
                 continue;
             }
 
-            string name = KernelTypes.CName(local.Name);
-            string text = (declaration.IsConst ? "const " : string.Empty) + type + " " + name;
-            if (variable.Initializer is { } initializer)
-            {
-                text += " = " + Expression(initializer.Value);
-            }
-
-            Line(text + ";");
+            string text = (declaration.IsConst ? "const " : string.Empty) + type + " " + KernelTypes.CName(local.Name);
+            Line(text + (value is null ? string.Empty : " = " + value) + ";");
         }
     }
 
@@ -534,7 +530,7 @@ internal sealed class FunctionTranslator
     {
         if (_model.GetSymbolInfo(call).Symbol is not IMethodSymbol method)
         {
-            return Fail(Diagnostics.UnsupportedCall, call, Show(call.Expression), string.Empty);
+            return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), string.Empty);
         }
 
         string container = method.ContainingType?.ToDisplayString() ?? string.Empty;
@@ -573,7 +569,7 @@ internal sealed class FunctionTranslator
         {
             if (!method.IsStatic)
             {
-                return Fail(Diagnostics.InstanceMember, call, Show(call.Expression));
+                return Fail(Diagnostics.InstanceMember, call.Expression, Show(call.Expression));
             }
 
             IMethodSymbol definition = method.OriginalDefinition;
@@ -587,7 +583,7 @@ internal sealed class FunctionTranslator
 
         if (KernelTypes.HasAttribute(method, KernelTypes.KernelAttribute))
         {
-            return Fail(Diagnostics.UnsupportedCall, call, Show(call.Expression), " (a kernel cannot call a kernel; move the shared code into a [DeviceFunction])");
+            return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), " (a kernel cannot call a kernel; move the shared code into a [DeviceFunction])");
         }
 
         if (container.StartsWith("System.Linq", System.StringComparison.Ordinal))
@@ -597,10 +593,10 @@ internal sealed class FunctionTranslator
 
         if (!method.IsStatic)
         {
-            return Fail(Diagnostics.InstanceMember, call, Show(call.Expression));
+            return Fail(Diagnostics.InstanceMember, call.Expression, Show(call.Expression));
         }
 
-        return Fail(Diagnostics.UnsupportedCall, call, Show(call.Expression), CallHint(container, method.Name));
+        return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), CallHint(container, method.Name));
     }
 
     private string Arguments(InvocationExpressionSyntax call) =>
@@ -631,9 +627,8 @@ internal sealed class FunctionTranslator
     {
         if (KernelTypes.View(_model.GetTypeInfo(element.Expression).Type) is null)
         {
-            ITypeSymbol? type = _model.GetTypeInfo(element.Expression).Type;
-            ReportType(type, element.Expression);
-            return "/* error */";
+            // Reports what the receiver is: a static array (captured state), an array type, ...
+            return Expression(element.Expression) + "[/* error */]";
         }
 
         if (element.ArgumentList.Arguments.Count != 1
@@ -659,6 +654,15 @@ internal sealed class FunctionTranslator
                 break;
             default:
                 return Fail(Diagnostics.UnsupportedExpression, binary, binary.OperatorToken.Text, ExpressionHint(binary));
+        }
+
+        // C# widens both operands (int with uint to long, float with double to double) before the
+        // operator: report the operation once, not each operand.
+        ITypeSymbol? operands = _model.GetTypeInfo(binary.Left).ConvertedType;
+        if (operands is not null && KernelTypes.Scalar(operands) is null && KernelTypes.View(operands) is null)
+        {
+            ReportType(operands, binary);
+            return "/* error */";
         }
 
         if (_model.GetSymbolInfo(binary).Symbol is IMethodSymbol { MethodKind: MethodKind.UserDefinedOperator })

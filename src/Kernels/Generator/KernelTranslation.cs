@@ -18,6 +18,15 @@ internal static class KernelTranslation
         var diagnostics = new List<DiagnosticInfo>();
         List<ParameterInfo> parameters = KernelSignature(syntax, method, diagnostics);
 
+        if (diagnostics.Count > 0)
+        {
+            // A body is only checked against a valid signature: one fault, one diagnostic.
+            return new KernelInfo(
+                method.Name, LocationInfo.From(syntax.Identifier.GetLocation()), method.ContainingType.ToDisplayString(), string.Empty,
+                new EquatableArray<ParameterInfo>(parameters), 0, false, string.Empty, string.Empty,
+                new EquatableArray<string>(new string[0]), new EquatableArray<DiagnosticInfo>(diagnostics));
+        }
+
         // Diagnostics come from the first dialect; the second translation walks the same code.
         Program openCL = Translate(Dialect.OpenCL, syntax, method, model, parameters, diagnostics, cancellation);
         Program cuda = Translate(Dialect.Cuda, syntax, method, model, parameters, new List<DiagnosticInfo>(), cancellation);
@@ -41,8 +50,12 @@ internal static class KernelTranslation
     {
         var diagnostics = new List<DiagnosticInfo>();
         DeviceFunctionSignature(Dialect.OpenCL, syntax, method, diagnostics);
-        var translator = new FunctionTranslator(model, Dialect.OpenCL, isKernel: false, diagnostics);
-        translator.TranslateBody(syntax);
+        if (diagnostics.Count == 0)
+        {
+            // A body is only checked against a valid signature: one fault, one diagnostic.
+            new FunctionTranslator(model, Dialect.OpenCL, isKernel: false, diagnostics).TranslateBody(syntax);
+        }
+
         return new DeviceFunctionInfo(
             method.Name,
             LocationInfo.From(syntax.Identifier.GetLocation()),
@@ -217,32 +230,33 @@ internal static class KernelTranslation
         }
 
         var parameters = new List<ParameterInfo>();
-        for (int i = 0; i < method.Parameters.Length; i++)
+        bool threadFirst = method.Parameters.Length > 0
+            && KernelTypes.IsKernelThread(method.Parameters[0].Type)
+            && method.Parameters[0].RefKind == RefKind.None;
+        if (!threadFirst)
+        {
+            Location at = method.Parameters.Length > 0 ? ParameterLocation(method.Parameters[0], location) : location;
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ThreadParameter, at, method.Name));
+        }
+
+        for (int i = 1; i < method.Parameters.Length; i++)
         {
             IParameterSymbol parameter = method.Parameters[i];
-            bool isThread = KernelTypes.IsKernelThread(parameter.Type);
-            if (i == 0 || isThread)
+            if (KernelTypes.IsKernelThread(parameter.Type))
             {
-                if (i == 0 != isThread || parameter.RefKind != RefKind.None)
+                // Reported once: either it is not first, or it is here a second time.
+                if (threadFirst)
                 {
                     diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ThreadParameter, ParameterLocation(parameter, location), method.Name));
                 }
 
-                if (i == 0 && isThread)
-                {
-                    continue;
-                }
+                continue;
             }
 
             if (Parameter(parameter, method.Name, location, allowShared: false, diagnostics) is { } info)
             {
                 parameters.Add(info);
             }
-        }
-
-        if (method.Parameters.Length == 0)
-        {
-            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ThreadParameter, location, method.Name));
         }
 
         return parameters;

@@ -1,0 +1,44 @@
+using System.CommandLine;
+
+namespace GpuViT.Host;
+
+/// <summary>The `gpuvit` command line. Each subcommand lives in its own class.</summary>
+public static class Cli
+{
+    /// <summary>Exit code for bad input (unknown names, invalid options): the error is one line on stderr.</summary>
+    public const int UsageError = 2;
+
+    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand(
+            "GpuViT: vision-transformer kernels written in C#, compiled to CUDA and OpenCL, "
+            + "and a measurement of why weight sharing makes vision models fit GPUs.");
+        root.Subcommands.Add(KernelsCommand.Create(output, error));
+
+        // With nothing to do, show what there is to do.
+        ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
+        if (parsed.Errors.Count > 0)
+        {
+            error.WriteLine("gpuvit: " + OneLine(parsed.Errors[0].Message) + " (see 'gpuvit --help')");
+            return UsageError;
+        }
+
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
+        {
+            error.WriteLine("gpuvit: " + e.Message);
+            return UsageError;
+        }
+    }
+
+    private static string OneLine(string message) =>
+        string.Join(" ", message.Split('\n', '\t', '\r').Select(part => part.Trim()).Where(part => part.Length > 0));
+}
+
+/// <summary>Bad input from the user: reported as one line, exit code 2, no stack trace.</summary>
+public sealed class UsageException(string message) : Exception(message);

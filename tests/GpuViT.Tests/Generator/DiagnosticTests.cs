@@ -1,0 +1,172 @@
+using System.Reflection;
+using GpuViT.Kernels.Generator;
+using Microsoft.CodeAnalysis;
+using Xunit;
+using static GpuViT.Tests.Generator.GeneratorHarness;
+
+namespace GpuViT.Tests.Generator;
+
+/// <summary>Every GV diagnostic: the construct that triggers it, its id, and the exact location.</summary>
+public class DiagnosticTests
+{
+    /// <summary>(id, source, the text the diagnostic must point at).</summary>
+    public static TheoryData<string, string, string> Cases => new()
+    {
+        // GV0001 kernel signature
+        { "GV0001", Kernel("", members: "[Kernel] public static int Returns(KernelThread t) => 0;"), "Returns" },
+        { "GV0001", "using GpuViT.Kernels; public class S { [Kernel] public void Instance(KernelThread t) { } }", "Instance" },
+        { "GV0001", "using GpuViT.Kernels; public static class S { [Kernel] private static void Hidden(KernelThread t) { } }", "Hidden" },
+        { "GV0001", "using GpuViT.Kernels; public static class S { [Kernel] public static void Generic<T>(KernelThread t) { } }", "Generic" },
+
+        // GV0002 the KernelThread parameter
+        { "GV0002", "using GpuViT.Kernels; public static class S { [Kernel] public static void NoThread(int n) { } }", "n" },
+        { "GV0002", "using GpuViT.Kernels; public static class S { [Kernel] public static void Late(int n, KernelThread t) { } }", "n" },
+
+        // GV0003 parameters
+        { "GV0003", Kernel("", parameters: "double scale"), "scale" },
+        { "GV0003", Kernel("", parameters: "float[] data"), "data" },
+        { "GV0003", Kernel("", parameters: "ref float x"), "x" },
+        { "GV0003", Kernel("", parameters: "ReadOnlyView<double> x"), "x" },
+
+        // GV0004 types
+        { "GV0004", Kernel("b[i] = (float)(a[i] * 0.5);"), "a[i] * 0.5" },
+        { "GV0004", Kernel("uint u = 1u; var mixed = i + u;"), "i + u" },
+        { "GV0004", Kernel("b[i] = (float)(double)a[i];"), "double" },
+
+        // GV0005 allocation
+        { "GV0005", Kernel("var scratch = new float[4];"), "new float[4]" },
+        { "GV0005", Kernel("var thing = new object();"), "new object()" },
+        { "GV0005", Kernel("Span<float> s = stackalloc float[4];"), "stackalloc float[4]" },
+
+        // GV0006 strings
+        { "GV0006", Kernel("string name = \"x\";"), "\"x\"" },
+        { "GV0006", Kernel("var text = $\"{i}\";"), "$\"{i}\"" },
+
+        // GV0007 exceptions
+        { "GV0007", Kernel("if (n < 0) throw new InvalidOperationException();"), "throw new InvalidOperationException();" },
+        { "GV0007", Kernel("try { b[i] = 1f; } catch { }"), "try { b[i] = 1f; } catch { }" },
+
+        // GV0008 LINQ, lambdas, local functions
+        { "GV0008", Kernel("int total = Enumerable.Range(0, n).Sum();"), "Enumerable.Range(0, n).Sum()" },
+        { "GV0008", Kernel("Func<float, float> twice = x => 2f * x;"), "x => 2f * x" },
+        { "GV0008", Kernel("float Twice(float x) => 2f * x;"), "Twice" },
+
+        // GV0009 instance members
+        { "GV0009", Kernel("int h = n.GetHashCode();"), "n.GetHashCode" },
+
+        // GV0010 recursion
+        {
+            "GV0010",
+            Kernel(
+                "b[i] = Down(a[i]);",
+                members: "[DeviceFunction] public static float Down(float x) => x < 1f ? x : Down(x - 1f);"),
+            "Down"
+        },
+
+        // GV0011 captured state
+        { "GV0011", Kernel("b[i] = a[i] * Scale;", members: "public static float Scale = 2f;"), "Scale" },
+        { "GV0011", Kernel("b[i] = Table[0];", members: "private static readonly float[] Table = { 1f };"), "Table" },
+
+        // GV0012 unsupported calls and members
+        { "GV0012", Kernel("b[i] = MathF.Exp(a[i]);"), "MathF.Exp" },
+        { "GV0012", Kernel("b[i] = Helper(a[i]);", members: "public static float Helper(float x) => x;"), "Helper" },
+        { "GV0012", Kernel("int length = a.Length;"), "a.Length" },
+
+        // GV0013 statements
+        { "GV0013", Kernel("switch (n) { case 0: break; }"), "switch (n) { case 0: break; }" },
+        { "GV0013", Kernel("lock (Gate) { }", members: "private static readonly object Gate = new();"), "lock (Gate) { }" },
+        { "GV0013", Kernel("start: goto start;"), "start: goto start;" },
+
+        // GV0014 expressions
+        { "GV0014", Kernel("b[i] = n is 0 ? 1f : 0f;"), "n is 0" },
+        { "GV0014", Kernel("int z = default;"), "default" },
+        { "GV0014", Kernel("b[i] = checked(n + 1);"), "checked(n + 1)" },
+
+        // GV0015 shared arrays
+        { "GV0015", Kernel("var tile = Group.Shared<float>(n);"), "Group.Shared<float>(n)" },
+        { "GV0015", Kernel("if (n > 0) { var tile = Group.Shared<float>(16); }"), "Group.Shared<float>(16)" },
+        { "GV0015", Kernel("var flags = Group.Shared<bool>(16);"), "Group.Shared<bool>(16)" },
+
+        // GV0016 duplicate names
+        {
+            "GV0016",
+            "using GpuViT.Kernels; public static class A { [Kernel] public static void Twin(KernelThread t) { } } "
+                + "public static class B { [Kernel] public static void Twin(KernelThread t) { } }",
+            "Twin"
+        },
+
+        // GV0017 atomic targets
+        { "GV0017", Kernel("int count = 0; Atomic.Add(ref count, 1);"), "ref count" },
+
+        // GV0018 KernelThread used as a value
+        { "GV0018", Kernel("var where = thread.Global;"), "thread.Global" },
+        { "GV0018", Kernel("bool same = thread.Local == thread.Group;"), "thread.Local == thread.Group" },
+        { "GV0003", Kernel("", members: "[DeviceFunction] public static float Pass(KernelThread t) => 0f;"), "t" },
+
+        // GV0019 device function signatures
+        { "GV0019", "using GpuViT.Kernels; public class S { [DeviceFunction] public float Twice(float x) => 2f * x; }", "Twice" },
+        { "GV0019", "using GpuViT.Kernels; public static class S { [DeviceFunction] public static double Wide(float x) => x; }", "Wide" },
+
+        // GV0020 barrier inside an expression
+        { "GV0020", Kernel("for (int k = 0; k < n; k++, Group.Barrier()) { }"), "Group.Barrier()" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Construct_is_reported_with_its_id_at_its_location(string id, string source, string at)
+    {
+        Result result = Run(source);
+
+        Diagnostic diagnostic = Assert.Single(result.GeneratorDiagnostics);
+        Assert.Equal(id, diagnostic.Id);
+        Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        Assert.Equal(at, source.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
+        Assert.Equal("Sample.cs", diagnostic.Location.GetLineSpan().Path);
+    }
+
+    [Fact]
+    public void Every_diagnostic_has_a_test_case()
+    {
+        Type diagnostics = typeof(KernelGenerator).Assembly.GetType("GpuViT.Kernels.Generator.Diagnostics", throwOnError: true)!;
+        string[] declared = diagnostics.GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id)
+            .Order()
+            .ToArray();
+        string[] tested = Cases.Select(row => (string)row[0]).Distinct().Order().ToArray();
+
+        Assert.Equal(20, declared.Length);
+        Assert.Equal(declared, tested);
+    }
+
+    [Fact]
+    public void Messages_say_what_is_allowed_instead()
+    {
+        Assert.Contains("use KernelMath.Exp", Message(Kernel("b[i] = MathF.Exp(a[i]);")));
+        Assert.Contains("0.5f", Message(Kernel("b[i] = (float)(a[i] * 0.5);")));
+        Assert.Contains("cast one side", Message(Kernel("uint u = 1u; var mixed = i + u;")));
+        Assert.Contains("Group.Shared<T>(N)", Message(Kernel("var scratch = new float[4];")));
+        Assert.Contains("use if/else", Message(Kernel("switch (n) { case 0: break; }")));
+        Assert.Contains("pass lengths as int parameters", Message(Kernel("int length = a.Length;")));
+        Assert.Contains("Down -> Down", Message(Kernel("b[i] = Down(a[i]);", members: "[DeviceFunction] public static float Down(float x) => x < 1f ? x : Down(x - 1f);")));
+    }
+
+    [Fact]
+    public void Faulty_kernel_is_left_out_of_the_catalog()
+    {
+        Result result = Run(Kernel("b[i] = MathF.Exp(a[i]);", members: "[Kernel] public static void Fine(KernelThread t, ReadWriteView<float> x) { x[0] = 1f; }"));
+
+        Assert.Contains("Fine", result.Catalog);
+        Assert.DoesNotContain("Probe", result.Catalog);
+        Assert.Empty(result.CompilationErrors);
+    }
+
+    [Fact]
+    public void Unused_device_function_is_checked_too()
+    {
+        Result result = Run("using GpuViT.Kernels; public static class S { [DeviceFunction] public static float F(float x) { string s = \"no\"; return x; } }");
+
+        Assert.Equal(["GV0006"], result.Ids);
+    }
+
+    private static string Message(string source) => Assert.Single(Run(source).GeneratorDiagnostics).GetMessage();
+}

@@ -28,13 +28,15 @@ public static class KernelMath
 
     public static int Abs(int x) => x < 0 ? -x : x;
 
-    public static float Min(float x, float y) => MathF.Min(x, y);
+    /// <summary>The smaller; like C's fmin, a NaN argument is ignored (MathF.Min would return NaN).</summary>
+    public static float Min(float x, float y) => float.MinNumber(x, y);
 
     public static int Min(int x, int y) => x < y ? x : y;
 
     public static uint Min(uint x, uint y) => x < y ? x : y;
 
-    public static float Max(float x, float y) => MathF.Max(x, y);
+    /// <summary>The larger; like C's fmax, a NaN argument is ignored (MathF.Max would return NaN).</summary>
+    public static float Max(float x, float y) => float.MaxNumber(x, y);
 
     public static int Max(int x, int y) => x > y ? x : y;
 

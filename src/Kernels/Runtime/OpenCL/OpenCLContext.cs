@@ -516,14 +516,14 @@ public sealed unsafe class OpenCLContext : IDisposable
         }
         catch (DllNotFoundException)
         {
-            why = $"{Library} could not be loaded";
+            why = $"{OpenCLNative.Library} could not be loaded";
             return null;
         }
 
         // The ICD loader reports CL_PLATFORM_NOT_FOUND_KHR when no vendor file in /etc/OpenCL/vendors loads.
         if (status == CL_PLATFORM_NOT_FOUND_KHR || (status == CL_SUCCESS && count == 0))
         {
-            why = $"{Library} loaded, but no installable client driver registered a platform";
+            why = $"{OpenCLNative.Library} loaded, but no installable client driver registered a platform";
             return null;
         }
 

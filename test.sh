@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs every test. First installs, when missing, the Debian packages the tests need:
+# an OpenCL runtime on the CPU (PoCL) and NVRTC (Debian's non-free component), so the
+# generated OpenCL C and CUDA C are really built. Then prints how many OpenCL and NVRTC
+# tests ran, and a closing "N passed, N failed" line.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+
+packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2)
+
+have_runtimes() {
+    ldconfig -p | grep -q 'libOpenCL.so.1 ' \
+        && ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 \
+        && ldconfig -p | grep -qE 'libnvrtc\.so(\.[0-9.]+)? '
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "test.sh: need root (or sudo) to install: ${packages[*]}" >&2; return 1; fi
+}
+
+install_runtimes() {
+    . /etc/os-release
+    if [ "${ID:-}" != "debian" ]; then
+        echo "test.sh: not Debian ($PRETTY_NAME): install an OpenCL ICD (e.g. PoCL) and NVRTC yourself" >&2
+        return 1
+    fi
+    # NVRTC is in Debian's non-free component; add it beside the existing sources once.
+    local sources=/etc/apt/sources.list.d/gpuvit-non-free.sources
+    if ! apt-cache policy libnvrtc11.2 2>/dev/null | grep -q 'Candidate: [0-9]' && [ ! -f "$sources" ]; then
+        printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s %s-updates\nComponents: contrib non-free\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            "$VERSION_CODENAME" "$VERSION_CODENAME" | as_root tee "$sources" >/dev/null
+    fi
+    echo "test.sh: installing ${packages[*]}" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+}
+
+if ! have_runtimes; then
+    install_runtimes || echo "test.sh: runtimes missing; the OpenCL and NVRTC tests will fail with install hints" >&2
+fi
+
+results="$root/.artifacts/test-results"
+rm -rf "$results"
+status=0
+dotnet test "$root/GpuViT.sln" --nologo \
+    --logger "trx;LogFileName=gpuvit.trx" --logger "console;verbosity=minimal" \
+    --results-directory "$results" || status=$?
+
+trx="$(find "$results" -name '*.trx' | head -1)"
+if [ -z "$trx" ]; then
+    echo "test.sh: no test results were written (the build failed?)" >&2
+    exit 1
+fi
+
+# One line per test result: its name and outcome, read from the trx report.
+outcomes="$(grep -o '<UnitTestResult [^>]*' "$trx" | sed -E 's/.*testName="([^"]*)".*outcome="([^"]*)".*/\2 \1/')"
+count() { printf '%s\n' "$outcomes" | grep -ciE "$1" || true; }
+echo
+echo "OpenCL tests run: $(count '^Passed .*opencl') passed, $(count '^Failed .*opencl') failed"
+echo "NVRTC tests run: $(count '^Passed .*nvrtc') passed, $(count '^Failed .*nvrtc') failed"
+echo "$(count '^Passed ') passed, $(count '^Failed ') failed"
+exit "$status"

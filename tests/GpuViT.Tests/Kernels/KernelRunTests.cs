@@ -1,0 +1,201 @@
+using GpuViT.Kernels;
+using Xunit;
+using K = GpuViT.Kernels.Generated.KernelCatalog;
+using T = GpuViT.Tests.Generated.KernelCatalog;
+
+namespace GpuViT.Tests.Kernels;
+
+/// <summary>
+/// Each kernel run on OpenCL (the generated C on PoCL) and on the emulator (the C# body), against
+/// a plain C# loop in double precision; the language kernels OpenCL against the emulator.
+/// </summary>
+public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<KernelBackends>
+{
+    public static TheoryData<string> Backends => KernelBackends.Names;
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void Add_matches_reference(string backend)
+    {
+        foreach (int n in new[] { 1, 97, 1000 })
+        {
+            float[] a = Compare.Random(n, 1), b = Compare.Random(n, 2), c = new float[n];
+            backends.Launch(backend, K.Add, Int3.Size(Compare.Groups(n, 64)), Int3.Size(64), a, b, c, n);
+
+            Compare.Close(a.Zip(b, (x, y) => x + y).ToArray(), c, 0f, 0f, $"n={n}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void Gelu_matches_reference(string backend)
+    {
+        int n = 1000;
+        float[] x = Compare.Random(n, 3, -6f, 6f), y = new float[n];
+        backends.Launch(backend, K.Gelu, Int3.Size(Compare.Groups(n, 128)), Int3.Size(128), x, y, n);
+
+        float[] expected = x.Select(v => (float)(0.5 * v * (1.0 + KernelMath.Erf((float)(v / Math.Sqrt(2.0)))))).ToArray();
+        Compare.Close(expected, y, 2e-6f, 1e-6f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void GeluTanh_matches_reference(string backend)
+    {
+        int n = 1000;
+        float[] x = Compare.Random(n, 4, -6f, 6f), y = new float[n];
+        backends.Launch(backend, K.GeluTanh, Int3.Size(Compare.Groups(n, 128)), Int3.Size(128), x, y, n);
+
+        float[] expected = x.Select(v => (float)(0.5 * v * (1.0 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (v + 0.044715 * v * v * v))))).ToArray();
+        Compare.Close(expected, y, 2e-6f, 1e-6f);
+    }
+
+    [Theory]
+    [InlineData(KernelBackends.OpenCL, 5, 197, 64)]
+    [InlineData(KernelBackends.OpenCL, 3, 1, 32)]
+    [InlineData(KernelBackends.OpenCL, 2, 1000, 256)]
+    [InlineData(KernelBackends.Emulator, 5, 197, 64)]
+    [InlineData(KernelBackends.Emulator, 3, 1, 32)]
+    public void RowSoftmax_matches_reference(string backend, int rows, int cols, int groupSize)
+    {
+        float[] x = Compare.Random(rows * cols, 5, -8f, 8f), y = new float[rows * cols];
+        backends.Launch(backend, K.RowSoftmax, Int3.Size(rows), Int3.Size(groupSize), x, y, rows, cols);
+
+        var expected = new float[rows * cols];
+        for (int r = 0; r < rows; r++)
+        {
+            double max = double.NegativeInfinity, sum = 0;
+            for (int c = 0; c < cols; c++)
+            {
+                max = Math.Max(max, x[r * cols + c]);
+            }
+
+            for (int c = 0; c < cols; c++)
+            {
+                sum += Math.Exp(x[r * cols + c] - max);
+            }
+
+            for (int c = 0; c < cols; c++)
+            {
+                expected[r * cols + c] = (float)(Math.Exp(x[r * cols + c] - max) / sum);
+            }
+        }
+
+        Compare.Close(expected, y, 1e-5f, 1e-7f);
+    }
+
+    [Theory]
+    [InlineData(KernelBackends.OpenCL, "MatMulNaive", 1, 1, 1)]
+    [InlineData(KernelBackends.OpenCL, "MatMulNaive", 37, 53, 29)]
+    [InlineData(KernelBackends.OpenCL, "MatMulNaive", 64, 64, 64)]
+    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 1, 1, 1)]
+    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 37, 53, 29)]
+    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 64, 64, 64)]
+    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 197, 130, 67)]
+    [InlineData(KernelBackends.Emulator, "MatMulNaive", 37, 53, 29)]
+    [InlineData(KernelBackends.Emulator, "MatMulTiled", 1, 1, 1)]
+    [InlineData(KernelBackends.Emulator, "MatMulTiled", 37, 53, 29)]
+    public void MatMul_matches_reference(string backend, string kernel, int m, int n, int k)
+    {
+        float[] a = Compare.Random(m * k, 6), b = Compare.Random(n * k, 7), c = new float[m * n];
+        Int3 groups = Int3.Size(Compare.Groups(n, GpuViT.Kernels.Library.MatMul.Tile), Compare.Groups(m, GpuViT.Kernels.Library.MatMul.Tile));
+        backends.Launch(backend, AllKernels.Get(kernel), groups, Int3.Size(GpuViT.Kernels.Library.MatMul.Tile, GpuViT.Kernels.Library.MatMul.Tile), a, b, c, m, n, k);
+
+        var expected = new float[m * n];
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    sum += (double)a[i * k + p] * b[j * k + p];
+                }
+
+                expected[i * n + j] = (float)sum;
+            }
+        }
+
+        Compare.Close(expected, c, 1e-4f, 1e-5f, $"{kernel} {m}x{n}x{k}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void Histogram_counts_exactly_with_shared_and_global_atomics(string backend)
+    {
+        int n = 1000;
+        float[] values = Compare.Random(n, 8, 0f, 0.999f);
+        var counts = new int[LanguageKernels.Bins];
+        var sums = new float[LanguageKernels.Bins];
+        backends.Launch(backend, T.Histogram, Int3.Size(Compare.Groups(n, LanguageKernels.HistogramGroup)), Int3.Size(LanguageKernels.HistogramGroup), values, counts, sums, n);
+
+        int[] expectedCounts = new int[LanguageKernels.Bins];
+        float[] expectedSums = new float[LanguageKernels.Bins];
+        foreach (float v in values)
+        {
+            int bin = Math.Min((int)(v * LanguageKernels.Bins), LanguageKernels.Bins - 1);
+            expectedCounts[bin]++;
+            expectedSums[bin] += v;
+        }
+
+        Assert.Equal(expectedCounts, counts);
+        Compare.Close(expectedSums, sums, 1e-4f, 1e-4f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ThreadIndices_match_the_launch_shape_in_3D(string backend)
+    {
+        Int3 groupCount = Int3.Size(3, 2, 2), groupSize = Int3.Size(4, 2, 3);
+        int threads = (int)(groupCount.Product * groupSize.Product);
+        var output = new int[threads * 18];
+        backends.Launch(backend, T.ThreadIndices, groupCount, groupSize, output);
+
+        int gx = groupCount.X * groupSize.X, gy = groupCount.Y * groupSize.Y;
+        for (int z = 0; z < groupCount.Z * groupSize.Z; z++)
+        {
+            for (int y = 0; y < gy; y++)
+            {
+                for (int x = 0; x < gx; x++)
+                {
+                    int o = ((z * gy + y) * gx + x) * 18;
+                    int[] expected =
+                    [
+                        x, y, z,
+                        x % groupSize.X, y % groupSize.Y, z % groupSize.Z,
+                        x / groupSize.X, y / groupSize.Y, z / groupSize.Z,
+                        groupSize.X, groupSize.Y, groupSize.Z,
+                        groupCount.X, groupCount.Y, groupCount.Z,
+                        gx, gy, groupCount.Z * groupSize.Z,
+                    ];
+                    Assert.Equal(expected, output[o..(o + 18)]);
+                }
+            }
+        }
+    }
+
+    /// <summary>The translated C must compute what the C# computes: OpenCL against the emulator.</summary>
+    [Fact]
+    public void EveryConstruct_on_OpenCL_matches_the_emulator()
+    {
+        int n = 300;
+        float[] x = Compare.Random(n, 9, -3f, 3f);
+        x[0] = 0f;
+        x[1] = -1f;
+        x[2] = 1f;
+        x[3] = 2.5f;
+        int[] k = Enumerable.Range(0, n).Select(i => (i * 7919 % 2001) - 1000).ToArray();
+        uint[] bits = Enumerable.Range(0, n).Select(i => (uint)i * 2654435761u).ToArray();
+        object[] Arguments(float[] f, int[] ints) => [x, k, bits, f, ints, n, 0.75f, 0x3C3Cu, true];
+
+        float[] fOpenCL = new float[n * 16], fEmulator = new float[n * 16];
+        int[] iOpenCL = new int[n * 4], iEmulator = new int[n * 4];
+        Int3 groups = Int3.Size(Compare.Groups(n, 64)), size = Int3.Size(64);
+        backends.Launch(KernelBackends.OpenCL, T.EveryConstruct, groups, size, Arguments(fOpenCL, iOpenCL));
+        backends.Launch(KernelBackends.Emulator, T.EveryConstruct, groups, size, Arguments(fEmulator, iEmulator));
+
+        // Math built-ins may differ by a few ulps between the device library and .NET.
+        Compare.Close(fEmulator, fOpenCL, 1e-5f, 1e-5f, "floats");
+        Assert.Equal(iEmulator, iOpenCL);
+    }
+}

@@ -172,6 +172,13 @@ public sealed class KernelEmulatorTests
 
     private static void BarrierAnyway(KernelThread thread) => Group.Barrier();
 
+    private static void Scale(KernelThread thread, ReadOnlyView<uint> input, ReadWriteView<uint> output, uint factor, float offset, bool negate)
+    {
+        int i = thread.Global.X;
+        float value = input[i] * factor + offset;
+        output[i] = (uint)(negate ? -value : value);
+    }
+
     /// <summary>Thread 1 asks for a different shared array than thread 0 did.</summary>
     private static void MismatchedShared(KernelThread thread)
     {
@@ -259,6 +266,16 @@ public sealed class KernelEmulatorTests
         Out("output"));
 
     private static readonly KernelDescriptor s_barrierAnyway = Describe(nameof(BarrierAnyway), false, (t, _) => BarrierAnyway(t));
+
+    private static readonly KernelDescriptor s_scale = Describe(
+        nameof(Scale),
+        false,
+        (t, a) => Scale(t, (ReadOnlyView<uint>)a[0], (ReadWriteView<uint>)a[1], (uint)a[2], (float)a[3], (bool)a[4]),
+        In("input", ElementType.UInt),
+        Out("output", ElementType.UInt),
+        Scalar("factor", ElementType.UInt),
+        Scalar("offset", ElementType.Float),
+        Scalar("negate", ElementType.Bool));
 
     private static KernelDescriptor MismatchedSharedKernel(bool usesBarrier) =>
         Describe(nameof(MismatchedShared), usesBarrier, (t, _) => MismatchedShared(t));
@@ -562,6 +579,31 @@ public sealed class KernelEmulatorTests
         var missing = Assert.Throws<ArgumentException>(
             () => KernelEmulator.Launch(s_add, Int3.Size(1), Int3.Size(4), floats, floats, floats));
         Assert.Contains("takes 4 arguments", missing.Message);
+    }
+
+    [Fact]
+    public void ScalarsOfEveryTypeReachTheBody()
+    {
+        uint[] input = [1, 2, 3, 4];
+        var output = new uint[4];
+
+        KernelEmulator.Launch(s_scale, Int3.Size(2), Int3.Size(2), input, output, 3u, 0.5f, false);
+
+        Assert.Equal(new uint[] { 3, 6, 9, 12 }, output);
+
+        var wrongSign = Assert.Throws<ArgumentException>(
+            () => KernelEmulator.Launch(s_scale, Int3.Size(2), Int3.Size(2), input, output, 3, 0.5f, false));
+        Assert.Equal("factor", wrongSign.ParamName);
+        Assert.Contains("must be a boxed uint, but it is int", wrongSign.Message);
+
+        var wrongBool = Assert.Throws<ArgumentException>(
+            () => KernelEmulator.Launch(s_scale, Int3.Size(2), Int3.Size(2), input, output, 3u, 0.5f, 0));
+        Assert.Equal("negate", wrongBool.ParamName);
+
+        var nullBuffer = Assert.Throws<ArgumentException>(
+            () => KernelEmulator.Launch(s_scale, Int3.Size(2), Int3.Size(2), null!, output, 3u, 0.5f, false));
+        Assert.Equal("input", nullBuffer.ParamName);
+        Assert.Contains("but it is null", nullBuffer.Message);
     }
 
     [Fact]

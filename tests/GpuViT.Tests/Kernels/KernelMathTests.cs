@@ -8,16 +8,16 @@ public sealed class KernelMathTests
 {
     [Theory]
     [InlineData(0.0, 0.0)]
-    [InlineData(0.1, 0.1124629160182849)]
+    [InlineData(0.125, 0.1403162048013338)]
+    [InlineData(0.25, 0.2763263901682369)]
     [InlineData(0.5, 0.5204998778130465)]
     [InlineData(1.0, 0.8427007929497149)]
-    [InlineData(-0.3, -0.3286267594591112)]
+    [InlineData(-0.75, -0.7111556336535151)]
     [InlineData(2.0, 0.9953222650189527)]
     [InlineData(3.5, 0.9999992569016276)]
-    [InlineData(3.99, 0.9999999839)]
     [InlineData(6.0, 1.0)]
     [InlineData(-10.0, -1.0)]
-    public void Erf_matches_tabulated_values(double x, double expected)
+    public void Erf_matches_tabulated_values(double x, double expected) // x exact in float
     {
         Assert.Equal((float)expected, KernelMath.Erf((float)x));
     }

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.MatMulBenchmarks).Assembly).Run(args);

@@ -21,7 +21,9 @@ public static class Cli
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
         if (parsed.Errors.Count > 0)
         {
-            error.WriteLine("gpuvit: " + OneLine(parsed.Errors[0].Message) + " (see 'gpuvit --help')");
+            // A mistyped command also lacks a command: name the mistyped word, not the lack.
+            var first = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            error.WriteLine("gpuvit: " + OneLine(first.Message) + " (see 'gpuvit --help')");
             return UsageError;
         }
 

@@ -1,0 +1,69 @@
+using GpuViT.Host;
+using Xunit;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>`gpuvit kernels`: the listing, each kernel's sources, and bad input.</summary>
+public sealed class KernelsCommandTests
+{
+    private static readonly string[] LibraryKernels = ["Add", "Gelu", "GeluTanh", "RowSoftmax", "MatMulNaive", "MatMulTiled"];
+
+    [Fact]
+    public void Lists_every_library_kernel_with_its_parameters()
+    {
+        (int exit, string output, string error) = Run("kernels");
+
+        Assert.Equal(0, exit);
+        Assert.Empty(error);
+        foreach (string name in LibraryKernels)
+        {
+            Assert.Contains($"  {name} ", output);
+        }
+
+        Assert.Matches(@"MatMulTiled +\(ReadOnlyView<float> a, ReadOnlyView<float> b, ReadWriteView<float> c, int m, int n, int k\)  shared 2048 B  barrier", output);
+    }
+
+    [Theory]
+    [InlineData("opencl", "__kernel void ")]
+    [InlineData("cuda", "extern \"C\" __global__ void ")]
+    public void Prints_each_kernels_source_in_each_dialect(string dialect, string entry)
+    {
+        foreach (string name in LibraryKernels)
+        {
+            (int exit, string output, _) = Run("kernels", name, "--dialect", dialect);
+
+            Assert.Equal(0, exit);
+            Assert.Contains(entry + name + "(", output);
+        }
+    }
+
+    [Fact]
+    public void OpenCL_is_the_default_dialect()
+    {
+        Assert.Contains("__kernel void Add(", Run("kernels", "Add").Output);
+    }
+
+    [Theory]
+    [InlineData("no kernel named 'Nope'", "kernels", "Nope")]
+    [InlineData("did you mean 'Add'?", "kernels", "add")]
+    [InlineData("'opencl'", "kernels", "Add", "--dialect", "hlsl")]
+    [InlineData("Unrecognized command or argument", "kernals")]
+    public void Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
+    {
+        (int exit, string output, string error) = Run(args);
+
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Empty(output);
+        Assert.Contains(expected, error);
+        Assert.Single(error.TrimEnd('\n').Split('\n'));
+        Assert.StartsWith("gpuvit: ", error);
+    }
+
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int exit = Cli.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+}

@@ -18,6 +18,12 @@ internal abstract class Dialect
 
     public abstract string KernelSignature(string name, string parameters);
 
+    /// <summary>How a buffer parameter is passed to the kernel entry point.</summary>
+    public abstract string BufferParameter(string pointer, string name);
+
+    /// <summary>A first line of the kernel body that makes the buffer's view, or null.</summary>
+    public abstract string? BufferView(string pointer, string name);
+
     public abstract string DeviceFunctionQualifier { get; }
 
     public abstract string SharedDeclaration(string element, string name, int length);
@@ -75,6 +81,12 @@ internal abstract class Dialect
             (shared ? "__local " : "__global ") + (readOnly ? "const " : string.Empty) + element + "*";
 
         public override string KernelSignature(string name, string parameters) => "__kernel void " + name + "(" + parameters + ")";
+
+        // OpenCL 1.2 sub-buffers must start at the device's base-address alignment, so a view
+        // at any element offset travels as the whole buffer plus an element offset.
+        public override string BufferParameter(string pointer, string name) => pointer + " gv_" + name + ", int gv_" + name + "_offset";
+
+        public override string? BufferView(string pointer, string name) => pointer + " " + name + " = gv_" + name + " + gv_" + name + "_offset;";
 
         public override string DeviceFunctionQualifier => string.Empty;
 
@@ -168,6 +180,11 @@ internal abstract class Dialect
 
         public override string KernelSignature(string name, string parameters) =>
             "extern \"C\" __global__ void " + name + "(" + parameters + ")";
+
+        // A view is a device pointer already offset by the host.
+        public override string BufferParameter(string pointer, string name) => pointer + " " + name;
+
+        public override string? BufferView(string pointer, string name) => null;
 
         public override string DeviceFunctionQualifier => "__device__ ";
 

@@ -158,6 +158,15 @@ internal static class KernelTranslation
 
         string kernelParameters = string.Join(", ", parameters.Select(p => KernelParameter(dialect, p)));
         source.Append(dialect.KernelSignature(method.Name, kernelParameters)).Append('\n').Append("{\n");
+        foreach (ParameterInfo buffer in parameters.Where(p => p.Kind == "Buffer"))
+        {
+            string? view = dialect.BufferView(BufferPointer(dialect, buffer), KernelTypes.CName(buffer.Name));
+            if (view is not null)
+            {
+                source.Append("    ").Append(view).Append('\n');
+            }
+        }
+
         foreach ((string element, string name, int length) in kernel.Shared)
         {
             source.Append("    ").Append(dialect.SharedDeclaration(element, name, length)).Append('\n');
@@ -174,12 +183,15 @@ internal static class KernelTranslation
         };
     }
 
+    private static string BufferPointer(Dialect dialect, ParameterInfo parameter) =>
+        dialect.Pointer(dialect.Scalar(parameter.ElementType.ToLowerInvariant()), parameter.Access == "ReadOnly", shared: false);
+
     private static string KernelParameter(Dialect dialect, ParameterInfo parameter)
     {
         string element = dialect.Scalar(parameter.ElementType.ToLowerInvariant());
         if (parameter.Kind == "Buffer")
         {
-            return dialect.Pointer(element, parameter.Access == "ReadOnly", shared: false) + " " + KernelTypes.CName(parameter.Name);
+            return dialect.BufferParameter(BufferPointer(dialect, parameter), KernelTypes.CName(parameter.Name));
         }
 
         // OpenCL forbids bool kernel arguments; both dialects take an int 0/1.

@@ -1,0 +1,280 @@
+using System.Runtime.CompilerServices;
+
+namespace GpuViT.Kernels.Runtime;
+
+/// <summary>The backends.</summary>
+public enum DeviceKind
+{
+    /// <summary>NVIDIA GPUs through the CUDA driver API; kernels from the generated CUDA C, compiled by NVRTC.</summary>
+    Cuda,
+
+    /// <summary>Any OpenCL 1.2+ device (GPUs, and CPUs through PoCL); kernels from the generated OpenCL C.</summary>
+    OpenCL,
+
+    /// <summary>The managed CPU backend: hand-written ops on all cores with SIMD; the reference for tests.</summary>
+    Cpu,
+
+    /// <summary>Runs the C# kernel bodies with exact group semantics: slow, exact, debuggable.</summary>
+    Emulator,
+}
+
+/// <summary>Where a device's peak figures come from.</summary>
+public enum PeakSource
+{
+    /// <summary>Not known: the device's attributes do not give it and no probe ran.</summary>
+    Unknown,
+
+    /// <summary>Computed from the device's reported attributes (clocks, units, bus width).</summary>
+    Attributes,
+
+    /// <summary>Measured by a short probe on the device (`gpuvit devices --probe`).</summary>
+    Probe,
+}
+
+/// <summary>Peak FP32 throughput and memory bandwidth, and how they were obtained.</summary>
+public sealed record DevicePeaks(double? Fp32Gflops, double? MemoryGbps, PeakSource Source)
+{
+    public static readonly DevicePeaks Unknown = new(null, null, PeakSource.Unknown);
+}
+
+/// <summary>What a device is and what it allows.</summary>
+/// <param name="Id">The selector that opens it again: <c>cuda:0</c>, <c>opencl:0.1</c>, <c>cpu</c>, <c>emulator</c>.</param>
+/// <param name="Driver">Driver and runtime versions; part of the kernel cache key.</param>
+/// <param name="MemoryBytes">Global memory.</param>
+/// <param name="MaxAllocationBytes">The largest single buffer.</param>
+/// <param name="MaxGroupSize">Threads per group, all dimensions together.</param>
+/// <param name="MaxGroupDimensions">Threads per group in each dimension.</param>
+/// <param name="MaxGroupCount">Groups in each dimension of a launch.</param>
+/// <param name="SharedMemoryBytesPerGroup">Group-shared memory a group may use.</param>
+public sealed record DeviceInfo(
+    string Id,
+    DeviceKind Kind,
+    string Name,
+    string Driver,
+    bool IsGpu,
+    long MemoryBytes,
+    long MaxAllocationBytes,
+    int ComputeUnits,
+    int MaxGroupSize,
+    Int3 MaxGroupDimensions,
+    Int3 MaxGroupCount,
+    long SharedMemoryBytesPerGroup,
+    DevicePeaks Peaks);
+
+/// <summary>Bytes of device memory in buffers now, and the most there has been.</summary>
+public readonly record struct MemoryUsage(long BytesInUse, long PeakBytes, int Buffers);
+
+/// <summary>
+/// One opened device: buffers, streams and events, kernel building and launching. Every
+/// backend has the same surface; a device disposes whatever buffers and streams are still open
+/// when it is disposed, so native and device memory are always released.
+/// </summary>
+public abstract class Device : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly HashSet<DeviceBuffer> _buffers = new(ReferenceEqualityComparer.Instance);
+    private readonly List<IDisposable> _owned = new();
+    private long _bytesInUse;
+    private long _peakBytes;
+    private bool _disposed;
+
+    protected Device(DeviceInfo info) => Info = info;
+
+    public DeviceInfo Info { get; protected set; }
+
+    public DeviceKind Kind => Info.Kind;
+
+    public MemoryUsage Memory
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new MemoryUsage(_bytesInUse, _peakBytes, _buffers.Count);
+            }
+        }
+    }
+
+    /// <summary>The stream that launches and copies use when none is given.</summary>
+    public abstract DeviceStream DefaultStream { get; }
+
+    /// <summary>Another in-order queue, so that transfers on one overlap compute on the other.</summary>
+    public DeviceStream CreateStream()
+    {
+        ThrowIfDisposed();
+        DeviceStream stream = CreateStreamCore();
+        Own(stream);
+        return stream;
+    }
+
+    /// <summary>A buffer of <paramref name="length"/> elements, contents undefined.</summary>
+    /// <exception cref="DeviceOutOfMemoryException">It does not fit; nothing was allocated.</exception>
+    public DeviceBuffer<T> Allocate<T>(long length) where T : unmanaged
+    {
+        ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        long bytes = checked(length * Unsafe.SizeOf<T>());
+        long free;
+        lock (_gate)
+        {
+            free = Info.MemoryBytes - _bytesInUse;
+        }
+
+        if (bytes > free || bytes > Info.MaxAllocationBytes)
+        {
+            throw new DeviceOutOfMemoryException(Info.Id, bytes, free, Info.MaxAllocationBytes);
+        }
+
+        DeviceMemory memory = AllocateCore<T>(length, bytes, free);
+        var buffer = new DeviceBuffer<T>(this, memory, length);
+        lock (_gate)
+        {
+            _buffers.Add(buffer);
+            _bytesInUse += bytes;
+            _peakBytes = Math.Max(_peakBytes, _bytesInUse);
+        }
+
+        return buffer;
+    }
+
+    /// <summary>A buffer holding a copy of <paramref name="source"/>.</summary>
+    public DeviceBuffer<T> Upload<T>(ReadOnlySpan<T> source) where T : unmanaged
+    {
+        DeviceBuffer<T> buffer = Allocate<T>(source.Length);
+        try
+        {
+            buffer.Upload(source);
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Host memory the device can copy from and to asynchronously (page-locked where the backend
+    /// has it). Keep it alive, unchanged, until the stream that copies it has passed the copy.
+    /// </summary>
+    public PinnedBuffer<T> AllocatePinned<T>(int length) where T : unmanaged
+    {
+        ThrowIfDisposed();
+        PinnedBuffer<T> pinned = AllocatePinnedCore<T>(length);
+        Own(pinned);
+        return pinned;
+    }
+
+    /// <summary>Builds (or loads from the kernel cache) the kernel for this device, once per device.</summary>
+    /// <exception cref="KernelBuildException">The device's compiler rejected it; the message has the full log.</exception>
+    public void Prepare(KernelDescriptor kernel)
+    {
+        ThrowIfDisposed();
+        PrepareCore(kernel);
+    }
+
+    /// <summary>
+    /// Launches <paramref name="kernel"/> on <paramref name="groupCount"/> groups of
+    /// <paramref name="groupSize"/> threads. Arguments follow the kernel's parameters: a
+    /// <see cref="DeviceBuffer{T}"/> or <see cref="DeviceView{T}"/> of this device for each buffer,
+    /// an int, uint, float or bool for each scalar. The shape is checked against the device's
+    /// limits before anything is queued.
+    /// </summary>
+    public void Launch(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream? stream, params object[] arguments)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(kernel);
+        LaunchChecks.Shape(this, kernel, groupCount, groupSize);
+        KernelArgument[] bound = LaunchChecks.Arguments(this, kernel, arguments);
+        DeviceStream target = stream ?? DefaultStream;
+        if (!ReferenceEquals(target.Device, this))
+        {
+            throw new ArgumentException($"the stream belongs to {target.Device.Info.Id}, not {Info.Id}", nameof(stream));
+        }
+
+        PrepareCore(kernel);
+        LaunchCore(kernel, groupCount, groupSize, target, bound);
+    }
+
+    /// <summary><see cref="Launch(KernelDescriptor, Int3, Int3, DeviceStream?, object[])"/> on the default stream.</summary>
+    public void Launch(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, params object[] arguments) =>
+        Launch(kernel, groupCount, groupSize, null, arguments);
+
+    /// <summary>Waits until everything queued on every stream of this device has finished.</summary>
+    public void Synchronize()
+    {
+        ThrowIfDisposed();
+        SynchronizeCore();
+    }
+
+    public override string ToString() => $"{Info.Id} ({Info.Name})";
+
+    public void Dispose()
+    {
+        DeviceBuffer[] buffers;
+        IDisposable[] owned;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            buffers = _buffers.ToArray();
+            owned = _owned.ToArray();
+        }
+
+        // Everything still open goes back before the context that owns it.
+        foreach (DeviceBuffer buffer in buffers)
+        {
+            buffer.Dispose();
+        }
+
+        foreach (IDisposable item in owned.Reverse())
+        {
+            item.Dispose();
+        }
+
+        DisposeCore();
+        GC.SuppressFinalize(this);
+    }
+
+    protected abstract DeviceMemory AllocateCore<T>(long length, long bytes, long freeBytes) where T : unmanaged;
+
+    protected abstract PinnedBuffer<T> AllocatePinnedCore<T>(int length) where T : unmanaged;
+
+    protected abstract DeviceStream CreateStreamCore();
+
+    protected abstract void PrepareCore(KernelDescriptor kernel);
+
+    protected abstract void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments);
+
+    protected abstract void SynchronizeCore();
+
+    /// <summary>Releases the context; buffers, pinned memory and streams are gone by then.</summary>
+    protected abstract void DisposeCore();
+
+    protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private void Own(IDisposable item)
+    {
+        lock (_gate)
+        {
+            _owned.Add(item);
+        }
+    }
+
+    internal void Release(DeviceBuffer buffer)
+    {
+        lock (_gate)
+        {
+            if (_buffers.Remove(buffer))
+            {
+                _bytesInUse -= buffer.Bytes;
+            }
+        }
+    }
+
+    internal bool IsDisposed => _disposed;
+}

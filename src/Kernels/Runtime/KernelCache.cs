@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace GpuViT.Kernels.Runtime;
+
+/// <summary>
+/// Compiled kernels on disk (OpenCL program binaries, CUDA cubins), keyed by a hash of the
+/// source, the dialect, the device, its driver version and the build options, so a second run
+/// starts without compiling and any change rebuilds.
+/// </summary>
+/// <remarks>
+/// The directory is <c>$GPUVIT_KERNEL_CACHE</c>, else <c>$XDG_CACHE_HOME/gpuvit/kernels</c>, else
+/// <c>~/.cache/gpuvit/kernels</c>; <c>GPUVIT_KERNEL_CACHE=off</c> turns the cache off. Entries are
+/// written to a temporary file and renamed, so a crash never leaves half an entry, and a reader
+/// that finds an entry its driver rejects deletes it and builds again.
+/// </remarks>
+public sealed class KernelCache
+{
+    private long _hits;
+    private long _misses;
+    private long _stores;
+
+    /// <param name="directory">Where entries live; null turns the cache off.</param>
+    public KernelCache(string? directory) => Directory = directory;
+
+    /// <summary>The cache the command line and the tests use unless told otherwise.</summary>
+    public static KernelCache Default { get; } = new(DefaultDirectory());
+
+    public string? Directory { get; }
+
+    public bool Enabled => Directory is not null;
+
+    /// <summary>Entries found (since this cache object was made).</summary>
+    public long Hits => Interlocked.Read(ref _hits);
+
+    /// <summary>Entries looked for and not found.</summary>
+    public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>Entries written.</summary>
+    public long Stores => Interlocked.Read(ref _stores);
+
+    /// <summary>The key of one compiled kernel: SHA-256 over everything the binary depends on.</summary>
+    public static string Key(KernelDescriptor kernel, KernelDialect dialect, DeviceInfo device, string options)
+    {
+        string material = string.Join("\n", "gpuvit-kernel-cache-v1", dialect, device.Name, device.Driver, options, kernel.Source(dialect));
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)));
+    }
+
+    public bool TryLoad(string kernelName, string key, out byte[] binary)
+    {
+        binary = [];
+        if (Directory is null)
+        {
+            return false;
+        }
+
+        string path = PathOf(kernelName, key);
+        try
+        {
+            binary = File.ReadAllBytes(path);
+            Interlocked.Increment(ref _hits);
+            return binary.Length > 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Interlocked.Increment(ref _misses);
+            return false;
+        }
+    }
+
+    /// <summary>Writes an entry; a cache that cannot be written is skipped, never an error.</summary>
+    public void Store(string kernelName, string key, byte[] binary)
+    {
+        if (Directory is null)
+        {
+            return;
+        }
+
+        string path = PathOf(kernelName, key);
+        string temporary = path + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            File.WriteAllBytes(temporary, binary);
+            File.Move(temporary, path, overwrite: true);
+            Interlocked.Increment(ref _stores);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temporary);
+        }
+    }
+
+    /// <summary>Removes an entry the driver rejected.</summary>
+    public void Evict(string kernelName, string key)
+    {
+        if (Directory is not null)
+        {
+            TryDelete(PathOf(kernelName, key));
+        }
+    }
+
+    private string PathOf(string kernelName, string key) => Path.Combine(Directory!, kernelName + "-" + key + ".bin");
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static string? DefaultDirectory()
+    {
+        string? configured = Environment.GetEnvironmentVariable("GPUVIT_KERNEL_CACHE");
+        if (!string.IsNullOrEmpty(configured))
+        {
+            return configured.Equals("off", StringComparison.OrdinalIgnoreCase) ? null : configured;
+        }
+
+        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        string? root = !string.IsNullOrEmpty(xdg) ? xdg : string.IsNullOrEmpty(home) ? null : Path.Combine(home, ".cache");
+        return root is null ? null : Path.Combine(root, "gpuvit", "kernels");
+    }
+}

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Host;
 
@@ -15,7 +16,9 @@ public static class Cli
         var root = new RootCommand(
             "GpuViT: vision-transformer kernels written in C#, compiled to CUDA and OpenCL, "
             + "and a measurement of why weight sharing makes vision models fit GPUs.");
+        root.Options.Add(DeviceOption.Create());
         root.Subcommands.Add(KernelsCommand.Create(output, error));
+        root.Subcommands.Add(DevicesCommand.Create(output, error));
 
         // With nothing to do, show what there is to do.
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
@@ -31,10 +34,21 @@ public static class Cli
         {
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (UsageException e)
+        catch (Exception e) when (e is UsageException or DeviceUnavailableException)
         {
             error.WriteLine("gpuvit: " + e.Message);
             return UsageError;
+        }
+        catch (KernelBuildException e)
+        {
+            // The build log is the useful part; it spans lines by nature.
+            error.WriteLine("gpuvit: " + e.Message);
+            return 1;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("GPUVIT_TRACE") != "1")
+        {
+            error.WriteLine($"gpuvit: {OneLine(e.Message)} ({e.GetType().Name}; GPUVIT_TRACE=1 shows where)");
+            return 1;
         }
     }
 

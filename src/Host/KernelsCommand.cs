@@ -1,5 +1,6 @@
 using System.CommandLine;
 using GpuViT.Kernels;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Host;
 
@@ -25,15 +26,20 @@ public static class KernelsCommand
         command.Options.Add(dialect);
         command.SetAction(parsed =>
         {
+            // With --device, each kernel listed (or printed) is also built there, which checks it compiles.
+            string? selector = DeviceOption.Selector(parsed);
+            using Device? device = selector is null ? null : DeviceOption.Open(selector, error);
             string? kernelName = parsed.GetValue(name);
             if (kernelName is null)
             {
-                List(output);
+                List(output, device);
                 return 0;
             }
 
+            KernelDescriptor kernel = Find(kernelName);
+            device?.Prepare(kernel);
             KernelDialect which = parsed.GetValue(dialect) == "cuda" ? KernelDialect.Cuda : KernelDialect.OpenCL;
-            output.Write(Find(kernelName).Source(which));
+            output.Write(kernel.Source(which));
             return 0;
         });
         return command;
@@ -52,16 +58,25 @@ public static class KernelsCommand
             $"no kernel named '{name}'{hint}; 'gpuvit kernels' lists them: {string.Join(", ", KernelRegistry.All.Select(k => k.Name))}");
     }
 
-    private static void List(TextWriter output)
+    private static void List(TextWriter output, Device? device)
     {
         IReadOnlyList<KernelDescriptor> kernels = KernelRegistry.All;
         int width = kernels.Max(k => k.Name.Length);
-        output.WriteLine($"{kernels.Count} kernels (print one's source with: gpuvit kernels NAME --dialect opencl|cuda)");
+        output.WriteLine($"{kernels.Count} kernels (print one's source with: gpuvit kernels NAME --dialect opencl|cuda)"
+            + (device is null ? string.Empty : $"; built on {device.Info.Id} ({device.Info.Name})"));
         foreach (KernelDescriptor kernel in kernels)
         {
             string shared = kernel.SharedMemoryBytes > 0 ? $"  shared {kernel.SharedMemoryBytes} B" : string.Empty;
             string barrier = kernel.UsesBarrier ? "  barrier" : string.Empty;
-            output.WriteLine($"  {kernel.Name.PadRight(width)}  ({string.Join(", ", kernel.Parameters)}){shared}{barrier}");
+            string built = device is null ? string.Empty : $"  built in {Build(device, kernel):F0} ms";
+            output.WriteLine($"  {kernel.Name.PadRight(width)}  ({string.Join(", ", kernel.Parameters)}){shared}{barrier}{built}");
         }
+    }
+
+    private static double Build(Device device, KernelDescriptor kernel)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        device.Prepare(kernel);
+        return System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 }

@@ -10,8 +10,8 @@ public abstract class DeviceMemory
     protected internal abstract void Free();
 }
 
-/// <summary>A device buffer of any element type: what kernels and copies see.</summary>
-public abstract class DeviceBuffer : IDisposable
+/// <summary>A device buffer of any element type: what kernels and copies see. As a kernel argument it is a view of itself.</summary>
+public abstract class DeviceBuffer : IDeviceView, IDisposable
 {
     private int _disposed;
 
@@ -36,6 +36,10 @@ public abstract class DeviceBuffer : IDisposable
     public ElementType ElementType { get; }
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    DeviceBuffer IDeviceView.Buffer => this;
+
+    long IDeviceView.Offset => 0;
 
     internal DeviceMemory Memory { get; }
 

@@ -1,0 +1,562 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace GpuViT.Kernels.Cpu;
+
+// The packed GEMM engine (BLIS's loop nest): for each task's block of MC rows, for each k block
+// of KC, pack X's rows into MR-row panels; for each NR-column panel of the (once packed) W, for
+// each MR-row panel: micro-kernel into an L1 tile, then the epilogue from the tile into Y.
+public static unsafe partial class CpuGemm
+{
+    // Below this many multiply-adds one thread does it all: a parallel loop costs ~10 µs.
+    private const long ParallelMinMultiplyAdds = 1 << 20;
+
+    // Fewer rows than this go to the dot-product path: packing W would cost as much as the product.
+    private const int DotProductRowsBelow = 4;
+
+    private static readonly ParallelOptions Options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
+    /// <summary>The micro-kernel and blocking the engine runs with; chosen once for the machine.</summary>
+    internal sealed class Tuning
+    {
+        public required int MR { get; init; }
+        public required int NR { get; init; }
+
+        /// <summary>Rows per cache block (a multiple of MR): an MC × KC block of packed X stays in L2.</summary>
+        public required int MC { get; init; }
+
+        /// <summary>The longest k block: a KC × NR panel of packed W stays in L1.</summary>
+        public required int KC { get; init; }
+
+        /// <summary>Tasks per core in the parallel loop; more balance better when a core is shared.</summary>
+        public int TasksPerThread { get; init; } = 1;
+
+        public required delegate*<int, float*, float*, float*, void> Kernel { get; init; }
+
+        public string Name => $"{MR}x{NR}";
+    }
+
+    /// <summary>Vector512: 24 of the 32 registers hold the 12×32 tile.</summary>
+    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 384, Kernel = &Kernel12x32 };
+
+    /// <summary>Vector256: 12 of the 16 registers hold the 6×16 tile (8×16 would spill).</summary>
+    internal static readonly Tuning Narrow = new() { MR = 6, NR = 16, MC = 96, KC = 384, Kernel = &Kernel6x16 };
+
+    /// <summary>What <see cref="Gemm(int, int, int, float*, int, float*, int, float*, float*, int, float*, int, Activation)"/> runs with.</summary>
+    internal static Tuning Current { get; set; } = Vector512.IsHardwareAccelerated ? Wide : Narrow;
+
+    /// <summary>Y = epilogue(α·A·op(B)), op(B)[p, j] = B[j·LdB + p] when BIsRowsOfK (W, Kᵀ), else B[p·LdB + j] (V).</summary>
+    private struct Problem
+    {
+        public int M, N, K;
+        public float* A;
+        public int LdA;
+        public float* B;
+        public int LdB;
+        public bool BIsRowsOfK;
+        public Epilogue Epilogue;
+    }
+
+    private static void Run(ref Problem problem, Tuning tuning, bool mayParallelize)
+    {
+        bool parallel = mayParallelize && Environment.ProcessorCount > 1
+            && (long)problem.M * problem.N * problem.K >= ParallelMinMultiplyAdds;
+        if (problem.K == 0)
+        {
+            ApplyToZeros(ref problem);
+        }
+        else if (problem.M < DotProductRowsBelow && problem.BIsRowsOfK)
+        {
+            new DotJob(problem).Run(parallel);
+        }
+        else
+        {
+            new PackedJob(problem, tuning, parallel).Run();
+        }
+    }
+
+    /// <summary>k = 0: Y = act(bias) + R.</summary>
+    private static void ApplyToZeros(ref Problem problem)
+    {
+        const int Chunk = 64;
+        float* zeros = stackalloc float[Chunk];
+        new Span<float>(zeros, Chunk).Clear();
+        for (int i = 0; i < problem.M; i++)
+        {
+            for (int j = 0; j < problem.N; j += Chunk)
+            {
+                problem.Epilogue.Apply(zeros, 1, Math.Min(Chunk, problem.N - j), 0, i, j, first: true, last: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// What happens to a finished tile of α·A·op(B) (or one k block's share of it) on its way to Y.
+    /// The first k block adds the bias, and the residual too when there is no activation (it is
+    /// then linear, so Y may alias R); later blocks add to Y; the last applies the activation and,
+    /// after an activation, the residual.
+    /// </summary>
+    internal readonly struct Epilogue(float alpha, float* bias, float* residual, int residualRowStride, float* y, int yRowStride, Activation activation)
+    {
+        public Activation Activation => activation;
+
+        public bool ResidualIsY => residual == y && residualRowStride == yRowStride;
+
+        /// <summary>Applies to rows × cols values at tile (row stride tileRowStride), landing at Y[row0.., col0..].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Apply(float* tile, int rows, int cols, int tileRowStride, int row0, int col0, bool first, bool last)
+        {
+            const int Lanes = 8;
+            bool addBias = first && bias != null;
+            bool residualFirst = first && residual != null && activation == Activation.None;
+            bool activate = last && activation != Activation.None;
+            bool residualLast = last && residual != null && activation != Activation.None;
+            var scale = Vector256.Create(alpha);
+            float* b = bias + col0;
+            float* stage = stackalloc float[4 * Lanes];
+            for (int i = 0; i < rows; i++)
+            {
+                float* t = tile + (long)i * tileRowStride;
+                float* yRow = y + (long)(row0 + i) * yRowStride + col0;
+                float* rRow = residual + (long)(row0 + i) * residualRowStride + col0;
+                int j = 0;
+                for (; j + Lanes <= cols; j += Lanes)
+                {
+                    Vector256<float> v = Vector256.Load(t + j) * scale;
+                    if (!first)
+                    {
+                        v += Vector256.Load(yRow + j);
+                    }
+
+                    if (addBias)
+                    {
+                        v += Vector256.Load(b + j);
+                    }
+
+                    if (residualFirst)
+                    {
+                        v += Vector256.Load(rRow + j);
+                    }
+
+                    if (activate)
+                    {
+                        v = Activate(v, activation);
+                    }
+
+                    if (residualLast)
+                    {
+                        v += Vector256.Load(rRow + j);
+                    }
+
+                    v.Store(yRow + j);
+                }
+
+                if (j < cols)
+                {
+                    // The last columns go through a staging vector, so they get the same lane math.
+                    int count = cols - j;
+                    Vector256<float> v = LoadPartial(t + j, count, stage) * scale;
+                    if (!first)
+                    {
+                        v += LoadPartial(yRow + j, count, stage);
+                    }
+
+                    if (addBias)
+                    {
+                        v += LoadPartial(b + j, count, stage);
+                    }
+
+                    if (residualFirst)
+                    {
+                        v += LoadPartial(rRow + j, count, stage);
+                    }
+
+                    if (activate)
+                    {
+                        v = Activate(v, activation);
+                    }
+
+                    if (residualLast)
+                    {
+                        v += LoadPartial(rRow + j, count, stage);
+                    }
+
+                    v.Store(stage);
+                    new ReadOnlySpan<float>(stage, count).CopyTo(new Span<float>(yRow + j, count));
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> LoadPartial(float* source, int count, float* stage)
+        {
+            new Span<float>(stage, Lanes256).Clear();
+            new ReadOnlySpan<float>(source, count).CopyTo(new Span<float>(stage, count));
+            return Vector256.Load(stage);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Activate(Vector256<float> v, Activation activation) =>
+            activation == Activation.Gelu ? CpuMath.Gelu(v) : CpuMath.GeluTanh(v);
+    }
+
+    private const int Lanes256 = 8;
+
+    /// <summary>The packed path: pack W (in parallel), then tasks over blocks of rows and column panels.</summary>
+    private sealed class PackedJob
+    {
+        private readonly Problem _p;
+        private readonly Tuning _t;
+        private readonly int _kc, _kBlocks, _microRows, _panels, _rowTasks, _colTasks, _threads;
+        private float* _packedB;
+
+        public PackedJob(Problem problem, Tuning tuning, bool parallel)
+        {
+            _p = problem;
+            _t = tuning;
+            _kBlocks = (problem.K + tuning.KC - 1) / tuning.KC;
+            // An activated residual that is Y itself must be read before Y holds partial sums.
+            if (problem.Epilogue.Activation != Activation.None && problem.Epilogue.ResidualIsY)
+            {
+                _kBlocks = 1;
+            }
+
+            // Even k blocks, rounded to 8 so packed panels stay aligned.
+            _kc = Math.Min(problem.K, RoundUp((problem.K + _kBlocks - 1) / _kBlocks, 8));
+            _microRows = (problem.M + tuning.MR - 1) / tuning.MR;
+            _panels = (problem.N + tuning.NR - 1) / tuning.NR;
+            _threads = parallel ? Environment.ProcessorCount : 1;
+            int tasks = _threads * (parallel ? tuning.TasksPerThread : 1);
+            _rowTasks = Math.Min(_microRows, tasks);
+            _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (tasks + _rowTasks - 1) / _rowTasks);
+        }
+
+        public void Run()
+        {
+            long packedLength = (long)_panels * _t.NR * _p.K;
+            _packedB = PackedBScratch.Get(packedLength);
+            if (_threads > 1)
+            {
+                Parallel.For(0, _threads, Options, PackPanels);
+                Parallel.For(0, _rowTasks * _colTasks, Options, Compute);
+            }
+            else
+            {
+                PackPanels(0);
+                Compute(0);
+            }
+        }
+
+        private void PackPanels(int thread)
+        {
+            int first = (int)((long)_panels * thread / _threads);
+            int end = (int)((long)_panels * (thread + 1) / _threads);
+            for (int panel = first; panel < end; panel++)
+            {
+                int j0 = panel * _t.NR;
+                PackB(_p, j0, Math.Min(_t.NR, _p.N - j0), _t.NR, _packedB + (long)panel * _t.NR * _p.K);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Compute(int task)
+        {
+            int mr = _t.MR, nr = _t.NR;
+            int rowTask = task / _colTasks, colTask = task % _colTasks;
+            int r0 = (int)((long)_microRows * rowTask / _rowTasks), r1 = (int)((long)_microRows * (rowTask + 1) / _rowTasks);
+            int p0 = (int)((long)_panels * colTask / _colTasks), p1 = (int)((long)_panels * (colTask + 1) / _colTasks);
+            int mcMicro = Math.Max(1, _t.MC / mr);
+            float* packedA = PackedAScratch.Get((long)mcMicro * mr * _kc + mr * nr + 64);
+            float* tile = packedA + RoundUp(mcMicro * mr * _kc, 16);
+            var kernel = _t.Kernel;
+            for (int rb = r0; rb < r1; rb += mcMicro)
+            {
+                int rbEnd = Math.Min(r1, rb + mcMicro);
+                int rowBegin = rb * mr, rowEnd = Math.Min(_p.M, rbEnd * mr);
+                for (int kb = 0; kb < _kBlocks; kb++)
+                {
+                    int pc = kb * _kc;
+                    int kLength = Math.Min(_kc, _p.K - pc);
+                    PackA(_p, rowBegin, rowEnd, pc, kLength, mr, packedA);
+                    for (int panel = p0; panel < p1; panel++)
+                    {
+                        float* b = _packedB + (long)panel * nr * _p.K + (long)pc * nr;
+                        int col0 = panel * nr;
+                        int cols = Math.Min(nr, _p.N - col0);
+                        for (int r = rb; r < rbEnd; r++)
+                        {
+                            kernel(kLength, packedA + (long)(r - rb) * kLength * mr, b, tile);
+                            int row0 = r * mr;
+                            _p.Epilogue.Apply(tile, Math.Min(mr, _p.M - row0), cols, nr, row0, col0, kb == 0, kb == _kBlocks - 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>Packs op(B)[0..K, j0..j0+cols] into panel[p·nr + j], zero past cols.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackB(in Problem p, int j0, int cols, int nr, float* panel)
+    {
+        int k = p.K;
+        if (!p.BIsRowsOfK)
+        {
+            // B is k × n: each packed row is a piece of a row of B.
+            for (int kk = 0; kk < k; kk++)
+            {
+                float* dst = panel + (long)kk * nr;
+                new ReadOnlySpan<float>(p.B + (long)kk * p.LdB + j0, cols).CopyTo(new Span<float>(dst, cols));
+                new Span<float>(dst + cols, nr - cols).Clear();
+            }
+
+            return;
+        }
+
+        // B's rows run along k: a transpose, 8 × 8 at a time.
+        int jj = 0;
+        if (Avx.IsSupported)
+        {
+            for (; jj + 8 <= cols; jj += 8)
+            {
+                float* src = p.B + (long)(j0 + jj) * p.LdB;
+                int kk = 0;
+                for (; kk + 8 <= k; kk += 8)
+                {
+                    Transpose8x8(src + kk, p.LdB, panel + (long)kk * nr + jj, nr);
+                }
+
+                for (; kk < k; kk++)
+                {
+                    for (int c = 0; c < 8; c++)
+                    {
+                        panel[(long)kk * nr + jj + c] = src[(long)c * p.LdB + kk];
+                    }
+                }
+            }
+        }
+
+        for (; jj < nr; jj++)
+        {
+            if (jj < cols)
+            {
+                float* src = p.B + (long)(j0 + jj) * p.LdB;
+                for (int kk = 0; kk < k; kk++)
+                {
+                    panel[(long)kk * nr + jj] = src[kk];
+                }
+            }
+            else
+            {
+                for (int kk = 0; kk < k; kk++)
+                {
+                    panel[(long)kk * nr + jj] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs A[rowBegin..rowEnd, pc..pc+kLength] into MR-row panels, [p·mr + i] each, zero past the last row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackA(in Problem p, int rowBegin, int rowEnd, int pc, int kLength, int mr, float* packed)
+    {
+        for (int r0 = rowBegin; r0 < rowEnd; r0 += mr)
+        {
+            int rows = Math.Min(mr, rowEnd - r0);
+            float* dst = packed + (long)(r0 - rowBegin) * kLength;
+            int i = 0;
+            if (Avx.IsSupported)
+            {
+                for (; i + 8 <= rows; i += 8)
+                {
+                    float* src = p.A + (long)(r0 + i) * p.LdA + pc;
+                    int kk = 0;
+                    for (; kk + 8 <= kLength; kk += 8)
+                    {
+                        Transpose8x8(src + kk, p.LdA, dst + (long)kk * mr + i, mr);
+                    }
+
+                    for (; kk < kLength; kk++)
+                    {
+                        for (int c = 0; c < 8; c++)
+                        {
+                            dst[(long)kk * mr + i + c] = src[(long)c * p.LdA + kk];
+                        }
+                    }
+                }
+            }
+
+            for (; i < mr; i++)
+            {
+                if (i < rows)
+                {
+                    float* src = p.A + (long)(r0 + i) * p.LdA + pc;
+                    for (int kk = 0; kk < kLength; kk++)
+                    {
+                        dst[(long)kk * mr + i] = src[kk];
+                    }
+                }
+                else
+                {
+                    for (int kk = 0; kk < kLength; kk++)
+                    {
+                        dst[(long)kk * mr + i] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dst[c·dstStride + r] = src[r·srcStride + c] for an 8 × 8 block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, int srcStride, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride),
+            r2 = Avx.LoadVector256(src + 2 * (long)srcStride), r3 = Avx.LoadVector256(src + 3 * (long)srcStride),
+            r4 = Avx.LoadVector256(src + 4 * (long)srcStride), r5 = Avx.LoadVector256(src + 5 * (long)srcStride),
+            r6 = Avx.LoadVector256(src + 6 * (long)srcStride), r7 = Avx.LoadVector256(src + 7 * (long)srcStride);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
+            t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE),
+            s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 2 * (long)dstStride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + 3 * (long)dstStride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 4 * (long)dstStride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + 5 * (long)dstStride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 6 * (long)dstStride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + 7 * (long)dstStride, Avx.Permute2x128(s3, s7, 0x31));
+    }
+
+    /// <summary>
+    /// Few rows of X: each output a dot product of an X row with a W row, two X rows by four W rows
+    /// at a time so each load of W serves two outputs; columns split over the cores.
+    /// </summary>
+    private sealed class DotJob(Problem p)
+    {
+        private const int Columns = 64;
+
+        public void Run(bool parallel)
+        {
+            int chunks = (p.N + Columns - 1) / Columns;
+            if (parallel && chunks > 1)
+            {
+                Parallel.For(0, chunks, Options, Chunk);
+            }
+            else
+            {
+                for (int c = 0; c < chunks; c++)
+                {
+                    Chunk(c);
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Chunk(int chunk)
+        {
+            int j0 = chunk * Columns;
+            int cols = Math.Min(Columns, p.N - j0);
+            float* tile = stackalloc float[2 * Columns];
+            for (int i = 0; i < p.M; i += 2)
+            {
+                int rows = Math.Min(2, p.M - i);
+                float* x0 = p.A + (long)i * p.LdA;
+                float* x1 = rows == 2 ? x0 + p.LdA : x0;
+                for (int j = 0; j < cols; j += 4)
+                {
+                    // Past the last column the first W row stands in; its results are not stored.
+                    float* w0 = p.B + (long)(j0 + j) * p.LdB;
+                    float* w1 = j + 1 < cols ? w0 + p.LdB : w0;
+                    float* w2 = j + 2 < cols ? w0 + 2 * (long)p.LdB : w0;
+                    float* w3 = j + 3 < cols ? w0 + 3 * (long)p.LdB : w0;
+                    Dot2x4(p.K, x0, x1, w0, w1, w2, w3, tile + j, tile + Columns + j);
+                }
+
+                p.Epilogue.Apply(tile, rows, cols, Columns, i, j0, first: true, last: true);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Dot2x4(int k, float* x0, float* x1, float* w0, float* w1, float* w2, float* w3, float* y0, float* y1)
+        {
+            Vector256<float> s00 = default, s01 = default, s02 = default, s03 = default;
+            Vector256<float> s10 = default, s11 = default, s12 = default, s13 = default;
+            int p = 0;
+            for (; p + Lanes256 <= k; p += Lanes256)
+            {
+                Vector256<float> a0 = Vector256.Load(x0 + p), a1 = Vector256.Load(x1 + p);
+                Vector256<float> b = Vector256.Load(w0 + p);
+                s00 = Vector256.FusedMultiplyAdd(a0, b, s00);
+                s10 = Vector256.FusedMultiplyAdd(a1, b, s10);
+                b = Vector256.Load(w1 + p);
+                s01 = Vector256.FusedMultiplyAdd(a0, b, s01);
+                s11 = Vector256.FusedMultiplyAdd(a1, b, s11);
+                b = Vector256.Load(w2 + p);
+                s02 = Vector256.FusedMultiplyAdd(a0, b, s02);
+                s12 = Vector256.FusedMultiplyAdd(a1, b, s12);
+                b = Vector256.Load(w3 + p);
+                s03 = Vector256.FusedMultiplyAdd(a0, b, s03);
+                s13 = Vector256.FusedMultiplyAdd(a1, b, s13);
+            }
+
+            float d00 = Vector256.Sum(s00), d01 = Vector256.Sum(s01), d02 = Vector256.Sum(s02), d03 = Vector256.Sum(s03);
+            float d10 = Vector256.Sum(s10), d11 = Vector256.Sum(s11), d12 = Vector256.Sum(s12), d13 = Vector256.Sum(s13);
+            for (; p < k; p++)
+            {
+                d00 = MathF.FusedMultiplyAdd(x0[p], w0[p], d00);
+                d01 = MathF.FusedMultiplyAdd(x0[p], w1[p], d01);
+                d02 = MathF.FusedMultiplyAdd(x0[p], w2[p], d02);
+                d03 = MathF.FusedMultiplyAdd(x0[p], w3[p], d03);
+                d10 = MathF.FusedMultiplyAdd(x1[p], w0[p], d10);
+                d11 = MathF.FusedMultiplyAdd(x1[p], w1[p], d11);
+                d12 = MathF.FusedMultiplyAdd(x1[p], w2[p], d12);
+                d13 = MathF.FusedMultiplyAdd(x1[p], w3[p], d13);
+            }
+
+            y0[0] = d00;
+            y0[1] = d01;
+            y0[2] = d02;
+            y0[3] = d03;
+            y1[0] = d10;
+            y1[1] = d11;
+            y1[2] = d12;
+            y1[3] = d13;
+        }
+    }
+
+    // Per-thread packing buffers, grown on demand and kept: the W panels of the calling thread,
+    // and each worker's block of X panels.
+    [ThreadStatic] private static Scratch? t_packedB;
+    [ThreadStatic] private static Scratch? t_packedA;
+
+    private static Scratch PackedBScratch => t_packedB ??= new Scratch();
+
+    private static Scratch PackedAScratch => t_packedA ??= new Scratch();
+
+    /// <summary>A grow-only buffer on the pinned object heap, 64-byte aligned.</summary>
+    private sealed class Scratch
+    {
+        private float[]? _array;
+        private float* _aligned;
+        private long _capacity;
+
+        public float* Get(long count)
+        {
+            if (count > _capacity)
+            {
+                _array = GC.AllocateUninitializedArray<float>(checked((int)(count + 16)), pinned: true);
+                float* start = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_array));
+                _aligned = (float*)(((nint)start + 63) & ~(nint)63);
+                _capacity = count;
+            }
+
+            return _aligned;
+        }
+    }
+}

@@ -1,0 +1,111 @@
+using System.Runtime.Intrinsics;
+using GpuViT.Kernels;
+using GpuViT.Kernels.Cpu;
+using Xunit;
+
+namespace GpuViT.Tests.Cpu;
+
+/// <summary>CpuMath's erf, erfc and GELUs, scalar and Vector256, against double references, in ulps.</summary>
+public sealed class CpuMathTests
+{
+    /// <summary>About 100 000 floats spread over [−lo, hi], every one exact.</summary>
+    private static IEnumerable<float> Grid(float from, float to)
+    {
+        const int Count = 100_000;
+        for (int i = 0; i <= Count; i++)
+        {
+            yield return from + (to - from) * i / Count;
+        }
+    }
+
+    private static double Ulps(float actual, double expected)
+    {
+        float rounded = (float)expected;
+        double ulp = Math.Max(MathF.BitIncrement(MathF.Abs(rounded)) - MathF.Abs(rounded), float.Epsilon);
+        return Math.Abs(actual - expected) / ulp;
+    }
+
+    [Fact]
+    public void Erf_is_within_3_ulp_scalar_and_vector()
+    {
+        double worst = 0, worstVector = 0;
+        foreach (float x in Grid(-6f, 6f))
+        {
+            double expected = MathReference.Erf(x);
+            worst = Math.Max(worst, Ulps(CpuMath.Erf(x), expected));
+            worstVector = Math.Max(worstVector, Ulps(CpuMath.Erf(Vector256.Create(x))[3], expected));
+        }
+
+        Assert.True(worst <= 3 && worstVector <= 3, $"erf: {worst:F2} ulp scalar, {worstVector:F2} vector");
+        // Agrees with the kernels' erf (double rounded to float) as tabulated there.
+        Assert.Equal(KernelMath.Erf(0.5f), CpuMath.Erf(0.5f), 6);
+    }
+
+    [Fact]
+    public void Erfc_keeps_relative_accuracy_in_the_tail()
+    {
+        double worst = 0, worstVector = 0;
+        foreach (float x in Grid(-4f, 9.5f))
+        {
+            double expected = MathReference.Erfc(x);
+            worst = Math.Max(worst, Ulps(CpuMath.Erfc(x), expected));
+            worstVector = Math.Max(worstVector, Ulps(CpuMath.Erfc(Vector256.Create(x))[5], expected));
+        }
+
+        Assert.True(worst <= 8 && worstVector <= 8, $"erfc: {worst:F2} ulp scalar, {worstVector:F2} vector");
+    }
+
+    [Fact]
+    public void Gelu_is_within_10_ulp_down_the_negative_tail()
+    {
+        double worst = 0, worstVector = 0;
+        foreach (float x in Grid(-12f, 12f))
+        {
+            double expected = MathReference.Gelu(x);
+            worst = Math.Max(worst, Ulps(CpuMath.Gelu(x), expected));
+            worstVector = Math.Max(worstVector, Ulps(CpuMath.Gelu(Vector256.Create(x))[0], expected));
+        }
+
+        Assert.True(worst <= 10 && worstVector <= 10, $"GELU: {worst:F2} ulp scalar, {worstVector:F2} vector");
+    }
+
+    [Fact]
+    public void GeluTanh_matches_the_formula()
+    {
+        double worst = 0;
+        foreach (float x in Grid(-6f, 10f))
+        {
+            double expected = MathReference.GeluTanh(x);
+            double error = Math.Max(Math.Abs(CpuMath.GeluTanh(x) - expected), Math.Abs(CpuMath.GeluTanh(Vector256.Create(x))[7] - expected));
+            worst = Math.Max(worst, error / Math.Max(Math.Abs(expected), 1e-30));
+        }
+
+        // u = √(2/π)(x + 0.044715x³) is rounded once; exp(−2u) turns that into ~|2u|·2⁻²⁴ relative.
+        Assert.True(worst <= 4e-6, $"GELU (tanh): relative error {worst:E2}");
+    }
+
+    [Theory]
+    [InlineData(float.NaN, float.NaN, float.NaN)]
+    [InlineData(float.PositiveInfinity, float.PositiveInfinity, float.PositiveInfinity)]
+    [InlineData(float.NegativeInfinity, 0f, 0f)]
+    [InlineData(0f, 0f, 0f)]
+    [InlineData(-30f, 0f, 0f)]
+    public void Gelus_of_special_values(float x, float gelu, float geluTanh)
+    {
+        Assert.Equal(gelu, CpuMath.Gelu(x));
+        Assert.Equal(gelu, CpuMath.Gelu(Vector256.Create(x))[0]);
+        Assert.Equal(geluTanh, CpuMath.GeluTanh(x));
+        Assert.Equal(geluTanh, CpuMath.GeluTanh(Vector256.Create(x))[0]);
+    }
+
+    [Fact]
+    public void Erf_of_special_values()
+    {
+        Assert.Equal(1f, CpuMath.Erf(float.PositiveInfinity));
+        Assert.Equal(-1f, CpuMath.Erf(Vector256.Create(float.NegativeInfinity))[0]);
+        Assert.True(float.IsNaN(CpuMath.Erf(float.NaN)) && float.IsNaN(CpuMath.Erfc(Vector256.Create(float.NaN))[0]));
+        Assert.Equal(2f, CpuMath.Erfc(float.NegativeInfinity));
+        Assert.Equal(0f, CpuMath.Erfc(Vector256.Create(float.PositiveInfinity))[0]);
+        Assert.Equal(-0f, CpuMath.Erf(-0f));
+    }
+}

@@ -1,8 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime.OpenCL;
@@ -54,32 +51,8 @@ public class MatMulBenchmarks
 
     private sealed class Config : ManualConfig
     {
-        public Config() => AddColumn(new GflopsColumn());
-    }
-
-    /// <summary>2·n³ FLOPs over the mean time.</summary>
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => "GFLOP/s";
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "2·Size³ floating-point operations per second, in billions";
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            double? nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-            int size = (int)benchmarkCase.Parameters["Size"];
-            return nanoseconds is > 0 ? (2.0 * size * size * size / nanoseconds.Value).ToString("F2") : "-";
-        }
+        public Config() => AddColumn(new GflopsColumn(
+            benchmarkCase => 2.0 * Math.Pow((int)benchmarkCase.Parameters["Size"], 3),
+            "2·Size³ floating-point operations per second, in billions"));
     }
 }

@@ -1,3 +1,11 @@
 using BenchmarkDotNet.Running;
 
-BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.MatMulBenchmarks).Assembly).Run(args);
+if (args.Length > 0 && args[0] == "interleaved")
+{
+    // The cpu GEMM and OpenBLAS alternating in one process: see InterleavedGemm.
+    GpuViT.Bench.InterleavedGemm.Run(args[1..]);
+}
+else
+{
+    BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.MatMulBenchmarks).Assembly).Run(args);
+}

@@ -1,0 +1,99 @@
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Order;
+using GpuViT.Kernels.Cpu;
+
+namespace GpuViT.Bench;
+
+/// <summary>
+/// The cpu backend's GEMM, Y = X·Wᵀ (a Linear layer), at ViT-S/16 batch-8 shapes and 1024³:
+/// the packed micro-kernel GEMM against the naive one (one dot product per output) and against
+/// OpenBLAS's sgemm in the same process, all on every core. Cases run shape by shape, so the
+/// three versions of a shape are measured close together in time.
+/// </summary>
+[Config(typeof(Config))]
+public unsafe class CpuGemmBenchmarks
+{
+    private float* _x, _w, _y;
+
+    /// <summary>tokens × in → out: 8·197 tokens of ViT-S (D = 384): qkv, fc1, fc2; then a cube; then one token.</summary>
+    public static IEnumerable<GemmShape> Shapes() =>
+    [
+        new(1576, 384, 1152), new(1576, 384, 1536), new(1576, 1536, 384), new(1024, 1024, 1024), new(1, 384, 1536),
+    ];
+
+    [ParamsSource(nameof(Shapes))]
+    public GemmShape Shape { get; set; } = new(1, 1, 1);
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _x = Allocate((long)Shape.M * Shape.K);
+        _w = Allocate((long)Shape.N * Shape.K);
+        _y = Allocate((long)Shape.M * Shape.N);
+        if (OpenBlas.IsAvailable)
+        {
+            OpenBlas.SetThreads(Environment.ProcessorCount);
+            Console.WriteLine($"// OpenBLAS core: {OpenBlas.CoreName}, {Environment.ProcessorCount} threads");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        NativeMemory.AlignedFree(_x);
+        NativeMemory.AlignedFree(_w);
+        NativeMemory.AlignedFree(_y);
+    }
+
+    [Benchmark(Baseline = true)]
+    public void OpenBlasSgemm()
+    {
+        if (!OpenBlas.IsAvailable)
+        {
+            throw new InvalidOperationException("libopenblas.so.0 not found (Debian: apt-get install libopenblas0-pthread).");
+        }
+
+        OpenBlas.LinearGemm(Shape.M, Shape.N, Shape.K, _x, _w, _y);
+    }
+
+    [Benchmark]
+    public void Gemm() => CpuGemm.Gemm(Shape.M, Shape.N, Shape.K, _x, Shape.K, _w, Shape.K, null, null, 0, _y, Shape.N);
+
+    [Benchmark]
+    public void GemmNaive() => CpuGemm.GemmNaive(Shape.M, Shape.N, Shape.K, _x, Shape.K, _w, Shape.K, null, null, 0, _y, Shape.N);
+
+    private static float* Allocate(long count)
+    {
+        var data = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
+        var random = new Random(1);
+        for (long i = 0; i < count; i++)
+        {
+            data[i] = (float)(random.NextDouble() * 2 - 1);
+        }
+
+        return data;
+    }
+
+    private sealed class Config : ManualConfig
+    {
+        public Config()
+        {
+            AddJob(Job.Default.WithWarmupCount(5).WithIterationCount(20));
+            AddColumn(new GflopsColumn(
+                benchmarkCase => ((GemmShape)benchmarkCase.Parameters["Shape"]).Flops,
+                "2·M·N·K floating-point operations per second, in billions"));
+            WithOrderer(new DefaultOrderer(SummaryOrderPolicy.Declared, MethodOrderPolicy.Declared));
+        }
+    }
+}
+
+/// <summary>A Linear layer's GEMM: M tokens × K inputs → N outputs.</summary>
+public sealed record GemmShape(int M, int K, int N)
+{
+    public double Flops => 2.0 * M * N * K;
+
+    public override string ToString() => $"{M}x{K}->{N}";
+}

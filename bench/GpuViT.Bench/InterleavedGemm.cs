@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using GpuViT.Kernels.Cpu;
+
+namespace GpuViT.Bench;
+
+/// <summary>
+/// The cpu GEMM against OpenBLAS in one process, alternating in short blocks (round after round),
+/// so both see the same machine: a shared or throttled core costs both alike, unlike separate
+/// BenchmarkDotNet processes minutes apart. Between blocks it pauses, so neither library's
+/// spinning worker threads eat into the other's time. Prints medians, bests and their ratios.
+/// </summary>
+internal static unsafe class InterleavedGemm
+{
+    public static void Run(string[] args)
+    {
+        int rounds = Option(args, "--rounds", 15);
+        double blockSeconds = Option(args, "--block-ms", 200) / 1000.0;
+        if (!OpenBlas.IsAvailable)
+        {
+            Console.Error.WriteLine("libopenblas.so.0 not found (Debian: apt-get install libopenblas0-pthread).");
+            return;
+        }
+
+        int threads = Environment.ProcessorCount;
+        OpenBlas.SetThreads(threads);
+        Console.WriteLine($"cpu GEMM micro-kernel {CpuGemm.Current.Name} (Vector512 {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}); " +
+            $"OpenBLAS core {OpenBlas.CoreName}; {threads} threads; {rounds} rounds of {blockSeconds * 1000:F0} ms blocks");
+        Console.WriteLine($"{"shape",-16} {"GpuViT",8} {"OpenBLAS",8} {"ratio",6} | {"best",6} {"best",8} {"ratio",6}   GFLOP/s (median of calls | best call)");
+        foreach (GemmShape shape in CpuGemmBenchmarks.Shapes())
+        {
+            float* x = Allocate((long)shape.M * shape.K), w = Allocate((long)shape.N * shape.K), y = Allocate((long)shape.M * shape.N);
+            var ours = new List<double>();
+            var theirs = new List<double>();
+            Action gemm = () => CpuGemm.Gemm(shape.M, shape.N, shape.K, x, shape.K, w, shape.K, null, null, 0, y, shape.N);
+            Action openBlas = () => OpenBlas.LinearGemm(shape.M, shape.N, shape.K, x, w, y);
+            Block(gemm, 0.3, null);
+            Block(openBlas, 0.3, null);
+            for (int round = 0; round < rounds; round++)
+            {
+                // Alternate which goes first, so neither always follows the other.
+                if (round % 2 == 0)
+                {
+                    Block(gemm, blockSeconds, ours);
+                    Block(openBlas, blockSeconds, theirs);
+                }
+                else
+                {
+                    Block(openBlas, blockSeconds, theirs);
+                    Block(gemm, blockSeconds, ours);
+                }
+            }
+
+            double oursMedian = shape.Flops / Median(ours) / 1e9, theirsMedian = shape.Flops / Median(theirs) / 1e9;
+            double oursBest = shape.Flops / ours.Min() / 1e9, theirsBest = shape.Flops / theirs.Min() / 1e9;
+            Console.WriteLine($"{shape,-16} {oursMedian,8:F1} {theirsMedian,8:F1} {oursMedian / theirsMedian,6:F2} | {oursBest,6:F1} {theirsBest,8:F1} {oursBest / theirsBest,6:F2}");
+            NativeMemory.AlignedFree(x);
+            NativeMemory.AlignedFree(w);
+            NativeMemory.AlignedFree(y);
+        }
+    }
+
+    /// <summary>Calls for about <paramref name="seconds"/>, recording each call's seconds; then lets worker threads park.</summary>
+    private static void Block(Action call, double seconds, List<double>? times)
+    {
+        var total = Stopwatch.StartNew();
+        var one = new Stopwatch();
+        while (total.Elapsed.TotalSeconds < seconds)
+        {
+            one.Restart();
+            call();
+            times?.Add(one.Elapsed.TotalSeconds);
+        }
+
+        Thread.Sleep(50);
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        int at = Array.IndexOf(args, name);
+        return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : fallback;
+    }
+
+    private static float* Allocate(long count)
+    {
+        var data = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
+        var random = new Random(1);
+        for (long i = 0; i < count; i++)
+        {
+            data[i] = (float)(random.NextDouble() * 2 - 1);
+        }
+
+        return data;
+    }
+}

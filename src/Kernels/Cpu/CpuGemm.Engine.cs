@@ -14,7 +14,7 @@ public static unsafe partial class CpuGemm
     private const long ParallelMinMultiplyAdds = 1 << 20;
 
     // Fewer rows than this go to the dot-product path: packing W would cost as much as the product.
-    private const int DotProductRowsBelow = 4;
+    private const int DotProductRowsBelow = 8;
 
     private static readonly ParallelOptions Options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
@@ -204,12 +204,20 @@ public static unsafe partial class CpuGemm
 
     private const int Lanes256 = 8;
 
-    /// <summary>The packed path: pack W (in parallel), then tasks over blocks of rows and column panels.</summary>
+    /// <summary>
+    /// The packed path: tasks over blocks of rows and ranges of column panels. W is packed panel by
+    /// panel on first use, by whichever task gets there first (the others wait for that panel), so
+    /// packing is shared between the cores and a panel is used while it is still in cache. Tasks
+    /// start their walk over the panels at different places, so they pack different ones.
+    /// </summary>
     private sealed class PackedJob
     {
+        private const int NotPacked = 0, Packing = 1, Packed = 2;
+
         private readonly Problem _p;
         private readonly Tuning _t;
         private readonly int _kc, _kBlocks, _microRows, _panels, _rowTasks, _colTasks, _threads;
+        private readonly int[] _panelStates;
         private float* _packedB;
 
         public PackedJob(Problem problem, Tuning tuning, bool parallel)
@@ -227,6 +235,7 @@ public static unsafe partial class CpuGemm
             _kc = Math.Min(problem.K, RoundUp((problem.K + _kBlocks - 1) / _kBlocks, 8));
             _microRows = (problem.M + tuning.MR - 1) / tuning.MR;
             _panels = (problem.N + tuning.NR - 1) / tuning.NR;
+            _panelStates = new int[_panels];
             _threads = parallel ? Environment.ProcessorCount : 1;
             int tasks = _threads * (parallel ? tuning.TasksPerThread : 1);
             _rowTasks = Math.Min(_microRows, tasks);
@@ -235,29 +244,42 @@ public static unsafe partial class CpuGemm
 
         public void Run()
         {
-            long packedLength = (long)_panels * _t.NR * _p.K;
-            _packedB = PackedBScratch.Get(packedLength);
-            if (_threads > 1)
+            _packedB = PackedBScratch.Get((long)_panels * _t.NR * _p.K);
+            int tasks = _rowTasks * _colTasks;
+            if (tasks > 1)
             {
-                Parallel.For(0, _threads, Options, PackPanels);
-                Parallel.For(0, _rowTasks * _colTasks, Options, Compute);
+                Parallel.For(0, tasks, Options, Compute);
             }
             else
             {
-                PackPanels(0);
                 Compute(0);
             }
         }
 
-        private void PackPanels(int thread)
+        /// <summary>Panel <paramref name="panel"/> of packed W (all of k), packing it if no task has.</summary>
+        private float* Panel(int panel)
         {
-            int first = (int)((long)_panels * thread / _threads);
-            int end = (int)((long)_panels * (thread + 1) / _threads);
-            for (int panel = first; panel < end; panel++)
+            float* packed = _packedB + (long)panel * _t.NR * _p.K;
+            ref int state = ref _panelStates[panel];
+            if (Volatile.Read(ref state) != Packed)
             {
-                int j0 = panel * _t.NR;
-                PackB(_p, j0, Math.Min(_t.NR, _p.N - j0), _t.NR, _packedB + (long)panel * _t.NR * _p.K);
+                if (Interlocked.CompareExchange(ref state, Packing, NotPacked) == NotPacked)
+                {
+                    int j0 = panel * _t.NR;
+                    PackB(_p, j0, Math.Min(_t.NR, _p.N - j0), _t.NR, packed);
+                    Volatile.Write(ref state, Packed);
+                }
+                else
+                {
+                    var wait = default(SpinWait);
+                    while (Volatile.Read(ref state) != Packed)
+                    {
+                        wait.SpinOnce();
+                    }
+                }
             }
+
+            return packed;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -267,6 +289,8 @@ public static unsafe partial class CpuGemm
             int rowTask = task / _colTasks, colTask = task % _colTasks;
             int r0 = (int)((long)_microRows * rowTask / _rowTasks), r1 = (int)((long)_microRows * (rowTask + 1) / _rowTasks);
             int p0 = (int)((long)_panels * colTask / _colTasks), p1 = (int)((long)_panels * (colTask + 1) / _colTasks);
+            int panelCount = p1 - p0;
+            int firstPanel = (int)((long)panelCount * rowTask / _rowTasks);
             int mcMicro = Math.Max(1, _t.MC / mr);
             float* packedA = PackedAScratch.Get((long)mcMicro * mr * _kc + mr * nr + 64);
             float* tile = packedA + RoundUp(mcMicro * mr * _kc, 16);
@@ -280,9 +304,10 @@ public static unsafe partial class CpuGemm
                     int pc = kb * _kc;
                     int kLength = Math.Min(_kc, _p.K - pc);
                     PackA(_p, rowBegin, rowEnd, pc, kLength, mr, packedA);
-                    for (int panel = p0; panel < p1; panel++)
+                    for (int step = 0; step < panelCount; step++)
                     {
-                        float* b = _packedB + (long)panel * nr * _p.K + (long)pc * nr;
+                        int panel = p0 + (firstPanel + step) % panelCount;
+                        float* b = Panel(panel) + (long)pc * nr;
                         int col0 = panel * nr;
                         int cols = Math.Min(nr, _p.N - col0);
                         for (int r = rb; r < rbEnd; r++)

@@ -55,6 +55,7 @@ public sealed class CpuGemmTests
         var random = new Random(m * 10007 + n * 101 + k);
         float[] x = RandomMatrix(random, m * k), w = RandomMatrix(random, n * k);
         float[] bias = RandomMatrix(random, n), residual = RandomMatrix(random, m * n);
+        double[] product = Product(m, n, k, x, k, w, k);
         foreach (Activation activation in Enum.GetValues<Activation>())
         {
             foreach (var (withBias, withResidual) in new[] { (false, false), (true, false), (false, true), (true, true) })
@@ -62,7 +63,7 @@ public sealed class CpuGemmTests
                 var y = new float[m * n];
                 CpuGemm.Gemm(TuningNamed(tuning), m, n, k, x, w, y, withBias ? bias : default, withResidual ? residual : default,
                     activation, 0, 0, 0, 0);
-                double[] expected = Reference(m, n, k, x, k, w, k, withBias ? bias : null, withResidual ? residual : null, n, activation);
+                double[] expected = Finish(product, n, withBias ? bias : null, withResidual ? residual : null, n, activation);
                 AssertClose(expected, y, n, n, $"{tuning} {m}×{n}×{k} {activation} bias={withBias} residual={withResidual}");
             }
         }
@@ -292,22 +293,39 @@ public sealed class CpuGemmTests
     }
 
     /// <summary>act(X·Wᵀ + bias) + R in double, dense m × n.</summary>
-    private static double[] Reference(int m, int n, int k, float[] x, int ldx, float[] w, int ldw, float[]? bias, float[]? residual, int ldr, Activation activation)
+    private static double[] Reference(int m, int n, int k, float[] x, int ldx, float[] w, int ldw, float[]? bias, float[]? residual, int ldr, Activation activation) =>
+        Finish(Product(m, n, k, x, ldx, w, ldw), n, bias, residual, ldr, activation);
+
+    /// <summary>X·Wᵀ in double, dense m × n.</summary>
+    private static double[] Product(int m, int n, int k, float[] x, int ldx, float[] w, int ldw)
     {
         var y = new double[m * n];
         Parallel.For(0, m, i =>
         {
             for (int j = 0; j < n; j++)
             {
-                double sum = bias?[j] ?? 0;
+                double sum = 0;
                 for (int p = 0; p < k; p++)
                 {
                     sum += (double)x[i * ldx + p] * w[j * ldw + p];
                 }
 
-                y[i * n + j] = MathReference.Activate(sum, activation) + (residual?[i * ldr + j] ?? 0);
+                y[i * n + j] = sum;
             }
         });
+        return y;
+    }
+
+    /// <summary>act(product + bias) + R, the epilogue in double.</summary>
+    private static double[] Finish(double[] product, int n, float[]? bias, float[]? residual, int ldr, Activation activation)
+    {
+        var y = new double[product.Length];
+        for (int index = 0; index < product.Length; index++)
+        {
+            int i = index / n, j = index % n;
+            y[index] = MathReference.Activate(product[index] + (bias?[j] ?? 0), activation) + (residual?[i * ldr + j] ?? 0);
+        }
+
         return y;
     }
 

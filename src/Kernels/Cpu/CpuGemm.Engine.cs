@@ -108,98 +108,86 @@ public static unsafe partial class CpuGemm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Apply(float* tile, int rows, int cols, int tileRowStride, int row0, int col0, bool first, bool last)
         {
-            const int Lanes = 8;
-            bool addBias = first && bias != null;
-            bool residualFirst = first && residual != null && activation == Activation.None;
-            bool activate = last && activation != Activation.None;
-            bool residualLast = last && residual != null && activation != Activation.None;
-            var scale = Vector256.Create(alpha);
+            var steps = new Steps(
+                AddY: !first,
+                AddBias: first && bias != null,
+                ResidualFirst: first && residual != null && activation == Activation.None,
+                Activate: last && activation != Activation.None,
+                ResidualLast: last && residual != null && activation != Activation.None);
             float* b = bias + col0;
-            float* stage = stackalloc float[4 * Lanes];
+            float* stage = stackalloc float[4 * Lanes256];
             for (int i = 0; i < rows; i++)
             {
                 float* t = tile + (long)i * tileRowStride;
                 float* yRow = y + (long)(row0 + i) * yRowStride + col0;
                 float* rRow = residual + (long)(row0 + i) * residualRowStride + col0;
                 int j = 0;
-                for (; j + Lanes <= cols; j += Lanes)
+                if (Vector512.IsHardwareAccelerated)
                 {
-                    Vector256<float> v = Vector256.Load(t + j) * scale;
-                    if (!first)
+                    for (; j + 16 <= cols; j += 16)
                     {
-                        v += Vector256.Load(yRow + j);
+                        Finish512(t + j, yRow + j, b + j, rRow + j, steps).Store(yRow + j);
                     }
+                }
 
-                    if (addBias)
-                    {
-                        v += Vector256.Load(b + j);
-                    }
-
-                    if (residualFirst)
-                    {
-                        v += Vector256.Load(rRow + j);
-                    }
-
-                    if (activate)
-                    {
-                        v = Activate(v, activation);
-                    }
-
-                    if (residualLast)
-                    {
-                        v += Vector256.Load(rRow + j);
-                    }
-
-                    v.Store(yRow + j);
+                for (; j + Lanes256 <= cols; j += Lanes256)
+                {
+                    Finish256(t + j, yRow + j, b + j, rRow + j, steps).Store(yRow + j);
                 }
 
                 if (j < cols)
                 {
-                    // The last columns go through a staging vector, so they get the same lane math.
+                    // The last columns go through staging vectors, so they get the same lane math.
                     int count = cols - j;
-                    Vector256<float> v = LoadPartial(t + j, count, stage) * scale;
-                    if (!first)
-                    {
-                        v += LoadPartial(yRow + j, count, stage);
-                    }
-
-                    if (addBias)
-                    {
-                        v += LoadPartial(b + j, count, stage);
-                    }
-
-                    if (residualFirst)
-                    {
-                        v += LoadPartial(rRow + j, count, stage);
-                    }
-
-                    if (activate)
-                    {
-                        v = Activate(v, activation);
-                    }
-
-                    if (residualLast)
-                    {
-                        v += LoadPartial(rRow + j, count, stage);
-                    }
-
-                    v.Store(stage);
+                    float* stagedT = Stage(t + j, count, stage);
+                    float* stagedY = steps.AddY ? Stage(yRow + j, count, stage + Lanes256) : null;
+                    float* stagedB = steps.AddBias ? Stage(b + j, count, stage + 2 * Lanes256) : null;
+                    float* stagedR = residual != null ? Stage(rRow + j, count, stage + 3 * Lanes256) : null;
+                    Finish256(stagedT, stagedY, stagedB, stagedR, steps).Store(stage);
                     new ReadOnlySpan<float>(stage, count).CopyTo(new Span<float>(yRow + j, count));
                 }
             }
         }
 
+        private readonly record struct Steps(bool AddY, bool AddBias, bool ResidualFirst, bool Activate, bool ResidualLast);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<float> LoadPartial(float* source, int count, float* stage)
+        private Vector256<float> Finish256(float* t, float* yOld, float* b, float* r, Steps steps)
         {
-            new Span<float>(stage, Lanes256).Clear();
-            new ReadOnlySpan<float>(source, count).CopyTo(new Span<float>(stage, count));
-            return Vector256.Load(stage);
+            Vector256<float> v = Vector256.Load(t) * Vector256.Create(alpha);
+            v = steps.AddY ? v + Vector256.Load(yOld) : v;
+            v = steps.AddBias ? v + Vector256.Load(b) : v;
+            v = steps.ResidualFirst ? v + Vector256.Load(r) : v;
+            if (steps.Activate)
+            {
+                v = activation == Activation.Gelu ? CpuMath.Gelu(v) : CpuMath.GeluTanh(v);
+            }
+
+            return steps.ResidualLast ? v + Vector256.Load(r) : v;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<float> Activate(Vector256<float> v, Activation activation) =>
-            activation == Activation.Gelu ? CpuMath.Gelu(v) : CpuMath.GeluTanh(v);
+        private Vector512<float> Finish512(float* t, float* yOld, float* b, float* r, Steps steps)
+        {
+            Vector512<float> v = Vector512.Load(t) * Vector512.Create(alpha);
+            v = steps.AddY ? v + Vector512.Load(yOld) : v;
+            v = steps.AddBias ? v + Vector512.Load(b) : v;
+            v = steps.ResidualFirst ? v + Vector512.Load(r) : v;
+            if (steps.Activate)
+            {
+                v = activation == Activation.Gelu ? CpuMath.Gelu(v) : CpuMath.GeluTanh(v);
+            }
+
+            return steps.ResidualLast ? v + Vector512.Load(r) : v;
+        }
+
+        /// <summary>count values into an 8-lane staging buffer, zero after.</summary>
+        private static float* Stage(float* source, int count, float* buffer)
+        {
+            new Span<float>(buffer, Lanes256).Clear();
+            new ReadOnlySpan<float>(source, count).CopyTo(new Span<float>(buffer, count));
+            return buffer;
+        }
     }
 
     private const int Lanes256 = 8;

@@ -5,10 +5,13 @@ using Xunit;
 
 namespace GpuViT.Tests.Cpu;
 
-/// <summary>CpuMath's erf, erfc and GELUs, scalar and Vector256, against double references, in ulps.</summary>
+/// <summary>
+/// CpuMath's exp, erf, erfc and GELUs against double references, in ulps; and every Vector256 and
+/// Vector512 lane equal to the scalar, bit for bit.
+/// </summary>
 public sealed class CpuMathTests
 {
-    /// <summary>About 100 000 floats spread over [−lo, hi], every one exact.</summary>
+    /// <summary>100 001 floats spread evenly over [from, to].</summary>
     private static IEnumerable<float> Grid(float from, float to)
     {
         const int Count = 100_000;
@@ -23,6 +26,61 @@ public sealed class CpuMathTests
         float rounded = (float)expected;
         double ulp = Math.Max(MathF.BitIncrement(MathF.Abs(rounded)) - MathF.Abs(rounded), float.Epsilon);
         return Math.Abs(actual - expected) / ulp;
+    }
+
+    [Fact]
+    public void Exp_is_within_1_ulp_down_to_denormals()
+    {
+        double worst = 0;
+        foreach (float x in Grid(-103f, 88.7f))
+        {
+            worst = Math.Max(worst, Ulps(CpuMath.Exp(x), Math.Exp(x)));
+        }
+
+        Assert.True(worst <= 1, $"exp: {worst:F2} ulp");
+        Assert.Equal(float.PositiveInfinity, CpuMath.Exp(88.73f));
+        Assert.Equal(float.PositiveInfinity, CpuMath.Exp(float.PositiveInfinity));
+        Assert.Equal(0f, CpuMath.Exp(float.NegativeInfinity));
+        Assert.Equal(0f, CpuMath.Exp(-104f));
+        Assert.Equal(1f, CpuMath.Exp(0f));
+        Assert.True(float.IsNaN(CpuMath.Exp(float.NaN)));
+    }
+
+    [Fact]
+    public void Vector_lanes_equal_the_scalar_bit_for_bit()
+    {
+        var functions = new (string Name, Func<float, float> Scalar, Func<Vector256<float>, Vector256<float>> V256, Func<Vector512<float>, Vector512<float>> V512)[]
+        {
+            ("Exp", CpuMath.Exp, CpuMath.Exp, CpuMath.Exp),
+            ("Erf", CpuMath.Erf, CpuMath.Erf, CpuMath.Erf),
+            ("Erfc", CpuMath.Erfc, CpuMath.Erfc, CpuMath.Erfc),
+            ("Gelu", CpuMath.Gelu, CpuMath.Gelu, CpuMath.Gelu),
+            ("GeluTanh", CpuMath.GeluTanh, CpuMath.GeluTanh, CpuMath.GeluTanh),
+        };
+        float[] specials = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, 1e-30f, -1e-30f, 88.8f, -104.5f];
+        var inputs = new float[16];
+        foreach (var (name, scalar, v256, v512) in functions)
+        {
+            foreach (float start in Grid(-110f, 90f).Where((_, i) => i % 16 == 0).Concat(specials))
+            {
+                for (int lane = 0; lane < 16; lane++)
+                {
+                    inputs[lane] = start * (1 + lane * 1e-3f);
+                }
+
+                Vector256<float> low = v256(Vector256.Create<float>(inputs));
+                Vector512<float> wide = v512(Vector512.Create<float>(inputs));
+                for (int lane = 0; lane < 16; lane++)
+                {
+                    int expected = BitConverter.SingleToInt32Bits(scalar(inputs[lane]));
+                    Assert.True(expected == BitConverter.SingleToInt32Bits(wide[lane]), $"{name}({inputs[lane]}): Vector512 lane {wide[lane]}, scalar {scalar(inputs[lane])}");
+                    if (lane < 8)
+                    {
+                        Assert.True(expected == BitConverter.SingleToInt32Bits(low[lane]), $"{name}({inputs[lane]}): Vector256 lane {low[lane]}, scalar {scalar(inputs[lane])}");
+                    }
+                }
+            }
+        }
     }
 
     [Fact]

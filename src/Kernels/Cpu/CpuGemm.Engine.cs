@@ -330,47 +330,9 @@ public static unsafe partial class CpuGemm
             return;
         }
 
-        // B's rows run along k: a transpose, 8 × 8 at a time.
-        int jj = 0;
-        if (Avx.IsSupported)
-        {
-            for (; jj + 8 <= cols; jj += 8)
-            {
-                float* src = p.B + (long)(j0 + jj) * p.LdB;
-                int kk = 0;
-                for (; kk + 8 <= k; kk += 8)
-                {
-                    Transpose8x8(src + kk, p.LdB, panel + (long)kk * nr + jj, nr);
-                }
-
-                for (; kk < k; kk++)
-                {
-                    for (int c = 0; c < 8; c++)
-                    {
-                        panel[(long)kk * nr + jj + c] = src[(long)c * p.LdB + kk];
-                    }
-                }
-            }
-        }
-
-        for (; jj < nr; jj++)
-        {
-            if (jj < cols)
-            {
-                float* src = p.B + (long)(j0 + jj) * p.LdB;
-                for (int kk = 0; kk < k; kk++)
-                {
-                    panel[(long)kk * nr + jj] = src[kk];
-                }
-            }
-            else
-            {
-                for (int kk = 0; kk < k; kk++)
-                {
-                    panel[(long)kk * nr + jj] = 0f;
-                }
-            }
-        }
+        // B's rows run along k: a transpose.
+        Transpose(p.B + (long)j0 * p.LdB, p.LdB, cols, k, panel, nr);
+        ZeroColumns(panel + cols, nr - cols, k, nr);
     }
 
     /// <summary>Packs A[rowBegin..rowEnd, pc..pc+kLength] into MR-row panels, [p·mr + i] each, zero past the last row.</summary>
@@ -381,47 +343,115 @@ public static unsafe partial class CpuGemm
         {
             int rows = Math.Min(mr, rowEnd - r0);
             float* dst = packed + (long)(r0 - rowBegin) * kLength;
-            int i = 0;
-            if (Avx.IsSupported)
-            {
-                for (; i + 8 <= rows; i += 8)
-                {
-                    float* src = p.A + (long)(r0 + i) * p.LdA + pc;
-                    int kk = 0;
-                    for (; kk + 8 <= kLength; kk += 8)
-                    {
-                        Transpose8x8(src + kk, p.LdA, dst + (long)kk * mr + i, mr);
-                    }
+            Transpose(p.A + (long)r0 * p.LdA + pc, p.LdA, rows, kLength, dst, mr);
+            ZeroColumns(dst + rows, mr - rows, kLength, mr);
+        }
+    }
 
-                    for (; kk < kLength; kk++)
-                    {
-                        for (int c = 0; c < 8; c++)
-                        {
-                            dst[(long)kk * mr + i + c] = src[(long)c * p.LdA + kk];
-                        }
-                    }
+    /// <summary>dst[p·dstStride + r] = src[r·srcStride + p] for r &lt; rows, p &lt; k: 8, 4 and 2 rows at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Transpose(float* src, int srcStride, int rows, int k, float* dst, int dstStride)
+    {
+        int r = 0;
+        if (Avx.IsSupported)
+        {
+            int k8 = k & ~7;
+            for (; r + 8 <= rows; r += 8)
+            {
+                for (int p = 0; p < k8; p += 8)
+                {
+                    Transpose8x8(src + (long)r * srcStride + p, srcStride, dst + (long)p * dstStride + r, dstStride);
                 }
             }
 
-            for (; i < mr; i++)
+            if (r + 4 <= rows)
             {
-                if (i < rows)
+                for (int p = 0; p < k8; p += 8)
                 {
-                    float* src = p.A + (long)(r0 + i) * p.LdA + pc;
-                    for (int kk = 0; kk < kLength; kk++)
-                    {
-                        dst[(long)kk * mr + i] = src[kk];
-                    }
+                    Transpose4x8(src + (long)r * srcStride + p, srcStride, dst + (long)p * dstStride + r, dstStride);
                 }
-                else
+
+                r += 4;
+            }
+
+            if (r + 2 <= rows)
+            {
+                for (int p = 0; p < k8; p += 8)
                 {
-                    for (int kk = 0; kk < kLength; kk++)
-                    {
-                        dst[(long)kk * mr + i] = 0f;
-                    }
+                    Transpose2x8(src + (long)r * srcStride + p, srcStride, dst + (long)p * dstStride + r, dstStride);
+                }
+
+                r += 2;
+            }
+
+            // What the blocks left: the k tail of their rows.
+            for (int done = 0; done < r; done++)
+            {
+                for (int p = k8; p < k; p++)
+                {
+                    dst[(long)p * dstStride + done] = src[(long)done * srcStride + p];
                 }
             }
         }
+
+        for (; r < rows; r++)
+        {
+            float* row = src + (long)r * srcStride;
+            for (int p = 0; p < k; p++)
+            {
+                dst[(long)p * dstStride + r] = row[p];
+            }
+        }
+    }
+
+    /// <summary>Zeroes columns [0, count) of k rows of dst (row stride dstStride): the padding of a panel.</summary>
+    private static void ZeroColumns(float* dst, int count, int k, int dstStride)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        for (int p = 0; p < k; p++)
+        {
+            new Span<float>(dst + (long)p * dstStride, count).Clear();
+        }
+    }
+
+    /// <summary>dst[c·dstStride + r] = src[r·srcStride + c] for a 4 × 8 block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x8(float* src, int srcStride, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride),
+            r2 = Avx.LoadVector256(src + 2 * (long)srcStride), r3 = Avx.LoadVector256(src + 3 * (long)srcStride);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        // s0 holds columns 0 and 4, s1 columns 1 and 5, s2 columns 2 and 6, s3 columns 3 and 7.
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        s0.GetLower().Store(dst);
+        s1.GetLower().Store(dst + dstStride);
+        s2.GetLower().Store(dst + 2 * (long)dstStride);
+        s3.GetLower().Store(dst + 3 * (long)dstStride);
+        s0.GetUpper().Store(dst + 4 * (long)dstStride);
+        s1.GetUpper().Store(dst + 5 * (long)dstStride);
+        s2.GetUpper().Store(dst + 6 * (long)dstStride);
+        s3.GetUpper().Store(dst + 7 * (long)dstStride);
+    }
+
+    /// <summary>dst[c·dstStride + r] = src[r·srcStride + c] for a 2 × 8 block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose2x8(float* src, int srcStride, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
+        // Pairs (r0[c], r1[c]) as doubles: low holds columns 0, 1, 4, 5; high 2, 3, 6, 7.
+        Vector256<double> low = Avx.UnpackLow(r0, r1).AsDouble(), high = Avx.UnpackHigh(r0, r1).AsDouble();
+        *(double*)dst = low.GetElement(0);
+        *(double*)(dst + dstStride) = low.GetElement(1);
+        *(double*)(dst + 2 * (long)dstStride) = high.GetElement(0);
+        *(double*)(dst + 3 * (long)dstStride) = high.GetElement(1);
+        *(double*)(dst + 4 * (long)dstStride) = low.GetElement(2);
+        *(double*)(dst + 5 * (long)dstStride) = low.GetElement(3);
+        *(double*)(dst + 6 * (long)dstStride) = high.GetElement(2);
+        *(double*)(dst + 7 * (long)dstStride) = high.GetElement(3);
     }
 
     /// <summary>dst[c·dstStride + r] = src[r·srcStride + c] for an 8 × 8 block.</summary>

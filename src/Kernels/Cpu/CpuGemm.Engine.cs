@@ -6,8 +6,9 @@ using System.Runtime.Intrinsics.X86;
 namespace GpuViT.Kernels.Cpu;
 
 // The packed GEMM engine (BLIS's loop nest): for each task's block of MC rows, for each k block
-// of KC, pack X's rows into MR-row panels; for each NR-column panel of the (once packed) W, for
-// each MR-row panel: micro-kernel into an L1 tile, then the epilogue from the tile into Y.
+// of KC, pack X's rows into MR-row panels; for each NR-column panel of W (packed once per call,
+// on first use), for each MR-row panel: micro-kernel into an L1 tile, then the epilogue from the
+// tile into Y.
 public static unsafe partial class CpuGemm
 {
     // Below this many multiply-adds one thread does it all: a parallel loop costs ~10 µs.
@@ -27,11 +28,8 @@ public static unsafe partial class CpuGemm
         /// <summary>Rows per cache block (a multiple of MR): an MC × KC block of packed X stays in L2.</summary>
         public required int MC { get; init; }
 
-        /// <summary>The longest k block: a KC × NR panel of packed W stays in L1.</summary>
+        /// <summary>The longest k block: a KC × NR panel of packed W stays in L1 (48 KiB wide, 24 KiB narrow).</summary>
         public required int KC { get; init; }
-
-        /// <summary>Tasks per core in the parallel loop; more balance better when a core is shared.</summary>
-        public int TasksPerThread { get; init; } = 1;
 
         public required delegate*<int, float*, float*, float*, void> Kernel { get; init; }
 
@@ -45,7 +43,7 @@ public static unsafe partial class CpuGemm
     internal static readonly Tuning Narrow = new() { MR = 6, NR = 16, MC = 96, KC = 384, Kernel = &Kernel6x16 };
 
     /// <summary>What <see cref="Gemm(int, int, int, float*, int, float*, int, float*, float*, int, float*, int, Activation)"/> runs with.</summary>
-    internal static Tuning Current { get; set; } = Vector512.IsHardwareAccelerated ? Wide : Narrow;
+    internal static Tuning Current { get; } = Vector512.IsHardwareAccelerated ? Wide : Narrow;
 
     /// <summary>Y = epilogue(α·A·op(B)), op(B)[p, j] = B[j·LdB + p] when BIsRowsOfK (W, Kᵀ), else B[p·LdB + j] (V).</summary>
     private struct Problem
@@ -225,9 +223,9 @@ public static unsafe partial class CpuGemm
             _panels = (problem.N + tuning.NR - 1) / tuning.NR;
             _panelStates = new int[_panels];
             _threads = parallel ? Environment.ProcessorCount : 1;
-            int tasks = _threads * (parallel ? tuning.TasksPerThread : 1);
-            _rowTasks = Math.Min(_microRows, tasks);
-            _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (tasks + _rowTasks - 1) / _rowTasks);
+            // One task per core, over rows; with fewer micro-rows than cores, over columns too.
+            _rowTasks = Math.Min(_microRows, _threads);
+            _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (_threads + _rowTasks - 1) / _rowTasks);
         }
 
         public void Run()

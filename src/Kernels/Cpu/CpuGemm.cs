@@ -16,6 +16,11 @@ namespace GpuViT.Kernels.Cpu;
 /// it is in L1. Few rows (matrix–vector) skip packing: one dot product per output, straight from W.
 /// <see cref="GemmNaive"/> is the same op as one dot product per output, kept for comparison.
 /// </para>
+/// <para>
+/// Safe to call from several threads at once. Each thread keeps its packing buffers between calls
+/// (the caller's for packed W, n·k floats; each worker's for a block of packed X), so a model's
+/// layers reuse them instead of allocating per call.
+/// </para>
 /// </summary>
 public static unsafe partial class CpuGemm
 {

@@ -10,8 +10,8 @@ public abstract class DeviceMemory
     protected internal abstract void Free();
 }
 
-/// <summary>A device buffer of any element type: what kernels and copies see.</summary>
-public abstract class DeviceBuffer : IDisposable
+/// <summary>A device buffer of any element type: what kernels and copies see; as a kernel argument, the whole buffer.</summary>
+public abstract class DeviceBuffer : IDeviceView, IDisposable
 {
     private int _disposed;
 
@@ -38,6 +38,10 @@ public abstract class DeviceBuffer : IDisposable
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     internal DeviceMemory Memory { get; }
+
+    DeviceBuffer IDeviceView.Buffer => this;
+
+    long IDeviceView.Offset => 0;
 
     /// <summary>Throws if this buffer, or its device, was disposed.</summary>
     public void ThrowIfDisposed()

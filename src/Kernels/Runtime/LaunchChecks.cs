@@ -95,12 +95,14 @@ internal static class LaunchChecks
 
     private static KernelArgument Scalar(KernelDescriptor kernel, KernelParameter parameter, object? argument)
     {
+        // Each arm boxed on its own: unboxed, the arms' best common type is float, and an int
+        // or uint would arrive as a float's bits.
         object value = (parameter.ElementType, argument) switch
         {
-            (ElementType.Int, int v) => v,
-            (ElementType.UInt, uint v) => v,
-            (ElementType.Float, float v) => v,
-            (ElementType.Bool, bool v) => v ? 1 : 0,
+            (ElementType.Int, int v) => (object)v,
+            (ElementType.UInt, uint v) => (object)v,
+            (ElementType.Float, float v) => (object)v,
+            (ElementType.Bool, bool v) => (object)(v ? 1 : 0),
             _ => throw Mismatch(kernel, parameter, argument, $"a {Name(parameter.ElementType)}"),
         };
         return new KernelArgument(parameter, null, 0, 0, value);

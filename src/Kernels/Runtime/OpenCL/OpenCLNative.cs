@@ -56,7 +56,6 @@ internal static unsafe partial class OpenCLNative
 
     // clCreateBuffer flags (cl_mem_flags bitfield)
     public const ulong CL_MEM_READ_WRITE = 1 << 0;
-    public const ulong CL_MEM_READ_ONLY = 1 << 2;
 
     // clGetProgramInfo
     public const uint CL_PROGRAM_BINARY_SIZES = 0x1165;

@@ -242,9 +242,9 @@ internal sealed unsafe class OpenCLEvent : DeviceEvent
             throw new InvalidOperationException("both events must be complete before their elapsed time is read (Synchronize the later one)");
         }
 
-        bool markersTimed = MarkerEnd() is not null && begin.MarkerEnd() is not null;
-        return markersTimed
-            ? ((double)MarkerEnd()!.Value - begin.MarkerEnd()!.Value) / 1e6
+        (ulong? from, ulong? to) = (begin.MarkerEnd(), MarkerEnd());
+        return from is not null && to is not null
+            ? ((double)to.Value - from.Value) / 1e6
             : ((double)PreviousCommandEnd() - begin.PreviousCommandEnd()) / 1e6;
     }
 

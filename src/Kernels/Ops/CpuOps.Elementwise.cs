@@ -314,13 +314,19 @@ public sealed unsafe partial class CpuOps
             s0 += e;
         }
 
-        float sum = Vector256.Sum(s0 + s1);
-        for (; c < cols; c++)
+        // The last partial vector through a copy padded with −∞ (exp gives 0 there): one vector exp, not up to seven scalar ones.
+        if (c < cols)
         {
-            float e = MathF.Exp(x[c] - max);
-            y[c] = e;
-            sum += e;
+            float* tail = stackalloc float[8];
+            Vector256.Create(float.NegativeInfinity).Store(tail);
+            new ReadOnlySpan<float>(x + c, cols - c).CopyTo(new Span<float>(tail, 8));
+            Vector256<float> e = Vector256.Exp(Vector256.Load(tail) - shift);
+            e.Store(tail);
+            new ReadOnlySpan<float>(tail, cols - c).CopyTo(new Span<float>(y + c, cols - c));
+            s1 += e;
         }
+
+        float sum = Vector256.Sum(s0 + s1);
 
         float inverse = 1f / sum;
         var scale = Vector256.Create(inverse);

@@ -213,6 +213,12 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         float[] x = Data.Random(n, 39, -7f, 7f);
         Near.Assert(Reference.Gelu(x, Activation.Gelu), RunGelu(ops, x, Activation.Gelu), 1e-5, 1e-6, $"{backend} gelu");
         Near.Assert(Reference.Gelu(x, Activation.GeluTanh), RunGelu(ops, x, Activation.GeluTanh), 1e-5, 1e-6, $"{backend} gelu tanh");
+
+        float[] b = Data.Random(n, 49);
+        using var xa = ops.Device.Upload<float>(x);
+        using var xb = ops.Device.Upload<float>(b);
+        ops.Add(xa, xb, xa, n); // in place, as a residual add is
+        Near.Assert(x.Zip(b, (p, q) => (double)p + q).ToArray(), xa.ToArray(), 1e-7, 0, $"{backend} add");
     }
 
     [Theory]

@@ -38,6 +38,11 @@ public sealed unsafe partial class CpuOps
             throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be zero or positive");
         }
 
+        if (elements == 0)
+        {
+            return; // a row of no columns has no x[0] to shift by
+        }
+
         float* xs = Pointer(x), g = Pointer(gamma), b = Pointer(beta), ys = Pointer(y);
         ForRanges(rows, cols, (start, end) =>
         {

@@ -319,6 +319,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         ITransformerOps ops = devices.Ops(backend);
         using var buffer = ops.Device.Upload<float>([1f, 2f]);
         ops.LayerNorm(buffer, buffer, buffer, buffer, 0, 2, 1e-5f);
+        ops.LayerNorm(buffer.View(0, 0), buffer, buffer, buffer.View(0, 0), 2, 0, 1e-5f);
         ops.Softmax(buffer, buffer, 2, 0);
         ops.Gelu(buffer, buffer, 0);
         ops.Add(buffer, buffer, buffer, 0);

@@ -91,7 +91,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
             using var bs = ops.Device.Upload<float>(b);
             using var rs = ops.Device.Upload<float>(r);
             using var y = ops.Device.Allocate<float>(m * n);
-            ops.Gemm(xs, ws, bias ? bs : null, residual ? rs : null, y, m, n, k, activation);
+            ops.Gemm(xs, ws, bias ? bs.View() : null, residual ? rs.View() : null, y, m, n, k, activation);
             return y.ToArray();
         }
 
@@ -172,7 +172,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
             using var pooled = ops.Device.Allocate<float>(batch * dim);
             using var mean = ops.Device.Allocate<float>(batch * dim);
             ops.PatchEmbed(im, w, b, t, batch, channels, imageSize, patchSize, dim, prefix);
-            ops.ClassTokenAndPositions(t, prefix == 1 ? c : null, p, batch, tokens, dim);
+            ops.ClassTokenAndPositions(t, prefix == 1 ? c.View() : null, p, batch, tokens, dim);
             ops.Pool(t, pooled, batch, tokens, dim, prefix == 1 ? PoolMode.ClassToken : PoolMode.Mean, prefix);
             ops.Pool(t, mean, batch, tokens, dim, PoolMode.Mean, prefix);
             return (t.ToArray(), pooled.ToArray(), mean.ToArray());

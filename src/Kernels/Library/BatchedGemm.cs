@@ -10,6 +10,9 @@ public static class BatchedGemm
     /// <summary>Tile edge of <see cref="BatchedGemmTiled"/>: groups of Tile × Tile threads, one output each.</summary>
     public const int Tile = 16;
 
+    /// <summary>Words between bTile's rows: one more than a row holds, so transposing stores avoid bank conflicts.</summary>
+    private const int TilePitch = Tile + 1;
+
     /// <summary>
     /// For each z = batchIndex·heads + head (grid Z), with base offsets
     /// A₀ = batchIndex·aBatchStride + head·aHeadStride (likewise B₀, C₀):
@@ -32,7 +35,7 @@ public static class BatchedGemm
         bool transposeB, float alpha)
     {
         var aTile = Group.Shared<float>(Tile * Tile);
-        var bTile = Group.Shared<float>(Tile * Tile);
+        var bTile = Group.Shared<float>(Tile * TilePitch);
         int localColumn = thread.Local.X;
         int localRow = thread.Local.Y;
         int batchIndex = thread.Group.Z / heads;
@@ -54,19 +57,19 @@ public static class BatchedGemm
             if (transposeB)
             {
                 int bColumn = tileColumn + localRow;
-                bTile[localColumn * Tile + localRow] = bColumn < n && ak < k ? b[bBase + bColumn * bRowStride + ak] : 0f;
+                bTile[localColumn * TilePitch + localRow] = bColumn < n && ak < k ? b[bBase + bColumn * bRowStride + ak] : 0f;
             }
             else
             {
                 int bk = k0 + localRow;
-                bTile[localRow * Tile + localColumn] = column < n && bk < k ? b[bBase + bk * bRowStride + column] : 0f;
+                bTile[localRow * TilePitch + localColumn] = column < n && bk < k ? b[bBase + bk * bRowStride + column] : 0f;
             }
 
             Group.Barrier();
 
             for (int i = 0; i < Tile; i++)
             {
-                sum += aTile[localRow * Tile + i] * bTile[i * Tile + localColumn];
+                sum += aTile[localRow * Tile + i] * bTile[i * TilePitch + localColumn];
             }
 
             Group.Barrier();

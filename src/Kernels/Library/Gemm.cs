@@ -43,6 +43,15 @@ public static class Gemm
     public const int BlockThreads = BlockTile / MicroTile;
 
     /// <summary>
+    /// Words between the k-rows of the shared slices: one more than a row holds, so the transposing
+    /// stores of neighbouring threads (one k-row apart) land in different banks.
+    /// </summary>
+    private const int SlicePitch = BlockTile + 1;
+
+    /// <summary>The same padding for the tiled kernel's transposed W tile.</summary>
+    private const int TilePitch = Tile + 1;
+
+    /// <summary>
     /// One dot product per output: thread (x, y) computes Y[y, x] and reads its row of X and row of
     /// W straight from global memory, so every weight is fetched once per output row. Groups of
     /// NaiveGroup × NaiveGroup over ceil(n / NaiveGroup) × ceil(m / NaiveGroup).
@@ -77,7 +86,7 @@ public static class Gemm
         int m, int n, int k, bool hasBias, int activation, bool hasResidual)
     {
         var xTile = Group.Shared<float>(Tile * Tile);
-        var wTile = Group.Shared<float>(Tile * Tile);
+        var wTile = Group.Shared<float>(Tile * TilePitch);
         int localColumn = thread.Local.X;
         int localRow = thread.Local.Y;
         int row = thread.Group.Y * Tile + localRow;
@@ -91,13 +100,14 @@ public static class Gemm
             int kk = k0 + localColumn;
             xTile[localRow * Tile + localColumn] = row < m && kk < k ? x[row * k + kk] : 0f;
 
-            // Stored transposed (wTile[k][n]) so the inner loop reads it without bank conflicts.
-            wTile[localColumn * Tile + localRow] = wRow < n && kk < k ? w[wRow * k + kk] : 0f;
+            // Stored transposed (wTile[k][n]) so the inner loop reads consecutive words; padded rows
+            // keep the transposing store free of bank conflicts.
+            wTile[localColumn * TilePitch + localRow] = wRow < n && kk < k ? w[wRow * k + kk] : 0f;
             Group.Barrier();
 
             for (int i = 0; i < Tile; i++)
             {
-                sum += xTile[localRow * Tile + i] * wTile[i * Tile + localColumn];
+                sum += xTile[localRow * Tile + i] * wTile[i * TilePitch + localColumn];
             }
 
             Group.Barrier();
@@ -124,14 +134,15 @@ public static class Gemm
         int m, int n, int k, bool hasBias, int activation, bool hasResidual)
     {
         // Both slices stored k-major (xSlice[kk][row], wSlice[kk][column]) so the inner loop reads rows of them.
-        var xSlice = Group.Shared<float>(BlockK * BlockTile);
-        var wSlice = Group.Shared<float>(BlockK * BlockTile);
+        var xSlice = Group.Shared<float>(BlockK * SlicePitch);
+        var wSlice = Group.Shared<float>(BlockK * SlicePitch);
         int tx = thread.Local.X;
         int ty = thread.Local.Y;
         int rowBase = thread.Group.Y * BlockTile;
         int columnBase = thread.Group.X * BlockTile;
 
-        // Loading: the 256 threads cover a 64 × 16 slice in 4 passes of 16 rows, k fastest (coalesced).
+        // Loading: the 256 threads cover a 64 × 16 slice in 4 passes of 16 rows, k fastest (coalesced);
+        // this needs BlockK == BlockThreads.
         int loadK = tx;
         int loadRow = ty;
 
@@ -149,16 +160,16 @@ public static class Gemm
                 int r = loadRow + pass;
                 int xRow = rowBase + r;
                 int wRow = columnBase + r;
-                xSlice[loadK * BlockTile + r] = kInside && xRow < m ? x[xRow * k + kk] : 0f;
-                wSlice[loadK * BlockTile + r] = kInside && wRow < n ? w[wRow * k + kk] : 0f;
+                xSlice[loadK * SlicePitch + r] = kInside && xRow < m ? x[xRow * k + kk] : 0f;
+                wSlice[loadK * SlicePitch + r] = kInside && wRow < n ? w[wRow * k + kk] : 0f;
             }
 
             Group.Barrier();
 
             for (int i = 0; i < BlockK; i++)
             {
-                int xAt = i * BlockTile + ty;
-                int wAt = i * BlockTile + tx;
+                int xAt = i * SlicePitch + ty;
+                int wAt = i * SlicePitch + tx;
                 float a0 = xSlice[xAt];
                 float a1 = xSlice[xAt + BlockThreads];
                 float a2 = xSlice[xAt + 2 * BlockThreads];

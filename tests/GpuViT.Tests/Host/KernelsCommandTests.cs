@@ -21,7 +21,7 @@ public sealed class KernelsCommandTests
         }
 
         Assert.Matches(
-            @"GemmTiled +\(ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y, int m, int n, int k, bool hasBias, int activation, bool hasResidual\)  shared 2048 B  barrier",
+            @"GemmTiled +\(ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y, int m, int n, int k, bool hasBias, int activation, bool hasResidual\)  shared 2112 B  barrier",
             output);
     }
 

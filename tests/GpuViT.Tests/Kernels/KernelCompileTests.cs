@@ -82,11 +82,11 @@ public sealed class GeneratedSourceTests
         KernelDescriptor tiled = AllKernels.Get("GemmTiled");
         KernelDescriptor blocked = AllKernels.Get("GemmRegisterBlocked");
 
-        Assert.Equal(2 * 16 * 16 * sizeof(float), tiled.SharedMemoryBytes);
+        Assert.Equal((16 * 16 + 16 * 17) * sizeof(float), tiled.SharedMemoryBytes);
         Assert.True(tiled.UsesBarrier);
         Assert.Contains("__local float xTile[256];", tiled.OpenCLSource);
         Assert.Contains("__shared__ float xTile[256];", tiled.CudaSource);
-        Assert.Equal(2 * 16 * 64 * sizeof(float), blocked.SharedMemoryBytes);
+        Assert.Equal(2 * 16 * 65 * sizeof(float), blocked.SharedMemoryBytes);
         Assert.False(AllKernels.Get("GemmNaive").UsesBarrier);
         Assert.False(AllKernels.Get("Add").UsesBarrier);
         Assert.Equal(0, AllKernels.Get("Add").SharedMemoryBytes);

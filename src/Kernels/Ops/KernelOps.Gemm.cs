@@ -50,7 +50,8 @@ public sealed partial class KernelOps
         {
             GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup),
             GemmVersion.Tiled => (Catalog.GemmTiled, GemmKernels.Tile, GemmKernels.Tile),
-            _ => (Catalog.GemmRegisterBlocked, GemmKernels.BlockTile, GemmKernels.BlockThreads),
+            GemmVersion.RegisterBlocked => (Catalog.GemmRegisterBlocked, GemmKernels.BlockTile, GemmKernels.BlockThreads),
+            _ => throw new InvalidOperationException($"GemmVersion {GemmVersion} is not a GEMM schedule"),
         };
 
         // The activation's enum value is the kernel's code (None 0, Gelu 1, GeluTanh 2).

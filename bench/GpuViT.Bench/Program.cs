@@ -1,3 +1,3 @@
 using BenchmarkDotNet.Running;
 
-BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.MatMulBenchmarks).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.GemmKernelBenchmarks).Assembly).Run(args);

@@ -93,13 +93,14 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public void MatMulTiled_matches_a_loop()
+    public void GemmTiled_matches_a_loop()
     {
         const int m = 37, n = 53, k = 29;
         float[] a = Compare.Random(m * k, 3), b = Compare.Random(n * k, 4);
         using DeviceBuffer<float> da = Device.Upload<float>(a), db = Device.Upload<float>(b), dc = Device.Allocate<float>(m * n);
+        using DeviceBuffer<float> unused = Device.Allocate<float>(1); // no bias, no residual
 
-        Device.Launch(K.MatMulTiled, Int3.Size(Compare.Groups(n, 16), Compare.Groups(m, 16)), Int3.Size(16, 16), da, db, dc, m, n, k);
+        Device.Launch(K.GemmTiled, Int3.Size(Compare.Groups(n, 16), Compare.Groups(m, 16)), Int3.Size(16, 16), da, db, unused, unused, dc, m, n, k, false, 0, false);
 
         var expected = new float[m * n];
         for (int i = 0; i < m; i++)
@@ -217,10 +218,10 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
         const int size = 128;
         using DeviceBuffer<float> a = Device.Upload<float>(Compare.Random(size * size, 7)), c = Device.Allocate<float>(size * size);
         DeviceStream stream = Device.DefaultStream;
-        Device.Prepare(K.MatMulNaive);
+        Device.Prepare(K.GemmNaive);
 
         using DeviceEvent start = stream.RecordEvent();
-        Device.Launch(K.MatMulNaive, Int3.Size(size / 16, size / 16), Int3.Size(16, 16), a, a, c, size, size, size);
+        Device.Launch(K.GemmNaive, Int3.Size(size / 16, size / 16), Int3.Size(16, 16), a, a, a, a, c, size, size, size, false, 0, false);
         using DeviceEvent end = stream.RecordEvent();
         end.Synchronize();
 

@@ -1,11 +1,140 @@
 using GpuViT.Kernels.Runtime;
+using AttentionKernels = GpuViT.Kernels.Library.Attention;
+using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
+using SoftmaxKernels = GpuViT.Kernels.Library.Softmax;
 
 namespace GpuViT.Kernels.Ops;
 
 public sealed partial class KernelOps
 {
+    /// <summary>The unfused path's [batch, heads, tokens, tokens] scores; grown on demand, reused, freed with the ops.</summary>
+    private DeviceBuffer<float>? _attentionScores;
+
+    /// <summary>
+    /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused: scores into a
+    /// scratch buffer this object keeps (so concurrent unfused calls on different streams must not
+    /// share one KernelOps), softmax in place, then P·V.
+    /// </summary>
     public void Attention(
         DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
-        bool fused = true, DeviceStream? stream = null) =>
-        throw new NotImplementedException("attention kernels: being written");
+        bool fused = true, DeviceStream? stream = null)
+    {
+        AttentionArguments.Check(qkv.Length, output.Length, batch, tokens, heads, headSize);
+        if (headSize > AttentionKernels.MaxHeadSize)
+        {
+            throw new ArgumentException(
+                $"headSize {headSize} is larger than the {AttentionKernels.MaxHeadSize} the attention kernels' shared tiles hold", nameof(headSize));
+        }
+
+        long scoreCount = (long)batch * heads * tokens * tokens;
+        if (!fused && scoreCount > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"the unfused path's scores [batch={batch}, heads={heads}, tokens={tokens}, tokens] are past the int indices the kernels use; use the fused path");
+        }
+
+        if (batch == 0 || tokens == 0)
+        {
+            return;
+        }
+
+        float scale = 1f / MathF.Sqrt(headSize);
+        if (fused)
+        {
+            Device.Launch(
+                Catalog.AttentionFused,
+                Int3.Size(Groups(tokens, AttentionKernels.QueryBlock), heads, batch),
+                Int3.Size(AttentionKernels.KeyBlock, AttentionKernels.QueryBlock),
+                stream,
+                qkv, output, tokens, heads, headSize, scale);
+            return;
+        }
+
+        DeviceView<float> scores = AttentionScratch(scoreCount, stream);
+        int tiles = Groups(tokens, AttentionKernels.Tile);
+        Device.Launch(
+            Catalog.AttentionScores,
+            Int3.Size(tiles, tiles, batch * heads),
+            Int3.Size(AttentionKernels.Tile, AttentionKernels.Tile),
+            stream,
+            qkv, scores, tokens, heads, headSize, scale);
+
+        // In place: each thread reads and writes the same elements of its row, after the reductions' barriers.
+        int rows = batch * heads * tokens;
+        Device.Launch(Catalog.RowSoftmax, Int3.Size(rows), Int3.Size(SoftmaxGroupSize(tokens)), stream, scores, scores, rows, tokens);
+
+        Device.Launch(
+            Catalog.AttentionValues,
+            Int3.Size(Groups(headSize, AttentionKernels.Tile), tiles, batch * heads),
+            Int3.Size(AttentionKernels.Tile, AttentionKernels.Tile),
+            stream,
+            scores, qkv, output, tokens, heads, headSize);
+    }
+
+    /// <summary>The smallest power of two that covers a row, up to the softmax kernel's largest group.</summary>
+    private static int SoftmaxGroupSize(int columns)
+    {
+        int size = 1;
+        while (size < columns && size < SoftmaxKernels.MaxGroupSize)
+        {
+            size *= 2;
+        }
+
+        return size;
+    }
+
+    private DeviceView<float> AttentionScratch(long elements, DeviceStream? stream)
+    {
+        if (_attentionScores is null || _attentionScores.Length < elements)
+        {
+            if (_attentionScores is not null)
+            {
+                // Work queued earlier may still use the old scratch.
+                (stream ?? Device.DefaultStream).Synchronize();
+                _attentionScores.Dispose();
+                _attentionScores = null;
+            }
+
+            _attentionScores = Device.Allocate<float>(elements);
+        }
+
+        return _attentionScores.View(0, elements);
+    }
+
+    partial void DisposeScratch()
+    {
+        _attentionScores?.Dispose();
+        _attentionScores = null;
+    }
+}
+
+/// <summary>The argument checks both attention implementations share.</summary>
+internal static class AttentionArguments
+{
+    public static void Check(long qkvLength, long outputLength, int batch, int tokens, int heads, int headSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headSize);
+        long dim = (long)heads * headSize;
+        long rows = (long)batch * tokens;
+        if (rows * 3 * dim > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"qkv [batch={batch}, tokens={tokens}, 3·{dim}] is past the int indices the kernels use");
+        }
+
+        if (qkvLength < rows * 3 * dim)
+        {
+            throw new ArgumentException(
+                $"'qkv' has {qkvLength} elements; [batch={batch}, tokens={tokens}, 3·heads·headSize={3 * dim}] needs {rows * 3 * dim}", "qkv");
+        }
+
+        if (outputLength < rows * dim)
+        {
+            throw new ArgumentException(
+                $"'output' has {outputLength} elements; [batch={batch}, tokens={tokens}, heads·headSize={dim}] needs {rows * dim}", "output");
+        }
+    }
 }

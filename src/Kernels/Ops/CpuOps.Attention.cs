@@ -1,11 +1,574 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Ops;
 
 public sealed unsafe partial class CpuOps
 {
+    /// <summary>The unfused path's [batch, heads, tokens, tokens] scores, pinned; grown on demand and reused.</summary>
+    private float[]? _attentionScores;
+
+    /// <summary>
+    /// Fused: per (image, head, block of queries) on all cores, scores for a block of keys, online
+    /// softmax, ·V, with only a block of scores in memory. Unfused: all scores into a scratch
+    /// matrix this object keeps (so one CpuOps must not run two unfused calls at once), a softmax
+    /// pass over it, then P·V. Runs synchronously; the stream is not used.
+    /// </summary>
     public void Attention(
         DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
-        bool fused = true, DeviceStream? stream = null) =>
-        throw new NotImplementedException("attention kernels: being written");
+        bool fused = true, DeviceStream? stream = null)
+    {
+        AttentionArguments.Check(qkv.Length, output.Length, batch, tokens, heads, headSize);
+        var shape = new CpuAttention.Shape(batch, tokens, heads, headSize);
+        long scoreCount = (long)batch * heads * tokens * tokens;
+        if (!fused && scoreCount > Array.MaxLength)
+        {
+            throw new ArgumentException(
+                $"the unfused path's scores [batch={batch}, heads={heads}, tokens={tokens}, tokens] do not fit one array; use the fused path");
+        }
+
+        if (batch == 0 || tokens == 0)
+        {
+            return;
+        }
+
+        float* input = Pointer(qkv), result = Pointer(output);
+        if (fused)
+        {
+            CpuAttention.Fused(input, result, shape);
+            return;
+        }
+
+        if (_attentionScores is null || _attentionScores.Length < scoreCount)
+        {
+            _attentionScores = null;
+            _attentionScores = GC.AllocateUninitializedArray<float>((int)scoreCount, pinned: true);
+        }
+
+        CpuAttention.Unfused(input, result, (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_attentionScores)), shape);
+    }
+}
+
+/// <summary>
+/// Attention on the host: Vector256 micro-kernels (FMA where the CPU has it) for the scores and
+/// for P·V, Parallel.For over (image, head, block of queries). The fused and unfused paths share
+/// the micro-kernels, so what differs between them is only where the scores live.
+/// </summary>
+internal static unsafe class CpuAttention
+{
+    /// <summary>Queries per work item: its scores block is QueryBlock × keys.</summary>
+    private const int QueryBlock = 32;
+
+    /// <summary>Keys per online-softmax step of the fused path (tokens are split into even blocks up to this).</summary>
+    private const int MaxKeyBlock = 128;
+
+    /// <summary>Scores are computed 16 keys (two vectors) at a time; packed key blocks are padded to it.</summary>
+    private const int KeyWidth = 16;
+
+    /// <summary>Rows of a micro-kernel tile: 4 × 16 scores (or 4 × 16 outputs) in 8 vector registers.</summary>
+    private const int Rows = 4;
+
+    /// <summary>Softmax rows per work item of the unfused softmax pass.</summary>
+    private const int SoftmaxRows = 64;
+
+    public readonly record struct Shape(int Batch, int Tokens, int Heads, int HeadSize)
+    {
+        public int Dim => Heads * HeadSize;
+
+        public int RowStride => 3 * Dim;
+
+        public int QueryBlocks => (Tokens + QueryBlock - 1) / QueryBlock;
+
+        public int Items => Batch * Heads * QueryBlocks;
+
+        public float Scale => 1f / MathF.Sqrt(HeadSize);
+
+        /// <summary>Work item → image, head and first query.</summary>
+        public (int Image, int Head, int FirstQuery) Item(int item)
+        {
+            int block = item % QueryBlocks;
+            int imageHead = item / QueryBlocks;
+            return (imageHead / Heads, imageHead % Heads, block * QueryBlock);
+        }
+
+        /// <summary>Element (token 0, column 0) of a head's q in qkv; k and v are Dim and 2·Dim further on.</summary>
+        public long HeadBase(int image, int head) => (long)image * Tokens * RowStride + (long)head * HeadSize;
+    }
+
+    public static void Fused(float* qkv, float* output, Shape shape)
+    {
+        int keyBlocks = (shape.Tokens + MaxKeyBlock - 1) / MaxKeyBlock;
+        int keyBlock = (shape.Tokens + keyBlocks - 1) / keyBlocks;
+        int keyBlockPadded = RoundUp(keyBlock, KeyWidth);
+        Parallel.For(
+            0,
+            shape.Items,
+            () => new Workspace(
+                keysTransposed: (long)shape.HeadSize * keyBlockPadded,
+                scores: (long)QueryBlock * keyBlockPadded,
+                accumulators: (long)QueryBlock * shape.HeadSize),
+            (item, _, workspace) =>
+            {
+                FusedItem(qkv, output, shape, item, keyBlock, workspace);
+                return workspace;
+            },
+            workspace => workspace.Dispose());
+    }
+
+    public static void Unfused(float* qkv, float* output, float* scores, Shape shape)
+    {
+        int tokens = shape.Tokens;
+        int tokensPadded = RoundUp(tokens, KeyWidth);
+
+        // Scores: scale · Q·Kᵀ for every (image, head) into [batch, heads, tokens, tokens].
+        Parallel.For(
+            0,
+            shape.Items,
+            () => new Workspace(keysTransposed: (long)shape.HeadSize * tokensPadded, scores: Rows * KeyWidth, accumulators: 0),
+            (item, _, workspace) =>
+            {
+                (int image, int head, int firstQuery) = shape.Item(item);
+                int queries = Math.Min(QueryBlock, tokens - firstQuery);
+                long headBase = shape.HeadBase(image, head);
+                PackKeysTransposed(qkv + headBase + shape.Dim, shape.RowStride, tokens, shape.HeadSize, workspace.KeysTransposed, tokensPadded);
+                float* rows = scores + ((long)(image * shape.Heads + head) * tokens + firstQuery) * tokens;
+                Scores(
+                    qkv + headBase + (long)firstQuery * shape.RowStride, shape.RowStride, queries, workspace.KeysTransposed, tokensPadded,
+                    tokens, shape.HeadSize, shape.Scale, rows, tokens, workspace.Scores);
+                return workspace;
+            },
+            workspace => workspace.Dispose());
+
+        // Softmax of every row, in place.
+        long rowCount = (long)shape.Batch * shape.Heads * tokens;
+        int softmaxItems = checked((int)((rowCount + SoftmaxRows - 1) / SoftmaxRows));
+        Parallel.For(0, softmaxItems, item =>
+        {
+            long end = Math.Min(rowCount, (long)(item + 1) * SoftmaxRows);
+            for (long row = (long)item * SoftmaxRows; row < end; row++)
+            {
+                float* scoresRow = scores + row * tokens;
+                float max = RowMax(scoresRow, tokens);
+                float sum = ExpAndSum(scoresRow, tokens, max);
+                ScaleRow(scoresRow, tokens, 1f / sum);
+            }
+        });
+
+        // P·V into the output, heads side by side.
+        Parallel.For(
+            0,
+            shape.Items,
+            () => new Workspace(keysTransposed: 0, scores: 0, accumulators: (long)QueryBlock * shape.HeadSize),
+            (item, _, workspace) =>
+            {
+                (int image, int head, int firstQuery) = shape.Item(item);
+                int queries = Math.Min(QueryBlock, tokens - firstQuery);
+                float* accumulators = workspace.Accumulators;
+                new Span<float>(accumulators, queries * shape.HeadSize).Clear();
+                float* probabilities = scores + ((long)(image * shape.Heads + head) * tokens + firstQuery) * tokens;
+                AccumulateValues(
+                    probabilities, tokens, queries, qkv + shape.HeadBase(image, head) + 2 * shape.Dim, shape.RowStride, tokens,
+                    shape.HeadSize, accumulators, shape.HeadSize);
+                WriteRows(accumulators, queries, shape, output, image, head, firstQuery, null);
+                return workspace;
+            },
+            workspace => workspace.Dispose());
+    }
+
+    /// <summary>One (image, head, block of queries): the key blocks in turn, with a running max and sum per query.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FusedItem(float* qkv, float* output, Shape shape, int item, int keyBlock, Workspace workspace)
+    {
+        (int image, int head, int firstQuery) = shape.Item(item);
+        int queries = Math.Min(QueryBlock, shape.Tokens - firstQuery);
+        int headSize = shape.HeadSize;
+        long headBase = shape.HeadBase(image, head);
+        float* queryRows = qkv + headBase + (long)firstQuery * shape.RowStride;
+        float* keysTransposed = workspace.KeysTransposed, scores = workspace.Scores, accumulators = workspace.Accumulators;
+        float* runningMax = workspace.RunningMax, runningSum = workspace.RunningSum;
+
+        new Span<float>(accumulators, queries * headSize).Clear();
+        new Span<float>(runningMax, queries).Fill(float.NegativeInfinity);
+        new Span<float>(runningSum, queries).Clear();
+
+        for (int firstKey = 0; firstKey < shape.Tokens; firstKey += keyBlock)
+        {
+            int keys = Math.Min(keyBlock, shape.Tokens - firstKey);
+            int keysPadded = RoundUp(keys, KeyWidth);
+            float* keyRows = qkv + headBase + shape.Dim + (long)firstKey * shape.RowStride;
+            PackKeysTransposed(keyRows, shape.RowStride, keys, headSize, keysTransposed, keysPadded);
+            Scores(queryRows, shape.RowStride, queries, keysTransposed, keysPadded, keysPadded, headSize, shape.Scale, scores, keysPadded, null);
+
+            // Online softmax: p = exp(s − newMax), and what was summed so far is rescaled by exp(oldMax − newMax).
+            for (int r = 0; r < queries; r++)
+            {
+                float* row = scores + r * keysPadded;
+                float newMax = MathF.Max(runningMax[r], RowMax(row, keys));
+                float correction = MathF.Exp(runningMax[r] - newMax);
+                runningSum[r] = runningSum[r] * correction + ExpAndSum(row, keys, newMax);
+                runningMax[r] = newMax;
+                if (correction != 1f)
+                {
+                    ScaleRow(accumulators + r * headSize, headSize, correction);
+                }
+            }
+
+            float* valueRows = qkv + headBase + 2 * shape.Dim + (long)firstKey * shape.RowStride;
+            AccumulateValues(scores, keysPadded, queries, valueRows, shape.RowStride, keys, headSize, accumulators, headSize);
+        }
+
+        WriteRows(accumulators, queries, shape, output, image, head, firstQuery, runningSum);
+    }
+
+    /// <summary>output[image, firstQuery + r, head·headSize + c] = accumulators[r, c] (÷ sums[r] when given).</summary>
+    private static void WriteRows(float* accumulators, int queries, Shape shape, float* output, int image, int head, int firstQuery, float* sums)
+    {
+        int headSize = shape.HeadSize;
+        for (int r = 0; r < queries; r++)
+        {
+            float* target = output + ((long)image * shape.Tokens + firstQuery + r) * shape.Dim + (long)head * headSize;
+            var source = new ReadOnlySpan<float>(accumulators + r * headSize, headSize);
+            source.CopyTo(new Span<float>(target, headSize));
+            if (sums != null)
+            {
+                ScaleRow(target, headSize, 1f / sums[r]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// keys [count rows at rowStride, headSize columns] → transposed [headSize, padded], zeros past
+    /// count, so the score kernel reads 16 keys of one column as two vectors.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackKeysTransposed(float* keys, int rowStride, int count, int headSize, float* transposed, int padded)
+    {
+        for (int s = 0; s < count; s++)
+        {
+            float* key = keys + (long)s * rowStride;
+            for (int c = 0; c < headSize; c++)
+            {
+                transposed[c * padded + s] = key[c];
+            }
+        }
+
+        if (padded > count)
+        {
+            for (int c = 0; c < headSize; c++)
+            {
+                new Span<float>(transposed + c * padded + count, padded - count).Clear();
+            }
+        }
+    }
+
+    /// <summary>
+    /// scores[r, j] = scale · q_r · k_j for r &lt; rows and j &lt; columns, from query rows at
+    /// queryStride and keys transposed [headSize, keyStride] (keyStride a multiple of 16, zero past
+    /// the keys). A partial last block of 16 goes through <paramref name="edge"/> (4 × 16 floats),
+    /// needed only when columns is not a multiple of 16.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scores(
+        float* queries, int queryStride, int rows, float* keysTransposed, int keyStride, int columns, int headSize, float scale,
+        float* scores, int scoreStride, float* edge)
+    {
+        for (int j = 0; j < columns; j += KeyWidth)
+        {
+            bool full = j + KeyWidth <= columns;
+            float* keys = keysTransposed + j;
+            int r = 0;
+            for (; r + Rows <= rows; r += Rows)
+            {
+                float* query = queries + (long)r * queryStride;
+                float* target = scores + (long)r * scoreStride + j;
+                if (full)
+                {
+                    Scores4x16(query, queryStride, keys, keyStride, headSize, scale, target, scoreStride);
+                }
+                else
+                {
+                    Scores4x16(query, queryStride, keys, keyStride, headSize, scale, edge, KeyWidth);
+                    CopyColumns(edge, KeyWidth, target, scoreStride, Rows, columns - j);
+                }
+            }
+
+            for (; r < rows; r++)
+            {
+                float* query = queries + (long)r * queryStride;
+                float* target = scores + (long)r * scoreStride + j;
+                if (full)
+                {
+                    Scores1x16(query, keys, keyStride, headSize, scale, target);
+                }
+                else
+                {
+                    Scores1x16(query, keys, keyStride, headSize, scale, edge);
+                    CopyColumns(edge, KeyWidth, target, scoreStride, 1, columns - j);
+                }
+            }
+        }
+    }
+
+    private static void CopyColumns(float* source, int sourceStride, float* target, int targetStride, int rows, int columns)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            new ReadOnlySpan<float>(source + r * sourceStride, columns).CopyTo(new Span<float>(target + (long)r * targetStride, columns));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
+        Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : (a * b) + c;
+
+    /// <summary>4 queries × 16 keys: per column of the head, two key vectors and four broadcast query values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores4x16(float* query, int queryStride, float* keys, int keyStride, int headSize, float scale, float* target, int targetStride)
+    {
+        float* q0 = query, q1 = query + queryStride, q2 = q1 + queryStride, q3 = q2 + queryStride;
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        Vector256<float> a20 = default, a21 = default, a30 = default, a31 = default;
+        for (int c = 0; c < headSize; c++)
+        {
+            Vector256<float> k0 = Vector256.Load(keys), k1 = Vector256.Load(keys + 8);
+            keys += keyStride;
+            Vector256<float> q = Vector256.Create(q0[c]);
+            a00 = MultiplyAdd(q, k0, a00);
+            a01 = MultiplyAdd(q, k1, a01);
+            q = Vector256.Create(q1[c]);
+            a10 = MultiplyAdd(q, k0, a10);
+            a11 = MultiplyAdd(q, k1, a11);
+            q = Vector256.Create(q2[c]);
+            a20 = MultiplyAdd(q, k0, a20);
+            a21 = MultiplyAdd(q, k1, a21);
+            q = Vector256.Create(q3[c]);
+            a30 = MultiplyAdd(q, k0, a30);
+            a31 = MultiplyAdd(q, k1, a31);
+        }
+
+        Vector256<float> s = Vector256.Create(scale);
+        (a00 * s).Store(target);
+        (a01 * s).Store(target + 8);
+        target += targetStride;
+        (a10 * s).Store(target);
+        (a11 * s).Store(target + 8);
+        target += targetStride;
+        (a20 * s).Store(target);
+        (a21 * s).Store(target + 8);
+        target += targetStride;
+        (a30 * s).Store(target);
+        (a31 * s).Store(target + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores1x16(float* query, float* keys, int keyStride, int headSize, float scale, float* target)
+    {
+        Vector256<float> a0 = default, a1 = default;
+        for (int c = 0; c < headSize; c++)
+        {
+            Vector256<float> q = Vector256.Create(query[c]);
+            a0 = MultiplyAdd(q, Vector256.Load(keys), a0);
+            a1 = MultiplyAdd(q, Vector256.Load(keys + 8), a1);
+            keys += keyStride;
+        }
+
+        Vector256<float> s = Vector256.Create(scale);
+        (a0 * s).Store(target);
+        (a1 * s).Store(target + 8);
+    }
+
+    /// <summary>
+    /// accumulators[r, :] += Σ_{s &lt; keys} p[r, s] · v_s for r &lt; rows: p rows at
+    /// probabilityStride, value rows at valueStride (headSize contiguous floats each, read in
+    /// place), accumulator rows at accumulatorStride. Columns in blocks of 16, then 8, then one by one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateValues(
+        float* probabilities, int probabilityStride, int rows, float* values, int valueStride, int keys, int headSize,
+        float* accumulators, int accumulatorStride)
+    {
+        int c = 0;
+        for (; c + 16 <= headSize; c += 16)
+        {
+            int r = 0;
+            for (; r + Rows <= rows; r += Rows)
+            {
+                Values4x16(probabilities + (long)r * probabilityStride, probabilityStride, values + c, valueStride, keys, accumulators + (long)r * accumulatorStride + c, accumulatorStride);
+            }
+
+            for (; r < rows; r++)
+            {
+                Values1x8(probabilities + (long)r * probabilityStride, values + c, valueStride, keys, accumulators + (long)r * accumulatorStride + c);
+                Values1x8(probabilities + (long)r * probabilityStride, values + c + 8, valueStride, keys, accumulators + (long)r * accumulatorStride + c + 8);
+            }
+        }
+
+        for (; c + 8 <= headSize; c += 8)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Values1x8(probabilities + (long)r * probabilityStride, values + c, valueStride, keys, accumulators + (long)r * accumulatorStride + c);
+            }
+        }
+
+        for (; c < headSize; c++)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                float* p = probabilities + (long)r * probabilityStride;
+                float sum = 0f;
+                for (int s = 0; s < keys; s++)
+                {
+                    sum += p[s] * values[(long)s * valueStride + c];
+                }
+
+                accumulators[(long)r * accumulatorStride + c] += sum;
+            }
+        }
+    }
+
+    /// <summary>4 queries × 16 output columns: per key, two value vectors and four broadcast probabilities.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values4x16(float* probabilities, int probabilityStride, float* values, int valueStride, int keys, float* accumulators, int accumulatorStride)
+    {
+        float* p0 = probabilities, p1 = p0 + probabilityStride, p2 = p1 + probabilityStride, p3 = p2 + probabilityStride;
+        float* o0 = accumulators, o1 = o0 + accumulatorStride, o2 = o1 + accumulatorStride, o3 = o2 + accumulatorStride;
+        Vector256<float> a00 = Vector256.Load(o0), a01 = Vector256.Load(o0 + 8), a10 = Vector256.Load(o1), a11 = Vector256.Load(o1 + 8);
+        Vector256<float> a20 = Vector256.Load(o2), a21 = Vector256.Load(o2 + 8), a30 = Vector256.Load(o3), a31 = Vector256.Load(o3 + 8);
+        for (int s = 0; s < keys; s++)
+        {
+            Vector256<float> v0 = Vector256.Load(values), v1 = Vector256.Load(values + 8);
+            values += valueStride;
+            Vector256<float> p = Vector256.Create(p0[s]);
+            a00 = MultiplyAdd(p, v0, a00);
+            a01 = MultiplyAdd(p, v1, a01);
+            p = Vector256.Create(p1[s]);
+            a10 = MultiplyAdd(p, v0, a10);
+            a11 = MultiplyAdd(p, v1, a11);
+            p = Vector256.Create(p2[s]);
+            a20 = MultiplyAdd(p, v0, a20);
+            a21 = MultiplyAdd(p, v1, a21);
+            p = Vector256.Create(p3[s]);
+            a30 = MultiplyAdd(p, v0, a30);
+            a31 = MultiplyAdd(p, v1, a31);
+        }
+
+        a00.Store(o0);
+        a01.Store(o0 + 8);
+        a10.Store(o1);
+        a11.Store(o1 + 8);
+        a20.Store(o2);
+        a21.Store(o2 + 8);
+        a30.Store(o3);
+        a31.Store(o3 + 8);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values1x8(float* probabilities, float* values, int valueStride, int keys, float* accumulators)
+    {
+        Vector256<float> a = Vector256.Load(accumulators);
+        for (int s = 0; s < keys; s++)
+        {
+            a = MultiplyAdd(Vector256.Create(probabilities[s]), Vector256.Load(values), a);
+            values += valueStride;
+        }
+
+        a.Store(accumulators);
+    }
+
+    /// <summary>The largest of row[0..count); NaN if any is NaN (Vector256.Max and MathF.Max propagate it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float RowMax(float* row, int count)
+    {
+        var max = Vector256.Create(float.NegativeInfinity);
+        int s = 0;
+        for (; s + 8 <= count; s += 8)
+        {
+            max = Vector256.Max(max, Vector256.Load(row + s));
+        }
+
+        Vector128<float> half = Vector128.Max(max.GetLower(), max.GetUpper());
+        float result = MathF.Max(MathF.Max(half[0], half[1]), MathF.Max(half[2], half[3]));
+        for (; s < count; s++)
+        {
+            result = MathF.Max(result, row[s]);
+        }
+
+        return result;
+    }
+
+    /// <summary>row[s] = exp(row[s] − max) for s &lt; count; returns their sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ExpAndSum(float* row, int count, float max)
+    {
+        var shift = Vector256.Create(max);
+        Vector256<float> sum = default;
+        int s = 0;
+        for (; s + 8 <= count; s += 8)
+        {
+            Vector256<float> p = Vector256.Exp(Vector256.Load(row + s) - shift);
+            p.Store(row + s);
+            sum += p;
+        }
+
+        float total = Vector256.Sum(sum);
+        for (; s < count; s++)
+        {
+            float p = MathF.Exp(row[s] - max);
+            row[s] = p;
+            total += p;
+        }
+
+        return total;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaleRow(float* row, int count, float factor)
+    {
+        var f = Vector256.Create(factor);
+        int s = 0;
+        for (; s + 8 <= count; s += 8)
+        {
+            (Vector256.Load(row + s) * f).Store(row + s);
+        }
+
+        for (; s < count; s++)
+        {
+            row[s] *= factor;
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>One worker's buffers, 64-byte aligned native memory, reused across its work items.</summary>
+    private sealed class Workspace : IDisposable
+    {
+        private readonly float* _memory;
+
+        public Workspace(long keysTransposed, long scores, long accumulators)
+        {
+            long total = keysTransposed + scores + accumulators + 2 * QueryBlock;
+            _memory = (float*)NativeMemory.AlignedAlloc((nuint)(total * sizeof(float)), 64);
+            KeysTransposed = _memory;
+            Scores = KeysTransposed + keysTransposed;
+            Accumulators = Scores + scores;
+            RunningMax = Accumulators + accumulators;
+            RunningSum = RunningMax + QueryBlock;
+        }
+
+        public float* KeysTransposed { get; }
+
+        public float* Scores { get; }
+
+        public float* Accumulators { get; }
+
+        public float* RunningMax { get; }
+
+        public float* RunningSum { get; }
+
+        public void Dispose() => NativeMemory.AlignedFree(_memory);
+    }
 }

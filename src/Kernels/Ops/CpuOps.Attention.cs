@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -8,14 +9,12 @@ namespace GpuViT.Kernels.Ops;
 
 public sealed unsafe partial class CpuOps
 {
-    /// <summary>The unfused path's [batch, heads, tokens, tokens] scores, pinned; grown on demand and reused.</summary>
-    private float[]? _attentionScores;
-
     /// <summary>
     /// Fused: per (image, head, block of queries) on all cores, scores for a block of keys, online
-    /// softmax, ·V, with only a block of scores in memory. Unfused: all scores into a scratch
-    /// matrix this object keeps (so one CpuOps must not run two unfused calls at once), a softmax
-    /// pass over it, then P·V. Runs synchronously; the stream is not used.
+    /// softmax, ·V, with only a block of scores in memory. Unfused: all scores into a
+    /// [batch, heads, tokens, tokens] matrix, a softmax pass over it, then P·V. Both first pack K
+    /// (transposed) and V per head. Scratch comes from the shared array pool, so calls may run
+    /// concurrently. Runs synchronously; the stream is not used.
     /// </summary>
     public void Attention(
         DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
@@ -23,11 +22,12 @@ public sealed unsafe partial class CpuOps
     {
         AttentionArguments.Check(qkv.Length, output.Length, batch, tokens, heads, headSize);
         var shape = new CpuAttention.Shape(batch, tokens, heads, headSize);
-        long scoreCount = (long)batch * heads * tokens * tokens;
-        if (!fused && scoreCount > Array.MaxLength)
+        long scoreCount = fused ? 0 : (long)batch * heads * tokens * tokens;
+        if (scoreCount > Array.MaxLength || shape.PackedLength > Array.MaxLength)
         {
             throw new ArgumentException(
-                $"the unfused path's scores [batch={batch}, heads={heads}, tokens={tokens}, tokens] do not fit one array; use the fused path");
+                $"attention's scratch for [batch={batch}, heads={heads}, tokens={tokens}, headSize={headSize}] does not fit one array"
+                + (fused ? "" : "; the fused path needs less"));
         }
 
         if (batch == 0 || tokens == 0)
@@ -36,25 +36,35 @@ public sealed unsafe partial class CpuOps
         }
 
         float* input = Pointer(qkv), result = Pointer(output);
-        if (fused)
+        float[] packed = ArrayPool<float>.Shared.Rent((int)shape.PackedLength);
+        float[] scores = ArrayPool<float>.Shared.Rent((int)scoreCount);
+        try
         {
-            CpuAttention.Fused(input, result, shape);
-            return;
+            fixed (float* packedKeysAndValues = packed, scoreMatrix = scores)
+            {
+                CpuAttention.Pack(input, packedKeysAndValues, shape);
+                if (fused)
+                {
+                    CpuAttention.Fused(packedKeysAndValues, input, result, shape);
+                }
+                else
+                {
+                    CpuAttention.Unfused(packedKeysAndValues, input, result, scoreMatrix, shape);
+                }
+            }
         }
-
-        if (_attentionScores is null || _attentionScores.Length < scoreCount)
+        finally
         {
-            _attentionScores = null;
-            _attentionScores = GC.AllocateUninitializedArray<float>((int)scoreCount, pinned: true);
+            ArrayPool<float>.Shared.Return(packed);
+            ArrayPool<float>.Shared.Return(scores);
         }
-
-        CpuAttention.Unfused(input, result, (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_attentionScores)), shape);
     }
 }
 
 /// <summary>
 /// Attention on the host: Vector256 micro-kernels (FMA where the CPU has it) for the scores and
-/// for P·V, Parallel.For over (image, head, block of queries). The fused and unfused paths share
+/// for P·V, Parallel.For over (image, head, block of queries). K is packed transposed and V
+/// contiguous per head first, once per call. The fused and unfused paths share the packing and
 /// the micro-kernels, so what differs between them is only where the scores live.
 /// </summary>
 internal static unsafe class CpuAttention
@@ -65,7 +75,7 @@ internal static unsafe class CpuAttention
     /// <summary>Keys per online-softmax step of the fused path (tokens are split into even blocks up to this).</summary>
     private const int MaxKeyBlock = 128;
 
-    /// <summary>Scores are computed 16 keys (two vectors) at a time; packed key blocks are padded to it.</summary>
+    /// <summary>Scores are computed 16 keys (two vectors) at a time; packed keys are padded to it.</summary>
     private const int KeyWidth = 16;
 
     /// <summary>Rows of a micro-kernel tile: 4 × 16 scores (or 4 × 16 outputs) in 8 vector registers.</summary>
@@ -80,13 +90,21 @@ internal static unsafe class CpuAttention
 
         public int RowStride => 3 * Dim;
 
+        /// <summary>Tokens rounded up to the score kernel's 16 keys: the row length of packed Kᵀ.</summary>
+        public int TokensPadded => RoundUp(Tokens, KeyWidth);
+
+        /// <summary>Per (image, head): Kᵀ [headSize, TokensPadded], then V [tokens, headSize].</summary>
+        public long PackedPerHead => (long)HeadSize * TokensPadded + (long)Tokens * HeadSize;
+
+        public long PackedLength => (long)Batch * Heads * PackedPerHead;
+
         public int QueryBlocks => (Tokens + QueryBlock - 1) / QueryBlock;
 
         public int Items => Batch * Heads * QueryBlocks;
 
         public float Scale => 1f / MathF.Sqrt(HeadSize);
 
-        /// <summary>Work item → image, head and first query.</summary>
+        /// <summary>Work item → image, head and first query; consecutive items share a head, so its packed K and V stay in cache.</summary>
         public (int Image, int Head, int FirstQuery) Item(int item)
         {
             int block = item % QueryBlocks;
@@ -96,48 +114,81 @@ internal static unsafe class CpuAttention
 
         /// <summary>Element (token 0, column 0) of a head's q in qkv; k and v are Dim and 2·Dim further on.</summary>
         public long HeadBase(int image, int head) => (long)image * Tokens * RowStride + (long)head * HeadSize;
+
+        public float* KeysTransposed(float* packed, int image, int head) => packed + (long)(image * Heads + head) * PackedPerHead;
+
+        public float* Values(float* packed, int image, int head) => KeysTransposed(packed, image, head) + (long)HeadSize * TokensPadded;
     }
 
-    public static void Fused(float* qkv, float* output, Shape shape)
+    /// <summary>
+    /// Kᵀ (zeros past the last token) and V of every (image, head) out of the qkv rows, so the
+    /// score kernel reads 16 keys of one column as two vectors and P·V reads V rows back to back.
+    /// </summary>
+    public static void Pack(float* qkv, float* packed, Shape shape)
     {
+        Parallel.For(0, shape.Batch * shape.Heads, imageHead =>
+        {
+            int image = imageHead / shape.Heads, head = imageHead % shape.Heads;
+            int tokens = shape.Tokens, headSize = shape.HeadSize, padded = shape.TokensPadded;
+            float* keys = qkv + shape.HeadBase(image, head) + shape.Dim;
+            float* transposed = shape.KeysTransposed(packed, image, head);
+            for (int s = 0; s < tokens; s++)
+            {
+                float* key = keys + (long)s * shape.RowStride;
+                for (int c = 0; c < headSize; c++)
+                {
+                    transposed[(long)c * padded + s] = key[c];
+                }
+            }
+
+            for (int c = 0; padded > tokens && c < headSize; c++)
+            {
+                new Span<float>(transposed + (long)c * padded + tokens, padded - tokens).Clear();
+            }
+
+            float* values = keys + shape.Dim;
+            float* packedValues = shape.Values(packed, image, head);
+            for (int s = 0; s < tokens; s++)
+            {
+                new ReadOnlySpan<float>(values + (long)s * shape.RowStride, headSize).CopyTo(new Span<float>(packedValues + (long)s * headSize, headSize));
+            }
+        });
+    }
+
+    public static void Fused(float* packed, float* qkv, float* output, Shape shape)
+    {
+        // Even blocks, each a multiple of 16 keys, so no block reads past the padded Kᵀ rows.
         int keyBlocks = (shape.Tokens + MaxKeyBlock - 1) / MaxKeyBlock;
-        int keyBlock = (shape.Tokens + keyBlocks - 1) / keyBlocks;
-        int keyBlockPadded = RoundUp(keyBlock, KeyWidth);
+        int keyBlock = RoundUp((shape.Tokens + keyBlocks - 1) / keyBlocks, KeyWidth);
         Parallel.For(
             0,
             shape.Items,
-            () => new Workspace(
-                keysTransposed: (long)shape.HeadSize * keyBlockPadded,
-                scores: (long)QueryBlock * keyBlockPadded,
-                accumulators: (long)QueryBlock * shape.HeadSize),
+            () => new Workspace(scores: (long)QueryBlock * keyBlock, accumulators: (long)QueryBlock * shape.HeadSize),
             (item, _, workspace) =>
             {
-                FusedItem(qkv, output, shape, item, keyBlock, workspace);
+                FusedItem(packed, qkv, output, shape, item, keyBlock, workspace);
                 return workspace;
             },
             workspace => workspace.Dispose());
     }
 
-    public static void Unfused(float* qkv, float* output, float* scores, Shape shape)
+    public static void Unfused(float* packed, float* qkv, float* output, float* scores, Shape shape)
     {
         int tokens = shape.Tokens;
-        int tokensPadded = RoundUp(tokens, KeyWidth);
 
         // Scores: scale · Q·Kᵀ for every (image, head) into [batch, heads, tokens, tokens].
         Parallel.For(
             0,
             shape.Items,
-            () => new Workspace(keysTransposed: (long)shape.HeadSize * tokensPadded, scores: Rows * KeyWidth, accumulators: 0),
+            () => new Workspace(scores: Rows * KeyWidth, accumulators: 0),
             (item, _, workspace) =>
             {
                 (int image, int head, int firstQuery) = shape.Item(item);
                 int queries = Math.Min(QueryBlock, tokens - firstQuery);
-                long headBase = shape.HeadBase(image, head);
-                PackKeysTransposed(qkv + headBase + shape.Dim, shape.RowStride, tokens, shape.HeadSize, workspace.KeysTransposed, tokensPadded);
                 float* rows = scores + ((long)(image * shape.Heads + head) * tokens + firstQuery) * tokens;
                 Scores(
-                    qkv + headBase + (long)firstQuery * shape.RowStride, shape.RowStride, queries, workspace.KeysTransposed, tokensPadded,
-                    tokens, shape.HeadSize, shape.Scale, rows, tokens, workspace.Scores);
+                    qkv + shape.HeadBase(image, head) + (long)firstQuery * shape.RowStride, shape.RowStride, queries,
+                    shape.KeysTransposed(packed, image, head), shape.TokensPadded, tokens, shape.HeadSize, shape.Scale, rows, tokens, workspace.Scores);
                 return workspace;
             },
             workspace => workspace.Dispose());
@@ -161,7 +212,7 @@ internal static unsafe class CpuAttention
         Parallel.For(
             0,
             shape.Items,
-            () => new Workspace(keysTransposed: 0, scores: 0, accumulators: (long)QueryBlock * shape.HeadSize),
+            () => new Workspace(scores: 0, accumulators: (long)QueryBlock * shape.HeadSize),
             (item, _, workspace) =>
             {
                 (int image, int head, int firstQuery) = shape.Item(item);
@@ -170,8 +221,8 @@ internal static unsafe class CpuAttention
                 new Span<float>(accumulators, queries * shape.HeadSize).Clear();
                 float* probabilities = scores + ((long)(image * shape.Heads + head) * tokens + firstQuery) * tokens;
                 AccumulateValues(
-                    probabilities, tokens, queries, qkv + shape.HeadBase(image, head) + 2 * shape.Dim, shape.RowStride, tokens,
-                    shape.HeadSize, accumulators, shape.HeadSize);
+                    probabilities, tokens, queries, shape.Values(packed, image, head), shape.HeadSize, tokens, shape.HeadSize,
+                    accumulators, shape.HeadSize);
                 WriteRows(accumulators, queries, shape, output, image, head, firstQuery, null);
                 return workspace;
             },
@@ -180,14 +231,14 @@ internal static unsafe class CpuAttention
 
     /// <summary>One (image, head, block of queries): the key blocks in turn, with a running max and sum per query.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FusedItem(float* qkv, float* output, Shape shape, int item, int keyBlock, Workspace workspace)
+    private static void FusedItem(float* packed, float* qkv, float* output, Shape shape, int item, int keyBlock, Workspace workspace)
     {
         (int image, int head, int firstQuery) = shape.Item(item);
         int queries = Math.Min(QueryBlock, shape.Tokens - firstQuery);
         int headSize = shape.HeadSize;
-        long headBase = shape.HeadBase(image, head);
-        float* queryRows = qkv + headBase + (long)firstQuery * shape.RowStride;
-        float* keysTransposed = workspace.KeysTransposed, scores = workspace.Scores, accumulators = workspace.Accumulators;
+        float* queryRows = qkv + shape.HeadBase(image, head) + (long)firstQuery * shape.RowStride;
+        float* keysTransposed = shape.KeysTransposed(packed, image, head), values = shape.Values(packed, image, head);
+        float* scores = workspace.Scores, accumulators = workspace.Accumulators;
         float* runningMax = workspace.RunningMax, runningSum = workspace.RunningSum;
 
         new Span<float>(accumulators, queries * headSize).Clear();
@@ -198,14 +249,12 @@ internal static unsafe class CpuAttention
         {
             int keys = Math.Min(keyBlock, shape.Tokens - firstKey);
             int keysPadded = RoundUp(keys, KeyWidth);
-            float* keyRows = qkv + headBase + shape.Dim + (long)firstKey * shape.RowStride;
-            PackKeysTransposed(keyRows, shape.RowStride, keys, headSize, keysTransposed, keysPadded);
-            Scores(queryRows, shape.RowStride, queries, keysTransposed, keysPadded, keysPadded, headSize, shape.Scale, scores, keysPadded, null);
+            Scores(queryRows, shape.RowStride, queries, keysTransposed + firstKey, shape.TokensPadded, keysPadded, headSize, shape.Scale, scores, keyBlock, null);
 
             // Online softmax: p = exp(s − newMax), and what was summed so far is rescaled by exp(oldMax − newMax).
             for (int r = 0; r < queries; r++)
             {
-                float* row = scores + r * keysPadded;
+                float* row = scores + r * keyBlock;
                 float newMax = MathF.Max(runningMax[r], RowMax(row, keys));
                 float correction = MathF.Exp(runningMax[r] - newMax);
                 runningSum[r] = runningSum[r] * correction + ExpAndSum(row, keys, newMax);
@@ -216,8 +265,7 @@ internal static unsafe class CpuAttention
                 }
             }
 
-            float* valueRows = qkv + headBase + 2 * shape.Dim + (long)firstKey * shape.RowStride;
-            AccumulateValues(scores, keysPadded, queries, valueRows, shape.RowStride, keys, headSize, accumulators, headSize);
+            AccumulateValues(scores, keyBlock, queries, values + (long)firstKey * headSize, headSize, keys, headSize, accumulators, headSize);
         }
 
         WriteRows(accumulators, queries, shape, output, image, head, firstQuery, runningSum);
@@ -235,31 +283,6 @@ internal static unsafe class CpuAttention
             if (sums != null)
             {
                 ScaleRow(target, headSize, 1f / sums[r]);
-            }
-        }
-    }
-
-    /// <summary>
-    /// keys [count rows at rowStride, headSize columns] → transposed [headSize, padded], zeros past
-    /// count, so the score kernel reads 16 keys of one column as two vectors.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackKeysTransposed(float* keys, int rowStride, int count, int headSize, float* transposed, int padded)
-    {
-        for (int s = 0; s < count; s++)
-        {
-            float* key = keys + (long)s * rowStride;
-            for (int c = 0; c < headSize; c++)
-            {
-                transposed[c * padded + s] = key[c];
-            }
-        }
-
-        if (padded > count)
-        {
-            for (int c = 0; c < headSize; c++)
-            {
-                new Span<float>(transposed + c * padded + count, padded - count).Clear();
             }
         }
     }
@@ -548,18 +571,15 @@ internal static unsafe class CpuAttention
     {
         private readonly float* _memory;
 
-        public Workspace(long keysTransposed, long scores, long accumulators)
+        public Workspace(long scores, long accumulators)
         {
-            long total = keysTransposed + scores + accumulators + 2 * QueryBlock;
+            long total = scores + accumulators + 2 * QueryBlock;
             _memory = (float*)NativeMemory.AlignedAlloc((nuint)(total * sizeof(float)), 64);
-            KeysTransposed = _memory;
-            Scores = KeysTransposed + keysTransposed;
+            Scores = _memory;
             Accumulators = Scores + scores;
             RunningMax = Accumulators + accumulators;
             RunningSum = RunningMax + QueryBlock;
         }
-
-        public float* KeysTransposed { get; }
 
         public float* Scores { get; }
 

@@ -73,7 +73,7 @@ internal static unsafe class CpuAttention
     private const int QueryBlock = 32;
 
     /// <summary>Keys per online-softmax step of the fused path (tokens are split into even blocks up to this).</summary>
-    private const int MaxKeyBlock = 128;
+    private const int MaxKeyBlock = 256;
 
     /// <summary>Scores are computed 16 keys (two vectors) at a time; packed keys are padded to it.</summary>
     private const int KeyWidth = 16;
@@ -132,14 +132,7 @@ internal static unsafe class CpuAttention
             int tokens = shape.Tokens, headSize = shape.HeadSize, padded = shape.TokensPadded;
             float* keys = qkv + shape.HeadBase(image, head) + shape.Dim;
             float* transposed = shape.KeysTransposed(packed, image, head);
-            for (int s = 0; s < tokens; s++)
-            {
-                float* key = keys + (long)s * shape.RowStride;
-                for (int c = 0; c < headSize; c++)
-                {
-                    transposed[(long)c * padded + s] = key[c];
-                }
-            }
+            TransposeKeys(keys, shape.RowStride, tokens, headSize, transposed, padded);
 
             for (int c = 0; padded > tokens && c < headSize; c++)
             {
@@ -153,6 +146,67 @@ internal static unsafe class CpuAttention
                 new ReadOnlySpan<float>(values + (long)s * shape.RowStride, headSize).CopyTo(new Span<float>(packedValues + (long)s * headSize, headSize));
             }
         });
+    }
+
+    /// <summary>transposed[c, s] = keys[s, c]: 8 × 8 blocks through AVX shuffles, the edges one by one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeKeys(float* keys, int rowStride, int tokens, int headSize, float* transposed, int padded)
+    {
+        int s = 0;
+        if (Avx.IsSupported)
+        {
+            for (; s + 8 <= tokens; s += 8)
+            {
+                int c = 0;
+                for (; c + 8 <= headSize; c += 8)
+                {
+                    Transpose8x8(keys + (long)s * rowStride + c, rowStride, transposed + (long)c * padded + s, padded);
+                }
+
+                for (; c < headSize; c++)
+                {
+                    for (int i = 0; i < 8; i++)
+                    {
+                        transposed[(long)c * padded + s + i] = keys[(long)(s + i) * rowStride + c];
+                    }
+                }
+            }
+        }
+
+        for (; s < tokens; s++)
+        {
+            for (int c = 0; c < headSize; c++)
+            {
+                transposed[(long)c * padded + s] = keys[(long)s * rowStride + c];
+            }
+        }
+    }
+
+    /// <summary>Rows of 8 at sourceStride → columns of 8 at targetStride (unpack, shuffle, swap 128-bit halves).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* source, int sourceStride, float* target, int targetStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(source), r1 = Avx.LoadVector256(source + sourceStride);
+        Vector256<float> r2 = Avx.LoadVector256(source + 2L * sourceStride), r3 = Avx.LoadVector256(source + 3L * sourceStride);
+        Vector256<float> r4 = Avx.LoadVector256(source + 4L * sourceStride), r5 = Avx.LoadVector256(source + 5L * sourceStride);
+        Vector256<float> r6 = Avx.LoadVector256(source + 6L * sourceStride), r7 = Avx.LoadVector256(source + 7L * sourceStride);
+
+        // t0 = [r0₀ r1₀ r0₁ r1₁ | r0₄ r1₄ r0₅ r1₅], ...
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+
+        // u0 = [column 0 of rows 0–3 | column 4 of rows 0–3], ...
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+
+        Avx.Store(target, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(target + targetStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(target + 2L * targetStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(target + 3L * targetStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(target + 4L * targetStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(target + 5L * targetStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(target + 6L * targetStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(target + 7L * targetStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     public static void Fused(float* packed, float* qkv, float* output, Shape shape)
@@ -208,25 +262,21 @@ internal static unsafe class CpuAttention
             }
         });
 
-        // P·V into the output, heads side by side.
-        Parallel.For(
-            0,
-            shape.Items,
-            () => new Workspace(scores: 0, accumulators: (long)QueryBlock * shape.HeadSize),
-            (item, _, workspace) =>
+        // P·V straight into the output rows, heads side by side.
+        Parallel.For(0, shape.Items, item =>
+        {
+            (int image, int head, int firstQuery) = shape.Item(item);
+            int queries = Math.Min(QueryBlock, tokens - firstQuery);
+            float* outputRows = OutputRow(output, shape, image, head, firstQuery);
+            for (int r = 0; r < queries; r++)
             {
-                (int image, int head, int firstQuery) = shape.Item(item);
-                int queries = Math.Min(QueryBlock, tokens - firstQuery);
-                float* accumulators = workspace.Accumulators;
-                new Span<float>(accumulators, queries * shape.HeadSize).Clear();
-                float* probabilities = scores + ((long)(image * shape.Heads + head) * tokens + firstQuery) * tokens;
-                AccumulateValues(
-                    probabilities, tokens, queries, shape.Values(packed, image, head), shape.HeadSize, tokens, shape.HeadSize,
-                    accumulators, shape.HeadSize);
-                WriteRows(accumulators, queries, shape, output, image, head, firstQuery, null);
-                return workspace;
-            },
-            workspace => workspace.Dispose());
+                new Span<float>(outputRows + (long)r * shape.Dim, shape.HeadSize).Clear();
+            }
+
+            float* probabilities = scores + ((long)(image * shape.Heads + head) * tokens + firstQuery) * tokens;
+            AccumulateValues(
+                probabilities, tokens, queries, shape.Values(packed, image, head), shape.HeadSize, tokens, shape.HeadSize, outputRows, shape.Dim);
+        });
     }
 
     /// <summary>One (image, head, block of queries): the key blocks in turn, with a running max and sum per query.</summary>
@@ -271,21 +321,18 @@ internal static unsafe class CpuAttention
         WriteRows(accumulators, queries, shape, output, image, head, firstQuery, runningSum);
     }
 
-    /// <summary>output[image, firstQuery + r, head·headSize + c] = accumulators[r, c] (÷ sums[r] when given).</summary>
+    /// <summary>output[image, firstQuery + r, head·headSize + c] = accumulators[r, c] / sums[r].</summary>
     private static void WriteRows(float* accumulators, int queries, Shape shape, float* output, int image, int head, int firstQuery, float* sums)
     {
-        int headSize = shape.HeadSize;
         for (int r = 0; r < queries; r++)
         {
-            float* target = output + ((long)image * shape.Tokens + firstQuery + r) * shape.Dim + (long)head * headSize;
-            var source = new ReadOnlySpan<float>(accumulators + r * headSize, headSize);
-            source.CopyTo(new Span<float>(target, headSize));
-            if (sums != null)
-            {
-                ScaleRow(target, headSize, 1f / sums[r]);
-            }
+            ScaleRow(accumulators + r * shape.HeadSize, OutputRow(output, shape, image, head, firstQuery + r), shape.HeadSize, 1f / sums[r]);
         }
     }
+
+    /// <summary>Where output[image, query, head·headSize] lies: heads side by side in each token's row.</summary>
+    private static float* OutputRow(float* output, Shape shape, int image, int head, int query) =>
+        output + ((long)image * shape.Tokens + query) * shape.Dim + (long)head * shape.HeadSize;
 
     /// <summary>
     /// scores[r, j] = scale · q_r · k_j for r &lt; rows and j &lt; columns, from query rows at
@@ -532,35 +579,79 @@ internal static unsafe class CpuAttention
         int s = 0;
         for (; s + 8 <= count; s += 8)
         {
-            Vector256<float> p = Vector256.Exp(Vector256.Load(row + s) - shift);
+            Vector256<float> p = Exp(Vector256.Load(row + s) - shift);
             p.Store(row + s);
             sum += p;
         }
 
         float total = Vector256.Sum(sum);
-        for (; s < count; s++)
+        return s < count ? total + ExpAndSumEdge(row + s, count - s, max) : total;
+    }
+
+    /// <summary>The last 1 to 7 of a row, through masked loads and stores: the next row may begin right after it.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float ExpAndSumEdge(float* row, int count, float max)
+    {
+        if (!Avx.IsSupported)
         {
-            float p = MathF.Exp(row[s] - max);
-            row[s] = p;
-            total += p;
+            float total = 0f;
+            for (int s = 0; s < count; s++)
+            {
+                row[s] = MathF.Exp(row[s] - max);
+                total += row[s];
+            }
+
+            return total;
         }
 
-        return total;
+        Vector256<float> mask = Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle();
+        Vector256<float> p = Exp(Avx.MaskLoad(row, mask) - Vector256.Create(max)) & mask;
+        Avx.MaskStore(row, mask, p);
+        return Vector256.Sum(p);
+    }
+
+    /// <summary>
+    /// e^x in float, as Cephes' expf: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by a degree-6
+    /// polynomial, 2^n through the exponent bits; about 1 ulp. Inlined, unlike Vector256.Exp,
+    /// which also works in double. Below −87.3 it gives about 1e-38 rather than 0, and NaN stays NaN.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp(Vector256<float> x)
+    {
+        Vector256<float> clamped = Vector256.MinNative(Vector256.MaxNative(x, Vector256.Create(-87.3f)), Vector256.Create(88f));
+        Vector256<float> n = Vector256.Floor(MultiplyAdd(clamped, Vector256.Create(1.44269504088896341f), Vector256.Create(0.5f)));
+        Vector256<float> r = MultiplyAdd(n, Vector256.Create(-0.693359375f), clamped);
+        r = MultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        Vector256<float> y = MultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
+        y = MultiplyAdd(y, r, Vector256.Create(8.3334519073e-3f));
+        y = MultiplyAdd(y, r, Vector256.Create(4.1665795894e-2f));
+        y = MultiplyAdd(y, r, Vector256.Create(1.6666665459e-1f));
+        y = MultiplyAdd(y, r, Vector256.Create(5.0000001201e-1f));
+        y = MultiplyAdd(y, r * r, r + Vector256<float>.One);
+        Vector256<float> scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
+        Vector256<float> result = y * scale;
+
+        // MaxNative dropped a NaN; put it back.
+        return Vector256.ConditionalSelect(Vector256.Equals(x, x), result, x);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ScaleRow(float* row, int count, float factor)
+    private static void ScaleRow(float* row, int count, float factor) => ScaleRow(row, row, count, factor);
+
+    /// <summary>target[s] = source[s] · factor for s &lt; count (target may be source).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaleRow(float* source, float* target, int count, float factor)
     {
         var f = Vector256.Create(factor);
         int s = 0;
         for (; s + 8 <= count; s += 8)
         {
-            (Vector256.Load(row + s) * f).Store(row + s);
+            (Vector256.Load(source + s) * f).Store(target + s);
         }
 
         for (; s < count; s++)
         {
-            row[s] *= factor;
+            target[s] = source[s] * factor;
         }
     }
 

@@ -27,10 +27,11 @@ public static class Attention
     private const int FusedThreads = QueryBlock * KeyBlock;
 
     /// <summary>
-    /// Row stride of the shared key tile: one more than the head so that the 32 lanes, each
-    /// reading its own key row, hit 32 different banks.
+    /// Row stride of the shared key tile, stored transposed (a row per head column, a key per
+    /// lane): lanes read consecutive words (no bank conflicts on GPUs, vector loads on CPU OpenCL),
+    /// and the one word of padding keeps the column-by-column writes of the load conflict-free too.
     /// </summary>
-    private const int KeyStride = MaxHeadSize + 1;
+    private const int KeyStride = KeyBlock + 1;
 
     /// <summary>
     /// FlashAttention-style: a group of KeyBlock × QueryBlock threads owns QueryBlock queries of one
@@ -46,7 +47,7 @@ public static class Attention
         KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, int headSize, float scale)
     {
         var queryTile = Group.Shared<float>(QueryBlock * MaxHeadSize);
-        var keyTile = Group.Shared<float>(KeyBlock * KeyStride);
+        var keyTile = Group.Shared<float>(MaxHeadSize * KeyStride);
         var valueTile = Group.Shared<float>(KeyBlock * MaxHeadSize);
         var scores = Group.Shared<float>(FusedThreads);
         var probabilities = Group.Shared<float>(FusedThreads);
@@ -89,7 +90,7 @@ public static class Attention
                 int c = i - r * headSize;
                 int t = firstKey + r;
                 int at = headBase + t * rowStride + c;
-                keyTile[r * KeyStride + c] = t < tokens ? qkv[at + dim] : 0f;
+                keyTile[c * KeyStride + r] = t < tokens ? qkv[at + dim] : 0f;
                 valueTile[r * MaxHeadSize + c] = t < tokens ? qkv[at + 2 * dim] : 0f;
             }
 
@@ -102,7 +103,7 @@ public static class Attention
                 float dot = 0f;
                 for (int c = 0; c < headSize; c++)
                 {
-                    dot += queryTile[row * MaxHeadSize + c] * keyTile[lane * KeyStride + c];
+                    dot += queryTile[row * MaxHeadSize + c] * keyTile[c * KeyStride + lane];
                 }
 
                 score = dot * scale;
@@ -122,27 +123,32 @@ public static class Attention
             probabilities[flat] = KernelMath.Exp(score - newMax);
             Group.Barrier();
 
+            // The row's sum rides along with the first column's; columns past the head are left
+            // alone, since their shared values were never written.
             float correction = KernelMath.Exp(runningMax - newMax);
             float tileSum = 0f;
-            for (int j = 0; j < keys; j++)
-            {
-                tileSum += probabilities[row * KeyBlock + j];
-            }
-
-            runningSum = runningSum * correction + tileSum;
-            runningMax = newMax;
-
-            // Columns past the head are left alone: their shared values were never written.
             if (lane < headSize)
             {
                 float sum0 = 0f;
                 for (int j = 0; j < keys; j++)
                 {
-                    sum0 += probabilities[row * KeyBlock + j] * valueTile[j * MaxHeadSize + lane];
+                    float p = probabilities[row * KeyBlock + j];
+                    tileSum += p;
+                    sum0 += p * valueTile[j * MaxHeadSize + lane];
                 }
 
                 acc0 = acc0 * correction + sum0;
             }
+            else
+            {
+                for (int j = 0; j < keys; j++)
+                {
+                    tileSum += probabilities[row * KeyBlock + j];
+                }
+            }
+
+            runningSum = runningSum * correction + tileSum;
+            runningMax = newMax;
 
             if (lane + KeyBlock < headSize)
             {

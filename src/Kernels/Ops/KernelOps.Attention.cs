@@ -7,13 +7,13 @@ namespace GpuViT.Kernels.Ops;
 
 public sealed partial class KernelOps
 {
-    /// <summary>The unfused path's [batch, heads, tokens, tokens] scores; grown on demand, reused, freed with the ops.</summary>
+    /// <summary>The unfused path's scores and probabilities, [batch, heads, tokens, tokens] each; grown on demand, reused, freed with the ops.</summary>
     private DeviceBuffer<float>? _attentionScores;
 
     /// <summary>
     /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused: scores into a
     /// scratch buffer this object keeps (so concurrent unfused calls on different streams must not
-    /// share one KernelOps), softmax in place, then P·V.
+    /// share one KernelOps), softmax into probabilities beside them, then P·V.
     /// </summary>
     public void Attention(
         DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
@@ -50,7 +50,10 @@ public sealed partial class KernelOps
             return;
         }
 
-        DeviceView<float> scores = AttentionScratch(scoreCount, stream);
+        // Scores and probabilities side by side in one scratch buffer: softmax reads one and
+        // writes the other, so nothing depends on how a backend treats a view passed twice.
+        DeviceBuffer<float> scratch = AttentionScratch(2 * scoreCount, stream);
+        DeviceView<float> scores = scratch.View(0, scoreCount), probabilities = scratch.View(scoreCount, scoreCount);
         int tiles = Groups(tokens, AttentionKernels.Tile);
         Device.Launch(
             Catalog.AttentionScores,
@@ -59,16 +62,15 @@ public sealed partial class KernelOps
             stream,
             qkv, scores, tokens, heads, headSize, scale);
 
-        // In place: each thread reads and writes the same elements of its row, after the reductions' barriers.
         int rows = batch * heads * tokens;
-        Device.Launch(Catalog.RowSoftmax, Int3.Size(rows), Int3.Size(SoftmaxGroupSize(tokens)), stream, scores, scores, rows, tokens);
+        Device.Launch(Catalog.RowSoftmax, Int3.Size(rows), Int3.Size(SoftmaxGroupSize(tokens)), stream, scores, probabilities, rows, tokens);
 
         Device.Launch(
             Catalog.AttentionValues,
             Int3.Size(Groups(headSize, AttentionKernels.Tile), tiles, batch * heads),
             Int3.Size(AttentionKernels.Tile, AttentionKernels.Tile),
             stream,
-            scores, qkv, output, tokens, heads, headSize);
+            probabilities, qkv, output, tokens, heads, headSize);
     }
 
     /// <summary>The smallest power of two that covers a row, up to the softmax kernel's largest group.</summary>
@@ -83,7 +85,7 @@ public sealed partial class KernelOps
         return size;
     }
 
-    private DeviceView<float> AttentionScratch(long elements, DeviceStream? stream)
+    private DeviceBuffer<float> AttentionScratch(long elements, DeviceStream? stream)
     {
         if (_attentionScores is null || _attentionScores.Length < elements)
         {
@@ -98,7 +100,7 @@ public sealed partial class KernelOps
             _attentionScores = Device.Allocate<float>(elements);
         }
 
-        return _attentionScores.View(0, elements);
+        return _attentionScores;
     }
 
     partial void DisposeScratch()

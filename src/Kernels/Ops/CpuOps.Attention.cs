@@ -247,7 +247,7 @@ internal static unsafe class CpuAttention
             },
             workspace => workspace.Dispose());
 
-        // Softmax of every row, in place.
+        // Softmax of every row, in place (the host has no aliasing rules to trip over).
         long rowCount = (long)shape.Batch * shape.Heads * tokens;
         int softmaxItems = checked((int)((rowCount + SoftmaxRows - 1) / SoftmaxRows));
         Parallel.For(0, softmaxItems, item =>
@@ -309,7 +309,8 @@ internal static unsafe class CpuAttention
                 float correction = MathF.Exp(runningMax[r] - newMax);
                 runningSum[r] = runningSum[r] * correction + ExpAndSum(row, keys, newMax);
                 runningMax[r] = newMax;
-                if (correction != 1f)
+                // Nothing to rescale in the first block (the accumulators are zero).
+                if (firstKey > 0 && correction != 1f)
                 {
                     ScaleRow(accumulators + r * headSize, headSize, correction);
                 }

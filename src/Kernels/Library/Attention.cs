@@ -3,11 +3,10 @@ namespace GpuViT.Kernels.Library;
 /// <summary>
 /// Multi-head self-attention over timm's fused qkv rows [batch, tokens, 3·dim] (dim = heads ·
 /// headSize; q, k, v side by side, each head a headSize-wide slice), into [batch, tokens, dim]
-/// with the heads side by side. Two ways, kept side by side because the comparison is the point:
-/// <see cref="AttentionFused"/> (FlashAttention-style: scores, online softmax and ·V in one
-/// kernel, so the tokens × tokens matrix never reaches global memory), and the unfused
-/// <see cref="AttentionScores"/> → <see cref="Softmax.RowSoftmax"/> → <see cref="AttentionValues"/>
-/// through a [batch, heads, tokens, tokens] scratch buffer.
+/// with the heads side by side, in one kernel: FlashAttention-style, scores, online softmax and
+/// ·V together, so the tokens × tokens matrix never reaches global memory. The unfused path it is
+/// compared with is <see cref="BatchedGemm.BatchedGemmTiled"/> → <see cref="Softmax.RowSoftmax"/>
+/// → <see cref="BatchedGemm.BatchedGemmTiled"/> through a [batch, heads, tokens, tokens] scratch.
 /// </summary>
 public static class Attention
 {
@@ -19,9 +18,6 @@ public static class Attention
 
     /// <summary>Keys per shared K/V tile of the fused kernel, and the group's X size (one lane per key).</summary>
     public const int KeyBlock = 32;
-
-    /// <summary>Tile edge of the unfused kernels; their groups are Tile × Tile threads.</summary>
-    public const int Tile = 16;
 
     /// <summary>Threads per group of the fused kernel.</summary>
     private const int FusedThreads = QueryBlock * KeyBlock;
@@ -207,101 +203,6 @@ public static class Attention
             {
                 output[at + 3 * KeyBlock] = acc3 * inverse;
             }
-        }
-    }
-
-    /// <summary>
-    /// Unfused step 1: scores[image, head, i, j] = scale · q_i · k_j, a tiled GEMM per (image,
-    /// head) reading q and k where they lie in the qkv rows. Edges are handled here. Launch groups
-    /// of Tile × Tile over (ceil(tokens / Tile), ceil(tokens / Tile), batch · heads).
-    /// </summary>
-    [Kernel]
-    public static void AttentionScores(
-        KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> scores, int tokens, int heads, int headSize, float scale)
-    {
-        var queryTile = Group.Shared<float>(Tile * Tile);
-        var keyTile = Group.Shared<float>(Tile * Tile);
-        int localColumn = thread.Local.X;
-        int localRow = thread.Local.Y;
-        int imageHead = thread.Group.Z;
-        int image = imageHead / heads;
-        int head = imageHead - image * heads;
-        int query = thread.Group.Y * Tile + localRow;
-        int key = thread.Group.X * Tile + localColumn;
-        int loadedKey = thread.Group.X * Tile + localRow;
-        int dim = heads * headSize;
-        int rowStride = 3 * dim;
-        int queryBase = image * tokens * rowStride + head * headSize;
-        int keyBase = queryBase + dim;
-
-        float sum = 0f;
-        for (int c0 = 0; c0 < headSize; c0 += Tile)
-        {
-            int c = c0 + localColumn;
-            queryTile[localRow * Tile + localColumn] = query < tokens && c < headSize ? qkv[queryBase + query * rowStride + c] : 0f;
-
-            // Stored transposed (keyTile[c][key]) so the inner loop reads it without bank conflicts.
-            keyTile[localColumn * Tile + localRow] = loadedKey < tokens && c < headSize ? qkv[keyBase + loadedKey * rowStride + c] : 0f;
-            Group.Barrier();
-
-            for (int i = 0; i < Tile; i++)
-            {
-                sum += queryTile[localRow * Tile + i] * keyTile[i * Tile + localColumn];
-            }
-
-            Group.Barrier();
-        }
-
-        if (query < tokens && key < tokens)
-        {
-            scores[(imageHead * tokens + query) * tokens + key] = sum * scale;
-        }
-    }
-
-    /// <summary>
-    /// Unfused step 3: output[image, i, head·headSize + j] = Σ_s P[image, head, i, s] · v_s[j], a
-    /// tiled GEMM per (image, head) reading v where it lies in the qkv rows and writing the heads
-    /// side by side. Launch groups of Tile × Tile over (ceil(headSize / Tile), ceil(tokens / Tile),
-    /// batch · heads).
-    /// </summary>
-    [Kernel]
-    public static void AttentionValues(
-        KernelThread thread, ReadOnlyView<float> probabilities, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, int headSize)
-    {
-        var probabilityTile = Group.Shared<float>(Tile * Tile);
-        var valueTile = Group.Shared<float>(Tile * Tile);
-        int localColumn = thread.Local.X;
-        int localRow = thread.Local.Y;
-        int imageHead = thread.Group.Z;
-        int image = imageHead / heads;
-        int head = imageHead - image * heads;
-        int query = thread.Group.Y * Tile + localRow;
-        int column = thread.Group.X * Tile + localColumn;
-        int dim = heads * headSize;
-        int rowStride = 3 * dim;
-        int valueBase = image * tokens * rowStride + 2 * dim + head * headSize;
-        int probabilityBase = imageHead * tokens * tokens;
-
-        float sum = 0f;
-        for (int s0 = 0; s0 < tokens; s0 += Tile)
-        {
-            int s = s0 + localColumn;
-            probabilityTile[localRow * Tile + localColumn] = query < tokens && s < tokens ? probabilities[probabilityBase + query * tokens + s] : 0f;
-            int valueRow = s0 + localRow;
-            valueTile[localRow * Tile + localColumn] = valueRow < tokens && column < headSize ? qkv[valueBase + valueRow * rowStride + column] : 0f;
-            Group.Barrier();
-
-            for (int i = 0; i < Tile; i++)
-            {
-                sum += probabilityTile[localRow * Tile + i] * valueTile[i * Tile + localColumn];
-            }
-
-            Group.Barrier();
-        }
-
-        if (query < tokens && column < headSize)
-        {
-            output[(image * tokens + query) * dim + head * headSize + column] = sum;
         }
     }
 }

@@ -1,7 +1,6 @@
 using GpuViT.Kernels.Runtime;
 using AttentionKernels = GpuViT.Kernels.Library.Attention;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
-using SoftmaxKernels = GpuViT.Kernels.Library.Softmax;
 
 namespace GpuViT.Kernels.Ops;
 
@@ -11,9 +10,10 @@ public sealed partial class KernelOps
     private DeviceBuffer<float>? _attentionScores;
 
     /// <summary>
-    /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused: scores into a
-    /// scratch buffer this object keeps (so concurrent unfused calls on different streams must not
-    /// share one KernelOps), softmax into probabilities beside them, then P·V.
+    /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused, as docs/ops.md has
+    /// it: BatchedGemm (scale·Q·Kᵀ per head) into a scratch buffer this object keeps (so concurrent
+    /// unfused calls on different streams must not share one KernelOps), Softmax into
+    /// probabilities beside the scores, BatchedGemm (P·V) into the output.
     /// </summary>
     public void Attention(
         DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
@@ -54,36 +54,23 @@ public sealed partial class KernelOps
         // writes the other, so nothing depends on how a backend treats a view passed twice.
         DeviceBuffer<float> scratch = AttentionScratch(2 * scoreCount, stream);
         DeviceView<float> scores = scratch.View(0, scoreCount), probabilities = scratch.View(scoreCount, scoreCount);
-        int tiles = Groups(tokens, AttentionKernels.Tile);
-        Device.Launch(
-            Catalog.AttentionScores,
-            Int3.Size(tiles, tiles, batch * heads),
-            Int3.Size(AttentionKernels.Tile, AttentionKernels.Tile),
-            stream,
-            qkv, scores, tokens, heads, headSize, scale);
 
-        int rows = batch * heads * tokens;
-        Device.Launch(Catalog.RowSoftmax, Int3.Size(rows), Int3.Size(SoftmaxGroupSize(tokens)), stream, scores, probabilities, rows, tokens);
-
-        Device.Launch(
-            Catalog.AttentionValues,
-            Int3.Size(Groups(headSize, AttentionKernels.Tile), tiles, batch * heads),
-            Int3.Size(AttentionKernels.Tile, AttentionKernels.Tile),
-            stream,
-            probabilities, qkv, output, tokens, heads, headSize);
+        // Each (image, head) block found by strides: q, k and v where they lie in the qkv rows, the
+        // scores as [tokens, tokens] blocks, the output with the heads side by side.
+        int dim = heads * headSize;
+        var qkvStrides = new BlockStrides(tokens * 3 * dim, headSize, 3 * dim);
+        var scoreStrides = new BlockStrides(heads * tokens * tokens, tokens * tokens, tokens);
+        BatchedGemm(
+            qkv, qkvStrides, Skip(qkv, dim), qkvStrides, scores, scoreStrides,
+            batch, heads, tokens, tokens, headSize, transposeB: true, scale, stream);
+        Softmax(scores, probabilities, batch * heads * tokens, tokens, stream);
+        BatchedGemm(
+            probabilities, scoreStrides, Skip(qkv, 2 * dim), qkvStrides, output, new BlockStrides(tokens * dim, headSize, dim),
+            batch, heads, tokens, headSize, tokens, transposeB: false, 1f, stream);
     }
 
-    /// <summary>The smallest power of two that covers a row, up to the softmax kernel's largest group.</summary>
-    private static int SoftmaxGroupSize(int columns)
-    {
-        int size = 1;
-        while (size < columns && size < SoftmaxKernels.MaxGroupSize)
-        {
-            size *= 2;
-        }
-
-        return size;
-    }
+    /// <summary>The view without its first <paramref name="count"/> elements.</summary>
+    private static DeviceView<float> Skip(DeviceView<float> view, long count) => new(view.Buffer, view.Offset + count, view.Length - count);
 
     private DeviceBuffer<float> AttentionScratch(long elements, DeviceStream? stream)
     {

@@ -1,8 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
-using BenchmarkDotNet.Running;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.OpenCL;
@@ -63,31 +60,8 @@ public class AttentionBenchmarks
 
     private sealed class Config : ManualConfig
     {
-        public Config() => AddColumn(new GflopsColumn());
-    }
-
-    /// <summary>4·B·H·T²·d FLOPs (Q·Kᵀ and P·V, two per multiply-add) over the mean time.</summary>
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => "Attention GFLOP/s";
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "4·batch·heads·tokens²·headSize floating-point operations per second, in billions";
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            double? nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-            return nanoseconds is > 0 ? (4.0 * Batch * Heads * Tokens * Tokens * HeadSize / nanoseconds.Value).ToString("F2") : "-";
-        }
+        public Config() => AddColumn(new GflopsColumn(
+            _ => 4.0 * Batch * Heads * Tokens * Tokens * HeadSize,
+            "4·batch·heads·tokens²·headSize (Q·Kᵀ and P·V, two per multiply-add) per second, in billions"));
     }
 }

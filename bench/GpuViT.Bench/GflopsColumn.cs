@@ -4,8 +4,8 @@ using BenchmarkDotNet.Running;
 
 namespace GpuViT.Bench;
 
-/// <summary>A GFLOP/s column: each case's floating-point operations over its mean time.</summary>
-public sealed class GflopsColumn(Func<BenchmarkCase, double> flops, string legend) : IColumn
+/// <summary>A benchmark's floating-point operations per run over its mean time, in billions per second.</summary>
+public sealed class GflopsColumn(Func<BenchmarkCase, double> flopsPerRun, string legend) : IColumn
 {
     public string Id => "GFLOP/s";
     public string ColumnName => "GFLOP/s";
@@ -25,6 +25,6 @@ public sealed class GflopsColumn(Func<BenchmarkCase, double> flops, string legen
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
         double? nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-        return nanoseconds is > 0 ? (flops(benchmarkCase) / nanoseconds.Value).ToString("F2") : "-";
+        return nanoseconds is > 0 ? (flopsPerRun(benchmarkCase) / nanoseconds.Value).ToString("F2") : "-";
     }
 }

@@ -7,5 +7,5 @@ if (args.Length > 0 && args[0] == "interleaved")
 }
 else
 {
-    BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.MatMulBenchmarks).Assembly).Run(args);
+    BenchmarkSwitcher.FromAssembly(typeof(GpuViT.Bench.GemmKernelBenchmarks).Assembly).Run(args);
 }

@@ -19,6 +19,7 @@ public static class Cli
         root.Options.Add(DeviceOption.Create());
         root.Subcommands.Add(KernelsCommand.Create(output, error));
         root.Subcommands.Add(DevicesCommand.Create(output, error));
+        root.Subcommands.Add(BenchCommand.Create(output, error));
 
         // With nothing to do, show what there is to do.
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);

@@ -1,13 +1,13 @@
 namespace GpuViT.Kernels.Cpu;
 
-/// <summary>The activation a fused epilogue applies before the residual add.</summary>
+/// <summary>The activation a GEMM applies before adding its residual.</summary>
 public enum Activation
 {
     None,
 
-    /// <summary>GELU with the exact normal CDF: 0.5·x·(1 + erf(x/√2)), PyTorch's default.</summary>
+    /// <summary>Exact GELU, x·Φ(x) with erf (PyTorch's default).</summary>
     Gelu,
 
-    /// <summary>GELU with the tanh approximation, PyTorch's approximate="tanh".</summary>
+    /// <summary>GELU with the tanh approximation (PyTorch's approximate="tanh").</summary>
     GeluTanh,
 }

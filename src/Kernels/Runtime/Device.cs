@@ -95,6 +95,9 @@ public abstract class Device : IDisposable
         }
     }
 
+    /// <summary>Kernels compiled and loaded from the cache so far; backends without a compiler report zeros.</summary>
+    public virtual KernelBuildStatistics KernelBuilds => default;
+
     /// <summary>The stream that launches and copies use when none is given.</summary>
     public abstract DeviceStream DefaultStream { get; }
 
@@ -223,6 +226,16 @@ public abstract class Device : IDisposable
             _disposed = true;
             buffers = _buffers.ToArray();
             owned = _owned.ToArray();
+        }
+
+        // Queued copies may still read or write pinned host memory that is about to be freed:
+        // let the device finish first. A device that fails here must still release everything.
+        try
+        {
+            SynchronizeCore();
+        }
+        catch (Exception)
+        {
         }
 
         // Everything still open goes back before the context that owns it.

@@ -10,7 +10,7 @@ public abstract class DeviceMemory
     protected internal abstract void Free();
 }
 
-/// <summary>A device buffer of any element type: what kernels and copies see. As a kernel argument it is a view of itself.</summary>
+/// <summary>A device buffer of any element type: what kernels and copies see; as a kernel argument, the whole buffer.</summary>
 public abstract class DeviceBuffer : IDeviceView, IDisposable
 {
     private int _disposed;
@@ -37,11 +37,11 @@ public abstract class DeviceBuffer : IDeviceView, IDisposable
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+    internal DeviceMemory Memory { get; }
+
     DeviceBuffer IDeviceView.Buffer => this;
 
     long IDeviceView.Offset => 0;
-
-    internal DeviceMemory Memory { get; }
 
     /// <summary>Throws if this buffer, or its device, was disposed.</summary>
     public void ThrowIfDisposed()

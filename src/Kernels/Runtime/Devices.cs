@@ -43,20 +43,17 @@ public static class Devices
 
     private static Device OpenCuda(string? index, string selector, KernelCache cache)
     {
+        // The selector is checked before the machine, so a typo is named as such everywhere.
+        int ordinal = 0;
+        if (index is not null && !int.TryParse(index, NumberStyles.None, CultureInfo.InvariantCulture, out ordinal))
+        {
+            throw new DeviceUnavailableException($"unknown device '{selector}': a CUDA device is cuda:N, N a device number");
+        }
+
         DeviceDiscovery found = CudaDevice.Discover();
         if (found.Devices.Count == 0)
         {
             throw new DeviceUnavailableException(found.Problem ?? "no CUDA device found");
-        }
-
-        if (index is null)
-        {
-            return CudaDevice.Open(0, cache);
-        }
-
-        if (!int.TryParse(index, NumberStyles.None, CultureInfo.InvariantCulture, out int ordinal))
-        {
-            throw new DeviceUnavailableException($"unknown device '{selector}': a CUDA device is cuda:N, N a device number");
         }
 
         if (ordinal >= found.Devices.Count)
@@ -69,6 +66,14 @@ public static class Devices
 
     private static Device OpenOpenCL(string? index, string selector, KernelCache cache)
     {
+        string[] parts = index?.Split('.') ?? ["0", "0"];
+        if (parts.Length != 2
+            || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int platform)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int device))
+        {
+            throw new DeviceUnavailableException($"unknown device '{selector}': an OpenCL device is opencl:P.D, platform and device numbers");
+        }
+
         DeviceDiscovery found = OpenCLDevice.Discover();
         if (found.Devices.Count == 0)
         {
@@ -76,15 +81,12 @@ public static class Devices
         }
 
         // Without an index: the first GPU, else the first device.
-        string id = index is null
-            ? (found.Devices.FirstOrDefault(d => d.IsGpu) ?? found.Devices[0]).Id
-            : "opencl:" + index;
-        string[] parts = id["opencl:".Length..].Split('.');
-        if (parts.Length != 2
-            || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int platform)
-            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int device))
+        string id = index is null ? (found.Devices.FirstOrDefault(d => d.IsGpu) ?? found.Devices[0]).Id : $"opencl:{platform}.{device}";
+        if (index is null)
         {
-            throw new DeviceUnavailableException($"unknown device '{selector}': an OpenCL device is opencl:P.D, platform and device numbers");
+            string[] chosen = id["opencl:".Length..].Split('.');
+            platform = int.Parse(chosen[0], CultureInfo.InvariantCulture);
+            device = int.Parse(chosen[1], CultureInfo.InvariantCulture);
         }
 
         if (found.Devices.All(d => d.Id != id))

@@ -12,13 +12,22 @@ namespace GpuViT.Kernels.Runtime;
 /// The directory is <c>$GPUVIT_KERNEL_CACHE</c>, else <c>$XDG_CACHE_HOME/gpuvit/kernels</c>, else
 /// <c>~/.cache/gpuvit/kernels</c>; <c>GPUVIT_KERNEL_CACHE=off</c> turns the cache off. Entries are
 /// written to a temporary file and renamed, so a crash never leaves half an entry, and a reader
-/// that finds an entry its driver rejects deletes it and builds again.
+/// that finds an entry its driver rejects deletes it and builds again. Each entry carries a
+/// SHA-256 of its binary, checked before the binary reaches a driver: damaged bytes are deleted
+/// here as a miss, since some drivers abort the process on them instead of rejecting them (PoCL
+/// 3.1 fails an assertion on a truncated program binary).
 /// </remarks>
 public sealed class KernelCache
 {
+    /// <summary>Leads every entry: the format, then the SHA-256 of the binary that follows.</summary>
+    private static readonly byte[] Magic = "GPUVIT-KERNEL-1\n"u8.ToArray();
+
+    private static readonly int HeaderBytes = Magic.Length + SHA256.HashSizeInBytes;
+
     private long _hits;
     private long _misses;
     private long _stores;
+    private long _damaged;
 
     /// <param name="directory">Where entries live; null turns the cache off.</param>
     public KernelCache(string? directory) => Directory = directory;
@@ -39,6 +48,9 @@ public sealed class KernelCache
     /// <summary>Entries written.</summary>
     public long Stores => Interlocked.Read(ref _stores);
 
+    /// <summary>Entries whose bytes did not match their checksum: deleted, and counted as misses too.</summary>
+    public long Damaged => Interlocked.Read(ref _damaged);
+
     /// <summary>The key of one compiled kernel: SHA-256 over everything the binary depends on.</summary>
     public static string Key(KernelDescriptor kernel, KernelDialect dialect, DeviceInfo device, string options)
     {
@@ -55,23 +67,36 @@ public sealed class KernelCache
         }
 
         string path = PathOf(kernelName, key);
+        byte[] entry;
         try
         {
-            binary = File.ReadAllBytes(path);
-            Interlocked.Increment(ref _hits);
-            return binary.Length > 0;
+            entry = File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Interlocked.Increment(ref _misses);
             return false;
         }
+
+        ReadOnlySpan<byte> payload = entry.AsSpan(Math.Min(HeaderBytes, entry.Length));
+        if (entry.Length <= HeaderBytes || !entry.AsSpan(0, Magic.Length).SequenceEqual(Magic)
+            || !entry.AsSpan(Magic.Length, SHA256.HashSizeInBytes).SequenceEqual(SHA256.HashData(payload)))
+        {
+            Interlocked.Increment(ref _damaged);
+            Interlocked.Increment(ref _misses);
+            TryDelete(path);
+            return false;
+        }
+
+        binary = payload.ToArray();
+        Interlocked.Increment(ref _hits);
+        return true;
     }
 
     /// <summary>Writes an entry; a cache that cannot be written is skipped, never an error.</summary>
     public void Store(string kernelName, string key, byte[] binary)
     {
-        if (Directory is null)
+        if (Directory is null || binary.Length == 0)
         {
             return;
         }
@@ -81,7 +106,13 @@ public sealed class KernelCache
         try
         {
             System.IO.Directory.CreateDirectory(Directory);
-            File.WriteAllBytes(temporary, binary);
+            using (FileStream file = File.Create(temporary))
+            {
+                file.Write(Magic);
+                file.Write(SHA256.HashData(binary));
+                file.Write(binary);
+            }
+
             File.Move(temporary, path, overwrite: true);
             Interlocked.Increment(ref _stores);
         }

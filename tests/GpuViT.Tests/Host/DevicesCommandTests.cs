@@ -49,7 +49,7 @@ public sealed class DevicesCommandTests
 
         Assert.Equal(0, exit);
         Assert.Contains("built on emulator", output);
-        Assert.Matches(@"MatMulTiled .* built in \d+ ms", output);
+        Assert.Matches(@"GemmTiled .* built in \d+ ms", output);
     }
 
     private static (int Exit, string Output, string Error) Run(params string[] args)

@@ -6,7 +6,7 @@ namespace GpuViT.Tests.Host;
 /// <summary>`gpuvit kernels`: the listing, each kernel's sources, and bad input.</summary>
 public sealed class KernelsCommandTests
 {
-    private static readonly string[] LibraryKernels = ["Add", "Gelu", "GeluTanh", "RowSoftmax", "MatMulNaive", "MatMulTiled"];
+    private static readonly string[] LibraryKernels = ["Add", "Gelu", "GeluTanh", "RowSoftmax", "GemmNaive", "GemmTiled", "GemmRegisterBlocked", "BatchedGemmTiled"];
 
     [Fact]
     public void Lists_every_library_kernel_with_its_parameters()
@@ -20,7 +20,9 @@ public sealed class KernelsCommandTests
             Assert.Contains($"  {name} ", output);
         }
 
-        Assert.Matches(@"MatMulTiled +\(ReadOnlyView<float> a, ReadOnlyView<float> b, ReadWriteView<float> c, int m, int n, int k\)  shared 2048 B  barrier", output);
+        Assert.Matches(
+            @"GemmTiled +\(ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y, int m, int n, int k, bool hasBias, int activation, bool hasResidual\)  shared 2112 B  barrier",
+            output);
     }
 
     [Theory]

@@ -1,4 +1,5 @@
 using GpuViT.Kernels;
+using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.OpenCL;
 using GpuViT.Tests.Runtime;
 using Xunit;
@@ -30,15 +31,16 @@ public static class AllKernels
 
 /// <summary>
 /// The backends that run generated kernels on this machine: OpenCL (PoCL here) runs the
-/// generated OpenCL C, the emulator runs the C# bodies. One OpenCL context per test class.
+/// generated OpenCL C, the emulator runs the C# bodies. Kernels take host arrays here: on OpenCL
+/// each array goes to a device buffer for the launch and read-write ones come back. One OpenCL
+/// device per test class.
 /// </summary>
 public sealed class KernelBackends : IDisposable
 {
     public const string OpenCL = "opencl";
     public const string Emulator = "emulator";
 
-    private readonly Lazy<OpenCLContext> _openCL = new(RuntimeRequirement.OpenCL);
-    private readonly object _gate = new();
+    private readonly Lazy<OpenCLDevice> _openCL = new(() => RuntimeRequirement.OpenCL());
 
     public static TheoryData<string> Names => new() { OpenCL, Emulator };
 
@@ -47,11 +49,7 @@ public sealed class KernelBackends : IDisposable
         switch (backend)
         {
             case OpenCL:
-                lock (_gate)
-                {
-                    _openCL.Value.Launch(kernel, groupCount, groupSize, arguments);
-                }
-
+                LaunchOnDevice(_openCL.Value, kernel, groupCount, groupSize, arguments);
                 break;
             case Emulator:
                 KernelEmulator.Launch(kernel, groupCount, groupSize, arguments);
@@ -66,6 +64,60 @@ public sealed class KernelBackends : IDisposable
         if (_openCL.IsValueCreated)
         {
             _openCL.Value.Dispose();
+        }
+    }
+
+    /// <summary>Uploads the arrays, launches, downloads the read-write ones into their arrays, frees the buffers.</summary>
+    private static void LaunchOnDevice(Device device, KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, object[] arguments)
+    {
+        var bound = new object[arguments.Length];
+        var buffers = new List<DeviceBuffer>();
+        try
+        {
+            // By exact type: the runtime lets an int[] pass as a uint[] and back, so `is int[]` would not tell them apart.
+            for (int i = 0; i < arguments.Length; i++)
+            {
+                object argument = arguments[i];
+                Type? type = argument?.GetType();
+                bound[i] = type == typeof(float[]) ? Keep(device.Upload<float>((float[])argument!))
+                    : type == typeof(int[]) ? Keep(device.Upload<int>((int[])argument!))
+                    : type == typeof(uint[]) ? Keep(device.Upload<uint>((uint[])argument!))
+                    : argument!;
+            }
+
+            device.Launch(kernel, groupCount, groupSize, bound);
+
+            for (int i = 0; i < arguments.Length; i++)
+            {
+                if (i < kernel.Parameters.Count && kernel.Parameters[i].Access == BufferAccess.ReadWrite)
+                {
+                    switch (bound[i])
+                    {
+                        case DeviceBuffer<float> buffer:
+                            buffer.Download((float[])arguments[i]);
+                            break;
+                        case DeviceBuffer<int> buffer:
+                            buffer.Download((int[])arguments[i]);
+                            break;
+                        case DeviceBuffer<uint> buffer:
+                            buffer.Download((uint[])arguments[i]);
+                            break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (DeviceBuffer buffer in buffers)
+            {
+                buffer.Dispose();
+            }
+        }
+
+        DeviceBuffer<T> Keep<T>(DeviceBuffer<T> buffer) where T : unmanaged
+        {
+            buffers.Add(buffer);
+            return buffer;
         }
     }
 }

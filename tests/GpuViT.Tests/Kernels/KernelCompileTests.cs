@@ -1,4 +1,5 @@
 using GpuViT.Kernels;
+using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.Cuda;
 using GpuViT.Tests.Runtime;
 using Xunit;
@@ -14,10 +15,12 @@ public sealed class OpenCLKernelBuildTests
     [MemberData(nameof(Kernels))]
     public void OpenCL_builds_every_kernel(string name)
     {
-        using var context = RuntimeRequirement.OpenCL();
+        using var device = RuntimeRequirement.OpenCL();
 
         // A failure throws KernelBuildException, whose message is the kernel name and the full build log.
-        context.Build(AllKernels.Get(name));
+        device.Prepare(AllKernels.Get(name));
+
+        Assert.Equal(new KernelBuildStatistics(CompiledFromSource: 1, LoadedFromCache: 0, RejectedCacheEntries: 0), device.KernelBuilds);
     }
 }
 
@@ -76,12 +79,15 @@ public sealed class GeneratedSourceTests
     [Fact]
     public void Shared_memory_and_barriers_are_described()
     {
-        KernelDescriptor tiled = AllKernels.Get("MatMulTiled");
+        KernelDescriptor tiled = AllKernels.Get("GemmTiled");
+        KernelDescriptor blocked = AllKernels.Get("GemmRegisterBlocked");
 
-        Assert.Equal(2 * 16 * 16 * sizeof(float), tiled.SharedMemoryBytes);
+        Assert.Equal((16 * 16 + 16 * 17) * sizeof(float), tiled.SharedMemoryBytes);
         Assert.True(tiled.UsesBarrier);
-        Assert.Contains("__local float aTile[256];", tiled.OpenCLSource);
-        Assert.Contains("__shared__ float aTile[256];", tiled.CudaSource);
+        Assert.Contains("__local float xTile[256];", tiled.OpenCLSource);
+        Assert.Contains("__shared__ float xTile[256];", tiled.CudaSource);
+        Assert.Equal(2 * 16 * 65 * sizeof(float), blocked.SharedMemoryBytes);
+        Assert.False(AllKernels.Get("GemmNaive").UsesBarrier);
         Assert.False(AllKernels.Get("Add").UsesBarrier);
         Assert.Equal(0, AllKernels.Get("Add").SharedMemoryBytes);
     }
@@ -89,7 +95,7 @@ public sealed class GeneratedSourceTests
     [Fact]
     public void Translation_keeps_names_comments_and_one_statement_per_line()
     {
-        string source = AllKernels.Get("MatMulTiled").OpenCLSource;
+        string source = AllKernels.Get("GemmTiled").OpenCLSource;
 
         Assert.Contains("int localColumn = (int)get_local_id(0);\n", source);
         Assert.Contains("// Stored transposed", source);
@@ -118,6 +124,6 @@ public sealed class GeneratedSourceTests
     {
         string[] names = KernelRegistry.All.Select(k => k.Name).ToArray();
 
-        Assert.Subset(names.ToHashSet(), new[] { "Add", "Gelu", "RowSoftmax", "MatMulNaive", "MatMulTiled", "EveryConstruct" }.ToHashSet());
+        Assert.Subset(names.ToHashSet(), new[] { "Add", "Gelu", "RowSoftmax", "GemmNaive", "GemmTiled", "GemmRegisterBlocked", "BatchedGemmTiled", "EveryConstruct" }.ToHashSet());
     }
 }

@@ -7,7 +7,8 @@ namespace GpuViT.Tests.Kernels;
 
 /// <summary>
 /// Each kernel run on OpenCL (the generated C on PoCL) and on the emulator (the C# body), against
-/// a plain C# loop in double precision; the language kernels OpenCL against the emulator.
+/// a plain C# loop in double precision; the language kernels OpenCL against the emulator. The
+/// GEMM kernels have their own tests (GemmKernelTests).
 /// </summary>
 public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<KernelBackends>
 {
@@ -75,41 +76,6 @@ public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<Kern
         }
 
         Compare.Close(expected, y, 1e-5f, 1e-7f);
-    }
-
-    [Theory]
-    [InlineData(KernelBackends.OpenCL, "MatMulNaive", 1, 1, 1)]
-    [InlineData(KernelBackends.OpenCL, "MatMulNaive", 37, 53, 29)]
-    [InlineData(KernelBackends.OpenCL, "MatMulNaive", 64, 64, 64)]
-    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 1, 1, 1)]
-    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 37, 53, 29)]
-    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 64, 64, 64)]
-    [InlineData(KernelBackends.OpenCL, "MatMulTiled", 197, 130, 67)]
-    [InlineData(KernelBackends.Emulator, "MatMulNaive", 37, 53, 29)]
-    [InlineData(KernelBackends.Emulator, "MatMulTiled", 1, 1, 1)]
-    [InlineData(KernelBackends.Emulator, "MatMulTiled", 37, 53, 29)]
-    public void MatMul_matches_reference(string backend, string kernel, int m, int n, int k)
-    {
-        float[] a = Compare.Random(m * k, 6), b = Compare.Random(n * k, 7), c = new float[m * n];
-        Int3 groups = Int3.Size(Compare.Groups(n, GpuViT.Kernels.Library.MatMul.Tile), Compare.Groups(m, GpuViT.Kernels.Library.MatMul.Tile));
-        backends.Launch(backend, AllKernels.Get(kernel), groups, Int3.Size(GpuViT.Kernels.Library.MatMul.Tile, GpuViT.Kernels.Library.MatMul.Tile), a, b, c, m, n, k);
-
-        var expected = new float[m * n];
-        for (int i = 0; i < m; i++)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                double sum = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    sum += (double)a[i * k + p] * b[j * k + p];
-                }
-
-                expected[i * n + j] = (float)sum;
-            }
-        }
-
-        Compare.Close(expected, c, 1e-4f, 1e-5f, $"{kernel} {m}x{n}x{k}");
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.Cuda;
 using GpuViT.Kernels.Runtime.OpenCL;
 
@@ -10,14 +11,17 @@ namespace GpuViT.Tests.Runtime;
 /// </summary>
 internal static class RuntimeRequirement
 {
-    /// <summary>A context on the first OpenCL device (PoCL's CPU device on CI).</summary>
-    public static OpenCLContext OpenCL()
+    /// <summary>
+    /// The first OpenCL device (PoCL's CPU device on CI). Without a cache unless one is given, so
+    /// tests build from source and leave nothing on disk.
+    /// </summary>
+    public static OpenCLDevice OpenCL(KernelCache? cache = null)
     {
         try
         {
-            return OpenCLContext.Create();
+            return OpenCLDevice.Open(0, 0, cache ?? new KernelCache(null));
         }
-        catch (OpenCLUnavailableException e)
+        catch (DeviceUnavailableException e)
         {
             throw new RuntimeMissingException($"this test needs an OpenCL runtime{Where()}: {e.Message}", e);
         }

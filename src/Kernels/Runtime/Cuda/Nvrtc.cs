@@ -20,6 +20,7 @@ public sealed class NvrtcUnavailableException : Exception
 public static unsafe partial class Nvrtc
 {
     private static readonly Lazy<(int Major, int Minor)?> s_version = new(ProbeVersion);
+    private static readonly Lazy<IReadOnlyList<int>> s_architectures = new(ProbeArchitectures);
 
     /// <summary>Whether the NVRTC library loads.</summary>
     public static bool IsAvailable => s_version.Value is not null;
@@ -27,6 +28,13 @@ public static unsafe partial class Nvrtc
     /// <summary>NVRTC's version, e.g. (11, 8).</summary>
     /// <exception cref="NvrtcUnavailableException">NVRTC is not installed.</exception>
     public static (int Major, int Minor) Version => s_version.Value ?? throw Unavailable();
+
+    /// <summary>
+    /// The real architectures this NVRTC makes cubins for, as numbers in ascending order (80 is
+    /// sm_80); NVRTC 11.8 knows 35 to 90. A GPU newer than the last one gets PTX instead.
+    /// </summary>
+    /// <exception cref="NvrtcUnavailableException">NVRTC is not installed.</exception>
+    public static IReadOnlyList<int> SupportedArchitectures => IsAvailable ? s_architectures.Value : throw Unavailable();
 
     /// <summary>Compiles the kernel's CUDA source to a cubin for <paramref name="architecture"/>, e.g. "sm_80".</summary>
     /// <exception cref="KernelBuildException">NVRTC rejected the source or the options; the message has its log.</exception>
@@ -136,6 +144,27 @@ public static unsafe partial class Nvrtc
         {
             return null;
         }
+    }
+
+    private static IReadOnlyList<int> ProbeArchitectures()
+    {
+        int count;
+        if (nvrtcGetNumSupportedArchs(&count) != NVRTC_SUCCESS || count <= 0)
+        {
+            return [];
+        }
+
+        int[] architectures = new int[count];
+        fixed (int* values = architectures)
+        {
+            if (nvrtcGetSupportedArchs(values) != NVRTC_SUCCESS)
+            {
+                return [];
+            }
+        }
+
+        Array.Sort(architectures);
+        return architectures;
     }
 
     private static NvrtcUnavailableException Unavailable() => new(

@@ -64,6 +64,14 @@ internal static unsafe partial class NvrtcNative
     [LibraryImport(Library)]
     public static partial int nvrtcDestroyProgram(nint* program);
 
+    /// <summary>How many real architectures (sm_XY) this NVRTC compiles for; since CUDA 11.2.</summary>
+    [LibraryImport(Library)]
+    public static partial int nvrtcGetNumSupportedArchs(int* count);
+
+    /// <summary>Those architectures as numbers, ascending: 35, 37, 50, ..., 90.</summary>
+    [LibraryImport(Library)]
+    public static partial int nvrtcGetSupportedArchs(int* architectures);
+
     /// <summary>Returns a static string owned by NVRTC, hence a pointer rather than a marshalled string (which would be freed).</summary>
     [LibraryImport(Library)]
     public static partial byte* nvrtcGetErrorString(int result);

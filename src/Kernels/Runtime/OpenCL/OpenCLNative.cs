@@ -15,34 +15,66 @@ internal static unsafe partial class OpenCLNative
     // Status codes: the ones the runtime branches on; ErrorName knows the rest.
     public const int CL_SUCCESS = 0;
     public const int CL_DEVICE_NOT_FOUND = -1;
+    public const int CL_MEM_OBJECT_ALLOCATION_FAILURE = -4;
+    public const int CL_OUT_OF_RESOURCES = -5;
+    public const int CL_OUT_OF_HOST_MEMORY = -6;
+    public const int CL_PROFILING_INFO_NOT_AVAILABLE = -7;
     public const int CL_BUILD_PROGRAM_FAILURE = -11;
+    public const int CL_INVALID_WORK_GROUP_SIZE = -54;
+    public const int CL_INVALID_BUFFER_SIZE = -61;
     public const int CL_PLATFORM_NOT_FOUND_KHR = -1001;
 
+    public const uint CL_FALSE = 0;
     public const uint CL_TRUE = 1;
 
     // clGetPlatformInfo
+    public const uint CL_PLATFORM_VERSION = 0x0901;
     public const uint CL_PLATFORM_NAME = 0x0902;
 
     // clGetDeviceIDs: device types (cl_device_type bitfield)
+    public const ulong CL_DEVICE_TYPE_GPU = 1 << 2;
     public const ulong CL_DEVICE_TYPE_ALL = 0xFFFFFFFF;
 
     // clGetDeviceInfo
     public const uint CL_DEVICE_TYPE = 0x1000;
     public const uint CL_DEVICE_MAX_COMPUTE_UNITS = 0x1002;
+    public const uint CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS = 0x1003;
     public const uint CL_DEVICE_MAX_WORK_GROUP_SIZE = 0x1004;
+    public const uint CL_DEVICE_MAX_WORK_ITEM_SIZES = 0x1005;
+    public const uint CL_DEVICE_MAX_MEM_ALLOC_SIZE = 0x1010;
     public const uint CL_DEVICE_GLOBAL_MEM_SIZE = 0x101F;
+    public const uint CL_DEVICE_LOCAL_MEM_SIZE = 0x1023;
     public const uint CL_DEVICE_NAME = 0x102B;
+    public const uint CL_DRIVER_VERSION = 0x102D;
     public const uint CL_DEVICE_OPENCL_C_VERSION = 0x103D;
 
     // clCreateContext properties
     public const nint CL_CONTEXT_PLATFORM = 0x1084;
 
+    // clCreateCommandQueue properties (cl_command_queue_properties bitfield)
+    public const ulong CL_QUEUE_PROFILING_ENABLE = 1 << 1;
+
     // clCreateBuffer flags (cl_mem_flags bitfield)
     public const ulong CL_MEM_READ_WRITE = 1 << 0;
-    public const ulong CL_MEM_READ_ONLY = 1 << 2;
+
+    // clGetProgramInfo
+    public const uint CL_PROGRAM_BINARY_SIZES = 0x1165;
+    public const uint CL_PROGRAM_BINARIES = 0x1166;
 
     // clGetProgramBuildInfo
     public const uint CL_PROGRAM_BUILD_LOG = 0x1183;
+
+    // clGetKernelInfo, clGetKernelWorkGroupInfo
+    public const uint CL_KERNEL_NUM_ARGS = 0x1191;
+    public const uint CL_KERNEL_WORK_GROUP_SIZE = 0x11B0;
+
+    // clGetEventInfo: CL_EVENT_COMMAND_EXECUTION_STATUS is CL_COMPLETE, a later state, or a negative error
+    public const uint CL_EVENT_COMMAND_EXECUTION_STATUS = 0x11D3;
+    public const int CL_COMPLETE = 0;
+
+    // clGetEventProfilingInfo: device time stamps in nanoseconds
+    public const uint CL_PROFILING_COMMAND_START = 0x1282;
+    public const uint CL_PROFILING_COMMAND_END = 0x1283;
 
     [LibraryImport(Library)]
     public static partial int clGetPlatformIDs(uint numEntries, nint* platforms, uint* numPlatforms);
@@ -69,11 +101,26 @@ internal static unsafe partial class OpenCLNative
     [LibraryImport(Library)]
     public static partial int clBuildProgram(nint program, uint numDevices, nint* devices, byte* options, nint notify, nint userData);
 
+    /// <summary>Loads a binary that <see cref="clGetProgramInfo"/> returned earlier (the kernel cache); it still needs clBuildProgram.</summary>
+    [LibraryImport(Library)]
+    public static partial nint clCreateProgramWithBinary(
+        nint context, uint numDevices, nint* devices, nuint* lengths, byte** binaries, int* binaryStatus, int* errorCode);
+
+    [LibraryImport(Library)]
+    public static partial int clGetProgramInfo(nint program, uint paramName, nuint valueSize, void* value, nuint* valueSizeRet);
+
     [LibraryImport(Library)]
     public static partial int clGetProgramBuildInfo(nint program, nint device, uint paramName, nuint valueSize, void* value, nuint* valueSizeRet);
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial nint clCreateKernel(nint program, string kernelName, int* errorCode);
+
+    [LibraryImport(Library)]
+    public static partial int clGetKernelInfo(nint kernel, uint paramName, nuint valueSize, void* value, nuint* valueSizeRet);
+
+    [LibraryImport(Library)]
+    public static partial int clGetKernelWorkGroupInfo(
+        nint kernel, nint device, uint paramName, nuint valueSize, void* value, nuint* valueSizeRet);
 
     [LibraryImport(Library)]
     public static partial int clSetKernelArg(nint kernel, uint argIndex, nuint argSize, void* argValue);
@@ -96,6 +143,27 @@ internal static unsafe partial class OpenCLNative
         nint queue, nint kernel, uint workDimensions, nuint* globalOffset, nuint* globalSize, nuint* localSize,
         uint waitCount, nint* waitList, nint* completion);
 
+    /// <summary>An event that completes when everything queued before it (empty wait list) has completed.</summary>
+    [LibraryImport(Library)]
+    public static partial int clEnqueueMarkerWithWaitList(nint queue, uint waitCount, nint* waitList, nint* marker);
+
+    /// <summary>Later commands on the queue start only after the listed events (another queue's) complete.</summary>
+    [LibraryImport(Library)]
+    public static partial int clEnqueueBarrierWithWaitList(nint queue, uint waitCount, nint* waitList, nint* barrier);
+
+    [LibraryImport(Library)]
+    public static partial int clWaitForEvents(uint count, nint* events);
+
+    [LibraryImport(Library)]
+    public static partial int clGetEventInfo(nint evt, uint paramName, nuint valueSize, void* value, nuint* valueSizeRet);
+
+    [LibraryImport(Library)]
+    public static partial int clGetEventProfilingInfo(nint evt, uint paramName, nuint valueSize, void* value, nuint* valueSizeRet);
+
+    /// <summary>Submits what is queued to the device without waiting for it.</summary>
+    [LibraryImport(Library)]
+    public static partial int clFlush(nint queue);
+
     [LibraryImport(Library)]
     public static partial int clFinish(nint queue);
 
@@ -113,6 +181,12 @@ internal static unsafe partial class OpenCLNative
 
     [LibraryImport(Library)]
     public static partial int clReleaseMemObject(nint memory);
+
+    [LibraryImport(Library)]
+    public static partial int clRetainEvent(nint evt);
+
+    [LibraryImport(Library)]
+    public static partial int clReleaseEvent(nint evt);
 
     /// <summary>The CL_* name of a status code, e.g. -54 → CL_INVALID_WORK_GROUP_SIZE.</summary>
     public static string ErrorName(int code) => code switch
@@ -193,6 +267,7 @@ internal enum OpenCLObjectKind
     Program,
     Kernel,
     Memory,
+    Event,
 }
 
 /// <summary>
@@ -215,6 +290,17 @@ internal sealed class OpenCLHandle : SafeHandle
     /// <summary>The raw handle, for calls made while the owner keeps this handle alive.</summary>
     public nint Value => handle;
 
+    /// <summary>
+    /// Keeps the object alive across a native call even if another thread disposes the handle
+    /// meanwhile; throws <see cref="ObjectDisposedException"/> if it is already disposed.
+    /// </summary>
+    public Lease Acquire()
+    {
+        bool added = false;
+        DangerousAddRef(ref added);
+        return new Lease(this);
+    }
+
     protected override bool ReleaseHandle() => Kind switch
     {
         OpenCLObjectKind.Context => OpenCLNative.clReleaseContext(handle),
@@ -222,6 +308,19 @@ internal sealed class OpenCLHandle : SafeHandle
         OpenCLObjectKind.Program => OpenCLNative.clReleaseProgram(handle),
         OpenCLObjectKind.Kernel => OpenCLNative.clReleaseKernel(handle),
         OpenCLObjectKind.Memory => OpenCLNative.clReleaseMemObject(handle),
+        OpenCLObjectKind.Event => OpenCLNative.clReleaseEvent(handle),
         _ => OpenCLNative.CL_SUCCESS,
     } == OpenCLNative.CL_SUCCESS;
+
+    /// <summary>One reference taken by <see cref="Acquire"/>; disposing it gives the reference back.</summary>
+    public readonly ref struct Lease
+    {
+        private readonly OpenCLHandle _owner;
+
+        internal Lease(OpenCLHandle owner) => _owner = owner;
+
+        public nint Value => _owner.handle;
+
+        public void Dispose() => _owner.DangerousRelease();
+    }
 }

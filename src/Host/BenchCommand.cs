@@ -1,0 +1,218 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
+
+namespace GpuViT.Host;
+
+/// <summary>
+/// `gpuvit bench --op gemm|attention|layernorm|softmax|gelu [--shape k=v,...] [--device D] [--json]`:
+/// a quick benchmark of one op after a warm-up, in achieved GFLOP/s and GB/s.
+/// </summary>
+public static class BenchCommand
+{
+    private static readonly Dictionary<string, Dictionary<string, int>> DefaultShapes = new()
+    {
+        // ViT-S/16 at 224, batch 8: 1576 tokens of width 384.
+        ["gemm"] = new() { ["m"] = 1576, ["k"] = 384, ["n"] = 1152 },
+        ["attention"] = new() { ["batch"] = 8, ["tokens"] = 197, ["heads"] = 6, ["head"] = 64 },
+        ["layernorm"] = new() { ["rows"] = 1576, ["cols"] = 384 },
+        ["softmax"] = new() { ["rows"] = 9456, ["cols"] = 197 },
+        ["gelu"] = new() { ["n"] = 1576 * 1536 },
+    };
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var op = new Option<string>("--op")
+        {
+            Description = "The op: gemm, attention, layernorm, softmax or gelu",
+            Required = true,
+        };
+        op.AcceptOnlyFromAmong([.. DefaultShapes.Keys]);
+        var shape = new Option<string?>("--shape")
+        {
+            Description = "Sizes as name=value pairs: gemm m,k,n; attention batch,tokens,heads,head; layernorm and softmax rows,cols; gelu n (default: ViT-S/16 at 224, batch 8)",
+        };
+        var gemm = new Option<string>("--gemm")
+        {
+            Description = "GEMM schedule on kernel devices: naive, tiled or register-blocked",
+            DefaultValueFactory = _ => "register-blocked",
+        };
+        gemm.AcceptOnlyFromAmong("naive", "tiled", "register-blocked");
+        var unfused = new Option<bool>("--unfused") { Description = "Attention as GEMM, softmax, GEMM instead of the fused kernel" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+
+        var command = new Command("bench", "Benchmark one op on a device: seconds per run, achieved GFLOP/s and GB/s");
+        command.Options.Add(op);
+        command.Options.Add(shape);
+        command.Options.Add(gemm);
+        command.Options.Add(unfused);
+        command.Options.Add(json);
+        command.SetAction(parsed =>
+        {
+            string name = parsed.GetValue(op)!;
+            Dictionary<string, int> sizes = Shape(name, parsed.GetValue(shape));
+            GemmVersion version = parsed.GetValue(gemm) switch
+            {
+                "naive" => GemmVersion.Naive,
+                "tiled" => GemmVersion.Tiled,
+                _ => GemmVersion.RegisterBlocked,
+            };
+            using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
+            ITransformerOps ops = TransformerOps.For(device, version);
+            try
+            {
+                Result result = Run(ops, name, sizes, !parsed.GetValue(unfused));
+                Print(output, parsed.GetValue(json), name, device, sizes, result, ops is KernelOps ? version : null);
+            }
+            finally
+            {
+                (ops as IDisposable)?.Dispose();
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private sealed record Result(double Seconds, double Flops, double Bytes, string Variant);
+
+    private static Dictionary<string, int> Shape(string op, string? text)
+    {
+        var sizes = new Dictionary<string, int>(DefaultShapes[op]);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return sizes;
+        }
+
+        foreach (string pair in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string[] parts = pair.Split('=');
+            if (parts.Length != 2 || !sizes.ContainsKey(parts[0]))
+            {
+                throw new UsageException($"--shape: '{pair}' is not one of {op}'s sizes ({string.Join(", ", sizes.Keys.Select(k => k + "=N"))})");
+            }
+
+            if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1)
+            {
+                throw new UsageException($"--shape: {parts[0]} must be a positive integer, not '{parts[1]}'");
+            }
+
+            sizes[parts[0]] = value;
+        }
+
+        return sizes;
+    }
+
+    private static Result Run(ITransformerOps ops, string op, Dictionary<string, int> s, bool fused)
+    {
+        Device device = ops.Device;
+        var buffers = new List<DeviceBuffer<float>>();
+        DeviceBuffer<float> Buffer(long length)
+        {
+            DeviceBuffer<float> buffer = device.Allocate<float>(length);
+            var random = new Random(buffers.Count + 1);
+            buffer.Upload(Enumerable.Range(0, checked((int)length)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
+            buffers.Add(buffer);
+            return buffer;
+        }
+
+        try
+        {
+            switch (op)
+            {
+                case "gemm":
+                {
+                    int m = s["m"], n = s["n"], k = s["k"];
+                    var (x, w, b, y) = (Buffer((long)m * k), Buffer((long)n * k), Buffer(n), Buffer((long)m * n));
+                    return Time(device, () => ops.Gemm(x, w, b, null, y, m, n, k), 2.0 * m * n * k, 4.0 * ((long)m * k + (long)n * k + n + (long)m * n), "bias");
+                }
+
+                case "attention":
+                {
+                    int batch = s["batch"], tokens = s["tokens"], heads = s["heads"], head = s["head"];
+                    long dim = (long)heads * head;
+                    var (qkv, o) = (Buffer(batch * tokens * 3 * dim), Buffer(batch * tokens * dim));
+                    double flops = 4.0 * batch * heads * tokens * tokens * head;
+                    return Time(device, () => ops.Attention(qkv, o, batch, tokens, heads, head, fused), flops, 4.0 * batch * tokens * 4 * dim, fused ? "fused" : "unfused");
+                }
+
+                case "layernorm":
+                {
+                    int rows = s["rows"], cols = s["cols"];
+                    var (x, g, b, y) = (Buffer((long)rows * cols), Buffer(cols), Buffer(cols), Buffer((long)rows * cols));
+                    return Time(device, () => ops.LayerNorm(x, g, b, y, rows, cols, 1e-6f), 8.0 * rows * cols, 4.0 * (2L * rows * cols + 2 * cols), "");
+                }
+
+                case "softmax":
+                {
+                    int rows = s["rows"], cols = s["cols"];
+                    var (x, y) = (Buffer((long)rows * cols), Buffer((long)rows * cols));
+                    return Time(device, () => ops.Softmax(x, y, rows, cols), 5.0 * rows * cols, 8.0 * rows * cols, "");
+                }
+
+                default:
+                {
+                    int n = s["n"];
+                    var (x, y) = (Buffer(n), Buffer(n));
+                    // GELU counted as 8 FLOPs per element, as mul/add-equivalents around erf.
+                    return Time(device, () => ops.Gelu(x, y, n, Activation.Gelu), 8.0 * n, 8.0 * n, "exact");
+                }
+            }
+        }
+        finally
+        {
+            buffers.ForEach(b => b.Dispose());
+        }
+    }
+
+    /// <summary>A warm-up (which also builds kernels), then runs until half a second has passed; seconds per run.</summary>
+    private static Result Time(Device device, Action run, double flops, double bytes, string variant)
+    {
+        run();
+        device.Synchronize();
+        int runs = 0;
+        long start = Stopwatch.GetTimestamp();
+        do
+        {
+            run();
+            runs++;
+            if (runs % 4 == 0)
+            {
+                device.Synchronize();
+            }
+        }
+        while (Stopwatch.GetElapsedTime(start).TotalSeconds < 0.5 || runs < 3);
+
+        device.Synchronize();
+        return new Result(Stopwatch.GetElapsedTime(start).TotalSeconds / runs, flops, bytes, variant);
+    }
+
+    private static void Print(TextWriter output, bool json, string op, Device device, Dictionary<string, int> sizes, Result result, GemmVersion? version)
+    {
+        string shape = string.Join(",", sizes.Select(p => $"{p.Key}={p.Value}"));
+        double gflops = result.Flops / result.Seconds / 1e9, gbps = result.Bytes / result.Seconds / 1e9;
+        string variant = string.Join(" ", new[] { op == "gemm" ? version?.ToString() : null, result.Variant }.Where(v => !string.IsNullOrEmpty(v)));
+        if (json)
+        {
+            output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["op"] = op,
+                ["device"] = device.Info.Id,
+                ["device_name"] = device.Info.Name,
+                ["shape"] = shape,
+                ["variant"] = variant,
+                ["seconds"] = result.Seconds,
+                ["gflops"] = Math.Round(gflops, 3),
+                ["gbps"] = Math.Round(gbps, 3),
+            }));
+            return;
+        }
+
+        output.WriteLine($"{op} {shape} on {device.Info.Id} ({device.Info.Name}){(variant.Length > 0 ? ", " + variant : "")}:");
+        output.WriteLine(FormattableString.Invariant($"  {result.Seconds * 1e3:F3} ms per run, {gflops:F2} GFLOP/s, {gbps:F2} GB/s"));
+    }
+}

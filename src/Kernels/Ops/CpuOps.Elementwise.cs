@@ -1,0 +1,615 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.Ops.ElementwiseShapes;
+
+namespace GpuViT.Kernels.Ops;
+
+/// <summary>
+/// The element-wise, row-wise and token ops on the cpu: Vector256 (AVX2 + FMA where the machine
+/// has it) over each row or block, and all cores over rows or blocks once the work is large
+/// enough to pay for handing it out.
+/// </summary>
+public sealed unsafe partial class CpuOps
+{
+    /// <summary>Below this many elements an op runs on the calling thread: a Parallel.For costs a few microseconds.</summary>
+    private const long SerialElements = 1 << 15;
+
+    /// <summary>The smallest share of work handed to a core, in elements.</summary>
+    private const long MinChunkElements = 1 << 13;
+
+    /// <summary>Elements per block of the one-dimensional ops (Gelu, Add) when they run in parallel.</summary>
+    private const int ElementBlock = 1 << 14;
+
+    /// <summary>Patch rows packed per block of PatchEmbed: 32·K floats stay in L2 while every weight row passes by.</summary>
+    private const int PatchBlockRows = 32;
+
+    public void LayerNorm(DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream = null)
+    {
+        long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
+        Require(x, elements, nameof(x));
+        Require(gamma, cols, nameof(gamma));
+        Require(beta, cols, nameof(beta));
+        Require(y, elements, nameof(y));
+        if (!(eps >= 0f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be zero or positive");
+        }
+
+        if (elements == 0)
+        {
+            return; // a row of no columns has no x[0] to shift by
+        }
+
+        float* xs = Pointer(x), g = Pointer(gamma), b = Pointer(beta), ys = Pointer(y);
+        ForRanges(rows, cols, (start, end) =>
+        {
+            for (long r = start; r < end; r++)
+            {
+                LayerNormRow(xs + r * cols, g, b, ys + r * cols, cols, eps);
+            }
+        });
+    }
+
+    public void Softmax(DeviceView<float> x, DeviceView<float> y, int rows, int cols, DeviceStream? stream = null)
+    {
+        long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
+        Require(x, elements, nameof(x));
+        Require(y, elements, nameof(y));
+        float* xs = Pointer(x), ys = Pointer(y);
+        ForRanges(rows, cols, (start, end) =>
+        {
+            for (long r = start; r < end; r++)
+            {
+                SoftmaxRow(xs + r * cols, ys + r * cols, cols);
+            }
+        });
+    }
+
+    public void Gelu(DeviceView<float> x, DeviceView<float> y, int n, Activation activation = Activation.Gelu, DeviceStream? stream = null)
+    {
+        Count(n, nameof(n));
+        Require(x, n, nameof(x));
+        Require(y, n, nameof(y));
+        if (activation is not (Activation.Gelu or Activation.GeluTanh))
+        {
+            throw new ArgumentException($"Gelu applies Gelu or GeluTanh, not {activation}", nameof(activation));
+        }
+
+        float* xs = Pointer(x), ys = Pointer(y);
+        bool exact = activation == Activation.Gelu;
+        ForBlocks(n, (start, end) => GeluRange(xs + start, ys + start, (int)(end - start), exact));
+    }
+
+    public void PatchEmbed(
+        DeviceView<float> images, DeviceView<float> weight, DeviceView<float> bias, DeviceView<float> tokens,
+        int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null)
+    {
+        PatchShape shape = Patch(batch, channels, imageSize, patchSize, dim, prefix);
+        Require(images, shape.ImageElements, nameof(images));
+        Require(weight, shape.WeightElements, nameof(weight));
+        Require(bias, dim, nameof(bias));
+        Require(tokens, shape.TokenElements, nameof(tokens));
+        float* im = Pointer(images), w = Pointer(weight), b = Pointer(bias), t = Pointer(tokens);
+
+        int blocks = (shape.Rows + PatchBlockRows - 1) / PatchBlockRows;
+        long workPerBlock = (long)PatchBlockRows * dim * shape.K / 8; // a multiply-add costs about an eighth of a streamed element
+        ForRanges(blocks, workPerBlock, (start, end) =>
+        {
+            float[] packed = ArrayPool<float>.Shared.Rent(PatchBlockRows * shape.K);
+            try
+            {
+                fixed (float* a = packed)
+                {
+                    int* outputRows = stackalloc int[PatchBlockRows];
+                    for (long block = start; block < end; block++)
+                    {
+                        int first = (int)block * PatchBlockRows;
+                        int count = Math.Min(PatchBlockRows, shape.Rows - first);
+                        PackPatches(im, a, first, count, shape, channels, imageSize, patchSize, prefix, dim, outputRows);
+                        PatchDots(a, (count + 3) & ~3, shape.K, w, b, dim, t, outputRows);
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(packed);
+            }
+        });
+    }
+
+    public void ClassTokenAndPositions(
+        DeviceView<float> tokens, DeviceView<float>? classToken, DeviceView<float> positions, int batch, int tokenCount, int dim,
+        DeviceStream? stream = null)
+    {
+        TokenTensor(batch, tokenCount, dim);
+        Require(tokens, (long)batch * tokenCount * dim, nameof(tokens));
+        if (classToken is { } token)
+        {
+            Require(token, dim, nameof(classToken));
+        }
+
+        Require(positions, (long)tokenCount * dim, nameof(positions));
+        float* t = Pointer(tokens), cls = Pointer(classToken), p = Pointer(positions);
+        ForRanges((long)batch * tokenCount, dim, (start, end) =>
+        {
+            for (long row = start; row < end; row++)
+            {
+                long position = row % tokenCount;
+                float* target = t + row * dim;
+
+                // Row 0 starts from the class token, every other row from its patch embedding.
+                float* source = position == 0 && cls != null ? cls : target;
+                AddRow(source, p + position * dim, target, dim);
+            }
+        });
+    }
+
+    public void Add(DeviceView<float> a, DeviceView<float> b, DeviceView<float> c, int n, DeviceStream? stream = null)
+    {
+        Count(n, nameof(n));
+        Require(a, n, nameof(a));
+        Require(b, n, nameof(b));
+        Require(c, n, nameof(c));
+        float* pa = Pointer(a), pb = Pointer(b), pc = Pointer(c);
+        ForBlocks(n, (start, end) => AddRow(pa + start, pb + start, pc + start, (int)(end - start)));
+    }
+
+    public void Pool(DeviceView<float> tokens, DeviceView<float> output, int batch, int tokenCount, int dim, PoolMode mode, int prefix, DeviceStream? stream = null)
+    {
+        TokenTensor(batch, tokenCount, dim);
+        (int first, int count) = PoolRows(tokenCount, mode, prefix);
+        Require(tokens, (long)batch * tokenCount * dim, nameof(tokens));
+        Require(output, (long)batch * dim, nameof(output));
+        float* t = Pointer(tokens), o = Pointer(output);
+        ForRanges(batch, (long)count * dim, (start, end) =>
+        {
+            for (long image = start; image < end; image++)
+            {
+                MeanOfRows(t + (image * tokenCount + first) * dim, o + image * dim, count, dim);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Runs body over [0, count) in contiguous ranges: on this thread when count·workPerItem is
+    /// small, else on all cores in a few ranges per core (so an uneven core still balances).
+    /// </summary>
+    private static void ForRanges(long count, long workPerItem, Action<long, long> body)
+    {
+        long work = count * Math.Max(workPerItem, 1);
+        int cores = Environment.ProcessorCount;
+        if (count < 2 || cores == 1 || work < SerialElements)
+        {
+            if (count > 0)
+            {
+                body(0, count);
+            }
+
+            return;
+        }
+
+        int ranges = (int)Math.Min(count, Math.Min(4L * cores, work / MinChunkElements));
+        Parallel.For(0, ranges, i => body(count * i / ranges, count * (i + 1) / ranges));
+    }
+
+    /// <summary>ForRanges over n elements in blocks of <see cref="ElementBlock"/>; body gets element ranges.</summary>
+    private static void ForBlocks(long n, Action<long, long> body) =>
+        ForRanges((n + ElementBlock - 1) / ElementBlock, ElementBlock, (start, end) =>
+            body(start * ElementBlock, Math.Min(end * ElementBlock, n)));
+
+    /// <summary>
+    /// One row of LayerNorm, as the RowLayerNorm kernel computes it: the mean as x[0] + δ, δ the
+    /// mean of x − x[0] (exact differences, small sums, so a large mean does not swamp the
+    /// spread); then the mean squared deviation (x − x[0]) − δ, a second pass rather than
+    /// Σx² − mean², which cancels; then the affine map of the same deviations.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LayerNormRow(float* x, float* gamma, float* beta, float* y, int cols, float eps)
+    {
+        float shift = x[0];
+        var h = Vector256.Create(shift);
+
+        // Four accumulators hide the add latency; the tail is scalar.
+        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        int c = 0;
+        for (; c <= cols - 32; c += 32)
+        {
+            s0 += Vector256.Load(x + c) - h;
+            s1 += Vector256.Load(x + c + 8) - h;
+            s2 += Vector256.Load(x + c + 16) - h;
+            s3 += Vector256.Load(x + c + 24) - h;
+        }
+
+        for (; c <= cols - 8; c += 8)
+        {
+            s0 += Vector256.Load(x + c) - h;
+        }
+
+        float sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        for (; c < cols; c++)
+        {
+            sum += x[c] - shift;
+        }
+
+        float delta = sum / cols;
+        var m = Vector256.Create(delta);
+        s0 = s1 = s2 = s3 = Vector256<float>.Zero;
+        for (c = 0; c <= cols - 32; c += 32)
+        {
+            Vector256<float> d0 = (Vector256.Load(x + c) - h) - m, d1 = (Vector256.Load(x + c + 8) - h) - m;
+            Vector256<float> d2 = (Vector256.Load(x + c + 16) - h) - m, d3 = (Vector256.Load(x + c + 24) - h) - m;
+            s0 = Vector256.FusedMultiplyAdd(d0, d0, s0);
+            s1 = Vector256.FusedMultiplyAdd(d1, d1, s1);
+            s2 = Vector256.FusedMultiplyAdd(d2, d2, s2);
+            s3 = Vector256.FusedMultiplyAdd(d3, d3, s3);
+        }
+
+        for (; c <= cols - 8; c += 8)
+        {
+            Vector256<float> d = (Vector256.Load(x + c) - h) - m;
+            s0 = Vector256.FusedMultiplyAdd(d, d, s0);
+        }
+
+        float squares = Vector256.Sum((s0 + s1) + (s2 + s3));
+        for (; c < cols; c++)
+        {
+            float d = (x[c] - shift) - delta;
+            squares += d * d;
+        }
+
+        float inverseStd = 1f / MathF.Sqrt(squares / cols + eps);
+        var scale = Vector256.Create(inverseStd);
+        for (c = 0; c <= cols - 8; c += 8)
+        {
+            Vector256<float> normalized = ((Vector256.Load(x + c) - h) - m) * scale;
+            Vector256.FusedMultiplyAdd(normalized, Vector256.Load(gamma + c), Vector256.Load(beta + c)).Store(y + c);
+        }
+
+        for (; c < cols; c++)
+        {
+            y[c] = ((x[c] - shift) - delta) * inverseStd * gamma[c] + beta[c];
+        }
+    }
+
+    /// <summary>One row of softmax: the max, then exp(x − max) into y with its sum, then y scaled by 1/sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SoftmaxRow(float* x, float* y, int cols)
+    {
+        // A NaN anywhere makes the row NaN whatever max does with it: exp(NaN − max) poisons the sum.
+        float max = float.NegativeInfinity;
+        int c = 0;
+        if (cols >= 8)
+        {
+            Vector256<float> m = Vector256.Load(x);
+            for (c = 8; c <= cols - 8; c += 8)
+            {
+                m = Vector256.Max(m, Vector256.Load(x + c));
+            }
+
+            for (int lane = 0; lane < 8; lane++)
+            {
+                max = MathF.Max(max, m.GetElement(lane));
+            }
+        }
+
+        for (; c < cols; c++)
+        {
+            max = MathF.Max(max, x[c]);
+        }
+
+        var shift = Vector256.Create(max);
+        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+        for (c = 0; c <= cols - 16; c += 16)
+        {
+            Vector256<float> e0 = Vector256.Exp(Vector256.Load(x + c) - shift);
+            Vector256<float> e1 = Vector256.Exp(Vector256.Load(x + c + 8) - shift);
+            e0.Store(y + c);
+            e1.Store(y + c + 8);
+            s0 += e0;
+            s1 += e1;
+        }
+
+        for (; c <= cols - 8; c += 8)
+        {
+            Vector256<float> e = Vector256.Exp(Vector256.Load(x + c) - shift);
+            e.Store(y + c);
+            s0 += e;
+        }
+
+        // The last partial vector through a copy padded with −∞ (exp gives 0 there): one vector exp, not up to seven scalar ones.
+        if (c < cols)
+        {
+            float* tail = stackalloc float[8];
+            Vector256.Create(float.NegativeInfinity).Store(tail);
+            new ReadOnlySpan<float>(x + c, cols - c).CopyTo(new Span<float>(tail, 8));
+            Vector256<float> e = Vector256.Exp(Vector256.Load(tail) - shift);
+            e.Store(tail);
+            new ReadOnlySpan<float>(tail, cols - c).CopyTo(new Span<float>(y + c, cols - c));
+            s1 += e;
+        }
+
+        float sum = Vector256.Sum(s0 + s1);
+
+        float inverse = 1f / sum;
+        var scale = Vector256.Create(inverse);
+        for (c = 0; c <= cols - 8; c += 8)
+        {
+            (Vector256.Load(y + c) * scale).Store(y + c);
+        }
+
+        for (; c < cols; c++)
+        {
+            y[c] *= inverse;
+        }
+    }
+
+    /// <summary>GELU over n elements; the last partial vector goes through a zero-padded copy so every element takes the same path.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GeluRange(float* x, float* y, int n, bool exact)
+    {
+        int i = 0;
+        if (exact)
+        {
+            for (; i <= n - 8; i += 8)
+            {
+                GeluExact(Vector256.Load(x + i)).Store(y + i);
+            }
+        }
+        else
+        {
+            for (; i <= n - 8; i += 8)
+            {
+                GeluTanh(Vector256.Load(x + i)).Store(y + i);
+            }
+        }
+
+        if (i < n)
+        {
+            float* tail = stackalloc float[8];
+            var tailSpan = new Span<float>(tail, 8);
+            tailSpan.Clear();
+            new ReadOnlySpan<float>(x + i, n - i).CopyTo(tailSpan);
+            Vector256<float> v = Vector256.Load(tail);
+            (exact ? GeluExact(v) : GeluTanh(v)).Store(tail);
+            tailSpan[..(n - i)].CopyTo(new Span<float>(y + i, n - i));
+        }
+    }
+
+    /// <summary>0.5·x·(1 + erf(x/√2)), as the Gelu kernel computes it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> GeluExact(Vector256<float> x) =>
+        Vector256.Create(0.5f) * x * (Vector256<float>.One + Erf(x * Vector256.Create(0.70710678118654752f)));
+
+    /// <summary>
+    /// 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), written as x / (1 + exp(−2u)),
+    /// the same function with one exp and no tanh.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> GeluTanh(Vector256<float> x)
+    {
+        Vector256<float> cube = x * x * x;
+        Vector256<float> minusTwoU = Vector256.FusedMultiplyAdd(cube, Vector256.Create(-2f * 0.79788456080286536f * 0.044715f), x * Vector256.Create(-2f * 0.79788456080286536f));
+        return x / (Vector256<float>.One + Vector256.Exp(minusTwoU));
+    }
+
+    /// <summary>
+    /// erf to within about 2 float ulps (tests check 3 against KernelMath.Erf). |x| &lt; 0.8:
+    /// x·P(x²), a Chebyshev fit of erf(x)/x. 0.8 ≤ |x| &lt; 4: 1 − exp(−x²)·Q(1/|x|), a fit of
+    /// erfc(x)·exp(x²), with x² carried as hi + lo so exp(−x²) keeps its accuracy at large x.
+    /// Beyond 4, erf is ±1 in float. NaN stays NaN.
+    /// Duplicate at merge: CpuMath.Erf (cpu-gemm branch) is the shared vectorised erf; keep one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> Erf(Vector256<float> x)
+    {
+        Vector256<float> a = Vector256.Abs(x);
+        Vector256<float> one = Vector256<float>.One;
+        Vector256<float> s = a * a;
+
+        // Near zero: the leading term a·(2/√π) is added last, in one rounding.
+        Vector256<float> p = Vector256.Create(9.1642119011380744e-5f);
+        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(-8.306234621961447e-4f));
+        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(5.2136635018088181e-3f));
+        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(-2.6863890653929893e-2f));
+        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(0.11283767533144819f));
+        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(-0.37612637941308841f));
+        Vector256<float> near = Vector256.FusedMultiplyAdd(a, Vector256.Create(1.1283791670327426f), a * (s * p));
+
+        Vector256<float> t = one / a;
+        Vector256<float> q = Vector256.Create(4.8554731379821736e-3f);
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(-2.8716207836886037e-2f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(5.4888425750627751e-2f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(1.7364291312252237e-2f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(-0.26373378695622243f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(0.52519656669307909f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(-0.48785985918118764f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(4.7035045701142485e-2f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(0.55822956719278093f));
+        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(3.2405322048483533e-4f));
+        Vector256<float> low = Vector256.FusedMultiplyAdd(a, a, -s); // a² = s + low exactly
+        Vector256<float> gaussian = Vector256.Exp(-s) * (one - low);
+        Vector256<float> far = Vector256.FusedMultiplyAdd(-gaussian, q, one);
+        far = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(a, Vector256.Create(4f)), one, far);
+
+        Vector256<float> magnitude = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.8f)), near, far);
+        return magnitude | (x & Vector256.Create(-0f));
+    }
+
+    /// <summary>c = a + b over n elements; c may be a or b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddRow(float* a, float* b, float* c, int n)
+    {
+        int i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            Vector256<float> v0 = Vector256.Load(a + i) + Vector256.Load(b + i);
+            Vector256<float> v1 = Vector256.Load(a + i + 8) + Vector256.Load(b + i + 8);
+            Vector256<float> v2 = Vector256.Load(a + i + 16) + Vector256.Load(b + i + 16);
+            Vector256<float> v3 = Vector256.Load(a + i + 24) + Vector256.Load(b + i + 24);
+            v0.Store(c + i);
+            v1.Store(c + i + 8);
+            v2.Store(c + i + 16);
+            v3.Store(c + i + 24);
+        }
+
+        for (; i <= n - 8; i += 8)
+        {
+            (Vector256.Load(a + i) + Vector256.Load(b + i)).Store(c + i);
+        }
+
+        for (; i < n; i++)
+        {
+            c[i] = a[i] + b[i];
+        }
+    }
+
+    /// <summary>output[f] = Σ rows[r·dim + f] / count, summed in row order as the PoolTokens kernel does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MeanOfRows(float* rows, float* output, int count, int dim)
+    {
+        var divisor = Vector256.Create((float)count);
+        int f = 0;
+        for (; f <= dim - 8; f += 8)
+        {
+            Vector256<float> sum = Vector256<float>.Zero;
+            for (int r = 0; r < count; r++)
+            {
+                sum += Vector256.Load(rows + (long)r * dim + f);
+            }
+
+            (sum / divisor).Store(output + f);
+        }
+
+        for (; f < dim; f++)
+        {
+            float sum = 0f;
+            for (int r = 0; r < count; r++)
+            {
+                sum += rows[(long)r * dim + f];
+            }
+
+            output[f] = sum / count;
+        }
+    }
+
+    /// <summary>
+    /// Copies patch rows first .. first + count − 1 (each K = channels·P·P floats, in the conv
+    /// weight's (channel, y, x) order) into packed, zero-filling rows up to a multiple of 4, and
+    /// notes where each lands in the tokens (−1 for the padding).
+    /// </summary>
+    private static void PackPatches(
+        float* images, float* packed, int first, int count, PatchShape shape, int channels, int imageSize, int patchSize, int prefix, int dim,
+        int* outputRows)
+    {
+        int k = shape.K;
+        for (int r = 0; r < count; r++)
+        {
+            int m = first + r;
+            int image = m / shape.Patches, patch = m % shape.Patches;
+            int gy = patch / shape.Grid, gx = patch % shape.Grid;
+            float* row = packed + (long)r * k;
+            for (int channel = 0; channel < channels; channel++)
+            {
+                float* origin = images + (((long)image * channels + channel) * imageSize + (long)gy * patchSize) * imageSize + (long)gx * patchSize;
+                for (int py = 0; py < patchSize; py++)
+                {
+                    Buffer.MemoryCopy(origin + (long)py * imageSize, row + (channel * patchSize + py) * patchSize, patchSize * sizeof(float), patchSize * sizeof(float));
+                }
+            }
+
+            outputRows[r] = (image * shape.TokenCount + prefix + patch) * dim;
+        }
+
+        int padded = (count + 3) & ~3;
+        new Span<float>(packed + (long)count * k, (padded - count) * k).Clear();
+        for (int r = count; r < padded; r++)
+        {
+            outputRows[r] = -1;
+        }
+    }
+
+    /// <summary>
+    /// tokens[outputRows[r] + d] = packed[r]·W[d] + bias[d] for rows r &lt; rows (a multiple of 4)
+    /// and all d: 4 patch rows × 2 weight rows per step, eight Vector256 dot products along K,
+    /// each weight pair reused by every row of the block while it sits in L1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PatchDots(float* packed, int rows, int k, float* weight, float* bias, int dim, float* tokens, int* outputRows)
+    {
+        float* sums = stackalloc float[8];
+        for (int d = 0; d < dim; d += 2)
+        {
+            bool pair = d + 1 < dim;
+            float* w0 = weight + (long)d * k;
+            float* w1 = pair ? w0 + k : w0; // an odd last feature computes itself twice and stores once
+            for (int r = 0; r < rows; r += 4)
+            {
+                float* a0 = packed + (long)r * k;
+                Dot4x2(a0, a0 + k, a0 + 2 * k, a0 + 3 * k, w0, w1, k, sums);
+                for (int i = 0; i < 4; i++)
+                {
+                    int at = outputRows[r + i];
+                    if (at >= 0)
+                    {
+                        tokens[at + d] = sums[2 * i] + bias[d];
+                        if (pair)
+                        {
+                            tokens[at + d + 1] = sums[2 * i + 1] + bias[d + 1];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The eight dot products of rows a0..a3 with rows w0, w1 over k: sums[2·i + j] = a_i·w_j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot4x2(float* a0, float* a1, float* a2, float* a3, float* w0, float* w1, int k, float* sums)
+    {
+        Vector256<float> c00 = Vector256<float>.Zero, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        int i = 0;
+        for (; i <= k - 8; i += 8)
+        {
+            Vector256<float> b0 = Vector256.Load(w0 + i), b1 = Vector256.Load(w1 + i);
+            Vector256<float> v = Vector256.Load(a0 + i);
+            c00 = Vector256.FusedMultiplyAdd(v, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(v, b1, c01);
+            v = Vector256.Load(a1 + i);
+            c10 = Vector256.FusedMultiplyAdd(v, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(v, b1, c11);
+            v = Vector256.Load(a2 + i);
+            c20 = Vector256.FusedMultiplyAdd(v, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(v, b1, c21);
+            v = Vector256.Load(a3 + i);
+            c30 = Vector256.FusedMultiplyAdd(v, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(v, b1, c31);
+        }
+
+        float s00 = Vector256.Sum(c00), s01 = Vector256.Sum(c01), s10 = Vector256.Sum(c10), s11 = Vector256.Sum(c11);
+        float s20 = Vector256.Sum(c20), s21 = Vector256.Sum(c21), s30 = Vector256.Sum(c30), s31 = Vector256.Sum(c31);
+        for (; i < k; i++)
+        {
+            float b0 = w0[i], b1 = w1[i];
+            s00 += a0[i] * b0;
+            s01 += a0[i] * b1;
+            s10 += a1[i] * b0;
+            s11 += a1[i] * b1;
+            s20 += a2[i] * b0;
+            s21 += a2[i] * b1;
+            s30 += a3[i] * b0;
+            s31 += a3[i] * b1;
+        }
+
+        sums[0] = s00;
+        sums[1] = s01;
+        sums[2] = s10;
+        sums[3] = s11;
+        sums[4] = s20;
+        sums[5] = s21;
+        sums[6] = s30;
+        sums[7] = s31;
+    }
+}

@@ -1,0 +1,129 @@
+using GpuViT.Kernels.Runtime;
+using AttentionKernels = GpuViT.Kernels.Library.Attention;
+using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
+
+namespace GpuViT.Kernels.Ops;
+
+public sealed partial class KernelOps
+{
+    /// <summary>The unfused path's scores and probabilities, [batch, heads, tokens, tokens] each; grown on demand, reused, freed with the ops.</summary>
+    private DeviceBuffer<float>? _attentionScores;
+
+    /// <summary>
+    /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused, as docs/ops.md has
+    /// it: BatchedGemm (scale·Q·Kᵀ per head) into a scratch buffer this object keeps (so concurrent
+    /// unfused calls on different streams must not share one KernelOps), Softmax into
+    /// probabilities beside the scores, BatchedGemm (P·V) into the output.
+    /// </summary>
+    public void Attention(
+        DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
+        bool fused = true, DeviceStream? stream = null)
+    {
+        AttentionArguments.Check(qkv.Length, output.Length, batch, tokens, heads, headSize);
+        if (headSize > AttentionKernels.MaxHeadSize)
+        {
+            throw new ArgumentException(
+                $"headSize {headSize} is larger than the {AttentionKernels.MaxHeadSize} the attention kernels' shared tiles hold", nameof(headSize));
+        }
+
+        long scoreCount = (long)batch * heads * tokens * tokens;
+        if (!fused && scoreCount > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"the unfused path's scores [batch={batch}, heads={heads}, tokens={tokens}, tokens] are past the int indices the kernels use; use the fused path");
+        }
+
+        if (batch == 0 || tokens == 0)
+        {
+            return;
+        }
+
+        float scale = 1f / MathF.Sqrt(headSize);
+        if (fused)
+        {
+            Device.Launch(
+                Catalog.AttentionFused,
+                Int3.Size(Groups(tokens, AttentionKernels.QueryBlock), heads, batch),
+                Int3.Size(AttentionKernels.KeyBlock, AttentionKernels.QueryBlock),
+                stream,
+                qkv, output, tokens, heads, headSize, scale);
+            return;
+        }
+
+        // Scores and probabilities side by side in one scratch buffer: softmax reads one and
+        // writes the other, so nothing depends on how a backend treats a view passed twice.
+        DeviceBuffer<float> scratch = AttentionScratch(2 * scoreCount, stream);
+        DeviceView<float> scores = scratch.View(0, scoreCount), probabilities = scratch.View(scoreCount, scoreCount);
+
+        // Each (image, head) block found by strides: q, k and v where they lie in the qkv rows, the
+        // scores as [tokens, tokens] blocks, the output with the heads side by side.
+        int dim = heads * headSize;
+        var qkvStrides = new BlockStrides(tokens * 3 * dim, headSize, 3 * dim);
+        var scoreStrides = new BlockStrides(heads * tokens * tokens, tokens * tokens, tokens);
+        BatchedGemm(
+            qkv, qkvStrides, Skip(qkv, dim), qkvStrides, scores, scoreStrides,
+            batch, heads, tokens, tokens, headSize, transposeB: true, scale, stream);
+        Softmax(scores, probabilities, batch * heads * tokens, tokens, stream);
+        BatchedGemm(
+            probabilities, scoreStrides, Skip(qkv, 2 * dim), qkvStrides, output, new BlockStrides(tokens * dim, headSize, dim),
+            batch, heads, tokens, headSize, tokens, transposeB: false, 1f, stream);
+    }
+
+    /// <summary>The view without its first <paramref name="count"/> elements.</summary>
+    private static DeviceView<float> Skip(DeviceView<float> view, long count) => new(view.Buffer, view.Offset + count, view.Length - count);
+
+    private DeviceBuffer<float> AttentionScratch(long elements, DeviceStream? stream)
+    {
+        if (_attentionScores is null || _attentionScores.Length < elements)
+        {
+            if (_attentionScores is not null)
+            {
+                // Work queued earlier may still use the old scratch.
+                (stream ?? Device.DefaultStream).Synchronize();
+                _attentionScores.Dispose();
+                _attentionScores = null;
+            }
+
+            _attentionScores = Device.Allocate<float>(elements);
+        }
+
+        return _attentionScores;
+    }
+
+    partial void DisposeScratch()
+    {
+        _attentionScores?.Dispose();
+        _attentionScores = null;
+    }
+}
+
+/// <summary>The argument checks both attention implementations share.</summary>
+internal static class AttentionArguments
+{
+    public static void Check(long qkvLength, long outputLength, int batch, int tokens, int heads, int headSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headSize);
+        long dim = (long)heads * headSize;
+        long rows = (long)batch * tokens;
+        if (rows * 3 * dim > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"qkv [batch={batch}, tokens={tokens}, 3·{dim}] is past the int indices the kernels use");
+        }
+
+        if (qkvLength < rows * 3 * dim)
+        {
+            throw new ArgumentException(
+                $"'qkv' has {qkvLength} elements; [batch={batch}, tokens={tokens}, 3·heads·headSize={3 * dim}] needs {rows * 3 * dim}", "qkv");
+        }
+
+        if (outputLength < rows * dim)
+        {
+            throw new ArgumentException(
+                $"'output' has {outputLength} elements; [batch={batch}, tokens={tokens}, heads·headSize={dim}] needs {rows * dim}", "output");
+        }
+    }
+}

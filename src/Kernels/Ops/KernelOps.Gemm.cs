@@ -1,0 +1,131 @@
+using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Runtime;
+using BatchedGemmKernels = GpuViT.Kernels.Library.BatchedGemm;
+using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
+using GemmKernels = GpuViT.Kernels.Library.Gemm;
+
+namespace GpuViT.Kernels.Ops;
+
+/// <summary>Where each (batch, head) block of a batched GEMM operand starts, and how far apart its rows are (elements).</summary>
+internal readonly record struct BlockStrides(int Batch, int Head, int Row);
+
+public sealed partial class KernelOps
+{
+    public void Gemm(
+        DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (!Enum.IsDefined(activation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(activation), activation, "not an Activation");
+        }
+
+        RequireLength(x, (long)m * k, nameof(x), $"X [m={m}, k={k}]");
+        RequireLength(w, (long)n * k, nameof(w), $"W [n={n}, k={k}]");
+        RequireLength(y, (long)m * n, nameof(y), $"Y [m={m}, n={n}]");
+        if (bias is { } b)
+        {
+            RequireLength(b, n, nameof(bias), $"bias [n={n}]");
+        }
+
+        if (residual is { } r)
+        {
+            RequireLength(r, (long)m * n, nameof(residual), $"residual [m={m}, n={n}]");
+        }
+
+        if ((long)m * Math.Max(n, k) > int.MaxValue || (long)n * k > int.MaxValue)
+        {
+            throw new ArgumentException($"[m={m}, n={n}, k={k}] has matrices past the int indices the kernels use");
+        }
+
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        (KernelDescriptor kernel, int outputsPerGroup, int threads) = GemmVersion switch
+        {
+            GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup),
+            GemmVersion.Tiled => (Catalog.GemmTiled, GemmKernels.Tile, GemmKernels.Tile),
+            GemmVersion.RegisterBlocked => (Catalog.GemmRegisterBlocked, GemmKernels.BlockTile, GemmKernels.BlockThreads),
+            _ => throw new InvalidOperationException($"GemmVersion {GemmVersion} is not a GEMM schedule"),
+        };
+
+        // The activation's enum value is the kernel's code (None 0, Gelu 1, GeluTanh 2).
+        Device.Launch(
+            kernel, Int3.Size(Groups(n, outputsPerGroup), Groups(m, outputsPerGroup)), Int3.Size(threads, threads), stream,
+            x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
+    }
+
+    /// <summary>
+    /// For each batchIndex &lt; batches and head &lt; heads: C_bh = alpha·A_bh·B_bhᵀ (transposeB: B_bh is
+    /// n × k) or alpha·A_bh·B_bh (B_bh is k × n), A_bh m × k, C_bh m × n; each block starts at
+    /// batchIndex·Batch + head·Head in its view and its rows are Row apart (columns contiguous).
+    /// Attention's unfused path: S = (1/√d)·Q·Kᵀ straight from the fused qkv rows, then O = P·V.
+    /// </summary>
+    internal void BatchedGemm(
+        DeviceView<float> a, BlockStrides aStrides, DeviceView<float> b, BlockStrides bStrides, DeviceView<float> c, BlockStrides cStrides,
+        int batches, int heads, int m, int n, int k, bool transposeB, float alpha, DeviceStream? stream = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batches);
+        ArgumentOutOfRangeException.ThrowIfNegative(heads);
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (batches == 0 || heads == 0 || m == 0 || n == 0)
+        {
+            return;
+        }
+
+        (int bRows, int bColumns) = transposeB ? (n, k) : (k, n);
+        RequireBlocks(a, aStrides, batches, heads, m, k, nameof(a));
+        RequireBlocks(b, bStrides, batches, heads, bRows, bColumns, nameof(b));
+        RequireBlocks(c, cStrides, batches, heads, m, n, nameof(c));
+
+        int tile = BatchedGemmKernels.Tile;
+        Device.Launch(
+            Catalog.BatchedGemmTiled, Int3.Size(Groups(n, tile), Groups(m, tile), checked(batches * heads)), Int3.Size(tile, tile), stream,
+            a, b, c, m, n, k, heads,
+            aStrides.Batch, aStrides.Head, aStrides.Row,
+            bStrides.Batch, bStrides.Head, bStrides.Row,
+            cStrides.Batch, cStrides.Head, cStrides.Row,
+            transposeB, alpha);
+    }
+
+    private static void RequireLength(DeviceView<float> view, long needed, string name, string what)
+    {
+        if (view.Length < needed)
+        {
+            throw new ArgumentException($"{name} holds {view.Length} elements; {what} needs {needed}", name);
+        }
+    }
+
+    /// <summary>Checks the last element of the last block lies inside the view (strides are non-negative).</summary>
+    private static void RequireBlocks(DeviceView<float> view, BlockStrides strides, int batches, int heads, int rows, int columns, string name)
+    {
+        if (strides.Batch < 0 || strides.Head < 0 || strides.Row < 0)
+        {
+            throw new ArgumentException($"{name}'s strides must not be negative ({strides})", name);
+        }
+
+        if (rows == 0 || columns == 0)
+        {
+            return;
+        }
+
+        long end = (long)(batches - 1) * strides.Batch + (long)(heads - 1) * strides.Head + (long)(rows - 1) * strides.Row + columns;
+        if (end > int.MaxValue)
+        {
+            throw new ArgumentException($"{name}'s blocks reach element {end}, past the int indices the kernels use", name);
+        }
+
+        if (view.Length < end)
+        {
+            throw new ArgumentException(
+                $"{name} holds {view.Length} elements; {batches}×{heads} blocks of {rows}×{columns} with {strides} reach element {end}", name);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Tests.Runtime;
+using Xunit;
+
+namespace GpuViT.Tests.Ops;
+
+/// <summary>The devices the op suite compares, opened once: cpu (the reference), opencl (PoCL here), emulator.</summary>
+public sealed class OpDevices : IDisposable
+{
+    private readonly Lazy<Device> _openCL = new(() => RuntimeRequirement.OpenCL());
+    private readonly List<IDisposable> _owned = [];
+
+    public Device Cpu { get; } = Devices.Open("cpu").Device;
+
+    public Device Emulator { get; } = Devices.Open("emulator").Device;
+
+    public ITransformerOps Ops(string backend, GemmVersion gemm = GemmVersion.RegisterBlocked)
+    {
+        Device device = backend switch
+        {
+            "cpu" => Cpu,
+            "emulator" => Emulator,
+            "opencl" => _openCL.Value,
+            _ => throw new ArgumentException($"unknown backend {backend}"),
+        };
+        ITransformerOps ops = backend == "cpu" ? TransformerOps.For(device) : new KernelOps(device, gemm);
+        if (ops is IDisposable disposable)
+        {
+            lock (_owned)
+            {
+                _owned.Add(disposable);
+            }
+        }
+
+        return ops;
+    }
+
+    public void Dispose()
+    {
+        _owned.ForEach(o => o.Dispose());
+        Cpu.Dispose();
+        Emulator.Dispose();
+        if (_openCL.IsValueCreated)
+        {
+            _openCL.Value.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// In the spirit of ggml's test-backend-ops: every op on every backend against the cpu backend,
+/// by normalized mean squared error, on shapes that include 1×1, primes, non-multiples of every
+/// tile, and ViT shapes; the emulator on small shapes only.
+/// </summary>
+public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
+{
+    /// <summary>Σ(actual − expected)² / Σ expected²; NaN where either has a NaN the other lacks.</summary>
+    private const double MaxNmse = 1e-10;
+
+    public static TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool> GemmCases()
+    {
+        var data = new TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool>();
+        (int M, int N, int K)[] shapes = [(1, 1, 1), (1, 7, 3), (37, 53, 29), (64, 64, 64), (65, 63, 67), (197, 96, 64), (1, 384, 384)];
+        foreach (GemmVersion version in Enum.GetValues<GemmVersion>())
+        {
+            foreach ((int m, int n, int k) in shapes)
+            {
+                data.Add("opencl", version, m, n, k, Activation.None, false, false);
+            }
+
+            data.Add("opencl", version, 50, 70, 33, Activation.Gelu, true, true);
+            data.Add("opencl", version, 31, 17, 45, Activation.GeluTanh, true, false);
+            data.Add("opencl", version, 394, 384, 1152, Activation.None, true, true); // ViT-S qkv of 2 images
+            data.Add("emulator", version, 19, 23, 17, Activation.Gelu, true, true);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(GemmCases))]
+    public void Gemm_matches_cpu(string backend, GemmVersion version, int m, int n, int k, Activation activation, bool bias, bool residual)
+    {
+        float[] x = Data.Random(m * k, 1), w = Data.Random(n * k, 2), b = Data.Random(n, 3), r = Data.Random(m * n, 4);
+        float[] Run(ITransformerOps ops)
+        {
+            using var xs = ops.Device.Upload<float>(x);
+            using var ws = ops.Device.Upload<float>(w);
+            using var bs = ops.Device.Upload<float>(b);
+            using var rs = ops.Device.Upload<float>(r);
+            using var y = ops.Device.Allocate<float>(m * n);
+            ops.Gemm(xs, ws, bias ? bs.View() : null, residual ? rs.View() : null, y, m, n, k, activation);
+            return y.ToArray();
+        }
+
+        Data.AssertClose(Run(devices.Ops("cpu")), Run(devices.Ops(backend, version)), MaxNmse, $"{backend} {version} {m}x{n}x{k}");
+    }
+
+    [Theory]
+    [InlineData("opencl", 1, 1, 1, 8, true)]
+    [InlineData("opencl", 2, 13, 3, 16, true)]
+    [InlineData("opencl", 2, 13, 3, 16, false)]
+    [InlineData("opencl", 2, 197, 6, 64, true)]
+    [InlineData("opencl", 2, 197, 6, 64, false)]
+    [InlineData("opencl", 1, 50, 2, 128, true)]
+    [InlineData("opencl", 1, 67, 3, 40, true)]
+    [InlineData("emulator", 1, 9, 2, 8, true)]
+    [InlineData("emulator", 1, 9, 2, 8, false)]
+    public void Attention_matches_cpu(string backend, int batch, int tokens, int heads, int headSize, bool fused)
+    {
+        int dim = heads * headSize;
+        float[] qkv = Data.Random(batch * tokens * 3 * dim, 5, -2f, 2f);
+        float[] Run(ITransformerOps ops, bool useFused)
+        {
+            using var input = ops.Device.Upload<float>(qkv);
+            using var output = ops.Device.Allocate<float>(batch * tokens * dim);
+            ops.Attention(input, output, batch, tokens, heads, headSize, useFused);
+            return output.ToArray();
+        }
+
+        Data.AssertClose(Run(devices.Ops("cpu"), true), Run(devices.Ops(backend), fused), MaxNmse, $"{backend} fused={fused}");
+    }
+
+    [Theory]
+    [InlineData("opencl", 1, 1)]
+    [InlineData("opencl", 7, 384)]
+    [InlineData("opencl", 394, 384)]
+    [InlineData("opencl", 3, 1000)]
+    [InlineData("emulator", 5, 37)]
+    public void LayerNorm_and_softmax_match_cpu(string backend, int rows, int cols)
+    {
+        float[] x = Data.Random(rows * cols, 6, -4f, 4f), gamma = Data.Random(cols, 7), beta = Data.Random(cols, 8);
+        (float[] Norm, float[] Soft) Run(ITransformerOps ops)
+        {
+            using var xs = ops.Device.Upload<float>(x);
+            using var g = ops.Device.Upload<float>(gamma);
+            using var b = ops.Device.Upload<float>(beta);
+            using var y = ops.Device.Allocate<float>(rows * cols);
+            using var s = ops.Device.Allocate<float>(rows * cols);
+            ops.LayerNorm(xs, g, b, y, rows, cols, 1e-6f);
+            ops.Softmax(xs, s, rows, cols);
+            return (y.ToArray(), s.ToArray());
+        }
+
+        (float[] norm, float[] soft) = Run(devices.Ops("cpu"));
+        (float[] normB, float[] softB) = Run(devices.Ops(backend));
+        Data.AssertClose(norm, normB, MaxNmse, "layernorm");
+        Data.AssertClose(soft, softB, MaxNmse, "softmax");
+    }
+
+    [Theory]
+    [InlineData("opencl", 1, 3, 16, 16, 8, 1)]
+    [InlineData("opencl", 2, 3, 32, 16, 24, 1)]
+    [InlineData("opencl", 2, 3, 28, 7, 10, 0)]
+    [InlineData("emulator", 1, 3, 8, 4, 5, 1)]
+    public void Patch_embedding_positions_and_pooling_match_cpu(string backend, int batch, int channels, int imageSize, int patchSize, int dim, int prefix)
+    {
+        int patches = imageSize / patchSize * (imageSize / patchSize), tokens = prefix + patches;
+        float[] images = Data.Random(batch * channels * imageSize * imageSize, 9);
+        float[] weight = Data.Random(dim * channels * patchSize * patchSize, 10), bias = Data.Random(dim, 11);
+        float[] cls = Data.Random(dim, 12), positions = Data.Random(tokens * dim, 13);
+        (float[] Tokens, float[] Pooled, float[] Mean) Run(ITransformerOps ops)
+        {
+            using var im = ops.Device.Upload<float>(images);
+            using var w = ops.Device.Upload<float>(weight);
+            using var b = ops.Device.Upload<float>(bias);
+            using var c = ops.Device.Upload<float>(cls);
+            using var p = ops.Device.Upload<float>(positions);
+            using var t = ops.Device.Allocate<float>(batch * tokens * dim);
+            using var pooled = ops.Device.Allocate<float>(batch * dim);
+            using var mean = ops.Device.Allocate<float>(batch * dim);
+            ops.PatchEmbed(im, w, b, t, batch, channels, imageSize, patchSize, dim, prefix);
+            ops.ClassTokenAndPositions(t, prefix == 1 ? c.View() : null, p, batch, tokens, dim);
+            ops.Pool(t, pooled, batch, tokens, dim, prefix == 1 ? PoolMode.ClassToken : PoolMode.Mean, prefix);
+            ops.Pool(t, mean, batch, tokens, dim, PoolMode.Mean, prefix);
+            return (t.ToArray(), pooled.ToArray(), mean.ToArray());
+        }
+
+        var expected = Run(devices.Ops("cpu"));
+        var actual = Run(devices.Ops(backend));
+        Data.AssertClose(expected.Tokens, actual.Tokens, MaxNmse, "tokens");
+        Data.AssertClose(expected.Pooled, actual.Pooled, MaxNmse, "pooled");
+        Data.AssertClose(expected.Mean, actual.Mean, MaxNmse, "mean");
+    }
+
+    [Theory]
+    [InlineData("opencl", 1)]
+    [InlineData("opencl", 1001)]
+    [InlineData("emulator", 97)]
+    public void Gelu_and_add_match_cpu(string backend, int n)
+    {
+        float[] a = Data.Random(n, 14, -5f, 5f), b = Data.Random(n, 15);
+        float[] Run(ITransformerOps ops)
+        {
+            using var xa = ops.Device.Upload<float>(a);
+            using var xb = ops.Device.Upload<float>(b);
+            using var g = ops.Device.Allocate<float>(n);
+            using var t = ops.Device.Allocate<float>(n);
+            using var s = ops.Device.Allocate<float>(n);
+            ops.Gelu(xa, g, n, Activation.Gelu);
+            ops.Gelu(xa, t, n, Activation.GeluTanh);
+            ops.Add(g, t, s, n);
+            ops.Add(s, xb, s, n);
+            return s.ToArray();
+        }
+
+        Data.AssertClose(Run(devices.Ops("cpu")), Run(devices.Ops(backend)), MaxNmse, "gelu+add");
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("opencl")]
+    [InlineData("emulator")]
+    public void NaN_and_infinity_in_inputs_propagate_without_a_crash(string backend)
+    {
+        ITransformerOps ops = devices.Ops(backend);
+        int m = 5, n = 7, k = 9;
+        float[] x = Data.Random(m * k, 16);
+        x[2 * k + 3] = float.NaN;      // row 2 of X
+        x[4 * k] = float.PositiveInfinity; // row 4 of X
+        using var xs = ops.Device.Upload<float>(x);
+        using var w = ops.Device.Upload<float>(Data.Random(n * k, 17, 0.1f, 1f));
+        using var y = ops.Device.Allocate<float>(m * n);
+        using var soft = ops.Device.Allocate<float>(m * k);
+        ops.Gemm(xs, w, null, null, y, m, n, k);
+        ops.Softmax(xs, soft, m, k);
+
+        float[] result = y.ToArray(), softmax = soft.ToArray();
+        Assert.All(result[(2 * n)..(3 * n)], v => Assert.True(float.IsNaN(v)));
+        Assert.All(result[(4 * n)..(5 * n)], v => Assert.True(float.IsPositiveInfinity(v) || float.IsNaN(v)));
+        Assert.All(result[..(2 * n)], v => Assert.True(float.IsFinite(v)));
+        Assert.All(softmax[(2 * k)..(3 * k)], v => Assert.True(float.IsNaN(v)));
+        Assert.All(softmax[..(2 * k)], v => Assert.True(float.IsFinite(v)));
+    }
+}
+
+/// <summary>Test data and the normalized comparison.</summary>
+public static class Data
+{
+    public static float[] Random(int count, int seed, float low = -1f, float high = 1f)
+    {
+        var random = new Random(seed);
+        var values = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = low + (float)random.NextDouble() * (high - low);
+        }
+
+        return values;
+    }
+
+    /// <summary>Normalized mean squared error below <paramref name="maxNmse"/>, and NaN exactly where expected has NaN.</summary>
+    public static void AssertClose(float[] expected, float[] actual, double maxNmse, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double error = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (float.IsNaN(expected[i]) || float.IsNaN(actual[i]))
+            {
+                Assert.True(float.IsNaN(expected[i]) && float.IsNaN(actual[i]), $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
+                continue;
+            }
+
+            double d = (double)actual[i] - expected[i];
+            error += d * d;
+            norm += (double)expected[i] * expected[i];
+        }
+
+        double nmse = norm == 0 ? error : error / norm;
+        Assert.True(nmse <= maxNmse, $"{what}: normalized error {nmse:G3} > {maxNmse:G1}");
+    }
+}

@@ -5,8 +5,28 @@ namespace GpuViT.Kernels.Ops;
 
 public sealed unsafe partial class CpuOps
 {
+    /// <summary>
+    /// Y = act(X·Wᵀ + bias) + R by <see cref="CpuGemm"/>: packed register-blocked micro-kernels on
+    /// all cores, the epilogue fused. Dense views; R may be Y itself (an in-place residual add).
+    /// Runs before it returns, whatever the stream.
+    /// </summary>
     public void Gemm(
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
-        int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null) =>
-        throw new NotImplementedException("GEMM kernels: being written");
+        int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null)
+    {
+        Require(x, (long)m * k, nameof(x));
+        Require(w, (long)n * k, nameof(w));
+        Require(y, (long)m * n, nameof(y));
+        if (bias is { } b)
+        {
+            Require(b, n, nameof(bias));
+        }
+
+        if (residual is { } r)
+        {
+            Require(r, (long)m * n, nameof(residual));
+        }
+
+        CpuGemm.Gemm(m, n, k, Pointer(x), k, Pointer(w), k, Pointer(bias), Pointer(residual), n, Pointer(y), n, activation);
+    }
 }

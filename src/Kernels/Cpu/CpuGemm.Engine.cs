@@ -17,6 +17,9 @@ public static unsafe partial class CpuGemm
     // Fewer rows than this go to the dot-product path: packing W would cost as much as the product.
     private const int DotProductRowsBelow = 8;
 
+    // The dot-product path splits W over the cores from this many weights (256 KiB, ~3 µs to stream).
+    private const long DotProductParallelMinWeights = 1 << 16;
+
     private static readonly ParallelOptions Options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
     /// <summary>The micro-kernel and blocking the engine runs with; chosen once for the machine.</summary>
@@ -71,7 +74,10 @@ public static unsafe partial class CpuGemm
         }
         else if (problem.M < DotProductRowsBelow && problem.BIsRowsOfK)
         {
-            new DotJob(problem).Run(parallel);
+            // Reading W bounds the dot products, so its size decides: each core streams its share.
+            bool parallelDots = mayParallelize && Environment.ProcessorCount > 1
+                && (long)problem.N * problem.K >= DotProductParallelMinWeights;
+            new DotJob(problem).Run(parallelDots);
         }
         else
         {

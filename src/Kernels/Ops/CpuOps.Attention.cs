@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Ops;
@@ -580,7 +581,7 @@ internal static unsafe class CpuAttention
         int s = 0;
         for (; s + 8 <= count; s += 8)
         {
-            Vector256<float> p = Exp(Vector256.Load(row + s) - shift);
+            Vector256<float> p = CpuMath.Exp(Vector256.Load(row + s) - shift);
             p.Store(row + s);
             sum += p;
         }
@@ -606,34 +607,9 @@ internal static unsafe class CpuAttention
         }
 
         Vector256<float> mask = Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle();
-        Vector256<float> p = Exp(Avx.MaskLoad(row, mask) - Vector256.Create(max)) & mask;
+        Vector256<float> p = CpuMath.Exp(Avx.MaskLoad(row, mask) - Vector256.Create(max)) & mask;
         Avx.MaskStore(row, mask, p);
         return Vector256.Sum(p);
-    }
-
-    /// <summary>
-    /// e^x in float, as Cephes' expf: x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by a degree-6
-    /// polynomial, 2^n through the exponent bits; about 1 ulp. Inlined, unlike Vector256.Exp,
-    /// which also works in double. Below −87.3 it gives about 1e-38 rather than 0, and NaN stays NaN.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp(Vector256<float> x)
-    {
-        Vector256<float> clamped = Vector256.MinNative(Vector256.MaxNative(x, Vector256.Create(-87.3f)), Vector256.Create(88f));
-        Vector256<float> n = Vector256.Floor(MultiplyAdd(clamped, Vector256.Create(1.44269504088896341f), Vector256.Create(0.5f)));
-        Vector256<float> r = MultiplyAdd(n, Vector256.Create(-0.693359375f), clamped);
-        r = MultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
-        Vector256<float> y = MultiplyAdd(Vector256.Create(1.9875691500e-4f), r, Vector256.Create(1.3981999507e-3f));
-        y = MultiplyAdd(y, r, Vector256.Create(8.3334519073e-3f));
-        y = MultiplyAdd(y, r, Vector256.Create(4.1665795894e-2f));
-        y = MultiplyAdd(y, r, Vector256.Create(1.6666665459e-1f));
-        y = MultiplyAdd(y, r, Vector256.Create(5.0000001201e-1f));
-        y = MultiplyAdd(y, r * r, r + Vector256<float>.One);
-        Vector256<float> scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-        Vector256<float> result = y * scale;
-
-        // MaxNative dropped a NaN; put it back.
-        return Vector256.ConditionalSelect(Vector256.Equals(x, x), result, x);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

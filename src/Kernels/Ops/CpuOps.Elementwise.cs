@@ -355,14 +355,14 @@ public sealed unsafe partial class CpuOps
         {
             for (; i <= n - 8; i += 8)
             {
-                GeluExact(Vector256.Load(x + i)).Store(y + i);
+                CpuMath.Gelu(Vector256.Load(x + i)).Store(y + i);
             }
         }
         else
         {
             for (; i <= n - 8; i += 8)
             {
-                GeluTanh(Vector256.Load(x + i)).Store(y + i);
+                CpuMath.GeluTanh(Vector256.Load(x + i)).Store(y + i);
             }
         }
 
@@ -373,69 +373,9 @@ public sealed unsafe partial class CpuOps
             tailSpan.Clear();
             new ReadOnlySpan<float>(x + i, n - i).CopyTo(tailSpan);
             Vector256<float> v = Vector256.Load(tail);
-            (exact ? GeluExact(v) : GeluTanh(v)).Store(tail);
+            (exact ? CpuMath.Gelu(v) : CpuMath.GeluTanh(v)).Store(tail);
             tailSpan[..(n - i)].CopyTo(new Span<float>(y + i, n - i));
         }
-    }
-
-    /// <summary>0.5·x·(1 + erf(x/√2)), as the Gelu kernel computes it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> GeluExact(Vector256<float> x) =>
-        Vector256.Create(0.5f) * x * (Vector256<float>.One + Erf(x * Vector256.Create(0.70710678118654752f)));
-
-    /// <summary>
-    /// 0.5·x·(1 + tanh(u)) with u = √(2/π)·(x + 0.044715·x³), written as x / (1 + exp(−2u)),
-    /// the same function with one exp and no tanh.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> GeluTanh(Vector256<float> x)
-    {
-        Vector256<float> cube = x * x * x;
-        Vector256<float> minusTwoU = Vector256.FusedMultiplyAdd(cube, Vector256.Create(-2f * 0.79788456080286536f * 0.044715f), x * Vector256.Create(-2f * 0.79788456080286536f));
-        return x / (Vector256<float>.One + Vector256.Exp(minusTwoU));
-    }
-
-    /// <summary>
-    /// erf to within about 2 float ulps (tests check 3 against KernelMath.Erf). |x| &lt; 0.8:
-    /// x·P(x²), a Chebyshev fit of erf(x)/x. 0.8 ≤ |x| &lt; 4: 1 − exp(−x²)·Q(1/|x|), a fit of
-    /// erfc(x)·exp(x²), with x² carried as hi + lo so exp(−x²) keeps its accuracy at large x.
-    /// Beyond 4, erf is ±1 in float. NaN stays NaN.
-    /// Duplicate at merge: CpuMath.Erf (cpu-gemm branch) is the shared vectorised erf; keep one.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> Erf(Vector256<float> x)
-    {
-        Vector256<float> a = Vector256.Abs(x);
-        Vector256<float> one = Vector256<float>.One;
-        Vector256<float> s = a * a;
-
-        // Near zero: the leading term a·(2/√π) is added last, in one rounding.
-        Vector256<float> p = Vector256.Create(9.1642119011380744e-5f);
-        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(-8.306234621961447e-4f));
-        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(5.2136635018088181e-3f));
-        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(-2.6863890653929893e-2f));
-        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(0.11283767533144819f));
-        p = Vector256.FusedMultiplyAdd(p, s, Vector256.Create(-0.37612637941308841f));
-        Vector256<float> near = Vector256.FusedMultiplyAdd(a, Vector256.Create(1.1283791670327426f), a * (s * p));
-
-        Vector256<float> t = one / a;
-        Vector256<float> q = Vector256.Create(4.8554731379821736e-3f);
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(-2.8716207836886037e-2f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(5.4888425750627751e-2f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(1.7364291312252237e-2f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(-0.26373378695622243f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(0.52519656669307909f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(-0.48785985918118764f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(4.7035045701142485e-2f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(0.55822956719278093f));
-        q = Vector256.FusedMultiplyAdd(q, t, Vector256.Create(3.2405322048483533e-4f));
-        Vector256<float> low = Vector256.FusedMultiplyAdd(a, a, -s); // a² = s + low exactly
-        Vector256<float> gaussian = Vector256.Exp(-s) * (one - low);
-        Vector256<float> far = Vector256.FusedMultiplyAdd(-gaussian, q, one);
-        far = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(a, Vector256.Create(4f)), one, far);
-
-        Vector256<float> magnitude = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0.8f)), near, far);
-        return magnitude | (x & Vector256.Create(-0f));
     }
 
     /// <summary>c = a + b over n elements; c may be a or b.</summary>

@@ -99,7 +99,9 @@ internal sealed class HostDevice : Device
         {
         }
 
-        string simd = System.Runtime.Intrinsics.X86.Fma.IsSupported && System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? ", AVX2+FMA" : string.Empty;
+        string simd = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? ", AVX-512"
+            : System.Runtime.Intrinsics.X86.Fma.IsSupported && System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? ", AVX2+FMA"
+            : string.Empty;
         return $"{model} ({Environment.ProcessorCount} threads{simd})";
     }
 }

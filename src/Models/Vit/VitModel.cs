@@ -1,0 +1,250 @@
+using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
+
+namespace GpuViT.Models.Vit;
+
+/// <summary>
+/// A ViT whose weights live on one device, uploaded once. The forward pass runs through the
+/// device's <see cref="ITransformerOps"/> with the patch tokens of every image of the batch as
+/// the rows of one GEMM per linear layer, so each weight fetched serves B·T rows. Activation
+/// buffers are allocated for a batch size and reused until the batch size changes.
+/// </summary>
+public sealed class VitModel : IDisposable
+{
+    private readonly ITransformerOps _ops;
+    private readonly bool _ownsOps;
+    private readonly bool _fusedAttention;
+    private readonly List<DeviceBuffer<float>> _weightBuffers = [];
+    private readonly DeviceBuffer<float> _patchWeight, _patchBias, _positions, _normWeight, _normBias, _headWeight, _headBias;
+    private readonly DeviceBuffer<float>? _classToken;
+
+    // One entry per layer; with ShareLayers every entry is the same block.
+    private readonly Block[] _layers;
+    private Activations? _activations;
+    private bool _disposed;
+
+    private VitModel(VitConfig config, VitWeights weights, Device device, ITransformerOps? ops, GemmVersion gemm, bool fusedAttention)
+    {
+        Config = config.Validate();
+        weights.Validate(config);
+        Device = device;
+        _fusedAttention = fusedAttention;
+        _ops = ops ?? TransformerOps.For(device, gemm);
+        _ownsOps = ops is null;
+        if (_ops.Device != device)
+        {
+            throw new ArgumentException($"the ops run on {_ops.Device.Info.Id}, the model on {device.Info.Id}", nameof(ops));
+        }
+
+        try
+        {
+            DeviceBuffer<float> Up(string name)
+            {
+                DeviceBuffer<float> buffer = device.Upload<float>(weights[name].Data);
+                _weightBuffers.Add(buffer);
+                return buffer;
+            }
+
+            _patchWeight = Up("patch_embed.proj.weight");
+            _patchBias = Up("patch_embed.proj.bias");
+            _classToken = config.ClassToken ? Up("cls_token") : null;
+            _positions = Up("pos_embed");
+            var stored = new Block[config.StoredBlocks];
+            for (int i = 0; i < stored.Length; i++)
+            {
+                string b = $"blocks.{i}.";
+                stored[i] = new Block(
+                    Up(b + "norm1.weight"), Up(b + "norm1.bias"), Up(b + "attn.qkv.weight"), Up(b + "attn.qkv.bias"),
+                    Up(b + "attn.proj.weight"), Up(b + "attn.proj.bias"), Up(b + "norm2.weight"), Up(b + "norm2.bias"),
+                    Up(b + "mlp.fc1.weight"), Up(b + "mlp.fc1.bias"), Up(b + "mlp.fc2.weight"), Up(b + "mlp.fc2.bias"));
+            }
+
+            _layers = [.. Enumerable.Range(0, config.Depth).Select(i => stored[config.ShareLayers ? 0 : i])];
+            string norm = VitWeights.FinalNormName(config);
+            _normWeight = Up(norm + ".weight");
+            _normBias = Up(norm + ".bias");
+            _headWeight = Up("head.weight");
+            _headBias = Up("head.bias");
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Validates the config and the weights, and uploads the weights to the device.</summary>
+    /// <param name="ops">The ops to run (owned by the caller); by default <see cref="TransformerOps.For"/> with <paramref name="gemm"/>, owned by the model.</param>
+    public static VitModel Load(
+        Device device, VitConfig config, VitWeights weights, GemmVersion gemm = GemmVersion.RegisterBlocked,
+        bool fusedAttention = true, ITransformerOps? ops = null) =>
+        new(config, weights, device, ops, gemm, fusedAttention);
+
+    public VitConfig Config { get; }
+
+    public Device Device { get; }
+
+    /// <summary>Bytes of weights on the device (blocks once when layers are shared).</summary>
+    public long WeightBytes => _weightBuffers.Sum(b => b.Bytes);
+
+    /// <summary>Bytes of activations held for the current batch size (zero before the first forward pass).</summary>
+    public long ActivationBytes => _activations?.Bytes ?? 0;
+
+    /// <summary>Logits [batch, classes] for images [batch, channels, size, size] in host memory.</summary>
+    public float[] Forward(ReadOnlySpan<float> images, int batch)
+    {
+        ThrowIfDisposed();
+        Activations a = ActivationsFor(batch);
+        long expected = a.Images.Length;
+        if (images.Length != expected)
+        {
+            throw new ArgumentException(
+                $"images hold {images.Length} values; {batch} × [{Config.Channels}, {Config.ImageSize}, {Config.ImageSize}] is {expected}",
+                nameof(images));
+        }
+
+        a.Images.Upload(images);
+        Forward(a.Images, a.Logits, batch);
+        return a.Logits.ToArray();
+    }
+
+    /// <summary>
+    /// Queues the forward pass: images [batch, channels, size, size] on this device → logits
+    /// [batch, classes]. Asynchronous on GPUs; read the logits after the stream.
+    /// </summary>
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null)
+    {
+        ThrowIfDisposed();
+        VitConfig c = Config;
+        Activations a = ActivationsFor(batch);
+        if (images.Length < a.Images.Length || logits.Length < a.Logits.Length)
+        {
+            throw new ArgumentException(
+                $"batch {batch} needs {a.Images.Length} image values and {a.Logits.Length} logits; got {images.Length} and {logits.Length}");
+        }
+
+        int d = c.Width, t = c.Tokens, rows = batch * t;
+        _ops.PatchEmbed(images, _patchWeight, _patchBias, a.X, batch, c.Channels, c.ImageSize, c.PatchSize, d, c.Prefix, stream);
+        _ops.ClassTokenAndPositions(a.X, _classToken?.View(), _positions, batch, t, d, stream);
+        foreach (Block block in _layers)
+        {
+            // x += proj(attention(qkv(LN1(x)))): one qkv GEMM over all tokens of all images.
+            _ops.LayerNorm(a.X, block.Norm1Weight, block.Norm1Bias, a.Normed, rows, d, c.LayerNormEps, stream);
+            _ops.Gemm(a.Normed, block.QkvWeight, block.QkvBias, null, a.Qkv, rows, 3 * d, d, Activation.None, stream);
+            _ops.Attention(a.Qkv, a.Attended, batch, t, c.Heads, c.HeadSize, _fusedAttention, stream);
+            _ops.Gemm(a.Attended, block.ProjWeight, block.ProjBias, a.X, a.X, rows, d, d, Activation.None, stream);
+
+            // x += fc2(GELU(fc1(LN2(x)))), GELU and residual in the GEMMs' epilogues.
+            _ops.LayerNorm(a.X, block.Norm2Weight, block.Norm2Bias, a.Normed, rows, d, c.LayerNormEps, stream);
+            _ops.Gemm(a.Normed, block.Fc1Weight, block.Fc1Bias, null, a.Hidden, rows, c.MlpWidth, d, Activation.Gelu, stream);
+            _ops.Gemm(a.Hidden, block.Fc2Weight, block.Fc2Bias, a.X, a.X, rows, d, c.MlpWidth, Activation.None, stream);
+        }
+
+        // LayerNorm works per row, so norm-then-take-the-class-token equals take-then-norm; timm's
+        // mean pooling normalises after the mean (fc_norm). Either way only batch rows are normalised.
+        _ops.Pool(a.X, a.Pooled, batch, t, d, c.Pooling, c.Prefix, stream);
+        _ops.LayerNorm(a.Pooled, _normWeight, _normBias, a.PooledNormed, batch, d, c.LayerNormEps, stream);
+        _ops.Gemm(a.PooledNormed, _headWeight, _headBias, null, logits, batch, c.Classes, d, Activation.None, stream);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        _activations?.Dispose();
+        _activations = null;
+        foreach (DeviceBuffer<float> buffer in _weightBuffers)
+        {
+            buffer.Dispose();
+        }
+
+        _weightBuffers.Clear();
+        if (_ownsOps && _ops is IDisposable disposable)
+        {
+            disposable.Dispose();
+        }
+    }
+
+    private Activations ActivationsFor(int batch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        long rows = (long)batch * Config.Tokens;
+        if (rows * Math.Max(3L * Config.Width, Config.MlpWidth) > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch {batch} is too large for 32-bit indexing of the activations");
+        }
+
+        if (_activations?.Batch != batch)
+        {
+            _activations?.Dispose();
+            _activations = null;
+            _activations = new Activations(Device, Config, batch);
+        }
+
+        return _activations;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    private sealed record Block(
+        DeviceBuffer<float> Norm1Weight, DeviceBuffer<float> Norm1Bias, DeviceBuffer<float> QkvWeight, DeviceBuffer<float> QkvBias,
+        DeviceBuffer<float> ProjWeight, DeviceBuffer<float> ProjBias, DeviceBuffer<float> Norm2Weight, DeviceBuffer<float> Norm2Bias,
+        DeviceBuffer<float> Fc1Weight, DeviceBuffer<float> Fc1Bias, DeviceBuffer<float> Fc2Weight, DeviceBuffer<float> Fc2Bias);
+
+    /// <summary>The buffers of one batch size; every layer writes into the same ones.</summary>
+    private sealed class Activations : IDisposable
+    {
+        private readonly List<DeviceBuffer<float>> _all = [];
+
+        public Activations(Device device, VitConfig c, int batch)
+        {
+            Batch = batch;
+            long rows = (long)batch * c.Tokens;
+            try
+            {
+                DeviceBuffer<float> Alloc(long length)
+                {
+                    DeviceBuffer<float> buffer = device.Allocate<float>(length);
+                    _all.Add(buffer);
+                    return buffer;
+                }
+
+                Images = Alloc((long)batch * c.Channels * c.ImageSize * c.ImageSize);
+                X = Alloc(rows * c.Width);
+                Normed = Alloc(rows * c.Width);
+                Qkv = Alloc(rows * 3 * c.Width);
+                Attended = Alloc(rows * c.Width);
+                Hidden = Alloc(rows * c.MlpWidth);
+                Pooled = Alloc((long)batch * c.Width);
+                PooledNormed = Alloc((long)batch * c.Width);
+                Logits = Alloc((long)batch * c.Classes);
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public int Batch { get; }
+
+        public DeviceBuffer<float> Images { get; } = null!;
+        public DeviceBuffer<float> X { get; } = null!;
+        public DeviceBuffer<float> Normed { get; } = null!;
+        public DeviceBuffer<float> Qkv { get; } = null!;
+        public DeviceBuffer<float> Attended { get; } = null!;
+        public DeviceBuffer<float> Hidden { get; } = null!;
+        public DeviceBuffer<float> Pooled { get; } = null!;
+        public DeviceBuffer<float> PooledNormed { get; } = null!;
+        public DeviceBuffer<float> Logits { get; } = null!;
+
+        public long Bytes => _all.Sum(b => b.Bytes);
+
+        public void Dispose() => _all.ForEach(b => b.Dispose());
+    }
+}

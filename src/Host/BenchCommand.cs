@@ -5,12 +5,14 @@ using System.Text.Json;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Vit;
 
 namespace GpuViT.Host;
 
 /// <summary>
 /// `gpuvit bench --op gemm|attention|layernorm|softmax|gelu [--shape k=v,...] [--device D] [--json]`:
-/// a quick benchmark of one op after a warm-up, in achieved GFLOP/s and GB/s.
+/// a quick benchmark of one op after a warm-up, in achieved GFLOP/s and GB/s; and
+/// `gpuvit bench --model PRESET [--batch N] [--image-size S]`: the same for a whole ViT forward pass.
 /// </summary>
 public static class BenchCommand
 {
@@ -26,11 +28,16 @@ public static class BenchCommand
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var op = new Option<string>("--op")
+        var op = new Option<string?>("--op")
         {
             Description = "The op: gemm, attention, layernorm, softmax or gelu",
-            Required = true,
         };
+        var model = new Option<string?>("--model")
+        {
+            Description = $"A ViT preset to run forward with random weights instead of one op: {string.Join(", ", VitPresets.Names)}",
+        };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass (--model)", DefaultValueFactory = _ => 8 };
+        var imageSize = new Option<int?>("--image-size") { Description = "Image size, if not the preset's (--model)" };
         op.AcceptOnlyFromAmong([.. DefaultShapes.Keys]);
         var shape = new Option<string?>("--shape")
         {
@@ -45,22 +52,32 @@ public static class BenchCommand
         var unfused = new Option<bool>("--unfused") { Description = "Attention as GEMM, softmax, GEMM instead of the fused kernel" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
 
-        var command = new Command("bench", "Benchmark one op on a device: seconds per run, achieved GFLOP/s and GB/s");
+        var command = new Command("bench", "Benchmark one op, or a model's forward pass, on a device: seconds per run, achieved GFLOP/s and GB/s");
         command.Options.Add(op);
+        command.Options.Add(model);
+        command.Options.Add(batch);
+        command.Options.Add(imageSize);
         command.Options.Add(shape);
         command.Options.Add(gemm);
         command.Options.Add(unfused);
         command.Options.Add(json);
         command.SetAction(parsed =>
         {
+            if ((parsed.GetValue(op) is null) == (parsed.GetValue(model) is null))
+            {
+                throw new UsageException("bench needs either --op NAME or --model PRESET");
+            }
+
+            if (parsed.GetValue(model) is { } preset)
+            {
+                ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(json),
+                    !parsed.GetValue(unfused), parsed.GetValue(gemm)!);
+                return 0;
+            }
+
             string name = parsed.GetValue(op)!;
             Dictionary<string, int> sizes = Shape(name, parsed.GetValue(shape));
-            GemmVersion version = parsed.GetValue(gemm) switch
-            {
-                "naive" => GemmVersion.Naive,
-                "tiled" => GemmVersion.Tiled,
-                _ => GemmVersion.RegisterBlocked,
-            };
+            GemmVersion version = Version(parsed.GetValue(gemm)!);
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
             ITransformerOps ops = TransformerOps.For(device, version);
             try
@@ -79,6 +96,13 @@ public static class BenchCommand
     }
 
     private sealed record Result(double Seconds, double Flops, double Bytes, string Variant);
+
+    internal static GemmVersion Version(string text) => text switch
+    {
+        "naive" => GemmVersion.Naive,
+        "tiled" => GemmVersion.Tiled,
+        _ => GemmVersion.RegisterBlocked,
+    };
 
     private static Dictionary<string, int> Shape(string op, string? text)
     {
@@ -206,8 +230,8 @@ public static class BenchCommand
                 ["shape"] = shape,
                 ["variant"] = variant,
                 ["seconds"] = result.Seconds,
-                ["gflops"] = Math.Round(gflops, 3),
-                ["gbps"] = Math.Round(gbps, 3),
+                ["gflops"] = gflops,
+                ["gbps"] = gbps,
             }));
             return;
         }

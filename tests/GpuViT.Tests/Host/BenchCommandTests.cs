@@ -1,0 +1,66 @@
+using System.Text.Json;
+using GpuViT.Host;
+using Xunit;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>`gpuvit bench`: the JSON it promises for an op and for a model, and bad input.</summary>
+public sealed class BenchCommandTests
+{
+    [Fact]
+    public void Op_bench_prints_one_JSON_object_with_the_promised_fields()
+    {
+        (int exit, string output, _) = Run("bench", "--op", "gemm", "--shape", "m=33,k=17,n=9", "--device", "cpu", "--json");
+
+        Assert.Equal(0, exit);
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement root = json.RootElement;
+        Assert.Equal("gemm", root.GetProperty("op").GetString());
+        Assert.Equal("cpu", root.GetProperty("device").GetString());
+        Assert.Equal("m=33,k=17,n=9", root.GetProperty("shape").GetString());
+        Assert.True(root.GetProperty("seconds").GetDouble() > 0);
+        Assert.True(root.GetProperty("gflops").GetDouble() > 0);
+        Assert.True(root.GetProperty("gbps").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void Model_bench_prints_images_per_second_for_a_preset()
+    {
+        (int exit, string output, _) = Run("bench", "--model", "vit_test_tiny", "--batch", "2", "--device", "emulator", "--json");
+
+        Assert.Equal(0, exit);
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement root = json.RootElement;
+        Assert.Equal("vit_test_tiny", root.GetProperty("model").GetString());
+        Assert.Equal("emulator", root.GetProperty("device").GetString());
+        Assert.Equal(2, root.GetProperty("batch").GetInt32());
+        foreach (string field in new[] { "seconds", "images_per_s", "gflops", "gbps" })
+        {
+            Assert.True(root.GetProperty(field).GetDouble() > 0, field);
+        }
+    }
+
+    [Theory]
+    [InlineData("either --op NAME or --model PRESET", "bench")]
+    [InlineData("either --op NAME or --model PRESET", "bench", "--op", "gemm", "--model", "vit_test_tiny")]
+    [InlineData("unknown model 'vit_huge'", "bench", "--model", "vit_huge")]
+    [InlineData("not one of gemm's sizes", "bench", "--op", "gemm", "--shape", "rows=3")]
+    [InlineData("must be a positive integer", "bench", "--op", "gemm", "--shape", "m=-3")]
+    public void Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
+    {
+        (int exit, string output, string error) = Run(args);
+
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Empty(output);
+        Assert.Contains(expected, error);
+        Assert.Single(error.TrimEnd('\n').Split('\n'));
+    }
+
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int exit = Cli.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+}

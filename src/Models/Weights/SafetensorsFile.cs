@@ -201,6 +201,10 @@ public sealed class SafetensorsFile : IDisposable
 
     static (List<SafetensorsTensorInfo>, Dictionary<string, string>) ParseHeader(string fileName, byte[] header, long dataLength)
     {
+        // The JSON reader checks structure but leaves string bytes unchecked until they are read.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new WeightsFormatException($"{fileName}: header is not valid UTF-8");
+
         JsonDocument document;
         try
         {
@@ -217,6 +221,7 @@ public sealed class SafetensorsFile : IDisposable
         }
 
         using (document)
+        try
         {
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
@@ -243,6 +248,11 @@ public sealed class SafetensorsFile : IDisposable
 
             CheckNoOverlaps(fileName, tensors);
             return (tensors, metadata);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Escaped strings that do not decode (a lone "\uD800") surface only when read.
+            throw new WeightsFormatException($"{fileName}: header has a string that cannot be decoded: {OneLine(e.Message)}", e);
         }
     }
 

@@ -108,8 +108,7 @@ public sealed class SafetensorsFile : IDisposable
             long dataLength = fileLength - dataStart;
             var (tensors, metadata) = ParseHeader(fileName, header, dataLength);
 
-            var file = new SafetensorsFile(fileName, map, view, dataStart, dataLength, tensors, metadata);
-            return file;
+            return new SafetensorsFile(fileName, map, view, dataStart, dataLength, tensors, metadata);
         }
         catch (Exception e)
         {

@@ -117,6 +117,20 @@ public sealed class SafetensorsTests : IDisposable
     }
 
     [Fact]
+    public void ReadAfterDisposeThrowsAndTheFileCanBeReplaced()
+    {
+        string path = PathOf("d.safetensors");
+        new SafetensorsWriter().Add("a", new[] { 1 }, new[] { 1f }).Save(path);
+        var file = SafetensorsFile.Open(path);
+        file.Dispose();
+        file.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => file.ReadFloat32("a"));
+        new SafetensorsWriter().Add("a", new[] { 1 }, new[] { 5f }).Save(path);
+        using var reopened = SafetensorsFile.Open(path);
+        Assert.Equal([5f], reopened.ReadFloat32("a"));
+    }
+
+    [Fact]
     public void WriterRejectsBadTensors()
     {
         var writer = new SafetensorsWriter().Add("a", new[] { 2 }, new[] { 1f, 2f });

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test. First installs, when missing, the Debian packages the tests need:
 # an OpenCL runtime on the CPU (PoCL) and NVRTC (Debian's non-free component), so the
-# generated OpenCL C and CUDA C are really built, and stb_image (libstb0) for image input. Then prints how many OpenCL and NVRTC
-# tests ran, and a closing "N passed, N failed" line.
+# generated OpenCL C and CUDA C are really built, and stb_image (libstb0) for image input.
+# Then prints how many OpenCL and NVRTC tests ran, and a closing "N passed, N failed" line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"

@@ -34,7 +34,8 @@ public sealed class NpyArray
 /// </summary>
 public static class NpyFile
 {
-    private static ReadOnlySpan<byte> Magic => "\x93NUMPY"u8;
+    // Not a u8 literal: that would encode \x93 as two UTF-8 bytes.
+    private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     /// <summary>Headers larger than this are refused before being read (numpy's own limit is 10 000).</summary>
     public const int MaxHeaderLength = 1 << 16;

@@ -10,8 +10,9 @@ namespace GpuViT.Models.Inputs;
 /// <item>scale to [0, 1] (ToTensor: / 255) and normalise per channel: (x − mean) / std;</item>
 /// <item>output float32 CHW.</item>
 /// </list>
-/// The resize is PIL's Image.resize(BILINEAR) reproduced to the bit for 8-bit images: a triangle
-/// filter whose support widens by the scale factor when downscaling (so it antialiases), applied
+/// The resize is PIL's Image.resize reproduced to the bit for 8-bit images: a triangle filter
+/// (BILINEAR, the default) or Keys' cubic with a = −0.5 (BICUBIC, what timm's ViT configs name),
+/// whose support widens by the scale factor when downscaling (so it antialiases), applied
 /// horizontally then vertically, with 22-bit fixed-point weights and rounding to 8 bits after
 /// each pass (Pillow's libImaging/Resample.c).
 /// </summary>
@@ -20,8 +21,10 @@ public sealed class EvalTransform
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
 
-    public EvalTransform(int size, double cropPct = 0.875, IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null)
+    public EvalTransform(int size, double cropPct = 0.875, IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null,
+                         Interpolation interpolation = Interpolation.Bilinear)
     {
+        Interpolation = interpolation;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
         if (!(cropPct > 0 && cropPct <= 1))
             throw new ArgumentOutOfRangeException(nameof(cropPct), cropPct, "crop_pct must be in (0, 1]");
@@ -40,6 +43,7 @@ public sealed class EvalTransform
     public double CropPct { get; }
     public float[] Mean { get; }
     public float[] Std { get; }
+    public Interpolation Interpolation { get; }
 
     /// <summary>The shorter side after the resize: floor(size / crop_pct), 224 / 0.875 → 256.</summary>
     public int ResizeShortSide => (int)Math.Floor(Size / CropPct);
@@ -66,7 +70,7 @@ public sealed class EvalTransform
         if (output.Length != 3 * Size * Size)
             throw new ArgumentException($"output needs {3 * Size * Size} floats", nameof(output));
         var (w, h) = ResizedSize(image.Width, image.Height, ResizeShortSide);
-        RgbImage resized = Resize(image, w, h);
+        RgbImage resized = Resize(image, w, h, Interpolation);
         if (w < Size || h < Size)
             throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // crop_pct ≤ 1 rules it out
         int top = (int)Math.Round((h - Size) / 2.0, MidpointRounding.ToEven);
@@ -89,24 +93,24 @@ public sealed class EvalTransform
 
     private const int PrecisionBits = 32 - 8 - 2;
 
-    /// <summary>PIL's Image.resize((width, height), BILINEAR) on an RGB image; see the class remarks.</summary>
-    public static RgbImage Resize(RgbImage image, int width, int height)
+    /// <summary>PIL's Image.resize((width, height), BILINEAR or BICUBIC) on an RGB image; see the class remarks.</summary>
+    public static RgbImage Resize(RgbImage image, int width, int height, Interpolation interpolation = Interpolation.Bilinear)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
         RgbImage result = image;
         if (width != image.Width)
-            result = ResizeHorizontal(result, width);
+            result = ResizeHorizontal(result, width, interpolation);
         if (height != image.Height)
-            result = Transpose(ResizeHorizontal(Transpose(result), height));
+            result = Transpose(ResizeHorizontal(Transpose(result), height, interpolation));
         return result;
     }
 
     // One pass along rows; the vertical pass runs it on the transpose, which gives the same
     // sums as Pillow's column pass (each output is one dot product rounded once).
-    private static RgbImage ResizeHorizontal(RgbImage image, int outWidth)
+    private static RgbImage ResizeHorizontal(RgbImage image, int outWidth, Interpolation interpolation)
     {
-        var (starts, counts, weights, kernelSize) = Coefficients(image.Width, outWidth);
+        var (starts, counts, weights, kernelSize) = Coefficients(image.Width, outWidth, interpolation);
         int inWidth = image.Width, height = image.Height;
         var output = new byte[(long)outWidth * height * 3];
         byte[] input = image.Pixels;
@@ -135,12 +139,13 @@ public sealed class EvalTransform
 
     private static byte Clip8(int v) => (byte)Math.Clamp(v >> PrecisionBits, 0, 255);
 
-    /// <summary>Pillow's precompute_coeffs (bilinear) and normalize_coeffs_8bpc.</summary>
-    private static (int[] Starts, int[] Counts, int[] Weights, int KernelSize) Coefficients(int inSize, int outSize)
+    /// <summary>Pillow's precompute_coeffs and normalize_coeffs_8bpc.</summary>
+    private static (int[] Starts, int[] Counts, int[] Weights, int KernelSize) Coefficients(int inSize, int outSize, Interpolation interpolation)
     {
+        Func<double, double> filter = interpolation == Interpolation.Bicubic ? Bicubic : Bilinear;
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
-        double support = 1.0 * filterScale; // the bilinear filter's support is 1
+        double support = (interpolation == Interpolation.Bicubic ? 2.0 : 1.0) * filterScale;
         int kernelSize = (int)Math.Ceiling(support) * 2 + 1;
         var starts = new int[outSize];
         var counts = new int[outSize];
@@ -154,8 +159,7 @@ public sealed class EvalTransform
             double sum = 0;
             for (int i = 0; i < max; i++)
             {
-                double t = Math.Abs((i + min - center + 0.5) * (1.0 / filterScale)); // Pillow multiplies by 1 / filterscale
-                k[i] = t < 1.0 ? 1.0 - t : 0.0;
+                k[i] = filter((i + min - center + 0.5) * (1.0 / filterScale)); // Pillow multiplies by 1 / filterscale
                 sum += k[i];
             }
             for (int i = 0; i < max; i++)
@@ -167,6 +171,22 @@ public sealed class EvalTransform
             counts[x] = max;
         }
         return (starts, counts, weights, kernelSize);
+    }
+
+    private static double Bilinear(double x)
+    {
+        x = Math.Abs(x);
+        return x < 1.0 ? 1.0 - x : 0.0;
+    }
+
+    // Keys' cubic convolution with a = −0.5, as Pillow's bicubic_filter.
+    private static double Bicubic(double x)
+    {
+        const double a = -0.5;
+        x = Math.Abs(x);
+        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+        return 0.0;
     }
 
     private static RgbImage Transpose(RgbImage image)
@@ -183,4 +203,11 @@ public sealed class EvalTransform
             }
         return new RgbImage(h, w, output);
     }
+}
+
+/// <summary>The resize filter, as PIL names them; timm's configs say "bilinear" or "bicubic".</summary>
+public enum Interpolation
+{
+    Bilinear,
+    Bicubic,
 }

@@ -199,6 +199,20 @@ public sealed class InputTests : IDisposable
 
         Assert.All(EvalTransform.Resize(image, 3, 2).Pixels, v => Assert.Equal(123, v));
         Assert.All(EvalTransform.Resize(image, 20, 11).Pixels, v => Assert.Equal(123, v));
+        Assert.All(EvalTransform.Resize(image, 3, 2, Interpolation.Bicubic).Pixels, v => Assert.Equal(123, v));
+        Assert.All(EvalTransform.Resize(image, 20, 11, Interpolation.Bicubic).Pixels, v => Assert.Equal(123, v));
+    }
+
+    [Fact]
+    public void Bicubic_upscale_matches_Pillow_weights_including_the_negative_lobe()
+    {
+        // 2 → 4 with a = −0.5: outputs 0 and 3 weigh the pixels (37, −3)/34 and (−3, 37)/34,
+        // outputs 1 and 2 weigh them (111, 29)/140 and (29, 111)/140.
+        var image = new RgbImage(2, 1, [34, 0, 0, 68, 0, 0]);
+
+        RgbImage resized = EvalTransform.Resize(image, 4, 1, Interpolation.Bicubic);
+
+        Assert.Equal([31, 41, 61, 71], new[] { 0, 1, 2, 3 }.Select(x => resized[x, 0, 0]));
     }
 
     // ---- .npy ----

@@ -70,6 +70,8 @@ public sealed class EvalTransform
         if (output.Length != 3 * Size * Size)
             throw new ArgumentException($"output needs {3 * Size * Size} floats", nameof(output));
         var (w, h) = ResizedSize(image.Width, image.Height, ResizeShortSide);
+        if ((long)w * h > ImageDecoder.MaxPixels) // a sliver of an image would resize to gigabytes
+            throw new ArgumentException($"a {image.Width}x{image.Height} image resizes to {w}x{h}, more than {ImageDecoder.MaxPixels} pixels");
         RgbImage resized = Resize(image, w, h, Interpolation);
         if (w < Size || h < Size)
             throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // crop_pct ≤ 1 rules it out

@@ -122,7 +122,7 @@ public sealed class InputLoader
         {
             if (!source.IsNpy)
             {
-                yield return (source.Path, destination => Transform.ApplyTo(ImageDecoder.Load(source.Path), destination));
+                yield return (source.Path, destination => TransformImage(source.Path, destination));
                 continue;
             }
             NpyArray array = ReadBatchArray(source.Path);
@@ -133,6 +133,13 @@ public sealed class InputLoader
                 yield return ($"{source.Path}[{i}]", destination => array.Data.AsSpan(offset, stride).CopyTo(destination));
             }
         }
+    }
+
+    private void TransformImage(string path, Span<float> destination)
+    {
+        RgbImage image = ImageDecoder.Load(path);
+        try { Transform.ApplyTo(image, destination); }
+        catch (ArgumentException e) { throw InputException.For(path, e.Message); }
     }
 
     private NpyArray ReadBatchArray(string path)

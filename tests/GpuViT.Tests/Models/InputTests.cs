@@ -101,6 +101,15 @@ public sealed class InputTests : IDisposable
     }
 
     [Fact]
+    public void Jpeg_decodes_through_stb_image_and_grey_expands()
+    {
+        RgbImage image = ImageDecoder.Load(Write("grey.jpg", GreyJpeg8x8()));
+
+        Assert.Equal((8, 8), (image.Width, image.Height));
+        Assert.All(image.Pixels, v => Assert.InRange(v, 159, 161)); // 160 up to the IDCT's rounding
+    }
+
+    [Fact]
     public void Corrupt_jpeg_is_an_input_error_naming_the_file_and_stb_reason()
     {
         // A JPEG start-of-image marker followed by garbage.
@@ -353,6 +362,17 @@ public sealed class InputTests : IDisposable
     }
 
     [Fact]
+    public void An_image_too_thin_to_resize_names_the_file()
+    {
+        string path = Write("sliver.pgm", [.. "P5 1 2000000 255\n"u8, .. new byte[2_000_000]]);
+        var loader = new InputLoader(new EvalTransform(224));
+
+        var e = Assert.Throws<InputException>(() => loader.Batches([path], 1).ToList());
+
+        Assert.StartsWith($"{path}: a 1x2000000 image resizes to 256x512000000", e.Message);
+    }
+
+    [Fact]
     public void Missing_paths_and_empty_directories_fail_before_any_decoding()
     {
         string missing = PathOf("missing.png");
@@ -396,6 +416,24 @@ public sealed class InputTests : IDisposable
     private static readonly byte[] NpyMagic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     private static byte[] Ppm(int width, int height, byte[] rgb) => [.. Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. rgb];
+
+    /// <summary>
+    /// A baseline JPEG of one 8×8 grey block at level 160: quantisation all 1, a DC table whose only
+    /// code ("0") means category 9, an AC table whose only code ("0") is end-of-block. The DC
+    /// coefficient is (160 − 128) × 8 = 256, so the scan is "0", "100000000", "0", padded with 1s.
+    /// </summary>
+    private static byte[] GreyJpeg8x8()
+    {
+        var jpeg = new List<byte> { 0xFF, 0xD8 };
+        jpeg.AddRange([0xFF, 0xDB, 0, 67, 0x00, .. Enumerable.Repeat((byte)1, 64)]);
+        jpeg.AddRange([0xFF, 0xC0, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+        jpeg.AddRange([0xFF, 0xC4, 0, 20, 0x00, 1, .. new byte[15], 9]);
+        jpeg.AddRange([0xFF, 0xC4, 0, 20, 0x10, 1, .. new byte[15], 0x00]);
+        jpeg.AddRange([0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 63, 0]);
+        jpeg.AddRange([0b0100_0000, 0b0001_1111]);
+        jpeg.AddRange([0xFF, 0xD9]);
+        return [.. jpeg];
+    }
 
     /// <summary>A 24-bit BMP: BGR rows bottom-up, each padded to 4 bytes.</summary>
     private static byte[] Bmp(int width, int height, byte[] rgb)

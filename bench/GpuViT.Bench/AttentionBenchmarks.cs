@@ -60,7 +60,7 @@ public class AttentionBenchmarks
 
     private sealed class Config : ManualConfig
     {
-        public Config() => AddColumn(new GflopsColumn(
+        public Config() => AddColumn(RateColumn.Gflops(
             _ => 4.0 * Batch * Heads * Tokens * Tokens * HeadSize,
             "4·batch·heads·tokens²·headSize (Q·Kᵀ and P·V, two per multiply-add) per second, in billions"));
     }

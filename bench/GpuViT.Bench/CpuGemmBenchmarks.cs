@@ -82,7 +82,7 @@ public unsafe class CpuGemmBenchmarks
         public Config()
         {
             AddJob(Job.Default.WithWarmupCount(5).WithIterationCount(20));
-            AddColumn(new GflopsColumn(
+            AddColumn(RateColumn.Gflops(
                 benchmarkCase => ((GemmShape)benchmarkCase.Parameters["Shape"]).Flops,
                 "2·M·N·K floating-point operations per second, in billions"));
             WithOrderer(new DefaultOrderer(SummaryOrderPolicy.Declared, MethodOrderPolicy.Declared));

@@ -92,39 +92,15 @@ public class ElementwiseBenchmarks
         _device.Synchronize();
     }
 
+    private static (double Flops, double Bytes)? WorkOf(BenchmarkDotNet.Running.BenchmarkCase c) =>
+        Work.TryGetValue(c.Descriptor.WorkloadMethod.Name, out var work) ? work : null;
+
     private sealed class Config : ManualConfig
     {
         public Config()
         {
-            AddColumn(new RateColumn("GFLOP/s", "floating-point operations per second, in billions (GELU counted as 8 per element)", w => w.Flops));
-            AddColumn(new RateColumn("GB/s", "bytes read and written per second, in billions (each input and output once)", w => w.Bytes));
-        }
-    }
-
-    /// <summary>A quantity per run (FLOPs or bytes) over the mean time, in billions per second.</summary>
-    private sealed class RateColumn(string name, string legend, Func<(double Flops, double Bytes), double> perRun) : IColumn
-    {
-        public string Id => name;
-        public string ColumnName => name;
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => legend;
-
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-
-        public bool IsAvailable(Summary summary) => true;
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            double? nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-            return nanoseconds is > 0 && Work.TryGetValue(benchmarkCase.Descriptor.WorkloadMethod.Name, out var work)
-                ? (perRun(work) / nanoseconds.Value).ToString("F2")
-                : "-";
+            AddColumn(new RateColumn("GFLOP/s", "floating-point operations per second, in billions (GELU counted as 8 per element)", c => WorkOf(c)?.Flops));
+            AddColumn(new RateColumn("GB/s", "bytes read and written per second, in billions (each input and output once)", c => WorkOf(c)?.Bytes));
         }
     }
 }

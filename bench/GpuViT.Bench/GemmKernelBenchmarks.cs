@@ -81,7 +81,7 @@ public class GemmKernelBenchmarks
         {
             // A naive 1024³ run takes about half a second on PoCL: a short job keeps the whole set to minutes.
             AddJob(Job.ShortRun);
-            AddColumn(new GflopsColumn(
+            AddColumn(RateColumn.Gflops(
                 benchmarkCase =>
                 {
                     (int m, int n, int k) = Parse((string)benchmarkCase.Parameters["Shape"]);

@@ -4,11 +4,17 @@ using BenchmarkDotNet.Running;
 
 namespace GpuViT.Bench;
 
-/// <summary>A benchmark's floating-point operations per run over its mean time, in billions per second.</summary>
-public sealed class GflopsColumn(Func<BenchmarkCase, double> flopsPerRun, string legend) : IColumn
+/// <summary>
+/// A quantity per run (FLOPs, bytes) over the benchmark's mean time, in billions per second:
+/// the GFLOP/s and GB/s columns of every benchmark here.
+/// </summary>
+public sealed class RateColumn(string name, string legend, Func<BenchmarkCase, double?> perRun) : IColumn
 {
-    public string Id => "GFLOP/s";
-    public string ColumnName => "GFLOP/s";
+    /// <summary>A GFLOP/s column.</summary>
+    public static RateColumn Gflops(Func<BenchmarkCase, double> flopsPerRun, string legend) => new("GFLOP/s", legend, c => flopsPerRun(c));
+
+    public string Id => name;
+    public string ColumnName => name;
     public bool AlwaysShow => true;
     public ColumnCategory Category => ColumnCategory.Custom;
     public int PriorityInCategory => 0;
@@ -25,6 +31,6 @@ public sealed class GflopsColumn(Func<BenchmarkCase, double> flopsPerRun, string
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
         double? nanoseconds = summary[benchmarkCase]?.ResultStatistics?.Mean;
-        return nanoseconds is > 0 ? (flopsPerRun(benchmarkCase) / nanoseconds.Value).ToString("F2") : "-";
+        return nanoseconds is > 0 && perRun(benchmarkCase) is { } amount ? (amount / nanoseconds.Value).ToString("F2") : "-";
     }
 }

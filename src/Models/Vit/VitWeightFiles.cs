@@ -1,0 +1,458 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using GpuViT.Kernels.Ops;
+using GpuViT.Models.Weights;
+
+namespace GpuViT.Models.Vit;
+
+/// <summary>How a file names a ViT's tensors.</summary>
+public enum WeightLayout
+{
+    /// <summary>timm's names (patch_embed.proj.weight, blocks.0.attn.qkv.weight, ...), which <see cref="VitWeights"/> uses.</summary>
+    Timm,
+
+    /// <summary>torchvision's VisionTransformer (conv_proj.weight, encoder.layers.encoder_layer_0.self_attention.in_proj_weight, ...).</summary>
+    TorchVision,
+
+    /// <summary>Hugging Face's ViTForImageClassification (vit.encoder.layer.0.attention.attention.query.weight, ...).</summary>
+    HuggingFace,
+}
+
+/// <summary>
+/// Values the tensors' shapes cannot give (heads, eps, pooling, shared layers), or that override
+/// the file's: from the command line, or the caller. Null means "not given".
+/// </summary>
+public sealed record VitConfigHints(int? Heads = null, float? LayerNormEps = null, int? Depth = null, bool? ShareLayers = null);
+
+/// <summary>A ViT read from a weights file: its config, its weights by timm's names, and what the file says about inputs and classes.</summary>
+public sealed record LoadedVit(
+    VitConfig Config,
+    VitWeights Weights,
+    WeightLayout Layout,
+    IReadOnlyList<string>? ClassNames,
+    float[]? Mean,
+    float[]? Std);
+
+/// <summary>
+/// Reads ViT weights from a .safetensors file in the timm, torchvision or Hugging Face layout
+/// (recognised by the tensor names) onto <see cref="VitWeights"/>' timm names, and writes them in
+/// the timm layout. The config comes from, in order of precedence: explicit
+/// <see cref="VitConfigHints"/>, the file's <c>__metadata__</c> (the <c>gpuvit.*</c> keys
+/// below), a Hugging Face style <c>config.json</c> (given, or beside the file), and the shapes.
+/// The number of heads cannot be read from shapes and is never guessed.
+/// Every problem is a <see cref="WeightsFormatException"/> whose message is one line starting
+/// with the file's name.
+/// </summary>
+public static class VitWeightFiles
+{
+    /// <summary>Metadata keys the writer puts in <c>__metadata__</c> and the reader honours. Values are invariant-culture text.</summary>
+    public static class MetadataKeys
+    {
+        public const string ImageSize = "gpuvit.image_size";
+        public const string PatchSize = "gpuvit.patch_size";
+        public const string Channels = "gpuvit.channels";
+        public const string Width = "gpuvit.width";
+        public const string Depth = "gpuvit.depth";
+        public const string Heads = "gpuvit.heads";
+        public const string MlpWidth = "gpuvit.mlp_width";
+        public const string Classes = "gpuvit.classes";
+        public const string LayerNormEps = "gpuvit.layer_norm_eps";
+
+        /// <summary>"class_token" or "mean".</summary>
+        public const string Pooling = "gpuvit.pooling";
+
+        /// <summary>"true" or "false".</summary>
+        public const string ClassToken = "gpuvit.class_token";
+
+        /// <summary>"true" or "false"; with "true" only blocks.0.* are stored and <see cref="Depth"/> says how often it runs.</summary>
+        public const string ShareLayers = "gpuvit.share_layers";
+
+        /// <summary>Optional, comma-separated per-channel normalisation.</summary>
+        public const string Mean = "gpuvit.mean";
+
+        public const string Std = "gpuvit.std";
+    }
+
+    /// <summary>The metadata that describes <paramref name="config"/> completely.</summary>
+    public static Dictionary<string, string> Metadata(VitConfig config)
+    {
+        static string I(int value) => value.ToString(CultureInfo.InvariantCulture);
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["format"] = "pt", // what timm and safetensors' torch helpers write
+            [MetadataKeys.ImageSize] = I(config.ImageSize),
+            [MetadataKeys.PatchSize] = I(config.PatchSize),
+            [MetadataKeys.Channels] = I(config.Channels),
+            [MetadataKeys.Width] = I(config.Width),
+            [MetadataKeys.Depth] = I(config.Depth),
+            [MetadataKeys.Heads] = I(config.Heads),
+            [MetadataKeys.MlpWidth] = I(config.MlpWidth),
+            [MetadataKeys.Classes] = I(config.Classes),
+            [MetadataKeys.LayerNormEps] = config.LayerNormEps.ToString("R", CultureInfo.InvariantCulture),
+            [MetadataKeys.Pooling] = config.Pooling == PoolMode.Mean ? "mean" : "class_token",
+            [MetadataKeys.ClassToken] = config.ClassToken ? "true" : "false",
+            [MetadataKeys.ShareLayers] = config.ShareLayers ? "true" : "false",
+        };
+    }
+
+    /// <summary>Saves a model in the timm layout with the <see cref="MetadataKeys"/>, so it loads without any hints.</summary>
+    public static void Save(string path, VitConfig config, VitWeights weights)
+    {
+        weights.Validate(config);
+        var writer = new SafetensorsWriter();
+        foreach ((string name, _) in VitWeights.ExpectedShapes(config))
+        {
+            VitTensor tensor = weights[name];
+            writer.Add(name, tensor.Shape, tensor.Data);
+        }
+
+        foreach ((string key, string value) in Metadata(config))
+        {
+            writer.Metadata[key] = value;
+        }
+
+        writer.Save(path);
+    }
+
+    /// <summary>The layout these tensor names are in.</summary>
+    public static WeightLayout Detect(IEnumerable<string> names, string fileName)
+    {
+        var set = names.ToHashSet(StringComparer.Ordinal);
+        if (set.Contains("patch_embed.proj.weight"))
+        {
+            return WeightLayout.Timm;
+        }
+
+        if (set.Contains("conv_proj.weight"))
+        {
+            return WeightLayout.TorchVision;
+        }
+
+        if (set.Contains("vit.embeddings.patch_embeddings.projection.weight"))
+        {
+            return WeightLayout.HuggingFace;
+        }
+
+        string first = set.Order(StringComparer.Ordinal).FirstOrDefault() ?? "(no tensors)";
+        throw new WeightsFormatException(
+            $"{fileName}: not a ViT in a known layout: no patch_embed.proj.weight (timm), conv_proj.weight (torchvision) "
+            + $"or vit.embeddings.patch_embeddings.projection.weight (Hugging Face); first tensor: {first}");
+    }
+
+    /// <summary>
+    /// Loads a ViT. <paramref name="configPath"/> is a Hugging Face style config.json; without
+    /// it, a config.json beside the file is used if there is one.
+    /// </summary>
+    public static LoadedVit Load(string path, string? configPath = null, VitConfigHints? hints = null)
+    {
+        hints ??= new VitConfigHints();
+        string fileName = Path.GetFileName(path);
+        using SafetensorsFile file = SafetensorsFile.Open(path);
+        try
+        {
+            WeightLayout layout = Detect(file.TensorNames, fileName);
+            Dictionary<string, VitTensor> tensors = ToTimm(layout, file, fileName);
+            string? besideConfig = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json");
+            string? jsonPath = configPath ?? (File.Exists(besideConfig) ? besideConfig : null);
+            JsonConfig? json = jsonPath is null ? null : JsonConfig.Read(jsonPath);
+            VitConfig config = InferConfig(fileName, layout, tensors, file.Metadata, json, hints);
+            var weights = new VitWeights(tensors);
+            weights.Validate(config);
+            float[]? mean = ParseFloats(fileName, file.Metadata, MetadataKeys.Mean) ?? json?.Mean;
+            float[]? std = ParseFloats(fileName, file.Metadata, MetadataKeys.Std) ?? json?.Std;
+            return new LoadedVit(config, weights, layout, json?.ClassNames, mean, std);
+        }
+        catch (Exception e) when (e is VitConfigException or VitWeightsException)
+        {
+            throw new WeightsFormatException($"{fileName}: {e.Message}", e);
+        }
+    }
+
+    // Reads every tensor and renames it to timm's name; names that fit nothing stay as they are
+    // so the fit check reports them as unexpected.
+    private static Dictionary<string, VitTensor> ToTimm(WeightLayout layout, SafetensorsFile file, string fileName)
+    {
+        var tensors = new Dictionary<string, VitTensor>(StringComparer.Ordinal);
+        var qkvParts = new Dictionary<string, VitTensor?[]>(StringComparer.Ordinal);
+        foreach (SafetensorsTensorInfo info in file.Tensors)
+        {
+            if (info.ElementCount > Array.MaxLength)
+            {
+                throw new WeightsFormatException($"{fileName}: {info.Name} is too large");
+            }
+
+            var tensor = new VitTensor([.. info.Shape.Select(s => checked((int)s))], file.ReadFloat32(info.Name));
+            string name = info.Name;
+            if (layout == WeightLayout.HuggingFace && HfQkv.Match(name) is { Success: true } m)
+            {
+                // query, key and value are separate linears in HF; timm stacks them as [q; k; v].
+                string target = $"blocks.{m.Groups[1].Value}.attn.qkv.{m.Groups[3].Value}";
+                int part = m.Groups[2].Value switch { "query" => 0, "key" => 1, _ => 2 };
+                VitTensor?[] parts = qkvParts.TryGetValue(target, out var p) ? p : qkvParts[target] = new VitTensor?[3];
+                parts[part] = tensor;
+                continue;
+            }
+
+            string timmName = layout switch
+            {
+                WeightLayout.TorchVision => FromTorchVision(name),
+                WeightLayout.HuggingFace => FromHuggingFace(name),
+                _ => name,
+            };
+            if (!tensors.TryAdd(timmName, tensor))
+            {
+                throw new VitWeightsException($"{name}: maps to {timmName}, which another tensor already gave");
+            }
+        }
+
+        foreach ((string target, VitTensor?[] parts) in qkvParts)
+        {
+            string[] which = ["query", "key", "value"];
+            for (int i = 0; i < 3; i++)
+            {
+                if (parts[i] is null)
+                {
+                    throw new VitWeightsException($"{target}: the {which[i]} part is missing (Hugging Face stores query, key and value separately)");
+                }
+            }
+
+            int[] shape = parts[0]!.Shape;
+            if (parts.Any(t => !t!.Shape.SequenceEqual(shape)))
+            {
+                throw new VitWeightsException($"{target}: query, key and value have different shapes ({string.Join(", ", parts.Select(t => t!.ShapeText))})");
+            }
+
+            int[] stacked = [3 * shape[0], .. shape[1..]];
+            tensors[target] = new VitTensor(stacked, [.. parts[0]!.Data, .. parts[1]!.Data, .. parts[2]!.Data]);
+        }
+
+        return tensors;
+    }
+
+    private static readonly Regex TvLayer = new(@"^encoder\.layers\.encoder_layer_(\d+)\.(.+)$", RegexOptions.CultureInvariant);
+    private static readonly Regex HfLayer = new(@"^vit\.encoder\.layer\.(\d+)\.(.+)$", RegexOptions.CultureInvariant);
+    private static readonly Regex HfQkv = new(@"^vit\.encoder\.layer\.(\d+)\.attention\.attention\.(query|key|value)\.(weight|bias)$", RegexOptions.CultureInvariant);
+
+    private static string FromTorchVision(string name)
+    {
+        if (TvLayer.Match(name) is { Success: true } m)
+        {
+            string rest = m.Groups[2].Value switch
+            {
+                "self_attention.in_proj_weight" => "attn.qkv.weight",
+                "self_attention.in_proj_bias" => "attn.qkv.bias",
+                var s => Rename(s, ("ln_1.", "norm1."), ("ln_2.", "norm2."), ("self_attention.out_proj.", "attn.proj."),
+                    ("mlp.0.", "mlp.fc1."), ("mlp.linear_1.", "mlp.fc1."), ("mlp.3.", "mlp.fc2."), ("mlp.linear_2.", "mlp.fc2.")),
+            };
+            return $"blocks.{m.Groups[1].Value}.{rest}";
+        }
+
+        return name switch
+        {
+            "class_token" => "cls_token",
+            "encoder.pos_embedding" => "pos_embed",
+            _ => Rename(name, ("conv_proj.", "patch_embed.proj."), ("encoder.ln.", "norm."), ("heads.head.", "head.")),
+        };
+    }
+
+    private static string FromHuggingFace(string name)
+    {
+        if (HfLayer.Match(name) is { Success: true } m)
+        {
+            string rest = Rename(m.Groups[2].Value, ("layernorm_before.", "norm1."), ("layernorm_after.", "norm2."),
+                ("attention.output.dense.", "attn.proj."), ("intermediate.dense.", "mlp.fc1."), ("output.dense.", "mlp.fc2."));
+            return $"blocks.{m.Groups[1].Value}.{rest}";
+        }
+
+        return name switch
+        {
+            "vit.embeddings.cls_token" => "cls_token",
+            "vit.embeddings.position_embeddings" => "pos_embed",
+            _ => Rename(name, ("vit.embeddings.patch_embeddings.projection.", "patch_embed.proj."), ("vit.layernorm.", "norm."), ("classifier.", "head.")),
+        };
+    }
+
+    // Replaces the first prefix that fits; a name that fits none is returned unchanged.
+    private static string Rename(string name, params (string From, string To)[] prefixes)
+    {
+        foreach ((string from, string to) in prefixes)
+        {
+            if (name.StartsWith(from, StringComparison.Ordinal))
+            {
+                return to + name[from.Length..];
+            }
+        }
+
+        return name;
+    }
+
+    private static VitConfig InferConfig(
+        string fileName, WeightLayout layout, Dictionary<string, VitTensor> tensors,
+        IReadOnlyDictionary<string, string> metadata, JsonConfig? json, VitConfigHints hints)
+    {
+        int[] Shape(string name, int rank) =>
+            tensors.TryGetValue(name, out VitTensor? t)
+                ? t.Shape.Length == rank ? t.Shape : throw new VitWeightsException($"{name}: shape {t.ShapeText} should have {rank} dimensions")
+                : throw new VitWeightsException($"{name}: missing");
+        int? Meta(string key) =>
+            metadata.TryGetValue(key, out string? text)
+                ? int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
+                    ? value
+                    : throw new WeightsFormatException($"{fileName}: metadata {key} = '{text}' is not an integer")
+                : null;
+        bool? MetaBool(string key) =>
+            metadata.TryGetValue(key, out string? text)
+                ? bool.TryParse(text, out bool value) ? value : throw new WeightsFormatException($"{fileName}: metadata {key} = '{text}' is not true or false")
+                : null;
+
+        int[] patch = Shape("patch_embed.proj.weight", 4);
+        int width = patch[0], channels = patch[1], patchSize = patch[2];
+        bool classToken = MetaBool(MetadataKeys.ClassToken) ?? tensors.ContainsKey("cls_token");
+        PoolMode pooling = metadata.TryGetValue(MetadataKeys.Pooling, out string? poolText)
+            ? poolText switch
+            {
+                "mean" => PoolMode.Mean,
+                "class_token" => PoolMode.ClassToken,
+                _ => throw new WeightsFormatException($"{fileName}: metadata {MetadataKeys.Pooling} = '{poolText}' is not class_token or mean"),
+            }
+            : tensors.ContainsKey("fc_norm.weight") ? PoolMode.Mean : PoolMode.ClassToken;
+
+        // Tokens = class token + patches²; the image is patches per side × patch size.
+        int tokens = Shape("pos_embed", 3)[1];
+        int patches = tokens - (classToken ? 1 : 0);
+        int side = (int)Math.Round(Math.Sqrt(Math.Max(patches, 0)));
+        if (side * side != patches || patches == 0)
+        {
+            throw new VitWeightsException($"pos_embed: {tokens} tokens{(classToken ? " less the class token" : "")} are not a square number of patches");
+        }
+
+        int storedBlocks = 0;
+        while (tensors.ContainsKey($"blocks.{storedBlocks}.norm1.weight"))
+        {
+            storedBlocks++;
+        }
+
+        if (storedBlocks == 0)
+        {
+            throw new VitWeightsException("blocks.0.norm1.weight: missing (the file has no transformer blocks)");
+        }
+
+        bool share = hints.ShareLayers ?? MetaBool(MetadataKeys.ShareLayers) ?? false;
+        int depth = hints.Depth ?? Meta(MetadataKeys.Depth) ?? json?.Depth ?? storedBlocks;
+        int mlpWidth = Shape("blocks.0.mlp.fc1.weight", 2)[0];
+        int classes = Shape("head.weight", 2)[0];
+
+        int? heads = hints.Heads ?? Meta(MetadataKeys.Heads) ?? json?.Heads;
+        if (heads is null)
+        {
+            throw new WeightsFormatException(
+                $"{fileName}: the number of heads is not in the file's metadata or a config.json beside it; pass --heads N (N divides the width {width})");
+        }
+
+        float eps = hints.LayerNormEps
+            ?? (metadata.TryGetValue(MetadataKeys.LayerNormEps, out string? epsText)
+                ? float.TryParse(epsText, NumberStyles.Float, CultureInfo.InvariantCulture, out float e)
+                    ? (float?)e
+                    : throw new WeightsFormatException($"{fileName}: metadata {MetadataKeys.LayerNormEps} = '{epsText}' is not a number")
+                : null)
+            ?? json?.LayerNormEps
+            // timm and torchvision build ViTs with eps 1e-6; Hugging Face's ViTConfig defaults to 1e-12.
+            ?? (layout == WeightLayout.HuggingFace && json is not null ? 1e-12f : 1e-6f);
+
+        var config = new VitConfig(
+            ImageSize: Meta(MetadataKeys.ImageSize) ?? json?.ImageSize ?? side * patchSize,
+            PatchSize: Meta(MetadataKeys.PatchSize) ?? json?.PatchSize ?? patchSize,
+            Channels: Meta(MetadataKeys.Channels) ?? json?.Channels ?? channels,
+            Width: Meta(MetadataKeys.Width) ?? json?.Width ?? width,
+            Depth: depth,
+            Heads: heads.Value,
+            MlpWidth: Meta(MetadataKeys.MlpWidth) ?? json?.MlpWidth ?? mlpWidth,
+            Classes: Meta(MetadataKeys.Classes) ?? classes,
+            LayerNormEps: eps,
+            Pooling: pooling,
+            ClassToken: classToken,
+            ShareLayers: share);
+        return config.Validate();
+    }
+
+    private static float[]? ParseFloats(string fileName, IReadOnlyDictionary<string, string> metadata, string key)
+    {
+        if (!metadata.TryGetValue(key, out string? text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return [.. text.Split(',').Select(part => float.Parse(part, NumberStyles.Float, CultureInfo.InvariantCulture))];
+        }
+        catch (FormatException)
+        {
+            throw new WeightsFormatException($"{fileName}: metadata {key} = '{text}' is not comma-separated numbers");
+        }
+    }
+
+    /// <summary>
+    /// The parts of a config.json this reads: Hugging Face's ViTConfig keys, id2label for class
+    /// names, and timm's hub config (label_names, pretrained_cfg.mean/std).
+    /// </summary>
+    private sealed record JsonConfig(
+        int? ImageSize, int? PatchSize, int? Channels, int? Width, int? Depth, int? Heads, int? MlpWidth,
+        float? LayerNormEps, IReadOnlyList<string>? ClassNames, float[]? Mean, float[]? Std)
+    {
+        public static JsonConfig Read(string path)
+        {
+            string name = Path.GetFileName(path);
+            try
+            {
+                using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
+                JsonElement root = document.RootElement;
+                if (root.ValueKind != JsonValueKind.Object)
+                {
+                    throw new WeightsFormatException($"{name}: not a JSON object");
+                }
+
+                int? Int(string key) => root.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
+                float? Float(string key) => root.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetSingle() : null;
+                float[]? Floats(JsonElement parent, string key) =>
+                    parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Array
+                        ? [.. v.EnumerateArray().Select(x => x.GetSingle())]
+                        : null;
+
+                IReadOnlyList<string>? classes = null;
+                if (root.TryGetProperty("id2label", out JsonElement id2label) && id2label.ValueKind == JsonValueKind.Object)
+                {
+                    var byIndex = new SortedDictionary<int, string>();
+                    foreach (JsonProperty p in id2label.EnumerateObject())
+                    {
+                        if (int.TryParse(p.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) && p.Value.ValueKind == JsonValueKind.String)
+                        {
+                            byIndex[index] = p.Value.GetString()!;
+                        }
+                    }
+
+                    // Only a complete 0..n-1 list names classes; anything else would misname them.
+                    if (byIndex.Count > 0 && byIndex.Keys.Last() == byIndex.Count - 1)
+                    {
+                        classes = [.. byIndex.Values];
+                    }
+                }
+                else if (root.TryGetProperty("label_names", out JsonElement labels) && labels.ValueKind == JsonValueKind.Array)
+                {
+                    classes = [.. labels.EnumerateArray().Select(l => l.ToString())];
+                }
+
+                JsonElement pretrained = root.TryGetProperty("pretrained_cfg", out JsonElement pc) ? pc : default;
+                return new JsonConfig(
+                    Int("image_size"), Int("patch_size"), Int("num_channels"), Int("hidden_size"), Int("num_hidden_layers"),
+                    Int("num_attention_heads"), Int("intermediate_size"), Float("layer_norm_eps"), classes,
+                    Floats(root, "image_mean") ?? Floats(pretrained, "mean"), Floats(root, "image_std") ?? Floats(pretrained, "std"));
+            }
+            catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException)
+            {
+                throw new WeightsFormatException($"{name}: cannot read the config: {e.Message.Split('\n')[0]}", e);
+            }
+        }
+    }
+}

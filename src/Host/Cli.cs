@@ -1,5 +1,8 @@
 using System.CommandLine;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Inputs;
+using GpuViT.Models.Vit;
+using GpuViT.Models.Weights;
 
 namespace GpuViT.Host;
 
@@ -20,6 +23,7 @@ public static class Cli
         root.Subcommands.Add(KernelsCommand.Create(output, error));
         root.Subcommands.Add(DevicesCommand.Create(output, error));
         root.Subcommands.Add(BenchCommand.Create(output, error));
+        root.Subcommands.Add(RunCommand.Create(output, error));
 
         // With nothing to do, show what there is to do.
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
@@ -35,9 +39,11 @@ public static class Cli
         {
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (Exception e) when (e is UsageException or DeviceUnavailableException)
+        catch (Exception e) when (e is UsageException or DeviceUnavailableException
+            or WeightsFormatException or InputException or VitConfigException or VitWeightsException)
         {
-            error.WriteLine("gpuvit: " + e.Message);
+            // Bad files name themselves in the message; it is one line by construction, OneLine keeps it so.
+            error.WriteLine("gpuvit: " + OneLine(e.Message));
             return UsageError;
         }
         catch (KernelBuildException e)

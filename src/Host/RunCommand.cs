@@ -1,0 +1,181 @@
+using System.CommandLine;
+using System.Globalization;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Inputs;
+using GpuViT.Models.Vit;
+
+namespace GpuViT.Host;
+
+/// <summary>
+/// `gpuvit run --weights FILE [--config config.json] [--heads N] | --model PRESET --random-init [--seed S]`
+/// `--input PATH... [--batch N] [--top K] [--labels FILE] [--save-logits OUT.npy]`: classifies
+/// images, directories of images and .npy arrays [N, C, H, W], and prints the top-k classes of each.
+/// </summary>
+public static class RunCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var weights = new Option<string?>("--weights") { Description = "A .safetensors file in the timm, torchvision or Hugging Face layout" };
+        var config = new Option<string?>("--config") { Description = "A Hugging Face style config.json (default: config.json beside the weights, if any)" };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads, when neither the file's metadata nor a config.json says" };
+        var model = new Option<string?>("--model") { Description = $"A preset to run with random weights (with --random-init): {string.Join(", ", VitPresets.Names)}" };
+        var randomInit = new Option<bool>("--random-init") { Description = "Random weights for --model, drawn from --seed" };
+        var seed = new Option<int>("--seed") { Description = "Seed for --random-init", DefaultValueFactory = _ => 0 };
+        var input = new Option<string[]>("--input")
+        {
+            Description = "Images (PNG, JPEG, BMP, PPM/PGM), directories of images, or .npy float32 arrays [N, C, H, W]",
+            AllowMultipleArgumentsPerToken = true,
+            Required = true,
+        };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 8 };
+        var top = new Option<int>("--top") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
+        var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
+        var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
+
+        var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
+        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parsed =>
+        {
+            int batchSize = parsed.GetValue(batch), topK = parsed.GetValue(top);
+            if (batchSize < 1)
+            {
+                throw new UsageException($"--batch must be at least 1, not {batchSize}");
+            }
+
+            if (topK < 1)
+            {
+                throw new UsageException($"--top must be at least 1, not {topK}");
+            }
+
+            LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
+                parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
+            IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;
+            if (classNames is not null && classNames.Count != vit.Config.Classes)
+            {
+                classNames = null; // names that do not match the head would misname classes
+            }
+
+            VitConfig c = vit.Config;
+            var loader = new InputLoader(new EvalTransform(c.ImageSize, mean: vit.Mean, std: vit.Std), c.Channels);
+            // Checks every input path before the model is uploaded.
+            string[] inputs = parsed.GetValue(input) ?? [];
+            InputLoader.Expand(inputs);
+
+            using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
+            using VitModel vitModel = VitModel.Load(device, c, vit.Weights);
+            var allLogits = new List<float>();
+            int count = 0;
+            foreach (InputBatch inputBatch in loader.Batches(inputs, batchSize))
+            {
+                float[] logits = vitModel.Forward(inputBatch.Data, inputBatch.Count);
+                allLogits.AddRange(logits);
+                for (int i = 0; i < inputBatch.Count; i++)
+                {
+                    PrintTop(output, inputBatch.Names[i], logits.AsSpan(i * c.Classes, c.Classes), topK, classNames);
+                }
+
+                count += inputBatch.Count;
+            }
+
+            if (parsed.GetValue(saveLogits) is { } logitsPath)
+            {
+                NpyFile.WriteFloat32(logitsPath, allLogits.ToArray(), [count, c.Classes]);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static LoadedVit Load(string? weightsPath, string? configPath, int? heads, string? preset, bool randomInit, int seed)
+    {
+        if ((weightsPath is null) == (preset is null))
+        {
+            throw new UsageException("run needs either --weights FILE or --model PRESET --random-init");
+        }
+
+        if (preset is not null)
+        {
+            if (!randomInit)
+            {
+                throw new UsageException("--model needs --random-init (presets come without weights; use --weights FILE for trained ones)");
+            }
+
+            VitConfig config;
+            try
+            {
+                config = VitPresets.Get(preset);
+            }
+            catch (VitConfigException e)
+            {
+                throw new UsageException(e.Message);
+            }
+
+            return new LoadedVit(config, VitWeights.RandomInit(config, seed), WeightLayout.Timm, null, null, null);
+        }
+
+        if (heads is < 1)
+        {
+            throw new UsageException($"--heads must be at least 1, not {heads}");
+        }
+
+        return VitWeightFiles.Load(weightsPath!, configPath, new VitConfigHints(Heads: heads));
+    }
+
+    private static string[] ReadLabels(string path, int classes)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputException($"{path}: cannot read the labels: {e.Message}");
+        }
+
+        // A trailing empty line is common and not a class.
+        int n = lines.Length;
+        while (n > 0 && lines[n - 1].Length == 0)
+        {
+            n--;
+        }
+
+        if (n != classes)
+        {
+            throw new InputException($"{path}: {n} labels, the model has {classes} classes");
+        }
+
+        return lines[..n];
+    }
+
+    /// <summary>The input's name, then one indented line per class: probability, index, name.</summary>
+    private static void PrintTop(TextWriter output, string name, ReadOnlySpan<float> logits, int k, IReadOnlyList<string>? classNames)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float l in logits)
+        {
+            max = Math.Max(max, l);
+        }
+
+        double sum = 0;
+        foreach (float l in logits)
+        {
+            sum += Math.Exp(l - max);
+        }
+
+        float[] copy = logits.ToArray();
+        int[] order = [.. Enumerable.Range(0, copy.Length).OrderByDescending(i => copy[i]).ThenBy(i => i).Take(k)];
+        output.WriteLine(name);
+        foreach (int i in order)
+        {
+            double p = Math.Exp(copy[i] - max) / sum;
+            string label = classNames is null ? "" : " " + classNames[i];
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {p:F4}  {i}{label}"));
+        }
+    }
+}

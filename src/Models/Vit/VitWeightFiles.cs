@@ -358,7 +358,7 @@ public static class VitWeightFiles
                 : null)
             ?? json?.LayerNormEps
             // timm and torchvision build ViTs with eps 1e-6; Hugging Face's ViTConfig defaults to 1e-12.
-            ?? (layout == WeightLayout.HuggingFace && json is not null ? 1e-12f : 1e-6f);
+            ?? (layout == WeightLayout.HuggingFace ? 1e-12f : 1e-6f);
 
         var config = new VitConfig(
             ImageSize: Meta(MetadataKeys.ImageSize) ?? json?.ImageSize ?? side * patchSize,

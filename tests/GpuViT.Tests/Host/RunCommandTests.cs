@@ -1,0 +1,173 @@
+using System.Text;
+using GpuViT.Host;
+using GpuViT.Models.Inputs;
+using GpuViT.Models.Vit;
+using GpuViT.Tests.Models;
+using Xunit;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>`gpuvit run` end to end on cpu: .npy and image inputs, --top, --labels, --save-logits, and bad files.</summary>
+public sealed class RunCommandTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("gpuvit-run-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private string PathOf(string name) => Path.Combine(_directory, name);
+
+    private static readonly VitConfig Tiny = VitPresets.VitTestTiny;
+
+    private string SaveTiny(int seed = 5)
+    {
+        string path = PathOf("tiny.safetensors");
+        VitWeightFiles.Save(path, Tiny, VitWeights.RandomInit(Tiny, seed));
+        return path;
+    }
+
+    private string SaveInputs(int count, string name = "inputs.npy")
+    {
+        var random = new Random(9);
+        float[] data = [.. Enumerable.Range(0, count * 3 * 32 * 32).Select(_ => (float)(random.NextDouble() * 2 - 1))];
+        string path = PathOf(name);
+        NpyFile.WriteFloat32(path, data, [count, 3, 32, 32]);
+        return path;
+    }
+
+    private float[] ExpectedLogits(string npy, int seed = 5)
+    {
+        NpyArray inputs = NpyFile.ReadFloat32(npy);
+        using var model = VitModel.Load(GpuViT.Kernels.Runtime.Devices.Open("cpu").Device, Tiny, VitWeights.RandomInit(Tiny, seed));
+        return model.Forward(inputs.Data, inputs.Shape[0]);
+    }
+
+    [Fact]
+    public void Npy_input_in_batches_saves_the_logits_in_input_order()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(5), logits = PathOf("logits.npy");
+
+        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, "--batch", "2",
+            "--top", "3", "--save-logits", logits, "--device", "cpu");
+
+        Assert.True(exit == 0, error);
+        NpyArray saved = NpyFile.ReadFloat32(logits);
+        Assert.Equal([5, 10], saved.Shape);
+        float[] expected = ExpectedLogits(inputs);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - saved.Data[i]) <= 1e-5f * (1 + Math.Abs(expected[i])), $"logit {i}: {saved.Data[i]} vs {expected[i]}");
+        }
+
+        // Per input: its name, then three lines "  probability  index", the best first.
+        string[] lines = output.TrimEnd('\n').Split('\n');
+        Assert.Equal(5 * 4, lines.Length);
+        Assert.Equal(inputs + "[4]", lines[16]);
+        int best = Array.IndexOf(saved.Data[40..50], saved.Data[40..50].Max());
+        Assert.EndsWith($"  {best}", lines[17]);
+    }
+
+    [Fact]
+    public void Ppm_image_with_labels_and_random_init_preset()
+    {
+        string image = PathOf("red.ppm");
+        File.WriteAllBytes(image, [.. Encoding.ASCII.GetBytes("P6\n40 36\n255\n"), .. Enumerable.Range(0, 40 * 36).SelectMany(i => new byte[] { 200, (byte)i, 30 })]);
+        string labels = PathOf("labels.txt");
+        File.WriteAllLines(labels, Enumerable.Range(0, 10).Select(i => $"label{i}"));
+        string logits = PathOf("logits.npy");
+
+        (int exit, string output, string error) = Run("run", "--model", "vit_test_tiny", "--random-init", "--seed", "5",
+            "--input", image, "--top", "2", "--labels", labels, "--save-logits", logits, "--device", "cpu");
+
+        Assert.True(exit == 0, error);
+        string[] lines = output.TrimEnd('\n').Split('\n');
+        Assert.Equal(3, lines.Length);
+        Assert.Equal(image, lines[0]);
+        Assert.Matches(@"^  0\.\d{4}  \d label\d$", lines[1]);
+        Assert.Equal([1, 10], NpyFile.ReadFloat32(logits).Shape);
+    }
+
+    [Fact]
+    public void Hugging_face_file_uses_id2label_from_config_json()
+    {
+        VitWeights weights = VitWeights.RandomInit(Tiny, 5);
+        string hf = PathOf("model.safetensors");
+        WeightLayoutTests.WriteTensors(hf, WeightLayoutTests.HuggingFaceNames(Tiny, weights));
+        File.WriteAllText(PathOf("config.json"), WeightLayoutTests.HuggingFaceConfigJson(Tiny));
+        string inputs = SaveInputs(1), logits = PathOf("logits.npy");
+
+        (int exit, string output, string error) = Run("run", "--weights", hf, "--input", inputs, "--top", "1", "--save-logits", logits, "--device", "cpu");
+
+        Assert.True(exit == 0, error);
+        Assert.Matches(@"^  [01]\.\d{4}  \d class \d$", output.Split('\n')[1]);
+        Assert.Equal(ExpectedLogits(inputs), NpyFile.ReadFloat32(logits).Data);
+    }
+
+    [Fact]
+    public void Torchvision_file_without_heads_asks_for_them_and_runs_with_them()
+    {
+        string tv = PathOf("vit_tv.safetensors");
+        WeightLayoutTests.WriteTensors(tv, WeightLayoutTests.TorchVisionNames(Tiny, VitWeights.RandomInit(Tiny, 5)));
+        string inputs = SaveInputs(1);
+
+        (int exit, string output, string error) = Run("run", "--weights", tv, "--input", inputs, "--device", "cpu");
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Empty(output);
+        Assert.Equal("gpuvit: vit_tv.safetensors: the number of heads is not in the file's metadata or a config.json beside it; pass --heads N (N divides the width 32)\n", error);
+
+        (exit, output, error) = Run("run", "--weights", tv, "--heads", "2", "--input", inputs, "--top", "20", "--device", "cpu");
+        Assert.True(exit == 0, error);
+        Assert.Equal(1 + 10, output.TrimEnd('\n').Split('\n').Length); // --top is clipped to the classes
+    }
+
+    [Theory]
+    [InlineData("garbage")]
+    [InlineData("truncated")]
+    [InlineData("wrong-shape-npy")]
+    [InlineData("missing-input")]
+    [InlineData("model-without-random-init")]
+    public void Bad_input_is_one_line_and_exit_code_2(string problem)
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(1);
+        string[] args = ["run", "--weights", weights, "--input", inputs, "--device", "cpu"];
+        string expected;
+        switch (problem)
+        {
+            case "garbage":
+                File.WriteAllBytes(weights, Encoding.ASCII.GetBytes("this is not a safetensors file"));
+                expected = "tiny.safetensors: ";
+                break;
+            case "truncated":
+                byte[] bytes = File.ReadAllBytes(weights);
+                File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
+                expected = "tiny.safetensors: ";
+                break;
+            case "wrong-shape-npy":
+                NpyFile.WriteFloat32(inputs, new float[3 * 16 * 16], [1, 3, 16, 16]);
+                expected = "inputs.npy: array of shape (1, 3, 16, 16) does not fit";
+                break;
+            case "missing-input":
+                args[4] = PathOf("nope.png");
+                expected = "nope.png: no such file";
+                break;
+            default:
+                args = ["run", "--model", "vit_test_tiny", "--input", inputs];
+                expected = "--model needs --random-init";
+                break;
+        }
+
+        (int exit, string output, string error) = Run(args);
+
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Empty(output);
+        Assert.Contains(expected, error);
+        Assert.Single(error.TrimEnd('\n').Split('\n'));
+    }
+
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int exit = Cli.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+}

@@ -60,6 +60,12 @@ public static class RunCommand
             }
 
             VitConfig c = vit.Config;
+            if (c.Channels != 3)
+            {
+                // Images decode to RGB and the loader feeds 3-channel arrays only.
+                throw new UsageException($"the model takes {c.Channels} input channels; gpuvit run feeds 3 (RGB)");
+            }
+
             var loader = new InputLoader(new EvalTransform(c.ImageSize, mean: vit.Mean, std: vit.Std), c.Channels);
             // Checks every input path before the model is uploaded.
             string[] inputs = parsed.GetValue(input) ?? [];

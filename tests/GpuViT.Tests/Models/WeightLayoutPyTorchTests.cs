@@ -1,0 +1,84 @@
+using GpuViT.Host;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Inputs;
+using GpuViT.Models.Vit;
+using Xunit;
+
+namespace GpuViT.Tests.Models;
+
+/// <summary>
+/// The PyTorch fixtures (tests/fixtures, made by make_vit_fixtures.py from torchvision's
+/// VisionTransformer) loaded through <see cref="VitWeightFiles"/> in each of the three layouts,
+/// with the config inferred from the file, and through `gpuvit run`: logits match PyTorch's
+/// within the bound, max |error| ≤ 1e-4 × max |logit|.
+/// </summary>
+public sealed class WeightLayoutPyTorchTests
+{
+    private static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "fixtures");
+
+    // torchvision's files carry no metadata: the heads come as a hint, as --heads would give them.
+    private static readonly Dictionary<string, int> Heads = new() { ["vit_fixture_tiny"] = 2, ["vit_fixture_odd"] = 3 };
+
+    private static string WeightsPath(string name, string layout) => layout switch
+    {
+        "timm" => Path.Combine(Fixtures, name + ".timm.safetensors"),
+        "torchvision" => Path.Combine(Fixtures, name + ".torchvision.safetensors"),
+        _ => Path.Combine(Fixtures, name + ".huggingface", "model.safetensors"),
+    };
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        float bound = 1e-4f * expected.Max(MathF.Abs);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(MathF.Abs(actual[i] - expected[i]) <= bound, $"logit {i}: PyTorch {expected[i]}, GpuViT {actual[i]} (bound {bound})");
+        }
+    }
+
+    [Theory]
+    [InlineData("vit_fixture_tiny", "timm", WeightLayout.Timm)]
+    [InlineData("vit_fixture_tiny", "torchvision", WeightLayout.TorchVision)]
+    [InlineData("vit_fixture_tiny", "huggingface", WeightLayout.HuggingFace)]
+    [InlineData("vit_fixture_odd", "timm", WeightLayout.Timm)]
+    [InlineData("vit_fixture_odd", "torchvision", WeightLayout.TorchVision)]
+    [InlineData("vit_fixture_odd", "huggingface", WeightLayout.HuggingFace)]
+    public void Each_layout_loads_and_matches_PyTorch_on_cpu(string name, string layout, WeightLayout expectedLayout)
+    {
+        VitConfigHints? hints = layout == "torchvision" ? new VitConfigHints(Heads: Heads[name]) : null;
+        LoadedVit vit = VitWeightFiles.Load(WeightsPath(name, layout), hints: hints);
+        NpyArray input = NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".input.npy"));
+        float[] expected = NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".logits.npy")).Data;
+
+        using VitModel model = VitModel.Load(Devices.Open("cpu").Device, vit.Config, vit.Weights);
+
+        Assert.Equal(expectedLayout, vit.Layout);
+        Assert.Equal(Heads[name], vit.Config.Heads);
+        Assert.Equal(1e-6f, vit.Config.LayerNormEps);
+        AssertClose(expected, model.Forward(input.Data, input.Shape[0]));
+    }
+
+    [Fact]
+    public void Gpuvit_run_on_the_hugging_face_fixture_saves_PyTorchs_logits()
+    {
+        string name = "vit_fixture_odd";
+        string logitsPath = Path.Combine(Path.GetTempPath(), $"gpuvit-run-fixture-{Guid.NewGuid():N}.npy");
+        try
+        {
+            var output = new StringWriter { NewLine = "\n" };
+            var error = new StringWriter { NewLine = "\n" };
+            int exit = Cli.Run(
+                ["run", "--weights", WeightsPath(name, "huggingface"), "--input", Path.Combine(Fixtures, name + ".input.npy"),
+                 "--batch", "3", "--top", "1", "--save-logits", logitsPath, "--device", "cpu"],
+                output, error);
+
+            Assert.True(exit == 0, error.ToString());
+            Assert.Contains(" class_", output.ToString()); // names from config.json's id2label
+            AssertClose(NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".logits.npy")).Data, NpyFile.ReadFloat32(logitsPath).Data);
+        }
+        finally
+        {
+            File.Delete(logitsPath);
+        }
+    }
+}

@@ -108,7 +108,7 @@ public static class Devices
 
         DeviceDiscovery openCL = OpenCLDevice.Discover();
         DeviceInfo? gpu = openCL.Devices.FirstOrDefault(d => d.IsGpu);
-        string noCuda = "no CUDA device (" + (cuda.Problem ?? "none found") + ")";
+        string noCuda = cuda.Problem ?? "no CUDA device found";
         if (gpu is not null)
         {
             string[] parts = gpu.Id["opencl:".Length..].Split('.');
@@ -117,7 +117,7 @@ public static class Devices
         }
 
         string noOpenCLGpu = openCL.Devices.Count == 0
-            ? "no OpenCL device (" + (openCL.Problem ?? "none found") + ")"
+            ? openCL.Problem ?? "no OpenCL device found"
             : $"no OpenCL GPU ({List(openCL)} run on the CPU, slower than the cpu backend)";
         return new DeviceSelection(HostDevice.Cpu(), $"auto picked cpu: {noCuda}; {noOpenCLGpu}");
     }

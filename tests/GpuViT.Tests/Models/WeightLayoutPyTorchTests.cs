@@ -2,6 +2,7 @@ using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
 using GpuViT.Models.Vit;
+using GpuViT.Tests.Runtime;
 using Xunit;
 
 namespace GpuViT.Tests.Models;
@@ -36,21 +37,36 @@ public sealed class WeightLayoutPyTorchTests
         }
     }
 
+    public static TheoryData<string, string, WeightLayout, string> Cases()
+    {
+        var data = new TheoryData<string, string, WeightLayout, string>();
+        (string Layout, WeightLayout Expected)[] layouts = [("timm", WeightLayout.Timm), ("torchvision", WeightLayout.TorchVision), ("huggingface", WeightLayout.HuggingFace)];
+        foreach ((string layout, WeightLayout expected) in layouts)
+        {
+            foreach (string name in new[] { "vit_fixture_tiny", "vit_fixture_odd" })
+            {
+                data.Add(name, layout, expected, "cpu");
+                data.Add(name, layout, expected, "opencl");
+            }
+
+            // The emulator runs the kernels' C# bodies: the tiny model only.
+            data.Add("vit_fixture_tiny", layout, expected, "emulator");
+        }
+
+        return data;
+    }
+
     [Theory]
-    [InlineData("vit_fixture_tiny", "timm", WeightLayout.Timm)]
-    [InlineData("vit_fixture_tiny", "torchvision", WeightLayout.TorchVision)]
-    [InlineData("vit_fixture_tiny", "huggingface", WeightLayout.HuggingFace)]
-    [InlineData("vit_fixture_odd", "timm", WeightLayout.Timm)]
-    [InlineData("vit_fixture_odd", "torchvision", WeightLayout.TorchVision)]
-    [InlineData("vit_fixture_odd", "huggingface", WeightLayout.HuggingFace)]
-    public void Each_layout_loads_and_matches_PyTorch_on_cpu(string name, string layout, WeightLayout expectedLayout)
+    [MemberData(nameof(Cases))]
+    public void Each_layout_loads_and_matches_PyTorch(string name, string layout, WeightLayout expectedLayout, string backend)
     {
         VitConfigHints? hints = layout == "torchvision" ? new VitConfigHints(Heads: Heads[name]) : null;
         LoadedVit vit = VitWeightFiles.Load(WeightsPath(name, layout), hints: hints);
         NpyArray input = NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".input.npy"));
         float[] expected = NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".logits.npy")).Data;
 
-        using VitModel model = VitModel.Load(Devices.Open("cpu").Device, vit.Config, vit.Weights);
+        using Device device = backend == "opencl" ? RuntimeRequirement.OpenCL() : Devices.Open(backend).Device;
+        using VitModel model = VitModel.Load(device, vit.Config, vit.Weights);
 
         Assert.Equal(expectedLayout, vit.Layout);
         Assert.Equal(Heads[name], vit.Config.Heads);

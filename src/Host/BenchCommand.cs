@@ -34,10 +34,10 @@ public static class BenchCommand
         };
         var model = new Option<string?>("--model")
         {
-            Description = $"A ViT preset to run forward with random weights instead of one op: {string.Join(", ", VitPresets.Names)}",
+            Description = $"A model to run forward with random weights instead of one op: {string.Join(", ", VitPresets.Names)}, {ModelBench.DenseRnnModelName}, {ModelBench.DenseRnnSharedModelName}",
         };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass (--model)", DefaultValueFactory = _ => 8 };
-        var imageSize = new Option<int?>("--image-size") { Description = "Image size, if not the preset's (--model)" };
+        var imageSize = new Option<int?>("--image-size") { Description = "Image size, if not the preset's (--model; dense-rnn: default 64)" };
         op.AcceptOnlyFromAmong([.. DefaultShapes.Keys]);
         var shape = new Option<string?>("--shape")
         {

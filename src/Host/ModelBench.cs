@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
 
 namespace GpuViT.Host;
@@ -15,6 +16,12 @@ internal static class ModelBench
         if (batch < 1)
         {
             throw new UsageException($"--batch must be at least 1, not {batch}");
+        }
+
+        if (preset is DenseRnnModelName or DenseRnnSharedModelName)
+        {
+            RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json);
+            return;
         }
 
         VitConfig config;
@@ -73,5 +80,87 @@ internal static class ModelBench
         output.WriteLine($"{preset} at {config.ImageSize}, batch {batch}, on {device.Info.Id} ({device.Info.Name}):");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {seconds * 1e3:F1} ms per batch, {batch / seconds:F2} images/s, {gflops:F1} GFLOP/s, {gbps:F2} GB/s"));
+    }
+
+    public const string DenseRnnModelName = "dense-rnn";
+    public const string DenseRnnSharedModelName = "dense-rnn-shared";
+
+    /// <summary>
+    /// The dense RNN (C=8, k=3, T=4, tanh, pooled readout) with random weights: seconds per batch,
+    /// FLOP and byte rates by the config's formulas, and the fraction of the device's probed copy
+    /// bandwidth that the bytes which must move reach.
+    /// </summary>
+    private static void RunDenseRnn(TextWriter output, TextWriter error, ParseResult parsed, bool shared, int batch, int imageSize, bool json)
+    {
+        string name = shared ? DenseRnnSharedModelName : DenseRnnModelName;
+        using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
+        DenseRnnModel model;
+        DenseRnnConfig config;
+        try
+        {
+            config = new DenseRnnConfig(imageSize, Shared: shared).Validate();
+            config.RequireFits(device.Info, batch);
+            model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);
+        }
+        catch (DenseRnnConfigException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
+        using (model)
+        {
+            long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
+            var random = new Random(1);
+            using DeviceBuffer<float> images = device.Upload<float>(Enumerable.Range(0, checked((int)pixels)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
+            using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
+            model.Forward(images, logits, batch);
+            device.Synchronize();
+            int runs = 0;
+            long start = Stopwatch.GetTimestamp();
+            do
+            {
+                model.Forward(images, logits, batch);
+                device.Synchronize();
+                runs++;
+            }
+            while (runs < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < 1);
+
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds / runs;
+            double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
+            double bytes = config.BytesPerImagePerStep(batch) * batch * config.Steps + config.ReadoutParameterCount * 4.0;
+            double gbps = bytes / seconds / 1e9;
+            double? copyGbps = DeviceProbe.Measure(device).MemoryGbps;
+            VitConfig vit = DenseRnnConfig.ComparableVit(imageSize);
+            if (json)
+            {
+                output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["model"] = name,
+                    ["image_size"] = imageSize,
+                    ["device"] = device.Info.Id,
+                    ["device_name"] = device.Info.Name,
+                    ["batch"] = batch,
+                    ["seconds"] = seconds,
+                    ["images_per_s"] = batch / seconds,
+                    ["gflops"] = gflops,
+                    ["gbps"] = gbps,
+                    ["copy_gbps"] = copyGbps,
+                    ["bandwidth_fraction"] = copyGbps is { } copy ? gbps / copy : null,
+                    ["parameters"] = config.ParameterCount,
+                    ["weight_bytes"] = config.WeightBytes,
+                    ["flops_per_image"] = config.FlopsPerImage,
+                    ["arithmetic_intensity"] = config.ArithmeticIntensity(batch),
+                    ["vit_parameters"] = vit.ParameterCount,
+                    ["vit_flops_per_image"] = vit.FlopsPerImage,
+                }));
+                return;
+            }
+
+            output.WriteLine($"{name} at {imageSize} (C={config.Channels}, k={config.Kernel}, T={config.Steps}), batch {batch}, on {device.Info.Id} ({device.Info.Name}):");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {seconds * 1e3:F2} ms per batch, {batch / seconds:F1} images/s, {gflops:F2} GFLOP/s, {gbps:F2} GB/s ({(copyGbps is { } c ? $"{gbps / c:P0} of the {c:F1} GB/s copy probe" : "no probe")})"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {config.ParameterCount:N0} parameters ({config.WeightBytes / 1e6:F1} MB), {config.FlopsPerImage / 1e6:F1} MFLOP per image, {config.ArithmeticIntensity(batch):F2} FLOP/byte per step"));
+        }
     }
 }

@@ -1,0 +1,175 @@
+namespace GpuViT.Kernels.Library;
+
+/// <summary>
+/// The dense whole-image recurrent net's kernels. The state is NCHW: [image][channel][y][x], and a
+/// hidden unit is (channel, y, x), numbered unit = (c·H + y)·W + x. Unshared weights are
+/// row-blocked, [C][H][taps][W] with the tap index j = (source channel·k + dy)·k + dx: neighbouring
+/// threads (neighbouring x) read neighbouring floats for every tap, so a warp's loads coalesce, and
+/// the cpu streams one contiguous block per image row.
+/// </summary>
+public static class Rnn
+{
+    /// <summary>Channels of the input image.</summary>
+    public const int InputChannels = 3;
+
+    /// <summary>
+    /// One step of the unshared (locally connected) net for one unit of one image (global X: unit,
+    /// Y: image): next = φ(W_in ⊛ input + W_rec ⊛ state + b), zero padding at the borders.
+    /// </summary>
+    [Kernel]
+    public static void RnnStepUnshared(
+        KernelThread thread, ReadOnlyView<float> input, ReadOnlyView<float> state, ReadOnlyView<float> inputWeights,
+        ReadOnlyView<float> recurrentWeights, ReadOnlyView<float> bias, ReadWriteView<float> next,
+        int batch, int channels, int height, int width, int kernel, bool relu)
+    {
+        int unit = thread.Global.X;
+        int image = thread.Global.Y;
+        int positions = height * width;
+        int units = channels * positions;
+        if (unit < units && image < batch)
+        {
+            int c = unit / positions;
+            int p = unit - c * positions;
+            int y = p / width;
+            int x = p - y * width;
+            int r = kernel / 2;
+            int taps = kernel * kernel;
+            int row = c * height + y;
+            float sum = bias[unit];
+            for (int ci = 0; ci < InputChannels; ci++)
+            {
+                for (int dy = 0; dy < kernel; dy++)
+                {
+                    int yy = y + dy - r;
+                    for (int dx = 0; dx < kernel; dx++)
+                    {
+                        int xx = x + dx - r;
+                        if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+                        {
+                            int j = (ci * kernel + dy) * kernel + dx;
+                            sum += inputWeights[(row * (InputChannels * taps) + j) * width + x] * input[((image * InputChannels + ci) * height + yy) * width + xx];
+                        }
+                    }
+                }
+            }
+
+            for (int ci = 0; ci < channels; ci++)
+            {
+                for (int dy = 0; dy < kernel; dy++)
+                {
+                    int yy = y + dy - r;
+                    for (int dx = 0; dx < kernel; dx++)
+                    {
+                        int xx = x + dx - r;
+                        if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+                        {
+                            int j = (ci * kernel + dy) * kernel + dx;
+                            sum += recurrentWeights[(row * (channels * taps) + j) * width + x] * state[((image * channels + ci) * height + yy) * width + xx];
+                        }
+                    }
+                }
+            }
+
+            next[image * units + unit] = relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
+        }
+    }
+
+    /// <summary>
+    /// One step of the shared (convolutional) net: a direct convolution, one thread per unit of one
+    /// image; W_in [C][3][k][k], W_rec [C][C][k][k], b [C], the same for every position.
+    /// </summary>
+    [Kernel]
+    public static void RnnStepShared(
+        KernelThread thread, ReadOnlyView<float> input, ReadOnlyView<float> state, ReadOnlyView<float> inputWeights,
+        ReadOnlyView<float> recurrentWeights, ReadOnlyView<float> bias, ReadWriteView<float> next,
+        int batch, int channels, int height, int width, int kernel, bool relu)
+    {
+        int unit = thread.Global.X;
+        int image = thread.Global.Y;
+        int positions = height * width;
+        int units = channels * positions;
+        if (unit < units && image < batch)
+        {
+            int c = unit / positions;
+            int p = unit - c * positions;
+            int y = p / width;
+            int x = p - y * width;
+            int r = kernel / 2;
+            float sum = bias[c];
+            for (int ci = 0; ci < InputChannels; ci++)
+            {
+                for (int dy = 0; dy < kernel; dy++)
+                {
+                    int yy = y + dy - r;
+                    for (int dx = 0; dx < kernel; dx++)
+                    {
+                        int xx = x + dx - r;
+                        if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+                        {
+                            sum += inputWeights[((c * InputChannels + ci) * kernel + dy) * kernel + dx] * input[((image * InputChannels + ci) * height + yy) * width + xx];
+                        }
+                    }
+                }
+            }
+
+            for (int ci = 0; ci < channels; ci++)
+            {
+                for (int dy = 0; dy < kernel; dy++)
+                {
+                    int yy = y + dy - r;
+                    for (int dx = 0; dx < kernel; dx++)
+                    {
+                        int xx = x + dx - r;
+                        if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+                        {
+                            sum += recurrentWeights[((c * channels + ci) * kernel + dy) * kernel + dx] * state[((image * channels + ci) * height + yy) * width + xx];
+                        }
+                    }
+                }
+            }
+
+            next[image * units + unit] = relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
+        }
+    }
+
+    /// <summary>
+    /// The linear readout, one thread per (class: global X, image: Y). Pooled: the state's mean over
+    /// positions, [C], times weights [classes][C]; per unit: all C·H·W values times [classes][C·H·W].
+    /// </summary>
+    [Kernel]
+    public static void RnnReadout(
+        KernelThread thread, ReadOnlyView<float> state, ReadOnlyView<float> weights, ReadOnlyView<float> bias, ReadWriteView<float> logits,
+        int batch, int channels, int positions, int classes, bool pooled)
+    {
+        int k = thread.Global.X;
+        int image = thread.Global.Y;
+        if (k < classes && image < batch)
+        {
+            int units = channels * positions;
+            float sum = 0f;
+            if (pooled)
+            {
+                float scale = 1f / (float)positions;
+                for (int c = 0; c < channels; c++)
+                {
+                    float mean = 0f;
+                    for (int p = 0; p < positions; p++)
+                    {
+                        mean += state[image * units + c * positions + p];
+                    }
+
+                    sum += weights[k * channels + c] * (mean * scale);
+                }
+            }
+            else
+            {
+                for (int u = 0; u < units; u++)
+                {
+                    sum += weights[k * units + u] * state[image * units + u];
+                }
+            }
+
+            logits[image * classes + k] = sum + bias[k];
+        }
+    }
+}

@@ -1,0 +1,288 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels.Runtime.Host;
+
+namespace GpuViT.Kernels.Ops;
+
+/// <summary>
+/// The recurrent ops as managed SIMD code on all cores. A step is parallel over image rows (c, y);
+/// each row streams its contiguous block of unshared weights once for eight images at a time
+/// (eight register accumulators), so the weights move from memory once per step for a batch of
+/// eight. Input and state are copied into zero-padded planes first, so every tap is a plain
+/// unaligned vector load with no border tests.
+/// </summary>
+public sealed unsafe class CpuRnnOps : IRnnOps
+{
+    private const int Images = 8;
+    private float[] _paddedInput = [];
+    private float[] _paddedState = [];
+
+    public CpuRnnOps(Device device)
+    {
+        if (device.Kind is not (DeviceKind.Cpu or DeviceKind.Emulator))
+        {
+            throw new ArgumentException($"managed ops run on host memory (cpu or emulator), not on {device.Info.Id}", nameof(device));
+        }
+
+        Device = device;
+    }
+
+    public Device Device { get; }
+
+    public RnnOpCounts Counts { get; } = new();
+
+    private float* Pointer(DeviceView<float> view)
+    {
+        if (!ReferenceEquals(view.Buffer.Device, Device))
+        {
+            throw new ArgumentException($"{view.Buffer} is not on {Device.Info.Id}", nameof(view));
+        }
+
+        view.Buffer.ThrowIfDisposed();
+        return (float*)((IHostMemory)view.Buffer.Memory).Pointer + view.Offset;
+    }
+
+    /// <summary>The pointers and sizes one row of a step needs.</summary>
+    private readonly struct StepArgs
+    {
+        public required float* Input { get; init; }
+        public required float* State { get; init; }
+        public required float* InputWeights { get; init; }
+        public required float* RecurrentWeights { get; init; }
+        public required float* Bias { get; init; }
+        public required float* Next { get; init; }
+        public required RnnStepShape Shape { get; init; }
+        public required int PaddedWidth { get; init; }
+        public required int PaddedPlane { get; init; }
+    }
+
+    public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next)
+    {
+        RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
+        int r = shape.Kernel / 2, paddedWidth = shape.Width + 2 * r, paddedPlane = (shape.Height + 2 * r) * paddedWidth;
+        Pad(Pointer(input), ref _paddedInput, shape.Batch * Library.Rnn.InputChannels, shape, paddedWidth, paddedPlane);
+        Pad(Pointer(state), ref _paddedState, shape.Batch * shape.Channels, shape, paddedWidth, paddedPlane);
+        fixed (float* paddedInput = _paddedInput, paddedState = _paddedState)
+        {
+            var args = new StepArgs
+            {
+                Input = paddedInput,
+                State = paddedState,
+                InputWeights = Pointer(inputWeights),
+                RecurrentWeights = Pointer(recurrentWeights),
+                Bias = Pointer(bias),
+                Next = Pointer(next),
+                Shape = shape,
+                PaddedWidth = paddedWidth,
+                PaddedPlane = paddedPlane,
+            };
+            int rows = shape.Channels * shape.Height;
+            int parts = Math.Min(rows, Environment.ProcessorCount);
+            Parallel.For(0, parts, part =>
+            {
+                for (int row = rows * part / parts; row < rows * (part + 1) / parts; row++)
+                {
+                    Row(args, row / shape.Height, row % shape.Height);
+                }
+            });
+        }
+
+        Counts.Step(shape);
+    }
+
+    /// <summary>Copies planes [planes][H][W] into zero-bordered [planes][H+2r][W+2r]; the borders are written once, when the buffer is made.</summary>
+    private static void Pad(float* source, ref float[] padded, int planes, RnnStepShape shape, int paddedWidth, int paddedPlane)
+    {
+        long length = (long)planes * paddedPlane + Vector256<float>.Count;
+        if (padded.Length != length)
+        {
+            padded = GC.AllocateArray<float>(checked((int)length), pinned: true);
+        }
+
+        int r = shape.Kernel / 2;
+        fixed (float* destination = padded)
+        {
+            for (int plane = 0; plane < planes; plane++)
+            {
+                for (int y = 0; y < shape.Height; y++)
+                {
+                    Buffer.MemoryCopy(source + ((long)plane * shape.Height + y) * shape.Width, destination + (long)plane * paddedPlane + (y + r) * paddedWidth + r,
+                        shape.Width * sizeof(float), shape.Width * sizeof(float));
+                }
+            }
+        }
+    }
+
+    private static void Row(in StepArgs a, int c, int y)
+    {
+        RnnStepShape s = a.Shape;
+        int width = s.Width, vector = Vector256<float>.Count;
+        int x = 0;
+        for (int image = 0; image < s.Batch; image += Images)
+        {
+            x = 0;
+            if (s.Batch - image >= Images)
+            {
+                for (; x + vector <= width; x += vector)
+                {
+                    EightImages(a, c, y, x, image);
+                }
+            }
+
+            for (; x < width; x++)
+            {
+                for (int b = image; b < Math.Min(s.Batch, image + Images); b++)
+                {
+                    Store(a, b, c, y, x, Unit(a, b, c, y, x));
+                }
+            }
+        }
+    }
+
+    /// <summary>Eight output lanes (x .. x+7) of row (c, y) for eight images: each weight vector is loaded once and used eight times.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EightImages(in StepArgs a, int c, int y, int x, int image)
+    {
+        RnnStepShape s = a.Shape;
+        int k = s.Kernel, plane = a.PaddedPlane, pw = a.PaddedWidth;
+        int unit = (c * s.Height + y) * s.Width + x;
+        Vector256<float> start = s.Shared ? Vector256.Create(a.Bias[c]) : Vector256.Load(a.Bias + unit);
+        Vector256<float> a0 = start, a1 = start, a2 = start, a3 = start, a4 = start, a5 = start, a6 = start, a7 = start;
+        for (int source = 0; source < 2; source++)
+        {
+            int channels = source == 0 ? Library.Rnn.InputChannels : s.Channels;
+            int taps = channels * k * k;
+            float* padded = source == 0 ? a.Input : a.State;
+            float* weights = source == 0 ? a.InputWeights : a.RecurrentWeights;
+            // Unshared: this row's block [taps][W] at x; shared: channel c's [taps].
+            float* w = s.Shared ? weights + (long)c * taps : weights + ((long)(c * s.Height + y) * taps) * s.Width + x;
+            long imageStride = (long)channels * plane;
+            int j = 0;
+            for (int ci = 0; ci < channels; ci++)
+            {
+                for (int dy = 0; dy < k; dy++)
+                {
+                    float* p = padded + (long)image * imageStride + (long)ci * plane + (y + dy) * pw + x;
+                    for (int dx = 0; dx < k; dx++, j++)
+                    {
+                        Vector256<float> wv = s.Shared ? Vector256.Create(w[j]) : Vector256.Load(w + (long)j * s.Width);
+                        float* q = p + dx;
+                        a0 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q), a0);
+                        a1 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + imageStride), a1);
+                        a2 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + 2 * imageStride), a2);
+                        a3 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + 3 * imageStride), a3);
+                        a4 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + 4 * imageStride), a4);
+                        a5 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + 5 * imageStride), a5);
+                        a6 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + 6 * imageStride), a6);
+                        a7 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + 7 * imageStride), a7);
+                    }
+                }
+            }
+        }
+
+        long units = s.Units;
+        float* next = a.Next + (long)image * units + unit;
+        Activate(a0, s.Relu).Store(next);
+        Activate(a1, s.Relu).Store(next + units);
+        Activate(a2, s.Relu).Store(next + 2 * units);
+        Activate(a3, s.Relu).Store(next + 3 * units);
+        Activate(a4, s.Relu).Store(next + 4 * units);
+        Activate(a5, s.Relu).Store(next + 5 * units);
+        Activate(a6, s.Relu).Store(next + 6 * units);
+        Activate(a7, s.Relu).Store(next + 7 * units);
+    }
+
+    /// <summary>One unit of one image, scalar: the row tails and batches not a multiple of eight.</summary>
+    private static float Unit(in StepArgs a, int image, int c, int y, int x)
+    {
+        RnnStepShape s = a.Shape;
+        int k = s.Kernel, plane = a.PaddedPlane, pw = a.PaddedWidth;
+        float sum = s.Shared ? a.Bias[c] : a.Bias[(c * s.Height + y) * s.Width + x];
+        for (int source = 0; source < 2; source++)
+        {
+            int channels = source == 0 ? Library.Rnn.InputChannels : s.Channels;
+            int taps = channels * k * k;
+            float* padded = source == 0 ? a.Input : a.State;
+            float* weights = source == 0 ? a.InputWeights : a.RecurrentWeights;
+            float* w = s.Shared ? weights + (long)c * taps : weights + ((long)(c * s.Height + y) * taps) * s.Width + x;
+            int j = 0;
+            for (int ci = 0; ci < channels; ci++)
+            {
+                for (int dy = 0; dy < k; dy++)
+                {
+                    float* p = padded + ((long)image * channels + ci) * plane + (y + dy) * pw + x;
+                    for (int dx = 0; dx < k; dx++, j++)
+                    {
+                        sum += (s.Shared ? w[j] : w[(long)j * s.Width]) * p[dx];
+                    }
+                }
+            }
+        }
+
+        return sum;
+    }
+
+    private static void Store(in StepArgs a, int image, int c, int y, int x, float sum) =>
+        a.Next[(long)image * a.Shape.Units + (c * a.Shape.Height + y) * a.Shape.Width + x] = a.Shape.Relu ? MathF.Max(sum, 0f) : MathF.Tanh(sum);
+
+    /// <summary>relu, or tanh as 1 − 2/(e²ˣ + 1) (saturates to ±1 without NaN: Exp clamps).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Activate(Vector256<float> v, bool relu) =>
+        relu ? Vector256.Max(v, Vector256<float>.Zero)
+             : Vector256<float>.One - Vector256.Create(2f) / (CpuMath.Exp(v + v) + Vector256<float>.One);
+
+    public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
+        int batch, int channels, int positions, int classes, bool pooled)
+    {
+        long units = (long)channels * positions;
+        RnnOps.Require(state, batch * units, nameof(state));
+        RnnOps.Require(weights, classes * (pooled ? channels : units), nameof(weights));
+        RnnOps.Require(bias, classes, nameof(bias));
+        RnnOps.Require(logits, (long)batch * classes, nameof(logits));
+        float* h = Pointer(state), w = Pointer(weights), b = Pointer(bias), o = Pointer(logits);
+        Span<float> means = stackalloc float[pooled ? channels : 0];
+        for (int image = 0; image < batch; image++)
+        {
+            float* hi = h + image * units;
+            if (pooled)
+            {
+                for (int c = 0; c < channels; c++)
+                {
+                    double sum = 0;
+                    for (int p = 0; p < positions; p++)
+                    {
+                        sum += hi[(long)c * positions + p];
+                    }
+
+                    means[c] = (float)(sum / positions);
+                }
+            }
+
+            for (int k = 0; k < classes; k++)
+            {
+                double sum = b[k];
+                if (pooled)
+                {
+                    for (int c = 0; c < channels; c++)
+                    {
+                        sum += w[(long)k * channels + c] * means[c];
+                    }
+                }
+                else
+                {
+                    for (long u = 0; u < units; u++)
+                    {
+                        sum += w[k * units + u] * hi[u];
+                    }
+                }
+
+                o[(long)image * classes + k] = (float)sum;
+            }
+        }
+
+        Counts.ReadoutLaunches++;
+    }
+}

@@ -1,0 +1,117 @@
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
+
+namespace GpuViT.Models.Rnn;
+
+/// <summary>The dense whole-image RNN on a device: its weights uploaded once, T step launches and a readout per forward pass.</summary>
+public sealed class DenseRnnModel : IDisposable
+{
+    private readonly DeviceBuffer<float>[] _weights;
+    private readonly List<DeviceBuffer<float>> _state = [];
+    private int _stateBatch;
+
+    private DenseRnnModel(Device device, DenseRnnConfig config, IRnnOps ops, DeviceBuffer<float>[] weights)
+    {
+        Device = device;
+        Config = config;
+        Ops = ops;
+        _weights = weights;
+    }
+
+    public Device Device { get; }
+
+    public DenseRnnConfig Config { get; }
+
+    /// <summary>The ops it launches, with their counts (steps, weight elements read) for accounting.</summary>
+    public IRnnOps Ops { get; }
+
+    /// <summary>Bytes of the weight buffers on the device.</summary>
+    public long WeightBytes => _weights.Sum(b => b.Bytes);
+
+    /// <summary>
+    /// Validates the config and checks that weights and buffers for <paramref name="batch"/> images
+    /// fit the device (a <see cref="DenseRnnConfigException"/> saying how much is needed) before
+    /// allocating anything.
+    /// </summary>
+    public static DenseRnnModel Load(Device device, DenseRnnConfig config, DenseRnnWeights weights, int batch = 1)
+    {
+        config.Validate();
+        config.RequireFits(device.Info, batch);
+        weights.Check(config);
+        var buffers = new List<DeviceBuffer<float>>();
+        try
+        {
+            foreach (float[] tensor in new[] { weights.InputWeights, weights.RecurrentWeights, weights.Bias, weights.ReadoutWeights, weights.ReadoutBias })
+            {
+                buffers.Add(device.Upload<float>(tensor));
+            }
+        }
+        catch
+        {
+            buffers.ForEach(b => b.Dispose());
+            throw;
+        }
+
+        return new DenseRnnModel(device, config, RnnOps.For(device), [.. buffers]);
+    }
+
+    /// <summary>Logits [batch][classes] for images [batch][3][H][W], through host memory.</summary>
+    public float[] Forward(ReadOnlySpan<float> images, int batch)
+    {
+        using DeviceBuffer<float> input = Device.Upload(images);
+        using DeviceBuffer<float> logits = Device.Allocate<float>((long)batch * Config.Classes);
+        Forward(input, logits, batch);
+        return logits.ToArray();
+    }
+
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch)
+    {
+        if (batch < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1");
+        }
+
+        EnsureState(batch);
+        var shape = new RnnStepShape(batch, Config.Channels, Config.ImageSize, Config.ImageSize, Config.Kernel, Config.Shared, Config.Activation == RnnActivation.Relu);
+        DeviceBuffer<float> state = _state[0];  // h₀ = 0
+        for (int t = 0; t < Config.Steps; t++)
+        {
+            DeviceBuffer<float> next = _state[1 + t % 2];
+            Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next);
+            state = next;
+        }
+
+        Ops.Readout(state, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled);
+    }
+
+    private void EnsureState(int batch)
+    {
+        if (_stateBatch == batch)
+        {
+            return;
+        }
+
+        DisposeState();
+        long elements = batch * Config.Units;
+        _state.Add(Device.Upload<float>(new float[elements]));
+        _state.Add(Device.Allocate<float>(elements));
+        _state.Add(Device.Allocate<float>(elements));
+        _stateBatch = batch;
+    }
+
+    private void DisposeState()
+    {
+        _state.ForEach(b => b.Dispose());
+        _state.Clear();
+        _stateBatch = 0;
+    }
+
+    public void Dispose()
+    {
+        DisposeState();
+        foreach (DeviceBuffer<float> buffer in _weights)
+        {
+            buffer.Dispose();
+        }
+    }
+}

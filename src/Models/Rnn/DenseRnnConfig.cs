@@ -129,7 +129,7 @@ public sealed record DenseRnnConfig(
         if (RecurrentWeightCount > int.MaxValue || (long)Classes * Units > int.MaxValue && Readout == RnnReadout.PerUnit)
         {
             throw new DenseRnnConfigException(
-                $"image {ImageSize} with C={Channels}, k={Kernel}: {RecurrentWeightCount:N0} recurrent weights ({Gib(RecurrentWeightCount * 4)}) are too many for 32-bit indexing");
+                $"dense-rnn at image {ImageSize} (C={Channels}, k={Kernel}) needs {RecurrentWeightCount:N0} recurrent weights ({Gib(RecurrentWeightCount * 4)}; {Gib(WeightBytes)} of weights in all): too many for 32-bit indexing");
         }
 
         return this;

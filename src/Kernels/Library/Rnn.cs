@@ -3,12 +3,27 @@ namespace GpuViT.Kernels.Library;
 /// <summary>
 /// The dense whole-image recurrent net's kernels. The state is NCHW: [image][channel][y][x], and a
 /// hidden unit is (channel, y, x), numbered unit = (c·H + y)·W + x. Unshared weights are
-/// row-blocked, [C][H][taps][W] with the tap index j = (source channel·k + dy)·k + dx: neighbouring
+/// row-blocked, [C][H][W/lanes][taps][lanes] with the tap index j = (source channel·k + dy)·k + dx: neighbouring
 /// threads (neighbouring x) read neighbouring floats for every tap, so a warp's loads coalesce, and
-/// the cpu streams one contiguous block per image row.
+/// the cpu streams one contiguous block per image row. Within a row the units are blocked by
+/// <see cref="WeightLanes"/> (when W is a multiple of it): [W / lanes][taps][lanes], so eight
+/// neighbouring units' weights for one tap are one 32-byte sector (a warp reads whole sectors) and
+/// the cpu reads the whole row block front to back, one vector per tap.
 /// </summary>
 public static class Rnn
 {
+    /// <summary>Units per weight block along a row: a 32-byte sector, one 256-bit vector.</summary>
+    public const int WeightLanes = 8;
+
+    /// <summary>Index of tap j of unit (row = c·H + y, x) in an unshared weight tensor with <paramref name="taps"/> taps per unit.</summary>
+    [DeviceFunction]
+    public static int UnsharedWeightIndex(int row, int x, int j, int taps, int width)
+    {
+        int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
+        int lane = x % lanes;
+        return (row * width + x - lane) * taps + j * lanes + lane;
+    }
+
     /// <summary>Channels of the input image.</summary>
     public const int InputChannels = 3;
 
@@ -47,7 +62,7 @@ public static class Rnn
                         if (yy >= 0 && yy < height && xx >= 0 && xx < width)
                         {
                             int j = (ci * kernel + dy) * kernel + dx;
-                            sum += inputWeights[(row * (InputChannels * taps) + j) * width + x] * input[((image * InputChannels + ci) * height + yy) * width + xx];
+                            sum += inputWeights[UnsharedWeightIndex(row, x, j, InputChannels * taps, width)] * input[((image * InputChannels + ci) * height + yy) * width + xx];
                         }
                     }
                 }
@@ -64,7 +79,7 @@ public static class Rnn
                         if (yy >= 0 && yy < height && xx >= 0 && xx < width)
                         {
                             int j = (ci * kernel + dy) * kernel + dx;
-                            sum += recurrentWeights[(row * (channels * taps) + j) * width + x] * state[((image * channels + ci) * height + yy) * width + xx];
+                            sum += recurrentWeights[UnsharedWeightIndex(row, x, j, channels * taps, width)] * state[((image * channels + ci) * height + yy) * width + xx];
                         }
                     }
                 }

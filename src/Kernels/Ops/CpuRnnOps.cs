@@ -124,7 +124,8 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         for (int image = 0; image < s.Batch; image += Images)
         {
             x = 0;
-            if (s.Batch - image >= Images)
+            // The vector path needs eight images and weights blocked by eight units (W a multiple of 8).
+            if (s.Batch - image >= Images && (s.Shared || width % Library.Rnn.WeightLanes == 0))
             {
                 for (; x + vector <= width; x += vector)
                 {
@@ -157,8 +158,8 @@ public sealed unsafe class CpuRnnOps : IRnnOps
             int taps = channels * k * k;
             float* padded = source == 0 ? a.Input : a.State;
             float* weights = source == 0 ? a.InputWeights : a.RecurrentWeights;
-            // Unshared: this row's block [taps][W] at x; shared: channel c's [taps].
-            float* w = s.Shared ? weights + (long)c * taps : weights + ((long)(c * s.Height + y) * taps) * s.Width + x;
+            // Unshared: the block [taps][8] of units x .. x+7, read front to back; shared: channel c's [taps].
+            float* w = s.Shared ? weights + (long)c * taps : weights + (long)((c * s.Height + y) * s.Width + x) * taps;
             long imageStride = (long)channels * plane;
             int j = 0;
             for (int ci = 0; ci < channels; ci++)
@@ -168,7 +169,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
                     float* p = padded + (long)image * imageStride + (long)ci * plane + (y + dy) * pw + x;
                     for (int dx = 0; dx < k; dx++, j++)
                     {
-                        Vector256<float> wv = s.Shared ? Vector256.Create(w[j]) : Vector256.Load(w + (long)j * s.Width);
+                        Vector256<float> wv = s.Shared ? Vector256.Create(w[j]) : Vector256.Load(w + j * Library.Rnn.WeightLanes);
                         float* q = p + dx;
                         a0 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q), a0);
                         a1 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q + imageStride), a1);
@@ -207,7 +208,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
             int taps = channels * k * k;
             float* padded = source == 0 ? a.Input : a.State;
             float* weights = source == 0 ? a.InputWeights : a.RecurrentWeights;
-            float* w = s.Shared ? weights + (long)c * taps : weights + ((long)(c * s.Height + y) * taps) * s.Width + x;
+            int row = c * s.Height + y;
             int j = 0;
             for (int ci = 0; ci < channels; ci++)
             {
@@ -216,7 +217,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
                     float* p = padded + ((long)image * channels + ci) * plane + (y + dy) * pw + x;
                     for (int dx = 0; dx < k; dx++, j++)
                     {
-                        sum += (s.Shared ? w[j] : w[(long)j * s.Width]) * p[dx];
+                        sum += (s.Shared ? weights[c * taps + j] : weights[Library.Rnn.UnsharedWeightIndex(row, x, j, taps, s.Width)]) * p[dx];
                     }
                 }
             }

@@ -150,7 +150,7 @@ public sealed record DenseRnnConfig(
     /// <summary>
     /// The ViT this net is compared with at its image size: ViT-S (width 384, depth 12, 6 heads,
     /// MLP 1536, 1000 classes) with an 8×8 patch grid, patch size = image size / 8 (ViT-S/16 at
-    /// 128, /8 at 64, /4 at 32), so its parameters barely change with the image and its FLOPs not at all.
+    /// 128, /8 at 64, /4 at 32), so its tokens (65) stay the same and only the patch embedding grows with the image.
     /// </summary>
     public static VitConfig ComparableVit(int imageSize) =>
         (VitPresets.Get("vit_small_patch16_224") with { ImageSize = imageSize, PatchSize = Math.Max(1, imageSize / 8) }).Validate();

@@ -37,7 +37,7 @@ public static class DenseRnnReference
                                     }
 
                                     int j = (ic * k + dy) * k + dx;
-                                    float value = config.Shared ? w[oc * taps + j] : w[(((oc * s + y) * taps) + j) * s + x];
+                                    float value = config.Shared ? w[oc * taps + j] : w[Kernels.Library.Rnn.UnsharedWeightIndex(oc * s + y, x, j, taps, s)];
                                     int column = recurrent ? (ic * s + yy) * s + xx : units + (ic * s + yy) * s + xx;
                                     matrix[unit, column] += value;
                                 }

@@ -1,8 +1,9 @@
 namespace GpuViT.Models.Rnn;
 
 /// <summary>
-/// The net's weights in the kernels' layouts. Unshared: W_in [C][H][3·k·k][W], W_rec
-/// [C][H][C·k·k][W] (row-blocked: a unit's taps are W apart, neighbouring x neighbouring floats),
+/// The net's weights in the kernels' layouts. Unshared: W_in [C][H][W/8][3·k·k][8], W_rec
+/// [C][H][W/8][C·k·k][8] (units blocked by eight along a row: one tap of eight neighbours is one
+/// 32-byte sector; lanes of 1 when W is not a multiple of 8; see Rnn.UnsharedWeightIndex),
 /// b [C][H][W]. Shared: W_in [C][3][k][k], W_rec [C][C][k][k], b [C]. Readout [classes][C] pooled
 /// or [classes][C·H·W] per unit (NCHW order), and its bias [classes].
 /// </summary>

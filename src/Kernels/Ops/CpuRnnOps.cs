@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.Host;
@@ -16,6 +17,9 @@ namespace GpuViT.Kernels.Ops;
 public sealed unsafe class CpuRnnOps : IRnnOps
 {
     private const int Images = 8;
+
+    /// <summary>Floats ahead of the weight stream to prefetch: the hardware prefetchers alone left the step latency-bound.</summary>
+    private const int PrefetchAhead = 1024;
     private float[] _paddedInput = [];
     private float[] _paddedState = [];
 
@@ -105,14 +109,15 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         int r = shape.Kernel / 2;
         fixed (float* destination = padded)
         {
-            for (int plane = 0; plane < planes; plane++)
+            float* d = destination;
+            Parallel.For(0, planes, plane =>
             {
                 for (int y = 0; y < shape.Height; y++)
                 {
-                    Buffer.MemoryCopy(source + ((long)plane * shape.Height + y) * shape.Width, destination + (long)plane * paddedPlane + (y + r) * paddedWidth + r,
+                    Buffer.MemoryCopy(source + ((long)plane * shape.Height + y) * shape.Width, d + (long)plane * paddedPlane + (y + r) * paddedWidth + r,
                         shape.Width * sizeof(float), shape.Width * sizeof(float));
                 }
-            }
+            });
         }
     }
 
@@ -120,16 +125,31 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     {
         RnnStepShape s = a.Shape;
         int width = s.Width, vector = Vector256<float>.Count;
-        int x = 0;
+        // The vector paths need weights blocked by eight units (W a multiple of 8), or shared weights.
+        bool vectors = s.Shared || width % Library.Rnn.WeightLanes == 0;
         for (int image = 0; image < s.Batch; image += Images)
         {
-            x = 0;
-            // The vector path needs eight images and weights blocked by eight units (W a multiple of 8).
-            if (s.Batch - image >= Images && (s.Shared || width % Library.Rnn.WeightLanes == 0))
+            int x = 0;
+            if (vectors && s.Batch - image >= Images)
             {
                 for (; x + vector <= width; x += vector)
                 {
                     EightImages(a, c, y, x, image);
+                }
+            }
+            else if (vectors)
+            {
+                for (int b = image; b < Math.Min(s.Batch, image + Images); b++)
+                {
+                    for (x = 0; x + 2 * vector <= width; x += 2 * vector)
+                    {
+                        OneImage(a, c, y, x, b, 2);
+                    }
+
+                    for (; x + vector <= width; x += vector)
+                    {
+                        OneImage(a, c, y, x, b, 1);
+                    }
                 }
             }
 
@@ -140,6 +160,62 @@ public sealed unsafe class CpuRnnOps : IRnnOps
                     Store(a, b, c, y, x, Unit(a, b, c, y, x));
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Units x .. x+8·vectors−1 of row (c, y) for one image: each weight is used once, so this is
+    /// the bandwidth-bound path; two vectors give two independent FMA chains.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OneImage(in StepArgs a, int c, int y, int x, int image, int vectors)
+    {
+        RnnStepShape s = a.Shape;
+        int k = s.Kernel, plane = a.PaddedPlane, pw = a.PaddedWidth, lanes = Library.Rnn.WeightLanes;
+        int unit = (c * s.Height + y) * s.Width + x;
+        Vector256<float> a0 = s.Shared ? Vector256.Create(a.Bias[c]) : Vector256.Load(a.Bias + unit);
+        Vector256<float> a1 = s.Shared ? a0 : (vectors > 1 ? Vector256.Load(a.Bias + unit + lanes) : Vector256<float>.Zero);
+        for (int source = 0; source < 2; source++)
+        {
+            int channels = source == 0 ? Library.Rnn.InputChannels : s.Channels;
+            int taps = channels * k * k;
+            float* padded = (source == 0 ? a.Input : a.State) + (long)image * channels * plane;
+            float* weights = source == 0 ? a.InputWeights : a.RecurrentWeights;
+            float* w = s.Shared ? weights + (long)c * taps : weights + (long)unit * taps;
+            // The next eight units' block follows this one: taps·8 floats on (shared: the same weights).
+            long next = s.Shared ? 0 : (long)taps * lanes;
+            int j = 0;
+            for (int ci = 0; ci < channels; ci++)
+            {
+                for (int dy = 0; dy < k; dy++)
+                {
+                    float* p = padded + (long)ci * plane + (y + dy) * pw + x;
+                    for (int dx = 0; dx < k; dx++, j++)
+                    {
+                        float* wj = s.Shared ? w : w + j * lanes;
+                        if (Sse.IsSupported && !s.Shared)
+                        {
+                            Sse.Prefetch0(wj + PrefetchAhead);
+                            Sse.Prefetch0(wj + next + PrefetchAhead);
+                        }
+
+                        Vector256<float> w0 = s.Shared ? Vector256.Create(w[j]) : Vector256.Load(wj);
+                        a0 = Vector256.FusedMultiplyAdd(w0, Vector256.Load(p + dx), a0);
+                        if (vectors > 1)
+                        {
+                            Vector256<float> w1 = s.Shared ? w0 : Vector256.Load(wj + next);
+                            a1 = Vector256.FusedMultiplyAdd(w1, Vector256.Load(p + dx + lanes), a1);
+                        }
+                    }
+                }
+            }
+        }
+
+        float* output = a.Next + (long)image * s.Units + unit;
+        Activate(a0, s.Relu).Store(output);
+        if (vectors > 1)
+        {
+            Activate(a1, s.Relu).Store(output + lanes);
         }
     }
 
@@ -169,6 +245,11 @@ public sealed unsafe class CpuRnnOps : IRnnOps
                     float* p = padded + (long)image * imageStride + (long)ci * plane + (y + dy) * pw + x;
                     for (int dx = 0; dx < k; dx++, j++)
                     {
+                        if (Sse.IsSupported && !s.Shared)
+                        {
+                            Sse.Prefetch0(w + j * Library.Rnn.WeightLanes + PrefetchAhead);
+                        }
+
                         Vector256<float> wv = s.Shared ? Vector256.Create(w[j]) : Vector256.Load(w + j * Library.Rnn.WeightLanes);
                         float* q = p + dx;
                         a0 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(q), a0);

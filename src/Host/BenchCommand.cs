@@ -38,6 +38,7 @@ public static class BenchCommand
         };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass (--model)", DefaultValueFactory = _ => 8 };
         var imageSize = new Option<int?>("--image-size") { Description = "Image size, if not the preset's (--model; dense-rnn: default 64)" };
+        var patchSize = new Option<int?>("--patch-size") { Description = "Patch size, if not the preset's (--model, ViT presets)" };
         op.AcceptOnlyFromAmong([.. DefaultShapes.Keys]);
         var shape = new Option<string?>("--shape")
         {
@@ -57,6 +58,7 @@ public static class BenchCommand
         command.Options.Add(model);
         command.Options.Add(batch);
         command.Options.Add(imageSize);
+        command.Options.Add(patchSize);
         command.Options.Add(shape);
         command.Options.Add(gemm);
         command.Options.Add(unfused);
@@ -70,7 +72,7 @@ public static class BenchCommand
 
             if (parsed.GetValue(model) is { } preset)
             {
-                ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(json),
+                ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(patchSize), parsed.GetValue(json),
                     !parsed.GetValue(unfused), parsed.GetValue(gemm)!);
                 return 0;
             }

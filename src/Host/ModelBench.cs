@@ -11,7 +11,7 @@ namespace GpuViT.Host;
 /// <summary>`gpuvit bench --model PRESET`: a ViT forward pass with random weights, timed after a warm-up.</summary>
 internal static class ModelBench
 {
-    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, bool json, bool fused, string gemm)
+    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, string gemm)
     {
         if (batch < 1)
         {
@@ -28,7 +28,8 @@ internal static class ModelBench
         try
         {
             config = VitPresets.Get(preset);
-            config = (imageSize is { } size ? config with { ImageSize = size } : config).Validate();
+            config = imageSize is { } size ? config with { ImageSize = size } : config;
+            config = (patchSize is { } patch ? config with { PatchSize = patch } : config).Validate();
         }
         catch (VitConfigException e)
         {
@@ -73,6 +74,10 @@ internal static class ModelBench
                 ["images_per_s"] = batch / seconds,
                 ["gflops"] = gflops,
                 ["gbps"] = gbps,
+                ["patch_size"] = config.PatchSize,
+                ["parameters"] = config.ParameterCount,
+                ["weight_bytes"] = config.WeightBytes,
+                ["flops_per_image"] = config.FlopsPerImage,
             }));
             return;
         }

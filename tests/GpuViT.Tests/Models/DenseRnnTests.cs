@@ -17,9 +17,11 @@ public sealed class DenseRnnTests
         {
             foreach (bool shared in new[] { false, true })
             {
-                // 8: the cpu's vector path for eight images and a tail image; 5: its scalar tails; k=5 wider than half the image.
+                // 8: the cpu's eight-image path and its one-image path (one vector); 5: its scalar tails; k=5 wider than half the image.
                 data.Add(backend, 8, 3, shared, RnnActivation.Tanh, RnnReadout.Pooled);
                 data.Add(backend, 5, 5, shared, RnnActivation.Relu, RnnReadout.PerUnit);
+                // 16: the cpu's one-image path with two vectors (the ninth image).
+                data.Add(backend, 16, 3, shared, RnnActivation.Relu, RnnReadout.Pooled);
             }
         }
 

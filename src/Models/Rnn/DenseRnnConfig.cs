@@ -155,7 +155,9 @@ public sealed record DenseRnnConfig(
     public static VitConfig ComparableVit(int imageSize) =>
         (VitPresets.Get("vit_small_patch16_224") with { ImageSize = imageSize, PatchSize = Math.Max(1, imageSize / 8) }).Validate();
 
-    internal static string Gib(long bytes) => bytes >= 1L << 30 ? $"{bytes / (double)(1L << 30):F2} GiB" : $"{bytes / (double)(1 << 20):F1} MiB";
+    internal static string Gib(long bytes) => bytes >= 1L << 30
+        ? FormattableString.Invariant($"{bytes / (double)(1L << 30):F2} GiB")
+        : FormattableString.Invariant($"{bytes / (double)(1 << 20):F1} MiB");
 
     private static void Positive(int value, string name)
     {

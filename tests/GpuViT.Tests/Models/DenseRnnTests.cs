@@ -125,6 +125,18 @@ public sealed class DenseRnnTests
         Assert.Equal(before, device.Memory.BytesInUse);
     }
 
+    [Fact]
+    public void A_device_too_small_for_the_weights_is_named_with_the_memory_needed()
+    {
+        using Device device = Devices.Open("cpu").Device;
+        DeviceInfo small = device.Info with { MemoryBytes = 32L << 20 };
+        var config = new DenseRnnConfig(128);
+        var e = Assert.Throws<DenseRnnConfigException>(() => config.RequireFits(small, batch: 8));
+        Assert.Contains(FormattableString.Invariant($"needs {config.DeviceBytes(8) / (double)(1 << 20):F1} MiB"), e.Message);
+        Assert.Contains("has 32.0 MiB", e.Message);
+        config.RequireFits(device.Info, batch: 8);
+    }
+
     [Theory]
     [InlineData("dense-rnn", "cpu")]
     [InlineData("dense-rnn-shared", "emulator")]

@@ -27,9 +27,14 @@ public static class Rnn
     /// <summary>Channels of the input image.</summary>
     public const int InputChannels = 3;
 
+    /// <summary>Images one thread of <see cref="RnnStepUnshared"/> computes: each weight it loads serves them all.</summary>
+    public const int ImagesPerThread = 4;
+
     /// <summary>
-    /// One step of the unshared (locally connected) net for one unit of one image (global X: unit,
-    /// Y: image): next = φ(W_in ⊛ input + W_rec ⊛ state + b), zero padding at the borders.
+    /// One step of the unshared (locally connected) net for one unit of up to four images (global X:
+    /// unit, Y: group of <see cref="ImagesPerThread"/> images): next = φ(W_in ⊛ input + W_rec ⊛ state + b),
+    /// zero padding at the borders. Each weight is read once per four images, not once per image.
+    /// A short last group repeats its last image and stores only the real ones.
     /// </summary>
     [Kernel]
     public static void RnnStepUnshared(
@@ -38,11 +43,14 @@ public static class Rnn
         int batch, int channels, int height, int width, int kernel, bool relu)
     {
         int unit = thread.Global.X;
-        int image = thread.Global.Y;
+        int image0 = thread.Global.Y * ImagesPerThread;
         int positions = height * width;
         int units = channels * positions;
-        if (unit < units && image < batch)
+        if (unit < units && image0 < batch)
         {
+            int image1 = KernelMath.Min(image0 + 1, batch - 1);
+            int image2 = KernelMath.Min(image0 + 2, batch - 1);
+            int image3 = KernelMath.Min(image0 + 3, batch - 1);
             int c = unit / positions;
             int p = unit - c * positions;
             int y = p / width;
@@ -50,7 +58,11 @@ public static class Rnn
             int r = kernel / 2;
             int taps = kernel * kernel;
             int row = c * height + y;
-            float sum = bias[unit];
+            float sum0 = bias[unit];
+            float sum1 = sum0;
+            float sum2 = sum0;
+            float sum3 = sum0;
+            int inputImage = InputChannels * positions;
             for (int ci = 0; ci < InputChannels; ci++)
             {
                 for (int dy = 0; dy < kernel; dy++)
@@ -62,7 +74,12 @@ public static class Rnn
                         if (yy >= 0 && yy < height && xx >= 0 && xx < width)
                         {
                             int j = (ci * kernel + dy) * kernel + dx;
-                            sum += inputWeights[UnsharedWeightIndex(row, x, j, InputChannels * taps, width)] * input[((image * InputChannels + ci) * height + yy) * width + xx];
+                            float w = inputWeights[UnsharedWeightIndex(row, x, j, InputChannels * taps, width)];
+                            int at = (ci * height + yy) * width + xx;
+                            sum0 += w * input[image0 * inputImage + at];
+                            sum1 += w * input[image1 * inputImage + at];
+                            sum2 += w * input[image2 * inputImage + at];
+                            sum3 += w * input[image3 * inputImage + at];
                         }
                     }
                 }
@@ -79,13 +96,32 @@ public static class Rnn
                         if (yy >= 0 && yy < height && xx >= 0 && xx < width)
                         {
                             int j = (ci * kernel + dy) * kernel + dx;
-                            sum += recurrentWeights[UnsharedWeightIndex(row, x, j, channels * taps, width)] * state[((image * channels + ci) * height + yy) * width + xx];
+                            float w = recurrentWeights[UnsharedWeightIndex(row, x, j, channels * taps, width)];
+                            int at = (ci * height + yy) * width + xx;
+                            sum0 += w * state[image0 * units + at];
+                            sum1 += w * state[image1 * units + at];
+                            sum2 += w * state[image2 * units + at];
+                            sum3 += w * state[image3 * units + at];
                         }
                     }
                 }
             }
 
-            next[image * units + unit] = relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
+            next[image0 * units + unit] = relu ? KernelMath.Max(sum0, 0f) : KernelMath.Tanh(sum0);
+            if (image0 + 1 < batch)
+            {
+                next[image1 * units + unit] = relu ? KernelMath.Max(sum1, 0f) : KernelMath.Tanh(sum1);
+            }
+
+            if (image0 + 2 < batch)
+            {
+                next[image2 * units + unit] = relu ? KernelMath.Max(sum2, 0f) : KernelMath.Tanh(sum2);
+            }
+
+            if (image0 + 3 < batch)
+            {
+                next[image3 * units + unit] = relu ? KernelMath.Max(sum3, 0f) : KernelMath.Tanh(sum3);
+            }
         }
     }
 

@@ -106,7 +106,9 @@ public sealed class KernelRnnOps(Device device) : IRnnOps
     {
         RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int groups = (shape.Units + GroupSize - 1) / GroupSize;
-        Device.Launch(shape.Shared ? Catalog.RnnStepShared : Catalog.RnnStepUnshared, Int3.Size(groups, shape.Batch), Int3.Size(GroupSize, 1), null,
+        // Unshared: a thread per unit of four images, so each weight is read once per four images.
+        int imageGroups = shape.Shared ? shape.Batch : (shape.Batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
+        Device.Launch(shape.Shared ? Catalog.RnnStepShared : Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), null,
             input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
         Counts.Step(shape);
     }

@@ -43,20 +43,7 @@ internal static class ModelBench
         using DeviceBuffer<float> images = device.Upload<float>(Enumerable.Range(0, checked((int)pixels)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
 
-        // A warm-up builds the kernels and sizes the activations; then at least three passes and a second.
-        model.Forward(images, logits, batch);
-        device.Synchronize();
-        int runs = 0;
-        long start = Stopwatch.GetTimestamp();
-        do
-        {
-            model.Forward(images, logits, batch);
-            device.Synchronize();
-            runs++;
-        }
-        while (runs < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < 1);
-
-        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds / runs;
+        double seconds = SecondsPerPass(device, () => model.Forward(images, logits, batch));
         double gflops = config.FlopsPerImage * batch / seconds / 1e9;
 
         // Bytes that must move per batch, at least: every weight once, the images in, the logits out.
@@ -118,19 +105,7 @@ internal static class ModelBench
             var random = new Random(1);
             using DeviceBuffer<float> images = device.Upload<float>(Enumerable.Range(0, checked((int)pixels)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
             using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-            model.Forward(images, logits, batch);
-            device.Synchronize();
-            int runs = 0;
-            long start = Stopwatch.GetTimestamp();
-            do
-            {
-                model.Forward(images, logits, batch);
-                device.Synchronize();
-                runs++;
-            }
-            while (runs < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < 1);
-
-            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds / runs;
+            double seconds = SecondsPerPass(device, () => model.Forward(images, logits, batch));
             double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
             double bytes = config.BytesPerImagePerStep(batch) * batch * config.Steps + config.ReadoutParameterCount * 4.0;
             double gbps = bytes / seconds / 1e9;
@@ -167,5 +142,23 @@ internal static class ModelBench
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {config.ParameterCount:N0} parameters ({config.WeightBytes / 1e6:F1} MB), {config.FlopsPerImage / 1e6:F1} MFLOP per image, {config.ArithmeticIntensity(batch):F2} FLOP/byte per step"));
         }
+    }
+
+    /// <summary>A warm-up (which builds the kernels and sizes the activations), then at least three passes and a second; seconds per pass.</summary>
+    private static double SecondsPerPass(Device device, Action forward)
+    {
+        forward();
+        device.Synchronize();
+        int runs = 0;
+        long start = Stopwatch.GetTimestamp();
+        do
+        {
+            forward();
+            device.Synchronize();
+            runs++;
+        }
+        while (runs < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < 1);
+
+        return Stopwatch.GetElapsedTime(start).TotalSeconds / runs;
     }
 }

@@ -24,6 +24,7 @@ public static class Cli
         root.Subcommands.Add(DevicesCommand.Create(output, error));
         root.Subcommands.Add(BenchCommand.Create(output, error));
         root.Subcommands.Add(RunCommand.Create(output, error));
+        root.Subcommands.Add(CompareCommand.Create(output, error));
 
         // With nothing to do, show what there is to do.
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);

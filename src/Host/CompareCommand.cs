@@ -1,0 +1,298 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Rnn;
+using GpuViT.Models.Vit;
+
+namespace GpuViT.Host;
+
+/// <summary>
+/// `gpuvit compare`: the ViT (weight-shared patches), the unshared dense RNN and the shared RNN on
+/// the same device, for each image size and batch, measured against the device's probed roofline.
+/// </summary>
+public static class CompareCommand
+{
+    public const string VitName = "vit";
+
+    /// <summary>One model at one image size and batch: its costs by formula, its times as measured.</summary>
+    public sealed record Row(
+        string Model, int ImageSize, int Batch, long Params, long WeightBytes, double FlopsPerImage, double BytesPerImage,
+        double LatencyP50, double LatencyP95, string Device)
+    {
+        public double Intensity => FlopsPerImage / BytesPerImage;
+        public double ImagesPerS => Batch / LatencyP50;
+        public double Gflops => FlopsPerImage * ImagesPerS / 1e9;
+        public double Gbps => BytesPerImage * ImagesPerS / 1e9;
+    }
+
+    /// <summary>Published FP32 (non-tensor-core) peaks and memory bandwidth, for projections only.</summary>
+    public sealed record KnownGpu(string Key, string Name, double Fp32Gflops, double Tf32Gflops, double Bf16Gflops, double MemoryGbps);
+
+    public static readonly KnownGpu[] KnownGpus =
+    [
+        new("h100", "NVIDIA H100 SXM", 67_000, 495_000, 989_000, 3_350),
+        new("a100", "NVIDIA A100 SXM 80GB", 19_500, 156_000, 312_000, 2_039),
+        new("rtx4090", "NVIDIA RTX 4090", 82_600, 82_600, 165_200, 1_008),
+    ];
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var imageSizes = new Option<string>("--image-sizes") { Description = "Image sizes, comma-separated", DefaultValueFactory = _ => "32,64,128" };
+        var batches = new Option<string>("--batches") { Description = "Batches, comma-separated", DefaultValueFactory = _ => "1,8" };
+        var vit = new Option<string?>("--vit") { Description = "A ViT preset scaled to each size (patch = size/8) instead of ViT-S/16's shape" };
+        var seconds = new Option<double>("--seconds") { Description = "Minimum timing per measurement, after a warm-up", DefaultValueFactory = _ => 0.3 };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array of rows" };
+        var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report (roofline, cost vs size, table) to this file" };
+        var project = new Option<string?>("--project") { Description = $"Also project roofline-bound times onto a GPU not present: {string.Join(", ", KnownGpus.Select(g => g.Key))}" };
+
+        var command = new Command("compare", "The ViT, the dense RNN and the shared RNN on one device: costs, times and the roofline");
+        foreach (Option option in new Option[] { imageSizes, batches, vit, seconds, json, report, project })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(parsed =>
+        {
+            int[] sizes = List(parsed.GetValue(imageSizes)!, "--image-sizes");
+            int[] batchList = List(parsed.GetValue(batches)!, "--batches");
+            double minSeconds = parsed.GetValue(seconds);
+            if (minSeconds is < 0 or > 60)
+            {
+                throw new UsageException($"--seconds must be between 0 and 60, not {minSeconds.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            KnownGpu? gpu = null;
+            if (parsed.GetValue(project) is { } key)
+            {
+                gpu = KnownGpus.FirstOrDefault(g => g.Key == key.ToLowerInvariant())
+                    ?? throw new UsageException($"--project: unknown GPU '{key}' (known: {string.Join(", ", KnownGpus.Select(g => g.Key))})");
+            }
+
+            string? vitPreset = parsed.GetValue(vit);
+            if (vitPreset is not null && !VitPresets.Names.Contains(vitPreset))
+            {
+                throw new UsageException($"--vit: unknown preset '{vitPreset}' (known: {string.Join(", ", VitPresets.Names)})");
+            }
+
+            foreach (int size in sizes)
+            {
+                if (size % 8 != 0)
+                {
+                    throw new UsageException($"--image-sizes: {size} is not a multiple of 8 (the ViT has 8×8 patches)");
+                }
+            }
+
+            using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
+            DevicePeaks peaks = DeviceProbe.Measure(device);
+            var rows = new List<Row>();
+            foreach (int size in sizes)
+            {
+                foreach (int batch in batchList)
+                {
+                    rows.Add(MeasureVit(device, VitFor(vitPreset, size), batch, minSeconds));
+                    rows.Add(MeasureRnn(device, new DenseRnnConfig(size, Shared: false), batch, minSeconds));
+                    rows.Add(MeasureRnn(device, new DenseRnnConfig(size, Shared: true), batch, minSeconds));
+                }
+            }
+
+            if (parsed.GetValue(json))
+            {
+                output.WriteLine(Json(rows, device, peaks, gpu));
+            }
+            else
+            {
+                output.WriteLine(Table(rows, device, peaks, gpu));
+            }
+
+            if (parsed.GetValue(report) is { } path)
+            {
+                File.WriteAllText(path, CompareReport.Html(rows, device.ToString(), peaks, gpu));
+                error.WriteLine($"gpuvit: wrote {path}");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static VitConfig VitFor(string? preset, int size)
+    {
+        try
+        {
+            return preset is null
+                ? DenseRnnConfig.ComparableVit(size)
+                : (VitPresets.Get(preset) with { ImageSize = size, PatchSize = Math.Max(1, size / 8) }).Validate();
+        }
+        catch (VitConfigException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static int[] List(string text, string option)
+    {
+        var values = new List<int>();
+        foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < 1 || value > 4096)
+            {
+                throw new UsageException($"{option}: '{part}' is not a positive integer up to 4096");
+            }
+
+            values.Add(value);
+        }
+
+        return [.. values.Distinct()];
+    }
+
+    private static Row MeasureVit(Device device, VitConfig config, int batch, double minSeconds)
+    {
+        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0));
+        long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
+        using DeviceBuffer<float> images = device.Upload(Noise(pixels));
+        using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
+        (double p50, double p95) = Latencies(device, () => model.Forward(images, logits, batch), minSeconds);
+
+        // The least that must move per image: its share of the weights, its pixels in, its logits out.
+        double bytes = (double)config.WeightBytes / batch + 4.0 * (pixels / batch + config.Classes);
+        return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, device.Info.Id);
+    }
+
+    private static Row MeasureRnn(Device device, DenseRnnConfig config, int batch, double minSeconds)
+    {
+        try
+        {
+            config.Validate();
+            config.RequireFits(device.Info, batch);
+        }
+        catch (DenseRnnConfigException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
+        using DenseRnnModel model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);
+        long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
+        using DeviceBuffer<float> images = device.Upload(Noise(pixels));
+        using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
+        (double p50, double p95) = Latencies(device, () => model.Forward(images, logits, batch), minSeconds);
+        double bytes = config.BytesPerImagePerStep(batch) * config.Steps + config.ReadoutParameterCount * 4.0 / batch;
+        string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
+        return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, device.Info.Id);
+    }
+
+    private static float[] Noise(long length)
+    {
+        var random = new Random(1);
+        var values = new float[checked((int)length)];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = (float)random.NextDouble() - 0.5f;
+        }
+
+        return values;
+    }
+
+    /// <summary>A warm-up (kernel builds, activation sizing), then at least three timed passes and minSeconds; p50 and p95 per pass.</summary>
+    private static (double P50, double P95) Latencies(Device device, Action forward, double minSeconds)
+    {
+        forward();
+        device.Synchronize();
+        var times = new List<double>();
+        long start = Stopwatch.GetTimestamp();
+        do
+        {
+            long pass = Stopwatch.GetTimestamp();
+            forward();
+            device.Synchronize();
+            times.Add(Stopwatch.GetElapsedTime(pass).TotalSeconds);
+        }
+        while (times.Count < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < minSeconds);
+
+        times.Sort();
+        return (Percentile(times, 0.5), Percentile(times, 0.95));
+    }
+
+    private static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(p * sorted.Count) - 1)];
+
+    /// <summary>What the roofline allows at this intensity, in GFLOP/s; null without probed peaks.</summary>
+    public static double? Attainable(DevicePeaks peaks, double intensity) =>
+        peaks is { Fp32Gflops: { } flops, MemoryGbps: { } gbps } ? Math.Min(flops, intensity * gbps) : null;
+
+    /// <summary>Roofline-bound seconds per image on a known GPU: compute or traffic, whichever is longer.</summary>
+    public static double ProjectedSecondsPerImage(Row row, KnownGpu gpu) =>
+        Math.Max(row.FlopsPerImage / (gpu.Fp32Gflops * 1e9), row.BytesPerImage / (gpu.MemoryGbps * 1e9));
+
+    private static string Json(List<Row> rows, Device device, DevicePeaks peaks, KnownGpu? gpu) =>
+        JsonSerializer.Serialize(rows.Select(r =>
+        {
+            double? roof = Attainable(peaks, r.Intensity);
+            var o = new Dictionary<string, object?>
+            {
+                ["model"] = r.Model,
+                ["image_size"] = r.ImageSize,
+                ["batch"] = r.Batch,
+                ["params"] = r.Params,
+                ["weight_bytes"] = r.WeightBytes,
+                ["flops_per_image"] = r.FlopsPerImage,
+                ["bytes_per_image"] = r.BytesPerImage,
+                ["intensity"] = r.Intensity,
+                ["latency_p50_s"] = r.LatencyP50,
+                ["latency_p95_s"] = r.LatencyP95,
+                ["images_per_s"] = r.ImagesPerS,
+                ["gflops"] = r.Gflops,
+                ["gbps"] = r.Gbps,
+                ["roofline_gflops"] = roof,
+                ["roofline_fraction"] = roof is { } a ? r.Gflops / a : null,
+                ["device"] = r.Device,
+                ["device_name"] = device.Info.Name,
+                ["peak_gflops"] = peaks.Fp32Gflops,
+                ["peak_gbps"] = peaks.MemoryGbps,
+            };
+            if (gpu is not null)
+            {
+                o["projected_gpu"] = gpu.Name;
+                o["projected_images_per_s"] = 1 / ProjectedSecondsPerImage(r, gpu);
+            }
+
+            return o;
+        }));
+
+    private static string Table(List<Row> rows, Device device, DevicePeaks peaks, KnownGpu? gpu)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(Inv($"{device} — peaks: {Peak(peaks.Fp32Gflops, "GFLOP/s")}, {Peak(peaks.MemoryGbps, "GB/s")} ({peaks.Source})"));
+        string header = Inv($"{"model",-17}{"size",5}{"batch",6}{"params",12}{"MB",9}{"MFLOP/img",11}{"MB/img",9}{"FLOP/B",8}{"p50 ms",10}{"p95 ms",10}{"img/s",10}{"GFLOP/s",9}{"GB/s",8}{"roof",7}");
+        if (gpu is not null)
+        {
+            header += Inv($"{"proj img/s",12}");
+        }
+
+        text.AppendLine(header);
+        foreach (Row r in rows)
+        {
+            string line = Inv($"{r.Model,-17}{r.ImageSize,5}{r.Batch,6}{r.Params,12:N0}{r.WeightBytes / 1e6,9:F2}{r.FlopsPerImage / 1e6,11:F1}{r.BytesPerImage / 1e6,9:F2}{r.Intensity,8:F1}{r.LatencyP50 * 1e3,10:F2}{r.LatencyP95 * 1e3,10:F2}{r.ImagesPerS,10:F1}{r.Gflops,9:F2}{r.Gbps,8:F2}");
+            line += Attainable(peaks, r.Intensity) is { } a ? Inv($"{r.Gflops / a,7:P0}") : $"{"-",7}";
+            if (gpu is not null)
+            {
+                line += Inv($"{1 / ProjectedSecondsPerImage(r, gpu),12:F0}");
+            }
+
+            text.AppendLine(line);
+        }
+
+        if (gpu is not null)
+        {
+            text.AppendLine(Inv($"proj img/s is a PROJECTION, not a measurement: the roofline-bound rate on {gpu.Name} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.MemoryGbps:N0} GB/s)."));
+        }
+
+        text.Append("roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.");
+        return text.ToString();
+    }
+
+    private static string Peak(double? value, string unit) => value is { } v ? Inv($"{v:F1} {unit}") : $"? {unit}";
+
+    internal static string Inv(FormattableString text) => FormattableString.Invariant(text);
+}

@@ -1,0 +1,125 @@
+using System.Net;
+using System.Text;
+using GpuViT.Kernels.Runtime;
+using static GpuViT.Host.CompareCommand;
+
+namespace GpuViT.Host;
+
+/// <summary>The self-contained HTML page for `gpuvit compare --report`: inline SVG, no scripts, no network.</summary>
+internal static class CompareReport
+{
+    private const int Width = 640, Height = 400, Left = 70, Right = 20, Top = 20, Bottom = 50;
+
+    private static readonly Dictionary<string, string> Colours = new()
+    {
+        [VitName] = "#1f77b4",
+        [ModelBench.DenseRnnModelName] = "#d62728",
+        [ModelBench.DenseRnnSharedModelName] = "#2ca02c",
+    };
+
+    public static string Html(IReadOnlyList<Row> rows, string device, DevicePeaks peaks, KnownGpu? gpu)
+    {
+        var html = new StringBuilder();
+        html.AppendLine("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuvit compare</title>");
+        html.AppendLine("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}svg{background:#fff;border:1px solid #ddd}</style></head><body>");
+        html.AppendLine($"<h1>ViT vs dense RNN on {E(device)}</h1>");
+        html.AppendLine(Inv($"<p>Peaks: {Num(peaks.Fp32Gflops)} GFLOP/s FP32, {Num(peaks.MemoryGbps)} GB/s ({peaks.Source}).</p>"));
+        html.AppendLine("<h2>Roofline</h2><p>Each point is one model, size and batch at its arithmetic intensity (FLOP per byte that must move) and achieved GFLOP/s. Below the slanted roof a model is bandwidth-bound; under the flat roof, compute-bound.</p>");
+        html.AppendLine(Roofline(rows, peaks));
+        html.AppendLine("<h2>Cost vs image size</h2>");
+        int batch = rows.Min(r => r.Batch);
+        html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.Params, "parameters"));
+        html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.LatencyP50 / r.Batch * 1e3, Inv($"ms per image (batch {batch})")));
+        html.AppendLine("<h2>Table</h2><table><tr><th>model</th><th>size</th><th>batch</th><th>params</th><th>MFLOP/img</th><th>MB/img</th><th>FLOP/B</th><th>p50 ms</th><th>p95 ms</th><th>img/s</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th>"
+            + (gpu is null ? "" : $"<th>projected img/s on {E(gpu.Name)}</th>") + "</tr>");
+        foreach (Row r in rows)
+        {
+            string roof = Attainable(peaks, r.Intensity) is { } a ? Inv($"{r.Gflops / a:P0}") : "-";
+            html.Append(Inv($"<tr><td>{E(r.Model)}</td><td>{r.ImageSize}</td><td>{r.Batch}</td><td>{r.Params:N0}</td><td>{r.FlopsPerImage / 1e6:F1}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td><td>{r.LatencyP50 * 1e3:F2}</td><td>{r.LatencyP95 * 1e3:F2}</td><td>{r.ImagesPerS:F1}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{roof}</td>"));
+            html.AppendLine(gpu is null ? "</tr>" : Inv($"<td>{1 / ProjectedSecondsPerImage(r, gpu):F0}</td></tr>"));
+        }
+
+        html.AppendLine("</table>");
+        if (gpu is not null)
+        {
+            html.AppendLine(Inv($"<p><b>Projection, not a measurement:</b> the roofline-bound rate on {E(gpu.Name)} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.MemoryGbps:N0} GB/s).</p>"));
+        }
+
+        html.AppendLine("</body></html>");
+        return html.ToString();
+    }
+
+    private static string Roofline(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    {
+        double xMin = rows.Min(r => r.Intensity) / 2, xMax = rows.Max(r => r.Intensity) * 2;
+        double yMin = rows.Min(r => r.Gflops) / 2, yMax = Math.Max(rows.Max(r => r.Gflops), peaks.Fp32Gflops ?? 0) * 2;
+        var svg = Frame("arithmetic intensity (FLOP/byte)", "GFLOP/s", xMin, xMax, yMin, yMax, out Func<double, double> x, out Func<double, double> y);
+        if (peaks is { Fp32Gflops: { } flops, MemoryGbps: { } gbps })
+        {
+            // The roof, sampled along x on the log scale: min(compute, intensity × bandwidth).
+            var points = Enumerable.Range(0, 101).Select(i => xMin * Math.Pow(xMax / xMin, i / 100.0))
+                .Select(i => Inv($"{x(i):F1},{y(Math.Clamp(Math.Min(flops, i * gbps), yMin, yMax)):F1}"));
+            svg.AppendLine($"<polyline fill=\"none\" stroke=\"#555\" stroke-width=\"2\" points=\"{string.Join(" ", points)}\"/>");
+        }
+
+        foreach (Row r in rows)
+        {
+            svg.AppendLine(Inv($"<circle cx=\"{x(r.Intensity):F1}\" cy=\"{y(r.Gflops):F1}\" r=\"{3 + Math.Log2(r.Batch)}\" fill=\"{Colours.GetValueOrDefault(r.Model, "#000")}\"><title>{E(r.Model)} {r.ImageSize}px batch {r.Batch}: {r.Intensity:F1} FLOP/B, {r.Gflops:F2} GFLOP/s</title></circle>"));
+        }
+
+        return Legend(svg).Append("</svg>").ToString();
+    }
+
+    private static string Series(List<Row> rows, Func<Row, double> value, string label)
+    {
+        double xMin = rows.Min(r => r.ImageSize) / 1.5, xMax = rows.Max(r => r.ImageSize) * 1.5;
+        double yMin = rows.Min(value) / 2, yMax = rows.Max(value) * 2;
+        var svg = Frame("image size (pixels per side)", label, xMin, xMax, yMin, yMax, out Func<double, double> x, out Func<double, double> y);
+        foreach (var model in rows.GroupBy(r => r.Model))
+        {
+            var points = model.OrderBy(r => r.ImageSize).Select(r => Inv($"{x(r.ImageSize):F1},{y(value(r)):F1}"));
+            svg.AppendLine($"<polyline fill=\"none\" stroke=\"{Colours.GetValueOrDefault(model.Key, "#000")}\" stroke-width=\"2\" points=\"{string.Join(" ", points)}\"/>");
+        }
+
+        return Legend(svg).Append("</svg>").ToString();
+    }
+
+    /// <summary>Axes with decade ticks on log–log scales, and the mappings from values to pixels.</summary>
+    private static StringBuilder Frame(string xLabel, string yLabel, double xMin, double xMax, double yMin, double yMax, out Func<double, double> x, out Func<double, double> y)
+    {
+        (double lx0, double lx1, double ly0, double ly1) = (Math.Log10(xMin), Math.Log10(xMax), Math.Log10(yMin), Math.Log10(yMax));
+        x = v => Left + (Math.Log10(v) - lx0) / (lx1 - lx0) * (Width - Left - Right);
+        y = v => Height - Bottom - (Math.Log10(v) - ly0) / (ly1 - ly0) * (Height - Top - Bottom);
+        var svg = new StringBuilder(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{Height}\" font-size=\"11\">\n"));
+        svg.AppendLine(Inv($"<rect x=\"{Left}\" y=\"{Top}\" width=\"{Width - Left - Right}\" height=\"{Height - Top - Bottom}\" fill=\"none\" stroke=\"#999\"/>"));
+        for (int d = (int)Math.Ceiling(lx0); d <= lx1; d++)
+        {
+            svg.AppendLine(Inv($"<text x=\"{x(Math.Pow(10, d)):F1}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">1e{d}</text>"));
+        }
+
+        for (int d = (int)Math.Ceiling(ly0); d <= ly1; d++)
+        {
+            svg.AppendLine(Inv($"<text x=\"{Left - 4}\" y=\"{y(Math.Pow(10, d)) + 4:F1}\" text-anchor=\"end\">1e{d}</text>"));
+        }
+
+        svg.AppendLine(Inv($"<text x=\"{(Left + Width - Right) / 2}\" y=\"{Height - 12}\" text-anchor=\"middle\">{E(xLabel)}</text>"));
+        svg.AppendLine(Inv($"<text x=\"14\" y=\"{(Top + Height - Bottom) / 2}\" transform=\"rotate(-90 14 {(Top + Height - Bottom) / 2})\" text-anchor=\"middle\">{E(yLabel)}</text>"));
+        return svg;
+    }
+
+    private static StringBuilder Legend(StringBuilder svg)
+    {
+        int row = 0;
+        foreach ((string model, string colour) in Colours)
+        {
+            svg.AppendLine(Inv($"<rect x=\"{Left + 10}\" y=\"{Top + 8 + 14 * row}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{Left + 24}\" y=\"{Top + 17 + 14 * row}\">{E(model)}</text>"));
+            row++;
+        }
+
+        return svg;
+    }
+
+    private static string Num(double? value) => value is { } v ? Inv($"{v:F1}") : "?";
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+}

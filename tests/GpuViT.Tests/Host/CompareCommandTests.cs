@@ -1,0 +1,119 @@
+using System.Text.Json;
+using GpuViT.Host;
+using Xunit;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>`gpuvit compare`: complete JSON rows, the table, the report, the projection and bad input; tiny sizes so it takes seconds.</summary>
+public sealed class CompareCommandTests
+{
+    private static readonly string[] Fields =
+        ["model", "image_size", "batch", "params", "flops_per_image", "bytes_per_image", "intensity", "images_per_s", "gflops", "gbps", "device"];
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("emulator")]
+    public void Json_has_a_complete_row_for_every_model(string device)
+    {
+        (int exit, string output, _) = Run("compare", "--device", device, "--image-sizes", "16", "--batches", "1,2", "--vit", "vit_test_tiny", "--seconds", "0", "--json");
+
+        Assert.Equal(0, exit);
+        using JsonDocument json = JsonDocument.Parse(output);
+        JsonElement[] rows = [.. json.RootElement.EnumerateArray()];
+        Assert.Equal(6, rows.Length);
+        Assert.Equal(["dense-rnn", "dense-rnn-shared", "vit"], rows.Select(r => r.GetProperty("model").GetString()!).Distinct().Order());
+        foreach (JsonElement row in rows)
+        {
+            foreach (string field in Fields)
+            {
+                Assert.True(row.TryGetProperty(field, out _), field);
+            }
+
+            Assert.Equal(device, row.GetProperty("device").GetString());
+            Assert.Equal(16, row.GetProperty("image_size").GetInt32());
+            foreach (string field in new[] { "params", "flops_per_image", "bytes_per_image", "intensity", "images_per_s", "gflops", "gbps" })
+            {
+                Assert.True(row.GetProperty(field).GetDouble() > 0, field);
+            }
+        }
+
+        // Sharing is the point: the shared RNN has far fewer parameters than the unshared one.
+        long Params(string model) => rows.First(r => r.GetProperty("model").GetString() == model).GetProperty("params").GetInt64();
+        Assert.True(Params("dense-rnn-shared") * 10 < Params("dense-rnn"));
+    }
+
+    [Fact]
+    public void Cpu_rows_carry_the_roofline_fraction_from_the_probe()
+    {
+        (int exit, string output, _) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "1", "--vit", "vit_test_tiny", "--seconds", "0", "--json");
+
+        Assert.Equal(0, exit);
+        using JsonDocument json = JsonDocument.Parse(output);
+        foreach (JsonElement row in json.RootElement.EnumerateArray())
+        {
+            Assert.True(row.GetProperty("peak_gflops").GetDouble() > 0);
+            Assert.True(row.GetProperty("roofline_fraction").GetDouble() > 0);
+        }
+    }
+
+    [Fact]
+    public void Table_and_report_with_a_projection()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpuvit-compare-{Guid.NewGuid():N}.html");
+        try
+        {
+            (int exit, string output, _) = Run("compare", "--device", "emulator", "--image-sizes", "8,16", "--batches", "1", "--vit", "vit_test_tiny",
+                "--seconds", "0", "--report", path, "--project", "h100");
+
+            Assert.Equal(0, exit);
+            Assert.Contains("dense-rnn-shared", output);
+            Assert.Contains("PROJECTION", output);
+            Assert.Equal(6, output.Split('\n').Count(l => l.StartsWith("vit", StringComparison.Ordinal) || l.StartsWith("dense", StringComparison.Ordinal)));
+            string html = File.ReadAllText(path);
+            Assert.Contains("<svg", html);
+            Assert.Contains("<table>", html);
+            Assert.Contains("Projection, not a measurement", html);
+            Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", "", StringComparison.Ordinal));
+            Assert.DoesNotContain("<script", html);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Projection_is_bounded_by_the_known_gpu_roofline()
+    {
+        var row = new CompareCommand.Row("vit", 64, 1, 1000, 4000, 2e9, 1e8, 1, 1, "cpu");
+        CompareCommand.KnownGpu h100 = CompareCommand.KnownGpus.Single(g => g.Key == "h100");
+
+        // 2 GFLOP at 67 TFLOP/s is 30 µs; 100 MB at 3.35 TB/s is also 30 µs: the longer wins.
+        double seconds = CompareCommand.ProjectedSecondsPerImage(row, h100);
+        Assert.Equal(Math.Max(2e9 / 67e12, 1e8 / 3.35e12), seconds, 12);
+    }
+
+    [Theory]
+    [InlineData("--image-sizes", "12", "not a multiple of 8")]
+    [InlineData("--image-sizes", "a,16", "--image-sizes")]
+    [InlineData("--batches", "0", "--batches")]
+    [InlineData("--project", "tpu", "unknown GPU")]
+    [InlineData("--vit", "nope", "unknown preset")]
+    public void Bad_arguments_are_one_line_and_exit_2(string option, string value, string expected)
+    {
+        (int exit, string output, string error) = Run("compare", "--device", "emulator", option, value);
+
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Empty(output);
+        Assert.Contains(expected, error);
+        Assert.Single(error.TrimEnd('\n').Split('\n'));
+    }
+
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int exit = Cli.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+}

@@ -92,19 +92,35 @@ internal static class CompareReport
         y = v => Height - Bottom - (Math.Log10(v) - ly0) / (ly1 - ly0) * (Height - Top - Bottom);
         var svg = new StringBuilder(Inv($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{Height}\" font-size=\"11\">\n"));
         svg.AppendLine(Inv($"<rect x=\"{Left}\" y=\"{Top}\" width=\"{Width - Left - Right}\" height=\"{Height - Top - Bottom}\" fill=\"none\" stroke=\"#999\"/>"));
-        for (int d = (int)Math.Ceiling(lx0); d <= lx1; d++)
+        foreach (double t in Ticks(xMin, xMax))
         {
-            svg.AppendLine(Inv($"<text x=\"{x(Math.Pow(10, d)):F1}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">1e{d}</text>"));
+            svg.AppendLine(Inv($"<text x=\"{x(t):F1}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">{t:G3}</text>"));
         }
 
-        for (int d = (int)Math.Ceiling(ly0); d <= ly1; d++)
+        foreach (double t in Ticks(yMin, yMax))
         {
-            svg.AppendLine(Inv($"<text x=\"{Left - 4}\" y=\"{y(Math.Pow(10, d)) + 4:F1}\" text-anchor=\"end\">1e{d}</text>"));
+            svg.AppendLine(Inv($"<text x=\"{Left - 4}\" y=\"{y(t) + 4:F1}\" text-anchor=\"end\">{t:G3}</text>"));
         }
 
         svg.AppendLine(Inv($"<text x=\"{(Left + Width - Right) / 2}\" y=\"{Height - 12}\" text-anchor=\"middle\">{E(xLabel)}</text>"));
         svg.AppendLine(Inv($"<text x=\"14\" y=\"{(Top + Height - Bottom) / 2}\" transform=\"rotate(-90 14 {(Top + Height - Bottom) / 2})\" text-anchor=\"middle\">{E(yLabel)}</text>"));
         return svg;
+    }
+
+    /// <summary>1, 2 and 5 times each power of ten within the range: a log axis spanning less than a decade still gets labels.</summary>
+    private static IEnumerable<double> Ticks(double min, double max)
+    {
+        for (int d = (int)Math.Floor(Math.Log10(min)); d <= (int)Math.Ceiling(Math.Log10(max)); d++)
+        {
+            foreach (double m in new[] { 1.0, 2.0, 5.0 })
+            {
+                double t = m * Math.Pow(10, d);
+                if (t >= min && t <= max)
+                {
+                    yield return t;
+                }
+            }
+        }
     }
 
     private static StringBuilder Legend(StringBuilder svg)

@@ -96,4 +96,32 @@ public sealed class PatchStreamTests
         Assert.Single(received);
         Assert.Equal(before, device.Memory.BytesInUse);
     }
+    [Fact]
+    public void Decoding_runs_ahead_of_the_results_while_earlier_micro_batches_compute()
+    {
+        using Device device = Devices.Open("cpu").Device;
+        VitConfig config = VitPresets.Get("vit_test_tiny");
+        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 3));
+        int pixels = config.Channels * config.ImageSize * config.ImageSize;
+        int decoded = 0;
+        int decodedAtFirstResult = -1;
+
+        // A slow source, one image per micro-batch: by the time micro-batch 0's logits come out,
+        // micro-batch 1 is uploaded or computing and micro-batch 2 is being decoded.
+        foreach (float[] _ in PatchStream.Run(model, 6, _ =>
+        {
+            Thread.Sleep(20);
+            Interlocked.Increment(ref decoded);
+            return new float[pixels];
+        }, config.Tokens))
+        {
+            if (decodedAtFirstResult < 0)
+            {
+                decodedAtFirstResult = Volatile.Read(ref decoded);
+            }
+        }
+
+        Assert.True(decodedAtFirstResult >= 2, $"only {decodedAtFirstResult} images decoded when the first result came out");
+        Assert.Equal(6, decoded);
+    }
 }

@@ -35,7 +35,7 @@ public static class LayerNorm
                 sum += x[offset + c] - shift;
             }
 
-            float delta = LayerNormGroupSum(partial, lane, width, sum) / (float)cols;
+            float delta = GroupReductions.GroupSum(partial, lane, width, sum) / (float)cols;
 
             float squares = 0f;
             for (int c = lane; c < cols; c += width)
@@ -44,39 +44,12 @@ public static class LayerNorm
                 squares += deviation * deviation;
             }
 
-            float variance = LayerNormGroupSum(partial, lane, width, squares) / (float)cols;
+            float variance = GroupReductions.GroupSum(partial, lane, width, squares) / (float)cols;
             float inverseStd = KernelMath.Rsqrt(variance + eps);
             for (int c = lane; c < cols; c += width)
             {
                 y[offset + c] = (x[offset + c] - shift - delta) * inverseStd * gamma[c] + beta[c];
             }
         }
-    }
-
-    /// <summary>
-    /// The sum of <paramref name="value"/> over the group's threads, returned to every thread.
-    /// <paramref name="width"/> is the group size, a power of two no larger than the buffer.
-    /// Every thread of the group must call it; the buffer is free again when it returns.
-    /// </summary>
-    [DeviceFunction]
-    public static float LayerNormGroupSum(SharedArray<float> partial, int lane, int width, float value)
-    {
-        partial[lane] = value;
-        Group.Barrier();
-        for (int stride = width / 2; stride > 0; stride /= 2)
-        {
-            if (lane < stride)
-            {
-                partial[lane] += partial[lane + stride];
-            }
-
-            Group.Barrier();
-        }
-
-        float total = partial[0];
-
-        // Nobody may overwrite partial[0] for the next reduction before every thread has read it.
-        Group.Barrier();
-        return total;
     }
 }

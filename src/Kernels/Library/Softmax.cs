@@ -29,20 +29,7 @@ public static class Softmax
                 max = KernelMath.Max(max, x[offset + c]);
             }
 
-            partial[lane] = max;
-            Group.Barrier();
-            for (int stride = width / 2; stride > 0; stride /= 2)
-            {
-                if (lane < stride)
-                {
-                    partial[lane] = KernelMath.Max(partial[lane], partial[lane + stride]);
-                }
-
-                Group.Barrier();
-            }
-
-            max = partial[0];
-            Group.Barrier();
+            max = GroupReductions.GroupMax(partial, lane, width, max);
 
             float sum = 0f;
             for (int c = lane; c < cols; c += width)
@@ -50,19 +37,8 @@ public static class Softmax
                 sum += KernelMath.Exp(x[offset + c] - max);
             }
 
-            partial[lane] = sum;
-            Group.Barrier();
-            for (int stride = width / 2; stride > 0; stride /= 2)
-            {
-                if (lane < stride)
-                {
-                    partial[lane] += partial[lane + stride];
-                }
-
-                Group.Barrier();
-            }
-
-            float scale = 1f / partial[0];
+            sum = GroupReductions.GroupSum(partial, lane, width, sum);
+            float scale = 1f / sum;
             for (int c = lane; c < cols; c += width)
             {
                 y[offset + c] = KernelMath.Exp(x[offset + c] - max) * scale;

@@ -140,8 +140,7 @@ public static class BenchCommand
         DeviceBuffer<float> Buffer(long length)
         {
             DeviceBuffer<float> buffer = device.Allocate<float>(length);
-            var random = new Random(buffers.Count + 1);
-            buffer.Upload(Enumerable.Range(0, checked((int)length)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
+            buffer.Upload(BenchData.Noise(length, seed: buffers.Count + 1));
             buffers.Add(buffer);
             return buffer;
         }

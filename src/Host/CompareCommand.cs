@@ -152,9 +152,9 @@ public static class CompareCommand
     {
         using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0));
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
-        using DeviceBuffer<float> images = device.Upload(Noise(pixels));
+        using DeviceBuffer<float> images = device.Upload(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-        (double p50, double p95) = Latencies(device, () => model.Forward(images, logits, batch), minSeconds);
+        (_, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds);
 
         // The least that must move per image: its share of the weights, its pixels in, its logits out.
         double bytes = (double)config.WeightBytes / batch + 4.0 * (pixels / batch + config.Classes);
@@ -175,47 +175,13 @@ public static class CompareCommand
 
         using DenseRnnModel model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);
         long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
-        using DeviceBuffer<float> images = device.Upload(Noise(pixels));
+        using DeviceBuffer<float> images = device.Upload(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-        (double p50, double p95) = Latencies(device, () => model.Forward(images, logits, batch), minSeconds);
+        (_, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds);
         double bytes = config.BytesPerImagePerStep(batch) * config.Steps + config.ReadoutParameterCount * 4.0 / batch;
         string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
         return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, device.Info.Id);
     }
-
-    private static float[] Noise(long length)
-    {
-        var random = new Random(1);
-        var values = new float[checked((int)length)];
-        for (int i = 0; i < values.Length; i++)
-        {
-            values[i] = (float)random.NextDouble() - 0.5f;
-        }
-
-        return values;
-    }
-
-    /// <summary>A warm-up (kernel builds, activation sizing), then at least three timed passes and minSeconds; p50 and p95 per pass.</summary>
-    private static (double P50, double P95) Latencies(Device device, Action forward, double minSeconds)
-    {
-        forward();
-        device.Synchronize();
-        var times = new List<double>();
-        long start = Stopwatch.GetTimestamp();
-        do
-        {
-            long pass = Stopwatch.GetTimestamp();
-            forward();
-            device.Synchronize();
-            times.Add(Stopwatch.GetElapsedTime(pass).TotalSeconds);
-        }
-        while (times.Count < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < minSeconds);
-
-        times.Sort();
-        return (Percentile(times, 0.5), Percentile(times, 0.95));
-    }
-
-    private static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>What the roofline allows at this intensity, in GFLOP/s; null without probed peaks.</summary>
     public static double? Attainable(DevicePeaks peaks, double intensity) =>

@@ -39,11 +39,10 @@ internal static class ModelBench
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
         using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), BenchCommand.Version(gemm), fused);
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
-        var random = new Random(1);
-        using DeviceBuffer<float> images = device.Upload<float>(Enumerable.Range(0, checked((int)pixels)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
+        using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
 
-        double seconds = SecondsPerPass(device, () => model.Forward(images, logits, batch));
+        double seconds = Time(device, () => model.Forward(images, logits, batch)).Mean;
         double gflops = config.FlopsPerImage * batch / seconds / 1e9;
 
         // Bytes that must move per batch, at least: every weight once, the images in, the logits out.
@@ -102,10 +101,9 @@ internal static class ModelBench
         using (model)
         {
             long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
-            var random = new Random(1);
-            using DeviceBuffer<float> images = device.Upload<float>(Enumerable.Range(0, checked((int)pixels)).Select(_ => (float)random.NextDouble() - 0.5f).ToArray());
+            using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
             using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-            double seconds = SecondsPerPass(device, () => model.Forward(images, logits, batch));
+            double seconds = Time(device, () => model.Forward(images, logits, batch)).Mean;
             double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
             double bytes = config.BytesPerImagePerStep(batch) * batch * config.Steps + config.ReadoutParameterCount * 4.0;
             double gbps = bytes / seconds / 1e9;
@@ -144,21 +142,30 @@ internal static class ModelBench
         }
     }
 
-    /// <summary>A warm-up (which builds the kernels and sizes the activations), then at least three passes and a second; seconds per pass.</summary>
-    private static double SecondsPerPass(Device device, Action forward)
+    /// <summary>Seconds per pass: the mean, the median and the 95th percentile.</summary>
+    internal readonly record struct PassTimes(double Mean, double P50, double P95);
+
+    /// <summary>
+    /// A warm-up (which builds the kernels and sizes the activations), then passes until at
+    /// least three have run and <paramref name="minSeconds"/> have passed.
+    /// </summary>
+    internal static PassTimes Time(Device device, Action forward, double minSeconds = 1)
     {
         forward();
         device.Synchronize();
-        int runs = 0;
-        long start = Stopwatch.GetTimestamp();
+        var times = new List<double>();
         do
         {
+            long pass = Stopwatch.GetTimestamp();
             forward();
             device.Synchronize();
-            runs++;
+            times.Add(Stopwatch.GetElapsedTime(pass).TotalSeconds);
         }
-        while (runs < 3 || Stopwatch.GetElapsedTime(start).TotalSeconds < 1);
+        while (times.Count < 3 || times.Sum() < minSeconds);
 
-        return Stopwatch.GetElapsedTime(start).TotalSeconds / runs;
+        times.Sort();
+        return new PassTimes(times.Average(), Percentile(times, 0.5), Percentile(times, 0.95));
     }
+
+    private static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(p * sorted.Count) - 1)];
 }

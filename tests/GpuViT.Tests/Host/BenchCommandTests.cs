@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GpuViT.Host;
 using Xunit;
+using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;
 
@@ -50,17 +51,6 @@ public sealed class BenchCommandTests
     {
         (int exit, string output, string error) = Run(args);
 
-        Assert.Equal(Cli.UsageError, exit);
-        Assert.Empty(output);
-        Assert.Contains(expected, error);
-        Assert.Single(error.TrimEnd('\n').Split('\n'));
-    }
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter { NewLine = "\n" };
-        var error = new StringWriter { NewLine = "\n" };
-        int exit = Cli.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
+        AssertUsageError(exit, output, error, expected);
     }
 }

@@ -1,5 +1,6 @@
 using GpuViT.Host;
 using Xunit;
+using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;
 
@@ -50,13 +51,5 @@ public sealed class DevicesCommandTests
         Assert.Equal(0, exit);
         Assert.Contains("built on emulator", output);
         Assert.Matches(@"GemmTiled .* built in \d+ ms", output);
-    }
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter { NewLine = "\n" };
-        var error = new StringWriter { NewLine = "\n" };
-        int exit = Cli.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
     }
 }

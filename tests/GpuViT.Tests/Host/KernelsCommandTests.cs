@@ -1,5 +1,6 @@
 using GpuViT.Host;
 using Xunit;
+using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;
 
@@ -54,18 +55,7 @@ public sealed class KernelsCommandTests
     {
         (int exit, string output, string error) = Run(args);
 
-        Assert.Equal(Cli.UsageError, exit);
-        Assert.Empty(output);
-        Assert.Contains(expected, error);
-        Assert.Single(error.TrimEnd('\n').Split('\n'));
+        AssertUsageError(exit, output, error, expected);
         Assert.StartsWith("gpuvit: ", error);
-    }
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter { NewLine = "\n" };
-        var error = new StringWriter { NewLine = "\n" };
-        int exit = Cli.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
     }
 }

@@ -4,6 +4,7 @@ using GpuViT.Models.Inputs;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Models;
 using Xunit;
+using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;
 
@@ -157,17 +158,6 @@ public sealed class RunCommandTests : IDisposable
 
         (int exit, string output, string error) = Run(args);
 
-        Assert.Equal(Cli.UsageError, exit);
-        Assert.Empty(output);
-        Assert.Contains(expected, error);
-        Assert.Single(error.TrimEnd('\n').Split('\n'));
-    }
-
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter { NewLine = "\n" };
-        var error = new StringWriter { NewLine = "\n" };
-        int exit = Cli.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
+        AssertUsageError(exit, output, error, expected);
     }
 }

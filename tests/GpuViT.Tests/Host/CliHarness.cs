@@ -1,0 +1,25 @@
+using GpuViT.Host;
+using Xunit;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>Runs the command line in process, capturing what it prints.</summary>
+public static class CliHarness
+{
+    public static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int exit = Cli.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>Bad input: exit code 2, nothing on stdout, one line on stderr that contains <paramref name="expected"/>.</summary>
+    public static void AssertUsageError(int exit, string output, string error, string expected)
+    {
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Empty(output);
+        Assert.Contains(expected, error);
+        Assert.Single(error.TrimEnd('\n').Split('\n'));
+    }
+}

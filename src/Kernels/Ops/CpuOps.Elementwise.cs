@@ -23,9 +23,6 @@ public sealed unsafe partial class CpuOps
     /// <summary>Elements per block of the one-dimensional ops (Gelu, Add) when they run in parallel.</summary>
     private const int ElementBlock = 1 << 14;
 
-    /// <summary>Patch rows packed per block of PatchEmbed: 32·K floats stay in L2 while every weight row passes by.</summary>
-    private const int PatchBlockRows = 32;
-
     public void LayerNorm(DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream = null)
     {
         long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
@@ -94,30 +91,25 @@ public sealed unsafe partial class CpuOps
         Require(tokens, shape.TokenElements, nameof(tokens));
         float* im = Pointer(images), w = Pointer(weight), b = Pointer(bias), t = Pointer(tokens);
 
-        int blocks = (shape.Rows + PatchBlockRows - 1) / PatchBlockRows;
-        long workPerBlock = (long)PatchBlockRows * dim * shape.K / 8; // a multiply-add costs about an eighth of a streamed element
-        ForRanges(blocks, workPerBlock, (start, end) =>
+        // Each image's patches are gathered once into rows of K (the conv weight's order); the
+        // patch embedding is then the cpu GEMM with the bias fused, written straight into the tokens.
+        float[] packed = ArrayPool<float>.Shared.Rent(shape.Patches * shape.K);
+        try
         {
-            float[] packed = ArrayPool<float>.Shared.Rent(PatchBlockRows * shape.K);
-            try
+            fixed (float* a = packed)
             {
-                fixed (float* a = packed)
+                for (int image = 0; image < batch; image++)
                 {
-                    int* outputRows = stackalloc int[PatchBlockRows];
-                    for (long block = start; block < end; block++)
-                    {
-                        int first = (int)block * PatchBlockRows;
-                        int count = Math.Min(PatchBlockRows, shape.Rows - first);
-                        PackPatches(im, a, first, count, shape, channels, imageSize, patchSize, prefix, dim, outputRows);
-                        PatchDots(a, (count + 3) & ~3, shape.K, w, b, dim, t, outputRows);
-                    }
+                    PackImagePatches(im, a, image, shape, channels, imageSize, patchSize);
+                    float* output = t + ((long)image * shape.TokenCount + prefix) * dim;
+                    CpuGemm.Gemm(shape.Patches, dim, shape.K, a, shape.K, w, shape.K, b, null, 0, output, dim);
                 }
             }
-            finally
-            {
-                ArrayPool<float>.Shared.Return(packed);
-            }
-        });
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+        }
     }
 
     public void ClassTokenAndPositions(
@@ -435,22 +427,14 @@ public sealed unsafe partial class CpuOps
         }
     }
 
-    /// <summary>
-    /// Copies patch rows first .. first + count − 1 (each K = channels·P·P floats, in the conv
-    /// weight's (channel, y, x) order) into packed, zero-filling rows up to a multiple of 4, and
-    /// notes where each lands in the tokens (−1 for the padding).
-    /// </summary>
-    private static void PackPatches(
-        float* images, float* packed, int first, int count, PatchShape shape, int channels, int imageSize, int patchSize, int prefix, int dim,
-        int* outputRows)
+    /// <summary>Copies every patch of one image into packed, one row of K = channels·P·P floats per patch, in the conv weight's (channel, y, x) order.</summary>
+    private static void PackImagePatches(float* images, float* packed, int image, PatchShape shape, int channels, int imageSize, int patchSize)
     {
         int k = shape.K;
-        for (int r = 0; r < count; r++)
+        for (int patch = 0; patch < shape.Patches; patch++)
         {
-            int m = first + r;
-            int image = m / shape.Patches, patch = m % shape.Patches;
             int gy = patch / shape.Grid, gx = patch % shape.Grid;
-            float* row = packed + (long)r * k;
+            float* row = packed + (long)patch * k;
             for (int channel = 0; channel < channels; channel++)
             {
                 float* origin = images + (((long)image * channels + channel) * imageSize + (long)gy * patchSize) * imageSize + (long)gx * patchSize;
@@ -459,97 +443,6 @@ public sealed unsafe partial class CpuOps
                     Buffer.MemoryCopy(origin + (long)py * imageSize, row + (channel * patchSize + py) * patchSize, patchSize * sizeof(float), patchSize * sizeof(float));
                 }
             }
-
-            outputRows[r] = (image * shape.TokenCount + prefix + patch) * dim;
         }
-
-        int padded = (count + 3) & ~3;
-        new Span<float>(packed + (long)count * k, (padded - count) * k).Clear();
-        for (int r = count; r < padded; r++)
-        {
-            outputRows[r] = -1;
-        }
-    }
-
-    /// <summary>
-    /// tokens[outputRows[r] + d] = packed[r]·W[d] + bias[d] for rows r &lt; rows (a multiple of 4)
-    /// and all d: 4 patch rows × 2 weight rows per step, eight Vector256 dot products along K,
-    /// each weight pair reused by every row of the block while it sits in L1.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PatchDots(float* packed, int rows, int k, float* weight, float* bias, int dim, float* tokens, int* outputRows)
-    {
-        float* sums = stackalloc float[8];
-        for (int d = 0; d < dim; d += 2)
-        {
-            bool pair = d + 1 < dim;
-            float* w0 = weight + (long)d * k;
-            float* w1 = pair ? w0 + k : w0; // an odd last feature computes itself twice and stores once
-            for (int r = 0; r < rows; r += 4)
-            {
-                float* a0 = packed + (long)r * k;
-                Dot4x2(a0, a0 + k, a0 + 2 * k, a0 + 3 * k, w0, w1, k, sums);
-                for (int i = 0; i < 4; i++)
-                {
-                    int at = outputRows[r + i];
-                    if (at >= 0)
-                    {
-                        tokens[at + d] = sums[2 * i] + bias[d];
-                        if (pair)
-                        {
-                            tokens[at + d + 1] = sums[2 * i + 1] + bias[d + 1];
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>The eight dot products of rows a0..a3 with rows w0, w1 over k: sums[2·i + j] = a_i·w_j.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Dot4x2(float* a0, float* a1, float* a2, float* a3, float* w0, float* w1, int k, float* sums)
-    {
-        Vector256<float> c00 = Vector256<float>.Zero, c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-        int i = 0;
-        for (; i <= k - 8; i += 8)
-        {
-            Vector256<float> b0 = Vector256.Load(w0 + i), b1 = Vector256.Load(w1 + i);
-            Vector256<float> v = Vector256.Load(a0 + i);
-            c00 = Vector256.FusedMultiplyAdd(v, b0, c00);
-            c01 = Vector256.FusedMultiplyAdd(v, b1, c01);
-            v = Vector256.Load(a1 + i);
-            c10 = Vector256.FusedMultiplyAdd(v, b0, c10);
-            c11 = Vector256.FusedMultiplyAdd(v, b1, c11);
-            v = Vector256.Load(a2 + i);
-            c20 = Vector256.FusedMultiplyAdd(v, b0, c20);
-            c21 = Vector256.FusedMultiplyAdd(v, b1, c21);
-            v = Vector256.Load(a3 + i);
-            c30 = Vector256.FusedMultiplyAdd(v, b0, c30);
-            c31 = Vector256.FusedMultiplyAdd(v, b1, c31);
-        }
-
-        float s00 = Vector256.Sum(c00), s01 = Vector256.Sum(c01), s10 = Vector256.Sum(c10), s11 = Vector256.Sum(c11);
-        float s20 = Vector256.Sum(c20), s21 = Vector256.Sum(c21), s30 = Vector256.Sum(c30), s31 = Vector256.Sum(c31);
-        for (; i < k; i++)
-        {
-            float b0 = w0[i], b1 = w1[i];
-            s00 += a0[i] * b0;
-            s01 += a0[i] * b1;
-            s10 += a1[i] * b0;
-            s11 += a1[i] * b1;
-            s20 += a2[i] * b0;
-            s21 += a2[i] * b1;
-            s30 += a3[i] * b0;
-            s31 += a3[i] * b1;
-        }
-
-        sums[0] = s00;
-        sums[1] = s01;
-        sums[2] = s10;
-        sums[3] = s11;
-        sums[4] = s20;
-        sums[5] = s21;
-        sums[6] = s30;
-        sums[7] = s31;
     }
 }

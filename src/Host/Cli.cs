@@ -12,9 +12,33 @@ public static class Cli
     /// <summary>Exit code for bad input (unknown names, invalid options): the error is one line on stderr.</summary>
     public const int UsageError = 2;
 
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
+    /// <summary>Exit code after Ctrl+C (128 + SIGINT, as shells report it): what was done is written first.</summary>
+    public const int Interrupted = 130;
 
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>
+    /// The process entry: the first Ctrl+C asks the running command to stop cleanly (results so
+    /// far written, device memory freed, exit code 130); a second one ends the process at once.
+    /// </summary>
+    public static int Run(string[] args)
+    {
+        using var interrupt = new CancellationTokenSource();
+        ConsoleCancelEventHandler handler = (_, e) =>
+        {
+            e.Cancel = !interrupt.IsCancellationRequested;
+            interrupt.Cancel();
+        };
+        Console.CancelKeyPress += handler;
+        try
+        {
+            return Run(args, Console.Out, Console.Error, interrupt.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= handler;
+        }
+    }
+
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken interrupt = default)
     {
         var root = new RootCommand(
             "GpuViT: vision-transformer kernels written in C#, compiled to CUDA and OpenCL, "
@@ -23,8 +47,8 @@ public static class Cli
         root.Subcommands.Add(KernelsCommand.Create(output, error));
         root.Subcommands.Add(DevicesCommand.Create(output, error));
         root.Subcommands.Add(BenchCommand.Create(output, error));
-        root.Subcommands.Add(RunCommand.Create(output, error));
-        root.Subcommands.Add(CompareCommand.Create(output, error));
+        root.Subcommands.Add(RunCommand.Create(output, error, interrupt));
+        root.Subcommands.Add(CompareCommand.Create(output, error, interrupt));
 
         // With nothing to do, show what there is to do.
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);
@@ -38,7 +62,13 @@ public static class Cli
 
         try
         {
-            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            // Ctrl+C is ours (above), not System.CommandLine's: commands stop at a point where their results are whole.
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
+        }
+        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+        {
+            error.WriteLine("gpuvit: interrupted");
+            return Interrupted;
         }
         catch (Exception e) when (e is UsageException or DeviceUnavailableException
             or WeightsFormatException or InputException or VitConfigException or VitWeightsException)

@@ -3,7 +3,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using GpuViT.Kernels.IO;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Inputs;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
 
@@ -18,12 +20,13 @@ public static class CompareCommand
     public const string VitName = "vit";
 
     /// <summary>One model at one image size and batch: its costs by formula, its times as measured.</summary>
+    /// <param name="LatencyP50">Seconds for one batch's forward pass, median (the ViT: one micro-batch, timed by device events).</param>
+    /// <param name="ImagesPerS">Images per second over the whole measurement (the ViT: through the patch stream, uploads and all).</param>
     public sealed record Row(
         string Model, int ImageSize, int Batch, long Params, long WeightBytes, double FlopsPerImage, double BytesPerImage,
-        double LatencyP50, double LatencyP95, string Device)
+        double LatencyP50, double LatencyP95, double ImagesPerS, string Device)
     {
         public double Intensity => FlopsPerImage / BytesPerImage;
-        public double ImagesPerS => Batch / LatencyP50;
         public double Gflops => FlopsPerImage * ImagesPerS / 1e9;
         public double Gbps => BytesPerImage * ImagesPerS / 1e9;
     }
@@ -38,10 +41,16 @@ public static class CompareCommand
         new("rtx4090", "NVIDIA RTX 4090", 82_600, 82_600, 165_200, 1_008),
     ];
 
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, CancellationToken interrupt)
     {
         var imageSizes = new Option<string>("--image-sizes") { Description = "Image sizes, comma-separated", DefaultValueFactory = _ => "32,64,128" };
-        var batches = new Option<string>("--batches") { Description = "Batches, comma-separated", DefaultValueFactory = _ => "1,8" };
+        var batches = new Option<string>("--batches") { Description = "Images per forward pass (the ViT's micro-batch), comma-separated", DefaultValueFactory = _ => "1,8" };
+        var images = new Option<string[]>("--images")
+        {
+            Description = "Images to run (files, directories, .npy [N, 3, H, W]) instead of synthetic ones; resized to each size",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var noResize = new Option<bool>("--no-resize") { Description = "Fail on an image that is not already the size measured, instead of resizing it" };
         var vit = new Option<string?>("--vit") { Description = "A ViT preset scaled to each size (patch = size/8) instead of ViT-S/16's shape" };
         var seconds = new Option<double>("--seconds") { Description = "Minimum timing per measurement, after a warm-up", DefaultValueFactory = _ => 0.3 };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of rows" };
@@ -49,7 +58,7 @@ public static class CompareCommand
         var project = new Option<string?>("--project") { Description = $"Also project roofline-bound times onto a GPU not present: {string.Join(", ", KnownGpus.Select(g => g.Key))}" };
 
         var command = new Command("compare", "The ViT, the dense RNN and the shared RNN on one device: costs, times and the roofline");
-        foreach (Option option in new Option[] { imageSizes, batches, vit, seconds, json, report, project })
+        foreach (Option option in new Option[] { imageSizes, batches, images, noResize, vit, seconds, json, report, project })
         {
             command.Options.Add(option);
         }
@@ -85,38 +94,72 @@ public static class CompareCommand
                 }
             }
 
+            // Every path is checked before the device opens; images decode per size, later.
+            string[] paths = parsed.GetValue(images) ?? [];
+            ImageSource source = paths.Length > 0 ? ImageSource.Open(paths, resize: !parsed.GetValue(noResize)) : ImageSource.Synthetic(SyntheticImages);
+            string? reportPath = parsed.GetValue(report);
+
+            // Decoded once per size before anything is measured (a bad image stops the run before it
+            // starts), then cycled by the stream, so that decoding is not what is timed.
+            int distinct = Math.Min(source.Count, Math.Max(2 * batchList.Max(), SyntheticImages));
+            Dictionary<int, float[][]> decoded = sizes.ToDictionary(size => size, size => Decode(source, distinct, size, interrupt));
+
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
             DevicePeaks peaks = DeviceProbe.Measure(device);
             var rows = new List<Row>();
-            foreach (int size in sizes)
+            int total = sizes.Length * batchList.Length * 3;
+            bool interrupted = ProgressDisplay.Run(output, error, $"compare on {device.Info.Id}", total, progress =>
             {
-                foreach (int batch in batchList)
+                try
                 {
-                    rows.Add(MeasureVit(device, VitFor(vitPreset, size), batch, minSeconds));
-                    rows.Add(MeasureRnn(device, new DenseRnnConfig(size, Shared: false), batch, minSeconds));
-                    rows.Add(MeasureRnn(device, new DenseRnnConfig(size, Shared: true), batch, minSeconds));
+                    foreach (int size in sizes)
+                    {
+                        foreach (int batch in batchList)
+                        {
+                            progress.Status($"vit at {size}, batch {batch}");
+                            rows.Add(MeasureVit(device, VitFor(vitPreset, size), batch, decoded[size], minSeconds, interrupt));
+                            progress.Done(Summary(rows[^1]));
+                            foreach (bool shared in new[] { false, true })
+                            {
+                                progress.Status($"{(shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName)} at {size}, batch {batch}");
+                                rows.Add(MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, minSeconds, interrupt));
+                                progress.Done(Summary(rows[^1]));
+                            }
+                        }
+                    }
+
+                    return false;
                 }
+                catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+                {
+                    return true;
+                }
+            });
+
+            // What was measured is written also when interrupted; the device's memory goes back as it closes.
+            output.WriteLine(parsed.GetValue(json) ? Json(rows, device, peaks, gpu) : Table(rows, device, peaks, gpu));
+            if (reportPath is not null)
+            {
+                AtomicFile.WriteAllText(reportPath, CompareReport.Html(rows, device.ToString(), peaks, gpu));
+                error.WriteLine($"gpuvit: wrote {reportPath}");
             }
 
-            if (parsed.GetValue(json))
+            if (interrupted)
             {
-                output.WriteLine(Json(rows, device, peaks, gpu));
-            }
-            else
-            {
-                output.WriteLine(Table(rows, device, peaks, gpu));
-            }
-
-            if (parsed.GetValue(report) is { } path)
-            {
-                File.WriteAllText(path, CompareReport.Html(rows, device.ToString(), peaks, gpu));
-                error.WriteLine($"gpuvit: wrote {path}");
+                error.WriteLine($"gpuvit: interrupted; {rows.Count} of {total} measurements written");
+                return Cli.Interrupted;
             }
 
             return 0;
         });
         return command;
     }
+
+    /// <summary>Distinct synthetic images the stream cycles through; enough that no two micro-batches of a small batch repeat.</summary>
+    private const int SyntheticImages = 64;
+
+    private static string Summary(Row r) =>
+        Inv($"{r.Model} at {r.ImageSize}, batch {r.Batch}: {r.ImagesPerS:F1} images/s, {r.Gflops:F1} GFLOP/s, {r.Gbps:F2} GB/s");
 
     private static VitConfig VitFor(string? preset, int size)
     {
@@ -148,20 +191,64 @@ public static class CompareCommand
         return [.. values.Distinct()];
     }
 
-    private static Row MeasureVit(Device device, VitConfig config, int batch, double minSeconds)
+    private static float[][] Decode(ImageSource source, int count, int size, CancellationToken cancel)
     {
-        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0));
-        long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
-        using DeviceBuffer<float> images = device.Upload(BenchData.Noise(pixels));
-        using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-        (_, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds);
-
-        // The least that must move per image: its share of the weights, its pixels in, its logits out.
-        double bytes = (double)config.WeightBytes / batch + 4.0 * (pixels / batch + config.Classes);
-        return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, device.Info.Id);
+        var images = new float[count][];
+        PatchStream.ForEachImage(count, cancel, i =>
+        {
+            images[i] = new float[3 * size * size];
+            source.Decode(i, size, images[i]);
+        });
+        return images;
     }
 
-    private static Row MeasureRnn(Device device, DenseRnnConfig config, int batch, double minSeconds)
+    /// <summary>
+    /// The ViT through the patch stream: micro-batches of <paramref name="batch"/> images cycled from
+    /// <paramref name="images"/>, a warm-up stream, then one long enough to last <paramref name="minSeconds"/>.
+    /// </summary>
+    private static Row MeasureVit(Device device, VitConfig config, int batch, float[][] images, double minSeconds, CancellationToken cancel)
+    {
+        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0));
+        var stream = new VitStreamModel(model);
+        long budget = (long)batch * config.Tokens;
+        long fits = PatchStream.TokenBudget(stream, maxTokens: long.MaxValue);
+        if (budget > fits)
+        {
+            throw new UsageException(Inv($"--batches: {batch} images at {config.ImageSize} need {batch * stream.DeviceBytesPerImage / 1e6:F0} MB on {device.Info.Id}; half its free memory holds {fits / config.Tokens} images"));
+        }
+
+        PatchStream.DecodeInto decode = (i, destination) => images[i % images.Length].CopyTo(destination);
+
+        // Warm-up: builds the kernels, sizes the activations, and times a micro-batch for the plan.
+        long warm = Stopwatch.GetTimestamp();
+        Drain(PatchStream.Run(stream, 2 * batch, decode, budget, cancel));
+        double perBatch = Stopwatch.GetElapsedTime(warm).TotalSeconds / 2;
+        int microBatches = (int)Math.Clamp(Math.Ceiling(minSeconds / Math.Max(perBatch, 1e-6)), 3, 100_000);
+
+        var compute = new List<double>(microBatches);
+        long start = Stopwatch.GetTimestamp();
+        foreach (StreamedBatch result in PatchStream.Run(stream, microBatches * batch, decode, budget, cancel))
+        {
+            compute.Add(result.ComputeSeconds);
+        }
+
+        double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        compute.Sort();
+
+        // The least that must move per image: its share of the weights, its pixels in, its logits out.
+        double bytes = (double)config.WeightBytes / batch + 4.0 * (stream.ValuesPerImage + config.Classes);
+        return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes,
+            ModelBench.Percentile(compute, 0.5), ModelBench.Percentile(compute, 0.95), microBatches * batch / wall, device.Info.Id);
+    }
+
+    private static void Drain(IEnumerable<StreamedBatch> results)
+    {
+        foreach (StreamedBatch _ in results)
+        {
+        }
+    }
+
+    private static Row MeasureRnn(Device device, DenseRnnConfig config, int batch, double minSeconds, CancellationToken cancel)
     {
         try
         {
@@ -177,10 +264,10 @@ public static class CompareCommand
         long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
         using DeviceBuffer<float> images = device.Upload(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-        (_, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds);
+        (double mean, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds, cancel);
         double bytes = config.BytesPerImagePerStep(batch) * config.Steps + config.ReadoutParameterCount * 4.0 / batch;
         string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
-        return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, device.Info.Id);
+        return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, batch / mean, device.Info.Id);
     }
 
     /// <summary>What the roofline allows at this intensity, in GFLOP/s; null without probed peaks.</summary>

@@ -149,13 +149,14 @@ internal static class ModelBench
     /// A warm-up (which builds the kernels and sizes the activations), then passes until at
     /// least three have run and <paramref name="minSeconds"/> have passed.
     /// </summary>
-    internal static PassTimes Time(Device device, Action forward, double minSeconds = 1)
+    internal static PassTimes Time(Device device, Action forward, double minSeconds = 1, CancellationToken cancel = default)
     {
         forward();
         device.Synchronize();
         var times = new List<double>();
         do
         {
+            cancel.ThrowIfCancellationRequested();
             long pass = Stopwatch.GetTimestamp();
             forward();
             device.Synchronize();
@@ -167,5 +168,6 @@ internal static class ModelBench
         return new PassTimes(times.Average(), Percentile(times, 0.5), Percentile(times, 0.95));
     }
 
-    private static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(p * sorted.Count) - 1)];
+    /// <summary>The nearest-rank percentile of sorted values.</summary>
+    internal static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(p * sorted.Count) - 1)];
 }

@@ -1,5 +1,5 @@
+using System.Runtime.ExceptionServices;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
 using GpuViT.Models.Vit;
 
 namespace GpuViT.Host;
@@ -8,12 +8,44 @@ namespace GpuViT.Host;
 public readonly record struct MicroBatch(int First, int Count, long Tokens);
 
 /// <summary>
-/// Runs images through a ViT as a stream: micro-batches across images up to a token budget, decoded
-/// on worker threads, uploaded on one stream while the previous micro-batch computes on another
-/// (two slots, events between them), logits emitted in input order.
+/// One micro-batch's results: outputs [Count, OutputsPerImage] in input order, and the device time
+/// its forward pass took (between events recorded around it on the compute stream).
+/// </summary>
+public sealed record StreamedBatch(MicroBatch Batch, float[] Outputs, int OutputsPerImage, double ComputeSeconds)
+{
+    public ReadOnlySpan<float> Output(int k) => Outputs.AsSpan(k * OutputsPerImage, OutputsPerImage);
+}
+
+/// <summary>What the stream runs: a model on one device that maps images to outputs, a micro-batch at a time.</summary>
+public interface IStreamModel
+{
+    Device Device { get; }
+
+    /// <summary>Input values per image: channels × size × size.</summary>
+    int ValuesPerImage { get; }
+
+    int OutputsPerImage { get; }
+
+    long TokensPerImage { get; }
+
+    /// <summary>Device bytes one more image in a micro-batch costs: activations, and the stream's two input and output slots.</summary>
+    long DeviceBytesPerImage { get; }
+
+    /// <summary>Queues the forward pass of <paramref name="count"/> images on <paramref name="stream"/>.</summary>
+    void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream);
+}
+
+/// <summary>
+/// Runs images through a model as a stream: consecutive images grouped into micro-batches up to a
+/// token budget, decoded on worker threads straight into page-locked memory, uploaded on one
+/// stream while the previous micro-batch computes on another (two slots, events between them),
+/// results emitted in input order. The patches are cut on the device, by the model's patch embedding.
 /// </summary>
 public static class PatchStream
 {
+    /// <summary>The most tokens a micro-batch holds whatever the memory: beyond this a GPU is already full and latency only grows.</summary>
+    public const long MaxTokenBudget = 1 << 15;
+
     /// <summary>Consecutive images grouped so that no micro-batch holds more than the budget's tokens.</summary>
     public static IReadOnlyList<MicroBatch> Plan(IReadOnlyList<long> tokensPerImage, long tokenBudget)
     {
@@ -45,23 +77,44 @@ public static class PatchStream
     }
 
     /// <summary>
-    /// Logits per image, in input order. <paramref name="decode"/> runs on worker threads and must
-    /// return the image as channels × size × size values at the model's size; the device memory the
-    /// stream took is freed when the enumeration ends, also on cancellation.
+    /// The token budget that fits: <paramref name="memoryFraction"/> of the device's free memory
+    /// over what each image costs, in whole images, at most <paramref name="maxTokens"/>.
     /// </summary>
-    public static IEnumerable<float[]> Run(VitModel model, int count, Func<int, float[]> decode, long tokenBudget, CancellationToken cancel = default)
+    /// <exception cref="DeviceOutOfMemoryException">Not even one image fits.</exception>
+    public static long TokenBudget(IStreamModel model, double memoryFraction = 0.5, long maxTokens = MaxTokenBudget)
     {
-        VitConfig c = model.Config;
-        int pixels = c.Channels * c.ImageSize * c.ImageSize;
-        IReadOnlyList<MicroBatch> plan = Plan(Enumerable.Repeat((long)c.Tokens, count).ToArray(), tokenBudget);
+        long free = model.Device.FreeBytes;
+        long images = (long)(free * memoryFraction / model.DeviceBytesPerImage);
+        if (images < 1)
+        {
+            throw new DeviceOutOfMemoryException(model.Device.Info.Id, model.DeviceBytesPerImage, free, model.Device.Info.MaxAllocationBytes);
+        }
+
+        return Math.Max(1, Math.Min(images, maxTokens / model.TokensPerImage)) * model.TokensPerImage;
+    }
+
+    /// <summary>
+    /// The outputs of <paramref name="count"/> images, a micro-batch at a time, in input order.
+    /// <paramref name="decode"/> runs on worker threads and writes image i (exactly
+    /// <see cref="IStreamModel.ValuesPerImage"/> values) into the span it is given. The stream's
+    /// memory is freed when the enumeration ends, also when it is cancelled or a decode fails.
+    /// </summary>
+    public static IEnumerable<StreamedBatch> Run(
+        IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        IReadOnlyList<MicroBatch> plan = Plan(Enumerable.Repeat(model.TokensPerImage, count).ToArray(), tokenBudget);
         if (plan.Count == 0)
         {
             yield break;
         }
 
         int maxBatch = plan.Max(b => b.Count);
+        int pixels = model.ValuesPerImage, outputs = model.OutputsPerImage;
         Device device = model.Device;
-        var slots = new Slot[2];
+        var slots = new Slot?[2];
+        var pending = new Queue<(MicroBatch Batch, Slot Slot)>();
+        Task? decoding = null;
         DeviceStream? upload = null, compute = null;
         try
         {
@@ -69,60 +122,60 @@ public static class PatchStream
             compute = device.CreateStream();
             for (int s = 0; s < slots.Length; s++)
             {
-                slots[s] = new Slot(device, maxBatch * pixels, maxBatch * c.Classes);
+                slots[s] = new Slot(device, maxBatch * pixels, maxBatch * outputs);
             }
 
-            Task<float[][]> next = Decode(plan[0], decode, pixels, cancel);
+            decoding = Decode(plan[0], slots[0]!, decode, pixels, cancel);
             for (int i = 0; i < plan.Count; i++)
             {
-                cancel.ThrowIfCancellationRequested();
                 MicroBatch batch = plan[i];
-                Slot slot = slots[i % 2];
+                Slot slot = slots[i % 2]!;
+                decoding.GetAwaiter().GetResult();
+                cancel.ThrowIfCancellationRequested();
 
-                // The slot's previous micro-batch must be done (and its logits out) before its memory is reused.
-                if (slot.Pending is { } pending)
-                {
-                    foreach (float[] logits in slot.Finish(pending, c.Classes))
-                    {
-                        yield return logits;
-                    }
-                }
+                // The slot's device buffers are free: its last micro-batch (i - 2) was finished below, before this one.
+                slot.Images.UploadAsync(slot.HostImages, upload);
+                slot.Uploaded = upload.RecordEvent();
+                compute.WaitFor(slot.Uploaded);
+                slot.Started = compute.RecordEvent();
+                model.Forward(slot.Images.View(0, (long)batch.Count * pixels), slot.Outputs.View(0, (long)batch.Count * outputs), batch.Count, compute);
+                slot.Done = compute.RecordEvent();
+                slot.Outputs.DownloadAsync(slot.HostOutputs, compute);
+                slot.Downloaded = compute.RecordEvent();
+                pending.Enqueue((batch, slot));
 
-                float[][] images = next.GetAwaiter().GetResult();
+                // Micro-batch i + 1 decodes into the other slot once that slot's upload has read it,
+                // while this one uploads and the one before computes.
                 if (i + 1 < plan.Count)
                 {
-                    next = Decode(plan[i + 1], decode, pixels, cancel);
+                    decoding = Decode(plan[i + 1], slots[(i + 1) % 2]!, decode, pixels, cancel);
                 }
 
-                for (int k = 0; k < images.Length; k++)
+                // Results come out one micro-batch behind, so the device always has work queued.
+                if (pending.Count == 2)
                 {
-                    images[k].CopyTo(slot.HostImages.Span.Slice(k * pixels, pixels));
+                    (MicroBatch done, Slot doneSlot) = pending.Dequeue();
+                    yield return doneSlot.Finish(done, outputs);
                 }
-
-                slot.Images.UploadAsync(slot.HostImages, upload);
-                using (DeviceEvent uploaded = upload.RecordEvent())
-                {
-                    compute.WaitFor(uploaded);
-                }
-
-                model.Forward(slot.Images.View(0, (long)batch.Count * pixels), slot.Logits.View(0, (long)batch.Count * c.Classes), batch.Count, compute);
-                slot.Logits.DownloadAsync(slot.HostLogits, compute);
-                slot.Done = compute.RecordEvent();
-                slot.Pending = batch;
             }
 
-            // The last two micro-batches, oldest first, so that the order holds.
-            foreach (Slot slot in slots.Where(s => s.Pending is not null).OrderBy(s => s.Pending!.Value.First).ToArray())
+            while (pending.TryDequeue(out var last))
             {
-                foreach (float[] logits in slot.Finish(slot.Pending!.Value, c.Classes))
-                {
-                    yield return logits;
-                }
+                yield return last.Slot.Finish(last.Batch, outputs);
             }
         }
         finally
         {
-            // Queued work may still use the buffers: drain the queues before freeing them.
+            // Workers and queued work may still use the buffers: let both finish before freeing them.
+            try
+            {
+                decoding?.Wait(CancellationToken.None);
+            }
+            catch (AggregateException)
+            {
+                // Already reported by the await above, or moot once the stream is abandoned.
+            }
+
             compute?.Synchronize();
             upload?.Synchronize();
             foreach (Slot? slot in slots)
@@ -135,52 +188,103 @@ public static class PatchStream
         }
     }
 
-    private static Task<float[][]> Decode(MicroBatch batch, Func<int, float[]> decode, int pixels, CancellationToken cancel) =>
+    /// <summary>Writes image <c>index</c>'s values into <c>destination</c>; called from worker threads.</summary>
+    public delegate void DecodeInto(int index, Span<float> destination);
+
+    private static Task Decode(MicroBatch batch, Slot slot, DecodeInto decode, int pixels, CancellationToken cancel) =>
         Task.Run(() =>
         {
-            var images = new float[batch.Count][];
-            Parallel.For(0, batch.Count, new ParallelOptions { CancellationToken = cancel }, k =>
-            {
-                float[] image = decode(batch.First + k);
-                images[k] = image.Length == pixels
-                    ? image
-                    : throw new InputException($"image {batch.First + k} has {image.Length} values, not the model's {pixels}: resize it to the model's image size first");
-            });
-            return images;
+            // The slot's host images are still being read by its previous upload until that completes.
+            slot.Uploaded?.Synchronize();
+            ForEachImage(batch.Count, cancel, k => decode(batch.First + k, slot.HostImages.Span.Slice(k * pixels, pixels)));
         }, cancel);
 
-    /// <summary>One of the two buffers sets the stream alternates between.</summary>
-    private sealed class Slot(Device device, int imageValues, int logitValues) : IDisposable
+    /// <summary>
+    /// <paramref name="work"/> for images 0 … count − 1 on all cores; the first image that failed
+    /// is thrown as itself (its message names the file), not wrapped.
+    /// </summary>
+    internal static void ForEachImage(int count, CancellationToken cancel, Action<int> work)
+    {
+        try
+        {
+            Parallel.For(0, count, new ParallelOptions { CancellationToken = cancel }, work);
+        }
+        catch (AggregateException e)
+        {
+            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+    }
+
+    /// <summary>One of the two sets of buffers the stream alternates between, with the events of its last micro-batch.</summary>
+    private sealed class Slot(Device device, int imageValues, int outputValues) : IDisposable
     {
         public PinnedBuffer<float> HostImages { get; } = device.AllocatePinned<float>(imageValues);
         public DeviceBuffer<float> Images { get; } = device.Allocate<float>(imageValues);
-        public DeviceBuffer<float> Logits { get; } = device.Allocate<float>(logitValues);
-        public PinnedBuffer<float> HostLogits { get; } = device.AllocatePinned<float>(logitValues);
-        public DeviceEvent? Done { get; set; }
-        public MicroBatch? Pending { get; set; }
+        public DeviceBuffer<float> Outputs { get; } = device.Allocate<float>(outputValues);
+        public PinnedBuffer<float> HostOutputs { get; } = device.AllocatePinned<float>(outputValues);
 
-        public List<float[]> Finish(MicroBatch batch, int classes)
+        public DeviceEvent? Uploaded
         {
-            Done!.Synchronize();
-            Done.Dispose();
-            Done = null;
-            Pending = null;
-            var results = new List<float[]>(batch.Count);
-            for (int k = 0; k < batch.Count; k++)
+            get;
+            set
             {
-                results.Add(HostLogits.Span.Slice(k * classes, classes).ToArray());
+                field?.Dispose();
+                field = value;
             }
+        }
 
-            return results;
+        public DeviceEvent? Started { get; set; }
+        public DeviceEvent? Done { get; set; }
+        public DeviceEvent? Downloaded { get; set; }
+
+        public StreamedBatch Finish(MicroBatch batch, int outputs)
+        {
+            Downloaded!.Synchronize();
+            double seconds = Done!.ElapsedMillisecondsSince(Started!) / 1e3;
+            float[] values = HostOutputs.Span[..(batch.Count * outputs)].ToArray();
+            DisposeEvents(uploaded: false);
+            return new StreamedBatch(batch, values, outputs, seconds);
         }
 
         public void Dispose()
         {
-            Done?.Dispose();
+            DisposeEvents(uploaded: true);
             HostImages.Dispose();
             Images.Dispose();
-            Logits.Dispose();
-            HostLogits.Dispose();
+            Outputs.Dispose();
+            HostOutputs.Dispose();
+        }
+
+        private void DisposeEvents(bool uploaded)
+        {
+            if (uploaded)
+            {
+                Uploaded = null;
+            }
+
+            foreach (DeviceEvent? e in new[] { Started, Done, Downloaded })
+            {
+                e?.Dispose();
+            }
+
+            (Started, Done, Downloaded) = (null, null, null);
         }
     }
+}
+
+/// <summary>A <see cref="VitModel"/> as the stream runs it: images in, logits out.</summary>
+public sealed class VitStreamModel(VitModel model) : IStreamModel
+{
+    public Device Device => model.Device;
+
+    public int ValuesPerImage => model.Config.Channels * model.Config.ImageSize * model.Config.ImageSize;
+
+    public int OutputsPerImage => model.Config.Classes;
+
+    public long TokensPerImage => model.Config.Tokens;
+
+    public long DeviceBytesPerImage => VitModel.ActivationBytesFor(model.Config, 1) + 2L * sizeof(float) * (ValuesPerImage + OutputsPerImage);
+
+    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream) =>
+        model.Forward(images, outputs, count, stream);
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using System.Globalization;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
@@ -13,7 +14,7 @@ namespace GpuViT.Host;
 /// </summary>
 public static class RunCommand
 {
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, CancellationToken interrupt)
     {
         var weights = new Option<string?>("--weights") { Description = "A .safetensors file in the timm, torchvision or Hugging Face layout" };
         var config = new Option<string?>("--config") { Description = "A Hugging Face style config.json (default: config.json beside the weights, if any)" };
@@ -27,7 +28,7 @@ public static class RunCommand
             AllowMultipleArgumentsPerToken = true,
             Required = true,
         };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 8 };
+        var batch = new Option<int?>("--batch") { Description = "Images per forward pass (default: as many as half the device's free memory holds, up to 32K tokens)" };
         var top = new Option<int>("--top") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
@@ -40,7 +41,8 @@ public static class RunCommand
 
         command.SetAction(parsed =>
         {
-            int batchSize = parsed.GetValue(batch), topK = parsed.GetValue(top);
+            int? batchSize = parsed.GetValue(batch);
+            int topK = parsed.GetValue(top);
             if (batchSize < 1)
             {
                 throw new UsageException($"--batch must be at least 1, not {batchSize}");
@@ -66,30 +68,61 @@ public static class RunCommand
                 throw new UsageException($"the model takes {c.Channels} input channels; gpuvit run feeds 3 (RGB)");
             }
 
-            var loader = new InputLoader(new EvalTransform(c.ImageSize, mean: vit.Mean, std: vit.Std), c.Channels);
-            // Checks every input path before the model is uploaded.
-            string[] inputs = parsed.GetValue(input) ?? [];
-            InputLoader.Expand(inputs);
+            // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
+            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std);
+            string? logitsPath = parsed.GetValue(saveLogits);
 
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
             using VitModel vitModel = VitModel.Load(device, c, vit.Weights);
-            var allLogits = new List<float>();
-            int count = 0;
-            foreach (InputBatch inputBatch in loader.Batches(inputs, batchSize))
+            var stream = new VitStreamModel(vitModel);
+            long budget = PatchStream.TokenBudget(stream);
+            if (batchSize is { } fixedBatch)
             {
-                float[] logits = vitModel.Forward(inputBatch.Data, inputBatch.Count);
-                allLogits.AddRange(logits);
-                for (int i = 0; i < inputBatch.Count; i++)
+                budget = (long)fixedBatch * c.Tokens;
+                if (budget > PatchStream.TokenBudget(stream, maxTokens: long.MaxValue))
                 {
-                    PrintTop(output, inputBatch.Names[i], logits.AsSpan(i * c.Classes, c.Classes), topK, classNames);
+                    throw new UsageException($"--batch {fixedBatch}: that many images do not fit in half of {device.Info.Id}'s free memory");
                 }
-
-                count += inputBatch.Count;
             }
 
-            if (parsed.GetValue(saveLogits) is { } logitsPath)
+            var allLogits = new List<float>();
+            int count = 0;
+            long start = Stopwatch.GetTimestamp();
+            bool interrupted = ProgressDisplay.Run(output, error, $"run on {device.Info.Id}", source.Count, progress =>
+            {
+                try
+                {
+                    foreach (StreamedBatch result in PatchStream.Run(stream, source.Count, (i, image) => source.Decode(i, c.ImageSize, image), budget, interrupt))
+                    {
+                        for (int k = 0; k < result.Batch.Count; k++)
+                        {
+                            PrintTop(progress, source.Name(result.Batch.First + k), result.Output(k), topK, classNames);
+                        }
+
+                        allLogits.AddRange(result.Outputs);
+                        count += result.Batch.Count;
+                        progress.Status(string.Create(CultureInfo.InvariantCulture, $"{count / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s"));
+                        progress.Done(null, result.Batch.Count);
+                    }
+
+                    return false;
+                }
+                catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+                {
+                    return true;
+                }
+            });
+
+            // The logits of every image that finished, also when interrupted: a whole file, never half a one.
+            if (logitsPath is not null)
             {
                 NpyFile.WriteFloat32(logitsPath, allLogits.ToArray(), [count, c.Classes]);
+            }
+
+            if (interrupted)
+            {
+                error.WriteLine($"gpuvit: interrupted after {count} of {source.Count} images");
+                return Cli.Interrupted;
             }
 
             return 0;
@@ -160,7 +193,7 @@ public static class RunCommand
     }
 
     /// <summary>The input's name, then one indented line per class: probability, index, name.</summary>
-    private static void PrintTop(TextWriter output, string name, ReadOnlySpan<float> logits, int k, IReadOnlyList<string>? classNames)
+    private static void PrintTop(IProgressSink output, string name, ReadOnlySpan<float> logits, int k, IReadOnlyList<string>? classNames)
     {
         float max = float.NegativeInfinity;
         foreach (float l in logits)
@@ -176,12 +209,12 @@ public static class RunCommand
 
         float[] copy = logits.ToArray();
         int[] order = [.. Enumerable.Range(0, copy.Length).OrderByDescending(i => copy[i]).ThenBy(i => i).Take(k)];
-        output.WriteLine(name);
+        output.Print(name);
         foreach (int i in order)
         {
             double p = Math.Exp(copy[i] - max) / sum;
             string label = classNames is null ? "" : " " + classNames[i];
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {p:F4}  {i}{label}"));
+            output.Print(string.Create(CultureInfo.InvariantCulture, $"  {p:F4}  {i}{label}"));
         }
     }
 }

@@ -95,6 +95,25 @@ public abstract class Device : IDisposable
         }
     }
 
+    /// <summary>
+    /// Bytes that can still be allocated: the device's memory less this device's buffers, and less
+    /// what other processes hold where the driver says so (CUDA). What a token budget is sized from.
+    /// </summary>
+    public long FreeBytes
+    {
+        get
+        {
+            ThrowIfDisposed();
+            long ours;
+            lock (_gate)
+            {
+                ours = Info.MemoryBytes - _bytesInUse;
+            }
+
+            return Math.Max(0, Math.Min(ours, DriverFreeBytes() ?? long.MaxValue));
+        }
+    }
+
     /// <summary>Kernels compiled and loaded from the cache so far; backends without a compiler report zeros.</summary>
     public virtual KernelBuildStatistics KernelBuilds => default;
 
@@ -264,6 +283,9 @@ public abstract class Device : IDisposable
     protected abstract void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments);
 
     protected abstract void SynchronizeCore();
+
+    /// <summary>Free memory as the driver counts it, where the backend can ask; null otherwise.</summary>
+    protected virtual long? DriverFreeBytes() => null;
 
     /// <summary>Releases the context; buffers, pinned memory and streams are gone by then.</summary>
     protected abstract void DisposeCore();

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using GpuViT.Kernels.IO;
 
 namespace GpuViT.Kernels.Runtime;
 
@@ -101,24 +102,19 @@ public sealed class KernelCache
             return;
         }
 
-        string path = PathOf(kernelName, key);
-        string temporary = path + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N") + ".tmp";
         try
         {
             System.IO.Directory.CreateDirectory(Directory);
-            using (FileStream file = File.Create(temporary))
-            {
-                file.Write(Magic);
-                file.Write(SHA256.HashData(binary));
-                file.Write(binary);
-            }
-
-            File.Move(temporary, path, overwrite: true);
+            using AtomicFile file = AtomicFile.Create(PathOf(kernelName, key));
+            file.Stream.Write(Magic);
+            file.Stream.Write(SHA256.HashData(binary));
+            file.Stream.Write(binary);
+            file.Commit();
             Interlocked.Increment(ref _stores);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryDelete(temporary);
+            // A cache that cannot be written only costs a compile next time.
         }
     }
 

@@ -1,3 +1,4 @@
+using GpuViT.Kernels.IO;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -138,36 +139,26 @@ public static class NpyFile
         if (header.Length > ushort.MaxValue)
             throw new ArgumentException("shape too long for a version 1.0 header");
 
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full) ?? ".", $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        try
+        using AtomicFile file = AtomicFile.Create(path);
+        Stream stream = file.Stream;
+        stream.Write(Magic);
+        stream.Write([1, 0]);
+        Span<byte> length = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(length, (ushort)header.Length);
+        stream.Write(length);
+        stream.Write(Encoding.Latin1.GetBytes(header));
+        if (BitConverter.IsLittleEndian)
         {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                stream.Write(Magic);
-                stream.Write([1, 0]);
-                Span<byte> length = stackalloc byte[2];
-                BinaryPrimitives.WriteUInt16LittleEndian(length, (ushort)header.Length);
-                stream.Write(length);
-                stream.Write(Encoding.Latin1.GetBytes(header));
-                if (BitConverter.IsLittleEndian)
-                {
-                    stream.Write(MemoryMarshal.AsBytes(data));
-                }
-                else
-                {
-                    var words = MemoryMarshal.Cast<float, int>(data).ToArray();
-                    BinaryPrimitives.ReverseEndianness(words, words);
-                    stream.Write(MemoryMarshal.AsBytes(words.AsSpan()));
-                }
-            }
-            File.Move(temp, full, overwrite: true);
+            stream.Write(MemoryMarshal.AsBytes(data));
         }
-        catch
+        else
         {
-            File.Delete(temp);
-            throw;
+            var words = MemoryMarshal.Cast<float, int>(data).ToArray();
+            BinaryPrimitives.ReverseEndianness(words, words);
+            stream.Write(MemoryMarshal.AsBytes(words.AsSpan()));
         }
+
+        file.Commit();
     }
 
     /// <summary>A Python tuple: "(2, 3)", "(5,)", "()".</summary>

@@ -88,15 +88,18 @@ public sealed class VitModel : IDisposable
     /// <summary>Bytes of weights on the device (blocks once when layers are shared).</summary>
     public long WeightBytes => _weightBuffers.Sum(b => b.Bytes);
 
-    /// <summary>Bytes of activations held for the current batch size (zero before the first forward pass).</summary>
+    /// <summary>Bytes of activations held now (zero before the first forward pass).</summary>
     public long ActivationBytes => _activations?.Bytes ?? 0;
+
+    /// <summary>Bytes of activations a forward pass over <paramref name="batch"/> images needs on the device.</summary>
+    public static long ActivationBytesFor(VitConfig config, int batch) => Activations.Lengths(config, batch).Sum() * sizeof(float);
 
     /// <summary>Logits [batch, classes] for images [batch, channels, size, size] in host memory.</summary>
     public float[] Forward(ReadOnlySpan<float> images, int batch)
     {
         ThrowIfDisposed();
         Activations a = ActivationsFor(batch);
-        long expected = a.Images.Length;
+        long expected = (long)batch * Config.Channels * Config.ImageSize * Config.ImageSize;
         if (images.Length != expected)
         {
             throw new ArgumentException(
@@ -106,7 +109,9 @@ public sealed class VitModel : IDisposable
 
         a.Images.Upload(images);
         Forward(a.Images, a.Logits, batch);
-        return a.Logits.ToArray();
+        var logits = new float[(long)batch * Config.Classes];
+        a.Logits.Download(logits);
+        return logits;
     }
 
     /// <summary>
@@ -118,10 +123,11 @@ public sealed class VitModel : IDisposable
         ThrowIfDisposed();
         VitConfig c = Config;
         Activations a = ActivationsFor(batch);
-        if (images.Length < a.Images.Length || logits.Length < a.Logits.Length)
+        long pixels = (long)batch * c.Channels * c.ImageSize * c.ImageSize, classes = (long)batch * c.Classes;
+        if (images.Length < pixels || logits.Length < classes)
         {
             throw new ArgumentException(
-                $"batch {batch} needs {a.Images.Length} image values and {a.Logits.Length} logits; got {images.Length} and {logits.Length}");
+                $"batch {batch} needs {pixels} image values and {classes} logits; got {images.Length} and {logits.Length}");
         }
 
         int d = c.Width, t = c.Tokens, rows = batch * t;
@@ -179,7 +185,8 @@ public sealed class VitModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch {batch} is too large for 32-bit indexing of the activations");
         }
 
-        if (_activations?.Batch != batch)
+        // Kept for the largest batch so far: a stream's short last micro-batch reuses them.
+        if (_activations is null || _activations.Batch < batch)
         {
             _activations?.Dispose();
             _activations = null;
@@ -204,7 +211,6 @@ public sealed class VitModel : IDisposable
         public Activations(Device device, VitConfig c, int batch)
         {
             Batch = batch;
-            long rows = (long)batch * c.Tokens;
             try
             {
                 DeviceBuffer<float> Alloc(long length)
@@ -214,21 +220,33 @@ public sealed class VitModel : IDisposable
                     return buffer;
                 }
 
-                Images = Alloc((long)batch * c.Channels * c.ImageSize * c.ImageSize);
-                X = Alloc(rows * c.Width);
-                Normed = Alloc(rows * c.Width);
-                Qkv = Alloc(rows * 3 * c.Width);
-                Attended = Alloc(rows * c.Width);
-                Hidden = Alloc(rows * c.MlpWidth);
-                Pooled = Alloc((long)batch * c.Width);
-                PooledNormed = Alloc((long)batch * c.Width);
-                Logits = Alloc((long)batch * c.Classes);
+                long[] lengths = Lengths(c, batch);
+                Images = Alloc(lengths[0]);
+                X = Alloc(lengths[1]);
+                Normed = Alloc(lengths[2]);
+                Qkv = Alloc(lengths[3]);
+                Attended = Alloc(lengths[4]);
+                Hidden = Alloc(lengths[5]);
+                Pooled = Alloc(lengths[6]);
+                PooledNormed = Alloc(lengths[7]);
+                Logits = Alloc(lengths[8]);
             }
             catch
             {
                 Dispose();
                 throw;
             }
+        }
+
+        /// <summary>Elements of Images, X, Normed, Qkv, Attended, Hidden, Pooled, PooledNormed and Logits, in that order.</summary>
+        public static long[] Lengths(VitConfig c, int batch)
+        {
+            long rows = (long)batch * c.Tokens;
+            return
+            [
+                (long)batch * c.Channels * c.ImageSize * c.ImageSize, rows * c.Width, rows * c.Width, rows * 3 * c.Width,
+                rows * c.Width, rows * c.MlpWidth, (long)batch * c.Width, (long)batch * c.Width, (long)batch * c.Classes,
+            ];
         }
 
         public int Batch { get; }

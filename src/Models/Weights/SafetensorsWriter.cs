@@ -1,3 +1,4 @@
+using GpuViT.Kernels.IO;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
@@ -88,28 +89,13 @@ public sealed class SafetensorsWriter
             throw new PlatformNotSupportedException("safetensors data is little-endian; this host is not");
 
         byte[] header = BuildHeader();
-        string fullPath = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(fullPath) ?? ".";
-        // Same directory as the target, so the rename is atomic on one file system.
-        string temp = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                Span<byte> prefix = stackalloc byte[8];
-                System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
-                stream.Write(prefix);
-                stream.Write(header);
-                foreach (var (_, _, data) in _tensors)
-                    stream.Write(MemoryMarshal.AsBytes(data.Span));
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, fullPath, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        using AtomicFile file = AtomicFile.Create(path);
+        Span<byte> prefix = stackalloc byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+        file.Stream.Write(prefix);
+        file.Stream.Write(header);
+        foreach (var (_, _, data) in _tensors)
+            file.Stream.Write(MemoryMarshal.AsBytes(data.Span));
+        file.Commit();
     }
 }

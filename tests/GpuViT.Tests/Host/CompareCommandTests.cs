@@ -86,12 +86,78 @@ public sealed class CompareCommandTests
     [Fact]
     public void Projection_is_bounded_by_the_known_gpu_roofline()
     {
-        var row = new CompareCommand.Row("vit", 64, 1, 1000, 4000, 2e9, 1e8, 1, 1, "cpu");
+        var row = new CompareCommand.Row("vit", 64, 1, 1000, 4000, 2e9, 1e8, 1, 1, 1, "cpu");
         CompareCommand.KnownGpu h100 = CompareCommand.KnownGpus.Single(g => g.Key == "h100");
 
         // 2 GFLOP at 67 TFLOP/s is 30 µs; 100 MB at 3.35 TB/s is also 30 µs: the longer wins.
         double seconds = CompareCommand.ProjectedSecondsPerImage(row, h100);
         Assert.Equal(Math.Max(2e9 / 67e12, 1e8 / 3.35e12), seconds, 12);
+    }
+
+    [Fact]
+    public void Interrupted_it_writes_what_it_measured_and_exits_130()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"gpuvit-compare-{Guid.NewGuid():N}.html");
+        using var interrupt = new CancellationTokenSource();
+        var output = new StringWriter { NewLine = "\n" };
+
+        // Ctrl+C as the first measurement's line appears: as a user would, part-way through.
+        var error = new InterruptingWriter(interrupt, "vit at 16");
+        try
+        {
+            int exit = Cli.Run(["compare", "--device", "cpu", "--image-sizes", "16,32", "--batches", "1,2", "--vit", "vit_test_tiny",
+                "--seconds", "0", "--json", "--report", path], output, error, interrupt.Token);
+
+            Assert.Equal(Cli.Interrupted, exit);
+            using JsonDocument json = JsonDocument.Parse(output.ToString());
+            int rows = json.RootElement.GetArrayLength();
+            Assert.InRange(rows, 1, 11);
+            Assert.Contains($"interrupted; {rows} of 12 measurements written", error.ToString());
+            Assert.EndsWith("</html>\n", File.ReadAllText(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Runs_real_images_of_mixed_sizes_resized_to_each_size()
+    {
+        string dir = Directory.CreateTempSubdirectory("gpuvit-compare-images").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "a.ppm"), Ppm(20, 12));
+            File.WriteAllBytes(Path.Combine(dir, "b.ppm"), Ppm(9, 30));
+            (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
+                "--seconds", "0", "--json", "--images", dir);
+            Assert.True(exit == 0, error);
+            Assert.Equal(3, JsonDocument.Parse(output).RootElement.GetArrayLength());
+
+            (exit, output, error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
+                "--seconds", "0", "--json", "--images", dir, "--no-resize");
+            AssertUsageError(exit, output, error, "a.ppm: the image is 20×12, not 16×16");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+
+        static byte[] Ppm(int width, int height) =>
+            [.. System.Text.Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. Enumerable.Range(0, width * height * 3).Select(i => (byte)(i * 7))];
+    }
+
+    /// <summary>Cancels when a line containing <paramref name="trigger"/> is written, as Ctrl+C would.</summary>
+    private sealed class InterruptingWriter(CancellationTokenSource interrupt, string trigger) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            if (value?.Contains(trigger, StringComparison.Ordinal) == true)
+            {
+                interrupt.Cancel();
+            }
+        }
     }
 
     [Theory]

@@ -6,7 +6,10 @@ using Xunit;
 
 namespace GpuViT.Tests.Host;
 
-/// <summary>The patch stream: the token budget, input order, empty and single inputs, wrong sizes, and cancellation.</summary>
+/// <summary>
+/// The patch stream: the token budget, input order, overlap of upload and compute (on a device with
+/// truly asynchronous streams), empty and single inputs, failing images, and cancellation.
+/// </summary>
 public sealed class PatchStreamTests
 {
     [Fact]
@@ -34,7 +37,9 @@ public sealed class PatchStreamTests
         float[][] images = Enumerable.Range(0, count).Select(Image).ToArray();
 
         // A budget of three images' tokens: several micro-batches, both slots in use, a short last one.
-        float[][] streamed = PatchStream.Run(model, count, i => images[i], 3L * config.Tokens).ToArray();
+        StreamedBatch[] batches = PatchStream.Run(new VitStreamModel(model), count, (i, image) => images[i].CopyTo(image), 3L * config.Tokens).ToArray();
+        float[][] streamed = batches.SelectMany(b => Enumerable.Range(0, b.Batch.Count).Select(k => b.Output(k).ToArray())).ToArray();
+        Assert.All(batches, b => Assert.True(b.Batch.Count <= 3));
 
         Assert.Equal(count, streamed.Length);
         for (int i = 0; i < count; i++)
@@ -55,7 +60,7 @@ public sealed class PatchStreamTests
     }
 
     [Fact]
-    public void An_image_of_the_wrong_size_is_a_clear_error_and_frees_the_memory()
+    public void A_failing_image_is_reported_as_itself_and_the_memory_comes_back()
     {
         using Device device = Devices.Open("emulator").Device;
         VitConfig config = VitPresets.Get("vit_test_tiny");
@@ -64,64 +69,111 @@ public sealed class PatchStreamTests
         model.Forward(new float[pixels], 1);
         long before = device.Memory.BytesInUse;
 
-        var e = Assert.ThrowsAny<Exception>(() => PatchStream.Run(model, 3, i => new float[i == 1 ? pixels / 2 : pixels], config.Tokens).ToArray());
+        var e = Assert.Throws<InputException>(() => PatchStream.Run(new VitStreamModel(model), 3, (i, _) =>
+        {
+            if (i == 1)
+            {
+                throw new InputException("b.png: the image is 20×10, not 16×16, and resizing is off");
+            }
+        }, config.Tokens).ToArray());
 
-        Assert.Contains("resize", (e as InputException ?? e.InnerException ?? e.GetBaseException()).Message);
+        Assert.StartsWith("b.png:", e.Message);
         Assert.Equal(before, device.Memory.BytesInUse);
     }
 
     [Fact]
-    public void Cancellation_stops_the_stream_and_frees_its_buffers()
+    public void Upload_of_the_next_micro_batch_is_in_flight_while_the_previous_one_computes()
     {
-        using Device device = Devices.Open("emulator").Device;
-        VitConfig config = VitPresets.Get("vit_test_tiny");
-        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 3));
-        int pixels = config.Channels * config.ImageSize * config.ImageSize;
+        using var device = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(40) };
+        var model = new SlowSumModel(device, valuesPerImage: 4) { ComputeDelay = TimeSpan.FromMilliseconds(40) };
+        int decoded = 0;
 
-        // A pass first, so that the model's own activations are in place before the count.
-        model.Forward(new float[pixels], 1);
-        long before = device.Memory.BytesInUse;
+        // A slow source too: decoding is on worker threads and must not hold up the device.
+        var results = PatchStream.Run(model, 6, (i, image) =>
+        {
+            Thread.Sleep(10);
+            Interlocked.Increment(ref decoded);
+            image.Fill(i);
+        }, model.TokensPerImage).ToArray();
+
+        // In order, and each image's own result: image i is four values of i.
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => 4f * i), results.SelectMany(r => r.Outputs));
+        var uploads = device.Log.Where(e => e.What == "upload").ToDictionary(e => e.Index);
+        var computes = device.Log.Where(e => e.What == "compute").ToDictionary(e => e.Index);
+        Assert.Equal(6, uploads.Count);
+        Assert.Equal(6, computes.Count);
+
+        // Upload i + 1 overlaps compute i for some i: both in flight at once, on different queues.
+        int overlapping = Enumerable.Range(0, 5).Count(i => uploads[i + 1].Start < computes[i].End && computes[i].Start < uploads[i + 1].End);
+        Assert.True(overlapping >= 3, $"upload i+1 overlapped compute i for only {overlapping} of 5 micro-batches");
+
+        // And no compute started before its own upload ended.
+        Assert.All(Enumerable.Range(0, 6), i => Assert.True(computes[i].Start >= uploads[i].End));
+        Assert.Equal(6, decoded);
+    }
+
+    [Fact]
+    public void Micro_batches_never_exceed_the_token_budget()
+    {
+        using var device = new SlowAsyncDevice { UploadDelay = TimeSpan.Zero };
+        var model = new SlowSumModel(device, valuesPerImage: 2, tokensPerImage: 10) { ComputeDelay = TimeSpan.Zero };
+
+        StreamedBatch[] results = PatchStream.Run(model, 11, (i, image) => image.Fill(1), tokenBudget: 35).ToArray();
+
+        Assert.Equal([3, 3, 3, 2], model.Counts);
+        Assert.Equal([3, 3, 3, 2], results.Select(r => r.Batch.Count));
+        Assert.All(results, r => Assert.True(r.Batch.Tokens <= 35));
+        Assert.Equal(Enumerable.Repeat(2f, 11), results.SelectMany(r => r.Outputs));
+    }
+
+    [Fact]
+    public void Token_budget_comes_from_the_free_memory_in_whole_images()
+    {
+        // 1 MB of memory, 8,040 bytes an image: half the memory holds 62 images of 10 tokens.
+        using var device = new SlowAsyncDevice(memoryBytes: 1_000_000);
+        var model = new SlowSumModel(device, valuesPerImage: 1004, tokensPerImage: 10);
+        Assert.Equal(8_040, model.DeviceBytesPerImage);
+
+        Assert.Equal(620, PatchStream.TokenBudget(model));
+        Assert.Equal(200, PatchStream.TokenBudget(model, maxTokens: 205));
+
+        // Memory in use is not free: with 900 kB taken, 6 images fit in half the rest.
+        using DeviceBuffer<float> taken = device.Allocate<float>(225_000);
+        Assert.Equal(60, PatchStream.TokenBudget(model));
+        using DeviceBuffer<float> more = device.Allocate<float>(24_000);
+        Assert.Throws<DeviceOutOfMemoryException>(() => PatchStream.TokenBudget(model));
+    }
+
+    [Fact]
+    public void Cancellation_stops_the_stream_and_gives_back_device_and_pinned_memory()
+    {
+        using var device = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(5) };
+        var model = new SlowSumModel(device, valuesPerImage: 16) { ComputeDelay = TimeSpan.FromMilliseconds(5) };
         using var cancel = new CancellationTokenSource();
-        var received = new List<float[]>();
+        var received = new List<StreamedBatch>();
 
         Assert.ThrowsAny<OperationCanceledException>(() =>
         {
-            foreach (float[] logits in PatchStream.Run(model, 10, _ => new float[pixels], config.Tokens, cancel.Token))
+            foreach (StreamedBatch result in PatchStream.Run(model, 20, (i, image) => image.Fill(i), model.TokensPerImage, cancel.Token))
             {
-                received.Add(logits);
+                received.Add(result);
                 cancel.Cancel();
             }
         });
 
         Assert.Single(received);
-        Assert.Equal(before, device.Memory.BytesInUse);
+        Assert.Equal(0, device.Memory.BytesInUse);
+        Assert.Equal(0, device.LivePinnedBuffers);
     }
+
     [Fact]
-    public void Decoding_runs_ahead_of_the_results_while_earlier_micro_batches_compute()
+    public void An_empty_input_allocates_nothing()
     {
-        using Device device = Devices.Open("cpu").Device;
-        VitConfig config = VitPresets.Get("vit_test_tiny");
-        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 3));
-        int pixels = config.Channels * config.ImageSize * config.ImageSize;
-        int decoded = 0;
-        int decodedAtFirstResult = -1;
+        using var device = new SlowAsyncDevice();
+        var model = new SlowSumModel(device, valuesPerImage: 4);
 
-        // A slow source, one image per micro-batch: by the time micro-batch 0's logits come out,
-        // micro-batch 1 is uploaded or computing and micro-batch 2 is being decoded.
-        foreach (float[] _ in PatchStream.Run(model, 6, _ =>
-        {
-            Thread.Sleep(20);
-            Interlocked.Increment(ref decoded);
-            return new float[pixels];
-        }, config.Tokens))
-        {
-            if (decodedAtFirstResult < 0)
-            {
-                decodedAtFirstResult = Volatile.Read(ref decoded);
-            }
-        }
-
-        Assert.True(decodedAtFirstResult >= 2, $"only {decodedAtFirstResult} images decoded when the first result came out");
-        Assert.Equal(6, decoded);
+        Assert.Empty(PatchStream.Run(model, 0, (_, _) => throw new InvalidOperationException("nothing to decode"), 100));
+        Assert.Equal(0, device.Memory.PeakBytes);
+        Assert.Equal(0, device.LivePinnedBuffers);
     }
 }

@@ -186,6 +186,13 @@ internal sealed unsafe class CudaDevice : Device
         return new CudaMemory(this, pointer);
     }
 
+    protected override long? DriverFreeBytes()
+    {
+        Enter();
+        nuint free, total;
+        return cuMemGetInfo_v2(&free, &total) == CUDA_SUCCESS ? (long)free : null;
+    }
+
     protected override PinnedBuffer<T> AllocatePinnedCore<T>(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);

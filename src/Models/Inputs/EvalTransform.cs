@@ -77,8 +77,28 @@ public sealed class EvalTransform
             throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // crop_pct ≤ 1 rules it out
         int top = (int)Math.Round((h - Size) / 2.0, MidpointRounding.ToEven);
         int left = (int)Math.Round((w - Size) / 2.0, MidpointRounding.ToEven);
+        CropAndNormalize(resized, left, top, output);
+    }
 
-        int plane = Size * Size;
+    /// <summary>
+    /// The last step alone, for an image that is already Size × Size: its CHW floats, normalised,
+    /// into <paramref name="output"/> (3 × Size × Size). No resize and no crop.
+    /// </summary>
+    public void Normalize(RgbImage image, Span<float> output)
+    {
+        if (image.Width != Size || image.Height != Size)
+            throw new ArgumentException($"the image is {image.Width}x{image.Height}, not {Size}x{Size}", nameof(image));
+        if (output.Length != 3 * Size * Size)
+            throw new ArgumentException($"output needs {3 * Size * Size} floats", nameof(output));
+        CropAndNormalize(image, 0, 0, output);
+    }
+
+    /// <summary>This transform with another output size (the same crop_pct, mean, std and filter).</summary>
+    public EvalTransform AtSize(int size) => size == Size ? this : new EvalTransform(size, CropPct, Mean, Std, Interpolation);
+
+    private void CropAndNormalize(RgbImage image, int left, int top, Span<float> output)
+    {
+        int w = image.Width, plane = Size * Size;
         for (int c = 0; c < 3; c++)
         {
             // (v / 255 − mean) / std, as ToTensor then Normalize compute it in float32.
@@ -88,7 +108,7 @@ public sealed class EvalTransform
                 int src = ((top + y) * w + left) * 3 + c;
                 int dst = c * plane + y * Size;
                 for (int x = 0; x < Size; x++)
-                    output[dst + x] = (resized.Pixels[src + 3 * x] / 255f - mean) / std;
+                    output[dst + x] = (image.Pixels[src + 3 * x] / 255f - mean) / std;
             }
         }
     }
@@ -141,8 +161,24 @@ public sealed class EvalTransform
 
     private static byte Clip8(int v) => (byte)Math.Clamp(v >> PrecisionBits, 0, 255);
 
-    /// <summary>Pillow's precompute_coeffs and normalize_coeffs_8bpc.</summary>
+    /// <summary>Pillow's normalize_coeffs_8bpc: the weights in 22-bit fixed point.</summary>
     private static (int[] Starts, int[] Counts, int[] Weights, int KernelSize) Coefficients(int inSize, int outSize, Interpolation interpolation)
+    {
+        var (starts, counts, weights, kernelSize) = Weights(inSize, outSize, interpolation);
+        var fixedPoint = new int[weights.Length];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            double w = weights[i];
+            fixedPoint[i] = w < 0 ? (int)(-0.5 + w * (1 << PrecisionBits)) : (int)(0.5 + w * (1 << PrecisionBits));
+        }
+        return (starts, counts, fixedPoint, kernelSize);
+    }
+
+    /// <summary>
+    /// Pillow's precompute_coeffs: for each output x, the first input it reads, how many, and their
+    /// weights (normalised to sum 1), kernelSize apart.
+    /// </summary>
+    private static (int[] Starts, int[] Counts, double[] Weights, int KernelSize) Weights(int inSize, int outSize, Interpolation interpolation)
     {
         Func<double, double> filter = interpolation == Interpolation.Bicubic ? Bicubic : Bilinear;
         double scale = (double)inSize / outSize;
@@ -151,28 +187,77 @@ public sealed class EvalTransform
         int kernelSize = (int)Math.Ceiling(support) * 2 + 1;
         var starts = new int[outSize];
         var counts = new int[outSize];
-        var weights = new int[outSize * kernelSize];
-        var k = new double[kernelSize];
+        var weights = new double[outSize * kernelSize];
         for (int x = 0; x < outSize; x++)
         {
             double center = (x + 0.5) * scale;
             int min = Math.Max((int)(center - support + 0.5), 0); // C's (int) truncates toward zero
             int max = Math.Min((int)(center + support + 0.5), inSize) - min;
+            Span<double> k = weights.AsSpan(x * kernelSize, max);
             double sum = 0;
             for (int i = 0; i < max; i++)
             {
                 k[i] = filter((i + min - center + 0.5) * (1.0 / filterScale)); // Pillow multiplies by 1 / filterscale
                 sum += k[i];
             }
-            for (int i = 0; i < max; i++)
-            {
-                double w = sum != 0.0 ? k[i] / sum : k[i];
-                weights[x * kernelSize + i] = w < 0 ? (int)(-0.5 + w * (1 << PrecisionBits)) : (int)(0.5 + w * (1 << PrecisionBits));
-            }
+            if (sum != 0.0)
+                for (int i = 0; i < max; i++)
+                    k[i] /= sum;
             starts[x] = min;
             counts[x] = max;
         }
         return (starts, counts, weights, kernelSize);
+    }
+
+    /// <summary>
+    /// Resizes float planes (C × height × width, C order, e.g. a normalised CHW image) to
+    /// C × outHeight × outWidth with the same filters as <see cref="Resize(RgbImage, int, int, Interpolation)"/>:
+    /// Pillow's resize of mode "F" images (double weights and sums, no rounding to 8 bits), which
+    /// is also what torch's interpolate(mode="bilinear" or "bicubic", antialias=True,
+    /// align_corners=False) computes. Downscaling widens the filter, so it antialiases.
+    /// </summary>
+    public static void Resize(ReadOnlySpan<float> planes, int height, int width, Span<float> output, int outHeight, int outWidth,
+                              Interpolation interpolation = Interpolation.Bilinear)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outHeight);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outWidth);
+        int inPlane = height * width, outPlane = outHeight * outWidth;
+        if (planes.Length % inPlane != 0)
+            throw new ArgumentException($"{planes.Length} floats are not whole {height}x{width} planes", nameof(planes));
+        int channels = planes.Length / inPlane;
+        if (output.Length != channels * outPlane)
+            throw new ArgumentException($"output needs {channels * outPlane} floats", nameof(output));
+
+        var (xStarts, xCounts, xWeights, xKernel) = Weights(width, outWidth, interpolation);
+        var (yStarts, yCounts, yWeights, yKernel) = Weights(height, outHeight, interpolation);
+        var rows = new float[height * outWidth]; // one plane after the horizontal pass
+        for (int c = 0; c < channels; c++)
+        {
+            ReadOnlySpan<float> input = planes.Slice(c * inPlane, inPlane);
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < outWidth; x++)
+                {
+                    double sum = 0;
+                    int k = x * xKernel, start = y * width + xStarts[x];
+                    for (int i = 0; i < xCounts[x]; i++)
+                        sum += input[start + i] * xWeights[k + i];
+                    rows[y * outWidth + x] = (float)sum;
+                }
+            Span<float> result = output.Slice(c * outPlane, outPlane);
+            for (int y = 0; y < outHeight; y++)
+            {
+                int k = y * yKernel, start = yStarts[y];
+                for (int x = 0; x < outWidth; x++)
+                {
+                    double sum = 0;
+                    for (int i = 0; i < yCounts[y]; i++)
+                        sum += rows[(start + i) * outWidth + x] * yWeights[k + i];
+                    result[y * outWidth + x] = (float)sum;
+                }
+            }
+        }
     }
 
     private static double Bilinear(double x)

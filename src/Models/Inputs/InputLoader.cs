@@ -28,8 +28,8 @@ public sealed class InputBatch
 /// Turns the paths a user gives into model input batches, in the order given: image files (through
 /// <see cref="ImageDecoder"/> and the <see cref="EvalTransform"/>), directories (their images,
 /// sorted by file name, not recursive) and .npy float32 arrays [N, C, H, W] used as they are.
-/// Every path is checked before any decoding, and images are decoded a batch at a time. Every
-/// failure is an <see cref="InputException"/> that names the file.
+/// Every path is checked before any decoding, and images are decoded a batch at a time, through
+/// <see cref="ImageSource"/>. Every failure is an <see cref="InputException"/> that names the file.
 /// </summary>
 public sealed class InputLoader
 {
@@ -90,66 +90,26 @@ public sealed class InputLoader
     public IEnumerable<InputBatch> Batches(IEnumerable<string> paths, int batchSize)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
-        IReadOnlyList<Source> sources = Expand(paths); // fails on a missing path before any work
-        return BatchesOf(sources, batchSize);
+        // Fails on a missing path or a bad .npy header before any work. Arrays are used as they
+        // are: one of another size than the model's is an error, not resized.
+        ImageSource source = ImageSource.Open(Expand(paths), Transform, resizeImages: true, resizeArrays: false);
+        return BatchesOf(source, batchSize);
     }
 
-    private IEnumerable<InputBatch> BatchesOf(IReadOnlyList<Source> sources, int batchSize)
+    private IEnumerable<InputBatch> BatchesOf(ImageSource source, int batchSize)
     {
         int imageFloats = Channels * Size * Size;
-        var names = new List<string>(batchSize);
-        var data = new float[batchSize * imageFloats];
-        foreach (var (name, fill) in Items(sources))
+        for (int first = 0; first < source.Count; first += batchSize)
         {
-            fill(data.AsSpan(names.Count * imageFloats, imageFloats));
-            names.Add(name);
-            if (names.Count == batchSize)
+            int count = Math.Min(batchSize, source.Count - first);
+            var names = new string[count];
+            var data = new float[count * imageFloats];
+            for (int i = 0; i < count; i++)
             {
-                yield return new InputBatch(names.ToArray(), data, Channels, Size, Size);
-                names.Clear();
-                data = new float[batchSize * imageFloats]; // the caller may keep the last batch
+                names[i] = source.Name(first + i);
+                source.Decode(first + i, Size, data.AsSpan(i * imageFloats, imageFloats));
             }
+            yield return new InputBatch(names, data, Channels, Size, Size);
         }
-        if (names.Count > 0)
-            yield return new InputBatch(names.ToArray(), data[..(names.Count * imageFloats)], Channels, Size, Size);
-    }
-
-    private delegate void Fill(Span<float> destination);
-
-    private IEnumerable<(string Name, Fill Fill)> Items(IReadOnlyList<Source> sources)
-    {
-        foreach (Source source in sources)
-        {
-            if (!source.IsNpy)
-            {
-                yield return (source.Path, destination => TransformImage(source.Path, destination));
-                continue;
-            }
-            NpyArray array = ReadBatchArray(source.Path);
-            int n = array.Shape[0], stride = Channels * Size * Size;
-            for (int i = 0; i < n; i++)
-            {
-                int offset = i * stride;
-                yield return ($"{source.Path}[{i}]", destination => array.Data.AsSpan(offset, stride).CopyTo(destination));
-            }
-        }
-    }
-
-    private void TransformImage(string path, Span<float> destination)
-    {
-        RgbImage image = ImageDecoder.Load(path);
-        try { Transform.ApplyTo(image, destination); }
-        catch (ArgumentException e) { throw InputException.For(path, e.Message); }
-    }
-
-    private NpyArray ReadBatchArray(string path)
-    {
-        NpyArray array = NpyFile.ReadFloat32(path);
-        int[] s = array.Shape;
-        if (s.Length != 4 || s[1] != Channels || s[2] != Size || s[3] != Size)
-            throw InputException.For(path, $"array of shape {array.ShapeText} does not fit the model's input [N, {Channels}, {Size}, {Size}]");
-        if (s[0] == 0)
-            throw InputException.For(path, "array holds no inputs (N = 0)");
-        return array;
     }
 }

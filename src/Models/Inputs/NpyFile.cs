@@ -41,12 +41,37 @@ public static class NpyFile
     /// <summary>Headers larger than this are refused before being read (numpy's own limit is 10 000).</summary>
     public const int MaxHeaderLength = 1 << 16;
 
-    public static NpyArray ReadFloat32(string path)
+    public static NpyArray ReadFloat32(string path) => WithFile(path, stream => ReadFloat32(stream, path));
+
+    /// <summary>Reads from <paramref name="stream"/>; <paramref name="name"/> is only for messages.</summary>
+    public static NpyArray ReadFloat32(Stream stream, string name)
+    {
+        int[] shape = ReadHeader(stream, name);
+        long count = shape.Aggregate(1L, (n, d) => n * d); // ReadHeader checked it fits an array
+        var data = new float[count];
+        Span<byte> bytes = MemoryMarshal.AsBytes(data.AsSpan());
+        if (stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false) < bytes.Length)
+            throw InputException.For(name, $"truncated .npy data: shape {ShapeText(shape)} needs {count * sizeof(float)} bytes");
+        if (!BitConverter.IsLittleEndian)
+        {
+            Span<int> words = MemoryMarshal.Cast<float, int>(data.AsSpan());
+            BinaryPrimitives.ReverseEndianness(words, words);
+        }
+        return new NpyArray(shape, data);
+    }
+
+    /// <summary>
+    /// The shape of a float32 .npy, from its header alone: the file is checked as
+    /// <see cref="ReadFloat32(string)"/> checks it (dtype, order, enough data) but no data is read.
+    /// </summary>
+    public static int[] ReadShape(string path) => WithFile(path, stream => ReadHeader(stream, path));
+
+    private static T WithFile<T>(string path, Func<Stream, T> read)
     {
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            return ReadFloat32(stream, path);
+            return read(stream);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
@@ -54,8 +79,8 @@ public static class NpyFile
         }
     }
 
-    /// <summary>Reads from <paramref name="stream"/>; <paramref name="name"/> is only for messages.</summary>
-    public static NpyArray ReadFloat32(Stream stream, string name)
+    /// <summary>Reads and checks the header, leaving <paramref name="stream"/> at the first data byte.</summary>
+    private static int[] ReadHeader(Stream stream, string name)
     {
         Span<byte> prelude = stackalloc byte[12];
         int got = stream.ReadAtLeast(prelude[..10], 10, throwOnEndOfStream: false);
@@ -106,17 +131,7 @@ public static class NpyFile
         long expectedBytes = count * sizeof(float);
         if (stream.CanSeek && stream.Length - (preludeLength + headerLength) < expectedBytes)
             throw InputException.For(name, $"truncated .npy data: {stream.Length - preludeLength - headerLength} bytes, shape {ShapeText(shape)} needs {expectedBytes}");
-
-        var data = new float[count];
-        Span<byte> bytes = MemoryMarshal.AsBytes(data.AsSpan());
-        if (stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false) < bytes.Length)
-            throw InputException.For(name, $"truncated .npy data: shape {ShapeText(shape)} needs {expectedBytes} bytes");
-        if (!BitConverter.IsLittleEndian)
-        {
-            Span<int> words = MemoryMarshal.Cast<float, int>(data.AsSpan());
-            BinaryPrimitives.ReverseEndianness(words, words);
-        }
-        return new NpyArray(shape, data);
+        return shape;
     }
 
     /// <summary>Writes a '&lt;f4' C-order .npy (version 1.0) to a temporary file beside <paramref name="path"/>, then renames it over.</summary>

@@ -415,7 +415,7 @@ public sealed class InputTests : IDisposable
 
     private static readonly byte[] NpyMagic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
-    private static byte[] Ppm(int width, int height, byte[] rgb) => [.. Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. rgb];
+    internal static byte[] Ppm(int width, int height, byte[] rgb) => [.. Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. rgb];
 
     /// <summary>
     /// A baseline JPEG of one 8×8 grey block at level 160: quantisation all 1, a DC table whose only
@@ -459,7 +459,7 @@ public sealed class InputTests : IDisposable
     }
 
     /// <summary>An 8-bit PNG (colour type 0 grey, 2 RGB, 6 RGBA) with filter 0 rows in one stored-deflate IDAT.</summary>
-    private static byte[] Png(int width, int height, byte colorType, byte[] pixels)
+    internal static byte[] Png(int width, int height, byte colorType, byte[] pixels)
     {
         int channels = colorType switch { 0 => 1, 2 => 3, 6 => 4, _ => throw new ArgumentException("colour type") };
         var raw = new MemoryStream();

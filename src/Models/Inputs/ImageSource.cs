@@ -1,0 +1,239 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+
+namespace GpuViT.Models.Inputs;
+
+/// <summary>
+/// Numbered images, decoded on demand, from any thread, to [3, size, size] floats normalised as
+/// the model expects, at a size chosen at each decode (so the same images can be compared at
+/// several sizes). Sources: <see cref="Synthetic"/> noise, or files, directories and .npy arrays
+/// through <see cref="Open"/>.
+/// </summary>
+public abstract class ImageSource
+{
+    public abstract int Count { get; }
+
+    /// <summary>What to call image <paramref name="index"/> in messages and output: the file path, "x.npy[3]" or "synthetic[3]".</summary>
+    public abstract string Name(int index);
+
+    /// <summary>
+    /// Decodes image <paramref name="index"/> at <paramref name="size"/> × <paramref name="size"/> into
+    /// <paramref name="destination"/> (exactly 3 × size × size floats, CHW). Thread-safe. A bad file
+    /// is an <see cref="InputException"/> naming it (one line); a bad argument is an ArgumentException.
+    /// </summary>
+    public void Decode(int index, int size, Span<float> destination)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        if (destination.Length != 3L * size * size)
+            throw new ArgumentException($"a 3x{size}x{size} image needs {3L * size * size} floats, the destination has {destination.Length}", nameof(destination));
+        DecodeImage(index, size, destination);
+    }
+
+    /// <summary>Image <paramref name="index"/> at <paramref name="size"/> × <paramref name="size"/>, in a new array.</summary>
+    public float[] Decode(int index, int size)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        var image = new float[checked(3 * size * size)];
+        Decode(index, size, image);
+        return image;
+    }
+
+    /// <summary><see cref="Decode(int, int, Span{float})"/> with its arguments checked.</summary>
+    protected abstract void DecodeImage(int index, int size, Span<float> destination);
+
+    /// <summary>
+    /// <paramref name="count"/> noise images, uniform in [−2, 2) (about the range of
+    /// ImageNet-normalised pixels, −2.1 to 2.6). Each value depends only on the seed, the index
+    /// and its position, never on call order, thread or machine.
+    /// </summary>
+    public static ImageSource Synthetic(int count, int seed = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return new SyntheticSource(count, seed);
+    }
+
+    /// <summary>
+    /// Image files (PNG, JPEG, BMP, PPM, PGM), directories (their images sorted by file name, not
+    /// recursive, as <see cref="InputLoader.Expand"/>) and .npy float32 arrays [N, 3, H, W] of
+    /// normalised images, in the order given. Every path is checked here (a missing one, an empty
+    /// directory or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
+    /// header is read for its N; nothing is decoded until <see cref="Decode(int, int, Span{float})"/>,
+    /// and each .npy's data is read once, on first use.
+    /// <para>With <paramref name="resize"/> on, images go through timm's eval transform
+    /// (<see cref="EvalTransform"/>, with <paramref name="mean"/>, <paramref name="std"/>,
+    /// <paramref name="cropPct"/> and <paramref name="interpolation"/>) at the size asked for, and
+    /// arrays of another size are resized with <see cref="EvalTransform.Resize(ReadOnlySpan{float}, int, int, Span{float}, int, int, Interpolation)"/>
+    /// (antialiased like torch's interpolate(antialias=True)). With it off, an image or array must
+    /// already be size × size (images are then only normalised), else decoding it is an error.</para>
+    /// </summary>
+    public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, IReadOnlyList<float>? mean = null,
+                                   IReadOnlyList<float>? std = null, double cropPct = 0.875,
+                                   Interpolation interpolation = Interpolation.Bilinear)
+    {
+        // The size is a placeholder: each decode takes the transform at its own size.
+        var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
+        return Open(InputLoader.Expand(paths), transform, resizeImages: resize, resizeArrays: resize);
+    }
+
+    /// <summary>
+    /// <see cref="Open(IReadOnlyList{string}, bool, IReadOnlyList{float}?, IReadOnlyList{float}?, double, Interpolation)"/>
+    /// for expanded paths, with the transform's settings, and images and arrays resized or not apart.
+    /// </summary>
+    internal static ImageSource Open(IReadOnlyList<InputLoader.Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays) =>
+        new FileSource(sources, transform, resizeImages, resizeArrays);
+
+    private sealed class SyntheticSource(int count, int seed) : ImageSource
+    {
+        private const uint Golden = 0x9E3779B9;
+
+        public override int Count => count;
+
+        public override string Name(int index) => $"synthetic[{index}]";
+
+        protected override void DecodeImage(int index, int size, Span<float> destination)
+        {
+            // Value j is a hash of j and a key that only the seed and the index choose (murmur3's
+            // finaliser, a bijection, so no two images are shifts of each other), a vector at a time.
+            uint key = Mix((uint)index ^ Mix((uint)seed + Golden));
+            int lanes = Vector<uint>.Count;
+            Vector<uint> position = Vector<uint>.Indices * Golden, step = new((uint)lanes * Golden), keys = new(key);
+            var scale = new Vector<float>(4f / (1 << 24));
+            var two = new Vector<float>(2f);
+            Span<float> last = stackalloc float[lanes];
+            for (int j = 0; j < destination.Length; j += lanes, position += step)
+            {
+                // The top 24 bits, exact in a float, to [−2, 2).
+                Vector<uint> bits = Vector.ShiftRightLogical(Mix(position ^ keys), 8);
+                Vector<float> values = Vector.ConvertToSingle(Vector.AsVectorInt32(bits)) * scale - two;
+                if (j + lanes <= destination.Length)
+                {
+                    values.CopyTo(destination[j..]);
+                }
+                else
+                {
+                    values.CopyTo(last);
+                    last[..(destination.Length - j)].CopyTo(destination[j..]);
+                }
+            }
+        }
+
+        private static uint Mix(uint h) => Mix(new Vector<uint>(h))[0];
+
+        private static Vector<uint> Mix(Vector<uint> h)
+        {
+            h = (h ^ Vector.ShiftRightLogical(h, 16)) * 0x85EBCA6B;
+            h = (h ^ Vector.ShiftRightLogical(h, 13)) * 0xC2B2AE35;
+            return h ^ Vector.ShiftRightLogical(h, 16);
+        }
+    }
+
+    private sealed class FileSource : ImageSource
+    {
+        /// <summary>An image file (Array null) or image <c>Index</c> of a .npy array.</summary>
+        private readonly record struct Item(string Path, NpyImages? Array, int Index);
+
+        private readonly Item[] _items;
+        private readonly EvalTransform _transform;
+        private readonly ConcurrentDictionary<int, EvalTransform> _transforms = new();
+        private readonly bool _resizeImages, _resizeArrays;
+
+        public FileSource(IReadOnlyList<InputLoader.Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays)
+        {
+            _transform = transform;
+            _resizeImages = resizeImages;
+            _resizeArrays = resizeArrays;
+            var items = new List<Item>();
+            foreach (InputLoader.Source source in sources)
+            {
+                if (!source.IsNpy)
+                {
+                    items.Add(new Item(source.Path, null, 0));
+                    continue;
+                }
+                var array = new NpyImages(source.Path);
+                for (int i = 0; i < array.Count; i++)
+                    items.Add(new Item(source.Path, array, i));
+            }
+            _items = [.. items];
+        }
+
+        public override int Count => _items.Length;
+
+        public override string Name(int index)
+        {
+            Item item = _items[index];
+            return item.Array is null ? item.Path : $"{item.Path}[{item.Index}]";
+        }
+
+        protected override void DecodeImage(int index, int size, Span<float> destination)
+        {
+            Item item = _items[index];
+            if (item.Array is { } array)
+                DecodeArrayImage(array, item.Index, size, destination);
+            else
+                DecodeFile(item.Path, size, destination);
+        }
+
+        private void DecodeFile(string path, int size, Span<float> destination)
+        {
+            RgbImage image = ImageDecoder.Load(path);
+            EvalTransform transform = _transforms.GetOrAdd(size, _transform.AtSize);
+            if (!_resizeImages)
+            {
+                if (image.Width != size || image.Height != size)
+                    throw InputException.For(path, $"the image is {image.Width}×{image.Height}, not {size}×{size}, and resizing is off");
+                transform.Normalize(image, destination);
+                return;
+            }
+            try { transform.ApplyTo(image, destination); }
+            catch (ArgumentException e) { throw InputException.For(path, e.Message); } // an image too thin to resize
+        }
+
+        private void DecodeArrayImage(NpyImages array, int index, int size, Span<float> destination)
+        {
+            int height = array.Shape[2], width = array.Shape[3], floats = 3 * height * width;
+            ReadOnlySpan<float> image = array.Data.AsSpan(index * floats, floats);
+            if (height == size && width == size)
+                image.CopyTo(destination);
+            else if (_resizeArrays)
+                EvalTransform.Resize(image, height, width, destination, size, size, _transform.Interpolation);
+            else
+                throw InputException.For(array.Path, $"array of shape {NpyFile.ShapeText(array.Shape)} does not fit the model's input [N, 3, {size}, {size}]"
+                    + (_resizeImages ? "" : ", and resizing is off"));
+        }
+    }
+
+    /// <summary>A .npy of images [N, 3, H, W]: its header read and checked at once, its data on first use, once.</summary>
+    private sealed class NpyImages
+    {
+        private readonly Lazy<float[]> _data;
+
+        public NpyImages(string path)
+        {
+            Path = path;
+            Shape = NpyFile.ReadShape(path);
+            if (Shape.Length != 4 || Shape[1] != 3)
+                throw InputException.For(path, $"array of shape {NpyFile.ShapeText(Shape)} is not images [N, 3, H, W]");
+            if (Shape[0] == 0)
+                throw InputException.For(path, "array holds no inputs (N = 0)");
+            if (Shape[2] == 0 || Shape[3] == 0)
+                throw InputException.For(path, $"array of shape {NpyFile.ShapeText(Shape)} holds empty images");
+            _data = new Lazy<float[]>(Read, LazyThreadSafetyMode.ExecutionAndPublication);
+        }
+
+        public string Path { get; }
+        public int[] Shape { get; }
+        public int Count => Shape[0];
+        public float[] Data => _data.Value;
+
+        private float[] Read()
+        {
+            NpyArray array = NpyFile.ReadFloat32(Path);
+            if (!array.Shape.SequenceEqual(Shape))
+                throw InputException.For(Path, $"changed while open: its shape was {NpyFile.ShapeText(Shape)}, now {array.ShapeText}");
+            return array.Data;
+        }
+    }
+}

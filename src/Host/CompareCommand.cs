@@ -43,8 +43,8 @@ public static class CompareCommand
 
     public static Command Create(TextWriter output, TextWriter error, CancellationToken interrupt)
     {
-        var imageSizes = new Option<string>("--image-sizes") { Description = "Image sizes, comma-separated", DefaultValueFactory = _ => "32,64,128" };
-        var batches = new Option<string>("--batches") { Description = "Images per forward pass (the ViT's micro-batch), comma-separated", DefaultValueFactory = _ => "1,8" };
+        var imageSizes = new Option<string>("--image-sizes") { Description = "Image sizes, comma-separated", DefaultValueFactory = _ => "32,64,128,224" };
+        var batches = new Option<string>("--batches") { Description = "Images per forward pass (the ViT's micro-batch), comma-separated", DefaultValueFactory = _ => "1,8,32" };
         var images = new Option<string[]>("--images")
         {
             Description = "Images to run (files, directories, .npy [N, 3, H, W]) instead of synthetic ones; resized to each size",

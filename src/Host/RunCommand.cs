@@ -69,7 +69,7 @@ public static class RunCommand
             }
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
-            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std);
+            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false);
             string? logitsPath = parsed.GetValue(saveLogits);
 
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);

@@ -66,19 +66,21 @@ public abstract class ImageSource
     /// <paramref name="cropPct"/> and <paramref name="interpolation"/>) at the size asked for, and
     /// arrays of another size are resized with <see cref="EvalTransform.Resize(ReadOnlySpan{float}, int, int, Span{float}, int, int, Interpolation)"/>
     /// (antialiased like torch's interpolate(antialias=True)). With it off, an image or array must
-    /// already be size × size (images are then only normalised), else decoding it is an error.</para>
+    /// already be size × size (images are then only normalised), else decoding it is an error.
+    /// <paramref name="resizeArrays"/> off keeps arrays as they are while images are resized
+    /// (<c>gpuvit run</c>: a tensor of the wrong size is a mistake, not something to resample).</para>
     /// </summary>
     public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, IReadOnlyList<float>? mean = null,
                                    IReadOnlyList<float>? std = null, double cropPct = 0.875,
-                                   Interpolation interpolation = Interpolation.Bilinear)
+                                   Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true)
     {
         // The size is a placeholder: each decode takes the transform at its own size.
         var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
-        return Open(InputLoader.Expand(paths), transform, resizeImages: resize, resizeArrays: resize);
+        return Open(InputLoader.Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays);
     }
 
     /// <summary>
-    /// <see cref="Open(IReadOnlyList{string}, bool, IReadOnlyList{float}?, IReadOnlyList{float}?, double, Interpolation)"/>
+    /// <see cref="Open(IReadOnlyList{string}, bool, IReadOnlyList{float}?, IReadOnlyList{float}?, double, Interpolation, bool)"/>
     /// for expanded paths, with the transform's settings, and images and arrays resized or not apart.
     /// </summary>
     internal static ImageSource Open(IReadOnlyList<InputLoader.Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays) =>

@@ -107,11 +107,16 @@ internal sealed class SlowAsyncDevice(long memoryBytes = 1L << 30) : Device(Host
 
         public override void WaitFor(DeviceEvent done) => _queue.Add(((SlowEvent)done).Wait);
 
+        // Called twice, as real streams are: by their user, then by the device.
         public override void Dispose()
         {
+            if (_queue.IsAddingCompleted)
+            {
+                return;
+            }
+
             _queue.CompleteAdding();
             _worker.Join();
-            _queue.Dispose();
         }
 
         protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous)

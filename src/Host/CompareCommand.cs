@@ -52,20 +52,36 @@ public static class CompareCommand
         };
         var noResize = new Option<bool>("--no-resize") { Description = "Fail on an image that is not already the size measured, instead of resizing it" };
         var vit = new Option<string?>("--vit") { Description = "A ViT preset scaled to each size (patch = size/8) instead of ViT-S/16's shape" };
+        var weights = new Option<string?>("--weights") { Description = "A trained ViT (.safetensors, timm/torchvision/Hugging Face layout) instead of random weights; runs at its own image size" };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads of --weights, when neither its metadata nor a config.json beside it says" };
         var seconds = new Option<double>("--seconds") { Description = "Minimum timing per measurement, after a warm-up", DefaultValueFactory = _ => 0.3 };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of rows" };
         var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report (roofline, cost vs size, table) to this file" };
         var project = new Option<string?>("--project") { Description = $"Also project roofline-bound times onto a GPU not present: {string.Join(", ", KnownGpus.Select(g => g.Key))}" };
 
         var command = new Command("compare", "The ViT, the dense RNN and the shared RNN on one device: costs, times and the roofline");
-        foreach (Option option in new Option[] { imageSizes, batches, images, noResize, vit, seconds, json, report, project })
+        foreach (Option option in new Option[] { imageSizes, batches, images, noResize, vit, weights, heads, seconds, json, report, project })
         {
             command.Options.Add(option);
         }
 
         command.SetAction(parsed =>
         {
-            int[] sizes = List(parsed.GetValue(imageSizes)!, "--image-sizes");
+            LoadedVit? trained = null;
+            if (parsed.GetValue(weights) is { } weightsPath)
+            {
+                if (parsed.GetValue(vit) is not null)
+                {
+                    throw new UsageException("--weights and --vit both name the ViT; give one");
+                }
+
+                trained = VitWeightFiles.Load(weightsPath, hints: new VitConfigHints(Heads: parsed.GetValue(heads)));
+            }
+
+            // A trained ViT runs at the size it was trained at (position embeddings are not interpolated).
+            int[] sizes = trained is not null && parsed.GetResult(imageSizes) is null or { Implicit: true }
+                ? [trained.Config.ImageSize]
+                : List(parsed.GetValue(imageSizes)!, "--image-sizes");
             int[] batchList = List(parsed.GetValue(batches)!, "--batches");
             double minSeconds = parsed.GetValue(seconds);
             if (minSeconds is < 0 or > 60)
@@ -88,7 +104,12 @@ public static class CompareCommand
 
             foreach (int size in sizes)
             {
-                if (size % 8 != 0)
+                if (trained is not null && size != trained.Config.ImageSize)
+                {
+                    throw new UsageException($"--image-sizes: {size} is not the {trained.Config.ImageSize}×{trained.Config.ImageSize} that --weights takes");
+                }
+
+                if (trained is null && size % 8 != 0)
                 {
                     throw new UsageException($"--image-sizes: {size} is not a multiple of 8 (the ViT has 8×8 patches)");
                 }
@@ -96,7 +117,7 @@ public static class CompareCommand
 
             // Every path is checked before the device opens; images decode per size, later.
             string[] paths = parsed.GetValue(images) ?? [];
-            ImageSource source = paths.Length > 0 ? ImageSource.Open(paths, resize: !parsed.GetValue(noResize)) : ImageSource.Synthetic(SyntheticImages);
+            ImageSource source = paths.Length > 0 ? ImageSource.Open(paths, resize: !parsed.GetValue(noResize), mean: trained?.Mean, std: trained?.Std) : ImageSource.Synthetic(SyntheticImages);
             string? reportPath = parsed.GetValue(report);
 
             // Decoded once per size before anything is measured (a bad image stops the run before it
@@ -117,7 +138,8 @@ public static class CompareCommand
                         foreach (int batch in batchList)
                         {
                             progress.Status($"vit at {size}, batch {batch}");
-                            rows.Add(MeasureVit(device, VitFor(vitPreset, size), batch, decoded[size], minSeconds, interrupt));
+                            VitConfig config = trained?.Config ?? VitFor(vitPreset, size);
+                            rows.Add(MeasureVit(device, config, trained?.Weights ?? VitWeights.RandomInit(config, seed: 0), batch, decoded[size], minSeconds, interrupt));
                             progress.Done(Summary(rows[^1]));
                             foreach (bool shared in new[] { false, true })
                             {
@@ -206,9 +228,9 @@ public static class CompareCommand
     /// The ViT through the patch stream: micro-batches of <paramref name="batch"/> images cycled from
     /// <paramref name="images"/>, a warm-up stream, then one long enough to last <paramref name="minSeconds"/>.
     /// </summary>
-    private static Row MeasureVit(Device device, VitConfig config, int batch, float[][] images, double minSeconds, CancellationToken cancel)
+    private static Row MeasureVit(Device device, VitConfig config, VitWeights weights, int batch, float[][] images, double minSeconds, CancellationToken cancel)
     {
-        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0));
+        using VitModel model = VitModel.Load(device, config, weights);
         var stream = new VitStreamModel(model);
         long budget = (long)batch * config.Tokens;
         long fits = PatchStream.TokenBudget(stream, maxTokens: long.MaxValue);
@@ -221,8 +243,8 @@ public static class CompareCommand
 
         // Warm-up: builds the kernels, sizes the activations, and times a micro-batch for the plan.
         long warm = Stopwatch.GetTimestamp();
-        Drain(PatchStream.Run(stream, 2 * batch, decode, budget, cancel));
-        double perBatch = Stopwatch.GetElapsedTime(warm).TotalSeconds / 2;
+        Drain(PatchStream.Run(stream, batch, decode, budget, cancel));
+        double perBatch = Stopwatch.GetElapsedTime(warm).TotalSeconds;
         int microBatches = (int)Math.Clamp(Math.Ceiling(minSeconds / Math.Max(perBatch, 1e-6)), 3, 100_000);
 
         var compute = new List<double>(microBatches);
@@ -268,6 +290,30 @@ public static class CompareCommand
         double bytes = config.BytesPerImagePerStep(batch) * config.Steps + config.ReadoutParameterCount * 4.0 / batch;
         string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
         return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, batch / mean, device.Info.Id);
+    }
+
+    /// <summary>
+    /// The argument in one sentence, from the measurements: at the largest size with both models
+    /// at the smallest batch, the ViT's GFLOP/s over the unshared RNN's, and the RNN's bandwidth
+    /// roof at its intensity, which is why. Null without both rows.
+    /// </summary>
+    public static string? Headline(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    {
+        var pairs = from v in rows
+                    where v.Model == VitName
+                    join r in rows.Where(r => r.Model == ModelBench.DenseRnnModelName) on (v.ImageSize, v.Batch) equals (r.ImageSize, r.Batch)
+                    orderby v.Batch, v.ImageSize descending
+                    select (Vit: v, Rnn: r);
+        if (!pairs.Any())
+        {
+            return null;
+        }
+
+        (Row vit, Row rnn) = pairs.First();
+        string why = peaks.MemoryGbps is { } gbps
+            ? Inv($": its {rnn.Intensity:F1} FLOP per byte caps it at {rnn.Intensity * gbps:F1} GFLOP/s under the {gbps:F1} GB/s bandwidth roof, while the ViT's shared weights give {vit.Intensity:F0} FLOP per byte")
+            : Inv($": {rnn.Intensity:F1} FLOP per byte against the ViT's {vit.Intensity:F0}");
+        return Inv($"At {vit.ImageSize}×{vit.ImageSize}, batch {vit.Batch}, the ViT reached {vit.Gflops / rnn.Gflops:F1}× the GFLOP/s of the unshared dense RNN ({vit.Gflops:F0} against {rnn.Gflops:F1})") + why + ".";
     }
 
     /// <summary>What the roofline allows at this intensity, in GFLOP/s; null without probed peaks.</summary>
@@ -342,6 +388,10 @@ public static class CompareCommand
         }
 
         text.Append("roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.");
+        if (Headline(rows, peaks) is { } headline)
+        {
+            text.AppendLine().Append(headline);
+        }
         return text.ToString();
     }
 

@@ -24,12 +24,23 @@ internal static class CompareReport
         html.AppendLine("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}svg{background:#fff;border:1px solid #ddd}</style></head><body>");
         html.AppendLine($"<h1>ViT vs dense RNN on {E(device)}</h1>");
         html.AppendLine(Inv($"<p>Peaks: {Num(peaks.Fp32Gflops)} GFLOP/s FP32, {Num(peaks.MemoryGbps)} GB/s ({peaks.Source}).</p>"));
+        if (rows.Count == 0)
+        {
+            html.AppendLine("<p>Nothing was measured: the run was interrupted before its first measurement finished.</p></body></html>");
+            return html.ToString();
+        }
+
+        if (Headline(rows, peaks) is { } headline)
+        {
+            html.AppendLine($"<p><b>{E(headline)}</b></p>");
+        }
+
         html.AppendLine("<h2>Roofline</h2><p>Each point is one model, size and batch at its arithmetic intensity (FLOP per byte that must move) and achieved GFLOP/s. Below the slanted roof a model is bandwidth-bound; under the flat roof, compute-bound.</p>");
         html.AppendLine(Roofline(rows, peaks));
         html.AppendLine("<h2>Cost vs image size</h2>");
         int batch = rows.Min(r => r.Batch);
         html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.Params, "parameters"));
-        html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.LatencyP50 / r.Batch * 1e3, Inv($"ms per image (batch {batch})")));
+        html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => 1e3 / r.ImagesPerS, Inv($"ms per image (batch {batch})")));
         html.AppendLine("<h2>Table</h2><table><tr><th>model</th><th>size</th><th>batch</th><th>params</th><th>MFLOP/img</th><th>MB/img</th><th>FLOP/B</th><th>p50 ms</th><th>p95 ms</th><th>img/s</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th>"
             + (gpu is null ? "" : $"<th>projected img/s on {E(gpu.Name)}</th>") + "</tr>");
         foreach (Row r in rows)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using GpuViT.Host;
+using GpuViT.Kernels.Runtime;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 
@@ -63,7 +64,7 @@ public sealed class CompareCommandTests
         string path = Path.Combine(Path.GetTempPath(), $"gpuvit-compare-{Guid.NewGuid():N}.html");
         try
         {
-            (int exit, string output, _) = Run("compare", "--device", "emulator", "--image-sizes", "8,16", "--batches", "1", "--vit", "vit_test_tiny",
+            (int exit, string output, _) = Run("compare", "--device", "cpu", "--image-sizes", "8,16", "--batches", "1", "--vit", "vit_test_tiny",
                 "--seconds", "0", "--report", path, "--project", "h100");
 
             Assert.Equal(0, exit);
@@ -92,6 +93,27 @@ public sealed class CompareCommandTests
         // 2 GFLOP at 67 TFLOP/s is 30 µs; 100 MB at 3.35 TB/s is also 30 µs: the longer wins.
         double seconds = CompareCommand.ProjectedSecondsPerImage(row, h100);
         Assert.Equal(Math.Max(2e9 / 67e12, 1e8 / 3.35e12), seconds, 12);
+    }
+
+    [Fact]
+    public void Headline_compares_the_vit_with_the_unshared_rnn_at_the_largest_size_and_smallest_batch()
+    {
+        // Row(model, size, batch, params, weight bytes, FLOPs/image, bytes/image, p50, p95, images/s, device)
+        CompareCommand.Row[] rows =
+        [
+            new("vit", 64, 1, 1, 1, 2e9, 6e7, 1, 1, 100, "cpu"),
+            new("dense-rnn", 64, 1, 1, 1, 1e8, 2e8, 1, 1, 200, "cpu"),
+            new("vit", 128, 1, 1, 1, 2e9, 6e7, 1, 1, 150, "cpu"),
+            new("dense-rnn", 128, 1, 1, 1, 1e8, 2e8, 1, 1, 250, "cpu"),
+            new("vit", 128, 8, 1, 1, 2e9, 1e7, 1, 1, 999, "cpu"),
+        ];
+
+        string? headline = CompareCommand.Headline(rows, new DevicePeaks(300, 40, PeakSource.Probe));
+
+        // 300 GFLOP/s against 25: 12×; 0.5 FLOP/byte under 40 GB/s is a 20 GFLOP/s roof.
+        Assert.Equal("At 128×128, batch 1, the ViT reached 12.0× the GFLOP/s of the unshared dense RNN (300 against 25.0): "
+            + "its 0.5 FLOP per byte caps it at 20.0 GFLOP/s under the 40.0 GB/s bandwidth roof, while the ViT's shared weights give 33 FLOP per byte.", headline);
+        Assert.Null(CompareCommand.Headline(rows.Where(r => r.Model == "vit").ToArray(), DevicePeaks.Unknown));
     }
 
     [Fact]
@@ -145,6 +167,23 @@ public sealed class CompareCommandTests
 
         static byte[] Ppm(int width, int height) =>
             [.. System.Text.Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. Enumerable.Range(0, width * height * 3).Select(i => (byte)(i * 7))];
+    }
+
+    [Fact]
+    public void Trained_weights_run_at_their_own_size_and_no_other()
+    {
+        string weights = Path.Combine(AppContext.BaseDirectory, "fixtures", "vit_fixture_tiny.timm.safetensors");
+
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--weights", weights, "--batches", "1", "--seconds", "0", "--json");
+
+        Assert.True(exit == 0, error);
+        JsonElement[] rows = [.. JsonDocument.Parse(output).RootElement.EnumerateArray()];
+        Assert.All(rows, r => Assert.Equal(32, r.GetProperty("image_size").GetInt32()));
+        var config = GpuViT.Models.Vit.VitWeightFiles.Load(weights).Config;
+        Assert.Equal(config.ParameterCount, rows.Single(r => r.GetProperty("model").GetString() == "vit").GetProperty("params").GetInt64());
+
+        (exit, output, error) = Run("compare", "--device", "cpu", "--weights", weights, "--image-sizes", "64");
+        AssertUsageError(exit, output, error, "--image-sizes: 64 is not the 32×32 that --weights takes");
     }
 
     /// <summary>Cancels when a line containing <paramref name="trigger"/> is written, as Ctrl+C would.</summary>

@@ -56,7 +56,7 @@ public abstract class ImageSource
 
     /// <summary>
     /// Image files (PNG, JPEG, BMP, PPM, PGM), directories (their images sorted by file name, not
-    /// recursive, as <see cref="InputLoader.Expand"/>) and .npy float32 arrays [N, 3, H, W] of
+    /// recursive) and .npy float32 arrays [N, 3, H, W] of
     /// normalised images, in the order given. Every path is checked here (a missing one, an empty
     /// directory or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
     /// header is read for its N; nothing is decoded until <see cref="Decode(int, int, Span{float})"/>,
@@ -76,15 +76,49 @@ public abstract class ImageSource
     {
         // The size is a placeholder: each decode takes the transform at its own size.
         var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
-        return Open(InputLoader.Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays);
+        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays);
     }
 
-    /// <summary>
-    /// <see cref="Open(IReadOnlyList{string}, bool, IReadOnlyList{float}?, IReadOnlyList{float}?, double, Interpolation, bool)"/>
-    /// for expanded paths, with the transform's settings, and images and arrays resized or not apart.
-    /// </summary>
-    internal static ImageSource Open(IReadOnlyList<InputLoader.Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays) =>
-        new FileSource(sources, transform, resizeImages, resizeArrays);
+    /// <summary>One input source after expansion: an image file or a whole .npy array.</summary>
+    private sealed record Source(string Path, bool IsNpy);
+
+    /// <summary>Expands directories and checks that every path exists; no file is read yet.</summary>
+    private static IReadOnlyList<Source> Expand(IEnumerable<string> paths)
+    {
+        var sources = new List<Source>();
+        foreach (string path in paths)
+        {
+            if (Directory.Exists(path))
+            {
+                string[] images;
+                try
+                {
+                    images = Directory.EnumerateFiles(path)
+                        .Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f)))
+                        .OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal)
+                        .ToArray();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw InputException.For(path, $"cannot list the directory: {e.Message}");
+                }
+                if (images.Length == 0)
+                    throw InputException.For(path, $"directory has no images ({string.Join(", ", ImageDecoder.Extensions.Order())})");
+                sources.AddRange(images.Select(f => new Source(f, IsNpy: false)));
+            }
+            else if (File.Exists(path))
+            {
+                sources.Add(new Source(path, IsNpy: Path.GetExtension(path).Equals(".npy", StringComparison.OrdinalIgnoreCase)));
+            }
+            else
+            {
+                throw InputException.For(path, "no such file or directory");
+            }
+        }
+        if (sources.Count == 0)
+            throw new InputException("no inputs given");
+        return sources;
+    }
 
     private sealed class SyntheticSource(int count, int seed) : ImageSource
     {
@@ -141,13 +175,13 @@ public abstract class ImageSource
         private readonly ConcurrentDictionary<int, EvalTransform> _transforms = new();
         private readonly bool _resizeImages, _resizeArrays;
 
-        public FileSource(IReadOnlyList<InputLoader.Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays)
+        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays)
         {
             _transform = transform;
             _resizeImages = resizeImages;
             _resizeArrays = resizeArrays;
             var items = new List<Item>();
-            foreach (InputLoader.Source source in sources)
+            foreach (Source source in sources)
             {
                 if (!source.IsNpy)
                 {

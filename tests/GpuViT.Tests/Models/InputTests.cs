@@ -313,7 +313,7 @@ public sealed class InputTests : IDisposable
     // ---- Loader ----
 
     [Fact]
-    public void Directory_inputs_are_sorted_by_name_and_batched_in_input_order()
+    public void Directory_inputs_are_image_files_sorted_by_name_whatever_their_format()
     {
         string images = Directory.CreateDirectory(PathOf("images")).FullName;
         byte[] black = new byte[3 * 2 * 3], white = Enumerable.Repeat((byte)255, 3 * 2 * 3).ToArray();
@@ -322,41 +322,23 @@ public sealed class InputTests : IDisposable
         File.WriteAllBytes(Path.Combine(images, "c.BMP"), Bmp(3, 2, white));
         File.WriteAllText(Path.Combine(images, "notes.txt"), "not an image");
         string single = Write("z.ppm", Ppm(3, 2, black));
-        var loader = new InputLoader(new EvalTransform(2, cropPct: 1.0, mean: [0, 0, 0], std: [1, 1, 1]));
 
-        var batches = loader.Batches([single, images], batchSize: 3).ToList();
+        ImageSource source = ImageSource.Open([single, images], cropPct: 1.0, mean: [0, 0, 0], std: [1, 1, 1]);
 
-        Assert.Equal([3, 1], batches.Select(b => b.Count));
         Assert.Equal([single, Path.Combine(images, "a.png"), Path.Combine(images, "b.ppm"), Path.Combine(images, "c.BMP")],
-            batches.SelectMany(b => b.Names));
-        Assert.Equal([3, 3, 2, 2], batches[0].Shape);
-        // First value of each image's red plane: black, black, white, then white in the second batch.
-        Assert.Equal([0f, 0f, 1f], [batches[0].Data[0], batches[0].Data[12], batches[0].Data[24]]);
-        Assert.Equal(1f, batches[1].Data[0]);
+            Enumerable.Range(0, source.Count).Select(source.Name));
+        // First value of each image's red plane at 2×2: black, black, white, white.
+        Assert.Equal([0f, 0f, 1f, 1f], Enumerable.Range(0, source.Count).Select(i => source.Decode(i, 2)[0]));
     }
 
     [Fact]
-    public void Npy_input_is_used_as_it_is_and_split_into_batches()
-    {
-        float[] data = [.. Enumerable.Range(0, 3 * 3 * 2 * 2).Select(i => (float)i)];
-        string path = PathOf("batch.npy");
-        NpyFile.WriteFloat32(path, data, [3, 3, 2, 2]);
-        var loader = new InputLoader(new EvalTransform(2));
-
-        var batches = loader.Batches([path], batchSize: 2).ToList();
-
-        Assert.Equal([$"{path}[0]", $"{path}[1]", $"{path}[2]"], batches.SelectMany(b => b.Names));
-        Assert.Equal(data, batches.SelectMany(b => b.Data));
-    }
-
-    [Fact]
-    public void Npy_input_of_the_wrong_shape_names_the_file_and_the_expected_shape()
+    public void With_arrays_kept_as_they_are_an_npy_of_the_wrong_shape_names_the_file_and_the_expected_shape()
     {
         string path = PathOf("wrong.npy");
         NpyFile.WriteFloat32(path, new float[2 * 3 * 4 * 4], [2, 3, 4, 4]);
-        var loader = new InputLoader(new EvalTransform(2));
+        ImageSource source = ImageSource.Open([path], resizeArrays: false);
 
-        var e = Assert.Throws<InputException>(() => loader.Batches([path], 8).ToList());
+        var e = Assert.Throws<InputException>(() => source.Decode(0, 2));
 
         Assert.Equal($"{path}: array of shape (2, 3, 4, 4) does not fit the model's input [N, 3, 2, 2]", e.Message);
     }
@@ -365,27 +347,10 @@ public sealed class InputTests : IDisposable
     public void An_image_too_thin_to_resize_names_the_file()
     {
         string path = Write("sliver.pgm", [.. "P5 1 2000000 255\n"u8, .. new byte[2_000_000]]);
-        var loader = new InputLoader(new EvalTransform(224));
 
-        var e = Assert.Throws<InputException>(() => loader.Batches([path], 1).ToList());
+        var e = Assert.Throws<InputException>(() => ImageSource.Open([path]).Decode(0, 224));
 
         Assert.StartsWith($"{path}: a 1x2000000 image resizes to 256x512000000", e.Message);
-    }
-
-    [Fact]
-    public void Missing_paths_and_empty_directories_fail_before_any_decoding()
-    {
-        string missing = PathOf("missing.png");
-        string empty = Directory.CreateDirectory(PathOf("empty")).FullName;
-        string corrupt = Write("corrupt.png", [1, 2, 3]);
-        var loader = new InputLoader(new EvalTransform(2));
-
-        Assert.Equal($"{missing}: no such file or directory",
-            Assert.Throws<InputException>(() => loader.Batches([corrupt, missing], 1)).Message);
-        Assert.StartsWith($"{empty}: directory has no images",
-            Assert.Throws<InputException>(() => loader.Batches([empty], 1)).Message);
-        Assert.StartsWith($"{corrupt}: not a PNG",
-            Assert.Throws<InputException>(() => loader.Batches([corrupt], 1).ToList()).Message);
     }
 
     [Fact]

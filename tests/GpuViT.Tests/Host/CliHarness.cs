@@ -23,3 +23,18 @@ public static class CliHarness
         Assert.Single(error.TrimEnd('\n').Split('\n'));
     }
 }
+
+/// <summary>Cancels <paramref name="interrupt"/> when a line containing <paramref name="trigger"/> is written, as Ctrl+C would part-way through.</summary>
+public sealed class InterruptingWriter(CancellationTokenSource interrupt, string trigger) : StringWriter
+{
+    public override string NewLine => "\n";
+
+    public override void WriteLine(string? value)
+    {
+        base.WriteLine(value);
+        if (value?.Contains(trigger, StringComparison.Ordinal) == true)
+        {
+            interrupt.Cancel();
+        }
+    }
+}

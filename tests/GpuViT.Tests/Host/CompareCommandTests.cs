@@ -186,19 +186,6 @@ public sealed class CompareCommandTests
         AssertUsageError(exit, output, error, "--image-sizes: 64 is not the 32×32 that --weights takes");
     }
 
-    /// <summary>Cancels when a line containing <paramref name="trigger"/> is written, as Ctrl+C would.</summary>
-    private sealed class InterruptingWriter(CancellationTokenSource interrupt, string trigger) : StringWriter
-    {
-        public override void WriteLine(string? value)
-        {
-            base.WriteLine(value);
-            if (value?.Contains(trigger, StringComparison.Ordinal) == true)
-            {
-                interrupt.Cancel();
-            }
-        }
-    }
-
     [Theory]
     [InlineData("--image-sizes", "12", "not a multiple of 8")]
     [InlineData("--image-sizes", "a,16", "--image-sizes")]

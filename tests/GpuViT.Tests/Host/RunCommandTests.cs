@@ -38,8 +38,34 @@ public sealed class RunCommandTests : IDisposable
     private float[] ExpectedLogits(string npy, int seed = 5)
     {
         NpyArray inputs = NpyFile.ReadFloat32(npy);
-        using var model = VitModel.Load(GpuViT.Kernels.Runtime.Devices.Open("cpu").Device, Tiny, VitWeights.RandomInit(Tiny, seed));
+        using GpuViT.Kernels.Runtime.Device device = GpuViT.Kernels.Runtime.Devices.Open("cpu").Device;
+        using var model = VitModel.Load(device, Tiny, VitWeights.RandomInit(Tiny, seed));
         return model.Forward(inputs.Data, inputs.Shape[0]);
+    }
+
+    [Fact]
+    public void Interrupted_it_saves_the_logits_of_every_finished_image_and_exits_130()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(6), logits = PathOf("logits.npy");
+        using var interrupt = new CancellationTokenSource();
+        var output = new InterruptingWriter(interrupt, "inputs.npy[1]");
+        var error = new StringWriter();
+
+        int exit = Cli.Run(["run", "--weights", weights, "--input", inputs, "--batch", "1", "--save-logits", logits, "--device", "cpu"],
+            output, error, interrupt.Token);
+
+        Assert.Equal(Cli.Interrupted, exit);
+        NpyArray saved = NpyFile.ReadFloat32(logits);
+        int finished = saved.Shape[0];
+        Assert.InRange(finished, 2, 5);
+        Assert.Contains($"interrupted after {finished} of 6 images", error.ToString());
+        float[] expected = ExpectedLogits(inputs);
+        for (int i = 0; i < saved.Data.Length; i++)
+        {
+            Assert.True(Math.Abs(expected[i] - saved.Data[i]) <= 1e-5f * (1 + Math.Abs(expected[i])), $"logit {i}: {saved.Data[i]} vs {expected[i]}");
+        }
+
+        Assert.Empty(Directory.GetFiles(_directory, "*.tmp"));
     }
 
     [Fact]

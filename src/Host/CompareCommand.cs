@@ -31,7 +31,7 @@ public static class CompareCommand
         public double Gbps => BytesPerImage * ImagesPerS / 1e9;
     }
 
-    /// <summary>Published FP32 (non-tensor-core) peaks and memory bandwidth, for projections only.</summary>
+    /// <summary>Published dense peaks (FP32 without tensor cores; TF32 and BF16 with them) and memory bandwidth, for projections only.</summary>
     public sealed record KnownGpu(string Key, string Name, double Fp32Gflops, double Tf32Gflops, double Bf16Gflops, double MemoryGbps);
 
     public static readonly KnownGpu[] KnownGpus =
@@ -320,9 +320,13 @@ public static class CompareCommand
     public static double? Attainable(DevicePeaks peaks, double intensity) =>
         peaks is { Fp32Gflops: { } flops, MemoryGbps: { } gbps } ? Math.Min(flops, intensity * gbps) : null;
 
-    /// <summary>Roofline-bound seconds per image on a known GPU: compute or traffic, whichever is longer.</summary>
-    public static double ProjectedSecondsPerImage(Row row, KnownGpu gpu) =>
-        Math.Max(row.FlopsPerImage / (gpu.Fp32Gflops * 1e9), row.BytesPerImage / (gpu.MemoryGbps * 1e9));
+    /// <summary>
+    /// Roofline-bound seconds per image on a known GPU: compute or traffic, whichever is longer.
+    /// With <paramref name="tensorCores"/>, the compute roof is the TF32 tensor-core peak, which
+    /// GEMMs can use and matrix–vector work cannot profit from (it is bandwidth-bound either way).
+    /// </summary>
+    public static double ProjectedSecondsPerImage(Row row, KnownGpu gpu, bool tensorCores = false) =>
+        Math.Max(row.FlopsPerImage / ((tensorCores ? gpu.Tf32Gflops : gpu.Fp32Gflops) * 1e9), row.BytesPerImage / (gpu.MemoryGbps * 1e9));
 
     private static string Json(List<Row> rows, Device device, DevicePeaks peaks, KnownGpu? gpu) =>
         JsonSerializer.Serialize(rows.Select(r =>
@@ -353,6 +357,8 @@ public static class CompareCommand
             if (gpu is not null)
             {
                 o["projected_gpu"] = gpu.Name;
+                o["projected_seconds_per_image"] = ProjectedSecondsPerImage(r, gpu);
+                o["projected_seconds_per_image_tf32"] = ProjectedSecondsPerImage(r, gpu, tensorCores: true);
                 o["projected_images_per_s"] = 1 / ProjectedSecondsPerImage(r, gpu);
             }
 
@@ -366,7 +372,7 @@ public static class CompareCommand
         string header = Inv($"{"model",-17}{"size",5}{"batch",6}{"params",12}{"MB",9}{"MFLOP/img",11}{"MB/img",9}{"FLOP/B",8}{"p50 ms",10}{"p95 ms",10}{"img/s",10}{"GFLOP/s",9}{"GB/s",8}{"roof",7}");
         if (gpu is not null)
         {
-            header += Inv($"{"proj img/s",12}");
+            header += Inv($"{"proj µs/img",13}{"(TF32)",8}");
         }
 
         text.AppendLine(header);
@@ -376,7 +382,7 @@ public static class CompareCommand
             line += Attainable(peaks, r.Intensity) is { } a ? Inv($"{r.Gflops / a,7:P0}") : $"{"-",7}";
             if (gpu is not null)
             {
-                line += Inv($"{1 / ProjectedSecondsPerImage(r, gpu),12:F0}");
+                line += Inv($"{ProjectedSecondsPerImage(r, gpu) * 1e6,13:F1}{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6,8:F1}");
             }
 
             text.AppendLine(line);
@@ -384,7 +390,7 @@ public static class CompareCommand
 
         if (gpu is not null)
         {
-            text.AppendLine(Inv($"proj img/s is a PROJECTION, not a measurement: the roofline-bound rate on {gpu.Name} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.MemoryGbps:N0} GB/s)."));
+            text.AppendLine(Inv($"proj µs/img is a PROJECTION, not a measurement: the roofline-bound time per image on {gpu.Name} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.Tf32Gflops:N0} TF32 with tensor cores, {gpu.MemoryGbps:N0} GB/s)."));
         }
 
         text.Append("roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.");

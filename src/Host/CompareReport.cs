@@ -42,18 +42,18 @@ internal static class CompareReport
         html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.Params, "parameters"));
         html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => 1e3 / r.ImagesPerS, Inv($"ms per image (batch {batch})")));
         html.AppendLine("<h2>Table</h2><table><tr><th>model</th><th>size</th><th>batch</th><th>params</th><th>MFLOP/img</th><th>MB/img</th><th>FLOP/B</th><th>p50 ms</th><th>p95 ms</th><th>img/s</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th>"
-            + (gpu is null ? "" : $"<th>projected img/s on {E(gpu.Name)}</th>") + "</tr>");
+            + (gpu is null ? "" : $"<th>projected µs/image on {E(gpu.Name)}, FP32</th><th>projected, TF32</th>") + "</tr>");
         foreach (Row r in rows)
         {
             string roof = Attainable(peaks, r.Intensity) is { } a ? Inv($"{r.Gflops / a:P0}") : "-";
             html.Append(Inv($"<tr><td>{E(r.Model)}</td><td>{r.ImageSize}</td><td>{r.Batch}</td><td>{r.Params:N0}</td><td>{r.FlopsPerImage / 1e6:F1}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td><td>{r.LatencyP50 * 1e3:F2}</td><td>{r.LatencyP95 * 1e3:F2}</td><td>{r.ImagesPerS:F1}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{roof}</td>"));
-            html.AppendLine(gpu is null ? "</tr>" : Inv($"<td>{1 / ProjectedSecondsPerImage(r, gpu):F0}</td></tr>"));
+            html.AppendLine(gpu is null ? "</tr>" : Inv($"<td>{ProjectedSecondsPerImage(r, gpu) * 1e6:F1}</td><td>{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6:F1}</td></tr>"));
         }
 
         html.AppendLine("</table>");
         if (gpu is not null)
         {
-            html.AppendLine(Inv($"<p><b>Projection, not a measurement:</b> the roofline-bound rate on {E(gpu.Name)} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.MemoryGbps:N0} GB/s).</p>"));
+            html.AppendLine(Inv($"<p><b>Projection, not a measurement:</b> the roofline-bound time per image on {E(gpu.Name)} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.Tf32Gflops:N0} GFLOP/s TF32 with tensor cores, {gpu.MemoryGbps:N0} GB/s).</p>"));
         }
 
         html.AppendLine("</body></html>");

@@ -93,6 +93,9 @@ public sealed class CompareCommandTests
         // 2 GFLOP at 67 TFLOP/s is 30 µs; 100 MB at 3.35 TB/s is also 30 µs: the longer wins.
         double seconds = CompareCommand.ProjectedSecondsPerImage(row, h100);
         Assert.Equal(Math.Max(2e9 / 67e12, 1e8 / 3.35e12), seconds, 12);
+
+        // Tensor cores lift the compute roof, not the bandwidth roof: this row becomes bandwidth-bound.
+        Assert.Equal(1e8 / 3.35e12, CompareCommand.ProjectedSecondsPerImage(row, h100, tensorCores: true), 12);
     }
 
     [Fact]

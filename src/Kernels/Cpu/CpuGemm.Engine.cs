@@ -7,8 +7,8 @@ namespace GpuViT.Kernels.Cpu;
 
 // The packed GEMM engine (BLIS's loop nest): for each task's block of MC rows, for each k block
 // of KC, pack X's rows into MR-row panels; for each NR-column panel of W (packed once per call,
-// on first use), for each MR-row panel: micro-kernel into an L1 tile, then the epilogue from the
-// tile into Y.
+// on first use, unless the caller packed W once for all calls), for each MR-row panel:
+// micro-kernel into an L1 tile, then the epilogue from the tile into Y.
 public static unsafe partial class CpuGemm
 {
     // Below this many multiply-adds one thread does it all: a parallel loop costs ~10 µs.
@@ -52,7 +52,10 @@ public static unsafe partial class CpuGemm
     /// <summary>What <see cref="Gemm(int, int, int, float*, int, float*, int, float*, float*, int, float*, int, Activation)"/> runs with.</summary>
     internal static Tuning Current { get; } = Vector512.IsHardwareAccelerated ? Wide : Narrow;
 
-    /// <summary>Y = epilogue(α·A·op(B)), op(B)[p, j] = B[j·LdB + p] when BIsRowsOfK (W, Kᵀ), else B[p·LdB + j] (V).</summary>
+    /// <summary>
+    /// Y = epilogue(α·A·op(B)), op(B)[p, j] = B[j·LdB + p] when BIsRowsOfK (W, Kᵀ), else B[p·LdB + j] (V).
+    /// With PackedB, B is not read: op(B) is already packed into the tuning's panels (<see cref="PackB"/> for all of them).
+    /// </summary>
     private struct Problem
     {
         public int M, N, K;
@@ -61,6 +64,7 @@ public static unsafe partial class CpuGemm
         public float* B;
         public int LdB;
         public bool BIsRowsOfK;
+        public float* PackedB;
         public Epilogue Epilogue;
     }
 
@@ -72,7 +76,7 @@ public static unsafe partial class CpuGemm
         {
             ApplyToZeros(ref problem);
         }
-        else if (problem.M < DotProductRowsBelow && problem.BIsRowsOfK)
+        else if (problem.M < DotProductRowsBelow && problem.BIsRowsOfK && problem.PackedB == null)
         {
             // Reading W bounds the dot products, so its size decides: each core streams its share.
             bool parallelDots = mayParallelize && Environment.ProcessorCount > 1
@@ -204,7 +208,8 @@ public static unsafe partial class CpuGemm
     /// The packed path: tasks over blocks of rows and ranges of column panels. W is packed panel by
     /// panel on first use, by whichever task gets there first (the others wait for that panel), so
     /// packing is shared between the cores and a panel is used while it is still in cache. Tasks
-    /// start their walk over the panels at different places, so they pack different ones.
+    /// start their walk over the panels at different places, so they pack different ones. A W
+    /// packed before the call (<see cref="PackedGemmWeight"/>) is read as is.
     /// </summary>
     private sealed class PackedJob
     {
@@ -214,6 +219,7 @@ public static unsafe partial class CpuGemm
         private readonly Tuning _t;
         private readonly int _kc, _kBlocks, _microRows, _panels, _rowTasks, _colTasks, _threads;
         private readonly int[] _panelStates;
+        private readonly bool _prepacked;
         private float* _packedB;
 
         public PackedJob(Problem problem, Tuning tuning, bool parallel)
@@ -231,7 +237,8 @@ public static unsafe partial class CpuGemm
             _kc = Math.Min(problem.K, RoundUp((problem.K + _kBlocks - 1) / _kBlocks, 8));
             _microRows = (problem.M + tuning.MR - 1) / tuning.MR;
             _panels = (problem.N + tuning.NR - 1) / tuning.NR;
-            _panelStates = new int[_panels];
+            _prepacked = problem.PackedB != null;
+            _panelStates = _prepacked ? [] : new int[_panels];
             _threads = parallel ? Environment.ProcessorCount : 1;
             // One task per core, over rows; with fewer micro-rows than cores, over columns too.
             _rowTasks = Math.Min(_microRows, _threads);
@@ -240,7 +247,7 @@ public static unsafe partial class CpuGemm
 
         public void Run()
         {
-            _packedB = PackedBScratch.Get((long)_panels * _t.NR * _p.K);
+            _packedB = _prepacked ? _p.PackedB : PackedBScratch.Get((long)_panels * _t.NR * _p.K);
             int tasks = _rowTasks * _colTasks;
             if (tasks > 1)
             {
@@ -256,6 +263,11 @@ public static unsafe partial class CpuGemm
         private float* Panel(int panel)
         {
             float* packed = _packedB + (long)panel * _t.NR * _p.K;
+            if (_prepacked)
+            {
+                return packed;
+            }
+
             ref int state = ref _panelStates[panel];
             if (Volatile.Read(ref state) != Packed)
             {

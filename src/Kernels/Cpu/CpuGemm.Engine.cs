@@ -40,11 +40,16 @@ public static unsafe partial class CpuGemm
 
         public required delegate*<int, float*, float*, float*, void> Kernel { get; init; }
 
+        /// <summary>The first <see cref="HalfRows"/> rows of <see cref="Kernel"/>'s tile from the same packed panels, for a last panel that few rows fill; or null.</summary>
+        public delegate*<int, float*, float*, float*, void> HalfKernel { get; init; }
+
+        public int HalfRows { get; init; }
+
         public string Name => $"{MR}x{NR}";
     }
 
     /// <summary>Vector512: 24 of the 32 registers hold the 12×32 tile.</summary>
-    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32 };
+    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32, HalfKernel = &Kernel6of12x32, HalfRows = 6 };
 
     /// <summary>Vector256: 12 of the 16 registers hold the 6×16 tile (8×16 would spill).</summary>
     internal static readonly Tuning Narrow = new() { MR = 6, NR = 16, MC = 96, KC = 384, Kernel = &Kernel6x16 };
@@ -303,6 +308,7 @@ public static unsafe partial class CpuGemm
             float* packedA = PackedAScratch.Get((long)mcMicro * mr * _kc + mr * nr + 64);
             float* tile = packedA + RoundUp(mcMicro * mr * _kc, 16);
             var kernel = _t.Kernel;
+            var halfKernel = _t.HalfKernel;
             for (int rb = r0; rb < r1; rb += mcMicro)
             {
                 int rbEnd = Math.Min(r1, rb + mcMicro);
@@ -320,9 +326,19 @@ public static unsafe partial class CpuGemm
                         int cols = Math.Min(nr, _p.N - col0);
                         for (int r = rb; r < rbEnd; r++)
                         {
-                            kernel(kLength, packedA + (long)(r - rb) * kLength * mr, b, tile);
                             int row0 = r * mr;
-                            _p.Epilogue.Apply(tile, Math.Min(mr, _p.M - row0), cols, nr, row0, col0, kb == 0, kb == _kBlocks - 1);
+                            int rows = Math.Min(mr, _p.M - row0);
+                            float* a = packedA + (long)(r - rb) * kLength * mr;
+                            if (rows <= _t.HalfRows)
+                            {
+                                halfKernel(kLength, a, b, tile);
+                            }
+                            else
+                            {
+                                kernel(kLength, a, b, tile);
+                            }
+
+                            _p.Epilogue.Apply(tile, rows, cols, nr, row0, col0, kb == 0, kb == _kBlocks - 1);
                         }
                     }
                 }

@@ -56,7 +56,8 @@ public sealed class PackedGemmWeightTests
     public void Few_rows_give_the_rows_of_a_packed_path_product(string tuning)
     {
         // Under 8 rows the per-call GEMM reads W by dot products (another summation order); the
-        // packed weight runs the micro-kernel for them, so each row equals that row of an 8-row product.
+        // packed weight runs the micro-kernel for them (the wide tuning's half kernel up to 6 rows),
+        // so each row equals that row of an 8-row product (the full kernel).
         const int n = 1000, k = 385;
         var random = new Random(5);
         float[] x8 = Random(random, 8 * k), w = Random(random, n * k), bias = Random(random, n), residual8 = Random(random, 8 * n);

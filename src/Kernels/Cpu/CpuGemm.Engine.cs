@@ -246,8 +246,20 @@ public static unsafe partial class CpuGemm
             _panelStates = _prepacked ? [] : new int[_panels];
             _threads = parallel ? Environment.ProcessorCount : 1;
             // One task per core, over rows; with fewer micro-rows than cores, over columns too.
-            _rowTasks = Math.Min(_microRows, _threads);
-            _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (_threads + _rowTasks - 1) / _rowTasks);
+            // W packed before the call and all rows in one cache block (a few images' tokens): over
+            // columns only. Each core then streams its own share of W, which is what moves at small
+            // batch, and runs every row panel, so a short last panel (the half kernel) does not
+            // leave one core waiting for the other. Every task packs the few rows of X.
+            if (_prepacked && _microRows <= tuning.MC / tuning.MR)
+            {
+                _rowTasks = 1;
+                _colTasks = Math.Min(_panels, _threads);
+            }
+            else
+            {
+                _rowTasks = Math.Min(_microRows, _threads);
+                _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (_threads + _rowTasks - 1) / _rowTasks);
+            }
         }
 
         public void Run()

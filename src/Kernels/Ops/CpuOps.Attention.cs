@@ -64,7 +64,8 @@ public sealed unsafe partial class CpuOps
 
 /// <summary>
 /// Attention on the host: Vector256 micro-kernels (FMA where the CPU has it) for the scores and
-/// for P·V, Parallel.For over (image, head, block of queries). K is packed transposed and V
+/// for P·V, with Vector512 ones beside them where the JIT accelerates 512 bits, Parallel.For
+/// over (image, head, block of queries). K is packed transposed and V
 /// contiguous per head first, once per call. The fused and unfused paths share the packing and
 /// the micro-kernels, so what differs between them is only where the scores live.
 /// </summary>

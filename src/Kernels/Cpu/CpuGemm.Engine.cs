@@ -75,8 +75,11 @@ public static unsafe partial class CpuGemm
 
     private static void Run(ref Problem problem, Tuning tuning, bool mayParallelize)
     {
+        // With W packed before the call and few rows, reading W bounds the time as in the dot
+        // products, so W's size decides there too.
         bool parallel = mayParallelize && Environment.ProcessorCount > 1
-            && (long)problem.M * problem.N * problem.K >= ParallelMinMultiplyAdds;
+            && ((long)problem.M * problem.N * problem.K >= ParallelMinMultiplyAdds
+                || (problem.PackedB != null && (long)problem.N * problem.K >= DotProductParallelMinWeights));
         if (problem.K == 0)
         {
             ApplyToZeros(ref problem);

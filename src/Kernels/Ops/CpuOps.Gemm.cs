@@ -43,7 +43,7 @@ public sealed unsafe partial class CpuOps
         int m, Activation activation = Activation.None, DeviceStream? stream = null)
     {
         ArgumentNullException.ThrowIfNull(w);
-        PackedGemmWeight panels = w.As<CpuPackedWeight>(Device).Panels;
+        PackedGemmWeight panels = w.As<CpuPackedWeight>(Device, nameof(w)).Panels;
         int n = w.N, k = w.K;
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         Require(x, (long)m * k, nameof(x));

@@ -73,7 +73,7 @@ public sealed partial class KernelOps
         int m, Activation activation = Activation.None, DeviceStream? stream = null)
     {
         ArgumentNullException.ThrowIfNull(w);
-        DeviceBuffer<float> buffer = w.As<DeviceWeight>(Device).Buffer;
+        DeviceBuffer<float> buffer = w.As<DeviceWeight>(Device, nameof(w)).Buffer;
         Gemm(x, buffer, bias, residual, y, m, w.N, w.K, activation, stream);
     }
 

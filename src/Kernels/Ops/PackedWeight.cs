@@ -61,13 +61,13 @@ public abstract class PackedWeight : IDisposable
         }
     }
 
-    /// <summary>This weight as <typeparamref name="T"/>, checked to belong to <paramref name="device"/> and to be alive.</summary>
-    internal T As<T>(Device device)
+    /// <summary>This weight as <typeparamref name="T"/>, checked to belong to <paramref name="device"/> and to be alive; <paramref name="name"/> is the argument's.</summary>
+    internal T As<T>(Device device, string name)
         where T : PackedWeight
     {
         if (this is not T typed || !ReferenceEquals(Device, device))
         {
-            throw new ArgumentException($"{this} was packed by other ops than the ones on {device.Info.Id}", "w");
+            throw new ArgumentException($"{this} was packed by other ops than the ones on {device.Info.Id}", name);
         }
 
         ObjectDisposedException.ThrowIf(IsDisposed, this);

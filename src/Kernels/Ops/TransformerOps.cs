@@ -73,10 +73,11 @@ public interface ITransformerOps
     /// <summary>
     /// tokens[b, prefix + p, :] = W·patch_p(images[b]) + bias for the (imageSize/patchSize)²
     /// patches of images [batch, channels, imageSize, imageSize]; W is the conv weight
-    /// [dim, channels, patchSize, patchSize]. Patches are read straight from the images.
+    /// [dim, channels, patchSize, patchSize], made by <see cref="PackWeight"/> as the linear
+    /// weight [dim, channels·patchSize²] it is. Patches are read straight from the images.
     /// </summary>
     void PatchEmbed(
-        DeviceView<float> images, DeviceView<float> weight, DeviceView<float> bias, DeviceView<float> tokens,
+        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null);
 
     /// <summary>Row 0 of each image = the class token (when given); every row += positions[row].</summary>

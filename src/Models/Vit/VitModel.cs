@@ -7,9 +7,10 @@ namespace GpuViT.Models.Vit;
 /// <summary>
 /// A ViT whose weights live on one device, uploaded once. The forward pass runs through the
 /// device's <see cref="ITransformerOps"/> with the patch tokens of every image of the batch as
-/// the rows of one GEMM per linear layer, so each weight fetched serves B·T rows. The linear
-/// layers' weights are made once, at load, into the form the device's GEMM reads
-/// (<see cref="ITransformerOps.PackWeight"/>: packed panels on cpu), not on every call. Activation
+/// the rows of one GEMM per linear layer, so each weight fetched serves B·T rows. The weights of
+/// the linear layers (and of the patch embedding, a linear layer on each patch) are made once, at
+/// load, into the form the device's GEMM reads (<see cref="ITransformerOps.PackWeight"/>: packed
+/// panels on cpu), not on every call. Activation
 /// buffers are allocated for a batch size and reused until the batch size changes.
 /// </summary>
 public sealed class VitModel : IDisposable
@@ -19,8 +20,8 @@ public sealed class VitModel : IDisposable
     private readonly bool _fusedAttention;
     private readonly List<DeviceBuffer<float>> _weightBuffers = [];
     private readonly List<PackedWeight> _packedWeights = [];
-    private readonly DeviceBuffer<float> _patchWeight, _patchBias, _positions, _normWeight, _normBias, _headBias;
-    private readonly PackedWeight _headWeight;
+    private readonly DeviceBuffer<float> _patchBias, _positions, _normWeight, _normBias, _headBias;
+    private readonly PackedWeight _patchWeight, _headWeight;
     private readonly DeviceBuffer<float>? _classToken;
 
     // One entry per layer; with ShareLayers every entry is the same block.
@@ -59,7 +60,7 @@ public sealed class VitModel : IDisposable
             }
 
             int d = config.Width;
-            _patchWeight = Up("patch_embed.proj.weight");
+            _patchWeight = Pack("patch_embed.proj.weight", d, config.Channels * config.PatchSize * config.PatchSize);
             _patchBias = Up("patch_embed.proj.bias");
             _classToken = config.ClassToken ? Up("cls_token") : null;
             _positions = Up("pos_embed");

@@ -220,7 +220,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
         (float[] Tokens, float[] Pooled, float[] Mean) Run(ITransformerOps ops)
         {
             using var im = ops.Device.Upload<float>(images);
-            using var w = ops.Device.Upload<float>(weight);
+            using PackedWeight w = ops.PackWeight(weight, dim, channels * patchSize * patchSize);
             using var b = ops.Device.Upload<float>(bias);
             using var c = ops.Device.Upload<float>(cls);
             using var p = ops.Device.Upload<float>(positions);

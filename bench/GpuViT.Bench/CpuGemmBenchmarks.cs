@@ -8,20 +8,24 @@ using GpuViT.Kernels.Cpu;
 namespace GpuViT.Bench;
 
 /// <summary>
-/// The cpu backend's GEMM, Y = X·Wᵀ (a Linear layer), at ViT-S/16 batch-8 shapes and 1024³:
-/// the packed micro-kernel GEMM against the naive one (one dot product per output) and against
-/// OpenBLAS's sgemm in the same process, all on every core. Cases run shape by shape, so the
+/// The cpu backend's GEMM, Y = X·Wᵀ (a Linear layer), at ViT-S/16 batch-8 and batch-1 (at 128:
+/// 65 tokens) shapes and 1024³: the packed micro-kernel GEMM, the same with W packed once before
+/// (as a loaded model runs it), the naive one (one dot product per output) and OpenBLAS's sgemm
+/// in the same process, all on every core. Cases run shape by shape, so the
 /// three versions of a shape are measured close together in time.
 /// </summary>
 [Config(typeof(Config))]
 public unsafe class CpuGemmBenchmarks
 {
     private float* _x, _w, _y;
+    private PackedGemmWeight? _packed;
 
-    /// <summary>tokens × in → out: 8·197 tokens of ViT-S (D = 384): qkv, fc1, fc2; then a cube; then one token.</summary>
+    /// <summary>tokens × in → out: 8·197 tokens of ViT-S (D = 384): qkv, fc1, fc2; 65 tokens (batch 1 at 128): the same; then a cube; then one token.</summary>
     public static IEnumerable<GemmShape> Shapes() =>
     [
-        new(1576, 384, 1152), new(1576, 384, 1536), new(1576, 1536, 384), new(1024, 1024, 1024), new(1, 384, 1536),
+        new(1576, 384, 1152), new(1576, 384, 1536), new(1576, 1536, 384),
+        new(65, 384, 1152), new(65, 384, 1536), new(65, 1536, 384),
+        new(1024, 1024, 1024), new(1, 384, 1536),
     ];
 
     [ParamsSource(nameof(Shapes))]
@@ -33,6 +37,7 @@ public unsafe class CpuGemmBenchmarks
         _x = Allocate((long)Shape.M * Shape.K);
         _w = Allocate((long)Shape.N * Shape.K);
         _y = Allocate((long)Shape.M * Shape.N);
+        _packed = CpuGemm.PackWeight(Shape.N, Shape.K, new ReadOnlySpan<float>(_w, Shape.N * Shape.K));
         if (OpenBlas.IsAvailable)
         {
             OpenBlas.SetThreads(Environment.ProcessorCount);
@@ -46,6 +51,7 @@ public unsafe class CpuGemmBenchmarks
         NativeMemory.AlignedFree(_x);
         NativeMemory.AlignedFree(_w);
         NativeMemory.AlignedFree(_y);
+        _packed?.Dispose();
     }
 
     [Benchmark(Baseline = true)]
@@ -61,6 +67,9 @@ public unsafe class CpuGemmBenchmarks
 
     [Benchmark]
     public void Gemm() => CpuGemm.Gemm(Shape.M, Shape.N, Shape.K, _x, Shape.K, _w, Shape.K, null, null, 0, _y, Shape.N);
+
+    [Benchmark]
+    public void GemmPrepacked() => CpuGemm.Gemm(Shape.M, _x, Shape.K, _packed!, null, null, 0, _y, Shape.N);
 
     [Benchmark]
     public void GemmNaive() => CpuGemm.GemmNaive(Shape.M, Shape.N, Shape.K, _x, Shape.K, _w, Shape.K, null, null, 0, _y, Shape.N);

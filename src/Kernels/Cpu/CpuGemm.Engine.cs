@@ -7,8 +7,8 @@ namespace GpuViT.Kernels.Cpu;
 
 // The packed GEMM engine (BLIS's loop nest): for each task's block of MC rows, for each k block
 // of KC, pack X's rows into MR-row panels; for each NR-column panel of W (packed once per call,
-// on first use), for each MR-row panel: micro-kernel into an L1 tile, then the epilogue from the
-// tile into Y.
+// on first use, unless the caller packed W once for all calls), for each MR-row panel:
+// micro-kernel into an L1 tile, then the epilogue from the tile into Y.
 public static unsafe partial class CpuGemm
 {
     // Below this many multiply-adds one thread does it all: a parallel loop costs ~10 µs.
@@ -40,11 +40,16 @@ public static unsafe partial class CpuGemm
 
         public required delegate*<int, float*, float*, float*, void> Kernel { get; init; }
 
+        /// <summary>The first <see cref="HalfRows"/> rows of <see cref="Kernel"/>'s tile from the same packed panels, for a last panel that few rows fill; or null.</summary>
+        public delegate*<int, float*, float*, float*, void> HalfKernel { get; init; }
+
+        public int HalfRows { get; init; }
+
         public string Name => $"{MR}x{NR}";
     }
 
     /// <summary>Vector512: 24 of the 32 registers hold the 12×32 tile.</summary>
-    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32 };
+    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32, HalfKernel = &Kernel6of12x32, HalfRows = 6 };
 
     /// <summary>Vector256: 12 of the 16 registers hold the 6×16 tile (8×16 would spill).</summary>
     internal static readonly Tuning Narrow = new() { MR = 6, NR = 16, MC = 96, KC = 384, Kernel = &Kernel6x16 };
@@ -52,7 +57,10 @@ public static unsafe partial class CpuGemm
     /// <summary>What <see cref="Gemm(int, int, int, float*, int, float*, int, float*, float*, int, float*, int, Activation)"/> runs with.</summary>
     internal static Tuning Current { get; } = Vector512.IsHardwareAccelerated ? Wide : Narrow;
 
-    /// <summary>Y = epilogue(α·A·op(B)), op(B)[p, j] = B[j·LdB + p] when BIsRowsOfK (W, Kᵀ), else B[p·LdB + j] (V).</summary>
+    /// <summary>
+    /// Y = epilogue(α·A·op(B)), op(B)[p, j] = B[j·LdB + p] when BIsRowsOfK (W, Kᵀ), else B[p·LdB + j] (V).
+    /// With PackedB, B is not read: op(B) is already packed into the tuning's panels (<see cref="PackB"/> for all of them).
+    /// </summary>
     private struct Problem
     {
         public int M, N, K;
@@ -61,18 +69,22 @@ public static unsafe partial class CpuGemm
         public float* B;
         public int LdB;
         public bool BIsRowsOfK;
+        public float* PackedB;
         public Epilogue Epilogue;
     }
 
     private static void Run(ref Problem problem, Tuning tuning, bool mayParallelize)
     {
+        // With W packed before the call and few rows, reading W bounds the time as in the dot
+        // products, so W's size decides there too.
         bool parallel = mayParallelize && Environment.ProcessorCount > 1
-            && (long)problem.M * problem.N * problem.K >= ParallelMinMultiplyAdds;
+            && ((long)problem.M * problem.N * problem.K >= ParallelMinMultiplyAdds
+                || (problem.PackedB != null && (long)problem.N * problem.K >= DotProductParallelMinWeights));
         if (problem.K == 0)
         {
             ApplyToZeros(ref problem);
         }
-        else if (problem.M < DotProductRowsBelow && problem.BIsRowsOfK)
+        else if (problem.M < DotProductRowsBelow && problem.BIsRowsOfK && problem.PackedB == null)
         {
             // Reading W bounds the dot products, so its size decides: each core streams its share.
             bool parallelDots = mayParallelize && Environment.ProcessorCount > 1
@@ -204,7 +216,8 @@ public static unsafe partial class CpuGemm
     /// The packed path: tasks over blocks of rows and ranges of column panels. W is packed panel by
     /// panel on first use, by whichever task gets there first (the others wait for that panel), so
     /// packing is shared between the cores and a panel is used while it is still in cache. Tasks
-    /// start their walk over the panels at different places, so they pack different ones.
+    /// start their walk over the panels at different places, so they pack different ones. A W
+    /// packed before the call (<see cref="PackedGemmWeight"/>) is read as is.
     /// </summary>
     private sealed class PackedJob
     {
@@ -214,6 +227,7 @@ public static unsafe partial class CpuGemm
         private readonly Tuning _t;
         private readonly int _kc, _kBlocks, _microRows, _panels, _rowTasks, _colTasks, _threads;
         private readonly int[] _panelStates;
+        private readonly bool _prepacked;
         private float* _packedB;
 
         public PackedJob(Problem problem, Tuning tuning, bool parallel)
@@ -231,16 +245,29 @@ public static unsafe partial class CpuGemm
             _kc = Math.Min(problem.K, RoundUp((problem.K + _kBlocks - 1) / _kBlocks, 8));
             _microRows = (problem.M + tuning.MR - 1) / tuning.MR;
             _panels = (problem.N + tuning.NR - 1) / tuning.NR;
-            _panelStates = new int[_panels];
+            _prepacked = problem.PackedB != null;
+            _panelStates = _prepacked ? [] : new int[_panels];
             _threads = parallel ? Environment.ProcessorCount : 1;
             // One task per core, over rows; with fewer micro-rows than cores, over columns too.
-            _rowTasks = Math.Min(_microRows, _threads);
-            _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (_threads + _rowTasks - 1) / _rowTasks);
+            // W packed before the call and all rows in one cache block (a few images' tokens): over
+            // columns only. Each core then streams its own share of W, which is what moves at small
+            // batch, and runs every row panel, so a short last panel (the half kernel) does not
+            // leave one core waiting for the other. Every task packs the few rows of X.
+            if (_prepacked && _microRows <= tuning.MC / tuning.MR)
+            {
+                _rowTasks = 1;
+                _colTasks = Math.Min(_panels, _threads);
+            }
+            else
+            {
+                _rowTasks = Math.Min(_microRows, _threads);
+                _colTasks = _rowTasks >= _threads ? 1 : Math.Min(_panels, (_threads + _rowTasks - 1) / _rowTasks);
+            }
         }
 
         public void Run()
         {
-            _packedB = PackedBScratch.Get((long)_panels * _t.NR * _p.K);
+            _packedB = _prepacked ? _p.PackedB : PackedBScratch.Get((long)_panels * _t.NR * _p.K);
             int tasks = _rowTasks * _colTasks;
             if (tasks > 1)
             {
@@ -256,6 +283,11 @@ public static unsafe partial class CpuGemm
         private float* Panel(int panel)
         {
             float* packed = _packedB + (long)panel * _t.NR * _p.K;
+            if (_prepacked)
+            {
+                return packed;
+            }
+
             ref int state = ref _panelStates[panel];
             if (Volatile.Read(ref state) != Packed)
             {
@@ -291,6 +323,7 @@ public static unsafe partial class CpuGemm
             float* packedA = PackedAScratch.Get((long)mcMicro * mr * _kc + mr * nr + 64);
             float* tile = packedA + RoundUp(mcMicro * mr * _kc, 16);
             var kernel = _t.Kernel;
+            var halfKernel = _t.HalfKernel;
             for (int rb = r0; rb < r1; rb += mcMicro)
             {
                 int rbEnd = Math.Min(r1, rb + mcMicro);
@@ -308,9 +341,19 @@ public static unsafe partial class CpuGemm
                         int cols = Math.Min(nr, _p.N - col0);
                         for (int r = rb; r < rbEnd; r++)
                         {
-                            kernel(kLength, packedA + (long)(r - rb) * kLength * mr, b, tile);
                             int row0 = r * mr;
-                            _p.Epilogue.Apply(tile, Math.Min(mr, _p.M - row0), cols, nr, row0, col0, kb == 0, kb == _kBlocks - 1);
+                            int rows = Math.Min(mr, _p.M - row0);
+                            float* a = packedA + (long)(r - rb) * kLength * mr;
+                            if (rows <= _t.HalfRows)
+                            {
+                                halfKernel(kLength, a, b, tile);
+                            }
+                            else
+                            {
+                                kernel(kLength, a, b, tile);
+                            }
+
+                            _p.Epilogue.Apply(tile, rows, cols, nr, row0, col0, kb == 0, kb == _kBlocks - 1);
                         }
                     }
                 }

@@ -70,6 +70,49 @@ public static unsafe partial class CpuGemm
         Vector512.Store(c11_0, tile + 352); Vector512.Store(c11_1, tile + 368);
     }
 
+    /// <summary>
+    /// The first 6 rows of <see cref="Kernel12x32"/>'s tile, from the same 12-row panel of packed X
+    /// (a[p·12 + i], i &lt; 6): for a last panel of 6 rows or fewer, half the work of the full
+    /// kernel. 12 zmm accumulators still cover two FMA units of latency 4. Each output is the same
+    /// chain of FMAs over p as in the full kernel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6of12x32(int kc, float* a, float* b, float* tile)
+    {
+        Vector512<float> c0_0 = default; Vector512<float> c0_1 = default;
+        Vector512<float> c1_0 = default; Vector512<float> c1_1 = default;
+        Vector512<float> c2_0 = default; Vector512<float> c2_1 = default;
+        Vector512<float> c3_0 = default; Vector512<float> c3_1 = default;
+        Vector512<float> c4_0 = default; Vector512<float> c4_1 = default;
+        Vector512<float> c5_0 = default; Vector512<float> c5_1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.Load(b + 0);
+            Vector512<float> b1 = Vector512.Load(b + 16);
+            Vector512<float> a0 = Vector512.Create(a[0]);
+            c0_0 = Vector512.FusedMultiplyAdd(a0, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(a0, b1, c0_1);
+            Vector512<float> a1 = Vector512.Create(a[1]);
+            c1_0 = Vector512.FusedMultiplyAdd(a1, b0, c1_0); c1_1 = Vector512.FusedMultiplyAdd(a1, b1, c1_1);
+            Vector512<float> a2 = Vector512.Create(a[2]);
+            c2_0 = Vector512.FusedMultiplyAdd(a2, b0, c2_0); c2_1 = Vector512.FusedMultiplyAdd(a2, b1, c2_1);
+            Vector512<float> a3 = Vector512.Create(a[3]);
+            c3_0 = Vector512.FusedMultiplyAdd(a3, b0, c3_0); c3_1 = Vector512.FusedMultiplyAdd(a3, b1, c3_1);
+            Vector512<float> a4 = Vector512.Create(a[4]);
+            c4_0 = Vector512.FusedMultiplyAdd(a4, b0, c4_0); c4_1 = Vector512.FusedMultiplyAdd(a4, b1, c4_1);
+            Vector512<float> a5 = Vector512.Create(a[5]);
+            c5_0 = Vector512.FusedMultiplyAdd(a5, b0, c5_0); c5_1 = Vector512.FusedMultiplyAdd(a5, b1, c5_1);
+            a += 12;
+            b += 32;
+        }
+
+        Vector512.Store(c0_0, tile + 0); Vector512.Store(c0_1, tile + 16);
+        Vector512.Store(c1_0, tile + 32); Vector512.Store(c1_1, tile + 48);
+        Vector512.Store(c2_0, tile + 64); Vector512.Store(c2_1, tile + 80);
+        Vector512.Store(c3_0, tile + 96); Vector512.Store(c3_1, tile + 112);
+        Vector512.Store(c4_0, tile + 128); Vector512.Store(c4_1, tile + 144);
+        Vector512.Store(c5_0, tile + 160); Vector512.Store(c5_1, tile + 176);
+    }
+
     /// <summary>tile[i·16 + j] = Σ_p a[p·6 + i]·b[p·16 + j], p &lt; kc: 12 ymm accumulators, 2 loads of W and 6 broadcasts per step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel6x16(int kc, float* a, float* b, float* tile)

@@ -14,6 +14,8 @@ namespace GpuViT.Kernels.Cpu;
 /// FMA micro-kernel (12×32 with Vector512 where the JIT accelerates it, else 6×16 with Vector256)
 /// over cache blocks, on all cores; bias, activation and residual are applied to each tile while
 /// it is in L1. Few rows (matrix–vector) skip packing: one dot product per output, straight from W.
+/// A weight applied in many calls can be packed once instead (<see cref="PackWeight(int, int, ReadOnlySpan{float}, int)"/>,
+/// CpuGemm.Packed.cs).
 /// <see cref="GemmNaive"/> is the same op as one dot product per output, kept for comparison.
 /// </para>
 /// <para>
@@ -112,33 +114,15 @@ public static unsafe partial class CpuGemm
         wRowStride = wRowStride == 0 ? k : wRowStride;
         yRowStride = yRowStride == 0 ? n : yRowStride;
         residualRowStride = residualRowStride == 0 ? n : residualRowStride;
-        bool hasResidual = !residual.IsEmpty;
-        CheckShape(m, n, k, xRowStride, wRowStride, hasResidual, residualRowStride, yRowStride, activation);
-        CheckLength(nameof(x), x.Length, m, k, xRowStride);
+        CheckShape(m, n, k, xRowStride, wRowStride, !residual.IsEmpty, residualRowStride, yRowStride, activation);
+        CheckSpans(m, n, k, x, xRowStride, y, yRowStride, bias, residual, residualRowStride);
         CheckLength(nameof(w), w.Length, n, k, wRowStride);
-        CheckLength(nameof(y), y.Length, m, n, yRowStride);
-        if (!bias.IsEmpty && bias.Length < n)
-        {
-            throw new ArgumentException($"bias has {bias.Length} elements; it needs n = {n} (or none).", nameof(bias));
-        }
-
-        if (hasResidual)
-        {
-            CheckLength(nameof(residual), residual.Length, m, n, residualRowStride);
-        }
-
-        ReadOnlySpan<float> yRead = y;
-        if (yRead.Overlaps(x) || yRead.Overlaps(w) || yRead.Overlaps(bias))
+        if (((ReadOnlySpan<float>)y).Overlaps(w))
         {
             throw new ArgumentException("y overlaps x, w or bias; the output must be separate memory.", nameof(y));
         }
 
-        if (hasResidual && yRead.Overlaps(residual)
-            && !(Unsafe.AreSame(ref MemoryMarshal.GetReference(yRead), ref MemoryMarshal.GetReference(residual)) && yRowStride == residualRowStride))
-        {
-            throw new ArgumentException("residual overlaps y without being y itself (same start and row stride).", nameof(residual));
-        }
-
+        bool hasResidual = !residual.IsEmpty;
         fixed (float* px = x, pw = w, py = y, pb = bias, pr = residual)
         {
             float* pBias = bias.IsEmpty ? null : pb;
@@ -271,6 +255,37 @@ public static unsafe partial class CpuGemm
         fixed (float* pa = a, pb = b, pc = c)
         {
             BatchedGemm(batch, heads, m, n, k, alpha, pa, aLayout, pb, bLayout, transposeB, pc, cLayout);
+        }
+    }
+
+    /// <summary>The span checks of X, Y, bias and R (lengths, overlaps) shared by the span Gemms; strides already defaulted and checked.</summary>
+    private static void CheckSpans(
+        int m, int n, int k, ReadOnlySpan<float> x, int xRowStride, Span<float> y, int yRowStride,
+        ReadOnlySpan<float> bias, ReadOnlySpan<float> residual, int residualRowStride)
+    {
+        CheckLength(nameof(x), x.Length, m, k, xRowStride);
+        CheckLength(nameof(y), y.Length, m, n, yRowStride);
+        if (!bias.IsEmpty && bias.Length < n)
+        {
+            throw new ArgumentException($"bias has {bias.Length} elements; it needs n = {n} (or none).", nameof(bias));
+        }
+
+        bool hasResidual = !residual.IsEmpty;
+        if (hasResidual)
+        {
+            CheckLength(nameof(residual), residual.Length, m, n, residualRowStride);
+        }
+
+        ReadOnlySpan<float> yRead = y;
+        if (yRead.Overlaps(x) || yRead.Overlaps(bias))
+        {
+            throw new ArgumentException("y overlaps x, w or bias; the output must be separate memory.", nameof(y));
+        }
+
+        if (hasResidual && yRead.Overlaps(residual)
+            && !(Unsafe.AreSame(ref MemoryMarshal.GetReference(yRead), ref MemoryMarshal.GetReference(residual)) && yRowStride == residualRowStride))
+        {
+            throw new ArgumentException("residual overlaps y without being y itself (same start and row stride).", nameof(residual));
         }
     }
 

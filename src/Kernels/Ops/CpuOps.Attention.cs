@@ -64,7 +64,8 @@ public sealed unsafe partial class CpuOps
 
 /// <summary>
 /// Attention on the host: Vector256 micro-kernels (FMA where the CPU has it) for the scores and
-/// for P·V, Parallel.For over (image, head, block of queries). K is packed transposed and V
+/// for P·V, with Vector512 ones beside them where the JIT accelerates 512 bits, Parallel.For
+/// over (image, head, block of queries). K is packed transposed and V
 /// contiguous per head first, once per call. The fused and unfused paths share the packing and
 /// the micro-kernels, so what differs between them is only where the scores live.
 /// </summary>
@@ -81,6 +82,12 @@ internal static unsafe class CpuAttention
 
     /// <summary>Rows of a micro-kernel tile: 4 × 16 scores (or 4 × 16 outputs) in 8 vector registers.</summary>
     private const int Rows = 4;
+
+    /// <summary>Rows of the Vector512 score tile: 8 × 16 scores in 8 zmm registers.</summary>
+    private const int WideRows = 8;
+
+    /// <summary>Columns of the Vector512 P·V tile: 4 rows × 64 outputs in 16 zmm registers.</summary>
+    private const int WideColumns = 64;
 
     /// <summary>Softmax rows per work item of the unfused softmax pass.</summary>
     private const int SoftmaxRows = 64;
@@ -125,28 +132,29 @@ internal static unsafe class CpuAttention
     /// Kᵀ (zeros past the last token) and V of every (image, head) out of the qkv rows, so the
     /// score kernel reads 16 keys of one column as two vectors and P·V reads V rows back to back.
     /// </summary>
-    public static void Pack(float* qkv, float* packed, Shape shape)
+    public static void Pack(float* qkv, float* packed, Shape shape) =>
+        Parallel.For(0, shape.Batch * shape.Heads, imageHead => PackHead(qkv, packed, shape, imageHead));
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackHead(float* qkv, float* packed, Shape shape, int imageHead)
     {
-        Parallel.For(0, shape.Batch * shape.Heads, imageHead =>
+        int image = imageHead / shape.Heads, head = imageHead % shape.Heads;
+        int tokens = shape.Tokens, headSize = shape.HeadSize, padded = shape.TokensPadded;
+        float* keys = qkv + shape.HeadBase(image, head) + shape.Dim;
+        float* transposed = shape.KeysTransposed(packed, image, head);
+        TransposeKeys(keys, shape.RowStride, tokens, headSize, transposed, padded);
+
+        for (int c = 0; padded > tokens && c < headSize; c++)
         {
-            int image = imageHead / shape.Heads, head = imageHead % shape.Heads;
-            int tokens = shape.Tokens, headSize = shape.HeadSize, padded = shape.TokensPadded;
-            float* keys = qkv + shape.HeadBase(image, head) + shape.Dim;
-            float* transposed = shape.KeysTransposed(packed, image, head);
-            TransposeKeys(keys, shape.RowStride, tokens, headSize, transposed, padded);
+            new Span<float>(transposed + (long)c * padded + tokens, padded - tokens).Clear();
+        }
 
-            for (int c = 0; padded > tokens && c < headSize; c++)
-            {
-                new Span<float>(transposed + (long)c * padded + tokens, padded - tokens).Clear();
-            }
-
-            float* values = keys + shape.Dim;
-            float* packedValues = shape.Values(packed, image, head);
-            for (int s = 0; s < tokens; s++)
-            {
-                new ReadOnlySpan<float>(values + (long)s * shape.RowStride, headSize).CopyTo(new Span<float>(packedValues + (long)s * headSize, headSize));
-            }
-        });
+        float* values = keys + shape.Dim;
+        float* packedValues = shape.Values(packed, image, head);
+        for (int s = 0; s < tokens; s++)
+        {
+            new ReadOnlySpan<float>(values + (long)s * shape.RowStride, headSize).CopyTo(new Span<float>(packedValues + (long)s * headSize, headSize));
+        }
     }
 
     /// <summary>transposed[c, s] = keys[s, c]: 8 × 8 blocks through AVX shuffles, the edges one by one.</summary>
@@ -324,6 +332,7 @@ internal static unsafe class CpuAttention
     }
 
     /// <summary>output[image, firstQuery + r, head·headSize + c] = accumulators[r, c] / sums[r].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WriteRows(float* accumulators, int queries, Shape shape, float* output, int image, int head, int firstQuery, float* sums)
     {
         for (int r = 0; r < queries; r++)
@@ -352,6 +361,14 @@ internal static unsafe class CpuAttention
             bool full = j + KeyWidth <= columns;
             float* keys = keysTransposed + j;
             int r = 0;
+            if (Vector512.IsHardwareAccelerated && full)
+            {
+                for (; r + WideRows <= rows; r += WideRows)
+                {
+                    Scores8x16(queries + (long)r * queryStride, queryStride, keys, keyStride, headSize, scale, scores + (long)r * scoreStride + j, scoreStride);
+                }
+            }
+
             for (; r + Rows <= rows; r += Rows)
             {
                 float* query = queries + (long)r * queryStride;
@@ -463,6 +480,23 @@ internal static unsafe class CpuAttention
         float* accumulators, int accumulatorStride)
     {
         int c = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; c + WideColumns <= headSize; c += WideColumns)
+            {
+                int r = 0;
+                for (; r + Rows <= rows; r += Rows)
+                {
+                    Values4x64(probabilities + (long)r * probabilityStride, probabilityStride, values + c, valueStride, keys, accumulators + (long)r * accumulatorStride + c, accumulatorStride);
+                }
+
+                for (; r < rows; r++)
+                {
+                    Values1x64(probabilities + (long)r * probabilityStride, values + c, valueStride, keys, accumulators + (long)r * accumulatorStride + c);
+                }
+            }
+        }
+
         for (; c + 16 <= headSize; c += 16)
         {
             int r = 0;
@@ -538,6 +572,105 @@ internal static unsafe class CpuAttention
         a31.Store(o3 + 8);
     }
 
+    /// <summary>
+    /// 8 queries × 16 keys in zmm registers: per column of the head, one key vector and eight
+    /// broadcast query values. Each score is the same chain of FMAs over the head's columns as in
+    /// <see cref="Scores4x16"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores8x16(float* query, int queryStride, float* keys, int keyStride, int headSize, float scale, float* target, int targetStride)
+    {
+        float* q0 = query, q1 = q0 + queryStride, q2 = q1 + queryStride, q3 = q2 + queryStride;
+        float* q4 = q3 + queryStride, q5 = q4 + queryStride, q6 = q5 + queryStride, q7 = q6 + queryStride;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (int c = 0; c < headSize; c++)
+        {
+            Vector512<float> k = Vector512.Load(keys);
+            keys += keyStride;
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Create(q0[c]), k, a0);
+            a1 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[c]), k, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[c]), k, a2);
+            a3 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[c]), k, a3);
+            a4 = Vector512.FusedMultiplyAdd(Vector512.Create(q4[c]), k, a4);
+            a5 = Vector512.FusedMultiplyAdd(Vector512.Create(q5[c]), k, a5);
+            a6 = Vector512.FusedMultiplyAdd(Vector512.Create(q6[c]), k, a6);
+            a7 = Vector512.FusedMultiplyAdd(Vector512.Create(q7[c]), k, a7);
+        }
+
+        Vector512<float> s = Vector512.Create(scale);
+        (a0 * s).Store(target);
+        (a1 * s).Store(target + targetStride);
+        (a2 * s).Store(target + 2L * targetStride);
+        (a3 * s).Store(target + 3L * targetStride);
+        (a4 * s).Store(target + 4L * targetStride);
+        (a5 * s).Store(target + 5L * targetStride);
+        (a6 * s).Store(target + 6L * targetStride);
+        (a7 * s).Store(target + 7L * targetStride);
+    }
+
+    /// <summary>4 queries × 64 output columns in 16 zmm registers: per key, four value vectors and four broadcast probabilities.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values4x64(float* probabilities, int probabilityStride, float* values, int valueStride, int keys, float* accumulators, int accumulatorStride)
+    {
+        float* p0 = probabilities, p1 = p0 + probabilityStride, p2 = p1 + probabilityStride, p3 = p2 + probabilityStride;
+        float* o0 = accumulators, o1 = o0 + accumulatorStride, o2 = o1 + accumulatorStride, o3 = o2 + accumulatorStride;
+        Vector512<float> a00 = Vector512.Load(o0), a01 = Vector512.Load(o0 + 16), a02 = Vector512.Load(o0 + 32), a03 = Vector512.Load(o0 + 48);
+        Vector512<float> a10 = Vector512.Load(o1), a11 = Vector512.Load(o1 + 16), a12 = Vector512.Load(o1 + 32), a13 = Vector512.Load(o1 + 48);
+        Vector512<float> a20 = Vector512.Load(o2), a21 = Vector512.Load(o2 + 16), a22 = Vector512.Load(o2 + 32), a23 = Vector512.Load(o2 + 48);
+        Vector512<float> a30 = Vector512.Load(o3), a31 = Vector512.Load(o3 + 16), a32 = Vector512.Load(o3 + 32), a33 = Vector512.Load(o3 + 48);
+        for (int s = 0; s < keys; s++)
+        {
+            Vector512<float> v0 = Vector512.Load(values), v1 = Vector512.Load(values + 16), v2 = Vector512.Load(values + 32), v3 = Vector512.Load(values + 48);
+            values += valueStride;
+            Vector512<float> p = Vector512.Create(p0[s]);
+            a00 = Vector512.FusedMultiplyAdd(p, v0, a00);
+            a01 = Vector512.FusedMultiplyAdd(p, v1, a01);
+            a02 = Vector512.FusedMultiplyAdd(p, v2, a02);
+            a03 = Vector512.FusedMultiplyAdd(p, v3, a03);
+            p = Vector512.Create(p1[s]);
+            a10 = Vector512.FusedMultiplyAdd(p, v0, a10);
+            a11 = Vector512.FusedMultiplyAdd(p, v1, a11);
+            a12 = Vector512.FusedMultiplyAdd(p, v2, a12);
+            a13 = Vector512.FusedMultiplyAdd(p, v3, a13);
+            p = Vector512.Create(p2[s]);
+            a20 = Vector512.FusedMultiplyAdd(p, v0, a20);
+            a21 = Vector512.FusedMultiplyAdd(p, v1, a21);
+            a22 = Vector512.FusedMultiplyAdd(p, v2, a22);
+            a23 = Vector512.FusedMultiplyAdd(p, v3, a23);
+            p = Vector512.Create(p3[s]);
+            a30 = Vector512.FusedMultiplyAdd(p, v0, a30);
+            a31 = Vector512.FusedMultiplyAdd(p, v1, a31);
+            a32 = Vector512.FusedMultiplyAdd(p, v2, a32);
+            a33 = Vector512.FusedMultiplyAdd(p, v3, a33);
+        }
+
+        a00.Store(o0); a01.Store(o0 + 16); a02.Store(o0 + 32); a03.Store(o0 + 48);
+        a10.Store(o1); a11.Store(o1 + 16); a12.Store(o1 + 32); a13.Store(o1 + 48);
+        a20.Store(o2); a21.Store(o2 + 16); a22.Store(o2 + 32); a23.Store(o2 + 48);
+        a30.Store(o3); a31.Store(o3 + 16); a32.Store(o3 + 32); a33.Store(o3 + 48);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Values1x64(float* probabilities, float* values, int valueStride, int keys, float* accumulators)
+    {
+        Vector512<float> a0 = Vector512.Load(accumulators), a1 = Vector512.Load(accumulators + 16);
+        Vector512<float> a2 = Vector512.Load(accumulators + 32), a3 = Vector512.Load(accumulators + 48);
+        for (int s = 0; s < keys; s++)
+        {
+            Vector512<float> p = Vector512.Create(probabilities[s]);
+            a0 = Vector512.FusedMultiplyAdd(p, Vector512.Load(values), a0);
+            a1 = Vector512.FusedMultiplyAdd(p, Vector512.Load(values + 16), a1);
+            a2 = Vector512.FusedMultiplyAdd(p, Vector512.Load(values + 32), a2);
+            a3 = Vector512.FusedMultiplyAdd(p, Vector512.Load(values + 48), a3);
+            values += valueStride;
+        }
+
+        a0.Store(accumulators);
+        a1.Store(accumulators + 16);
+        a2.Store(accumulators + 32);
+        a3.Store(accumulators + 48);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Values1x8(float* probabilities, float* values, int valueStride, int keys, float* accumulators)
     {
@@ -557,6 +690,17 @@ internal static unsafe class CpuAttention
     {
         var max = Vector256.Create(float.NegativeInfinity);
         int s = 0;
+        if (Vector512.IsHardwareAccelerated && count >= 16)
+        {
+            var wide = Vector512.Create(float.NegativeInfinity);
+            for (; s + 16 <= count; s += 16)
+            {
+                wide = Vector512.Max(wide, Vector512.Load(row + s));
+            }
+
+            max = Vector256.Max(wide.GetLower(), wide.GetUpper());
+        }
+
         for (; s + 8 <= count; s += 8)
         {
             max = Vector256.Max(max, Vector256.Load(row + s));
@@ -579,6 +723,20 @@ internal static unsafe class CpuAttention
         var shift = Vector256.Create(max);
         Vector256<float> sum = default;
         int s = 0;
+        if (Vector512.IsHardwareAccelerated && count >= 16)
+        {
+            var wideShift = Vector512.Create(max);
+            Vector512<float> wideSum = default;
+            for (; s + 16 <= count; s += 16)
+            {
+                Vector512<float> p = CpuMath.Exp(Vector512.Load(row + s) - wideShift);
+                p.Store(row + s);
+                wideSum += p;
+            }
+
+            sum = wideSum.GetLower() + wideSum.GetUpper();
+        }
+
         for (; s + 8 <= count; s += 8)
         {
             Vector256<float> p = CpuMath.Exp(Vector256.Load(row + s) - shift);
@@ -591,7 +749,7 @@ internal static unsafe class CpuAttention
     }
 
     /// <summary>The last 1 to 7 of a row, through masked loads and stores: the next row may begin right after it.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static float ExpAndSumEdge(float* row, int count, float max)
     {
         if (!Avx.IsSupported)

@@ -81,18 +81,21 @@ public sealed unsafe partial class CpuOps
     }
 
     public void PatchEmbed(
-        DeviceView<float> images, DeviceView<float> weight, DeviceView<float> bias, DeviceView<float> tokens,
+        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null)
     {
         PatchShape shape = Patch(batch, channels, imageSize, patchSize, dim, prefix);
         Require(images, shape.ImageElements, nameof(images));
-        Require(weight, shape.WeightElements, nameof(weight));
+        ArgumentNullException.ThrowIfNull(weight);
+        PackedGemmWeight w = weight.As<CpuPackedWeight>(Device, nameof(weight)).Panels;
+        RequireWeight(weight, shape, dim);
         Require(bias, dim, nameof(bias));
         Require(tokens, shape.TokenElements, nameof(tokens));
-        float* im = Pointer(images), w = Pointer(weight), b = Pointer(bias), t = Pointer(tokens);
+        float* im = Pointer(images), b = Pointer(bias), t = Pointer(tokens);
 
         // Each image's patches are gathered once into rows of K (the conv weight's order); the
-        // patch embedding is then the cpu GEMM with the bias fused, written straight into the tokens.
+        // patch embedding is then the cpu GEMM on the packed weight with the bias fused, written
+        // straight into the tokens.
         float[] packed = ArrayPool<float>.Shared.Rent(shape.Patches * shape.K);
         try
         {
@@ -102,7 +105,7 @@ public sealed unsafe partial class CpuOps
                 {
                     PackImagePatches(im, a, image, shape, channels, imageSize, patchSize);
                     float* output = t + ((long)image * shape.TokenCount + prefix) * dim;
-                    CpuGemm.Gemm(shape.Patches, dim, shape.K, a, shape.K, w, shape.K, b, null, 0, output, dim);
+                    CpuGemm.Gemm(shape.Patches, a, shape.K, w, b, null, 0, output, dim);
                 }
             }
         }

@@ -29,4 +29,44 @@ public sealed unsafe partial class CpuOps
 
         CpuGemm.Gemm(m, n, k, Pointer(x), k, Pointer(w), k, Pointer(bias), Pointer(residual), n, Pointer(y), n, activation);
     }
+
+    /// <summary>W packed once into <see cref="CpuGemm"/>'s micro-kernel panels, native memory the result owns.</summary>
+    public PackedWeight PackWeight(ReadOnlySpan<float> w, int n, int k)
+    {
+        PackedWeight.CheckHostWeight(w, n, k);
+        return new CpuPackedWeight(Device, CpuGemm.PackWeight(n, k, w));
+    }
+
+    /// <summary>The Gemm above with W packed by <see cref="PackWeight"/>: no packing of W in the call.</summary>
+    public void Gemm(
+        DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, Activation activation = Activation.None, DeviceStream? stream = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        PackedGemmWeight panels = w.As<CpuPackedWeight>(Device, nameof(w)).Panels;
+        int n = w.N, k = w.K;
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        Require(x, (long)m * k, nameof(x));
+        Require(y, (long)m * n, nameof(y));
+        if (bias is { } b)
+        {
+            Require(b, n, nameof(bias));
+        }
+
+        if (residual is { } r)
+        {
+            Require(r, (long)m * n, nameof(residual));
+        }
+
+        CpuGemm.Gemm(m, Pointer(x), k, panels, Pointer(bias), Pointer(residual), n, Pointer(y), n, activation);
+    }
+
+    private sealed class CpuPackedWeight(Device device, PackedGemmWeight panels) : PackedWeight(device, panels.N, panels.K)
+    {
+        public PackedGemmWeight Panels => panels;
+
+        public override long Bytes => panels.Bytes;
+
+        protected override void DisposeCore() => panels.Dispose();
+    }
 }

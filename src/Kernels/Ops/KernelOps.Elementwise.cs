@@ -58,17 +58,19 @@ public sealed partial class KernelOps
     }
 
     public void PatchEmbed(
-        DeviceView<float> images, DeviceView<float> weight, DeviceView<float> bias, DeviceView<float> tokens,
+        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null)
     {
         PatchShape shape = Patch(batch, channels, imageSize, patchSize, dim, prefix);
         RequireElements(images, shape.ImageElements, nameof(images));
-        RequireElements(weight, shape.WeightElements, nameof(weight));
+        ArgumentNullException.ThrowIfNull(weight);
+        DeviceBuffer<float> w = weight.As<DeviceWeight>(Device, nameof(weight)).Buffer;
+        RequireWeight(weight, shape, dim);
         RequireElements(bias, dim, nameof(bias));
         RequireElements(tokens, shape.TokenElements, nameof(tokens));
         var groups = Int3.Size(Groups(dim, Library.PatchEmbed.Tile), Groups(shape.Rows, Library.PatchEmbed.Tile));
         var threads = Int3.Size(Library.PatchEmbed.Threads, Library.PatchEmbed.Threads);
-        Device.Launch(Catalog.PatchEmbedTiled, groups, threads, stream, images, weight, bias, tokens, batch, channels, imageSize, patchSize, dim, prefix);
+        Device.Launch(Catalog.PatchEmbedTiled, groups, threads, stream, images, w, bias, tokens, batch, channels, imageSize, patchSize, dim, prefix);
     }
 
     public void ClassTokenAndPositions(
@@ -183,6 +185,16 @@ internal static class ElementwiseShapes
         }
 
         return elements;
+    }
+
+    /// <summary>Checks that a patch embedding's packed weight is [dim, channels·patchSize²], the conv weight as a linear one.</summary>
+    public static void RequireWeight(PackedWeight weight, PatchShape shape, int dim)
+    {
+        if (weight.N != dim || weight.K != shape.K)
+        {
+            throw new ArgumentException(
+                $"weight is [n={weight.N}, k={weight.K}]; the patch embedding needs [dim={dim}, channels·patchSize²={shape.K}]", nameof(weight));
+        }
     }
 
     /// <summary>Checks a [batch, tokenCount, dim] shape and returns its element count.</summary>

@@ -60,6 +60,32 @@ public sealed partial class KernelOps
             x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
     }
 
+    /// <summary>W uploaded as is: the kernels read W [n, k] straight from device memory.</summary>
+    public PackedWeight PackWeight(ReadOnlySpan<float> w, int n, int k)
+    {
+        PackedWeight.CheckHostWeight(w, n, k);
+        return new DeviceWeight(Device, Device.Upload(w), n, k);
+    }
+
+    /// <summary>The Gemm above on the buffer <see cref="PackWeight"/> uploaded.</summary>
+    public void Gemm(
+        DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, Activation activation = Activation.None, DeviceStream? stream = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        DeviceBuffer<float> buffer = w.As<DeviceWeight>(Device, nameof(w)).Buffer;
+        Gemm(x, buffer, bias, residual, y, m, w.N, w.K, activation, stream);
+    }
+
+    private sealed class DeviceWeight(Device device, DeviceBuffer<float> buffer, int n, int k) : PackedWeight(device, n, k)
+    {
+        public DeviceBuffer<float> Buffer => buffer;
+
+        public override long Bytes => buffer.Bytes;
+
+        protected override void DisposeCore() => buffer.Dispose();
+    }
+
     /// <summary>
     /// For each batchIndex &lt; batches and head &lt; heads: C_bh = alpha·A_bh·B_bhᵀ (transposeB: B_bh is
     /// n × k) or alpha·A_bh·B_bh (B_bh is k × n), A_bh m × k, C_bh m × n; each block starts at

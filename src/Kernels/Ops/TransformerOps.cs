@@ -41,6 +41,18 @@ public interface ITransformerOps
         int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null);
 
     /// <summary>
+    /// W [n, k] from host memory, made once into the form this device's <see cref="Gemm(DeviceView{float}, PackedWeight, DeviceView{float}?, DeviceView{float}?, DeviceView{float}, int, Activation, DeviceStream?)"/>
+    /// reads fastest: the cpu backend packs it into its micro-kernel's panels (what its plain Gemm
+    /// does on every call), the kernel backends upload it as is. The caller owns and disposes it.
+    /// </summary>
+    PackedWeight PackWeight(ReadOnlySpan<float> w, int n, int k);
+
+    /// <summary>Y[m,n] = act(X[m,k]·Wᵀ + bias[n]) + residual[m,n] with W made by this ops' <see cref="PackWeight"/>; the same op as the plain Gemm.</summary>
+    void Gemm(
+        DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, Activation activation = Activation.None, DeviceStream? stream = null);
+
+    /// <summary>
     /// Multi-head self-attention over timm's fused qkv [batch, tokens, 3·heads·headSize] into
     /// output [batch, tokens, heads·headSize], scaled by 1/√headSize. Fused: one kernel, online
     /// softmax, no tokens × tokens matrix in memory. Unfused: GEMM, softmax, GEMM.
@@ -61,10 +73,11 @@ public interface ITransformerOps
     /// <summary>
     /// tokens[b, prefix + p, :] = W·patch_p(images[b]) + bias for the (imageSize/patchSize)²
     /// patches of images [batch, channels, imageSize, imageSize]; W is the conv weight
-    /// [dim, channels, patchSize, patchSize]. Patches are read straight from the images.
+    /// [dim, channels, patchSize, patchSize], made by <see cref="PackWeight"/> as the linear
+    /// weight [dim, channels·patchSize²] it is. Patches are read straight from the images.
     /// </summary>
     void PatchEmbed(
-        DeviceView<float> images, DeviceView<float> weight, DeviceView<float> bias, DeviceView<float> tokens,
+        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null);
 
     /// <summary>Row 0 of each image = the class token (when given); every row += positions[row].</summary>

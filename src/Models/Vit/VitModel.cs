@@ -7,7 +7,10 @@ namespace GpuViT.Models.Vit;
 /// <summary>
 /// A ViT whose weights live on one device, uploaded once. The forward pass runs through the
 /// device's <see cref="ITransformerOps"/> with the patch tokens of every image of the batch as
-/// the rows of one GEMM per linear layer, so each weight fetched serves B·T rows. Activation
+/// the rows of one GEMM per linear layer, so each weight fetched serves B·T rows. The weights of
+/// the linear layers (and of the patch embedding, a linear layer on each patch) are made once, at
+/// load, into the form the device's GEMM reads (<see cref="ITransformerOps.PackWeight"/>: packed
+/// panels on cpu), not on every call. Activation
 /// buffers are allocated for a batch size and reused until the batch size changes.
 /// </summary>
 public sealed class VitModel : IDisposable
@@ -16,7 +19,9 @@ public sealed class VitModel : IDisposable
     private readonly bool _ownsOps;
     private readonly bool _fusedAttention;
     private readonly List<DeviceBuffer<float>> _weightBuffers = [];
-    private readonly DeviceBuffer<float> _patchWeight, _patchBias, _positions, _normWeight, _normBias, _headWeight, _headBias;
+    private readonly List<PackedWeight> _packedWeights = [];
+    private readonly DeviceBuffer<float> _patchBias, _positions, _normWeight, _normBias, _headBias;
+    private readonly PackedWeight _patchWeight, _headWeight;
     private readonly DeviceBuffer<float>? _classToken;
 
     // One entry per layer; with ShareLayers every entry is the same block.
@@ -46,7 +51,16 @@ public sealed class VitModel : IDisposable
                 return buffer;
             }
 
-            _patchWeight = Up("patch_embed.proj.weight");
+            // A linear layer's weight [out, in], packed for the GEMM.
+            PackedWeight Pack(string name, int outputs, int inputs)
+            {
+                PackedWeight packed = _ops.PackWeight(weights[name].Data, outputs, inputs);
+                _packedWeights.Add(packed);
+                return packed;
+            }
+
+            int d = config.Width;
+            _patchWeight = Pack("patch_embed.proj.weight", d, config.Channels * config.PatchSize * config.PatchSize);
             _patchBias = Up("patch_embed.proj.bias");
             _classToken = config.ClassToken ? Up("cls_token") : null;
             _positions = Up("pos_embed");
@@ -55,16 +69,17 @@ public sealed class VitModel : IDisposable
             {
                 string b = $"blocks.{i}.";
                 stored[i] = new Block(
-                    Up(b + "norm1.weight"), Up(b + "norm1.bias"), Up(b + "attn.qkv.weight"), Up(b + "attn.qkv.bias"),
-                    Up(b + "attn.proj.weight"), Up(b + "attn.proj.bias"), Up(b + "norm2.weight"), Up(b + "norm2.bias"),
-                    Up(b + "mlp.fc1.weight"), Up(b + "mlp.fc1.bias"), Up(b + "mlp.fc2.weight"), Up(b + "mlp.fc2.bias"));
+                    Up(b + "norm1.weight"), Up(b + "norm1.bias"), Pack(b + "attn.qkv.weight", 3 * d, d), Up(b + "attn.qkv.bias"),
+                    Pack(b + "attn.proj.weight", d, d), Up(b + "attn.proj.bias"), Up(b + "norm2.weight"), Up(b + "norm2.bias"),
+                    Pack(b + "mlp.fc1.weight", config.MlpWidth, d), Up(b + "mlp.fc1.bias"),
+                    Pack(b + "mlp.fc2.weight", d, config.MlpWidth), Up(b + "mlp.fc2.bias"));
             }
 
             _layers = [.. Enumerable.Range(0, config.Depth).Select(i => stored[config.ShareLayers ? 0 : i])];
             string norm = VitWeights.FinalNormName(config);
             _normWeight = Up(norm + ".weight");
             _normBias = Up(norm + ".bias");
-            _headWeight = Up("head.weight");
+            _headWeight = Pack("head.weight", config.Classes, d);
             _headBias = Up("head.bias");
         }
         catch
@@ -85,8 +100,11 @@ public sealed class VitModel : IDisposable
 
     public Device Device { get; }
 
-    /// <summary>Bytes of weights on the device (blocks once when layers are shared).</summary>
-    public long WeightBytes => _weightBuffers.Sum(b => b.Bytes);
+    /// <summary>
+    /// Bytes of the weights the model holds, 4 per parameter (blocks once when layers are shared);
+    /// packing may pad a weight in memory past that.
+    /// </summary>
+    public long WeightBytes => _weightBuffers.Sum(b => b.Bytes) + _packedWeights.Sum(w => (long)w.N * w.K * sizeof(float));
 
     /// <summary>Bytes of activations held now (zero before the first forward pass).</summary>
     public long ActivationBytes => _activations?.Bytes ?? 0;
@@ -137,21 +155,21 @@ public sealed class VitModel : IDisposable
         {
             // x += proj(attention(qkv(LN1(x)))): one qkv GEMM over all tokens of all images.
             _ops.LayerNorm(a.X, block.Norm1Weight, block.Norm1Bias, a.Normed, rows, d, c.LayerNormEps, stream);
-            _ops.Gemm(a.Normed, block.QkvWeight, block.QkvBias, null, a.Qkv, rows, 3 * d, d, Activation.None, stream);
+            _ops.Gemm(a.Normed, block.QkvWeight, block.QkvBias, null, a.Qkv, rows, Activation.None, stream);
             _ops.Attention(a.Qkv, a.Attended, batch, t, c.Heads, c.HeadSize, _fusedAttention, stream);
-            _ops.Gemm(a.Attended, block.ProjWeight, block.ProjBias, a.X, a.X, rows, d, d, Activation.None, stream);
+            _ops.Gemm(a.Attended, block.ProjWeight, block.ProjBias, a.X, a.X, rows, Activation.None, stream);
 
             // x += fc2(GELU(fc1(LN2(x)))), GELU and residual in the GEMMs' epilogues.
             _ops.LayerNorm(a.X, block.Norm2Weight, block.Norm2Bias, a.Normed, rows, d, c.LayerNormEps, stream);
-            _ops.Gemm(a.Normed, block.Fc1Weight, block.Fc1Bias, null, a.Hidden, rows, c.MlpWidth, d, Activation.Gelu, stream);
-            _ops.Gemm(a.Hidden, block.Fc2Weight, block.Fc2Bias, a.X, a.X, rows, d, c.MlpWidth, Activation.None, stream);
+            _ops.Gemm(a.Normed, block.Fc1Weight, block.Fc1Bias, null, a.Hidden, rows, Activation.Gelu, stream);
+            _ops.Gemm(a.Hidden, block.Fc2Weight, block.Fc2Bias, a.X, a.X, rows, Activation.None, stream);
         }
 
         // LayerNorm works per row, so norm-then-take-the-class-token equals take-then-norm; timm's
         // mean pooling normalises after the mean (fc_norm). Either way only batch rows are normalised.
         _ops.Pool(a.X, a.Pooled, batch, t, d, c.Pooling, c.Prefix, stream);
         _ops.LayerNorm(a.Pooled, _normWeight, _normBias, a.PooledNormed, batch, d, c.LayerNormEps, stream);
-        _ops.Gemm(a.PooledNormed, _headWeight, _headBias, null, logits, batch, c.Classes, d, Activation.None, stream);
+        _ops.Gemm(a.PooledNormed, _headWeight, _headBias, null, logits, batch, Activation.None, stream);
     }
 
     public void Dispose()
@@ -170,6 +188,12 @@ public sealed class VitModel : IDisposable
         }
 
         _weightBuffers.Clear();
+        foreach (PackedWeight packed in _packedWeights)
+        {
+            packed.Dispose();
+        }
+
+        _packedWeights.Clear();
         if (_ownsOps && _ops is IDisposable disposable)
         {
             disposable.Dispose();
@@ -199,9 +223,9 @@ public sealed class VitModel : IDisposable
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
     private sealed record Block(
-        DeviceBuffer<float> Norm1Weight, DeviceBuffer<float> Norm1Bias, DeviceBuffer<float> QkvWeight, DeviceBuffer<float> QkvBias,
-        DeviceBuffer<float> ProjWeight, DeviceBuffer<float> ProjBias, DeviceBuffer<float> Norm2Weight, DeviceBuffer<float> Norm2Bias,
-        DeviceBuffer<float> Fc1Weight, DeviceBuffer<float> Fc1Bias, DeviceBuffer<float> Fc2Weight, DeviceBuffer<float> Fc2Bias);
+        DeviceBuffer<float> Norm1Weight, DeviceBuffer<float> Norm1Bias, PackedWeight QkvWeight, DeviceBuffer<float> QkvBias,
+        PackedWeight ProjWeight, DeviceBuffer<float> ProjBias, DeviceBuffer<float> Norm2Weight, DeviceBuffer<float> Norm2Bias,
+        PackedWeight Fc1Weight, DeviceBuffer<float> Fc1Bias, PackedWeight Fc2Weight, DeviceBuffer<float> Fc2Bias);
 
     /// <summary>The buffers of one batch size; every layer writes into the same ones.</summary>
     private sealed class Activations : IDisposable

@@ -302,9 +302,10 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         Assert.Equal("n", Assert.ThrowsAny<ArgumentException>(() => ops.Gelu(large, large, -1)).ParamName);
         Assert.Equal("activation", Assert.ThrowsAny<ArgumentException>(() => ops.Gelu(large, large, 8, Activation.None)).ParamName);
         Assert.Equal("c", Assert.ThrowsAny<ArgumentException>(() => ops.Add(large, large, small, 11)).ParamName);
-        Assert.Equal("patchSize", Assert.ThrowsAny<ArgumentException>(() => ops.PatchEmbed(large, large, large, large, 1, 1, 10, 3, 2, 0)).ParamName);
-        Assert.Equal("tokens", Assert.ThrowsAny<ArgumentException>(() => ops.PatchEmbed(large, large, large, small, 1, 1, 8, 2, 2, 1)).ParamName);
-        Assert.Equal("weight", Assert.ThrowsAny<ArgumentException>(() => ops.PatchEmbed(large, small, large, large, 1, 3, 4, 2, 2, 0)).ParamName);
+        using PackedWeight weight = ops.PackWeight(new float[8], 2, 4);
+        Assert.Equal("patchSize", Assert.ThrowsAny<ArgumentException>(() => ops.PatchEmbed(large, weight, large, large, 1, 1, 10, 3, 2, 0)).ParamName);
+        Assert.Equal("tokens", Assert.ThrowsAny<ArgumentException>(() => ops.PatchEmbed(large, weight, large, small, 1, 1, 8, 2, 2, 1)).ParamName);
+        Assert.Equal("weight", Assert.ThrowsAny<ArgumentException>(() => ops.PatchEmbed(large, weight, large, large, 1, 3, 4, 2, 2, 0)).ParamName);
         Assert.Equal("classToken", Assert.ThrowsAny<ArgumentException>(() => ops.ClassTokenAndPositions(large, small.View(0, 4), large, 2, 3, 5)).ParamName);
         Assert.Equal("positions", Assert.ThrowsAny<ArgumentException>(() => ops.ClassTokenAndPositions(large, null, small, 2, 3, 5)).ParamName);
         Assert.Equal("prefix", Assert.ThrowsAny<ArgumentException>(() => ops.Pool(large, large, 2, 3, 5, PoolMode.Mean, 3)).ParamName);
@@ -389,7 +390,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         public float[] Run(ITransformerOps ops)
         {
             using var im = ops.Device.Upload<float>(Images);
-            using var w = ops.Device.Upload<float>(Weight);
+            using PackedWeight w = ops.PackWeight(Weight, Dim, Channels * PatchSize * PatchSize);
             using var b = ops.Device.Upload<float>(Bias);
             using var t = ops.Device.Upload<float>(Enumerable.Repeat(Marker, Batch * TokenCount * Dim).ToArray());
             ops.PatchEmbed(im, w, b, t, Batch, Channels, ImageSize, PatchSize, Dim, Prefix);

@@ -1,4 +1,6 @@
+using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels.Runtime.Host;
 using Xunit;
 
 namespace GpuViT.Tests.Runtime;
@@ -72,5 +74,12 @@ public sealed class DeviceSelectionTests
         Assert.Equal(PeakSource.Probe, peaks.Source);
         Assert.True(peaks.Fp32Gflops > 1);
         Assert.True(peaks.MemoryGbps > 0.5);
+    }
+
+    [Fact]
+    public void The_cpu_FMA_probe_runs_the_vector_width_the_cpu_GEMM_runs()
+    {
+        // A narrower probe than the GEMM's micro-kernel would put the GEMM above 100% of the roofline.
+        Assert.Equal(CpuGemm.Current == CpuGemm.Wide ? 16 : 8, CpuProbe.FmaLanes);
     }
 }

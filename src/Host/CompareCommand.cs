@@ -56,11 +56,16 @@ public static class CompareCommand
         var heads = new Option<int?>("--heads") { Description = "Attention heads of --weights, when neither its metadata nor a config.json beside it says" };
         var seconds = new Option<double>("--seconds") { Description = "Minimum timing per measurement, after a warm-up", DefaultValueFactory = _ => 0.3 };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of rows" };
-        var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report (roofline, cost vs size, table) to this file" };
+        var report = new Option<string>("--report")
+        {
+            Description = "Where to write the self-contained HTML report (roofline, cost vs size, table)",
+            DefaultValueFactory = _ => DefaultReport,
+        };
+        var noReport = new Option<bool>("--no-report") { Description = "Write no report" };
         var project = new Option<string?>("--project") { Description = $"Also project roofline-bound times onto a GPU not present: {string.Join(", ", KnownGpus.Select(g => g.Key))}" };
 
         var command = new Command("compare", "The ViT, the dense RNN and the shared RNN on one device: costs, times and the roofline");
-        foreach (Option option in new Option[] { imageSizes, batches, images, noResize, vit, weights, heads, seconds, json, report, project })
+        foreach (Option option in new Option[] { imageSizes, batches, images, noResize, vit, weights, heads, seconds, json, report, noReport, project })
         {
             command.Options.Add(option);
         }
@@ -118,7 +123,7 @@ public static class CompareCommand
             // Every path is checked before the device opens; images decode per size, later.
             string[] paths = parsed.GetValue(images) ?? [];
             ImageSource source = paths.Length > 0 ? ImageSource.Open(paths, resize: !parsed.GetValue(noResize), mean: trained?.Mean, std: trained?.Std) : ImageSource.Synthetic(SyntheticImages);
-            string? reportPath = parsed.GetValue(report);
+            string? reportPath = parsed.GetValue(noReport) ? null : parsed.GetValue(report);
 
             // Decoded once per size before anything is measured (a bad image stops the run before it
             // starts), then cycled by the stream, so that decoding is not what is timed.
@@ -176,6 +181,9 @@ public static class CompareCommand
         });
         return command;
     }
+
+    /// <summary>The report's file, in the working directory, when --report does not say.</summary>
+    public const string DefaultReport = "gpuvit-compare.html";
 
     /// <summary>Distinct synthetic images the stream cycles through; enough that no two micro-batches of a small batch repeat.</summary>
     private const int SyntheticImages = 64;

@@ -200,18 +200,26 @@ public static class PatchStream
         }, cancel);
 
     /// <summary>
-    /// <paramref name="work"/> for images 0 … count − 1 on all cores; the first image that failed
-    /// is thrown as itself (its message names the file), not wrapped.
+    /// <paramref name="work"/> for images 0 … count − 1 on all cores. If any fail, the first in
+    /// input order is thrown as itself (its message names the file), whichever failed first in time.
     /// </summary>
     internal static void ForEachImage(int count, CancellationToken cancel, Action<int> work)
     {
-        try
+        var failures = new Exception?[count];
+        Parallel.For(0, count, new ParallelOptions { CancellationToken = cancel }, i =>
         {
-            Parallel.For(0, count, new ParallelOptions { CancellationToken = cancel }, work);
-        }
-        catch (AggregateException e)
+            try
+            {
+                work(i);
+            }
+            catch (Exception e)
+            {
+                failures[i] = e;
+            }
+        });
+        if (failures.FirstOrDefault(e => e is not null) is { } first)
         {
-            ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            ExceptionDispatchInfo.Capture(first).Throw();
         }
     }
 

@@ -17,7 +17,7 @@ public sealed class CompareCommandTests
     [InlineData("emulator", "1")] // the emulator runs kernel bodies thread by thread: one batch is enough
     public void Json_has_a_complete_row_for_every_model(string device, string batches)
     {
-        (int exit, string output, _) = Run("compare", "--device", device, "--image-sizes", "16", "--batches", batches, "--vit", "vit_test_tiny", "--seconds", "0", "--json");
+        (int exit, string output, _) = Run("compare", "--device", device, "--image-sizes", "16", "--batches", batches, "--vit", "vit_test_tiny", "--seconds", "0", "--json", "--no-report");
 
         Assert.Equal(0, exit);
         using JsonDocument json = JsonDocument.Parse(output);
@@ -47,7 +47,7 @@ public sealed class CompareCommandTests
     [Fact]
     public void Cpu_rows_carry_the_roofline_fraction_from_the_probe()
     {
-        (int exit, string output, _) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "1", "--vit", "vit_test_tiny", "--seconds", "0", "--json");
+        (int exit, string output, _) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "1", "--vit", "vit_test_tiny", "--seconds", "0", "--json", "--no-report");
 
         Assert.Equal(0, exit);
         using JsonDocument json = JsonDocument.Parse(output);
@@ -155,7 +155,7 @@ public sealed class CompareCommandTests
             File.WriteAllBytes(Path.Combine(dir, "a.ppm"), Ppm(20, 12));
             File.WriteAllBytes(Path.Combine(dir, "b.ppm"), Ppm(9, 30));
             (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
-                "--seconds", "0", "--json", "--images", dir);
+                "--seconds", "0", "--json", "--images", dir, "--no-report");
             Assert.True(exit == 0, error);
             Assert.Equal(3, JsonDocument.Parse(output).RootElement.GetArrayLength());
 
@@ -177,7 +177,7 @@ public sealed class CompareCommandTests
     {
         string weights = Path.Combine(AppContext.BaseDirectory, "fixtures", "vit_fixture_tiny.timm.safetensors");
 
-        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--weights", weights, "--batches", "1", "--seconds", "0", "--json");
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--weights", weights, "--batches", "1", "--seconds", "0", "--json", "--no-report");
 
         Assert.True(exit == 0, error);
         JsonElement[] rows = [.. JsonDocument.Parse(output).RootElement.EnumerateArray()];

@@ -341,7 +341,7 @@ public static unsafe partial class CpuGemm
             var halfKernel = _t.HalfKernel;
             var prefetchKernel = _t.PrefetchKernel;
             var prefetchHalfKernel = _t.PrefetchHalfKernel;
-            bool prefetch = _prepacked && prefetchKernel != null && prefetchHalfKernel != null;
+            bool prefetch = Sse.IsSupported && _prepacked && prefetchKernel != null && prefetchHalfKernel != null;
             for (int rb = r0; rb < r1; rb += mcMicro)
             {
                 int rbEnd = Math.Min(r1, rb + mcMicro);
@@ -350,6 +350,17 @@ public static unsafe partial class CpuGemm
                 {
                     int pc = kb * _kc;
                     int kLength = Math.Min(_kc, _p.K - pc);
+                    if (prefetch && kb == 0 && rb == r0)
+                    {
+                        // The first panel has no panel before it to prefetch it: ask for it before packing X.
+                        byte* first = (byte*)(Panel(p0 + firstPanel % panelCount) + (long)pc * nr);
+                        long bytes = (long)kLength * nr * sizeof(float);
+                        for (long offset = 0; offset < bytes; offset += 64)
+                        {
+                            Sse.Prefetch1(first + offset);
+                        }
+                    }
+
                     PackA(_p, rowBegin, rowEnd, pc, kLength, mr, packedA);
                     for (int step = 0; step < panelCount; step++)
                     {

@@ -11,12 +11,13 @@ namespace GpuViT.Tests.Cpu;
 public sealed class PackedGemmWeightTests
 {
     // m ≥ 8 (the per-call GEMM's packed path): 8 exactly, ViT-S at batch 1 (65 tokens: qkv, fc2),
-    // n past a multiple of both panel widths, odd and prime k, k over both KC (two k blocks), one column.
+    // n past a multiple of both panel widths, odd and prime k, k over both KC (two k blocks), one column,
+    // and over a cache block of rows with several panels and two k blocks (the prefetching kernels across both).
     public static TheoryData<string, int, int, int> Shapes()
     {
         var shapes = new (int M, int N, int K)[]
         {
-            (8, 1, 1), (9, 33, 17), (65, 1152, 384), (65, 384, 1536), (13, 45, 385), (37, 53, 29), (65, 100, 1031), (97, 17, 800), (12, 32, 1100),
+            (8, 1, 1), (9, 33, 17), (65, 1152, 384), (65, 384, 1536), (13, 45, 385), (37, 53, 29), (65, 100, 1031), (97, 17, 800), (12, 32, 1100), (130, 100, 1100),
         };
         var data = new TheoryData<string, int, int, int>();
         foreach (string tuning in CpuGemmTests.Tunings())

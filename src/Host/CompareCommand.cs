@@ -54,7 +54,7 @@ public static class CompareCommand
         var vit = new Option<string?>("--vit") { Description = "A ViT preset scaled to each size (patch = size/8) instead of ViT-S/16's shape" };
         var weights = new Option<string?>("--weights") { Description = "A trained ViT (.safetensors, timm/torchvision/Hugging Face layout) instead of random weights; runs at its own image size" };
         var heads = new Option<int?>("--heads") { Description = "Attention heads of --weights, when neither its metadata nor a config.json beside it says" };
-        var seconds = new Option<double>("--seconds") { Description = "Minimum timing per measurement, after a warm-up", DefaultValueFactory = _ => 0.3 };
+        var seconds = new Option<double>("--seconds") { Description = "Minimum timing per measurement, after a warm-up", DefaultValueFactory = _ => 1.0 };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of rows" };
         var report = new Option<string>("--report")
         {

@@ -71,6 +71,14 @@ internal static class CompareReport
             var points = Enumerable.Range(0, 101).Select(i => xMin * Math.Pow(xMax / xMin, i / 100.0))
                 .Select(i => Inv($"{x(i):F1},{y(Math.Clamp(Math.Min(flops, i * gbps), yMin, yMax)):F1}"));
             svg.AppendLine($"<polyline fill=\"none\" stroke=\"#555\" stroke-width=\"2\" points=\"{string.Join(" ", points)}\"/>");
+
+            // Name the two roofs where they are drawn: the flat one at its right end, the slanted one low on its slope.
+            svg.AppendLine(Inv($"<text x=\"{Width - Right - 4}\" y=\"{y(flops) - 6:F1}\" text-anchor=\"end\" fill=\"#555\">compute roof {flops:F0} GFLOP/s</text>"));
+            double slope = Math.Max(xMin, Math.Max(yMin * 2, yMin) / gbps);
+            if (slope * gbps < flops)
+            {
+                svg.AppendLine(Inv($"<text x=\"{x(slope) + 8:F1}\" y=\"{y(slope * gbps) + 4:F1}\" fill=\"#555\">bandwidth roof {gbps:F0} GB/s</text>"));
+            }
         }
 
         foreach (Row r in rows)
@@ -78,6 +86,7 @@ internal static class CompareReport
             svg.AppendLine(Inv($"<circle cx=\"{x(r.Intensity):F1}\" cy=\"{y(r.Gflops):F1}\" r=\"{3 + Math.Log2(r.Batch)}\" fill=\"{Colours.GetValueOrDefault(r.Model, "#000")}\"><title>{E(r.Model)} {r.ImageSize}px batch {r.Batch}: {r.Intensity:F1} FLOP/B, {r.Gflops:F2} GFLOP/s</title></circle>"));
         }
 
+        svg.AppendLine(Inv($"<text x=\"{Left + 10}\" y=\"{Top + 17 + 14 * Colours.Count}\" fill=\"#555\">larger dots: larger batches ({string.Join(", ", rows.Select(r => r.Batch).Distinct().Order())})</text>"));
         return Legend(svg).Append("</svg>").ToString();
     }
 
@@ -105,12 +114,12 @@ internal static class CompareReport
         svg.AppendLine(Inv($"<rect x=\"{Left}\" y=\"{Top}\" width=\"{Width - Left - Right}\" height=\"{Height - Top - Bottom}\" fill=\"none\" stroke=\"#999\"/>"));
         foreach (double t in Ticks(xMin, xMax))
         {
-            svg.AppendLine(Inv($"<text x=\"{x(t):F1}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">{t:G3}</text>"));
+            svg.AppendLine(Inv($"<text x=\"{x(t):F1}\" y=\"{Height - Bottom + 14}\" text-anchor=\"middle\">{TickLabel(t)}</text>"));
         }
 
         foreach (double t in Ticks(yMin, yMax))
         {
-            svg.AppendLine(Inv($"<text x=\"{Left - 4}\" y=\"{y(t) + 4:F1}\" text-anchor=\"end\">{t:G3}</text>"));
+            svg.AppendLine(Inv($"<text x=\"{Left - 4}\" y=\"{y(t) + 4:F1}\" text-anchor=\"end\">{TickLabel(t)}</text>"));
         }
 
         svg.AppendLine(Inv($"<text x=\"{(Left + Width - Right) / 2}\" y=\"{Height - 12}\" text-anchor=\"middle\">{E(xLabel)}</text>"));
@@ -133,6 +142,9 @@ internal static class CompareReport
             }
         }
     }
+
+    /// <summary>0.5, 20, 2000: plain numbers, never exponent notation.</summary>
+    private static string TickLabel(double t) => t >= 1 ? Inv($"{t:0}") : Inv($"{t:0.###}");
 
     private static StringBuilder Legend(StringBuilder svg)
     {

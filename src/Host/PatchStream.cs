@@ -224,12 +224,29 @@ public static class PatchStream
     }
 
     /// <summary>One of the two sets of buffers the stream alternates between, with the events of its last micro-batch.</summary>
-    private sealed class Slot(Device device, int imageValues, int outputValues) : IDisposable
+    private sealed class Slot : IDisposable
     {
-        public PinnedBuffer<float> HostImages { get; } = device.AllocatePinned<float>(imageValues);
-        public DeviceBuffer<float> Images { get; } = device.Allocate<float>(imageValues);
-        public DeviceBuffer<float> Outputs { get; } = device.Allocate<float>(outputValues);
-        public PinnedBuffer<float> HostOutputs { get; } = device.AllocatePinned<float>(outputValues);
+        public Slot(Device device, int imageValues, int outputValues)
+        {
+            try
+            {
+                HostImages = device.AllocatePinned<float>(imageValues);
+                Images = device.Allocate<float>(imageValues);
+                Outputs = device.Allocate<float>(outputValues);
+                HostOutputs = device.AllocatePinned<float>(outputValues);
+            }
+            catch
+            {
+                // What was allocated before the failure goes back now, not when the device closes.
+                Dispose();
+                throw;
+            }
+        }
+
+        public PinnedBuffer<float> HostImages { get; } = null!;
+        public DeviceBuffer<float> Images { get; } = null!;
+        public DeviceBuffer<float> Outputs { get; } = null!;
+        public PinnedBuffer<float> HostOutputs { get; } = null!;
 
         public DeviceEvent? Uploaded
         {
@@ -257,10 +274,10 @@ public static class PatchStream
         public void Dispose()
         {
             DisposeEvents(uploaded: true);
-            HostImages.Dispose();
-            Images.Dispose();
-            Outputs.Dispose();
-            HostOutputs.Dispose();
+            HostImages?.Dispose();
+            Images?.Dispose();
+            Outputs?.Dispose();
+            HostOutputs?.Dispose();
         }
 
         private void DisposeEvents(bool uploaded)

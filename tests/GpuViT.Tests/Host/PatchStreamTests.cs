@@ -167,6 +167,19 @@ public sealed class PatchStreamTests
     }
 
     [Fact]
+    public void Running_out_of_device_memory_gives_back_what_was_allocated()
+    {
+        // Room for one slot of 150 values, not two: the second slot fails part-way through.
+        using var device = new SlowAsyncDevice(memoryBytes: 1000) { UploadDelay = TimeSpan.Zero };
+        var model = new SlowSumModel(device, valuesPerImage: 150);
+
+        Assert.Throws<DeviceOutOfMemoryException>(() => PatchStream.Run(model, 3, (i, image) => image.Fill(i), model.TokensPerImage).ToArray());
+
+        Assert.Equal(0, device.Memory.BytesInUse);
+        Assert.Equal(0, device.LivePinnedBuffers);
+    }
+
+    [Fact]
     public void An_empty_input_allocates_nothing()
     {
         using var device = new SlowAsyncDevice();

@@ -120,6 +120,23 @@ public static class CompareCommand
                 }
             }
 
+            // Every model is checked before anything runs: a size one of them cannot take fails at once, not part-way.
+            foreach (int size in sizes)
+            {
+                _ = trained?.Config ?? VitFor(vitPreset, size);
+                foreach (bool shared in new[] { false, true })
+                {
+                    try
+                    {
+                        new DenseRnnConfig(size, Shared: shared).Validate();
+                    }
+                    catch (DenseRnnConfigException e)
+                    {
+                        throw new UsageException("--image-sizes: " + e.Message);
+                    }
+                }
+            }
+
             // Every path is checked before the device opens; images decode per size, later.
             string[] paths = parsed.GetValue(images) ?? [];
             ImageSource source = paths.Length > 0 ? ImageSource.Open(paths, resize: !parsed.GetValue(noResize), mean: trained?.Mean, std: trained?.Std) : ImageSource.Synthetic(SyntheticImages);
@@ -133,24 +150,40 @@ public static class CompareCommand
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
             DevicePeaks peaks = DeviceProbe.Measure(device);
             var rows = new List<Row>();
+            var skipped = new List<string>();
             int total = sizes.Length * batchList.Length * 3;
             bool interrupted = ProgressDisplay.Run(output, error, $"compare on {device.Info.Id}", total, progress =>
             {
+                // One measurement; one that does not fit the device is skipped, with the reason, and the rest go on.
+                void Measure(string model, int size, int batch, Func<Row> measure)
+                {
+                    string what = $"{model} at {size}, batch {batch}";
+                    progress.Status(what);
+                    try
+                    {
+                        rows.Add(measure());
+                        progress.Done(Summary(rows[^1]));
+                    }
+                    catch (Exception e) when (e is DoesNotFitException or DeviceOutOfMemoryException)
+                    {
+                        skipped.Add($"{what}: {e.Message}");
+                        progress.Done($"{what}: skipped, {e.Message}");
+                    }
+                }
+
                 try
                 {
                     foreach (int size in sizes)
                     {
                         foreach (int batch in batchList)
                         {
-                            progress.Status($"vit at {size}, batch {batch}");
                             VitConfig config = trained?.Config ?? VitFor(vitPreset, size);
-                            rows.Add(MeasureVit(device, config, trained?.Weights ?? VitWeights.RandomInit(config, seed: 0), batch, decoded[size], minSeconds, interrupt));
-                            progress.Done(Summary(rows[^1]));
+                            Measure(VitName, size, batch, () =>
+                                MeasureVit(device, config, trained?.Weights ?? VitWeights.RandomInit(config, seed: 0), batch, decoded[size], minSeconds, interrupt));
                             foreach (bool shared in new[] { false, true })
                             {
-                                progress.Status($"{(shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName)} at {size}, batch {batch}");
-                                rows.Add(MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, minSeconds, interrupt));
-                                progress.Done(Summary(rows[^1]));
+                                Measure(shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName, size, batch, () =>
+                                    MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, minSeconds, interrupt));
                             }
                         }
                     }
@@ -167,8 +200,13 @@ public static class CompareCommand
             output.WriteLine(parsed.GetValue(json) ? Json(rows, device, peaks, gpu) : Table(rows, device, peaks, gpu));
             if (reportPath is not null)
             {
-                AtomicFile.WriteAllText(reportPath, CompareReport.Html(rows, device.ToString(), peaks, gpu));
+                AtomicFile.WriteAllText(reportPath, CompareReport.Html(rows, skipped, device.ToString(), peaks, gpu));
                 error.WriteLine($"gpuvit: wrote {reportPath}");
+            }
+
+            foreach (string line in skipped)
+            {
+                error.WriteLine($"gpuvit: skipped {line}");
             }
 
             if (interrupted)
@@ -181,6 +219,9 @@ public static class CompareCommand
         });
         return command;
     }
+
+    /// <summary>A measurement too large for the device: skipped, and said so, while the others run.</summary>
+    private sealed class DoesNotFitException(string message) : Exception(message);
 
     /// <summary>The report's file, in the working directory, when --report does not say.</summary>
     public const string DefaultReport = "gpuvit-compare.html";
@@ -244,7 +285,7 @@ public static class CompareCommand
         long fits = PatchStream.TokenBudget(stream, maxTokens: long.MaxValue);
         if (budget > fits)
         {
-            throw new UsageException(Inv($"--batches: {batch} images at {config.ImageSize} need {batch * stream.DeviceBytesPerImage / 1e6:F0} MB on {device.Info.Id}; half its free memory holds {fits / config.Tokens} images"));
+            throw new DoesNotFitException(Inv($"{batch} images need {batch * stream.DeviceBytesPerImage / 1e6:F0} MB on {device.Info.Id}; half its free memory holds {fits / config.Tokens}"));
         }
 
         PatchStream.DecodeInto decode = (i, destination) => images[i % images.Length].CopyTo(destination);
@@ -282,12 +323,11 @@ public static class CompareCommand
     {
         try
         {
-            config.Validate();
-            config.RequireFits(device.Info, batch);
+            config.Validate().RequireFits(device.Info, batch);
         }
         catch (DenseRnnConfigException e)
         {
-            throw new UsageException(e.Message);
+            throw new DoesNotFitException(e.Message);
         }
 
         using DenseRnnModel model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);

@@ -17,16 +17,20 @@ internal static class CompareReport
         [ModelBench.DenseRnnSharedModelName] = "#2ca02c",
     };
 
-    public static string Html(IReadOnlyList<Row> rows, string device, DevicePeaks peaks, KnownGpu? gpu)
+    /// <param name="skipped">Measurements that did not fit the device, each with the reason.</param>
+    public static string Html(IReadOnlyList<Row> rows, IReadOnlyList<string> skipped, string device, DevicePeaks peaks, KnownGpu? gpu)
     {
         var html = new StringBuilder();
         html.AppendLine("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuvit compare</title>");
         html.AppendLine("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}svg{background:#fff;border:1px solid #ddd}</style></head><body>");
         html.AppendLine($"<h1>ViT vs dense RNN on {E(device)}</h1>");
         html.AppendLine(Inv($"<p>Peaks: {Num(peaks.Fp32Gflops)} GFLOP/s FP32, {Num(peaks.MemoryGbps)} GB/s ({peaks.Source}).</p>"));
+        string skippedList = skipped.Count == 0 ? ""
+            : "<p>Skipped, too large for the device:</p><ul>" + string.Concat(skipped.Select(line => $"<li>{E(line)}</li>")) + "</ul>";
         if (rows.Count == 0)
         {
-            html.AppendLine("<p>Nothing was measured: the run was interrupted before its first measurement finished.</p></body></html>");
+            html.AppendLine(skipped.Count == 0 ? "<p>Nothing was measured: the run was interrupted before its first measurement finished.</p>" : skippedList);
+            html.AppendLine("</body></html>");
             return html.ToString();
         }
 
@@ -51,6 +55,8 @@ internal static class CompareReport
         }
 
         html.AppendLine("</table>");
+        html.AppendLine(skippedList);
+
         if (gpu is not null)
         {
             html.AppendLine(Inv($"<p><b>Projection, not a measurement:</b> the roofline-bound time per image on {E(gpu.Name)} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.Tf32Gflops:N0} GFLOP/s TF32 with tensor cores, {gpu.MemoryGbps:N0} GB/s).</p>"));

@@ -168,9 +168,43 @@ public sealed class CompareCommandTests
             Directory.Delete(dir, recursive: true);
         }
 
-        static byte[] Ppm(int width, int height) =>
-            [.. System.Text.Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. Enumerable.Range(0, width * height * 3).Select(i => (byte)(i * 7))];
     }
+
+    [Fact]
+    public void A_measurement_too_large_for_the_device_is_skipped_and_said_so_and_the_rest_run()
+    {
+        string dir = Directory.CreateTempSubdirectory("gpuvit-compare-skip").FullName;
+        string report = Path.Combine(dir, "report.html");
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "a.ppm"), Ppm(4, 4));
+
+            // 4096 images at 1024 fit neither the ViT's stream nor the RNNs' states in this machine's memory; batch 1 fits.
+            (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "1024", "--batches", "4096", "--vit", "vit_test_tiny",
+                "--images", dir, "--seconds", "0", "--json", "--report", report);
+
+            Assert.True(exit == 0, error);
+            Assert.Equal("[]", output.Trim());
+            Assert.Equal(3, error.Split('\n').Count(l => l.StartsWith("gpuvit: skipped ", StringComparison.Ordinal)));
+            Assert.Contains("gpuvit: skipped dense-rnn at 1024, batch 4096: dense-rnn at image 1024 (C=8, k=3, batch 4096) needs", error);
+            Assert.Contains("Skipped, too large for the device", File.ReadAllText(report));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_size_a_model_cannot_take_fails_before_anything_is_measured()
+    {
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "32,4096", "--batches", "1", "--vit", "vit_test_tiny", "--no-report");
+
+        AssertUsageError(exit, output, error, "--image-sizes: dense-rnn at image 4096 (C=8, k=3) needs 9,663,676,416 recurrent weights");
+    }
+
+    private static byte[] Ppm(int width, int height) =>
+            [.. System.Text.Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. Enumerable.Range(0, width * height * 3).Select(i => (byte)(i * 7))];
 
     [Fact]
     public void Trained_weights_run_at_their_own_size_and_no_other()

@@ -66,6 +66,14 @@ public static unsafe partial class CpuGemm
         PrefetchKernel = &Kernel12x32Prefetch, PrefetchHalfKernel = &Kernel6of12x32Prefetch,
     };
 
+    /// <summary>
+    /// <see cref="Wide"/> without the prefetching kernels: the same panels, blocking and arithmetic
+    /// (Y to the bit), for comparing a W packed before the call with and without the software
+    /// prefetch of the next panel. A weight packed with it (<see cref="PackWeight(Tuning, int, int, ReadOnlySpan{float}, int)"/>)
+    /// runs without prefetching; nothing chooses it by default.
+    /// </summary>
+    internal static readonly Tuning WideWithoutPrefetch = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32, HalfKernel = &Kernel6of12x32, HalfRows = 6 };
+
     /// <summary>Vector256: 12 of the 16 registers hold the 6×16 tile (8×16 would spill).</summary>
     internal static readonly Tuning Narrow = new() { MR = 6, NR = 16, MC = 96, KC = 384, Kernel = &Kernel6x16 };
 

@@ -75,6 +75,39 @@ public sealed class PackedGemmWeightTests
 
     public static TheoryData<string> TuningNames() => new(CpuGemmTests.Tunings());
 
+    // ViT-S at batch 1 and 128 (65 tokens = 5 full row panels and one of 5 rows, the half kernel):
+    // qkv, and fc2 (k over KC: two k blocks, so the prefetch crosses into the next k block); a last
+    // panel of exactly 6 rows with an odd n and two k blocks; more rows than a cache block (row
+    // tasks, two row blocks), a last panel of 5 rows.
+    public static TheoryData<int, int, int> PrefetchShapes() => new()
+    {
+        { 65, 1152, 384 }, { 65, 384, 1536 }, { 30, 100, 1031 }, { 101, 200, 800 },
+    };
+
+    [Theory]
+    [MemberData(nameof(PrefetchShapes))]
+    public void Prefetching_kernels_give_the_same_bits_as_the_plain_ones(int m, int n, int k)
+    {
+        // The wide tuning alone has prefetching kernels; without Vector512 they do not run.
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        {
+            return;
+        }
+
+        var random = new Random(m * 131 + n * 17 + k);
+        float[] x = Random(random, m * k), w = Random(random, n * k), bias = Random(random, n), residual = Random(random, m * n);
+        using PackedGemmWeight prefetching = CpuGemm.PackWeight(CpuGemm.Wide, n, k, w, 0);
+        using PackedGemmWeight plain = CpuGemm.PackWeight(CpuGemm.WideWithoutPrefetch, n, k, w, 0);
+        foreach (Activation activation in Enum.GetValues<Activation>())
+        {
+            var expected = new float[m * n];
+            var actual = new float[m * n];
+            CpuGemm.Gemm(m, x, plain, expected, bias, residual, activation);
+            CpuGemm.Gemm(m, x, prefetching, actual, bias, residual, activation);
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"{m}×{n}×{k} {activation}");
+        }
+    }
+
     [Theory]
     [MemberData(nameof(TuningNames))]
     public void Strided_operands_and_an_in_place_residual_match_the_per_call_gemm(string tuning)

@@ -42,28 +42,29 @@ public static unsafe partial class CpuGemm
         /// </summary>
         public required int KC { get; init; }
 
-        public required delegate*<int, float*, float*, float*, void> Kernel { get; init; }
+        /// <summary>The micro-kernel: (kc, packed X, packed W, tile, prefetch address, prefetch bytes per k step).</summary>
+        public required delegate*<int, float*, float*, float*, byte*, nint, void> Kernel { get; init; }
 
         /// <summary>The first <see cref="HalfRows"/> rows of <see cref="Kernel"/>'s tile from the same packed panels, for a last panel that few rows fill; or null.</summary>
-        public delegate*<int, float*, float*, float*, void> HalfKernel { get; init; }
+        public delegate*<int, float*, float*, float*, byte*, nint, void> HalfKernel { get; init; }
 
         public int HalfRows { get; init; }
 
         /// <summary>
-        /// <see cref="Kernel"/> with a software prefetch per k step (pointer, bytes per step), for W
-        /// packed before the call: the next panel streams in under this one's FMAs; or null.
+        /// <see cref="Kernel"/> and <see cref="HalfKernel"/> with a software prefetch per k step, for
+        /// W packed before the call: the next panel streams in under this one's FMAs; or null.
         /// </summary>
         public delegate*<int, float*, float*, float*, byte*, nint, void> PrefetchKernel { get; init; }
 
-        /// <summary><see cref="HalfKernel"/> with the prefetches of <see cref="PrefetchKernel"/>; or null.</summary>
+        /// <inheritdoc cref="PrefetchKernel"/>
         public delegate*<int, float*, float*, float*, byte*, nint, void> PrefetchHalfKernel { get; init; }
 
         public string Name => $"{MR}x{NR}";
     }
 
     /// <summary>Vector512: 24 of the 32 registers hold the 12×32 tile.</summary>
-    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32, HalfKernel = &Kernel6of12x32, HalfRows = 6,
-        PrefetchKernel = &Kernel12x32Prefetch, PrefetchHalfKernel = &Kernel6of12x32Prefetch,
+    internal static readonly Tuning Wide = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32<NoPrefetch>, HalfKernel = &Kernel6of12x32<NoPrefetch>, HalfRows = 6,
+        PrefetchKernel = &Kernel12x32<Prefetching>, PrefetchHalfKernel = &Kernel6of12x32<Prefetching>,
     };
 
     /// <summary>
@@ -72,7 +73,7 @@ public static unsafe partial class CpuGemm
     /// prefetch of the next panel. A weight packed with it (<see cref="PackWeight(Tuning, int, int, ReadOnlySpan{float}, int)"/>)
     /// runs without prefetching; nothing chooses it by default.
     /// </summary>
-    internal static readonly Tuning WideWithoutPrefetch = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32, HalfKernel = &Kernel6of12x32, HalfRows = 6 };
+    internal static readonly Tuning WideWithoutPrefetch = new() { MR = 12, NR = 32, MC = 96, KC = 1024, Kernel = &Kernel12x32<NoPrefetch>, HalfKernel = &Kernel6of12x32<NoPrefetch>, HalfRows = 6 };
 
     /// <summary>Vector256: 12 of the 16 registers hold the 6×16 tile (8×16 would spill).</summary>
     internal static readonly Tuning Narrow = new() { MR = 6, NR = 16, MC = 96, KC = 384, Kernel = &Kernel6x16 };
@@ -401,26 +402,12 @@ public static unsafe partial class CpuGemm
                             int row0 = r * mr;
                             int rows = Math.Min(mr, _p.M - row0);
                             float* a = packedA + (long)(r - rb) * kLength * mr;
-                            if (next != null)
-                            {
-                                byte* share = next + (long)(r - rb) * prefetchStep * kLength;
-                                if (rows <= _t.HalfRows)
-                                {
-                                    prefetchHalfKernel(kLength, a, b, tile, share, prefetchStep);
-                                }
-                                else
-                                {
-                                    prefetchKernel(kLength, a, b, tile, share, prefetchStep);
-                                }
-                            }
-                            else if (rows <= _t.HalfRows)
-                            {
-                                halfKernel(kLength, a, b, tile);
-                            }
-                            else
-                            {
-                                kernel(kLength, a, b, tile);
-                            }
+                            // This call's share of the next panel (ignored by the kernels that do not prefetch).
+                            byte* share = next + (long)(r - rb) * prefetchStep * kLength;
+                            var micro = rows <= _t.HalfRows
+                                ? (next != null ? prefetchHalfKernel : halfKernel)
+                                : (next != null ? prefetchKernel : kernel);
+                            micro(kLength, a, b, tile, share, prefetchStep);
 
                             _p.Epilogue.Apply(tile, rows, cols, nr, row0, col0, kb == 0, kb == _kBlocks - 1);
                         }

@@ -14,19 +14,8 @@ public sealed unsafe partial class CpuOps
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
         int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null)
     {
-        Require(x, (long)m * k, nameof(x));
         Require(w, (long)n * k, nameof(w));
-        Require(y, (long)m * n, nameof(y));
-        if (bias is { } b)
-        {
-            Require(b, n, nameof(bias));
-        }
-
-        if (residual is { } r)
-        {
-            Require(r, (long)m * n, nameof(residual));
-        }
-
+        RequireGemmViews(x, bias, residual, y, m, n, k);
         CpuGemm.Gemm(m, n, k, Pointer(x), k, Pointer(w), k, Pointer(bias), Pointer(residual), n, Pointer(y), n, activation);
     }
 
@@ -46,6 +35,13 @@ public sealed unsafe partial class CpuOps
         PackedGemmWeight panels = w.As<CpuPackedWeight>(Device, nameof(w)).Panels;
         int n = w.N, k = w.K;
         ArgumentOutOfRangeException.ThrowIfNegative(m);
+        RequireGemmViews(x, bias, residual, y, m, n, k);
+        CpuGemm.Gemm(m, Pointer(x), k, panels, Pointer(bias), Pointer(residual), n, Pointer(y), n, activation);
+    }
+
+    /// <summary>X, bias, residual and Y each cover the GEMM's m × k, n, m × n and m × n values.</summary>
+    private static void RequireGemmViews(DeviceView<float> x, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int k)
+    {
         Require(x, (long)m * k, nameof(x));
         Require(y, (long)m * n, nameof(y));
         if (bias is { } b)
@@ -57,8 +53,6 @@ public sealed unsafe partial class CpuOps
         {
             Require(r, (long)m * n, nameof(residual));
         }
-
-        CpuGemm.Gemm(m, Pointer(x), k, panels, Pointer(bias), Pointer(residual), n, Pointer(y), n, activation);
     }
 
     private sealed class CpuPackedWeight(Device device, PackedGemmWeight panels) : PackedWeight(device, panels.N, panels.K)

@@ -34,9 +34,9 @@ public unsafe class CpuGemmBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _x = Allocate((long)Shape.M * Shape.K);
-        _w = Allocate((long)Shape.N * Shape.K);
-        _y = Allocate((long)Shape.M * Shape.N);
+        _x = NativeNoise.Allocate((long)Shape.M * Shape.K, new Random(1));
+        _w = NativeNoise.Allocate((long)Shape.N * Shape.K, new Random(1));
+        _y = NativeNoise.Allocate((long)Shape.M * Shape.N, new Random(1));
         _packed = CpuGemm.PackWeight(Shape.N, Shape.K, new ReadOnlySpan<float>(_w, Shape.N * Shape.K));
         if (OpenBlas.IsAvailable)
         {
@@ -74,17 +74,6 @@ public unsafe class CpuGemmBenchmarks
     [Benchmark]
     public void GemmNaive() => CpuGemm.GemmNaive(Shape.M, Shape.N, Shape.K, _x, Shape.K, _w, Shape.K, null, null, 0, _y, Shape.N);
 
-    private static float* Allocate(long count)
-    {
-        var data = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
-        var random = new Random(1);
-        for (long i = 0; i < count; i++)
-        {
-            data[i] = (float)(random.NextDouble() * 2 - 1);
-        }
-
-        return data;
-    }
 
     private sealed class Config : ManualConfig
     {

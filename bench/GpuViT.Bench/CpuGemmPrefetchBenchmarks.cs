@@ -43,14 +43,14 @@ public unsafe class CpuGemmPrefetchBenchmarks
     {
         // Both sets are packed in every case's process so that the two cases start alike.
         var random = new Random(1);
-        _stream = Allocate(Tokens * Dim, random);
-        _qkv = Allocate(Tokens * 3 * Dim, random);
-        _attention = Allocate(Tokens * Dim, random);
-        _hidden = Allocate(Tokens * Hidden, random);
-        _qkvBias = Allocate(3 * Dim, random);
-        _projBias = Allocate(Dim, random);
-        _fc1Bias = Allocate(Hidden, random);
-        _fc2Bias = Allocate(Dim, random);
+        _stream = NativeNoise.Allocate(Tokens * Dim, random);
+        _qkv = NativeNoise.Allocate(Tokens * 3 * Dim, random);
+        _attention = NativeNoise.Allocate(Tokens * Dim, random);
+        _hidden = NativeNoise.Allocate(Tokens * Hidden, random);
+        _qkvBias = NativeNoise.Allocate(3 * Dim, random);
+        _projBias = NativeNoise.Allocate(Dim, random);
+        _fc1Bias = NativeNoise.Allocate(Hidden, random);
+        _fc2Bias = NativeNoise.Allocate(Dim, random);
 
         // Only the wide (Vector512) tuning has prefetching kernels; elsewhere both cases run the same.
         var tuning = CpuGemm.Current;
@@ -121,16 +121,6 @@ public unsafe class CpuGemmPrefetchBenchmarks
         return CpuGemm.PackWeight(tuning, n, k, w, 0);
     }
 
-    private static float* Allocate(int count, Random random)
-    {
-        var data = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
-        for (int i = 0; i < count; i++)
-        {
-            data[i] = (float)(random.NextDouble() * 2 - 1);
-        }
-
-        return data;
-    }
 
     private sealed class Config : ManualConfig
     {

@@ -29,7 +29,7 @@ internal static unsafe class InterleavedGemm
         Console.WriteLine($"{"shape",-16} {"GpuViT",8} {"OpenBLAS",8} {"ratio",6} | {"best",6} {"best",8} {"ratio",6}   GFLOP/s (median of calls | best call)");
         foreach (GemmShape shape in CpuGemmBenchmarks.Shapes())
         {
-            float* x = Allocate((long)shape.M * shape.K), w = Allocate((long)shape.N * shape.K), y = Allocate((long)shape.M * shape.N);
+            float* x = NativeNoise.Allocate((long)shape.M * shape.K, new Random(1)), w = NativeNoise.Allocate((long)shape.N * shape.K, new Random(1)), y = NativeNoise.Allocate((long)shape.M * shape.N, new Random(1));
             var ours = new List<double>();
             var theirs = new List<double>();
             Action gemm = () => CpuGemm.Gemm(shape.M, shape.N, shape.K, x, shape.K, w, shape.K, null, null, 0, y, shape.N);
@@ -87,15 +87,4 @@ internal static unsafe class InterleavedGemm
         return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1]) : fallback;
     }
 
-    private static float* Allocate(long count)
-    {
-        var data = (float*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(float)), 64);
-        var random = new Random(1);
-        for (long i = 0; i < count; i++)
-        {
-            data[i] = (float)(random.NextDouble() * 2 - 1);
-        }
-
-        return data;
-    }
 }

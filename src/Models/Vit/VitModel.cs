@@ -116,7 +116,7 @@ public sealed class VitModel : IDisposable
     public float[] Forward(ReadOnlySpan<float> images, int batch)
     {
         ThrowIfDisposed();
-        Activations a = ActivationsFor(batch);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
         long expected = (long)batch * Config.Channels * Config.ImageSize * Config.ImageSize;
         if (images.Length != expected)
         {
@@ -125,11 +125,12 @@ public sealed class VitModel : IDisposable
                 nameof(images));
         }
 
-        a.Images.Upload(images);
-        Forward(a.Images, a.Logits, batch);
-        var logits = new float[(long)batch * Config.Classes];
-        a.Logits.Download(logits);
-        return logits;
+        // Device copies for this call only: the activations hold what every forward pass needs, not
+        // what only this convenience does (the stream and the benchmarks pass device buffers).
+        using DeviceBuffer<float> deviceImages = Device.Upload(images);
+        using DeviceBuffer<float> deviceLogits = Device.Allocate<float>((long)batch * Config.Classes);
+        Forward(deviceImages, deviceLogits, batch);
+        return deviceLogits.ToArray();
     }
 
     /// <summary>
@@ -245,15 +246,13 @@ public sealed class VitModel : IDisposable
                 }
 
                 long[] lengths = Lengths(c, batch);
-                Images = Alloc(lengths[0]);
-                X = Alloc(lengths[1]);
-                Normed = Alloc(lengths[2]);
-                Qkv = Alloc(lengths[3]);
-                Attended = Alloc(lengths[4]);
-                Hidden = Alloc(lengths[5]);
-                Pooled = Alloc(lengths[6]);
-                PooledNormed = Alloc(lengths[7]);
-                Logits = Alloc(lengths[8]);
+                X = Alloc(lengths[0]);
+                Normed = Alloc(lengths[1]);
+                Qkv = Alloc(lengths[2]);
+                Attended = Alloc(lengths[3]);
+                Hidden = Alloc(lengths[4]);
+                Pooled = Alloc(lengths[5]);
+                PooledNormed = Alloc(lengths[6]);
             }
             catch
             {
@@ -262,20 +261,19 @@ public sealed class VitModel : IDisposable
             }
         }
 
-        /// <summary>Elements of Images, X, Normed, Qkv, Attended, Hidden, Pooled, PooledNormed and Logits, in that order.</summary>
+        /// <summary>Elements of X, Normed, Qkv, Attended, Hidden, Pooled and PooledNormed, in that order.</summary>
         public static long[] Lengths(VitConfig c, int batch)
         {
             long rows = (long)batch * c.Tokens;
             return
             [
-                (long)batch * c.Channels * c.ImageSize * c.ImageSize, rows * c.Width, rows * c.Width, rows * 3 * c.Width,
-                rows * c.Width, rows * c.MlpWidth, (long)batch * c.Width, (long)batch * c.Width, (long)batch * c.Classes,
+                rows * c.Width, rows * c.Width, rows * 3 * c.Width, rows * c.Width, rows * c.MlpWidth,
+                (long)batch * c.Width, (long)batch * c.Width,
             ];
         }
 
         public int Batch { get; }
 
-        public DeviceBuffer<float> Images { get; } = null!;
         public DeviceBuffer<float> X { get; } = null!;
         public DeviceBuffer<float> Normed { get; } = null!;
         public DeviceBuffer<float> Qkv { get; } = null!;
@@ -283,7 +281,6 @@ public sealed class VitModel : IDisposable
         public DeviceBuffer<float> Hidden { get; } = null!;
         public DeviceBuffer<float> Pooled { get; } = null!;
         public DeviceBuffer<float> PooledNormed { get; } = null!;
-        public DeviceBuffer<float> Logits { get; } = null!;
 
         public long Bytes => _all.Sum(b => b.Bytes);
 

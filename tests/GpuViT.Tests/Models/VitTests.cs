@@ -205,11 +205,15 @@ public sealed class VitTests(OpDevices devices) : IClassFixture<OpDevices>
 
         using VitModel model = VitModel.Load(devices.Cpu, config, weights);
         Assert.Equal(config.WeightBytes, model.WeightBytes);
+        // Per image: the token rows of x, the normed x, qkv, the attended x and the MLP's hidden
+        // layer, and the pooled and normed class rows; the images and logits are the caller's.
+        long PerBatch(int b) => 4L * (b * config.Tokens * (6L * config.Width + config.MlpWidth) + 2L * b * config.Width);
+        Assert.Equal(PerBatch(1), VitModel.ActivationBytesFor(config, 1));
         float[] first = model.Forward(images.AsSpan(0, perImage), 1);
-        Assert.Equal(VitModel.ActivationBytesFor(config, 1), model.ActivationBytes);
+        Assert.Equal(PerBatch(1), model.ActivationBytes);
         float[] batched = model.Forward(images, 3);
         long batchBytes = model.ActivationBytes;
-        Assert.Equal(VitModel.ActivationBytesFor(config, 3), batchBytes);
+        Assert.Equal(PerBatch(3), batchBytes);
         for (int i = 0; i < 3; i++)
         {
             float[] alone = model.Forward(images.AsSpan(i * perImage, perImage), 1);

@@ -46,31 +46,26 @@ public static class PatchStream
     /// <summary>The most tokens a micro-batch holds whatever the memory: beyond this a GPU is already full and latency only grows.</summary>
     public const long MaxTokenBudget = 1 << 15;
 
-    /// <summary>Consecutive images grouped so that no micro-batch holds more than the budget's tokens.</summary>
-    public static IReadOnlyList<MicroBatch> Plan(IReadOnlyList<long> tokensPerImage, long tokenBudget)
+    /// <summary>
+    /// Consecutive images grouped so that no micro-batch holds more than the budget's tokens: every
+    /// image has the model's tokens (images are resized to its size), so each micro-batch but the
+    /// last holds as many whole images as fit.
+    /// </summary>
+    public static IReadOnlyList<MicroBatch> Plan(int count, long tokensPerImage, long tokenBudget)
     {
-        var plan = new List<MicroBatch>();
-        int first = 0;
-        long tokens = 0;
-        for (int i = 0; i < tokensPerImage.Count; i++)
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfLessThan(tokensPerImage, 1);
+        if (tokensPerImage > tokenBudget)
         {
-            if (tokensPerImage[i] > tokenBudget)
-            {
-                throw new ArgumentException($"image {i} has {tokensPerImage[i]} tokens, more than the budget of {tokenBudget}");
-            }
-
-            if (tokens + tokensPerImage[i] > tokenBudget)
-            {
-                plan.Add(new MicroBatch(first, i - first, tokens));
-                (first, tokens) = (i, 0);
-            }
-
-            tokens += tokensPerImage[i];
+            throw new ArgumentException($"an image has {tokensPerImage} tokens, more than the budget of {tokenBudget}", nameof(tokenBudget));
         }
 
-        if (tokensPerImage.Count > first)
+        int perBatch = (int)Math.Min(int.MaxValue, tokenBudget / tokensPerImage);
+        var plan = new List<MicroBatch>();
+        for (int first = 0; first < count; first += perBatch)
         {
-            plan.Add(new MicroBatch(first, tokensPerImage.Count - first, tokens));
+            int images = Math.Min(perBatch, count - first);
+            plan.Add(new MicroBatch(first, images, images * tokensPerImage));
         }
 
         return plan;
@@ -102,8 +97,7 @@ public static class PatchStream
     public static IEnumerable<StreamedBatch> Run(
         IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(count);
-        IReadOnlyList<MicroBatch> plan = Plan(Enumerable.Repeat(model.TokensPerImage, count).ToArray(), tokenBudget);
+        IReadOnlyList<MicroBatch> plan = Plan(count, model.TokensPerImage, tokenBudget);
         if (plan.Count == 0)
         {
             yield break;

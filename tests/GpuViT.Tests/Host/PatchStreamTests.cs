@@ -15,14 +15,14 @@ public sealed class PatchStreamTests
     [Fact]
     public void Plan_keeps_every_micro_batch_within_the_budget_and_covers_the_input_in_order()
     {
-        long[] tokens = [5, 5, 5, 3, 9, 1, 1];
-        IReadOnlyList<MicroBatch> plan = PatchStream.Plan(tokens, 10);
+        IReadOnlyList<MicroBatch> plan = PatchStream.Plan(count: 7, tokensPerImage: 3, tokenBudget: 10);
 
-        Assert.All(plan, b => Assert.True(b.Tokens <= 10));
-        Assert.Equal(Enumerable.Range(0, tokens.Length), plan.SelectMany(b => Enumerable.Range(b.First, b.Count)));
-        Assert.Equal([new(0, 2, 10), new(2, 2, 8), new(4, 2, 10), new(6, 1, 1)], plan);
-        Assert.Empty(PatchStream.Plan([], 10));
-        Assert.Throws<ArgumentException>(() => PatchStream.Plan([11], 10));
+        // Three whole images of 3 tokens fit 10; the last micro-batch takes what is left.
+        Assert.Equal([new(0, 3, 9), new(3, 3, 9), new(6, 1, 3)], plan);
+        Assert.Equal(Enumerable.Range(0, 7), plan.SelectMany(b => Enumerable.Range(b.First, b.Count)));
+        Assert.Equal([new(0, 2, 20)], PatchStream.Plan(2, 10, 20));
+        Assert.Empty(PatchStream.Plan(0, 3, 10));
+        Assert.Throws<ArgumentException>(() => PatchStream.Plan(1, 11, 10));
     }
 
     [Theory]

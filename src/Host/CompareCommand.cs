@@ -107,6 +107,8 @@ public static class CompareCommand
                 throw new UsageException($"--vit: unknown preset '{vitPreset}' (known: {string.Join(", ", VitPresets.Names)})");
             }
 
+            // Every size is checked against every model before anything runs: one that a model cannot take fails at once, not part-way.
+            var vitConfigs = new Dictionary<int, VitConfig>();
             foreach (int size in sizes)
             {
                 if (trained is not null && size != trained.Config.ImageSize)
@@ -118,12 +120,8 @@ public static class CompareCommand
                 {
                     throw new UsageException($"--image-sizes: {size} is not a multiple of 8 (the ViT has 8×8 patches)");
                 }
-            }
 
-            // Every model is checked before anything runs: a size one of them cannot take fails at once, not part-way.
-            foreach (int size in sizes)
-            {
-                _ = trained?.Config ?? VitFor(vitPreset, size);
+                vitConfigs[size] = trained?.Config ?? VitFor(vitPreset, size);
                 foreach (bool shared in new[] { false, true })
                 {
                     try
@@ -175,16 +173,25 @@ public static class CompareCommand
                 {
                     foreach (int size in sizes)
                     {
-                        foreach (int batch in batchList)
+                        // One ViT per size, loaded (weights drawn, uploaded and packed) once for all its batches.
+                        VitModel? vitModel = null;
+                        try
                         {
-                            VitConfig config = trained?.Config ?? VitFor(vitPreset, size);
-                            Measure(VitName, size, batch, () =>
-                                MeasureVit(device, config, trained?.Weights ?? VitWeights.RandomInit(config, seed: 0), batch, decoded[size], minSeconds, interrupt));
-                            foreach (bool shared in new[] { false, true })
+                            foreach (int batch in batchList)
                             {
-                                Measure(shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName, size, batch, () =>
-                                    MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, minSeconds, interrupt));
+                                Measure(VitName, size, batch, () => MeasureVit(
+                                    vitModel ??= VitModel.Load(device, vitConfigs[size], trained?.Weights ?? VitWeights.RandomInit(vitConfigs[size], seed: 0)),
+                                    batch, decoded[size], minSeconds, interrupt));
+                                foreach (bool shared in new[] { false, true })
+                                {
+                                    Measure(shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName, size, batch, () =>
+                                        MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, minSeconds, interrupt));
+                                }
                             }
+                        }
+                        finally
+                        {
+                            vitModel?.Dispose();
                         }
                     }
 
@@ -277,9 +284,10 @@ public static class CompareCommand
     /// The ViT through the patch stream: micro-batches of <paramref name="batch"/> images cycled from
     /// <paramref name="images"/>, a warm-up stream, then one long enough to last <paramref name="minSeconds"/>.
     /// </summary>
-    private static Row MeasureVit(Device device, VitConfig config, VitWeights weights, int batch, float[][] images, double minSeconds, CancellationToken cancel)
+    private static Row MeasureVit(VitModel model, int batch, float[][] images, double minSeconds, CancellationToken cancel)
     {
-        using VitModel model = VitModel.Load(device, config, weights);
+        VitConfig config = model.Config;
+        Device device = model.Device;
         var stream = new VitStreamModel(model);
         long budget = (long)batch * config.Tokens;
         long fits = PatchStream.TokenBudget(stream, maxTokens: long.MaxValue);

@@ -289,13 +289,7 @@ public static class CompareCommand
         VitConfig config = model.Config;
         Device device = model.Device;
         var stream = new VitStreamModel(model);
-        long budget = (long)batch * config.Tokens;
-        long fits = PatchStream.TokenBudget(stream, maxTokens: long.MaxValue);
-        if (budget > fits)
-        {
-            throw new DoesNotFitException(Inv($"{batch} images need {batch * stream.DeviceBytesPerImage / 1e6:F0} MB on {device.Info.Id}; half its free memory holds {fits / config.Tokens}"));
-        }
-
+        long budget = PatchStream.TokenBudget(stream, images: batch);
         PatchStream.DecodeInto decode = (i, destination) => images[i % images.Length].CopyTo(destination);
 
         // Warm-up: builds the kernels, sizes the activations, and times a micro-batch for the plan.

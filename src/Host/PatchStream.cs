@@ -71,21 +71,37 @@ public static class PatchStream
         return plan;
     }
 
+    /// <summary>The share of the device's free memory a stream's micro-batches may take; the rest is left for whatever else runs.</summary>
+    public const double MemoryFraction = 0.5;
+
     /// <summary>
-    /// The token budget that fits: <paramref name="memoryFraction"/> of the device's free memory
-    /// over what each image costs, in whole images, at most <paramref name="maxTokens"/>.
+    /// The token budget that fits: <see cref="MemoryFraction"/> of the device's free memory over
+    /// what each image costs, in whole images, at most <paramref name="maxTokens"/>.
     /// </summary>
     /// <exception cref="DeviceOutOfMemoryException">Not even one image fits.</exception>
-    public static long TokenBudget(IStreamModel model, double memoryFraction = 0.5, long maxTokens = MaxTokenBudget)
+    public static long TokenBudget(IStreamModel model, long maxTokens = MaxTokenBudget) =>
+        Math.Min(ImagesThatFit(model, 1), Math.Max(1, maxTokens / model.TokensPerImage)) * model.TokensPerImage;
+
+    /// <summary>The token budget of exactly <paramref name="images"/> images per micro-batch.</summary>
+    /// <exception cref="DeviceOutOfMemoryException">They do not fit in <see cref="MemoryFraction"/> of the free memory.</exception>
+    public static long TokenBudget(IStreamModel model, int images)
+    {
+        ImagesThatFit(model, images);
+        return images * model.TokensPerImage;
+    }
+
+    private static long ImagesThatFit(IStreamModel model, long needed)
     {
         long free = model.Device.FreeBytes;
-        long images = (long)(free * memoryFraction / model.DeviceBytesPerImage);
-        if (images < 1)
+        long fit = (long)(free * MemoryFraction / model.DeviceBytesPerImage);
+        if (fit < needed)
         {
-            throw new DeviceOutOfMemoryException(model.Device.Info.Id, model.DeviceBytesPerImage, free, model.Device.Info.MaxAllocationBytes);
+            // The free memory these images need (they may take only MemoryFraction of it) against what is free.
+            throw new DeviceOutOfMemoryException(
+                model.Device.Info.Id, (long)(needed * model.DeviceBytesPerImage / MemoryFraction), free, model.Device.Info.MaxAllocationBytes);
         }
 
-        return Math.Max(1, Math.Min(images, maxTokens / model.TokensPerImage)) * model.TokensPerImage;
+        return fit;
     }
 
     /// <summary>

@@ -75,14 +75,14 @@ public static class RunCommand
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
             using VitModel vitModel = VitModel.Load(device, c, vit.Weights);
             var stream = new VitStreamModel(vitModel);
-            long budget = PatchStream.TokenBudget(stream);
-            if (batchSize is { } fixedBatch)
+            long budget;
+            try
             {
-                budget = (long)fixedBatch * c.Tokens;
-                if (budget > PatchStream.TokenBudget(stream, maxTokens: long.MaxValue))
-                {
-                    throw new UsageException($"--batch {fixedBatch}: that many images do not fit in half of {device.Info.Id}'s free memory");
-                }
+                budget = batchSize is { } fixedBatch ? PatchStream.TokenBudget(stream, images: fixedBatch) : PatchStream.TokenBudget(stream);
+            }
+            catch (DeviceOutOfMemoryException e) when (batchSize is not null)
+            {
+                throw new UsageException($"--batch {batchSize}: {e.Message}");
             }
 
             var allLogits = new List<float>();

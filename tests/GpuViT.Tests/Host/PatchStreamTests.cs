@@ -136,6 +136,9 @@ public sealed class PatchStreamTests
 
         Assert.Equal(620, PatchStream.TokenBudget(model));
         Assert.Equal(200, PatchStream.TokenBudget(model, maxTokens: 205));
+        Assert.Equal(620, PatchStream.TokenBudget(model, images: 62));
+        var tooMany = Assert.Throws<DeviceOutOfMemoryException>(() => PatchStream.TokenBudget(model, images: 63));
+        Assert.Equal(2 * 63 * 8_040, tooMany.RequestedBytes);
 
         // Memory in use is not free: with 900 kB taken, 6 images fit in half the rest.
         using DeviceBuffer<float> taken = device.Allocate<float>(225_000);

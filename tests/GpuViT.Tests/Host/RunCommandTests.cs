@@ -69,6 +69,16 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public void A_batch_larger_than_the_device_holds_is_one_line_and_exit_2()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(1);
+
+        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, "--batch", "2000000000", "--device", "cpu");
+
+        AssertUsageError(exit, output, error, "--batch 2000000000: out of memory on cpu: requested ");
+    }
+
+    [Fact]
     public void Npy_input_in_batches_saves_the_logits_in_input_order()
     {
         string weights = SaveTiny(), inputs = SaveInputs(5), logits = PathOf("logits.npy");

@@ -308,9 +308,7 @@ public static class CompareCommand
         double wall = Stopwatch.GetElapsedTime(start).TotalSeconds;
         compute.Sort();
 
-        // The least that must move per image: its share of the weights, its pixels in, its logits out.
-        double bytes = (double)config.WeightBytes / batch + 4.0 * (stream.ValuesPerImage + config.Classes);
-        return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes,
+        return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, config.BytesPerImage(batch),
             ModelBench.Percentile(compute, 0.5), ModelBench.Percentile(compute, 0.95), microBatches * batch / wall, device.Info.Id);
     }
 
@@ -337,9 +335,8 @@ public static class CompareCommand
         using DeviceBuffer<float> images = device.Upload(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
         (double mean, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds, cancel);
-        double bytes = config.BytesPerImagePerStep(batch) * config.Steps + config.ReadoutParameterCount * 4.0 / batch;
         string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
-        return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, bytes, p50, p95, batch / mean, device.Info.Id);
+        return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, config.BytesPerImage(batch), p50, p95, batch / mean, device.Info.Id);
     }
 
     /// <summary>

@@ -45,8 +45,7 @@ internal static class ModelBench
         double seconds = Time(device, () => model.Forward(images, logits, batch)).Mean;
         double gflops = config.FlopsPerImage * batch / seconds / 1e9;
 
-        // Bytes that must move per batch, at least: every weight once, the images in, the logits out.
-        double gbps = (model.WeightBytes + 4.0 * (pixels + (long)batch * config.Classes)) / seconds / 1e9;
+        double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
         if (json)
         {
             output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
@@ -105,8 +104,7 @@ internal static class ModelBench
             using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
             double seconds = Time(device, () => model.Forward(images, logits, batch)).Mean;
             double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
-            double bytes = config.BytesPerImagePerStep(batch) * batch * config.Steps + config.ReadoutParameterCount * 4.0;
-            double gbps = bytes / seconds / 1e9;
+            double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
             double? copyGbps = DeviceProbe.Measure(device).MemoryGbps;
             VitConfig vit = DenseRnnConfig.ComparableVit(imageSize);
             if (json)

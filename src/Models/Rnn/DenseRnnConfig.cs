@@ -89,6 +89,9 @@ public sealed record DenseRnnConfig(
     /// </summary>
     public double BytesPerImagePerStep(int batch) => (double)StepWeightBytes / batch + 4.0 * (InputChannels * Positions + 2 * Units);
 
+    /// <summary>Bytes per image of a whole forward pass: every step's, and its share of the readout's weights.</summary>
+    public double BytesPerImage(int batch) => BytesPerImagePerStep(batch) * Steps + 4.0 * ReadoutParameterCount / batch;
+
     /// <summary>FLOPs per byte moved, for one step: FlopsPerStep / BytesPerImagePerStep(batch).</summary>
     public double ArithmeticIntensity(int batch) => FlopsPerStep / BytesPerImagePerStep(batch);
 

@@ -61,6 +61,9 @@ public sealed record VitConfig(
     /// <summary>Bytes of the weights as float32, as they sit on the device.</summary>
     public long WeightBytes => ParameterCount * sizeof(float);
 
+    /// <summary>The least that must move per image at a batch: its share of every weight (read once per batch), its pixels in, its logits out.</summary>
+    public double BytesPerImage(int batch) => (double)WeightBytes / batch + 4.0 * ((long)Channels * ImageSize * ImageSize + Classes);
+
     /// <summary>
     /// Floating-point operations for one image: 2·m·n·k per linear layer (patch embedding,
     /// qkv, proj, fc1, fc2, head) and 4·T²·D per attention layer (Q·Kᵀ and P·V). LayerNorm,

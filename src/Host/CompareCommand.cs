@@ -141,7 +141,8 @@ public static class CompareCommand
             string? reportPath = parsed.GetValue(noReport) ? null : parsed.GetValue(report);
 
             // Decoded once per size before anything is measured (a bad image stops the run before it
-            // starts), then cycled by the stream, so that decoding is not what is timed.
+            // starts): the same images go through the ViT's stream, cycled, and the RNNs, so that
+            // decoding is not what is timed.
             int distinct = Math.Min(source.Count, Math.Max(2 * batchList.Max(), SyntheticImages));
             Dictionary<int, float[][]> decoded = sizes.ToDictionary(size => size, size => Decode(source, distinct, size, interrupt));
 
@@ -185,7 +186,7 @@ public static class CompareCommand
                                 foreach (bool shared in new[] { false, true })
                                 {
                                     Measure(shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName, size, batch, () =>
-                                        MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, minSeconds, interrupt));
+                                        MeasureRnn(device, new DenseRnnConfig(size, Shared: shared), batch, decoded[size], minSeconds, interrupt));
                                 }
                             }
                         }
@@ -319,7 +320,8 @@ public static class CompareCommand
         }
     }
 
-    private static Row MeasureRnn(Device device, DenseRnnConfig config, int batch, double minSeconds, CancellationToken cancel)
+    /// <summary>The RNN on the same images as the ViT: the first <paramref name="batch"/> of <paramref name="images"/>, cycled.</summary>
+    private static Row MeasureRnn(Device device, DenseRnnConfig config, int batch, float[][] images, double minSeconds, CancellationToken cancel)
     {
         try
         {
@@ -331,10 +333,10 @@ public static class CompareCommand
         }
 
         using DenseRnnModel model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);
-        long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
-        using DeviceBuffer<float> images = device.Upload(BenchData.Noise(pixels));
+        float[] batchImages = [.. Enumerable.Range(0, batch).SelectMany(i => images[i % images.Length])];
+        using DeviceBuffer<float> deviceImages = device.Upload<float>(batchImages);
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-        (double mean, double p50, double p95) = ModelBench.Time(device, () => model.Forward(images, logits, batch), minSeconds, cancel);
+        (double mean, double p50, double p95) = ModelBench.Time(device, () => model.Forward(deviceImages, logits, batch), minSeconds, cancel);
         string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
         return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, config.BytesPerImage(batch), p50, p95, batch / mean, device.Info.Id);
     }

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Runs every test. First installs, when missing, the Debian packages the tests need:
 # an OpenCL runtime on the CPU (PoCL) and NVRTC (Debian's non-free component), so the
-# generated OpenCL C and CUDA C are really built, and stb_image (libstb0) for image input.
+# generated OpenCL C and CUDA C are really built, stb_image (libstb0) for image input, and
+# NumPy (python3-numpy), which checks that the .npy files GpuViT writes load in numpy.
 # Then prints how many OpenCL and NVRTC tests ran, and a closing "N passed, N failed" line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
-packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2 libstb0)
+packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2 libstb0 python3-numpy)
 
 have_runtimes() {
     ldconfig -p | grep -q 'libOpenCL.so.1 ' \
         && ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 \
         && ldconfig -p | grep -qE 'libnvrtc\.so(\.[0-9.]+)? ' \
-        && ldconfig -p | grep -q 'libstb.so.0 '
+        && ldconfig -p | grep -q 'libstb.so.0 ' \
+        && /usr/bin/python3 -c 'import numpy' 2>/dev/null
 }
 
 as_root() {

@@ -81,6 +81,11 @@ public static class CompareCommand
                 }
 
                 trained = VitWeightFiles.Load(weightsPath, hints: new VitConfigHints(Heads: parsed.GetValue(heads)));
+                if (trained.Config.Channels != DenseRnnConfig.InputChannels)
+                {
+                    // The images decode to RGB, and the RNNs take 3 channels.
+                    throw new UsageException($"--weights: the model takes {trained.Config.Channels} input channels; compare feeds 3 (RGB)");
+                }
             }
 
             // A trained ViT runs at the size it was trained at (position embeddings are not interpolated).
@@ -275,7 +280,7 @@ public static class CompareCommand
         var images = new float[count][];
         PatchStream.ForEachImage(count, cancel, i =>
         {
-            images[i] = new float[3 * size * size];
+            images[i] = new float[DenseRnnConfig.InputChannels * size * size];
             source.Decode(i, size, images[i]);
         });
         return images;

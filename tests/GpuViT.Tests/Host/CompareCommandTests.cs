@@ -61,27 +61,21 @@ public sealed class CompareCommandTests
     [Fact]
     public void Table_and_report_with_a_projection()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"gpuvit-compare-{Guid.NewGuid():N}.html");
-        try
-        {
-            (int exit, string output, _) = Run("compare", "--device", "cpu", "--image-sizes", "8,16", "--batches", "1", "--vit", "vit_test_tiny",
-                "--seconds", "0", "--report", path, "--project", "h100");
+        using var temp = new TempDirectory("gpuvit-compare-");
+        string path = temp.PathOf("report.html");
+        (int exit, string output, _) = Run("compare", "--device", "cpu", "--image-sizes", "8,16", "--batches", "1", "--vit", "vit_test_tiny",
+            "--seconds", "0", "--report", path, "--project", "h100");
 
-            Assert.Equal(0, exit);
-            Assert.Contains("dense-rnn-shared", output);
-            Assert.Contains("PROJECTION", output);
-            Assert.Equal(6, output.Split('\n').Count(l => l.StartsWith("vit", StringComparison.Ordinal) || l.StartsWith("dense", StringComparison.Ordinal)));
-            string html = File.ReadAllText(path);
-            Assert.Contains("<svg", html);
-            Assert.Contains("<table>", html);
-            Assert.Contains("Projection, not a measurement", html);
-            Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", "", StringComparison.Ordinal));
-            Assert.DoesNotContain("<script", html);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.Equal(0, exit);
+        Assert.Contains("dense-rnn-shared", output);
+        Assert.Contains("PROJECTION", output);
+        Assert.Equal(6, output.Split('\n').Count(l => l.StartsWith("vit", StringComparison.Ordinal) || l.StartsWith("dense", StringComparison.Ordinal)));
+        string html = File.ReadAllText(path);
+        Assert.Contains("<svg", html);
+        Assert.Contains("<table>", html);
+        Assert.Contains("Projection, not a measurement", html);
+        Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", "", StringComparison.Ordinal));
+        Assert.DoesNotContain("<script", html);
     }
 
     [Fact]
@@ -122,77 +116,58 @@ public sealed class CompareCommandTests
     [Fact]
     public void Interrupted_it_writes_what_it_measured_and_exits_130()
     {
-        string path = Path.Combine(Path.GetTempPath(), $"gpuvit-compare-{Guid.NewGuid():N}.html");
+        using var temp = new TempDirectory("gpuvit-compare-");
+        string path = temp.PathOf("report.html");
         using var interrupt = new CancellationTokenSource();
         var output = new StringWriter { NewLine = "\n" };
 
         // Ctrl+C as the first measurement's line appears: as a user would, part-way through.
         var error = new InterruptingWriter(interrupt, "vit at 16");
-        try
-        {
-            int exit = Cli.Run(["compare", "--device", "cpu", "--image-sizes", "16,32", "--batches", "1,2", "--vit", "vit_test_tiny",
-                "--seconds", "0", "--json", "--report", path], output, error, interrupt.Token);
+        int exit = Cli.Run(["compare", "--device", "cpu", "--image-sizes", "16,32", "--batches", "1,2", "--vit", "vit_test_tiny",
+            "--seconds", "0", "--json", "--report", path], output, error, interrupt.Token);
 
-            Assert.Equal(Cli.Interrupted, exit);
-            using JsonDocument json = JsonDocument.Parse(output.ToString());
-            int rows = json.RootElement.GetArrayLength();
-            Assert.InRange(rows, 1, 11);
-            Assert.Contains($"interrupted; {rows} of 12 measurements written", error.ToString());
-            Assert.EndsWith("</html>\n", File.ReadAllText(path));
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        Assert.Equal(Cli.Interrupted, exit);
+        using JsonDocument json = JsonDocument.Parse(output.ToString());
+        int rows = json.RootElement.GetArrayLength();
+        Assert.InRange(rows, 1, 11);
+        Assert.Contains($"interrupted; {rows} of 12 measurements written", error.ToString());
+        Assert.EndsWith("</html>\n", File.ReadAllText(path));
+        Assert.Equal([path], Directory.GetFiles(temp.Path)); // whole, and no temporary file left beside it
     }
 
     [Fact]
     public void Runs_real_images_of_mixed_sizes_resized_to_each_size()
     {
-        string dir = Directory.CreateTempSubdirectory("gpuvit-compare-images").FullName;
-        try
-        {
-            File.WriteAllBytes(Path.Combine(dir, "a.ppm"), Ppm(20, 12));
-            File.WriteAllBytes(Path.Combine(dir, "b.ppm"), Ppm(9, 30));
-            (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
-                "--seconds", "0", "--json", "--images", dir, "--no-report");
-            Assert.True(exit == 0, error);
-            Assert.Equal(3, JsonDocument.Parse(output).RootElement.GetArrayLength());
+        using var temp = new TempDirectory("gpuvit-compare-images-");
+        File.WriteAllBytes(temp.PathOf("a.ppm"), Ppm(20, 12));
+        File.WriteAllBytes(temp.PathOf("b.ppm"), Ppm(9, 30));
 
-            (exit, output, error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
-                "--seconds", "0", "--json", "--images", dir, "--no-resize");
-            AssertUsageError(exit, output, error, "a.ppm: the image is 20×12, not 16×16");
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
+            "--seconds", "0", "--json", "--images", temp.Path, "--no-report");
+        Assert.True(exit == 0, error);
+        Assert.Equal(3, JsonDocument.Parse(output).RootElement.GetArrayLength());
 
+        (exit, output, error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "2", "--vit", "vit_test_tiny",
+            "--seconds", "0", "--json", "--images", temp.Path, "--no-resize");
+        AssertUsageError(exit, output, error, "a.ppm: the image is 20×12, not 16×16");
     }
 
     [Fact]
     public void A_measurement_too_large_for_the_device_is_skipped_and_said_so_and_the_rest_run()
     {
-        string dir = Directory.CreateTempSubdirectory("gpuvit-compare-skip").FullName;
-        string report = Path.Combine(dir, "report.html");
-        try
-        {
-            File.WriteAllBytes(Path.Combine(dir, "a.ppm"), Ppm(4, 4));
+        using var temp = new TempDirectory("gpuvit-compare-skip-");
+        string report = temp.PathOf("report.html");
+        File.WriteAllBytes(temp.PathOf("a.ppm"), Ppm(4, 4));
 
-            // 4096 images at 1024 fit neither the ViT's stream nor the RNNs' states in this machine's memory; batch 1 fits.
-            (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "1024", "--batches", "4096", "--vit", "vit_test_tiny",
-                "--images", dir, "--seconds", "0", "--json", "--report", report);
+        // 4096 images at 1024 fit neither the ViT's stream nor the RNNs' states in this machine's memory; batch 1 fits.
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "1024", "--batches", "4096", "--vit", "vit_test_tiny",
+            "--images", temp.Path, "--seconds", "0", "--json", "--report", report);
 
-            Assert.True(exit == 0, error);
-            Assert.Equal("[]", output.Trim());
-            Assert.Equal(3, error.Split('\n').Count(l => l.StartsWith("gpuvit: skipped ", StringComparison.Ordinal)));
-            Assert.Contains("gpuvit: skipped dense-rnn at 1024, batch 4096: dense-rnn at image 1024 (C=8, k=3, batch 4096) needs", error);
-            Assert.Contains("Skipped, too large for the device", File.ReadAllText(report));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        Assert.True(exit == 0, error);
+        Assert.Equal("[]", output.Trim());
+        Assert.Equal(3, error.Split('\n').Count(l => l.StartsWith("gpuvit: skipped ", StringComparison.Ordinal)));
+        Assert.Contains("gpuvit: skipped dense-rnn at 1024, batch 4096: dense-rnn at image 1024 (C=8, k=3, batch 4096) needs", error);
+        Assert.Contains("Skipped, too large for the device", File.ReadAllText(report));
     }
 
     [Fact]
@@ -204,7 +179,7 @@ public sealed class CompareCommandTests
     }
 
     private static byte[] Ppm(int width, int height) =>
-            [.. System.Text.Encoding.ASCII.GetBytes($"P6\n{width} {height}\n255\n"), .. Enumerable.Range(0, width * height * 3).Select(i => (byte)(i * 7))];
+        GpuViT.Tests.Models.InputTests.Ppm(width, height, [.. Enumerable.Range(0, width * height * 3).Select(i => (byte)(i * 7))]);
 
     [Fact]
     public void Trained_weights_run_at_their_own_size_and_no_other()

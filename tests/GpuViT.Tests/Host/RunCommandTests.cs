@@ -11,11 +11,11 @@ namespace GpuViT.Tests.Host;
 /// <summary>`gpuvit run` end to end on cpu: .npy and image inputs, --top, --labels, --save-logits, and bad files.</summary>
 public sealed class RunCommandTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("gpuvit-run-").FullName;
+    private readonly TempDirectory _temp = new("gpuvit-run-");
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_directory, name);
+    private string PathOf(string name) => _temp.PathOf(name);
 
     private static readonly VitConfig Tiny = VitPresets.VitTestTiny;
 
@@ -65,7 +65,7 @@ public sealed class RunCommandTests : IDisposable
             Assert.True(Math.Abs(expected[i] - saved.Data[i]) <= 1e-5f * (1 + Math.Abs(expected[i])), $"logit {i}: {saved.Data[i]} vs {expected[i]}");
         }
 
-        Assert.Empty(Directory.GetFiles(_directory, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(_temp.Path, "*.tmp"));
     }
 
     [Fact]

@@ -10,11 +10,11 @@ namespace GpuViT.Tests.Models;
 /// </summary>
 public sealed class ImageSourceTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("gpuvit-source-").FullName;
+    private readonly TempDirectory _temp = new("gpuvit-source-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir, name);
+    private string PathOf(string name) => _temp.PathOf(name);
 
     /// <summary>An image of pseudo-random pixels, PNG or PPM by the path's extension.</summary>
     private static string WriteImage(string path, int width, int height, int seed)

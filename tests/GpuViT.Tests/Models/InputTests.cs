@@ -12,11 +12,11 @@ namespace GpuViT.Tests.Models;
 /// </summary>
 public sealed class InputTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("gpuvit-inputs-").FullName;
+    private readonly TempDirectory _temp = new("gpuvit-inputs-");
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
-    private string PathOf(string name) => Path.Combine(_dir, name);
+    private string PathOf(string name) => _temp.PathOf(name);
 
     private string Write(string name, byte[] bytes)
     {
@@ -243,7 +243,7 @@ public sealed class InputTests : IDisposable
         Assert.Equal(shape, read.Shape);
         Assert.Equal(data, read.Data);
         Assert.Equal(0, (new FileInfo(path).Length - count * 4) % 64);
-        Assert.Single(Directory.GetFiles(_dir)); // no temporary file left behind
+        Assert.Single(Directory.GetFiles(_temp.Path)); // no temporary file left behind
     }
 
     [Fact]

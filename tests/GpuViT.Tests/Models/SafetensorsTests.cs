@@ -9,13 +9,11 @@ namespace GpuViT.Tests.Models;
 
 public sealed class SafetensorsTests : IDisposable
 {
-    readonly string _directory = Path.Combine(Path.GetTempPath(), "gpuvit-safetensors-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _temp = new("gpuvit-safetensors-");
 
-    public SafetensorsTests() => Directory.CreateDirectory(_directory);
+    public void Dispose() => _temp.Dispose();
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
-
-    string PathOf(string name) => Path.Combine(_directory, name);
+    private string PathOf(string name) => _temp.PathOf(name);
 
     // A file as the format defines it: u64 LE header length, the header, the data section.
     static byte[] Raw(string header, byte[] data) => Raw(Encoding.UTF8.GetBytes(header), data);
@@ -72,7 +70,7 @@ public sealed class SafetensorsTests : IDisposable
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         Assert.Equal(0UL, headerLength % 8);
         Assert.Equal(8 + (long)headerLength + (24 + 4 + 0 + 1) * 4, bytes.Length);
-        Assert.Single(Directory.GetFiles(_directory));
+        Assert.Single(Directory.GetFiles(_temp.Path));
 
         using var file = SafetensorsFile.Open(path);
         Assert.Equal(["blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias", "empty", "scalar"], file.TensorNames);
@@ -105,15 +103,15 @@ public sealed class SafetensorsTests : IDisposable
         using var file = SafetensorsFile.Open(path);
         Assert.Equal(["b"], file.TensorNames);
         Assert.Equal([2f, 3f], file.ReadFloat32("b"));
-        Assert.Single(Directory.GetFiles(_directory));
+        Assert.Single(Directory.GetFiles(_temp.Path));
     }
 
     [Fact]
     public void SaveIntoAMissingDirectoryFailsWithoutLeavingAFile()
     {
-        string path = Path.Combine(_directory, "missing", "w.safetensors");
+        string path = Path.Combine(_temp.Path, "missing", "w.safetensors");
         Assert.ThrowsAny<IOException>(() => new SafetensorsWriter().Add("a", new[] { 1 }, new[] { 1f }).Save(path));
-        Assert.Empty(Directory.GetFileSystemEntries(_directory));
+        Assert.Empty(Directory.GetFileSystemEntries(_temp.Path));
     }
 
     [Fact]

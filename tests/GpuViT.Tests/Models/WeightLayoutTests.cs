@@ -15,11 +15,11 @@ namespace GpuViT.Tests.Models;
 /// </summary>
 public sealed class WeightLayoutTests(OpDevices devices) : IClassFixture<OpDevices>, IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("gpuvit-layouts-").FullName;
+    private readonly TempDirectory _temp = new("gpuvit-layouts-");
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => _temp.Dispose();
 
-    private string PathOf(params string[] parts) => Path.Combine([_directory, .. parts]);
+    private string PathOf(params string[] parts) => Path.Combine([_temp.Path, .. parts]);
 
     internal static Dictionary<string, VitTensor> TorchVisionNames(VitConfig config, VitWeights weights)
     {

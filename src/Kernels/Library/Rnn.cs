@@ -27,14 +27,16 @@ public static class Rnn
     /// <summary>Channels of the input image.</summary>
     public const int InputChannels = 3;
 
-    /// <summary>Images one thread of <see cref="RnnStepUnshared"/> computes: each weight it loads serves them all.</summary>
+    /// <summary>Images one thread of the unshared step and of the per-unit readout computes at a time: each weight it loads serves them all.</summary>
     public const int ImagesPerThread = 4;
 
     /// <summary>
     /// One step of the unshared (locally connected) net for one unit of up to four images (global X:
     /// unit, Y: group of <see cref="ImagesPerThread"/> images): next = φ(W_in ⊛ input + W_rec ⊛ state + b),
     /// zero padding at the borders. Each weight is read once per four images, not once per image.
-    /// A short last group repeats its last image and stores only the real ones.
+    /// A short last group repeats its last image and stores only the real ones. The first version,
+    /// kept beside <see cref="RnnStepUnsharedStreaming"/> for the benchmark: a batch of eight reads
+    /// every weight twice, and the per-tap branches keep about one weight load in flight per thread.
     /// </summary>
     [Kernel]
     public static void RnnStepUnshared(
@@ -184,8 +186,11 @@ public static class Rnn
     }
 
     /// <summary>
-    /// The linear readout, one thread per (class: global X, image: Y). Pooled: the state's mean over
-    /// positions, [C], times weights [classes][C]; per unit: all C·H·W values times [classes][C·H·W].
+    /// The first readout, kept beside the reductions that replace it (<see cref="RnnPoolChannels"/>,
+    /// <see cref="RnnReadoutUnits"/>) for the benchmark: one thread per (class: global X, image: Y),
+    /// each re-reading (pooled: and re-averaging) the whole state, so one image launches only
+    /// ⌈classes/64⌉ groups. Pooled: the state's mean over positions, [C], times weights
+    /// [classes][C]; per unit: all C·H·W values times [classes][C·H·W].
     /// </summary>
     [Kernel]
     public static void RnnReadout(
@@ -218,6 +223,301 @@ public static class Rnn
                 {
                     sum += weights[k * units + u] * state[image * units + u];
                 }
+            }
+
+            logits[image * classes + k] = sum + bias[k];
+        }
+    }
+
+    /// <summary>
+    /// One step of the unshared net as a bandwidth kernel (the version that replaces
+    /// <see cref="RnnStepUnshared"/> on devices; both are kept and benchmarked side by side). A
+    /// thread per unit (global X) reads its weight block once per pass of up to
+    /// <see cref="ImagesPerThread"/> images, every image of the batch in the same thread, so the
+    /// weights cross device memory once per batch (a second pass finds them in L1/L2). The loops
+    /// run window position outside and channels inside: the border test is made once per
+    /// position (zero padding: the tap is skipped), and the channel loop is a straight body the
+    /// compiler unrolls, so several weight loads are in flight per thread (the first version's
+    /// dx loop of three was left rolled, one load at a time). A lone image (batch 1, or the last
+    /// of an odd batch) takes a one-image pass instead of computing three copies of it.
+    /// </summary>
+    [Kernel]
+    public static void RnnStepUnsharedStreaming(
+        KernelThread thread, ReadOnlyView<float> input, ReadOnlyView<float> state, ReadOnlyView<float> inputWeights,
+        ReadOnlyView<float> recurrentWeights, ReadOnlyView<float> bias, ReadWriteView<float> next,
+        int batch, int channels, int height, int width, int kernel, bool relu)
+    {
+        int unit = thread.Global.X;
+        int positions = height * width;
+        int units = channels * positions;
+        if (unit < units)
+        {
+            int c = unit / positions;
+            int p = unit - c * positions;
+            int y = p / width;
+            int x = p - y * width;
+            int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
+            int lane = x % lanes;
+            int taps = kernel * kernel;
+
+            // Tap 0 of this unit in each weight tensor; tap j is j·lanes further on.
+            int block = (c * height + y) * width + x - lane;
+            int inputWeights0 = block * InputChannels * taps + lane;
+            int recurrentWeights0 = block * channels * taps + lane;
+            float start = bias[unit];
+            int inputImage = InputChannels * positions;
+            int image = 0;
+            while (image < batch)
+            {
+                if (batch - image >= 2)
+                {
+                    // Up to four images: each weight load serves them all; short passes repeat the last image and store only the real ones.
+                    int image1 = image + 1;
+                    int image2 = KernelMath.Min(image + 2, batch - 1);
+                    int image3 = KernelMath.Min(image + 3, batch - 1);
+                    float sum0 = start;
+                    float sum1 = start;
+                    float sum2 = start;
+                    float sum3 = start;
+                    int input0 = image * inputImage;
+                    int input1 = image1 * inputImage;
+                    int input2 = image2 * inputImage;
+                    int input3 = image3 * inputImage;
+                    int state0 = image * units;
+                    int state1 = image1 * units;
+                    int state2 = image2 * units;
+                    int state3 = image3 * units;
+                    for (int t = 0; t < taps; t++)
+                    {
+                        int dy = t / kernel;
+                        int yy = y + dy - kernel / 2;
+                        int xx = x + t - dy * kernel - kernel / 2;
+                        if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+                        {
+                            int at = yy * width + xx;
+                            for (int ci = 0; ci < InputChannels; ci++)
+                            {
+                                float weight = inputWeights[inputWeights0 + (ci * taps + t) * lanes];
+                                int plane = ci * positions + at;
+                                sum0 += weight * input[input0 + plane];
+                                sum1 += weight * input[input1 + plane];
+                                sum2 += weight * input[input2 + plane];
+                                sum3 += weight * input[input3 + plane];
+                            }
+
+                            for (int ci = 0; ci < channels; ci++)
+                            {
+                                float weight = recurrentWeights[recurrentWeights0 + (ci * taps + t) * lanes];
+                                int plane = ci * positions + at;
+                                sum0 += weight * state[state0 + plane];
+                                sum1 += weight * state[state1 + plane];
+                                sum2 += weight * state[state2 + plane];
+                                sum3 += weight * state[state3 + plane];
+                            }
+                        }
+                    }
+
+                    next[image * units + unit] = relu ? KernelMath.Max(sum0, 0f) : KernelMath.Tanh(sum0);
+                    next[image1 * units + unit] = relu ? KernelMath.Max(sum1, 0f) : KernelMath.Tanh(sum1);
+                    if (image + 2 < batch)
+                    {
+                        next[image2 * units + unit] = relu ? KernelMath.Max(sum2, 0f) : KernelMath.Tanh(sum2);
+                    }
+
+                    if (image + 3 < batch)
+                    {
+                        next[image3 * units + unit] = relu ? KernelMath.Max(sum3, 0f) : KernelMath.Tanh(sum3);
+                    }
+
+                    image += ImagesPerThread;
+                }
+                else
+                {
+                    float sum = start
+                        + WindowSum(inputWeights, inputWeights0, lanes, input, image * inputImage, InputChannels, y, x, height, width, kernel)
+                        + WindowSum(recurrentWeights, recurrentWeights0, lanes, state, image * units, channels, y, x, height, width, kernel);
+                    next[image * units + unit] = relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
+                    image++;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Σ weight·value over the k×k window of unit (y, x) in every channel of one image's planes
+    /// (values from <paramref name="plane0"/>, [channels][H][W]); the unit's weights start at
+    /// <paramref name="w"/>, in tap order (channel, dy, dx), <paramref name="lanes"/> apart.
+    /// Window position outside, channels inside: the border test is made once per position, and
+    /// the channel loop has a long straight body whose weight loads can all be in flight at once.
+    /// </summary>
+    [DeviceFunction]
+    public static float WindowSum(ReadOnlyView<float> weights, int w, int lanes, ReadOnlyView<float> values, int plane0, int channels, int y, int x, int height, int width, int kernel)
+    {
+        int taps = kernel * kernel;
+        int positions = height * width;
+        float sum = 0f;
+        for (int t = 0; t < taps; t++)
+        {
+            int dy = t / kernel;
+            int yy = y + dy - kernel / 2;
+            int xx = x + t - dy * kernel - kernel / 2;
+            if (yy >= 0 && yy < height && xx >= 0 && xx < width)
+            {
+                int at = plane0 + yy * width + xx;
+                for (int ci = 0; ci < channels; ci++)
+                {
+                    sum += weights[w + (ci * taps + t) * lanes] * values[at + ci * positions];
+                }
+            }
+        }
+
+        return sum;
+    }
+
+    /// <summary>Threads per group of the readout reductions (<see cref="RnnPoolChannels"/>, <see cref="RnnReadoutUnits"/>): a power of two.</summary>
+    public const int ReduceGroupSize = 256;
+
+    /// <summary>
+    /// The pooled readout's first half: partial sums of the final state over positions, one group
+    /// per (slice of positions: group X, image·C + channel: group Y), each thread striding over
+    /// the slice (coalesced), then a group reduction. partial[(image·C + c)·slices + slice].
+    /// Slices let a batch of one image still fill the device; <see cref="RnnReadoutPooled"/>
+    /// adds them up. Launch with <see cref="ReduceGroupSize"/> threads.
+    /// </summary>
+    [Kernel]
+    public static void RnnPoolChannels(KernelThread thread, ReadOnlyView<float> state, ReadWriteView<float> partial, int planes, int positions, int slices)
+    {
+        var shared = Group.Shared<float>(ReduceGroupSize);
+        int slice = thread.Group.X;
+        int plane = thread.Group.Y;
+        int lane = thread.Local.X;
+        int width = thread.GroupSize.X;
+        if (plane < planes)
+        {
+            int length = (positions + slices - 1) / slices;
+            int first = slice * length;
+            int end = KernelMath.Min(first + length, positions);
+            float sum = 0f;
+            for (int p = first + lane; p < end; p += width)
+            {
+                sum += state[plane * positions + p];
+            }
+
+            float total = GroupReductions.GroupSum(shared, lane, width, sum);
+            if (lane == 0)
+            {
+                partial[plane * slices + slice] = total;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The pooled readout's second half, one thread per (class: global X, image: Y):
+    /// logits = bias + Σ_c weights[class][c] · (Σ_slices partial) / positions.
+    /// </summary>
+    [Kernel]
+    public static void RnnReadoutPooled(
+        KernelThread thread, ReadOnlyView<float> partial, ReadOnlyView<float> weights, ReadOnlyView<float> bias, ReadWriteView<float> logits,
+        int batch, int channels, int positions, int classes, int slices)
+    {
+        int k = thread.Global.X;
+        int image = thread.Global.Y;
+        if (k < classes && image < batch)
+        {
+            float scale = 1f / (float)positions;
+            float sum = 0f;
+            for (int c = 0; c < channels; c++)
+            {
+                float channelSum = 0f;
+                for (int s = 0; s < slices; s++)
+                {
+                    channelSum += partial[(image * channels + c) * slices + s];
+                }
+
+                sum += weights[k * channels + c] * (channelSum * scale);
+            }
+
+            logits[image * classes + k] = sum + bias[k];
+        }
+    }
+
+    /// <summary>
+    /// The per-unit readout, a matrix–vector product over all C·H·W units: one group per (slice
+    /// of units: group X, class: Y, four images: Z), each thread striding over the slice (the
+    /// weight row and the states coalesced, each weight read once per four images), four group
+    /// reductions, partial[(image·classes + class)·slices + slice]. <see cref="RnnReadoutFinish"/>
+    /// adds the slices and the bias. Launch with <see cref="ReduceGroupSize"/> threads.
+    /// </summary>
+    [Kernel]
+    public static void RnnReadoutUnits(
+        KernelThread thread, ReadOnlyView<float> state, ReadOnlyView<float> weights, ReadWriteView<float> partial,
+        int batch, int units, int classes, int slices)
+    {
+        var shared = Group.Shared<float>(ReduceGroupSize);
+        int slice = thread.Group.X;
+        int k = thread.Group.Y;
+        int image0 = thread.Group.Z * ImagesPerThread;
+        int lane = thread.Local.X;
+        int width = thread.GroupSize.X;
+        if (k < classes && image0 < batch)
+        {
+            int image1 = KernelMath.Min(image0 + 1, batch - 1);
+            int image2 = KernelMath.Min(image0 + 2, batch - 1);
+            int image3 = KernelMath.Min(image0 + 3, batch - 1);
+            int length = (units + slices - 1) / slices;
+            int first = slice * length;
+            int end = KernelMath.Min(first + length, units);
+            float sum0 = 0f;
+            float sum1 = 0f;
+            float sum2 = 0f;
+            float sum3 = 0f;
+            for (int u = first + lane; u < end; u += width)
+            {
+                float w = weights[k * units + u];
+                sum0 += w * state[image0 * units + u];
+                sum1 += w * state[image1 * units + u];
+                sum2 += w * state[image2 * units + u];
+                sum3 += w * state[image3 * units + u];
+            }
+
+            float total0 = GroupReductions.GroupSum(shared, lane, width, sum0);
+            float total1 = GroupReductions.GroupSum(shared, lane, width, sum1);
+            float total2 = GroupReductions.GroupSum(shared, lane, width, sum2);
+            float total3 = GroupReductions.GroupSum(shared, lane, width, sum3);
+            if (lane == 0)
+            {
+                partial[(image0 * classes + k) * slices + slice] = total0;
+                if (image0 + 1 < batch)
+                {
+                    partial[(image1 * classes + k) * slices + slice] = total1;
+                }
+
+                if (image0 + 2 < batch)
+                {
+                    partial[(image2 * classes + k) * slices + slice] = total2;
+                }
+
+                if (image0 + 3 < batch)
+                {
+                    partial[(image3 * classes + k) * slices + slice] = total3;
+                }
+            }
+        }
+    }
+
+    /// <summary>logits[image][class] = bias[class] + Σ_slices partial, one thread per (class: global X, image: Y).</summary>
+    [Kernel]
+    public static void RnnReadoutFinish(
+        KernelThread thread, ReadOnlyView<float> partial, ReadOnlyView<float> bias, ReadWriteView<float> logits, int batch, int classes, int slices)
+    {
+        int k = thread.Global.X;
+        int image = thread.Global.Y;
+        if (k < classes && image < batch)
+        {
+            float sum = 0f;
+            for (int s = 0; s < slices; s++)
+            {
+                sum += partial[(image * classes + k) * slices + s];
             }
 
             logits[image * classes + k] = sum + bias[k];

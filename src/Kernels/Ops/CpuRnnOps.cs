@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -316,6 +317,11 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         relu ? Vector256.Max(v, Vector256<float>.Zero)
              : Vector256<float>.One - Vector256.Create(2f) / (CpuMath.Exp(v + v) + Vector256<float>.One);
 
+    /// <summary>
+    /// Pooled: each (image, channel) plane summed with vectors, the planes in parallel, then the
+    /// small [classes × C] product; per unit: a matrix–vector product, classes in parallel, each
+    /// weight row read once per four images.
+    /// </summary>
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
         int batch, int channels, int positions, int classes, bool pooled)
     {
@@ -325,46 +331,94 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         RnnOps.Require(bias, classes, nameof(bias));
         RnnOps.Require(logits, (long)batch * classes, nameof(logits));
         float* h = Pointer(state), w = Pointer(weights), b = Pointer(bias), o = Pointer(logits);
-        Span<float> means = stackalloc float[pooled ? channels : 0];
-        for (int image = 0; image < batch; image++)
+        if (pooled)
         {
-            float* hi = h + image * units;
-            if (pooled)
+            var means = new float[batch * channels];
+            Parallel.For(0, batch * channels, plane => means[plane] = Sum(h + (long)plane * positions, positions) / positions);
+            Parallel.For(0, batch, image =>
             {
-                for (int c = 0; c < channels; c++)
+                for (int k = 0; k < classes; k++)
                 {
-                    double sum = 0;
-                    for (int p = 0; p < positions; p++)
-                    {
-                        sum += hi[(long)c * positions + p];
-                    }
-
-                    means[c] = (float)(sum / positions);
-                }
-            }
-
-            for (int k = 0; k < classes; k++)
-            {
-                double sum = b[k];
-                if (pooled)
-                {
+                    float sum = b[k];
                     for (int c = 0; c < channels; c++)
                     {
-                        sum += w[(long)k * channels + c] * means[c];
+                        sum += w[(long)k * channels + c] * means[image * channels + c];
                     }
-                }
-                else
-                {
-                    for (long u = 0; u < units; u++)
-                    {
-                        sum += w[k * units + u] * hi[u];
-                    }
-                }
 
-                o[(long)image * classes + k] = (float)sum;
-            }
+                    o[(long)image * classes + k] = sum;
+                }
+            });
+        }
+        else
+        {
+            Parallel.For(0, classes, k =>
+            {
+                float* row = w + k * units;
+                for (int image = 0; image < batch; image += 4)
+                {
+                    // Four images per pass over the row; a short pass repeats the last image and keeps only the real ones.
+                    int last = batch - 1;
+                    Vector4 dots = Dot4(row, h + image * units, h + Math.Min(image + 1, last) * units,
+                        h + Math.Min(image + 2, last) * units, h + Math.Min(image + 3, last) * units, units);
+                    for (int i = 0; i < 4 && image + i < batch; i++)
+                    {
+                        o[(long)(image + i) * classes + k] = b[k] + dots[i];
+                    }
+                }
+            });
         }
 
         Counts.ReadoutLaunches++;
+    }
+
+    /// <summary>Σ x[0..n) with four vector accumulators.</summary>
+    private static float Sum(float* x, int n)
+    {
+        int lanes = Vector256<float>.Count, i = 0;
+        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        for (; i + 4 * lanes <= n; i += 4 * lanes)
+        {
+            s0 += Vector256.Load(x + i);
+            s1 += Vector256.Load(x + i + lanes);
+            s2 += Vector256.Load(x + i + 2 * lanes);
+            s3 += Vector256.Load(x + i + 3 * lanes);
+        }
+
+        float sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        for (; i < n; i++)
+        {
+            sum += x[i];
+        }
+
+        return sum;
+    }
+
+    /// <summary>The dot products of one weight row with four state vectors of length n.</summary>
+    private static Vector4 Dot4(float* w, float* h0, float* h1, float* h2, float* h3, long n)
+    {
+        int lanes = Vector256<float>.Count;
+        long i = 0;
+        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        for (; i + lanes <= n; i += lanes)
+        {
+            Vector256<float> wv = Vector256.Load(w + i);
+            s0 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(h0 + i), s0);
+            s1 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(h1 + i), s1);
+            s2 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(h2 + i), s2);
+            s3 = Vector256.FusedMultiplyAdd(wv, Vector256.Load(h3 + i), s3);
+        }
+
+        var dots = new Vector4(Vector256.Sum(s0), Vector256.Sum(s1), Vector256.Sum(s2), Vector256.Sum(s3));
+        for (; i < n; i++)
+        {
+            dots += w[i] * new Vector4(h0[i], h1[i], h2[i], h3[i]);
+        }
+
+        return dots;
+    }
+
+    /// <summary>Nothing native to free: the padded planes are managed arrays.</summary>
+    public void Dispose()
+    {
     }
 }

@@ -23,8 +23,8 @@ public readonly record struct RnnStepShape(int Batch, int Channels, int Height, 
     public long BiasElements => Shared ? Channels : Units;
 }
 
-/// <summary>The recurrent net's ops: one step of the state, and the linear readout.</summary>
-public interface IRnnOps
+/// <summary>The recurrent net's ops: one step of the state, and the linear readout. Disposing frees their scratch buffers.</summary>
+public interface IRnnOps : IDisposable
 {
     Device Device { get; }
 
@@ -59,7 +59,8 @@ public sealed class RnnOpCounts
 /// <summary>The recurrent ops for a device: managed on cpu, generated kernels elsewhere (the emulator included).</summary>
 public static class RnnOps
 {
-    public static IRnnOps For(Device device) => device.Kind == DeviceKind.Cpu ? new CpuRnnOps(device) : new KernelRnnOps(device);
+    public static IRnnOps For(Device device, RnnKernelVersion version = RnnKernelVersion.Streaming) =>
+        device.Kind == DeviceKind.Cpu ? new CpuRnnOps(device) : new KernelRnnOps(device, version);
 
     internal static void Check(RnnStepShape s, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
         DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next)
@@ -92,12 +93,29 @@ public static class RnnOps
     }
 }
 
+/// <summary>Which kernels <see cref="KernelRnnOps"/> launches; both kept so the benchmark can compare them.</summary>
+public enum RnnKernelVersion
+{
+    /// <summary>The first kernels: a step with a branch per tap and images in the grid, and a readout of one thread per class.</summary>
+    PerThread,
+
+    /// <summary>The bandwidth kernels: a branch-free step that serves the whole batch per thread, and readouts as group reductions.</summary>
+    Streaming,
+}
+
 /// <summary>The recurrent ops as launches of the Rnn kernels (cuda, opencl, emulator).</summary>
-public sealed class KernelRnnOps(Device device) : IRnnOps
+public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKernelVersion.Streaming) : IRnnOps
 {
     private const int GroupSize = 128;
 
+    /// <summary>Floats a reduction group's slice should hold at least, so that its loop, not the reduction, dominates.</summary>
+    private const int MinSliceLength = 8 * Library.Rnn.ReduceGroupSize;
+
+    private DeviceBuffer<float>? _partial;
+
     public Device Device { get; } = device;
+
+    public RnnKernelVersion Version { get; } = version;
 
     public RnnOpCounts Counts { get; } = new();
 
@@ -106,22 +124,97 @@ public sealed class KernelRnnOps(Device device) : IRnnOps
     {
         RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int groups = (shape.Units + GroupSize - 1) / GroupSize;
-        // Unshared: a thread per unit of four images, so each weight is read once per four images.
-        int imageGroups = shape.Shared ? shape.Batch : (shape.Batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
-        Device.Launch(shape.Shared ? Catalog.RnnStepShared : Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), null,
-            input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
+        if (shape.Shared)
+        {
+            Device.Launch(Catalog.RnnStepShared, Int3.Size(groups, shape.Batch), Int3.Size(GroupSize, 1), null,
+                input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
+        }
+        else if (Version == RnnKernelVersion.Streaming)
+        {
+            // A thread per unit serves every image of the batch: the weights cross memory once.
+            Device.Launch(Catalog.RnnStepUnsharedStreaming, Int3.Size(groups), Int3.Size(GroupSize), null,
+                input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
+        }
+        else
+        {
+            // A thread per unit of four images, so each weight is read once per four images.
+            int imageGroups = (shape.Batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
+            Device.Launch(Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), null,
+                input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
+        }
+
         Counts.Step(shape);
     }
 
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
         int batch, int channels, int positions, int classes, bool pooled)
     {
-        RnnOps.Require(state, (long)batch * channels * positions, nameof(state));
-        RnnOps.Require(weights, (long)classes * (pooled ? channels : channels * positions), nameof(weights));
+        long units = (long)channels * positions;
+        RnnOps.Require(state, batch * units, nameof(state));
+        RnnOps.Require(weights, classes * (pooled ? channels : units), nameof(weights));
         RnnOps.Require(bias, classes, nameof(bias));
         RnnOps.Require(logits, (long)batch * classes, nameof(logits));
-        Device.Launch(Catalog.RnnReadout, Int3.Size((classes + 63) / 64, batch), Int3.Size(64, 1), null,
-            state, weights, bias, logits, batch, channels, positions, classes, pooled);
+        Int3 perClass = Int3.Size((classes + 63) / 64, batch);
+        if (Version == RnnKernelVersion.PerThread)
+        {
+            Device.Launch(Catalog.RnnReadout, perClass, Int3.Size(64, 1), null,
+                state, weights, bias, logits, batch, channels, positions, classes, pooled);
+        }
+        else if (pooled)
+        {
+            // Sums per (image, channel) over slices of positions, then the small [classes × C] product.
+            int planes = batch * channels;
+            int slices = Slices(positions, planes);
+            DeviceBuffer<float> partial = Partial((long)planes * slices);
+            Device.Launch(Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Library.Rnn.ReduceGroupSize), null,
+                state, partial, planes, positions, slices);
+            Device.Launch(Catalog.RnnReadoutPooled, perClass, Int3.Size(64, 1), null,
+                partial, weights, bias, logits, batch, channels, positions, classes, slices);
+        }
+        else
+        {
+            // A matrix–vector product: groups over (slice of units, class, four images), then the slices summed.
+            int imageGroups = (batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
+            int slices = Slices((int)units, classes * imageGroups);
+            DeviceBuffer<float> partial = Partial((long)batch * classes * slices);
+            Device.Launch(Catalog.RnnReadoutUnits, Int3.Size(slices, classes, imageGroups), Int3.Size(Library.Rnn.ReduceGroupSize), null,
+                state, weights, partial, batch, (int)units, classes, slices);
+            Device.Launch(Catalog.RnnReadoutFinish, perClass, Int3.Size(64, 1), null, partial, bias, logits, batch, classes, slices);
+        }
+
         Counts.ReadoutLaunches++;
+    }
+
+    /// <summary>
+    /// Slices of a reduction of <paramref name="length"/> values that <paramref name="rows"/> rows
+    /// are split into: enough groups for four per compute unit, none shorter than
+    /// <see cref="MinSliceLength"/>, and at most 64 (the second pass sums them serially).
+    /// </summary>
+    internal static int Slices(int length, int rows, int computeUnits)
+    {
+        int wanted = (4 * Math.Max(1, computeUnits) + rows - 1) / rows;
+        int most = Math.Max(1, length / MinSliceLength);
+        return Math.Clamp(wanted, 1, Math.Min(64, most));
+    }
+
+    private int Slices(int length, int rows) => Slices(length, rows, Device.Info.ComputeUnits);
+
+    /// <summary>The scratch buffer of partial sums, grown when a readout needs more; in-order launches on one stream may share it.</summary>
+    private DeviceBuffer<float> Partial(long elements)
+    {
+        if (_partial is null || _partial.Length < elements)
+        {
+            _partial?.Dispose();
+            _partial = null;
+            _partial = Device.Allocate<float>(elements);
+        }
+
+        return _partial;
+    }
+
+    public void Dispose()
+    {
+        _partial?.Dispose();
+        _partial = null;
     }
 }

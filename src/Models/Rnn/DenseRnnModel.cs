@@ -31,9 +31,11 @@ public sealed class DenseRnnModel : IDisposable
     /// <summary>
     /// Validates the config and checks that weights and buffers for <paramref name="batch"/> images
     /// fit the device (a <see cref="DenseRnnConfigException"/> saying how much is needed) before
-    /// allocating anything.
+    /// allocating anything. <paramref name="kernels"/> picks the kernel version on devices that
+    /// launch kernels (the benchmark compares them); the cpu backend has one.
     /// </summary>
-    public static DenseRnnModel Load(Device device, DenseRnnConfig config, DenseRnnWeights weights, int batch = 1)
+    public static DenseRnnModel Load(Device device, DenseRnnConfig config, DenseRnnWeights weights, int batch = 1,
+        RnnKernelVersion kernels = RnnKernelVersion.Streaming)
     {
         config.Validate();
         config.RequireFits(device.Info, batch);
@@ -52,7 +54,7 @@ public sealed class DenseRnnModel : IDisposable
             throw;
         }
 
-        return new DenseRnnModel(device, config, RnnOps.For(device), [.. buffers]);
+        return new DenseRnnModel(device, config, RnnOps.For(device, kernels), [.. buffers]);
     }
 
     /// <summary>Logits [batch][classes] for images [batch][3][H][W], through host memory.</summary>
@@ -109,6 +111,7 @@ public sealed class DenseRnnModel : IDisposable
     public void Dispose()
     {
         DisposeState();
+        Ops.Dispose();
         foreach (DeviceBuffer<float> buffer in _weights)
         {
             buffer.Dispose();

@@ -1,0 +1,167 @@
+using GpuViT.Kernels;
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Rnn;
+using GpuViT.Tests.Kernels;
+using GpuViT.Tests.Runtime;
+using Xunit;
+using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
+using Rnn = GpuViT.Kernels.Library.Rnn;
+
+namespace GpuViT.Tests.Ops;
+
+/// <summary>
+/// The dense RNN's readout reductions and both step versions, on the backends that run generated
+/// kernels, against plain loops (the readouts, with every slicing) and the dense-matrix reference
+/// (whole models, at batches that take each pass of the streaming step).
+/// </summary>
+public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<KernelBackends>
+{
+    public static TheoryData<string, int, int, int> PoolCases()
+    {
+        var data = new TheoryData<string, int, int, int>();
+        foreach (string backend in KernelBackends.Names)
+        {
+            // positions, planes, slices: one slice; slices that do not divide the positions; more slices than a group's stride covers.
+            data.Add(backend, 37, 3, 1);
+            data.Add(backend, 1000, 5, 3);
+            data.Add(backend, 700, 2, 7);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PoolCases))]
+    public void Pooled_readout_matches_plain_loops(string backend, int positions, int planes, int slices)
+    {
+        const int Channels = 1;
+        int batch = planes / Channels, classes = 11;
+        float[] state = Compare.Random(planes * positions, seed: positions);
+        float[] weights = Compare.Random(classes * Channels, seed: 2);
+        float[] bias = Compare.Random(classes, seed: 3);
+        float[] partial = Poisoned(planes * slices);
+        float[] logits = Poisoned(batch * classes);
+
+        backends.Launch(backend, Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Rnn.ReduceGroupSize), state, partial, planes, positions, slices);
+        backends.Launch(backend, Catalog.RnnReadoutPooled, Int3.Size(Compare.Groups(classes, 64), batch), Int3.Size(64, 1),
+            partial, weights, bias, logits, batch, Channels, positions, classes, slices);
+
+        var expected = new float[batch * classes];
+        for (int image = 0; image < batch; image++)
+        {
+            for (int k = 0; k < classes; k++)
+            {
+                double sum = bias[k];
+                for (int c = 0; c < Channels; c++)
+                {
+                    double mean = Enumerable.Range(0, positions).Sum(p => (double)state[(image * Channels + c) * positions + p]) / positions;
+                    sum += weights[k * Channels + c] * mean;
+                }
+
+                expected[image * classes + k] = (float)sum;
+            }
+        }
+
+        Compare.Close(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
+    }
+
+    public static TheoryData<string, int, int, int> UnitCases()
+    {
+        var data = new TheoryData<string, int, int, int>();
+        foreach (string backend in KernelBackends.Names)
+        {
+            // units, batch, slices: one image (three repeated lanes); four and one more; slices that do not divide the units.
+            data.Add(backend, 300, 1, 1);
+            data.Add(backend, 1031, 5, 3);
+            data.Add(backend, 257, 4, 2);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(UnitCases))]
+    public void Per_unit_readout_matches_plain_loops(string backend, int units, int batch, int slices)
+    {
+        const int Classes = 7;
+        float[] state = Compare.Random(batch * units, seed: units);
+        float[] weights = Compare.Random(Classes * units, seed: 5);
+        float[] bias = Compare.Random(Classes, seed: 6);
+        float[] partial = Poisoned(batch * Classes * slices);
+        float[] logits = Poisoned(batch * Classes);
+        int imageGroups = Compare.Groups(batch, Rnn.ImagesPerThread);
+
+        backends.Launch(backend, Catalog.RnnReadoutUnits, Int3.Size(slices, Classes, imageGroups), Int3.Size(Rnn.ReduceGroupSize), state, weights, partial, batch, units, Classes, slices);
+        backends.Launch(backend, Catalog.RnnReadoutFinish, Int3.Size(1, batch), Int3.Size(64, 1), partial, bias, logits, batch, Classes, slices);
+
+        var expected = new float[batch * Classes];
+        for (int image = 0; image < batch; image++)
+        {
+            for (int k = 0; k < Classes; k++)
+            {
+                double sum = bias[k];
+                for (int u = 0; u < units; u++)
+                {
+                    sum += (double)weights[k * units + u] * state[image * units + u];
+                }
+
+                expected[image * Classes + k] = (float)sum;
+            }
+        }
+
+        Compare.Close(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
+    }
+
+    public static TheoryData<string, RnnKernelVersion, int, int, RnnReadout> ModelCases()
+    {
+        var data = new TheoryData<string, RnnKernelVersion, int, int, RnnReadout>();
+        foreach (string backend in KernelBackends.Names)
+        {
+            foreach (RnnKernelVersion version in Enum.GetValues<RnnKernelVersion>())
+            {
+                // Batch 1: the lone-image pass; 2 and 3: a four-image pass with repeated lanes; 6: four and two; 9: four, four and one.
+                // Width 8: weight blocks of eight units; 7: of one. k = 5 wider than half of the 7×7 image.
+                data.Add(backend, version, 1, 8, RnnReadout.Pooled);
+                data.Add(backend, version, 3, 7, RnnReadout.PerUnit);
+                data.Add(backend, version, 9, 8, RnnReadout.PerUnit);
+                if (backend == KernelBackends.OpenCL)
+                {
+                    data.Add(backend, version, 2, 8, RnnReadout.Pooled);
+                    data.Add(backend, version, 6, 7, RnnReadout.Pooled);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ModelCases))]
+    public void Both_kernel_versions_match_the_dense_reference(string backend, RnnKernelVersion version, int batch, int imageSize, RnnReadout readout)
+    {
+        int kernel = imageSize == 7 ? 5 : 3;
+        var config = new DenseRnnConfig(imageSize, Channels: 5, Kernel: kernel, Steps: 2, Classes: 6, Readout: readout);
+        DenseRnnWeights weights = DenseRnnWeights.RandomInit(config, seed: batch);
+        float[] images = Compare.Random(batch * DenseRnnConfig.InputChannels * config.Positions, seed: 10 + batch);
+
+        using Device device = backend == KernelBackends.OpenCL ? RuntimeRequirement.OpenCL() : Devices.Open(backend).Device;
+        using DenseRnnModel model = DenseRnnModel.Load(device, config, weights, batch, version);
+        float[] actual = model.Forward(images, batch);
+
+        Compare.Close(DenseRnnReference.Forward(config, weights, images, batch), actual, relative: 1e-4f, absolute: 1e-4f, what: "logits");
+        Assert.Equal(version, ((KernelRnnOps)model.Ops).Version);
+    }
+
+    [Theory]
+    [InlineData(50176, 8, 132, 24)]    // 224×224, one image of 8 channels on an H200: slices of 2,048 floats (66 wanted)
+    [InlineData(50176, 256, 132, 3)]   // batch 32: fewer slices are enough
+    [InlineData(1024, 8, 132, 1)]      // 32×32: a slice under 2,048 floats is not worth a group
+    [InlineData(401408, 1000, 132, 1)] // per unit, 1000 classes: already 1000 groups
+    [InlineData(10_000_000, 1, 4, 16)] // capped by the groups wanted, not the length
+    [InlineData(10_000_000, 1, 1000, 64)] // and never more than 64
+    public void Slices_fill_the_device_without_short_slices(int length, int rows, int computeUnits, int expected) =>
+        Assert.Equal(expected, KernelRnnOps.Slices(length, rows, computeUnits));
+
+    private static float[] Poisoned(int count) => Enumerable.Repeat(float.NaN, count).ToArray();
+}

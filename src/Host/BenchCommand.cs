@@ -50,6 +50,12 @@ public static class BenchCommand
             DefaultValueFactory = _ => "register-blocked",
         };
         gemm.AcceptOnlyFromAmong("naive", "tiled", "register-blocked");
+        var rnnKernels = new Option<string>("--rnn-kernels")
+        {
+            Description = "Dense RNN kernels on kernel devices: streaming (one pass over the weights per batch, readouts as reductions) or per-thread (the first version)",
+            DefaultValueFactory = _ => "streaming",
+        };
+        rnnKernels.AcceptOnlyFromAmong("streaming", "per-thread");
         var unfused = new Option<bool>("--unfused") { Description = "Attention as GEMM, softmax, GEMM instead of the fused kernel" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
 
@@ -61,6 +67,7 @@ public static class BenchCommand
         command.Options.Add(patchSize);
         command.Options.Add(shape);
         command.Options.Add(gemm);
+        command.Options.Add(rnnKernels);
         command.Options.Add(unfused);
         command.Options.Add(json);
         command.SetAction(parsed =>
@@ -73,7 +80,8 @@ public static class BenchCommand
             if (parsed.GetValue(model) is { } preset)
             {
                 ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(patchSize), parsed.GetValue(json),
-                    !parsed.GetValue(unfused), parsed.GetValue(gemm)!);
+                    !parsed.GetValue(unfused), parsed.GetValue(gemm)!,
+                    parsed.GetValue(rnnKernels) == "per-thread" ? RnnKernelVersion.PerThread : RnnKernelVersion.Streaming);
                 return 0;
             }
 

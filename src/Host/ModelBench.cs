@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
@@ -11,7 +12,8 @@ namespace GpuViT.Host;
 /// <summary>`gpuvit bench --model PRESET`: a ViT forward pass with random weights, timed after a warm-up.</summary>
 internal static class ModelBench
 {
-    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, string gemm)
+    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, string gemm,
+        RnnKernelVersion rnnKernels = RnnKernelVersion.Streaming)
     {
         if (batch < 1)
         {
@@ -20,7 +22,7 @@ internal static class ModelBench
 
         if (preset is DenseRnnModelName or DenseRnnSharedModelName)
         {
-            RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json);
+            RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json, rnnKernels);
             return;
         }
 
@@ -78,9 +80,12 @@ internal static class ModelBench
     /// <summary>
     /// The dense RNN (C=8, k=3, T=4, tanh, pooled readout) with random weights: seconds per batch,
     /// FLOP and byte rates by the config's formulas, and the fraction of the device's probed copy
-    /// bandwidth that the bytes which must move reach.
+    /// bandwidth that the bytes which must move reach; then the same for the T steps alone, and
+    /// the readout's share of the forward pass. Each of the three is timed as back-to-back runs
+    /// between device events (<see cref="SecondsPerRun"/>), so a readout of microseconds is not
+    /// lost in a synchronisation.
     /// </summary>
-    private static void RunDenseRnn(TextWriter output, TextWriter error, ParseResult parsed, bool shared, int batch, int imageSize, bool json)
+    private static void RunDenseRnn(TextWriter output, TextWriter error, ParseResult parsed, bool shared, int batch, int imageSize, bool json, RnnKernelVersion kernels)
     {
         string name = shared ? DenseRnnSharedModelName : DenseRnnModelName;
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
@@ -90,7 +95,7 @@ internal static class ModelBench
         {
             config = new DenseRnnConfig(imageSize, Shared: shared).Validate();
             config.RequireFits(device.Info, batch);
-            model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);
+            model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch, kernels);
         }
         catch (DenseRnnConfigException e)
         {
@@ -102,11 +107,15 @@ internal static class ModelBench
             long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
             using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
             using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-            double seconds = Time(device, () => model.Forward(images, logits, batch)).Mean;
+            double seconds = SecondsPerRun(device, () => model.Forward(images, logits, batch));
+            double stepsSeconds = SecondsPerRun(device, () => model.RunSteps(images, batch));
+            double readoutSeconds = SecondsPerRun(device, () => model.RunReadout(logits, batch));
             double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
             double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
+            double stepGbps = config.BytesPerImagePerStep(batch) * config.Steps * batch / stepsSeconds / 1e9;
             double? copyGbps = DeviceProbe.Measure(device).MemoryGbps;
             VitConfig vit = DenseRnnConfig.ComparableVit(imageSize);
+            string version = device.Kind == DeviceKind.Cpu ? "cpu" : kernels == RnnKernelVersion.PerThread ? "per-thread" : "streaming";
             if (json)
             {
                 output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
@@ -115,6 +124,7 @@ internal static class ModelBench
                     ["image_size"] = imageSize,
                     ["device"] = device.Info.Id,
                     ["device_name"] = device.Info.Name,
+                    ["kernels"] = version,
                     ["batch"] = batch,
                     ["seconds"] = seconds,
                     ["images_per_s"] = batch / seconds,
@@ -122,6 +132,11 @@ internal static class ModelBench
                     ["gbps"] = gbps,
                     ["copy_gbps"] = copyGbps,
                     ["bandwidth_fraction"] = copyGbps is { } copy ? gbps / copy : null,
+                    ["steps_seconds"] = stepsSeconds,
+                    ["step_gbps"] = stepGbps,
+                    ["step_bandwidth_fraction"] = copyGbps is { } c2 ? stepGbps / c2 : null,
+                    ["readout_seconds"] = readoutSeconds,
+                    ["readout_fraction"] = readoutSeconds / seconds,
                     ["parameters"] = config.ParameterCount,
                     ["weight_bytes"] = config.WeightBytes,
                     ["flops_per_image"] = config.FlopsPerImage,
@@ -132,12 +147,60 @@ internal static class ModelBench
                 return;
             }
 
-            output.WriteLine($"{name} at {imageSize} (C={config.Channels}, k={config.Kernel}, T={config.Steps}), batch {batch}, on {device.Info.Id} ({device.Info.Name}):");
+            string OfCopy(double rate) => copyGbps is { } c ? string.Create(CultureInfo.InvariantCulture, $"{rate / c:P0} of the {c:F1} GB/s copy probe") : "no probe";
+            output.WriteLine($"{name} at {imageSize} (C={config.Channels}, k={config.Kernel}, T={config.Steps}), batch {batch}, on {device.Info.Id} ({device.Info.Name}), {version} kernels:");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {seconds * 1e3:F2} ms per batch, {batch / seconds:F1} images/s, {gflops:F2} GFLOP/s, {gbps:F2} GB/s ({(copyGbps is { } c ? $"{gbps / c:P0} of the {c:F1} GB/s copy probe" : "no probe")})"));
+                $"  {seconds * 1e3:F2} ms per batch, {batch / seconds:F1} images/s, {gflops:F2} GFLOP/s, {gbps:F2} GB/s ({OfCopy(gbps)})"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  steps: {stepsSeconds * 1e3:F2} ms, {stepGbps:F2} GB/s ({OfCopy(stepGbps)}); readout: {readoutSeconds * 1e3:F3} ms, {readoutSeconds / seconds:P1} of the forward pass"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {config.ParameterCount:N0} parameters ({config.WeightBytes / 1e6:F1} MB), {config.FlopsPerImage / 1e6:F1} MFLOP per image, {config.ArithmeticIntensity(batch):F2} FLOP/byte per step"));
         }
+    }
+
+    /// <summary>
+    /// Seconds per run of <paramref name="run"/>: after a warm-up, runs back to back between two
+    /// device events (wall time where the device's events do not time), as many as take at least
+    /// 20 ms, five times; the median.
+    /// </summary>
+    internal static double SecondsPerRun(Device device, Action run)
+    {
+        run();
+        device.Synchronize();
+        int repeats = 1;
+        var times = new List<double>();
+        while (times.Count < 5)
+        {
+            double seconds = TimeRuns(device, run, repeats);
+            if (seconds < 0.02 && repeats < 1 << 16)
+            {
+                repeats = (int)Math.Min(1 << 16, repeats * Math.Clamp(0.025 / Math.Max(seconds, 1e-6), 2, 100));
+                continue;
+            }
+
+            times.Add(seconds / repeats);
+        }
+
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static double TimeRuns(Device device, Action run, int repeats)
+    {
+        DeviceStream stream = device.DefaultStream;
+        device.Synchronize();
+        long wallStart = Stopwatch.GetTimestamp();
+        using DeviceEvent start = stream.RecordEvent();
+        for (int i = 0; i < repeats; i++)
+        {
+            run();
+        }
+
+        using DeviceEvent end = stream.RecordEvent();
+        end.Synchronize();
+        double wall = Stopwatch.GetElapsedTime(wallStart).TotalSeconds;
+        double events = end.ElapsedMillisecondsSince(start) / 1000;
+        return events > 0 ? events : wall;
     }
 
     /// <summary>Seconds per pass: the mean, the median and the 95th percentile.</summary>

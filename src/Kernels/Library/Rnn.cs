@@ -229,17 +229,23 @@ public static class Rnn
         }
     }
 
+    /// <summary>Output channels one thread of <see cref="RnnStepUnsharedStreaming"/> computes: each state value it loads serves them all.</summary>
+    public const int ChannelsPerThread = 4;
+
     /// <summary>
-    /// One step of the unshared net as a bandwidth kernel (the version that replaces
-    /// <see cref="RnnStepUnshared"/> on devices; both are kept and benchmarked side by side). A
-    /// thread per unit (global X) reads its weight block once per pass of up to
-    /// <see cref="ImagesPerThread"/> images, every image of the batch in the same thread, so the
-    /// weights cross device memory once per batch (a second pass finds them in L1/L2). The loops
-    /// run window position outside and channels inside: the border test is made once per
-    /// position (zero padding: the tap is skipped), and the channel loop is a straight body the
-    /// compiler unrolls, so several weight loads are in flight per thread (the first version's
-    /// dx loop of three was left rolled, one load at a time). A lone image (batch 1, or the last
-    /// of an odd batch) takes a one-image pass instead of computing three copies of it.
+    /// One step of the unshared net as a bandwidth kernel (it replaces <see cref="RnnStepUnshared"/>
+    /// on devices; both are kept and benchmarked side by side). A thread per (group of
+    /// <see cref="ChannelsPerThread"/> output channels, position: global X, position fastest)
+    /// computes those four units of every image of the batch, in passes of up to
+    /// <see cref="ImagesPerThread"/> images: so every weight crosses device memory once per batch
+    /// (a second pass finds it in L1/L2), and every state value loaded serves four channels (the
+    /// first version loaded one per weight per image, which at batch 8 makes the L1, not the
+    /// memory, the limit). The loops run window position outside and source channels inside: the
+    /// border test is made once per position (zero padding: the tap is skipped), and the channel
+    /// loop is a straight body of four weight loads that the compiler unrolls, so a dozen or more
+    /// loads are in flight per thread. A lone image (batch 1, or the last of an odd batch) takes a
+    /// one-image pass instead of computing three copies of it; a last channel group short of four
+    /// repeats its last channel and stores only the real ones.
     /// </summary>
     [Kernel]
     public static void RnnStepUnsharedStreaming(
@@ -247,38 +253,48 @@ public static class Rnn
         ReadOnlyView<float> recurrentWeights, ReadOnlyView<float> bias, ReadWriteView<float> next,
         int batch, int channels, int height, int width, int kernel, bool relu)
     {
-        int unit = thread.Global.X;
         int positions = height * width;
         int units = channels * positions;
-        if (unit < units)
+        int channelGroups = (channels + ChannelsPerThread - 1) / ChannelsPerThread;
+        int index = thread.Global.X;
+        if (index < channelGroups * positions)
         {
-            int c = unit / positions;
-            int p = unit - c * positions;
+            int group = index / positions;
+            int p = index - group * positions;
             int y = p / width;
             int x = p - y * width;
+            int c0 = group * ChannelsPerThread;
+            int unit0 = c0 * positions + p;
+            int unit1 = KernelMath.Min(c0 + 1, channels - 1) * positions + p;
+            int unit2 = KernelMath.Min(c0 + 2, channels - 1) * positions + p;
+            int unit3 = KernelMath.Min(c0 + 3, channels - 1) * positions + p;
             int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
             int lane = x % lanes;
             int taps = kernel * kernel;
 
-            // Tap 0 of this unit in each weight tensor; tap j is j·lanes further on.
-            int block = (c * height + y) * width + x - lane;
-            int inputWeights0 = block * InputChannels * taps + lane;
-            int recurrentWeights0 = block * channels * taps + lane;
-            float start = bias[unit];
+            // Tap 0 of each unit in each weight tensor (its block starts lane units earlier); tap j is j·lanes further on.
+            int inputWeights0 = (unit0 - lane) * InputChannels * taps + lane;
+            int inputWeights1 = (unit1 - lane) * InputChannels * taps + lane;
+            int inputWeights2 = (unit2 - lane) * InputChannels * taps + lane;
+            int inputWeights3 = (unit3 - lane) * InputChannels * taps + lane;
+            int recurrentWeights0 = (unit0 - lane) * channels * taps + lane;
+            int recurrentWeights1 = (unit1 - lane) * channels * taps + lane;
+            int recurrentWeights2 = (unit2 - lane) * channels * taps + lane;
+            int recurrentWeights3 = (unit3 - lane) * channels * taps + lane;
+            float start0 = bias[unit0];
+            float start1 = bias[unit1];
+            float start2 = bias[unit2];
+            float start3 = bias[unit3];
             int inputImage = InputChannels * positions;
             int image = 0;
             while (image < batch)
             {
                 if (batch - image >= 2)
                 {
-                    // Up to four images: each weight load serves them all; short passes repeat the last image and store only the real ones.
+                    // Up to four images; a short pass repeats its last image and stores only the real ones.
                     int image1 = image + 1;
                     int image2 = KernelMath.Min(image + 2, batch - 1);
                     int image3 = KernelMath.Min(image + 3, batch - 1);
-                    float sum0 = start;
-                    float sum1 = start;
-                    float sum2 = start;
-                    float sum3 = start;
                     int input0 = image * inputImage;
                     int input1 = image1 * inputImage;
                     int input2 = image2 * inputImage;
@@ -287,6 +303,22 @@ public static class Rnn
                     int state1 = image1 * units;
                     int state2 = image2 * units;
                     int state3 = image3 * units;
+                    float sum00 = start0;
+                    float sum01 = start0;
+                    float sum02 = start0;
+                    float sum03 = start0;
+                    float sum10 = start1;
+                    float sum11 = start1;
+                    float sum12 = start1;
+                    float sum13 = start1;
+                    float sum20 = start2;
+                    float sum21 = start2;
+                    float sum22 = start2;
+                    float sum23 = start2;
+                    float sum30 = start3;
+                    float sum31 = start3;
+                    float sum32 = start3;
+                    float sum33 = start3;
                     for (int t = 0; t < taps; t++)
                     {
                         int dy = t / kernel;
@@ -294,49 +326,128 @@ public static class Rnn
                         int xx = x + t - dy * kernel - kernel / 2;
                         if (yy >= 0 && yy < height && xx >= 0 && xx < width)
                         {
-                            int at = yy * width + xx;
+                            int window = yy * width + xx;
                             for (int ci = 0; ci < InputChannels; ci++)
                             {
-                                float weight = inputWeights[inputWeights0 + (ci * taps + t) * lanes];
-                                int plane = ci * positions + at;
-                                sum0 += weight * input[input0 + plane];
-                                sum1 += weight * input[input1 + plane];
-                                sum2 += weight * input[input2 + plane];
-                                sum3 += weight * input[input3 + plane];
+                                int tap = (ci * taps + t) * lanes;
+                                float weight0 = inputWeights[inputWeights0 + tap];
+                                float weight1 = inputWeights[inputWeights1 + tap];
+                                float weight2 = inputWeights[inputWeights2 + tap];
+                                float weight3 = inputWeights[inputWeights3 + tap];
+                                int at = ci * positions + window;
+                                float value0 = input[input0 + at];
+                                float value1 = input[input1 + at];
+                                float value2 = input[input2 + at];
+                                float value3 = input[input3 + at];
+                                sum00 += weight0 * value0;
+                                sum01 += weight0 * value1;
+                                sum02 += weight0 * value2;
+                                sum03 += weight0 * value3;
+                                sum10 += weight1 * value0;
+                                sum11 += weight1 * value1;
+                                sum12 += weight1 * value2;
+                                sum13 += weight1 * value3;
+                                sum20 += weight2 * value0;
+                                sum21 += weight2 * value1;
+                                sum22 += weight2 * value2;
+                                sum23 += weight2 * value3;
+                                sum30 += weight3 * value0;
+                                sum31 += weight3 * value1;
+                                sum32 += weight3 * value2;
+                                sum33 += weight3 * value3;
                             }
 
                             for (int ci = 0; ci < channels; ci++)
                             {
-                                float weight = recurrentWeights[recurrentWeights0 + (ci * taps + t) * lanes];
-                                int plane = ci * positions + at;
-                                sum0 += weight * state[state0 + plane];
-                                sum1 += weight * state[state1 + plane];
-                                sum2 += weight * state[state2 + plane];
-                                sum3 += weight * state[state3 + plane];
+                                int tap = (ci * taps + t) * lanes;
+                                float weight0 = recurrentWeights[recurrentWeights0 + tap];
+                                float weight1 = recurrentWeights[recurrentWeights1 + tap];
+                                float weight2 = recurrentWeights[recurrentWeights2 + tap];
+                                float weight3 = recurrentWeights[recurrentWeights3 + tap];
+                                int at = ci * positions + window;
+                                float value0 = state[state0 + at];
+                                float value1 = state[state1 + at];
+                                float value2 = state[state2 + at];
+                                float value3 = state[state3 + at];
+                                sum00 += weight0 * value0;
+                                sum01 += weight0 * value1;
+                                sum02 += weight0 * value2;
+                                sum03 += weight0 * value3;
+                                sum10 += weight1 * value0;
+                                sum11 += weight1 * value1;
+                                sum12 += weight1 * value2;
+                                sum13 += weight1 * value3;
+                                sum20 += weight2 * value0;
+                                sum21 += weight2 * value1;
+                                sum22 += weight2 * value2;
+                                sum23 += weight2 * value3;
+                                sum30 += weight3 * value0;
+                                sum31 += weight3 * value1;
+                                sum32 += weight3 * value2;
+                                sum33 += weight3 * value3;
                             }
                         }
                     }
 
-                    next[image * units + unit] = relu ? KernelMath.Max(sum0, 0f) : KernelMath.Tanh(sum0);
-                    next[image1 * units + unit] = relu ? KernelMath.Max(sum1, 0f) : KernelMath.Tanh(sum1);
+                    next[image * units + unit0] = relu ? KernelMath.Max(sum00, 0f) : KernelMath.Tanh(sum00);
+                    next[image1 * units + unit0] = relu ? KernelMath.Max(sum01, 0f) : KernelMath.Tanh(sum01);
                     if (image + 2 < batch)
                     {
-                        next[image2 * units + unit] = relu ? KernelMath.Max(sum2, 0f) : KernelMath.Tanh(sum2);
+                        next[image2 * units + unit0] = relu ? KernelMath.Max(sum02, 0f) : KernelMath.Tanh(sum02);
                     }
-
                     if (image + 3 < batch)
                     {
-                        next[image3 * units + unit] = relu ? KernelMath.Max(sum3, 0f) : KernelMath.Tanh(sum3);
+                        next[image3 * units + unit0] = relu ? KernelMath.Max(sum03, 0f) : KernelMath.Tanh(sum03);
+                    }
+
+                    if (c0 + 1 < channels)
+                    {
+                        next[image * units + unit1] = relu ? KernelMath.Max(sum10, 0f) : KernelMath.Tanh(sum10);
+                        next[image1 * units + unit1] = relu ? KernelMath.Max(sum11, 0f) : KernelMath.Tanh(sum11);
+                        if (image + 2 < batch)
+                        {
+                            next[image2 * units + unit1] = relu ? KernelMath.Max(sum12, 0f) : KernelMath.Tanh(sum12);
+                        }
+                        if (image + 3 < batch)
+                        {
+                            next[image3 * units + unit1] = relu ? KernelMath.Max(sum13, 0f) : KernelMath.Tanh(sum13);
+                        }
+                    }
+
+                    if (c0 + 2 < channels)
+                    {
+                        next[image * units + unit2] = relu ? KernelMath.Max(sum20, 0f) : KernelMath.Tanh(sum20);
+                        next[image1 * units + unit2] = relu ? KernelMath.Max(sum21, 0f) : KernelMath.Tanh(sum21);
+                        if (image + 2 < batch)
+                        {
+                            next[image2 * units + unit2] = relu ? KernelMath.Max(sum22, 0f) : KernelMath.Tanh(sum22);
+                        }
+                        if (image + 3 < batch)
+                        {
+                            next[image3 * units + unit2] = relu ? KernelMath.Max(sum23, 0f) : KernelMath.Tanh(sum23);
+                        }
+                    }
+
+                    if (c0 + 3 < channels)
+                    {
+                        next[image * units + unit3] = relu ? KernelMath.Max(sum30, 0f) : KernelMath.Tanh(sum30);
+                        next[image1 * units + unit3] = relu ? KernelMath.Max(sum31, 0f) : KernelMath.Tanh(sum31);
+                        if (image + 2 < batch)
+                        {
+                            next[image2 * units + unit3] = relu ? KernelMath.Max(sum32, 0f) : KernelMath.Tanh(sum32);
+                        }
+                        if (image + 3 < batch)
+                        {
+                            next[image3 * units + unit3] = relu ? KernelMath.Max(sum33, 0f) : KernelMath.Tanh(sum33);
+                        }
                     }
 
                     image += ImagesPerThread;
                 }
                 else
                 {
-                    float sum = start
-                        + WindowSum(inputWeights, inputWeights0, lanes, input, image * inputImage, InputChannels, y, x, height, width, kernel)
-                        + WindowSum(recurrentWeights, recurrentWeights0, lanes, state, image * units, channels, y, x, height, width, kernel);
-                    next[image * units + unit] = relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
+                    StepOneImage(input, state, inputWeights, recurrentWeights, next, image, channels, height, width, kernel, relu, y, x, c0, lane,
+                        unit0, unit1, unit2, unit3, start0, start1, start2, start3);
                     image++;
                 }
             }
@@ -344,18 +455,72 @@ public static class Rnn
     }
 
     /// <summary>
-    /// Σ weight·value over the k×k window of unit (y, x) in every channel of one image's planes
-    /// (values from <paramref name="plane0"/>, [channels][H][W]); the unit's weights start at
-    /// <paramref name="w"/>, in tap order (channel, dy, dx), <paramref name="lanes"/> apart.
-    /// Window position outside, channels inside: the border test is made once per position, and
-    /// the channel loop has a long straight body whose weight loads can all be in flight at once.
+    /// The streaming step for a batch of one image (or images one at a time): the same threads and
+    /// loops as <see cref="RnnStepUnsharedStreaming"/> without its four-image pass, whose sixteen
+    /// sums would hold this kernel's registers, and so its occupancy, at twice what one image needs.
+    /// </summary>
+    [Kernel]
+    public static void RnnStepUnsharedOneImage(
+        KernelThread thread, ReadOnlyView<float> input, ReadOnlyView<float> state, ReadOnlyView<float> inputWeights,
+        ReadOnlyView<float> recurrentWeights, ReadOnlyView<float> bias, ReadWriteView<float> next,
+        int batch, int channels, int height, int width, int kernel, bool relu)
+    {
+        int positions = height * width;
+        int channelGroups = (channels + ChannelsPerThread - 1) / ChannelsPerThread;
+        int index = thread.Global.X;
+        if (index < channelGroups * positions)
+        {
+            int group = index / positions;
+            int p = index - group * positions;
+            int y = p / width;
+            int x = p - y * width;
+            int c0 = group * ChannelsPerThread;
+            int unit0 = c0 * positions + p;
+            int unit1 = KernelMath.Min(c0 + 1, channels - 1) * positions + p;
+            int unit2 = KernelMath.Min(c0 + 2, channels - 1) * positions + p;
+            int unit3 = KernelMath.Min(c0 + 3, channels - 1) * positions + p;
+            int lane = width % WeightLanes == 0 ? x % WeightLanes : 0;
+            float start0 = bias[unit0];
+            float start1 = bias[unit1];
+            float start2 = bias[unit2];
+            float start3 = bias[unit3];
+            for (int image = 0; image < batch; image++)
+            {
+                StepOneImage(input, state, inputWeights, recurrentWeights, next, image, channels, height, width, kernel, relu, y, x, c0, lane,
+                    unit0, unit1, unit2, unit3, start0, start1, start2, start3);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One image's pass of the streaming step for the four units (channels c0..c0+3, clamped to
+    /// the last, at the same position) of one thread: the lone image of a batch, and every image
+    /// of <see cref="RnnStepUnsharedOneImage"/>.
     /// </summary>
     [DeviceFunction]
-    public static float WindowSum(ReadOnlyView<float> weights, int w, int lanes, ReadOnlyView<float> values, int plane0, int channels, int y, int x, int height, int width, int kernel)
+    public static void StepOneImage(
+        ReadOnlyView<float> input, ReadOnlyView<float> state, ReadOnlyView<float> inputWeights, ReadOnlyView<float> recurrentWeights, ReadWriteView<float> next,
+        int image, int channels, int height, int width, int kernel, bool relu, int y, int x, int c0, int lane,
+        int unit0, int unit1, int unit2, int unit3, float start0, float start1, float start2, float start3)
     {
-        int taps = kernel * kernel;
         int positions = height * width;
-        float sum = 0f;
+        int units = channels * positions;
+        int taps = kernel * kernel;
+        int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
+        int inputWeights0 = (unit0 - lane) * InputChannels * taps + lane;
+        int inputWeights1 = (unit1 - lane) * InputChannels * taps + lane;
+        int inputWeights2 = (unit2 - lane) * InputChannels * taps + lane;
+        int inputWeights3 = (unit3 - lane) * InputChannels * taps + lane;
+        int recurrentWeights0 = (unit0 - lane) * channels * taps + lane;
+        int recurrentWeights1 = (unit1 - lane) * channels * taps + lane;
+        int recurrentWeights2 = (unit2 - lane) * channels * taps + lane;
+        int recurrentWeights3 = (unit3 - lane) * channels * taps + lane;
+        int input0 = image * InputChannels * positions;
+        int state0 = image * units;
+        float sum0 = start0;
+        float sum1 = start1;
+        float sum2 = start2;
+        float sum3 = start3;
         for (int t = 0; t < taps; t++)
         {
             int dy = t / kernel;
@@ -363,15 +528,55 @@ public static class Rnn
             int xx = x + t - dy * kernel - kernel / 2;
             if (yy >= 0 && yy < height && xx >= 0 && xx < width)
             {
-                int at = plane0 + yy * width + xx;
+                int window = yy * width + xx;
+                for (int ci = 0; ci < InputChannels; ci++)
+                {
+                    int tap = (ci * taps + t) * lanes;
+                    float weight0 = inputWeights[inputWeights0 + tap];
+                    float weight1 = inputWeights[inputWeights1 + tap];
+                    float weight2 = inputWeights[inputWeights2 + tap];
+                    float weight3 = inputWeights[inputWeights3 + tap];
+                    int at = ci * positions + window;
+                    float value = input[input0 + at];
+                    sum0 += weight0 * value;
+                    sum1 += weight1 * value;
+                    sum2 += weight2 * value;
+                    sum3 += weight3 * value;
+                }
+
                 for (int ci = 0; ci < channels; ci++)
                 {
-                    sum += weights[w + (ci * taps + t) * lanes] * values[at + ci * positions];
+                    int tap = (ci * taps + t) * lanes;
+                    float weight0 = recurrentWeights[recurrentWeights0 + tap];
+                    float weight1 = recurrentWeights[recurrentWeights1 + tap];
+                    float weight2 = recurrentWeights[recurrentWeights2 + tap];
+                    float weight3 = recurrentWeights[recurrentWeights3 + tap];
+                    int at = ci * positions + window;
+                    float value = state[state0 + at];
+                    sum0 += weight0 * value;
+                    sum1 += weight1 * value;
+                    sum2 += weight2 * value;
+                    sum3 += weight3 * value;
                 }
             }
         }
 
-        return sum;
+        next[image * units + unit0] = relu ? KernelMath.Max(sum0, 0f) : KernelMath.Tanh(sum0);
+
+        if (c0 + 1 < channels)
+        {
+            next[image * units + unit1] = relu ? KernelMath.Max(sum1, 0f) : KernelMath.Tanh(sum1);
+        }
+
+        if (c0 + 2 < channels)
+        {
+            next[image * units + unit2] = relu ? KernelMath.Max(sum2, 0f) : KernelMath.Tanh(sum2);
+        }
+
+        if (c0 + 3 < channels)
+        {
+            next[image * units + unit3] = relu ? KernelMath.Max(sum3, 0f) : KernelMath.Tanh(sum3);
+        }
     }
 
     /// <summary>Threads per group of the readout reductions (<see cref="RnnPoolChannels"/>, <see cref="RnnReadoutUnits"/>): a power of two.</summary>

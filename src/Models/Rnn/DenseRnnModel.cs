@@ -68,6 +68,13 @@ public sealed class DenseRnnModel : IDisposable
 
     public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch)
     {
+        RunSteps(images, batch);
+        RunReadout(logits, batch);
+    }
+
+    /// <summary>The T recurrent steps alone, from h₀ = 0 to the final state (what the bench times as the step's bandwidth).</summary>
+    public void RunSteps(DeviceView<float> images, int batch)
+    {
         if (batch < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1");
@@ -82,8 +89,18 @@ public sealed class DenseRnnModel : IDisposable
             Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next);
             state = next;
         }
+    }
 
-        Ops.Readout(state, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled);
+    /// <summary>The readout alone, from the final state of the last <see cref="RunSteps"/> of <paramref name="batch"/> images.</summary>
+    public void RunReadout(DeviceView<float> logits, int batch)
+    {
+        if (_stateBatch != batch)
+        {
+            throw new InvalidOperationException($"the readout of {batch} images needs the steps of {batch} images first (the state holds {_stateBatch})");
+        }
+
+        DeviceBuffer<float> final = _state[1 + (Config.Steps - 1) % 2];
+        Ops.Readout(final, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled);
     }
 
     private void EnsureState(int batch)

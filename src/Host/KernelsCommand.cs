@@ -1,10 +1,11 @@
 using System.CommandLine;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels.Runtime.Cuda;
 
 namespace GpuViT.Host;
 
-/// <summary>`gpuvit kernels [NAME] [--dialect opencl|cuda]`: the compiled kernels and their generated source.</summary>
+/// <summary>`gpuvit kernels [NAME] [--dialect opencl|cuda] [--resources sm_NN]`: the compiled kernels, their generated source, and what the CUDA compiler gives them.</summary>
 public static class KernelsCommand
 {
     public static Command Create(TextWriter output, TextWriter error)
@@ -20,12 +21,23 @@ public static class KernelsCommand
             DefaultValueFactory = _ => "opencl",
         };
         dialect.AcceptOnlyFromAmong("opencl", "cuda");
+        var resources = new Option<string?>("--resources")
+        {
+            Description = "Compile each kernel with NVRTC for this architecture (e.g. sm_90; no GPU needed) and list its registers per thread, static shared memory and stack frame",
+        };
 
         var command = new Command("kernels", "List every kernel with its parameters, or print one kernel's generated OpenCL C or CUDA C");
         command.Arguments.Add(name);
         command.Options.Add(dialect);
+        command.Options.Add(resources);
         command.SetAction(parsed =>
         {
+            if (parsed.GetValue(resources) is { } architecture)
+            {
+                Resources(output, architecture, parsed.GetValue(name) is { } one ? [Find(one)] : KernelRegistry.All);
+                return 0;
+            }
+
             // With --device, each kernel listed (or printed) is also built there, which checks it compiles.
             string? selector = DeviceOption.Selector(parsed);
             using Device? device = selector is null ? null : DeviceOption.Open(selector, error);
@@ -70,6 +82,35 @@ public static class KernelsCommand
             string barrier = kernel.UsesBarrier ? "  barrier" : string.Empty;
             string built = device is null ? string.Empty : $"  built in {Build(device, kernel):F0} ms";
             output.WriteLine($"  {kernel.Name.PadRight(width)}  ({string.Join(", ", kernel.Parameters)}){shared}{barrier}{built}");
+        }
+    }
+
+    /// <summary>What ptxas gave each kernel, read from its cubin: the numbers that decide occupancy on a GPU.</summary>
+    private static void Resources(TextWriter output, string architecture, IReadOnlyList<KernelDescriptor> kernels)
+    {
+        if (!System.Text.RegularExpressions.Regex.IsMatch(architecture, "^sm_[0-9]+[a-z]?$"))
+        {
+            throw new UsageException($"--resources takes a real architecture such as sm_90, not '{architecture}'");
+        }
+
+        try
+        {
+            if (!Nvrtc.SupportedArchitectures.Contains(int.Parse(architecture[3..].TrimEnd('a'), System.Globalization.CultureInfo.InvariantCulture)))
+            {
+                throw new UsageException($"NVRTC {Nvrtc.Version.Major}.{Nvrtc.Version.Minor} does not compile for {architecture}; it knows sm_{string.Join(", sm_", Nvrtc.SupportedArchitectures)}");
+            }
+        }
+        catch (NvrtcUnavailableException e)
+        {
+            throw new UsageException(e.Message);
+        }
+
+        int width = kernels.Max(k => k.Name.Length);
+        output.WriteLine($"{"kernel".PadRight(width)}  registers  shared B  stack B   ({architecture}, NVRTC {Nvrtc.Version.Major}.{Nvrtc.Version.Minor})");
+        foreach (KernelDescriptor kernel in kernels)
+        {
+            KernelResources r = CubinResources.Read(Nvrtc.CompileToCubin(kernel, architecture), kernel.Name);
+            output.WriteLine($"{kernel.Name.PadRight(width)}  {r.Registers,9}  {r.SharedBytes,8}  {r.StackBytes,7}");
         }
     }
 

@@ -63,7 +63,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     }
 
     public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next)
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null)
     {
         RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int r = shape.Kernel / 2, paddedWidth = shape.Width + 2 * r, paddedPlane = (shape.Height + 2 * r) * paddedWidth;
@@ -317,7 +317,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
              : Vector256<float>.One - Vector256.Create(2f) / (CpuMath.Exp(v + v) + Vector256<float>.One);
 
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled)
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null)
     {
         long units = (long)channels * positions;
         RnnOps.Require(state, batch * units, nameof(state));

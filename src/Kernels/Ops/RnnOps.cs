@@ -31,13 +31,16 @@ public interface IRnnOps
     /// <summary>Step launches so far, and the weight elements (W_in, W_rec, b) they were given: what a step must read.</summary>
     RnnOpCounts Counts { get; }
 
-    /// <summary>next = φ(W_in ⊛ input + W_rec ⊛ state + b); state and next are [batch][C][H][W], input [batch][3][H][W].</summary>
+    /// <summary>
+    /// next = φ(W_in ⊛ input + W_rec ⊛ state + b); state and next are [batch][C][H][W], input [batch][3][H][W].
+    /// Queued on <paramref name="stream"/> (the default stream when null); cpu runs it before returning.
+    /// </summary>
     void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next);
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null);
 
     /// <summary>logits [batch][classes] from the state: pooled over positions ([classes][C] weights) or per unit ([classes][C·H·W]).</summary>
     void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled);
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null);
 }
 
 /// <summary>Counts of what the ops were asked to do, for the accounting tests.</summary>
@@ -102,25 +105,25 @@ public sealed class KernelRnnOps(Device device) : IRnnOps
     public RnnOpCounts Counts { get; } = new();
 
     public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next)
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null)
     {
         RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int groups = (shape.Units + GroupSize - 1) / GroupSize;
         // Unshared: a thread per unit of four images, so each weight is read once per four images.
         int imageGroups = shape.Shared ? shape.Batch : (shape.Batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
-        Device.Launch(shape.Shared ? Catalog.RnnStepShared : Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), null,
+        Device.Launch(shape.Shared ? Catalog.RnnStepShared : Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), stream,
             input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
         Counts.Step(shape);
     }
 
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled)
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null)
     {
         RnnOps.Require(state, (long)batch * channels * positions, nameof(state));
         RnnOps.Require(weights, (long)classes * (pooled ? channels : channels * positions), nameof(weights));
         RnnOps.Require(bias, classes, nameof(bias));
         RnnOps.Require(logits, (long)batch * classes, nameof(logits));
-        Device.Launch(Catalog.RnnReadout, Int3.Size((classes + 63) / 64, batch), Int3.Size(64, 1), null,
+        Device.Launch(Catalog.RnnReadout, Int3.Size((classes + 63) / 64, batch), Int3.Size(64, 1), stream,
             state, weights, bias, logits, batch, channels, positions, classes, pooled);
         Counts.ReadoutLaunches++;
     }

@@ -64,7 +64,11 @@ public sealed class DenseRnnModel : IDisposable
         return logits.ToArray();
     }
 
-    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch)
+    /// <summary>
+    /// Queues the forward pass on <paramref name="stream"/> (the default stream when null): images
+    /// [batch][3][H][W] on this device → logits [batch][classes]. Read the logits after the stream.
+    /// </summary>
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null)
     {
         if (batch < 1)
         {
@@ -77,20 +81,23 @@ public sealed class DenseRnnModel : IDisposable
         for (int t = 0; t < Config.Steps; t++)
         {
             DeviceBuffer<float> next = _state[1 + t % 2];
-            Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next);
+            Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next, stream);
             state = next;
         }
 
-        Ops.Readout(state, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled);
+        Ops.Readout(state, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled, stream);
     }
 
     private void EnsureState(int batch)
     {
-        if (_stateBatch == batch)
+        // Kept for the largest batch so far: a stream's short last micro-batch reuses them.
+        if (_stateBatch >= batch)
         {
             return;
         }
 
+        // Passes queued on any stream may still read the smaller buffers.
+        Device.Synchronize();
         DisposeState();
         long elements = batch * Config.Units;
         _state.Add(Device.Upload<float>(new float[elements]));

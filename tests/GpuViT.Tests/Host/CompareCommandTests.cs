@@ -72,11 +72,18 @@ public sealed class CompareCommandTests
 
         Assert.Equal(0, exit);
         using JsonDocument json = JsonDocument.Parse(output);
-        foreach (JsonElement row in json.RootElement.EnumerateArray())
+        JsonElement[] rows = [.. json.RootElement.EnumerateArray()];
+        foreach (JsonElement row in rows)
         {
             Assert.True(row.GetProperty("peak_gflops").GetDouble() > 0);
-            Assert.True(row.GetProperty("roofline_fraction").GetDouble() > 0);
+            double roof = row.GetProperty("roofline_fraction").GetDouble();
+            Assert.True(roof > 0);
+            Assert.Equal(roof > 1, row.GetProperty("above_roof").GetBoolean());
+            Assert.Equal(row.GetProperty("device_gflops").GetDouble() / row.GetProperty("peak_gflops").GetDouble(), row.GetProperty("peak_fraction").GetDouble(), 9);
         }
+
+        // The peak share is one number per model: one best batch each.
+        Assert.Equal(["dense-rnn", "dense-rnn-shared", "vit"], rows.Where(r => r.GetProperty("best_batch").GetBoolean()).Select(r => r.GetProperty("model").GetString()!).Order());
     }
 
     [Fact]

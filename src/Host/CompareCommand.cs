@@ -288,7 +288,7 @@ public static class CompareCommand
 
     /// <summary>
     /// The RNN measured beside a ViT of <paramref name="vitFlopsPerImage"/> FLOPs per image: as
-    /// configured (C=8, k=3, T=4), or at equal compute with T steps, T = round((ViT FLOPs − readout
+    /// configured (<see cref="DenseRnnConfig"/>'s defaults), or at equal compute with T steps, T = round((ViT FLOPs − readout
     /// FLOPs) / FLOPs per step), at least 1, so its FLOPs per image are within half a step of the
     /// ViT's. Steps, not channels: the weights stay the same and the net thinks longer, while
     /// channels would grow the unshared weights as C² (at four steps, ~2 FLOPs per weight per

@@ -428,7 +428,7 @@ public static class CompareCommand
             ? Inv($": its {rnn.Intensity:F1} FLOP per byte caps it at {rnn.Intensity * gbps:F1} GFLOP/s under the {gbps:F1} GB/s bandwidth roof, while the ViT's shared weights give {vit.Intensity:F0} FLOP per byte")
             : Inv($": {rnn.Intensity:F1} FLOP per byte against the ViT's {vit.Intensity:F0}");
         string what = rnn.View == View.EqualCompute
-            ? Inv($"At equal compute (the unshared RNN run for {rnn.Rnn?.Steps} steps, {rnn.FlopsPerImage / 1e6:F0} MFLOP per image against the ViT's {vit.FlopsPerImage / 1e6:F0}), at {vit.ImageSize}×{vit.ImageSize}, batch {vit.Batch}, the ViT classified {vit.DeviceImagesPerS / rnn.DeviceImagesPerS:F1}× the images per second of the unshared dense RNN ({vit.DeviceImagesPerS:F1} against {rnn.DeviceImagesPerS:F1}; {1e3 / vit.DeviceImagesPerS:F2} against {1e3 / rnn.DeviceImagesPerS:F2} ms per image)")
+            ? Inv($"At equal compute (the unshared RNN run for {rnn.Rnn?.Steps} steps, {rnn.FlopsPerImage / 1e6:F1} MFLOP per image against the ViT's {vit.FlopsPerImage / 1e6:F1}), at {vit.ImageSize}×{vit.ImageSize}, batch {vit.Batch}, the ViT classified {vit.DeviceImagesPerS / rnn.DeviceImagesPerS:F1}× the images per second of the unshared dense RNN ({vit.DeviceImagesPerS:F1} against {rnn.DeviceImagesPerS:F1}; {1e3 / vit.DeviceImagesPerS:F2} against {1e3 / rnn.DeviceImagesPerS:F2} ms per image)")
             : Inv($"As configured, at {vit.ImageSize}×{vit.ImageSize}, batch {vit.Batch}, the ViT reached {vit.Gflops / rnn.Gflops:F1}× the GFLOP/s of the unshared dense RNN ({vit.Gflops:F0} against {rnn.Gflops:F1})");
         return what + why + ".";
     }

@@ -18,13 +18,14 @@ internal static class CompareReport
     };
 
     /// <param name="skipped">Measurements that did not fit the device, each with the reason.</param>
-    public static string Html(IReadOnlyList<Row> rows, IReadOnlyList<string> skipped, string device, DevicePeaks peaks, KnownGpu? gpu)
+    public static string Html(IReadOnlyList<Row> rows, IReadOnlyList<string> skipped, string device, DevicePeaks peaks, KnownGpu? gpu, View view)
     {
         var html = new StringBuilder();
         html.AppendLine("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuvit compare</title>");
         html.AppendLine("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}svg{background:#fff;border:1px solid #ddd}</style></head><body>");
         html.AppendLine($"<h1>ViT vs dense RNN on {E(device)}</h1>");
         html.AppendLine(Inv($"<p>Peaks: {Num(peaks.Fp32Gflops)} GFLOP/s FP32, {Num(peaks.MemoryGbps)} GB/s ({peaks.Source}).</p>"));
+        html.AppendLine($"<p>{E(ViewLine(view))}</p>");
         string skippedList = skipped.Count == 0 ? ""
             : "<p>Skipped, too large for the device:</p><ul>" + string.Concat(skipped.Select(line => $"<li>{E(line)}</li>")) + "</ul>";
         if (rows.Count == 0)
@@ -39,22 +40,36 @@ internal static class CompareReport
             html.AppendLine($"<p><b>{E(headline)}</b></p>");
         }
 
+        if (PeakUseLine(rows, peaks) is { } peakUse)
+        {
+            html.AppendLine($"<p>{E(peakUse)}</p>");
+        }
+
         html.AppendLine("<h2>Roofline</h2><p>Each point is one model, size and batch at its arithmetic intensity (FLOP per byte that must move) and achieved GFLOP/s. Below the slanted roof a model is bandwidth-bound; under the flat roof, compute-bound.</p>");
         html.AppendLine(Roofline(rows, peaks));
         html.AppendLine("<h2>Cost vs image size</h2>");
         int batch = rows.Min(r => r.Batch);
         html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.Params, "parameters"));
-        html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => 1e3 / r.ImagesPerS, Inv($"ms per image (batch {batch})")));
-        html.AppendLine("<h2>Table</h2><table><tr><th>model</th><th>size</th><th>batch</th><th>params</th><th>MFLOP/img</th><th>MB/img</th><th>FLOP/B</th><th>p50 ms</th><th>p95 ms</th><th>img/s</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th>"
+        html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => 1e3 / r.DeviceImagesPerS, Inv($"ms per image on the device (batch {batch})")));
+        html.AppendLine("<h2>Table</h2><table><tr><th>model</th><th>size</th><th>batch</th><th>T</th><th>params</th><th>MFLOP/img</th><th>MB/img</th><th>FLOP/B</th>"
+            + "<th>dev p50 ms</th><th>dev p95 ms</th><th>dev img/s</th><th>dev ms/img</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th><th>e2e img/s</th><th>e2e ms/img</th>"
             + (gpu is null ? "" : $"<th>projected µs/image on {E(gpu.Name)}, FP32</th><th>projected, TF32</th>") + "</tr>");
         foreach (Row r in rows)
         {
-            string roof = Attainable(peaks, r.Intensity) is { } a ? Inv($"{r.Gflops / a:P0}") : "-";
-            html.Append(Inv($"<tr><td>{E(r.Model)}</td><td>{r.ImageSize}</td><td>{r.Batch}</td><td>{r.Params:N0}</td><td>{r.FlopsPerImage / 1e6:F1}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td><td>{r.LatencyP50 * 1e3:F2}</td><td>{r.LatencyP95 * 1e3:F2}</td><td>{r.ImagesPerS:F1}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{roof}</td>"));
+            string steps = r.Rnn is { } c ? Inv($"{c.Steps}") : "-";
+            html.Append(Inv($"<tr><td>{E(r.Model)}</td><td>{r.ImageSize}</td><td>{r.Batch}</td><td>{steps}</td><td>{r.Params:N0}</td><td>{r.FlopsPerImage / 1e6:F1}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td>"));
+            html.Append(Inv($"<td>{r.DeviceP50 * 1e3:F2}</td><td>{r.DeviceP95 * 1e3:F2}</td><td>{r.DeviceImagesPerS:F1}</td><td>{1e3 / r.DeviceImagesPerS:F3}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{E(RoofText(RoofFraction(r, peaks)))}</td>"));
+            html.Append(Inv($"<td>{r.StreamImagesPerS:F1}</td><td>{1e3 / r.StreamImagesPerS:F3}</td>"));
             html.AppendLine(gpu is null ? "</tr>" : Inv($"<td>{ProjectedSecondsPerImage(r, gpu) * 1e6:F1}</td><td>{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6:F1}</td></tr>"));
         }
 
         html.AppendLine("</table>");
+        html.AppendLine($"<p>T: the RNN's steps. {E(TimingNote)} roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.</p>");
+        if (rows.Any(r => RoofFraction(r, peaks) > 1))
+        {
+            html.AppendLine($"<p>{E(AboveRoofNote)}</p>");
+        }
+
         html.AppendLine(skippedList);
 
         if (gpu is not null)

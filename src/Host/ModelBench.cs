@@ -208,20 +208,25 @@ internal static class ModelBench
 
     /// <summary>
     /// A warm-up (which builds the kernels and sizes the activations), then passes until at
-    /// least three have run and <paramref name="minSeconds"/> have passed.
+    /// least three have run and <paramref name="minSeconds"/> have passed. <paramref name="forward"/>
+    /// queues a pass on the default stream; each is timed by device events recorded around it
+    /// there, so the host's queueing and waiting between passes is not counted (on cpu the events
+    /// are the host's clock, and the pass runs between them).
     /// </summary>
     internal static PassTimes Time(Device device, Action forward, double minSeconds = 1, CancellationToken cancel = default)
     {
         forward();
         device.Synchronize();
+        DeviceStream stream = device.DefaultStream;
         var times = new List<double>();
         do
         {
             cancel.ThrowIfCancellationRequested();
-            long pass = Stopwatch.GetTimestamp();
+            using DeviceEvent start = stream.RecordEvent();
             forward();
-            device.Synchronize();
-            times.Add(Stopwatch.GetElapsedTime(pass).TotalSeconds);
+            using DeviceEvent done = stream.RecordEvent();
+            done.Synchronize();
+            times.Add(done.ElapsedMillisecondsSince(start) / 1e3);
         }
         while (times.Count < 3 || times.Sum() < minSeconds);
 

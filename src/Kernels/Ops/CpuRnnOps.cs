@@ -64,7 +64,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     }
 
     public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next)
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null)
     {
         RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int r = shape.Kernel / 2, paddedWidth = shape.Width + 2 * r, paddedPlane = (shape.Height + 2 * r) * paddedWidth;
@@ -323,7 +323,7 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     /// weight row read once per four images.
     /// </summary>
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled)
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null)
     {
         long units = (long)channels * positions;
         RnnOps.Require(state, batch * units, nameof(state));

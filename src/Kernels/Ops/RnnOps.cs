@@ -31,13 +31,16 @@ public interface IRnnOps : IDisposable
     /// <summary>Step launches so far, and the weight elements (W_in, W_rec, b) they were given: what a step must read.</summary>
     RnnOpCounts Counts { get; }
 
-    /// <summary>next = φ(W_in ⊛ input + W_rec ⊛ state + b); state and next are [batch][C][H][W], input [batch][3][H][W].</summary>
+    /// <summary>
+    /// next = φ(W_in ⊛ input + W_rec ⊛ state + b); state and next are [batch][C][H][W], input [batch][3][H][W].
+    /// Queued on <paramref name="stream"/> (the default stream when null); cpu runs it before returning.
+    /// </summary>
     void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next);
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null);
 
     /// <summary>logits [batch][classes] from the state: pooled over positions ([classes][C] weights) or per unit ([classes][C·H·W]).</summary>
     void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled);
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null);
 }
 
 /// <summary>Counts of what the ops were asked to do, for the accounting tests.</summary>
@@ -120,26 +123,29 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
     public RnnOpCounts Counts { get; } = new();
 
     public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next)
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null)
     {
         RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int groups = (shape.Units + GroupSize - 1) / GroupSize;
         if (shape.Shared)
         {
-            Device.Launch(Catalog.RnnStepShared, Int3.Size(groups, shape.Batch), Int3.Size(GroupSize, 1), null,
+            Device.Launch(Catalog.RnnStepShared, Int3.Size(groups, shape.Batch), Int3.Size(GroupSize, 1), stream,
                 input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
         }
         else if (Version == RnnKernelVersion.Streaming)
         {
-            // A thread per unit serves every image of the batch: the weights cross memory once.
-            Device.Launch(Catalog.RnnStepUnsharedStreaming, Int3.Size(groups), Int3.Size(GroupSize), null,
+            // A thread per (four channels, position) serves every image of the batch: the weights cross memory once.
+            // One image: the kernel without the four-image pass, whose registers would halve the occupancy.
+            long threads = (long)(shape.Channels + Library.Rnn.ChannelsPerThread - 1) / Library.Rnn.ChannelsPerThread * shape.Positions;
+            Device.Launch(shape.Batch == 1 ? Catalog.RnnStepUnsharedOneImage : Catalog.RnnStepUnsharedStreaming,
+                Int3.Size((int)((threads + GroupSize - 1) / GroupSize)), Int3.Size(GroupSize), stream,
                 input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
         }
         else
         {
             // A thread per unit of four images, so each weight is read once per four images.
             int imageGroups = (shape.Batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
-            Device.Launch(Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), null,
+            Device.Launch(Catalog.RnnStepUnshared, Int3.Size(groups, imageGroups), Int3.Size(GroupSize, 1), stream,
                 input, state, inputWeights, recurrentWeights, bias, next, shape.Batch, shape.Channels, shape.Height, shape.Width, shape.Kernel, shape.Relu);
         }
 
@@ -147,7 +153,7 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
     }
 
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled)
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null)
     {
         long units = (long)channels * positions;
         RnnOps.Require(state, batch * units, nameof(state));
@@ -157,7 +163,7 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
         Int3 perClass = Int3.Size((classes + 63) / 64, batch);
         if (Version == RnnKernelVersion.PerThread)
         {
-            Device.Launch(Catalog.RnnReadout, perClass, Int3.Size(64, 1), null,
+            Device.Launch(Catalog.RnnReadout, perClass, Int3.Size(64, 1), stream,
                 state, weights, bias, logits, batch, channels, positions, classes, pooled);
         }
         else if (pooled)
@@ -166,9 +172,9 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
             int planes = batch * channels;
             int slices = Slices(positions, planes);
             DeviceBuffer<float> partial = Partial((long)planes * slices);
-            Device.Launch(Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Library.Rnn.ReduceGroupSize), null,
+            Device.Launch(Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Library.Rnn.ReduceGroupSize), stream,
                 state, partial, planes, positions, slices);
-            Device.Launch(Catalog.RnnReadoutPooled, perClass, Int3.Size(64, 1), null,
+            Device.Launch(Catalog.RnnReadoutPooled, perClass, Int3.Size(64, 1), stream,
                 partial, weights, bias, logits, batch, channels, positions, classes, slices);
         }
         else
@@ -177,7 +183,7 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
             int imageGroups = (batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
             int slices = Slices((int)units, classes * imageGroups);
             DeviceBuffer<float> partial = Partial((long)batch * classes * slices);
-            Device.Launch(Catalog.RnnReadoutUnits, Int3.Size(slices, classes, imageGroups), Int3.Size(Library.Rnn.ReduceGroupSize), null,
+            Device.Launch(Catalog.RnnReadoutUnits, Int3.Size(slices, classes, imageGroups), Int3.Size(Library.Rnn.ReduceGroupSize), stream,
                 state, weights, partial, batch, (int)units, classes, slices);
             Device.Launch(Catalog.RnnReadoutFinish, perClass, Int3.Size(64, 1), null, partial, bias, logits, batch, classes, slices);
         }
@@ -204,6 +210,8 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
     {
         if (_partial is null || _partial.Length < elements)
         {
+            // Work already queued may still read the old buffer.
+            Device.Synchronize();
             _partial?.Dispose();
             _partial = null;
             _partial = Device.Allocate<float>(elements);

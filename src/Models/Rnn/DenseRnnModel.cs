@@ -9,6 +9,7 @@ public sealed class DenseRnnModel : IDisposable
     private readonly DeviceBuffer<float>[] _weights;
     private readonly List<DeviceBuffer<float>> _state = [];
     private int _stateBatch;
+    private int _stepsBatch;
 
     private DenseRnnModel(Device device, DenseRnnConfig config, IRnnOps ops, DeviceBuffer<float>[] weights)
     {
@@ -66,14 +67,18 @@ public sealed class DenseRnnModel : IDisposable
         return logits.ToArray();
     }
 
-    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch)
+    /// <summary>
+    /// Queues the forward pass on <paramref name="stream"/> (the default stream when null): images
+    /// [batch][3][H][W] on this device → logits [batch][classes]. Read the logits after the stream.
+    /// </summary>
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null)
     {
-        RunSteps(images, batch);
-        RunReadout(logits, batch);
+        RunSteps(images, batch, stream);
+        RunReadout(logits, batch, stream);
     }
 
     /// <summary>The T recurrent steps alone, from h₀ = 0 to the final state (what the bench times as the step's bandwidth).</summary>
-    public void RunSteps(DeviceView<float> images, int batch)
+    public void RunSteps(DeviceView<float> images, int batch, DeviceStream? stream = null)
     {
         if (batch < 1)
         {
@@ -86,30 +91,35 @@ public sealed class DenseRnnModel : IDisposable
         for (int t = 0; t < Config.Steps; t++)
         {
             DeviceBuffer<float> next = _state[1 + t % 2];
-            Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next);
+            Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next, stream);
             state = next;
         }
+
+        _stepsBatch = batch;
     }
 
     /// <summary>The readout alone, from the final state of the last <see cref="RunSteps"/> of <paramref name="batch"/> images.</summary>
-    public void RunReadout(DeviceView<float> logits, int batch)
+    public void RunReadout(DeviceView<float> logits, int batch, DeviceStream? stream = null)
     {
-        if (_stateBatch != batch)
+        if (_stepsBatch != batch)
         {
-            throw new InvalidOperationException($"the readout of {batch} images needs the steps of {batch} images first (the state holds {_stateBatch})");
+            throw new InvalidOperationException($"the readout of {batch} images needs the steps of {batch} images first (the last steps ran {_stepsBatch})");
         }
 
         DeviceBuffer<float> final = _state[1 + (Config.Steps - 1) % 2];
-        Ops.Readout(final, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled);
+        Ops.Readout(final, _weights[3], _weights[4], logits, batch, Config.Channels, Config.Positions, Config.Classes, Config.Readout == RnnReadout.Pooled, stream);
     }
 
     private void EnsureState(int batch)
     {
-        if (_stateBatch == batch)
+        // Kept for the largest batch so far: a stream's short last micro-batch reuses them.
+        if (_stateBatch >= batch)
         {
             return;
         }
 
+        // Passes queued on any stream may still read the smaller buffers.
+        Device.Synchronize();
         DisposeState();
         long elements = batch * Config.Units;
         _state.Add(Device.Upload<float>(new float[elements]));
@@ -123,6 +133,7 @@ public sealed class DenseRnnModel : IDisposable
         _state.ForEach(b => b.Dispose());
         _state.Clear();
         _stateBatch = 0;
+        _stepsBatch = 0;
     }
 
     public void Dispose()

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Rnn;
 using Xunit;
+using static GpuViT.Host.CompareCommand;
 using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;
@@ -10,7 +12,14 @@ namespace GpuViT.Tests.Host;
 public sealed class CompareCommandTests
 {
     private static readonly string[] Fields =
-        ["model", "image_size", "batch", "params", "flops_per_image", "bytes_per_image", "intensity", "images_per_s", "gflops", "gbps", "device"];
+        ["model", "view", "image_size", "batch", "config", "params", "flops_per_image", "bytes_per_image", "intensity", "device_latency_p50_s", "device_latency_p95_s",
+         "device_images_per_s", "device_seconds_per_image", "device_gflops", "device_gbps", "stream_images_per_s", "stream_seconds_per_image",
+         "above_roof", "best_batch", "device"];
+
+    /// <summary>Both timings of every row, and what is derived from the device-resident one, are measured: positive.</summary>
+    private static readonly string[] Measured =
+        ["params", "flops_per_image", "bytes_per_image", "intensity", "device_latency_p50_s", "device_latency_p95_s", "device_images_per_s", "device_gflops", "device_gbps",
+         "stream_images_per_s", "stream_seconds_per_image"];
 
     [Theory]
     [InlineData("cpu", "1,2")]
@@ -33,9 +42,21 @@ public sealed class CompareCommandTests
 
             Assert.Equal(device, row.GetProperty("device").GetString());
             Assert.Equal(16, row.GetProperty("image_size").GetInt32());
-            foreach (string field in new[] { "params", "flops_per_image", "bytes_per_image", "intensity", "images_per_s", "gflops", "gbps" })
+            foreach (string field in Measured)
             {
                 Assert.True(row.GetProperty(field).GetDouble() > 0, field);
+            }
+
+            // The default view: the RNNs as configured, four steps.
+            Assert.Equal("as-configured", row.GetProperty("view").GetString());
+            Assert.Equal(row.GetProperty("device_images_per_s").GetDouble() * row.GetProperty("flops_per_image").GetDouble() / 1e9, row.GetProperty("device_gflops").GetDouble(), 6);
+            if (row.GetProperty("model").GetString() == "vit")
+            {
+                Assert.Equal(JsonValueKind.Null, row.GetProperty("config").ValueKind);
+            }
+            else
+            {
+                Assert.Equal(4, row.GetProperty("config").GetProperty("steps").GetInt32());
             }
         }
 
@@ -51,15 +72,22 @@ public sealed class CompareCommandTests
 
         Assert.Equal(0, exit);
         using JsonDocument json = JsonDocument.Parse(output);
-        foreach (JsonElement row in json.RootElement.EnumerateArray())
+        JsonElement[] rows = [.. json.RootElement.EnumerateArray()];
+        foreach (JsonElement row in rows)
         {
             Assert.True(row.GetProperty("peak_gflops").GetDouble() > 0);
-            Assert.True(row.GetProperty("roofline_fraction").GetDouble() > 0);
+            double roof = row.GetProperty("roofline_fraction").GetDouble();
+            Assert.True(roof > 0);
+            Assert.Equal(roof > 1, row.GetProperty("above_roof").GetBoolean());
+            Assert.Equal(row.GetProperty("device_gflops").GetDouble() / row.GetProperty("peak_gflops").GetDouble(), row.GetProperty("peak_fraction").GetDouble(), 9);
         }
+
+        // The peak share is one number per model: one best batch each.
+        Assert.Equal(["dense-rnn", "dense-rnn-shared", "vit"], rows.Where(r => r.GetProperty("best_batch").GetBoolean()).Select(r => r.GetProperty("model").GetString()!).Order());
     }
 
     [Fact]
-    public void Table_and_report_with_a_projection()
+    public void Table_and_report_with_a_projection_and_both_timings()
     {
         using var temp = new TempDirectory("gpuvit-compare-");
         string path = temp.PathOf("report.html");
@@ -70,7 +98,18 @@ public sealed class CompareCommandTests
         Assert.Contains("dense-rnn-shared", output);
         Assert.Contains("PROJECTION", output);
         Assert.Equal(6, output.Split('\n').Count(l => l.StartsWith("vit", StringComparison.Ordinal) || l.StartsWith("dense", StringComparison.Ordinal)));
+        Assert.Contains("view: as-configured", output);
+        foreach (string column in new[] { "dev p50 ms", "dev img/s", "dev ms/img", "e2e img/s", "e2e ms/img" })
+        {
+            Assert.Contains(column, output);
+        }
+
+        Assert.Contains("As configured, at 16×16, batch 1", output);
+        Assert.Contains("Share of the device's peak", output);
         string html = File.ReadAllText(path);
+        Assert.Contains("<th>dev img/s</th>", html);
+        Assert.Contains("<th>e2e img/s</th>", html);
+        Assert.Contains("view: as-configured", html);
         Assert.Contains("<svg", html);
         Assert.Contains("<table>", html);
         Assert.Contains("Projection, not a measurement", html);
@@ -81,36 +120,157 @@ public sealed class CompareCommandTests
     [Fact]
     public void Projection_is_bounded_by_the_known_gpu_roofline()
     {
-        var row = new CompareCommand.Row("vit", 64, 1, 1000, 4000, 2e9, 1e8, 1, 1, 1, "cpu");
-        CompareCommand.KnownGpu h100 = CompareCommand.KnownGpus.Single(g => g.Key == "h100");
+        var row = new Row("vit", 64, 1, 1000, 4000, 2e9, 1e8, 1, 1, 1, 1, "cpu");
+        KnownGpu h100 = KnownGpus.Single(g => g.Key == "h100");
 
         // 2 GFLOP at 67 TFLOP/s is 30 µs; 100 MB at 3.35 TB/s is also 30 µs: the longer wins.
-        double seconds = CompareCommand.ProjectedSecondsPerImage(row, h100);
+        double seconds = ProjectedSecondsPerImage(row, h100);
         Assert.Equal(Math.Max(2e9 / 67e12, 1e8 / 3.35e12), seconds, 12);
 
         // Tensor cores lift the compute roof, not the bandwidth roof: this row becomes bandwidth-bound.
-        Assert.Equal(1e8 / 3.35e12, CompareCommand.ProjectedSecondsPerImage(row, h100, tensorCores: true), 12);
+        Assert.Equal(1e8 / 3.35e12, ProjectedSecondsPerImage(row, h100, tensorCores: true), 12);
     }
 
     [Fact]
     public void Headline_compares_the_vit_with_the_unshared_rnn_at_the_largest_size_and_smallest_batch()
     {
-        // Row(model, size, batch, params, weight bytes, FLOPs/image, bytes/image, p50, p95, images/s, device)
-        CompareCommand.Row[] rows =
+        // Row(model, size, batch, params, weight bytes, FLOPs/image, bytes/image, device p50, p95, device images/s, stream images/s, device)
+        Row[] rows =
         [
-            new("vit", 64, 1, 1, 1, 2e9, 6e7, 1, 1, 100, "cpu"),
-            new("dense-rnn", 64, 1, 1, 1, 1e8, 2e8, 1, 1, 200, "cpu"),
-            new("vit", 128, 1, 1, 1, 2e9, 6e7, 1, 1, 150, "cpu"),
-            new("dense-rnn", 128, 1, 1, 1, 1e8, 2e8, 1, 1, 250, "cpu"),
-            new("vit", 128, 8, 1, 1, 2e9, 1e7, 1, 1, 999, "cpu"),
+            new("vit", 64, 1, 1, 1, 2e9, 6e7, 1, 1, 100, 90, "cpu"),
+            new("dense-rnn", 64, 1, 1, 1, 1e8, 2e8, 1, 1, 200, 180, "cpu"),
+            new("vit", 128, 1, 1, 1, 2e9, 6e7, 1, 1, 150, 140, "cpu"),
+            new("dense-rnn", 128, 1, 1, 1, 1e8, 2e8, 1, 1, 250, 240, "cpu"),
+            new("vit", 128, 8, 1, 1, 2e9, 1e7, 1, 1, 999, 900, "cpu"),
         ];
 
-        string? headline = CompareCommand.Headline(rows, new DevicePeaks(300, 40, PeakSource.Probe));
+        string? headline = Headline(rows, new DevicePeaks(300, 40, PeakSource.Probe));
 
-        // 300 GFLOP/s against 25: 12×; 0.5 FLOP/byte under 40 GB/s is a 20 GFLOP/s roof.
-        Assert.Equal("At 128×128, batch 1, the ViT reached 12.0× the GFLOP/s of the unshared dense RNN (300 against 25.0): "
+        // 300 GFLOP/s against 25 (device-resident, not the stream's): 12×; 0.5 FLOP/byte under 40 GB/s is a 20 GFLOP/s roof.
+        Assert.Equal("As configured, at 128×128, batch 1, the ViT reached 12.0× the GFLOP/s of the unshared dense RNN (300 against 25.0): "
             + "its 0.5 FLOP per byte caps it at 20.0 GFLOP/s under the 40.0 GB/s bandwidth roof, while the ViT's shared weights give 33 FLOP per byte.", headline);
-        Assert.Null(CompareCommand.Headline(rows.Where(r => r.Model == "vit").ToArray(), DevicePeaks.Unknown));
+        Assert.Null(Headline(rows.Where(r => r.Model == "vit").ToArray(), DevicePeaks.Unknown));
+    }
+
+    [Fact]
+    public void At_equal_compute_the_headline_compares_images_per_second_and_says_so()
+    {
+        DenseRnnConfig rnn = RnnFor(128, shared: false, View.EqualCompute, 2e9);
+        Row[] rows =
+        [
+            new("vit", 128, 1, 1, 1, 2e9, 6e7, 1, 1, 150, 140, "cpu", View.EqualCompute),
+            new("dense-rnn", 128, 1, 1, 1, rnn.FlopsPerImage, 2e8, 1, 1, 15, 14, "cpu", View.EqualCompute, rnn),
+        ];
+
+        string? headline = Headline(rows, DevicePeaks.Unknown);
+
+        Assert.StartsWith($"At equal compute (the unshared RNN run for {rnn.Steps} steps, ", headline);
+        Assert.Contains("the ViT classified 10.0× the images per second of the unshared dense RNN (150.0 against 15.0; 6.67 against 66.67 ms per image)", headline);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(128)]
+    [InlineData(224)]
+    public void Equal_compute_scales_only_the_steps_to_within_half_a_step_of_the_vits_flops(int size)
+    {
+        double vit = DenseRnnConfig.ComparableVit(size).FlopsPerImage;
+        foreach (bool shared in new[] { false, true })
+        {
+            DenseRnnConfig configured = RnnFor(size, shared, View.AsConfigured, vit);
+            DenseRnnConfig scaled = RnnFor(size, shared, View.EqualCompute, vit);
+
+            Assert.Equal(new DenseRnnConfig(size, Shared: shared), configured);
+            Assert.Equal(configured with { Steps = scaled.Steps }, scaled);
+            Assert.Equal(configured.ParameterCount, scaled.ParameterCount);
+            Assert.InRange(Math.Abs(scaled.FlopsPerImage - vit), 0, scaled.FlopsPerStep / 2.0);
+        }
+
+        // The numbers: ViT-S/16 at 128 is ~2.9 GFLOP, a step of the RNN ~26 MFLOP.
+        if (size == 128)
+        {
+            Assert.Equal(111, RnnFor(128, shared: false, View.EqualCompute, vit).Steps);
+        }
+    }
+
+    [Fact]
+    public void Match_flops_rows_carry_the_view_and_the_rnns_scaled_to_the_vits_flops()
+    {
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "1", "--vit", "vit_test_tiny",
+            "--match", "flops", "--seconds", "0", "--json", "--no-report");
+
+        Assert.True(exit == 0, error);
+        JsonElement[] rows = [.. JsonDocument.Parse(output).RootElement.EnumerateArray()];
+        Assert.Equal(3, rows.Length);
+        Assert.All(rows, r => Assert.Equal("equal-compute", r.GetProperty("view").GetString()));
+        double vit = rows.Single(r => r.GetProperty("model").GetString() == "vit").GetProperty("flops_per_image").GetDouble();
+        long step = new DenseRnnConfig(16).FlopsPerStep;
+        foreach (JsonElement row in rows.Where(r => r.GetProperty("model").GetString() != "vit"))
+        {
+            JsonElement config = row.GetProperty("config");
+            bool shared = row.GetProperty("model").GetString() == "dense-rnn-shared";
+            int steps = config.GetProperty("steps").GetInt32();
+            Assert.Equal((8, 3, 16, shared), (config.GetProperty("channels").GetInt32(), config.GetProperty("kernel").GetInt32(),
+                config.GetProperty("image_size").GetInt32(), config.GetProperty("shared").GetBoolean()));
+
+            // The tiny ViT's 3.3 MFLOP at 16 is about eight of the RNN's 0.4 MFLOP steps: not the configured four.
+            Assert.Equal(8, steps);
+            Assert.Equal(new DenseRnnConfig(16, Steps: steps, Shared: shared).FlopsPerImage, row.GetProperty("flops_per_image").GetDouble());
+            Assert.InRange(Math.Abs(row.GetProperty("flops_per_image").GetDouble() - vit), 0, step / 2.0);
+        }
+
+        (exit, output, error) = Run("compare", "--device", "cpu", "--image-sizes", "16", "--batches", "1", "--vit", "vit_test_tiny",
+            "--match", "flops", "--seconds", "0", "--no-report");
+        Assert.True(exit == 0, error);
+        Assert.Contains("view: equal-compute", output);
+        Assert.Contains("At equal compute (the unshared RNN run for 8 steps", output);
+    }
+
+    [Theory]
+    [InlineData(1.24, "124 %!")]
+    [InlineData(1.004, "100 %!")]
+    [InlineData(1.0, "100 %")]
+    [InlineData(0.98, "98 %")]
+    [InlineData(null, "-")]
+    public void A_roof_above_100_percent_is_marked(double? fraction, string expected) =>
+        Assert.Equal(expected, RoofText(fraction));
+
+    [Fact]
+    public void A_row_above_its_roof_is_marked_in_the_table_with_a_note_and_only_then()
+    {
+        // 0.5 FLOP/byte under 40 GB/s is a 20 GFLOP/s roof: 250 images/s of 0.1 GFLOP are 125 % of it, 150 are 75 %.
+        var peaks = new DevicePeaks(300, 40, PeakSource.Probe);
+        var above = new Row("dense-rnn", 128, 1, 1, 1, 1e8, 2e8, 1, 1, 250, 240, "cpu");
+
+        string marked = Table([above], "cpu (test)", peaks, null, View.AsConfigured);
+        string plain = Table([above with { DeviceImagesPerS = 150 }], "cpu (test)", peaks, null, View.AsConfigured);
+
+        Assert.Contains("125 %!", marked);
+        Assert.Contains(AboveRoofNote, marked);
+        Assert.Contains("75 %", plain);
+        Assert.DoesNotContain("%!", plain);
+        Assert.DoesNotContain(AboveRoofNote, plain);
+    }
+
+    [Fact]
+    public void Peak_use_is_one_number_per_model_at_its_best_batch_at_the_largest_size()
+    {
+        Row[] rows =
+        [
+            new("vit", 64, 1, 1, 1, 2e9, 6e7, 1, 1, 100, 90, "cpu"),
+            new("vit", 128, 1, 1, 1, 2e9, 6e7, 1, 1, 150, 140, "cpu"),
+            new("vit", 128, 8, 1, 1, 2e9, 1e7, 1, 1, 120, 110, "cpu"),
+            new("dense-rnn", 64, 8, 1, 1, 1e8, 2e8, 1, 1, 5000, 4000, "cpu"), // faster, but at a smaller size
+            new("dense-rnn", 128, 1, 1, 1, 1e8, 2e8, 1, 1, 250, 240, "cpu"),
+            new("dense-rnn", 128, 8, 1, 1, 1e8, 2e8, 1, 1, 600, 500, "cpu"),
+        ];
+        var peaks = new DevicePeaks(600, 40, PeakSource.Probe);
+
+        Assert.Equal([("vit", 128, 1, 0.5), ("dense-rnn", 128, 8, 0.1)],
+            PeakUse(rows, peaks).Select(u => (u.Best.Model, u.Best.ImageSize, u.Best.Batch, Math.Round(u.PeakFraction, 9))));
+        Assert.Equal("Share of the device's peak 600.0 GFLOP/s at each model's best batch (device-resident): vit 50 % (128×128, batch 1), dense-rnn 10 % (128×128, batch 8).",
+            PeakUseLine(rows, peaks));
+        Assert.Empty(PeakUse(rows, DevicePeaks.Unknown));
     }
 
     [Fact]
@@ -204,6 +364,7 @@ public sealed class CompareCommandTests
     [InlineData("--batches", "0", "--batches")]
     [InlineData("--project", "tpu", "unknown GPU")]
     [InlineData("--vit", "nope", "unknown preset")]
+    [InlineData("--match", "tokens", "--match: 'tokens' is not none or flops")]
     public void Bad_arguments_are_one_line_and_exit_2(string option, string value, string expected)
     {
         (int exit, string output, string error) = Run("compare", "--device", "emulator", option, value);

@@ -1,6 +1,7 @@
 using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
+using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
 using Xunit;
 
@@ -56,6 +57,40 @@ public sealed class PatchStreamTests
         {
             var random = new Random(seed);
             return Enumerable.Range(0, config.Channels * config.ImageSize * config.ImageSize).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        }
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("emulator")] // the kernels, launched on the stream's compute queue
+    public void The_rnn_through_the_stream_gives_its_own_logits_in_input_order_and_frees_what_it_took(string id)
+    {
+        using Device device = Devices.Open(id).Device;
+        var config = new DenseRnnConfig(8, Classes: 10);
+        using DenseRnnModel model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 3), batch: 2);
+        var stream = new RnnStreamModel(model);
+        float[][] images = [.. Enumerable.Range(0, 5).Select(seed =>
+        {
+            var random = new Random(seed);
+            return Enumerable.Range(0, stream.ValuesPerImage).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+        })];
+        model.Forward(new float[2 * stream.ValuesPerImage], 2);
+        long before = device.Memory.BytesInUse;
+
+        // Two images per micro-batch: both slots in use, and a short last one that reuses the state of two.
+        StreamedBatch[] batches = PatchStream.Run(stream, images.Length, (i, image) => images[i].CopyTo(image), 2 * stream.TokensPerImage).ToArray();
+
+        Assert.Equal([2, 2, 1], batches.Select(b => b.Batch.Count));
+        Assert.Equal(before, device.Memory.BytesInUse);
+        float[][] streamed = [.. batches.SelectMany(b => Enumerable.Range(0, b.Batch.Count).Select(k => b.Output(k).ToArray()))];
+        for (int i = 0; i < images.Length; i++)
+        {
+            float[] alone = model.Forward(images[i], 1);
+            Assert.Equal(alone.Length, streamed[i].Length);
+            for (int j = 0; j < alone.Length; j++)
+            {
+                Assert.Equal(alone[j], streamed[i][j], 1e-5f);
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels.Runtime.Cuda;
 
 namespace GpuViT.Host;
 
@@ -57,7 +58,9 @@ public static class DevicesCommand
             }
         }
 
-        string[] header = ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "peaks from"];
+        string[] header = probe
+            ? ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "copy kernel GB/s", "driver copy GB/s", "peaks from"]
+            : ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "peaks from"];
         Table(output, header, rows);
         if (missing.Count > 0)
         {
@@ -66,11 +69,14 @@ public static class DevicesCommand
             missing.ForEach(output.WriteLine);
         }
 
-        if (!probe)
-        {
-            output.WriteLine();
-            output.WriteLine("Peaks are from device attributes where they give them; 'gpuvit devices --probe' measures them.");
-        }
+        output.WriteLine();
+        output.WriteLine(Nvrtc.Description);
+        output.WriteLine();
+        output.WriteLine(probe
+            ? "GB/s counts bytes read plus bytes written: the faster of the copy kernel (Probes.ProbeCopy) and the driver's "
+              + "device-to-device copy (cuMemcpyDtoD, clEnqueueCopyBuffer), the memory roof compare and bench use. "
+              + "Each figure is the best of several short runs."
+            : "Peaks are from device attributes where they give them; 'gpuvit devices --probe' measures them.");
     }
 
     private static string[] Row(DeviceInfo info, DevicePeaks peaks, bool probed)
@@ -91,6 +97,7 @@ public static class DevicesCommand
             info.ComputeUnits.ToString(CultureInfo.InvariantCulture),
             Number(peaks.Fp32Gflops),
             Number(peaks.MemoryGbps),
+            .. probed ? new[] { Number(peaks.CopyKernelGbps), Number(peaks.DriverCopyGbps) } : [],
             source,
         ];
     }

@@ -32,9 +32,29 @@ public enum PeakSource
 }
 
 /// <summary>Peak FP32 throughput and memory bandwidth, and how they were obtained.</summary>
+/// <param name="MemoryGbps">
+/// The memory roof in GB/s (bytes read plus bytes written): from a probe, the higher of
+/// <see cref="CopyKernelGbps"/> and <see cref="DriverCopyGbps"/>.
+/// </param>
 public sealed record DevicePeaks(double? Fp32Gflops, double? MemoryGbps, PeakSource Source)
 {
     public static readonly DevicePeaks Unknown = new(null, null, PeakSource.Unknown);
+
+    /// <summary>The copy kernel's GB/s (the Probes.ProbeCopy kernel, or the cpu backend's parallel copy); null without a probe.</summary>
+    public double? CopyKernelGbps { get; init; }
+
+    /// <summary>The driver's own device-to-device copy in GB/s (cuMemcpyDtoD, clEnqueueCopyBuffer); null where not probed.</summary>
+    public double? DriverCopyGbps { get; init; }
+
+    /// <summary>Probed peaks: the memory roof is the faster of the two copies.</summary>
+    public static DevicePeaks Probed(double? fp32Gflops, double? copyKernelGbps, double? driverCopyGbps) =>
+        new(fp32Gflops, Max(copyKernelGbps, driverCopyGbps), PeakSource.Probe)
+        {
+            CopyKernelGbps = copyKernelGbps,
+            DriverCopyGbps = driverCopyGbps,
+        };
+
+    private static double? Max(double? a, double? b) => a is null ? b : b is null ? a : Math.Max(a.Value, b.Value);
 }
 
 /// <summary>What a device is and what it allows.</summary>

@@ -141,6 +141,29 @@ public sealed unsafe class DeviceBuffer<T> : DeviceBuffer where T : unmanaged
         stream.CopyFromDevice(this, offset * ElementSize, destination.Pointer, (long)destination.Length * ElementSize, asynchronous: true);
     }
 
+    /// <summary>
+    /// Queues a copy of the whole buffer to the start of <paramref name="destination"/> (as long or
+    /// longer, same device) on <paramref name="stream"/>, by the driver's device-to-device copy.
+    /// </summary>
+    public void CopyToAsync(DeviceBuffer<T> destination, DeviceStream stream)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ThrowIfDisposed();
+        destination.ThrowIfDisposed();
+        CheckStream(stream);
+        if (!ReferenceEquals(destination.Device, Device))
+        {
+            throw new ArgumentException($"{destination} is on another device than {this}", nameof(destination));
+        }
+
+        if (destination.Length < Length)
+        {
+            throw new ArgumentException($"{destination} is shorter than {this}", nameof(destination));
+        }
+
+        stream.CopyOnDevice(this, destination, Bytes);
+    }
+
     private void CheckRange(long offset, long count)
     {
         ThrowIfDisposed();

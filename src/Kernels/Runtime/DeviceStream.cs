@@ -26,6 +26,13 @@ public abstract unsafe class DeviceStream : IDisposable
 
     /// <summary>Device to host.</summary>
     protected internal abstract void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous);
+
+    /// <summary>
+    /// Device to device by the driver's own copy (cuMemcpyDtoDAsync, clEnqueueCopyBuffer), queued;
+    /// what <c>devices --probe</c> measures the copy kernel against.
+    /// </summary>
+    protected internal virtual void CopyOnDevice(DeviceBuffer source, DeviceBuffer destination, long bytes) =>
+        throw new NotSupportedException($"{Device.Info.Id}'s streams do not copy between device buffers");
 }
 
 /// <summary>A point in a stream: whether the work before it is done, and when it was reached.</summary>

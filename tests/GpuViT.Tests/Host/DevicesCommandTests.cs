@@ -1,4 +1,7 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using GpuViT.Host;
+using GpuViT.Tests.Runtime;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 
@@ -29,6 +32,17 @@ public sealed class DevicesCommandTests
         Assert.Contains("probe (measured)", output);
     }
 
+    [Fact]
+    public void Devices_says_which_NVRTC_it_uses()
+    {
+        RuntimeRequirement.Nvrtc();
+
+        (int exit, string output, _) = Run("devices");
+
+        Assert.Equal(0, exit);
+        Assert.Matches(@"\nNVRTC \d+\.\d+ \((\S*/)?libnvrtc\.so[.0-9]*\)\n", output);
+    }
+
     [Theory]
     [InlineData("devices")]
     [InlineData("kernels")]
@@ -52,4 +66,30 @@ public sealed class DevicesCommandTests
         Assert.Contains("built on emulator", output);
         Assert.Matches(@"GemmTiled .* built in \d+ ms", output);
     }
+}
+
+/// <summary>`gpuvit devices --probe` on PoCL: alone, with the other probe tests (see <see cref="ProbeCollection"/>).</summary>
+[Collection(nameof(ProbeCollection))]
+public sealed class DevicesProbeCommandTests
+{
+    [Fact]
+    public void Probe_shows_the_copy_kernel_and_the_driver_copy_and_takes_the_faster_as_GB_per_s()
+    {
+        (int exit, string output, _) = Run("devices", "--device", "opencl", "--probe");
+
+        Assert.Equal(0, exit);
+        string[] lines = output.Split('\n');
+        string[] header = Cells(lines[0]);
+        string[] row = Cells(lines[1]);
+        Assert.Equal(header.Length, row.Length);
+        double Column(string name) => double.Parse(row[Array.IndexOf(header, name)], CultureInfo.InvariantCulture);
+        double kernel = Column("copy kernel GB/s"), driver = Column("driver copy GB/s"), roof = Column("GB/s");
+        Assert.True(kernel > 0.5 && driver > 0.5, $"copy kernel {kernel} GB/s, driver copy {driver} GB/s");
+        Assert.Equal(Math.Max(kernel, driver), roof);
+        Assert.True(Column("FP32 GFLOP/s") > 0.5);
+        Assert.Contains("the faster of the copy kernel", output);
+    }
+
+    /// <summary>A table row's cells: separated by two spaces or more (names have single spaces).</summary>
+    private static string[] Cells(string line) => Regex.Split(line.Trim(), " {2,}");
 }

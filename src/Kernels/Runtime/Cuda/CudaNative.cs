@@ -100,6 +100,9 @@ internal static unsafe partial class CudaNative
     public static partial int cuMemcpyDtoHAsync_v2(void* destination, ulong source, nuint bytes, nint stream);
 
     [LibraryImport(Library)]
+    public static partial int cuMemcpyDtoDAsync_v2(ulong destination, ulong source, nuint bytes, nint stream);
+
+    [LibraryImport(Library)]
     public static partial int cuStreamCreate(nint* stream, uint flags);
 
     [LibraryImport(Library)]

@@ -129,6 +129,20 @@ internal sealed unsafe class CudaStream : DeviceStream
             _device.Check(cuStreamSynchronize(handle), "cuStreamSynchronize");
         }
     }
+
+    protected internal override void CopyOnDevice(DeviceBuffer source, DeviceBuffer destination, long bytes)
+    {
+        nint handle = Handle;
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        _device.Enter();
+        _device.Check(
+            cuMemcpyDtoDAsync_v2(((CudaMemory)destination.Memory).Pointer, ((CudaMemory)source.Memory).Pointer, (nuint)bytes, handle),
+            "cuMemcpyDtoDAsync");
+    }
 }
 
 /// <summary>

@@ -29,6 +29,14 @@ public static unsafe partial class Nvrtc
     /// <exception cref="NvrtcUnavailableException">NVRTC is not installed.</exception>
     public static (int Major, int Minor) Version => s_version.Value ?? throw Unavailable();
 
+    /// <summary>The NVRTC library that loaded (a soname such as libnvrtc.so.11.2, or a path), or null when none did.</summary>
+    public static string? Library => IsAvailable ? Loaded : null;
+
+    /// <summary>One line for `gpuvit devices`: "NVRTC 11.8 (libnvrtc.so.11.2)", or that none was found and where it was looked for.</summary>
+    public static string Description => IsAvailable
+        ? $"NVRTC {Version.Major}.{Version.Minor} ({Loaded})"
+        : $"NVRTC: not found (tried {string.Join(", ", Sonames)} and CUDA's library directories)";
+
     /// <summary>
     /// The real architectures this NVRTC makes cubins for, as numbers in ascending order (80 is
     /// sm_80); NVRTC 11.8 knows 35 to 90. A GPU newer than the last one gets PTX instead.
@@ -168,7 +176,7 @@ public static unsafe partial class Nvrtc
     }
 
     private static NvrtcUnavailableException Unavailable() => new(
-        $"NVRTC not found (tried libnvrtc.so, {string.Join(", ", Sonames)}); " +
+        $"NVRTC not found (tried {string.Join(", ", Sonames)} and CUDA's library directories); " +
         "on Debian: add 'contrib non-free' to the bookworm apt source, then apt-get install libnvrtc11.2");
 
     private static void CheckArchitecture(string architecture, Regex pattern, string expected)

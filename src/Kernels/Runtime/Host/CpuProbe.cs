@@ -6,11 +6,14 @@ namespace GpuViT.Kernels.Runtime.Host;
 
 /// <summary>
 /// The cpu backend's peaks: FMA throughput on every core at the widest vectors the JIT accelerates
-/// (the ones CpuGemm runs), and copy bandwidth through memory.
+/// (the ones CpuGemm runs), and copy bandwidth through memory. Each is the best of
+/// <see cref="DeviceProbe.Samples"/> short runs of about <see cref="DeviceProbe.Sample"/> after a
+/// warm-up: on a shared CPU a run only ever loses time to other processes, and several short
+/// runs find a quiet moment more often than a few long ones.
 /// </summary>
 internal static class CpuProbe
 {
-    public static DevicePeaks Measure() => new(Fp32(), Bandwidth(), PeakSource.Probe);
+    public static DevicePeaks Measure() => DevicePeaks.Probed(Fp32(), Bandwidth(), driverCopyGbps: null);
 
     /// <summary>The vector width the FMA probe runs: 512 bits where the JIT accelerates them (as CpuGemm's wide micro-kernel does), else 256.</summary>
     internal static int FmaLanes => Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector256<float>.Count;
@@ -18,21 +21,39 @@ internal static class CpuProbe
     private static double Fp32()
     {
         int cores = Environment.ProcessorCount;
-        const long Iterations = 20_000_000;
         bool wide = Vector512.IsHardwareAccelerated;
         int accumulators = wide ? 12 : 8;
         Func<long, float> fma = wide ? Fma512 : Fma256;
-        fma(1000); // compile the loop fully before timing
-        double best = double.MaxValue;
-        for (int run = 0; run < 3; run++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, _ => fma(Iterations));
-            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
-        }
+        double Run(long iterations) => Timed(() =>
+            Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, _ => fma(iterations)));
+
+        // Compiles the loop fully and wakes the pool's threads; then sizes a run to last a sample.
+        long iterations = 1_000_000;
+        double seconds = Run(iterations);
+        seconds = Run(iterations);
+        iterations = (long)Math.Clamp(iterations * DeviceProbe.Sample.TotalSeconds / Math.Max(seconds, 1e-6), 100_000, 1_000_000_000);
+        double best = Best(() => Run(iterations));
 
         // accumulators × lanes × (multiply + add) per iteration.
-        return (double)cores * Iterations * accumulators * FmaLanes * 2 / best / 1e9;
+        return (double)cores * iterations * accumulators * FmaLanes * 2 / best / 1e9;
+    }
+
+    private static double Best(Func<double> run)
+    {
+        double best = double.MaxValue;
+        for (int sample = 0; sample < DeviceProbe.Samples; sample++)
+        {
+            best = Math.Min(best, run());
+        }
+
+        return best;
+    }
+
+    private static double Timed(Action run)
+    {
+        long start = Stopwatch.GetTimestamp();
+        run();
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
     /// <summary>
@@ -87,7 +108,10 @@ internal static class CpuProbe
         return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7);
     }
 
-    /// <summary>A parallel copy of 256 MiB, far past the caches: bytes read plus bytes written per second.</summary>
+    /// <summary>
+    /// A parallel copy of 256 MiB, far past the caches: bytes read plus bytes written per second.
+    /// One copy is a sample (about 10–30 ms on a server's cores).
+    /// </summary>
     private static double Bandwidth()
     {
         const int Elements = 64 << 20;
@@ -97,15 +121,10 @@ internal static class CpuProbe
         destination.AsSpan().Clear();
         int cores = Environment.ProcessorCount;
         int chunk = Elements / cores;
-        double best = double.MaxValue;
-        for (int run = 0; run < 4; run++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, i =>
-                source.AsSpan(i * chunk, chunk).CopyTo(destination.AsSpan(i * chunk, chunk)));
-            best = Math.Min(best, Stopwatch.GetElapsedTime(start).TotalSeconds);
-        }
+        double Run() => Timed(() => Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, i =>
+            source.AsSpan(i * chunk, chunk).CopyTo(destination.AsSpan(i * chunk, chunk))));
 
-        return 2.0 * Elements * sizeof(float) / best / 1e9;
+        Run();
+        return 2.0 * Elements * sizeof(float) / Best(Run) / 1e9;
     }
 }

@@ -158,6 +158,9 @@ internal sealed unsafe class HostStream(Device device) : DeviceStream(device)
     protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous) =>
         Buffer.MemoryCopy((byte*)Pointer(source) + byteOffset, destination, bytes, bytes);
 
+    protected internal override void CopyOnDevice(DeviceBuffer source, DeviceBuffer destination, long bytes) =>
+        Buffer.MemoryCopy(Pointer(source), Pointer(destination), bytes, bytes);
+
     private static void* Pointer(DeviceBuffer buffer) => ((IHostMemory)buffer.Memory).Pointer;
 }
 

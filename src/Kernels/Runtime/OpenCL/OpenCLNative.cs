@@ -139,6 +139,11 @@ internal static unsafe partial class OpenCLNative
         uint waitCount, nint* waitList, nint* completion);
 
     [LibraryImport(Library)]
+    public static partial int clEnqueueCopyBuffer(
+        nint queue, nint source, nint destination, nuint sourceOffset, nuint destinationOffset, nuint size,
+        uint waitCount, nint* waitList, nint* completion);
+
+    [LibraryImport(Library)]
     public static partial int clEnqueueNDRangeKernel(
         nint queue, nint kernel, uint workDimensions, nuint* globalOffset, nuint* globalSize, nuint* localSize,
         uint waitCount, nint* waitList, nint* completion);

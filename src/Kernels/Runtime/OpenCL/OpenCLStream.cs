@@ -167,6 +167,23 @@ internal sealed unsafe class OpenCLStream : DeviceStream
         }
     }
 
+    protected internal override void CopyOnDevice(DeviceBuffer source, DeviceBuffer destination, long bytes)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        using OpenCLHandle.Lease queue = Queue.Acquire();
+        using OpenCLHandle.Lease from = OpenCLMemory.Of(source).Handle.Acquire();
+        using OpenCLHandle.Lease to = OpenCLMemory.Of(destination).Handle.Acquire();
+        nint done;
+        int status = clEnqueueCopyBuffer(queue.Value, from.Value, to.Value, 0, 0, (nuint)bytes, 0, null, &done);
+        CheckCopy(status, "clEnqueueCopyBuffer", destination, bytes);
+        Track(done);
+        clFlush(queue.Value);
+    }
+
     private void CheckCopy(int status, string call, DeviceBuffer buffer, long bytes)
     {
         if (status == CL_SUCCESS)

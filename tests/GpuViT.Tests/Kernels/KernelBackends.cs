@@ -31,9 +31,9 @@ public static class AllKernels
 
 /// <summary>
 /// The backends that run generated kernels on this machine: OpenCL (PoCL here) runs the
-/// generated OpenCL C, cuda (where a CUDA device opens) the generated CUDA C, the emulator the C# bodies. Kernels take host arrays here: on OpenCL
-/// each array goes to a device buffer for the launch and read-write ones come back. One OpenCL
-/// device of each per test class.
+/// generated OpenCL C, cuda (where a CUDA device opens) the generated CUDA C, the emulator the
+/// C# bodies. Kernels take host arrays here: on a device each array goes to a device buffer for
+/// the launch and read-write ones come back. One device of each per test class.
 /// </summary>
 public sealed class KernelBackends : IDisposable
 {

@@ -13,7 +13,7 @@ public sealed class DenseRnnTests
     public static TheoryData<string, int, int, bool, RnnActivation, RnnReadout> Cases()
     {
         var data = new TheoryData<string, int, int, bool, RnnActivation, RnnReadout>();
-        foreach (string backend in new[] { "cpu", "emulator", "opencl", "cuda" })
+        foreach (string backend in new[] { "cpu", "emulator" }.Concat(TestBackends.KernelDevices))
         {
             foreach (bool shared in new[] { false, true })
             {

@@ -46,8 +46,10 @@ public sealed class WeightLayoutPyTorchTests
             foreach (string name in new[] { "vit_fixture_tiny", "vit_fixture_odd" })
             {
                 data.Add(name, layout, expected, "cpu");
-                data.Add(name, layout, expected, "opencl");
-                data.Add(name, layout, expected, "cuda");
+                foreach (string backend in TestBackends.KernelDevices)
+                {
+                    data.Add(name, layout, expected, backend);
+                }
             }
 
             // The emulator runs the kernels' C# bodies: the tiny model only.

@@ -132,7 +132,7 @@ public class DiagnosticTests
             .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id)
             .Order()
             .ToArray();
-        string[] tested = Cases.Select(row => (string)row[0]).Distinct().Order().ToArray();
+        string[] tested = Cases.Select(row => row.Data.Item1).Distinct().Order().ToArray();
 
         Assert.Equal(20, declared.Length);
         Assert.Equal(declared, tested);

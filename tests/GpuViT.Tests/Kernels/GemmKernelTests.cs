@@ -7,10 +7,11 @@ using Xunit;
 
 namespace GpuViT.Tests.Kernels;
 
-/// <summary>The devices the GEMM kernel tests launch on, opened once: opencl (PoCL here) and the emulator.</summary>
+/// <summary>The devices the GEMM kernel tests launch on, opened once: opencl (PoCL here), cuda where one opens, and the emulator.</summary>
 public sealed class GemmDevices : IDisposable
 {
     private readonly Lazy<Device> _openCL = new(() => RuntimeRequirement.OpenCL());
+    private readonly Lazy<Device> _cuda = new(() => RuntimeRequirement.Cuda());
     private readonly Lazy<Device> _emulator = new(() => Devices.Open("emulator").Device);
     private readonly List<KernelOps> _ops = [];
 
@@ -19,6 +20,7 @@ public sealed class GemmDevices : IDisposable
         Device device = backend switch
         {
             KernelBackends.OpenCL => _openCL.Value,
+            KernelBackends.Cuda => _cuda.Value,
             KernelBackends.Emulator => _emulator.Value,
             _ => throw new ArgumentException($"unknown backend '{backend}'", nameof(backend)),
         };
@@ -34,7 +36,7 @@ public sealed class GemmDevices : IDisposable
     public void Dispose()
     {
         _ops.ForEach(o => o.Dispose());
-        foreach (Lazy<Device> device in new[] { _openCL, _emulator })
+        foreach (Lazy<Device> device in new[] { _openCL, _cuda, _emulator })
         {
             if (device.IsValueCreated)
             {
@@ -55,26 +57,34 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     public static TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool> Cases()
     {
         var data = new TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool>();
+        void OnDevices(GemmVersion v, int m, int n, int k, Activation a, bool bias, bool residual)
+        {
+            foreach (string backend in TestBackends.KernelDevices)
+            {
+                data.Add(backend, v, m, n, k, a, bias, residual);
+            }
+        }
+
         foreach (GemmVersion version in Enum.GetValues<GemmVersion>())
         {
             // Plain products: 1, primes, exact tiles, one past and one short of 16 and 64, a row vector.
             (int M, int N, int K)[] shapes = [(1, 1, 1), (2, 3, 5), (7, 11, 13), (37, 53, 29), (16, 16, 16), (64, 64, 64), (65, 63, 67), (129, 17, 130), (1, 384, 384)];
             foreach ((int m, int n, int k) in shapes)
             {
-                data.Add(KernelBackends.OpenCL, version, m, n, k, Activation.None, false, false);
+                OnDevices(version, m, n, k, Activation.None, false, false);
             }
 
             // The epilogue: each activation, bias and residual on and off, on edges of every tile.
-            data.Add(KernelBackends.OpenCL, version, 50, 70, 33, Activation.Gelu, true, true);
-            data.Add(KernelBackends.OpenCL, version, 31, 17, 45, Activation.GeluTanh, true, false);
-            data.Add(KernelBackends.OpenCL, version, 67, 65, 19, Activation.None, false, true);
-            data.Add(KernelBackends.OpenCL, version, 67, 65, 19, Activation.Gelu, false, false);
-            data.Add(KernelBackends.OpenCL, version, 3, 130, 7, Activation.GeluTanh, false, true);
-            data.Add(KernelBackends.OpenCL, version, 131, 2, 64, Activation.None, true, false);
+            OnDevices(version, 50, 70, 33, Activation.Gelu, true, true);
+            OnDevices(version, 31, 17, 45, Activation.GeluTanh, true, false);
+            OnDevices(version, 67, 65, 19, Activation.None, false, true);
+            OnDevices(version, 67, 65, 19, Activation.Gelu, false, false);
+            OnDevices(version, 3, 130, 7, Activation.GeluTanh, false, true);
+            OnDevices(version, 131, 2, 64, Activation.None, true, false);
 
             // ViT-S qkv over 2 images (394 tokens, 384 → 1152), and its MLP fc1 with GELU.
-            data.Add(KernelBackends.OpenCL, version, 394, 1152, 384, Activation.None, true, false);
-            data.Add(KernelBackends.OpenCL, version, 394, 1536, 384, Activation.Gelu, true, true);
+            OnDevices(version, 394, 1152, 384, Activation.None, true, false);
+            OnDevices(version, 394, 1536, 384, Activation.Gelu, true, true);
 
             data.Add(KernelBackends.Emulator, version, 1, 1, 1, Activation.None, false, false);
             data.Add(KernelBackends.Emulator, version, 19, 23, 17, Activation.Gelu, true, true);
@@ -102,9 +112,9 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
 
     /// <summary>Every operand a view at an odd offset into one buffer, and Y the residual itself (the in-place residual add).</summary>
     [Theory]
-    [InlineData(KernelBackends.OpenCL, GemmVersion.Naive)]
-    [InlineData(KernelBackends.OpenCL, GemmVersion.Tiled)]
-    [InlineData(KernelBackends.OpenCL, GemmVersion.RegisterBlocked)]
+    [KernelDeviceData(GemmVersion.Naive)]
+    [KernelDeviceData(GemmVersion.Tiled)]
+    [KernelDeviceData(GemmVersion.RegisterBlocked)]
     [InlineData(KernelBackends.Emulator, GemmVersion.Naive)]
     [InlineData(KernelBackends.Emulator, GemmVersion.Tiled)]
     [InlineData(KernelBackends.Emulator, GemmVersion.RegisterBlocked)]
@@ -156,9 +166,9 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     /// [B, H, T, T], then O = S·V into [B, T, H·d] with the heads side by side.
     /// </summary>
     [Theory]
-    [InlineData(KernelBackends.OpenCL, 2, 197, 6, 64)]
-    [InlineData(KernelBackends.OpenCL, 3, 17, 2, 24)]
-    [InlineData(KernelBackends.OpenCL, 1, 1, 1, 1)]
+    [KernelDeviceData(2, 197, 6, 64)]
+    [KernelDeviceData(3, 17, 2, 24)]
+    [KernelDeviceData(1, 1, 1, 1)]
     [InlineData(KernelBackends.Emulator, 2, 9, 2, 8)]
     public void BatchedGemm_multiplies_heads_in_place(string backend, int batch, int tokens, int heads, int headSize)
     {

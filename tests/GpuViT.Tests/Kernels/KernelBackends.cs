@@ -31,18 +31,20 @@ public static class AllKernels
 
 /// <summary>
 /// The backends that run generated kernels on this machine: OpenCL (PoCL here) runs the
-/// generated OpenCL C, the emulator runs the C# bodies. Kernels take host arrays here: on OpenCL
-/// each array goes to a device buffer for the launch and read-write ones come back. One OpenCL
-/// device per test class.
+/// generated OpenCL C, cuda (where a CUDA device opens) the generated CUDA C, the emulator the
+/// C# bodies. Kernels take host arrays here: on a device each array goes to a device buffer for
+/// the launch and read-write ones come back. One device of each per test class.
 /// </summary>
 public sealed class KernelBackends : IDisposable
 {
-    public const string OpenCL = "opencl";
+    public const string OpenCL = TestBackends.OpenCL;
+    public const string Cuda = TestBackends.Cuda;
     public const string Emulator = "emulator";
 
     private readonly Lazy<OpenCLDevice> _openCL = new(() => RuntimeRequirement.OpenCL());
+    private readonly Lazy<Device> _cuda = new(() => RuntimeRequirement.Cuda());
 
-    public static TheoryData<string> Names => new() { OpenCL, Emulator };
+    public static TheoryData<string> Names => new() { OpenCL, Cuda, Emulator };
 
     public void Launch(string backend, KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, params object[] arguments)
     {
@@ -50,6 +52,9 @@ public sealed class KernelBackends : IDisposable
         {
             case OpenCL:
                 LaunchOnDevice(_openCL.Value, kernel, groupCount, groupSize, arguments);
+                break;
+            case Cuda:
+                LaunchOnDevice(_cuda.Value, kernel, groupCount, groupSize, arguments);
                 break;
             case Emulator:
                 KernelEmulator.Launch(kernel, groupCount, groupSize, arguments);
@@ -64,6 +69,11 @@ public sealed class KernelBackends : IDisposable
         if (_openCL.IsValueCreated)
         {
             _openCL.Value.Dispose();
+        }
+
+        if (_cuda.IsValueCreated)
+        {
+            _cuda.Value.Dispose();
         }
     }
 

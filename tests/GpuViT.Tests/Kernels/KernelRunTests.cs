@@ -1,4 +1,5 @@
 using GpuViT.Kernels;
+using GpuViT.Tests.Runtime;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 using T = GpuViT.Tests.Generated.KernelCatalog;
@@ -28,8 +29,8 @@ public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<Kern
     }
 
     [Theory]
-    [InlineData(KernelBackends.OpenCL, "Gelu")]
-    [InlineData(KernelBackends.OpenCL, "GeluTanh")]
+    [KernelDeviceData("Gelu")]
+    [KernelDeviceData("GeluTanh")]
     [InlineData(KernelBackends.Emulator, "Gelu")]
     [InlineData(KernelBackends.Emulator, "GeluTanh")]
     public void Gelu_matches_reference(string backend, string kernel)
@@ -45,9 +46,9 @@ public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<Kern
     }
 
     [Theory]
-    [InlineData(KernelBackends.OpenCL, 5, 197, 64)]
-    [InlineData(KernelBackends.OpenCL, 3, 1, 32)]
-    [InlineData(KernelBackends.OpenCL, 2, 1000, 256)]
+    [KernelDeviceData(5, 197, 64)]
+    [KernelDeviceData(3, 1, 32)]
+    [KernelDeviceData(2, 1000, 256)]
     [InlineData(KernelBackends.Emulator, 5, 197, 64)]
     [InlineData(KernelBackends.Emulator, 3, 1, 32)]
     public void RowSoftmax_matches_reference(string backend, int rows, int cols, int groupSize)

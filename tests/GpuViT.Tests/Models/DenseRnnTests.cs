@@ -13,7 +13,7 @@ public sealed class DenseRnnTests
     public static TheoryData<string, int, int, bool, RnnActivation, RnnReadout> Cases()
     {
         var data = new TheoryData<string, int, int, bool, RnnActivation, RnnReadout>();
-        foreach (string backend in new[] { "cpu", "emulator", "opencl" })
+        foreach (string backend in new[] { "cpu", "emulator" }.Concat(TestBackends.KernelDevices))
         {
             foreach (bool shared in new[] { false, true })
             {
@@ -38,7 +38,7 @@ public sealed class DenseRnnTests
         var random = new Random(4);
         float[] images = [.. Enumerable.Range(0, batch * 3 * config.Positions).Select(_ => (float)random.NextDouble() * 2 - 1)];
 
-        using Device device = backend == "opencl" ? RuntimeRequirement.OpenCL() : Devices.Open(backend).Device;
+        using Device device = TestBackends.Open(backend);
         using DenseRnnModel model = DenseRnnModel.Load(device, config, weights, batch);
         float[] actual = model.Forward(images, batch);
         float[] expected = DenseRnnReference.Forward(config, weights, images, batch);

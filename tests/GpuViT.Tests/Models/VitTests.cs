@@ -2,6 +2,7 @@ using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Ops;
+using GpuViT.Tests.Runtime;
 using Xunit;
 
 namespace GpuViT.Tests.Models;
@@ -265,10 +266,10 @@ public sealed class VitTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("opencl", "vit_test_tiny", 2, GemmVersion.RegisterBlocked, true)]
-    [InlineData("opencl", "vit_test_tiny_mean", 2, GemmVersion.Tiled, false)]
-    [InlineData("opencl", "vit_test_small", 3, GemmVersion.RegisterBlocked, true)]
-    [InlineData("opencl", "vit_test_small", 1, GemmVersion.Naive, true)]
+    [KernelDeviceData("vit_test_tiny", 2, GemmVersion.RegisterBlocked, true)]
+    [KernelDeviceData("vit_test_tiny_mean", 2, GemmVersion.Tiled, false)]
+    [KernelDeviceData("vit_test_small", 3, GemmVersion.RegisterBlocked, true)]
+    [KernelDeviceData("vit_test_small", 1, GemmVersion.Naive, true)]
     [InlineData("emulator", "vit_test_tiny", 1, GemmVersion.RegisterBlocked, true)]
     [InlineData("emulator", "vit_test_tiny_mean", 1, GemmVersion.Tiled, false)]
     public void Kernel_devices_match_cpu(string backend, string name, int batch, GemmVersion gemm, bool fused)

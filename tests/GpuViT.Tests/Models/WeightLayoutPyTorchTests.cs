@@ -46,7 +46,10 @@ public sealed class WeightLayoutPyTorchTests
             foreach (string name in new[] { "vit_fixture_tiny", "vit_fixture_odd" })
             {
                 data.Add(name, layout, expected, "cpu");
-                data.Add(name, layout, expected, "opencl");
+                foreach (string backend in TestBackends.KernelDevices)
+                {
+                    data.Add(name, layout, expected, backend);
+                }
             }
 
             // The emulator runs the kernels' C# bodies: the tiny model only.
@@ -65,7 +68,7 @@ public sealed class WeightLayoutPyTorchTests
         NpyArray input = NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".input.npy"));
         float[] expected = NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".logits.npy")).Data;
 
-        using Device device = backend == "opencl" ? RuntimeRequirement.OpenCL() : Devices.Open(backend).Device;
+        using Device device = TestBackends.Open(backend);
         using VitModel model = VitModel.Load(device, vit.Config, vit.Weights);
 
         Assert.Equal(expectedLayout, vit.Layout);

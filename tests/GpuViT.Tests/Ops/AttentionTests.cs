@@ -1,5 +1,6 @@
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Tests.Runtime;
 using Xunit;
 
 namespace GpuViT.Tests.Ops;
@@ -45,20 +46,20 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("opencl", 1, 1, 1, 8, true)]
-    [InlineData("opencl", 1, 1, 1, 8, false)]
-    [InlineData("opencl", 2, 13, 3, 16, true)]
-    [InlineData("opencl", 2, 13, 3, 16, false)]
-    [InlineData("opencl", 2, 197, 6, 64, true)]
-    [InlineData("opencl", 2, 197, 6, 64, false)]
-    [InlineData("opencl", 3, 37, 4, 8, true)]
-    [InlineData("opencl", 1, 67, 3, 40, true)]
-    [InlineData("opencl", 1, 67, 3, 40, false)]
-    [InlineData("opencl", 2, 50, 2, 128, true)]
-    [InlineData("opencl", 2, 50, 2, 128, false)]
-    [InlineData("opencl", 1, 71, 2, 100, true)]
-    [InlineData("opencl", 1, 23, 2, 12, true)]
-    [InlineData("opencl", 1, 23, 2, 12, false)]
+    [KernelDeviceData(1, 1, 1, 8, true)]
+    [KernelDeviceData(1, 1, 1, 8, false)]
+    [KernelDeviceData(2, 13, 3, 16, true)]
+    [KernelDeviceData(2, 13, 3, 16, false)]
+    [KernelDeviceData(2, 197, 6, 64, true)]
+    [KernelDeviceData(2, 197, 6, 64, false)]
+    [KernelDeviceData(3, 37, 4, 8, true)]
+    [KernelDeviceData(1, 67, 3, 40, true)]
+    [KernelDeviceData(1, 67, 3, 40, false)]
+    [KernelDeviceData(2, 50, 2, 128, true)]
+    [KernelDeviceData(2, 50, 2, 128, false)]
+    [KernelDeviceData(1, 71, 2, 100, true)]
+    [KernelDeviceData(1, 23, 2, 12, true)]
+    [KernelDeviceData(1, 23, 2, 12, false)]
     [InlineData("emulator", 1, 9, 2, 8, true)]
     [InlineData("emulator", 1, 9, 2, 8, false)]
     [InlineData("emulator", 2, 35, 1, 40, true)]
@@ -75,8 +76,8 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [Theory]
     [InlineData("cpu", true)]
     [InlineData("cpu", false)]
-    [InlineData("opencl", true)]
-    [InlineData("opencl", false)]
+    [KernelDeviceData(true)]
+    [KernelDeviceData(false)]
     [InlineData("emulator", true)]
     [InlineData("emulator", false)]
     public void NaN_in_a_query_makes_only_that_query_and_head_NaN(string backend, bool fused)
@@ -105,8 +106,8 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [Theory]
     [InlineData("cpu", true)]
     [InlineData("cpu", false)]
-    [InlineData("opencl", true)]
-    [InlineData("opencl", false)]
+    [KernelDeviceData(true)]
+    [KernelDeviceData(false)]
     [InlineData("emulator", true)]
     public void Large_logits_stay_finite_and_match(string backend, bool fused)
     {
@@ -123,7 +124,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
 
     [Theory]
     [InlineData("cpu")]
-    [InlineData("opencl")]
+    [KernelDeviceData]
     public void Views_at_offsets_read_and_write_only_their_elements(string backend)
     {
         ITransformerOps ops = devices.Ops(backend);
@@ -145,7 +146,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
 
     [Theory]
     [InlineData("cpu")]
-    [InlineData("opencl")]
+    [KernelDeviceData]
     public void Unfused_scratch_grows_and_is_reused(string backend)
     {
         ITransformerOps ops = devices.Ops(backend);

@@ -3,6 +3,7 @@ using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Tests.Runtime;
 using Xunit;
 
 namespace GpuViT.Tests.Ops;
@@ -31,7 +32,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
 
     [Theory]
     [InlineData("cpu")]
-    [InlineData("opencl")]
+    [KernelDeviceData]
     [InlineData("emulator")]
     public void Layernorm_keeps_precision_when_the_mean_dwarfs_the_spread(string backend)
     {
@@ -189,10 +190,10 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     // ---- kernels on opencl and the emulator, against the same loops ----
 
     [Theory]
-    [InlineData("opencl", 1, 1)]
-    [InlineData("opencl", 5, 37)]
-    [InlineData("opencl", 4, 257)]
-    [InlineData("opencl", 1576, 384)]
+    [KernelDeviceData(1, 1)]
+    [KernelDeviceData(5, 37)]
+    [KernelDeviceData(4, 257)]
+    [KernelDeviceData(1576, 384)]
     [InlineData("emulator", 1, 1)]
     [InlineData("emulator", 3, 45)]
     public void Kernel_layernorm_and_softmax_match_double_loops(string backend, int rows, int cols)
@@ -204,8 +205,8 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     }
 
     [Theory]
-    [InlineData("opencl", 1)]
-    [InlineData("opencl", 4099)]
+    [KernelDeviceData(1)]
+    [KernelDeviceData(4099)]
     [InlineData("emulator", 37)]
     public void Kernel_gelu_add_matches_double_loops(string backend, int n)
     {
@@ -222,10 +223,10 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     }
 
     [Theory]
-    [InlineData("opencl", 1, 1, 1, 1, 1, 0)]
-    [InlineData("opencl", 2, 3, 28, 7, 10, 0)]
-    [InlineData("opencl", 3, 2, 15, 5, 67, 2)]
-    [InlineData("opencl", 1, 3, 224, 16, 384, 1)]
+    [KernelDeviceData(1, 1, 1, 1, 1, 0)]
+    [KernelDeviceData(2, 3, 28, 7, 10, 0)]
+    [KernelDeviceData(3, 2, 15, 5, 67, 2)]
+    [KernelDeviceData(1, 3, 224, 16, 384, 1)]
     [InlineData("emulator", 1, 3, 8, 4, 5, 1)]
     [InlineData("emulator", 2, 2, 6, 3, 3, 0)]
     public void Kernel_patch_embed_matches_a_convolution_loop(string backend, int batch, int channels, int imageSize, int patchSize, int dim, int prefix)
@@ -235,8 +236,8 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     }
 
     [Theory]
-    [InlineData("opencl", 2, 197, 384, 1)]
-    [InlineData("opencl", 3, 17, 13, 0)]
+    [KernelDeviceData(2, 197, 384, 1)]
+    [KernelDeviceData(3, 17, 13, 0)]
     [InlineData("emulator", 2, 5, 7, 1)]
     public void Kernel_positions_and_pooling_match_loops(string backend, int batch, int tokenCount, int dim, int prefix)
     {
@@ -258,7 +259,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
 
     [Theory]
     [InlineData("cpu")]
-    [InlineData("opencl")]
+    [KernelDeviceData]
     [InlineData("emulator")]
     public void NaN_or_infinity_in_a_row_poisons_only_that_row(string backend)
     {

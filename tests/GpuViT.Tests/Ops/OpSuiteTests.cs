@@ -6,10 +6,11 @@ using Xunit;
 
 namespace GpuViT.Tests.Ops;
 
-/// <summary>The devices the op suite compares, opened once: cpu (the reference), opencl (PoCL here), emulator.</summary>
+/// <summary>The devices the op suite compares, opened once: cpu (the reference), opencl (PoCL here), cuda where one opens, emulator.</summary>
 public sealed class OpDevices : IDisposable
 {
     private readonly Lazy<Device> _openCL = new(() => RuntimeRequirement.OpenCL());
+    private readonly Lazy<Device> _cuda = new(() => RuntimeRequirement.Cuda());
     private readonly List<IDisposable> _owned = [];
 
     public Device Cpu { get; } = Devices.Open("cpu").Device;
@@ -23,6 +24,7 @@ public sealed class OpDevices : IDisposable
             "cpu" => Cpu,
             "emulator" => Emulator,
             "opencl" => _openCL.Value,
+            "cuda" => _cuda.Value,
             _ => throw new ArgumentException($"unknown backend {backend}"),
         };
         ITransformerOps ops = backend == "cpu" ? TransformerOps.For(device) : new KernelOps(device, gemm);
@@ -42,9 +44,12 @@ public sealed class OpDevices : IDisposable
         _owned.ForEach(o => o.Dispose());
         Cpu.Dispose();
         Emulator.Dispose();
-        if (_openCL.IsValueCreated)
+        foreach (Lazy<Device> device in new[] { _openCL, _cuda })
         {
-            _openCL.Value.Dispose();
+            if (device.IsValueCreated)
+            {
+                device.Value.Dispose();
+            }
         }
     }
 }
@@ -62,17 +67,25 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public static TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool> GemmCases()
     {
         var data = new TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool>();
+        void OnDevices(GemmVersion v, int m, int n, int k, Activation a, bool bias, bool residual)
+        {
+            foreach (string backend in TestBackends.KernelDevices)
+            {
+                data.Add(backend, v, m, n, k, a, bias, residual);
+            }
+        }
+
         (int M, int N, int K)[] shapes = [(1, 1, 1), (1, 7, 3), (37, 53, 29), (64, 64, 64), (65, 63, 67), (197, 96, 64), (1, 384, 384)];
         foreach (GemmVersion version in Enum.GetValues<GemmVersion>())
         {
             foreach ((int m, int n, int k) in shapes)
             {
-                data.Add("opencl", version, m, n, k, Activation.None, false, false);
+                OnDevices(version, m, n, k, Activation.None, false, false);
             }
 
-            data.Add("opencl", version, 50, 70, 33, Activation.Gelu, true, true);
-            data.Add("opencl", version, 31, 17, 45, Activation.GeluTanh, true, false);
-            data.Add("opencl", version, 394, 384, 1152, Activation.None, true, true); // ViT-S qkv of 2 images
+            OnDevices(version, 50, 70, 33, Activation.Gelu, true, true);
+            OnDevices(version, 31, 17, 45, Activation.GeluTanh, true, false);
+            OnDevices(version, 394, 384, 1152, Activation.None, true, true); // ViT-S qkv of 2 images
             data.Add("emulator", version, 19, 23, 17, Activation.Gelu, true, true);
         }
 
@@ -104,8 +117,8 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("cpu", 65, 1536, 384, Activation.Gelu, true, false)] // fc1
     [InlineData("cpu", 65, 384, 1536, Activation.None, true, true)] // fc2
     [InlineData("cpu", 37, 53, 29, Activation.GeluTanh, true, true)]
-    [InlineData("opencl", 65, 63, 67, Activation.Gelu, true, true)]
-    [InlineData("opencl", 1, 7, 3, Activation.None, false, false)]
+    [KernelDeviceData(65, 63, 67, Activation.Gelu, true, true)]
+    [KernelDeviceData(1, 7, 3, Activation.None, false, false)]
     [InlineData("emulator", 19, 23, 17, Activation.Gelu, true, true)]
     public void Packed_weight_gemm_equals_the_plain_gemm(string backend, int m, int n, int k, Activation activation, bool bias, bool residual)
     {
@@ -155,13 +168,13 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("opencl", 1, 1, 1, 8, true)]
-    [InlineData("opencl", 2, 13, 3, 16, true)]
-    [InlineData("opencl", 2, 13, 3, 16, false)]
-    [InlineData("opencl", 2, 197, 6, 64, true)]
-    [InlineData("opencl", 2, 197, 6, 64, false)]
-    [InlineData("opencl", 1, 50, 2, 128, true)]
-    [InlineData("opencl", 1, 67, 3, 40, true)]
+    [KernelDeviceData(1, 1, 1, 8, true)]
+    [KernelDeviceData(2, 13, 3, 16, true)]
+    [KernelDeviceData(2, 13, 3, 16, false)]
+    [KernelDeviceData(2, 197, 6, 64, true)]
+    [KernelDeviceData(2, 197, 6, 64, false)]
+    [KernelDeviceData(1, 50, 2, 128, true)]
+    [KernelDeviceData(1, 67, 3, 40, true)]
     [InlineData("emulator", 1, 9, 2, 8, true)]
     [InlineData("emulator", 1, 9, 2, 8, false)]
     public void Attention_matches_cpu(string backend, int batch, int tokens, int heads, int headSize, bool fused)
@@ -180,10 +193,10 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("opencl", 1, 1)]
-    [InlineData("opencl", 7, 384)]
-    [InlineData("opencl", 394, 384)]
-    [InlineData("opencl", 3, 1000)]
+    [KernelDeviceData(1, 1)]
+    [KernelDeviceData(7, 384)]
+    [KernelDeviceData(394, 384)]
+    [KernelDeviceData(3, 1000)]
     [InlineData("emulator", 5, 37)]
     public void LayerNorm_and_softmax_match_cpu(string backend, int rows, int cols)
     {
@@ -207,9 +220,9 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("opencl", 1, 3, 16, 16, 8, 1)]
-    [InlineData("opencl", 2, 3, 32, 16, 24, 1)]
-    [InlineData("opencl", 2, 3, 28, 7, 10, 0)]
+    [KernelDeviceData(1, 3, 16, 16, 8, 1)]
+    [KernelDeviceData(2, 3, 32, 16, 24, 1)]
+    [KernelDeviceData(2, 3, 28, 7, 10, 0)]
     [InlineData("emulator", 1, 3, 8, 4, 5, 1)]
     public void Patch_embedding_positions_and_pooling_match_cpu(string backend, int batch, int channels, int imageSize, int patchSize, int dim, int prefix)
     {
@@ -242,8 +255,8 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("opencl", 1)]
-    [InlineData("opencl", 1001)]
+    [KernelDeviceData(1)]
+    [KernelDeviceData(1001)]
     [InlineData("emulator", 97)]
     public void Gelu_and_add_match_cpu(string backend, int n)
     {
@@ -267,7 +280,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
 
     [Theory]
     [InlineData("cpu")]
-    [InlineData("opencl")]
+    [KernelDeviceData]
     [InlineData("emulator")]
     public void NaN_and_infinity_in_inputs_propagate_without_a_crash(string backend)
     {

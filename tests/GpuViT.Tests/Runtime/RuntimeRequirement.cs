@@ -1,13 +1,14 @@
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.Cuda;
 using GpuViT.Kernels.Runtime.OpenCL;
+using Xunit;
 
 namespace GpuViT.Tests.Runtime;
 
 /// <summary>
-/// The native runtimes a test needs. xunit 2 cannot skip at run time, and a test that passes
-/// without its runtime proves nothing, so a missing runtime fails the test with the install hint
-/// (always: under CI=true that is the rule, and elsewhere a red test is the honest answer too).
+/// The native runtimes a test needs. A test that passes without its runtime proves nothing, so a
+/// missing runtime fails the test with the install hint (always: under CI=true that is the rule,
+/// and elsewhere a red test is the honest answer too).
 /// </summary>
 internal static class RuntimeRequirement
 {
@@ -24,6 +25,28 @@ internal static class RuntimeRequirement
         catch (DeviceUnavailableException e)
         {
             throw new RuntimeMissingException($"this test needs an OpenCL runtime{Where()}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// cuda:0, without a cache. A GPU is optional (CI has none): without one the test is skipped
+    /// with the reason, unless GPUVIT_REQUIRE_CUDA=1 (gpu/check.sh sets it on a GPU machine) fails
+    /// it, so a GPU run cannot pass by skipping.
+    /// </summary>
+    public static Device Cuda()
+    {
+        try
+        {
+            return Devices.Open("cuda", new KernelCache(null)).Device;
+        }
+        catch (DeviceUnavailableException e) when (Environment.GetEnvironmentVariable("GPUVIT_REQUIRE_CUDA") == "1")
+        {
+            throw new RuntimeMissingException($"this test needs a CUDA device (GPUVIT_REQUIRE_CUDA=1): {e.Message}", e);
+        }
+        catch (DeviceUnavailableException e)
+        {
+            Assert.Skip($"cuda: {e.Message}");
+            throw;
         }
     }
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine without the .NET SDK (CUDA, PyTorch, x86-64), from the folder that holds
+# .gpu/ (gpu/bundle.sh builds it): the test suite with cuda required, then GpuViT's cuda backend
+# against PyTorch on the same GPU. Results go to $OUT (else .gpu/out).
+#   bash .gpu/check.sh          tests, correctness, op and model benchmarks, peers, compare (~5 min)
+#   bash .gpu/check.sh tests    the tests only
+#   bash .gpu/check.sh quick    tests, correctness and the ViT/RNN model benchmarks
+#   EXTRA='gpuvit bench ...'    also runs that line (with `gpuvit` on PATH), output in the log
+#   NCU='RnnStepUnshared'       also profiles the 5th launch of that kernel with ncu, in ncu.txt
+# Files: log.txt, tests.trx, bench.jsonl, peer.jsonl, compare.json, compare.html.
+set -u
+mode=${1:-full}
+B=$PWD/.gpu
+export OUT=${OUT:-$B/out}
+mkdir -p "$OUT"
+# The bundle: gpuvit, the tests, stb_image and the .NET runtime they share, unpacked afresh.
+U=/tmp/gpuvit-bundle
+rm -rf "$U" && mkdir -p "$U" && tar -xzf "$B/bundle.tar.gz" -C "$U"
+G=$U/gpuvit/gpuvit; F=$U/tests/fixtures; L=$OUT/log.txt
+step() { echo "=== $(date +%T) $*" | tee -a "$L"; }
+run() { local t=$1; shift; echo "\$ $*" >>"$L"; timeout "$t" "$@" >>"$L" 2>&1; echo "[exit $?]" >>"$L"; }
+
+export DOTNET_ROOT=$U/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export PATH=$U/gpuvit:$DOTNET_ROOT:$PATH
+# NVRTC: gpuvit probes the versioned sonames; for one that does not know the toolkit's yet, its
+# newest library also goes on the library path under the unversioned name gpuvit probes last.
+nv=$(find /usr/local/cuda* -name 'libnvrtc.so.*' 2>/dev/null | grep -v builtins | sort -V | tail -1)
+if [ -n "$nv" ]; then
+  mkdir -p /tmp/nvrtc && ln -sf "$nv" /tmp/nvrtc/libnvrtc.so
+  export LD_LIBRARY_PATH=/tmp/nvrtc:$(dirname "$nv"):${LD_LIBRARY_PATH:-}
+fi
+# stb_image (images in tests and `gpuvit run`): the bundle's copy where the machine has no libstb0.
+PATH=$PATH:/sbin:/usr/sbin ldconfig -p | grep -q 'libstb\.so\.0 ' || export LD_LIBRARY_PATH=$U/lib:${LD_LIBRARY_PATH:-}
+
+step "machine: $(cat "$B/VERSION")"; nvidia-smi -L >>"$L" 2>&1; echo "nvrtc: ${nv:-none found}" >>"$L"
+
+# The suite, every op and model test also on cuda. GPUVIT_REQUIRE_CUDA=1 (the default here): a
+# cuda case that cannot open the GPU fails instead of skipping. Left out, and said so: what needs
+# the .NET SDK (a dotnet build), and the numpy round trip where /usr/bin/python3 has no numpy.
+skip=(-class- GpuViT.Tests.Generator.BuildFailureTests)
+/usr/bin/python3 -c 'import numpy' 2>/dev/null || skip+=(-method- '*.Npy_we_write_loads_in_numpy')
+step "tests (tests.trx; GPUVIT_REQUIRE_CUDA=${GPUVIT_REQUIRE_CUDA:-1}), left out: ${skip[*]}"
+(cd "$U/tests" && GPUVIT_REQUIRE_CUDA=${GPUVIT_REQUIRE_CUDA:-1} timeout 300 ./GpuViT.Tests -noLogo -noColor -reporter quiet \
+  "${skip[@]}" -trx "$OUT/tests.trx") >>"$L" 2>&1
+tests_rc=$?
+echo "[exit $tests_rc]" >>"$L"
+[ -f "$OUT/tests.trx" ] && bash "$B/summary.sh" "$OUT/tests.trx" | tee -a "$L"
+[ "$mode" = tests ] && { step done; exit $tests_rc; }
+
+run 120 "$G" devices --probe
+run 180 "$G" kernels --device cuda
+
+step "correctness: logits against PyTorch's (tests/fixtures), tolerance 1e-4 x max|logit|"
+for dev in cuda $(grep -q 'opencl:1.0.*NVIDIA' "$L" && echo opencl:1.0); do
+  for fx in tiny odd; do
+    h=2; [ $fx = odd ] && h=3
+    for w in "$F/vit_fixture_$fx.timm.safetensors" "$F/vit_fixture_$fx.torchvision.safetensors --heads $h" "$F/vit_fixture_$fx.huggingface/model.safetensors"; do
+      rm -f /tmp/o.npy
+      timeout 120 "$G" run --device $dev --weights $w --input "$F/vit_fixture_$fx.input.npy" --save-logits /tmp/o.npy --top 1 >/dev/null 2>>"$L"; rc=$?
+      echo "$dev $(basename $(dirname ${w%% *}))/$(basename ${w%% *}) exit $rc $(python3 -c "
+import numpy as np
+y=np.load('/tmp/o.npy'); r=np.load('$F/vit_fixture_$fx.logits.npy'); e=float(np.abs(y-r).max()); t=1e-4*float(np.abs(r).max())
+print('max_err %.3g tol %.3g %s' % (e, t, 'OK' if e<=t else 'FAIL'))" 2>&1 | tail -1)" | tee -a "$L"
+    done
+  done
+done
+
+J=$OUT/bench.jsonl
+bench() { echo "\$ gpuvit bench $*" >>"$L"; timeout 90 "$G" bench --device cuda --json "$@" >>"$J" 2>>"$L"; echo "[exit $?]" >>"$L"; }
+step "models: gpuvit bench --model (bench.jsonl)"
+for b in 1 8 64 256; do bench --model vit_small_patch16_224 --batch $b; done
+for b in 1 8; do bench --model dense-rnn --image-size 224 --batch $b; done
+bench --model dense-rnn-shared --image-size 224 --batch 8
+if [ "$mode" != quick ]; then
+  step "ops: gpuvit bench --op (bench.jsonl)"
+  for g in naive tiled register-blocked; do bench --op gemm --gemm $g; done
+  bench --op gemm --shape m=12608,k=384,n=1152
+  bench --op gemm --shape m=4096,k=4096,n=4096
+  bench --op attention; bench --op attention --unfused
+  bench --op attention --shape batch=64,tokens=197,heads=6,head=64
+  for o in layernorm softmax gelu; do bench --op $o; done
+  step "peers: PyTorch and timm on the same GPU (peer.jsonl)"
+  timeout 240 python3 "$B/peer.py" >"$OUT/peer.jsonl" 2>>"$L"; echo "[exit $?]" >>"$L"
+  step "main job: gpuvit compare --device cuda (compare.json, compare.html)"
+  timeout 240 "$G" compare --device cuda --seconds 0.5 --json --report "$OUT/compare.html" >"$OUT/compare.json" 2>>"$L"; echo "[exit $?]" >>"$L"
+fi
+if [ -n "${NCU:-}" ]; then
+  step "ncu: $NCU"
+  timeout 200 ncu --clock-control none --section SpeedOfLight --section LaunchStats --section Occupancy --section MemoryWorkloadAnalysis \
+    -k "regex:$NCU" --launch-skip 4 --launch-count 1 ${NCU_CMD:-$G bench --device cuda --model dense-rnn --image-size 224 --batch 1} >"$OUT/ncu.txt" 2>&1
+  echo "[exit $?]" >>"$L"
+fi
+if [ -n "${EXTRA:-}" ]; then step "extra: $EXTRA"; timeout 240 bash -c "$EXTRA" >>"$L" 2>&1; echo "[exit $?]" >>"$L"; fi
+step done
+# The exit code is the tests'; the checks after them are read in the log.
+exit $tests_rc

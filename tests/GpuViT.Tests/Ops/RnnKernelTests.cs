@@ -116,7 +116,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
     public static TheoryData<string, RnnKernelVersion, int, int, RnnReadout> ModelCases()
     {
         var data = new TheoryData<string, RnnKernelVersion, int, int, RnnReadout>();
-        foreach (string backend in KernelBackends.Names)
+        foreach (string backend in TestBackends.KernelDevices.Prepend(KernelBackends.Emulator))
         {
             foreach (RnnKernelVersion version in Enum.GetValues<RnnKernelVersion>())
             {
@@ -125,7 +125,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
                 data.Add(backend, version, 1, 8, RnnReadout.Pooled);
                 data.Add(backend, version, 3, 7, RnnReadout.PerUnit);
                 data.Add(backend, version, 9, 8, RnnReadout.PerUnit);
-                if (backend == KernelBackends.OpenCL)
+                if (backend != KernelBackends.Emulator)
                 {
                     data.Add(backend, version, 2, 8, RnnReadout.Pooled);
                     data.Add(backend, version, 6, 7, RnnReadout.Pooled);
@@ -145,7 +145,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
         DenseRnnWeights weights = DenseRnnWeights.RandomInit(config, seed: batch);
         float[] images = Compare.Random(batch * DenseRnnConfig.InputChannels * config.Positions, seed: 10 + batch);
 
-        using Device device = backend == KernelBackends.OpenCL ? RuntimeRequirement.OpenCL() : Devices.Open(backend).Device;
+        using Device device = TestBackends.Open(backend);
         using DenseRnnModel model = DenseRnnModel.Load(device, config, weights, batch, version);
         float[] actual = model.Forward(images, batch);
 

@@ -6,8 +6,9 @@
 #   bash .gpu/check.sh tests    the tests only
 #   bash .gpu/check.sh quick    tests, correctness and the ViT/RNN model benchmarks
 #   EXTRA='gpuvit bench ...'    also runs that line (with `gpuvit` on PATH), output in the log
-#   NCU='RnnStepUnshared'       also profiles the 5th launch of that kernel with ncu, in ncu.txt
-# Files: log.txt, tests.trx, bench.jsonl, peer.jsonl, compare.json, compare.html.
+#   NCU='RnnStepUnsharedOneImage'  also profiles the 5th launch of that kernel with ncu, in ncu.txt
+#                               (NCU_CMD='gpuvit bench ...' to profile another run than dense-rnn at 224, batch 1)
+# Files: log.txt, tests.trx, bench.jsonl, peer.jsonl, compare.json, compare.html, compare-flops.json.
 set -u
 mode=${1:-full}
 B=$PWD/.gpu
@@ -69,7 +70,10 @@ J=$OUT/bench.jsonl
 bench() { echo "\$ gpuvit bench $*" >>"$L"; timeout 90 "$G" bench --device cuda --json "$@" >>"$J" 2>>"$L"; echo "[exit $?]" >>"$L"; }
 step "models: gpuvit bench --model (bench.jsonl)"
 for b in 1 8 64 256; do bench --model vit_small_patch16_224 --batch $b; done
-for b in 1 8; do bench --model dense-rnn --image-size 224 --batch $b; done
+# The dense RNN's two kernel versions side by side: steps' GB/s against the probed copy, the readout's share.
+for s in 128 224; do for b in 1 8; do for v in per-thread streaming; do
+  bench --model dense-rnn --image-size $s --batch $b --rnn-kernels $v
+done; done; done
 bench --model dense-rnn-shared --image-size 224 --batch 8
 if [ "$mode" != quick ]; then
   step "ops: gpuvit bench --op (bench.jsonl)"
@@ -83,6 +87,8 @@ if [ "$mode" != quick ]; then
   timeout 240 python3 "$B/peer.py" >"$OUT/peer.jsonl" 2>>"$L"; echo "[exit $?]" >>"$L"
   step "main job: gpuvit compare --device cuda (compare.json, compare.html)"
   timeout 240 "$G" compare --device cuda --seconds 0.5 --json --report "$OUT/compare.html" >"$OUT/compare.json" 2>>"$L"; echo "[exit $?]" >>"$L"
+  step "the same at equal compute, 128 and 224 (compare-flops.json)"
+  timeout 180 "$G" compare --device cuda --image-sizes 128,224 --match flops --seconds 0.5 --no-report --json >"$OUT/compare-flops.json" 2>>"$L"; echo "[exit $?]" >>"$L"
 fi
 if [ -n "${NCU:-}" ]; then
   step "ncu: $NCU"

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using GpuViT.Kernels.Ops;
@@ -171,7 +170,7 @@ internal static class ModelBench
         var times = new List<double>();
         while (times.Count < 5)
         {
-            double seconds = TimeRuns(device, run, repeats);
+            double seconds = DeviceTiming.Seconds(device, run, repeats);
             if (seconds < 0.02 && repeats < 1 << 16)
             {
                 repeats = (int)Math.Min(1 << 16, repeats * Math.Clamp(0.025 / Math.Max(seconds, 1e-6), 2, 100));
@@ -183,24 +182,6 @@ internal static class ModelBench
 
         times.Sort();
         return times[times.Count / 2];
-    }
-
-    private static double TimeRuns(Device device, Action run, int repeats)
-    {
-        DeviceStream stream = device.DefaultStream;
-        device.Synchronize();
-        long wallStart = Stopwatch.GetTimestamp();
-        using DeviceEvent start = stream.RecordEvent();
-        for (int i = 0; i < repeats; i++)
-        {
-            run();
-        }
-
-        using DeviceEvent end = stream.RecordEvent();
-        end.Synchronize();
-        double wall = Stopwatch.GetElapsedTime(wallStart).TotalSeconds;
-        double events = end.ElapsedMillisecondsSince(start) / 1000;
-        return events > 0 ? events : wall;
     }
 
     /// <summary>Seconds per pass: the mean, the median and the 95th percentile.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime.Host;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
@@ -56,17 +55,17 @@ public static class DeviceProbe
         device.Synchronize();
 
         // Grow the loop until one launch lasts a sample, then keep the fastest of the samples.
-        double seconds = Time(device, Launch, 1);
+        double seconds = DeviceTiming.Seconds(device, Launch, 1);
         while (seconds < Sample.TotalSeconds && iterations < MaxFmaIterations)
         {
             double factor = Math.Clamp(1.25 * Sample.TotalSeconds / Math.Max(seconds, 1e-7), 2, 64);
             iterations = (int)Math.Min(MaxFmaIterations, iterations * factor);
-            seconds = Time(device, Launch, 1);
+            seconds = DeviceTiming.Seconds(device, Launch, 1);
         }
 
         for (int sample = 1; sample < Samples; sample++)
         {
-            seconds = Math.Min(seconds, Time(device, Launch, 1));
+            seconds = Math.Min(seconds, DeviceTiming.Seconds(device, Launch, 1));
         }
 
         return (double)threads * iterations * Probes.FlopsPerIteration / seconds / 1e9;
@@ -144,33 +143,14 @@ public static class DeviceProbe
     {
         launch();
         device.Synchronize();
-        double once = Time(device, launch, 1);
+        double once = DeviceTiming.Seconds(device, launch, 1);
         int repeats = (int)Math.Clamp(Math.Ceiling(Sample.TotalSeconds / Math.Max(once, 1e-7)), 1, 1000);
         double best = double.MaxValue;
         for (int sample = 0; sample < Samples; sample++)
         {
-            best = Math.Min(best, Time(device, launch, repeats) / repeats);
+            best = Math.Min(best, DeviceTiming.Seconds(device, launch, repeats) / repeats);
         }
 
         return best;
-    }
-
-    /// <summary>Device time by events where they time; wall time around synchronised launches otherwise.</summary>
-    private static double Time(Device device, Action launch, int repeats)
-    {
-        DeviceStream stream = device.DefaultStream;
-        device.Synchronize();
-        long wallStart = Stopwatch.GetTimestamp();
-        using DeviceEvent start = stream.RecordEvent();
-        for (int i = 0; i < repeats; i++)
-        {
-            launch();
-        }
-
-        using DeviceEvent end = stream.RecordEvent();
-        end.Synchronize();
-        double wall = Stopwatch.GetElapsedTime(wallStart).TotalSeconds;
-        double events = end.ElapsedMillisecondsSince(start) / 1000;
-        return events > 0 ? events : wall;
     }
 }

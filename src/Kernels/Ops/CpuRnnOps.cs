@@ -23,6 +23,8 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     private const int PrefetchAhead = 1024;
     private float[] _paddedInput = [];
     private float[] _paddedState = [];
+    private float[] _means = [];
+    private float[] _transposed = [];
 
     public CpuRnnOps(Device device)
     {
@@ -318,8 +320,8 @@ public sealed unsafe class CpuRnnOps : IRnnOps
              : Vector256<float>.One - Vector256.Create(2f) / (CpuMath.Exp(v + v) + Vector256<float>.One);
 
     /// <summary>
-    /// Pooled: each (image, channel) plane summed with vectors, the planes in parallel, then the
-    /// small [classes × C] product; per unit: a matrix–vector product, classes in parallel, each
+    /// Pooled: each (image, channel) plane summed with vectors, the planes in parallel when large,
+    /// then the small [classes × C] product as vectors over the classes; per unit: a matrix–vector product, classes in parallel, each
     /// weight row read once per four images.
     /// </summary>
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
@@ -333,21 +335,35 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         float* h = Pointer(state), w = Pointer(weights), b = Pointer(bias), o = Pointer(logits);
         if (pooled)
         {
-            var means = new float[batch * channels];
-            Parallel.For(0, batch * channels, plane => means[plane] = Sum(h + (long)plane * positions, positions) / positions);
-            Parallel.For(0, batch, image =>
+            // The means, in parallel only when the state is large enough to pay for it (a Parallel.For
+            // costs tens of µs, the whole readout of a 32×32 batch about as much).
+            float[] means = Scratch(ref _means, batch * channels);
+            ParallelOptions options = new() { MaxDegreeOfParallelism = batch * units >= 1 << 18 ? -1 : 1 };
+            Parallel.For(0, batch * channels, options, plane => means[plane] = Sum(h + (long)plane * positions, positions) / positions);
+
+            // logits = bias + W·means with W [classes][C] transposed once, so each channel adds a
+            // broadcast mean times a vector of classes.
+            float[] transposed = Scratch(ref _transposed, channels * classes);
+            for (int k = 0; k < classes; k++)
             {
-                for (int k = 0; k < classes; k++)
+                for (int c = 0; c < channels; c++)
                 {
-                    float sum = b[k];
+                    transposed[c * classes + k] = w[(long)k * channels + c];
+                }
+            }
+
+            fixed (float* wt = transposed)
+            {
+                for (int image = 0; image < batch; image++)
+                {
+                    float* logitsOfImage = o + (long)image * classes;
+                    new ReadOnlySpan<float>(b, classes).CopyTo(new Span<float>(logitsOfImage, classes));
                     for (int c = 0; c < channels; c++)
                     {
-                        sum += w[(long)k * channels + c] * means[image * channels + c];
+                        AddScaled(logitsOfImage, wt + c * classes, means[image * channels + c], classes);
                     }
-
-                    o[(long)image * classes + k] = sum;
                 }
-            });
+            }
         }
         else
         {
@@ -391,6 +407,32 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         }
 
         return sum;
+    }
+
+    private static float[] Scratch(ref float[] array, int length)
+    {
+        if (array.Length < length)
+        {
+            array = new float[length];
+        }
+
+        return array;
+    }
+
+    /// <summary>y[0..n) += a · x[0..n).</summary>
+    private static void AddScaled(float* y, float* x, float a, int n)
+    {
+        int lanes = Vector256<float>.Count, i = 0;
+        Vector256<float> scale = Vector256.Create(a);
+        for (; i + lanes <= n; i += lanes)
+        {
+            Vector256.FusedMultiplyAdd(scale, Vector256.Load(x + i), Vector256.Load(y + i)).Store(y + i);
+        }
+
+        for (; i < n; i++)
+        {
+            y[i] += a * x[i];
+        }
     }
 
     /// <summary>The dot products of one weight row with four state vectors of length n.</summary>

@@ -154,6 +154,49 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
     }
 
     [Theory]
+    [InlineData(true, 37, 3, 5, 1)]        // classes in the vectors' tail only; serial means
+    [InlineData(true, 4096, 8, 19, 9)]     // two vectors of classes and a tail; 295K state values: parallel means
+    [InlineData(false, 1031, 3, 19, 5)]    // per unit: four images and one more, length not a multiple of the vector
+    public void Cpu_readouts_match_plain_loops(bool pooled, int positions, int channels, int classes, int batch)
+    {
+        int units = positions * channels;
+        float[] state = Compare.Random(batch * units, seed: 1);
+        float[] weights = Compare.Random(classes * (pooled ? channels : units), seed: 2);
+        float[] bias = Compare.Random(classes, seed: 3);
+        using Device cpu = Devices.Open("cpu").Device;
+        using DeviceBuffer<float> stateBuffer = cpu.Upload<float>(state), weightBuffer = cpu.Upload<float>(weights), biasBuffer = cpu.Upload<float>(bias);
+        using DeviceBuffer<float> logits = cpu.Upload<float>(Poisoned(batch * classes));
+        using IRnnOps ops = RnnOps.For(cpu);
+
+        ops.Readout(stateBuffer, weightBuffer, biasBuffer, logits, batch, channels, positions, classes, pooled);
+
+        var expected = new float[batch * classes];
+        for (int image = 0; image < batch; image++)
+        {
+            for (int k = 0; k < classes; k++)
+            {
+                double sum = bias[k];
+                for (int c = 0; c < channels; c++)
+                {
+                    if (pooled)
+                    {
+                        double mean = Enumerable.Range(0, positions).Sum(p => (double)state[image * units + c * positions + p]) / positions;
+                        sum += weights[k * channels + c] * mean;
+                    }
+                    else
+                    {
+                        sum += Enumerable.Range(0, positions).Sum(p => (double)weights[k * units + c * positions + p] * state[image * units + c * positions + p]);
+                    }
+                }
+
+                expected[image * classes + k] = (float)sum;
+            }
+        }
+
+        Compare.Close(expected, logits.ToArray(), relative: 1e-4f, absolute: 1e-5f, what: "logits");
+    }
+
+    [Theory]
     [InlineData(50176, 8, 132, 24)]    // 224×224, one image of 8 channels on an H200: slices of 2,048 floats (66 wanted)
     [InlineData(50176, 256, 132, 3)]   // batch 32: fewer slices are enough
     [InlineData(1024, 8, 132, 1)]      // 32×32: a slice under 2,048 floats is not worth a group

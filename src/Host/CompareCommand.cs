@@ -452,8 +452,12 @@ public static class CompareCommand
         var use = PeakUse(rows, peaks);
         return use.Count == 0 ? null
             : Inv($"Share of the device's peak {peaks.Fp32Gflops:F1} GFLOP/s at each model's best batch (device-resident): ")
-                + string.Join(", ", use.Select(u => Inv($"{u.Best.Model} {u.PeakFraction:P0} ({u.Best.ImageSize}×{u.Best.ImageSize}, batch {u.Best.Batch})"))) + ".";
+                + string.Join(", ", use.Select(u => Inv($"{u.Best.Model} {RoofText(u.PeakFraction)} ({u.Best.ImageSize}×{u.Best.ImageSize}, batch {u.Best.Batch})"))) + "."
+                + (use.Any(u => u.PeakFraction > 1) ? " " + AbovePeakNote : "");
     }
+
+    /// <summary>Said after a share of peak above 100 %: the probed peak, not the model, is what is wrong.</summary>
+    public const string AbovePeakNote = AboveRoofMark + " above the probed peak: the probe read low (another process shared the cores while it ran); rerun to measure it again.";
 
     /// <summary>Marks a row whose achieved GFLOP/s passes its roof: not a result to read as one.</summary>
     public const string AboveRoofMark = "!";

@@ -271,6 +271,11 @@ public sealed class CompareCommandTests
         Assert.Equal("Share of the device's peak 600.0 GFLOP/s at each model's best batch (device-resident): vit 50 % (128×128, batch 1), dense-rnn 10 % (128×128, batch 8).",
             PeakUseLine(rows, peaks));
         Assert.Empty(PeakUse(rows, DevicePeaks.Unknown));
+
+        // A probe that read low puts a model above 100 % of the peak: marked and explained, not printed silently.
+        string low = PeakUseLine(rows, new DevicePeaks(250, 40, PeakSource.Probe))!;
+        Assert.Contains("vit 120 %! (128×128, batch 1)", low);
+        Assert.EndsWith(AbovePeakNote, low);
     }
 
     [Fact]

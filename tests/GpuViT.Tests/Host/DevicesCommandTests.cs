@@ -68,8 +68,8 @@ public sealed class DevicesCommandTests
     }
 }
 
-/// <summary>`gpuvit devices --probe` on PoCL: alone, with the other probe tests (see <see cref="ProbeCollection"/>).</summary>
-[Collection(nameof(ProbeCollection))]
+/// <summary>`gpuvit devices --probe` on PoCL: alone, with the other probe tests (see <see cref="RunsAlone"/>).</summary>
+[Collection(nameof(RunsAlone))]
 public sealed class DevicesProbeCommandTests
 {
     [Fact]

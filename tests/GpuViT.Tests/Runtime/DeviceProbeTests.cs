@@ -9,20 +9,11 @@ using K = GpuViT.Kernels.Generated.KernelCatalog;
 namespace GpuViT.Tests.Runtime;
 
 /// <summary>
-/// Tests that time probes or build the probe kernels from source on PoCL: run alone, after the
-/// parallel ones, so that other tests' load does not move the figures they compare, and because
-/// PoCL 3.1 here crashed (strlen of null inside libpocl) when one test opened a PoCL device while
-/// another built these kernels from source.
-/// </summary>
-[CollectionDefinition(nameof(ProbeCollection), DisableParallelization = true)]
-public sealed class ProbeCollection;
-
-/// <summary>
 /// The probes behind `gpuvit devices --probe`: the copy kernel copies every element exactly for
 /// any grid, the driver's copy does too, the roof is the faster copy, and the FMA probe is not
 /// fooled by a cold kernel cache.
 /// </summary>
-[Collection(nameof(ProbeCollection))]
+[Collection(nameof(RunsAlone))]
 public sealed class DeviceProbeTests(KernelBackends backends) : IClassFixture<KernelBackends>
 {
     public static TheoryData<string, int, int, int> CopyShapes

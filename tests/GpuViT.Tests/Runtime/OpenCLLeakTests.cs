@@ -8,14 +8,7 @@ using K = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Runtime;
 
-/// <summary>
-/// Tests that measure the whole process's memory: run alone, after the parallel ones, so that
-/// native memory other tests hold at the same time (packed weights, devices) is not counted.
-/// </summary>
-[CollectionDefinition(nameof(ProcessMemoryCollection), DisableParallelization = true)]
-public sealed class ProcessMemoryCollection;
-
-[Collection(nameof(ProcessMemoryCollection))]
+[Collection(nameof(RunsAlone))]
 public sealed class OpenCLLeakTests
 {
     /// <summary>The leak test: a thousand full cycles return the device, and the process, to where they started.</summary>

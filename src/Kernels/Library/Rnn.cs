@@ -243,7 +243,7 @@ public static class Rnn
     /// memory, the limit). The loops run window position outside and source channels inside: the
     /// border test is made once per position (zero padding: the tap is skipped), and the channel
     /// loop is a straight body of four weight loads that the compiler unrolls, so a dozen or more
-    /// loads are in flight per thread. A lone image (batch 1, or the last of an odd batch) takes a
+    /// independent loads can be in flight per thread. A lone image (batch 1, or the last of an odd batch) takes a
     /// one-image pass instead of computing three copies of it; a last channel group short of four
     /// repeats its last channel and stores only the real ones.
     /// </summary>

@@ -6,8 +6,8 @@ namespace GpuViT.Kernels.Ops;
 
 public sealed partial class KernelOps
 {
-    /// <summary>The unfused path's scores and probabilities, [batch, heads, tokens, tokens] each; grown on demand, reused, freed with the ops.</summary>
-    private DeviceBuffer<float>? _attentionScores;
+    /// <summary>The unfused path's scores and probabilities, [batch, heads, tokens, tokens] each.</summary>
+    private ScratchBuffer? _attentionScores;
 
     /// <summary>
     /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused, as docs/ops.md has
@@ -52,7 +52,7 @@ public sealed partial class KernelOps
 
         // Scores and probabilities side by side in one scratch buffer: softmax reads one and
         // writes the other, so nothing depends on how a backend treats a view passed twice.
-        DeviceBuffer<float> scratch = AttentionScratch(2 * scoreCount, stream);
+        DeviceBuffer<float> scratch = (_attentionScores ??= new ScratchBuffer(Device)).AtLeast(2 * scoreCount, stream);
         DeviceView<float> scores = scratch.View(0, scoreCount), probabilities = scratch.View(scoreCount, scoreCount);
 
         // Each (image, head) block found by strides: q, k and v where they lie in the qkv rows, the
@@ -71,24 +71,6 @@ public sealed partial class KernelOps
 
     /// <summary>The view without its first <paramref name="count"/> elements.</summary>
     private static DeviceView<float> Skip(DeviceView<float> view, long count) => new(view.Buffer, view.Offset + count, view.Length - count);
-
-    private DeviceBuffer<float> AttentionScratch(long elements, DeviceStream? stream)
-    {
-        if (_attentionScores is null || _attentionScores.Length < elements)
-        {
-            if (_attentionScores is not null)
-            {
-                // Work queued earlier may still use the old scratch.
-                (stream ?? Device.DefaultStream).Synchronize();
-                _attentionScores.Dispose();
-                _attentionScores = null;
-            }
-
-            _attentionScores = Device.Allocate<float>(elements);
-        }
-
-        return _attentionScores;
-    }
 
     partial void DisposeScratch()
     {

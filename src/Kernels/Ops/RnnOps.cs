@@ -102,7 +102,7 @@ public enum RnnKernelVersion
     /// <summary>The first kernels: a step with a branch per tap and images in the grid, and a readout of one thread per class.</summary>
     PerThread,
 
-    /// <summary>The bandwidth kernels: a branch-free step that serves the whole batch per thread, and readouts as group reductions.</summary>
+    /// <summary>The bandwidth kernels: a step whose thread serves four channels of every image of the batch, and readouts as group reductions.</summary>
     Streaming,
 }
 
@@ -114,7 +114,8 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
     /// <summary>Floats a reduction group's slice should hold at least, so that its loop, not the reduction, dominates.</summary>
     private const int MinSliceLength = 8 * Library.Rnn.ReduceGroupSize;
 
-    private DeviceBuffer<float>? _partial;
+    /// <summary>The readouts' partial sums.</summary>
+    private readonly ScratchBuffer _partial = new(device);
 
     public Device Device { get; } = device;
 
@@ -171,7 +172,7 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
             // Sums per (image, channel) over slices of positions, then the small [classes × C] product.
             int planes = batch * channels;
             int slices = Slices(positions, planes);
-            DeviceBuffer<float> partial = Partial((long)planes * slices);
+            DeviceBuffer<float> partial = _partial.AtLeast((long)planes * slices, stream);
             Device.Launch(Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Library.Rnn.ReduceGroupSize), stream,
                 state, partial, planes, positions, slices);
             Device.Launch(Catalog.RnnReadoutPooled, perClass, Int3.Size(64, 1), stream,
@@ -182,10 +183,10 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
             // A matrix–vector product: groups over (slice of units, class, four images), then the slices summed.
             int imageGroups = (batch + Library.Rnn.ImagesPerThread - 1) / Library.Rnn.ImagesPerThread;
             int slices = Slices((int)units, classes * imageGroups);
-            DeviceBuffer<float> partial = Partial((long)batch * classes * slices);
+            DeviceBuffer<float> partial = _partial.AtLeast((long)batch * classes * slices, stream);
             Device.Launch(Catalog.RnnReadoutUnits, Int3.Size(slices, classes, imageGroups), Int3.Size(Library.Rnn.ReduceGroupSize), stream,
                 state, weights, partial, batch, (int)units, classes, slices);
-            Device.Launch(Catalog.RnnReadoutFinish, perClass, Int3.Size(64, 1), null, partial, bias, logits, batch, classes, slices);
+            Device.Launch(Catalog.RnnReadoutFinish, perClass, Int3.Size(64, 1), stream, partial, bias, logits, batch, classes, slices);
         }
 
         Counts.ReadoutLaunches++;
@@ -205,24 +206,5 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
 
     private int Slices(int length, int rows) => Slices(length, rows, Device.Info.ComputeUnits);
 
-    /// <summary>The scratch buffer of partial sums, grown when a readout needs more; in-order launches on one stream may share it.</summary>
-    private DeviceBuffer<float> Partial(long elements)
-    {
-        if (_partial is null || _partial.Length < elements)
-        {
-            // Work already queued may still read the old buffer.
-            Device.Synchronize();
-            _partial?.Dispose();
-            _partial = null;
-            _partial = Device.Allocate<float>(elements);
-        }
-
-        return _partial;
-    }
-
-    public void Dispose()
-    {
-        _partial?.Dispose();
-        _partial = null;
-    }
+    public void Dispose() => _partial.Dispose();
 }

@@ -9,8 +9,10 @@ namespace GpuViT.Tests.Host;
 
 /// <summary>
 /// A device whose streams run asynchronously, as a GPU's do: each stream is a worker thread that
-/// runs its queue in order, uploads take <see cref="UploadDelay"/> (a slow bus), and every upload
-/// and compute is logged with its start and end. Pinned host memory is counted, so that tests
+/// runs its queue in order, uploads take <see cref="UploadDelay"/> (a slow bus), kernels run on
+/// the emulator after <see cref="LaunchDelay"/>, and every upload and compute is logged with its
+/// start and end. It has no default stream: work queued without a stream fails, so ops that
+/// drop the stream they were given show. Pinned host memory is counted, so that tests
 /// can see it all come back.
 /// </summary>
 internal sealed class SlowAsyncDevice(long memoryBytes = 1L << 30) : Device(HostDevice.Describe("cpu", DeviceKind.Cpu) with { Id = "slow-async", MemoryBytes = memoryBytes })
@@ -19,6 +21,8 @@ internal sealed class SlowAsyncDevice(long memoryBytes = 1L << 30) : Device(Host
     private int _pinned;
 
     public TimeSpan UploadDelay { get; init; } = TimeSpan.FromMilliseconds(40);
+
+    public TimeSpan LaunchDelay { get; init; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>(what, sequence number on its stream, start, end) in Stopwatch ticks.</summary>
     public ConcurrentBag<(string What, int Index, long Start, long End)> Log { get; } = [];
@@ -43,10 +47,18 @@ internal sealed class SlowAsyncDevice(long memoryBytes = 1L << 30) : Device(Host
 
     protected override DeviceStream CreateStreamCore() => new SlowStream(this);
 
-    protected override void PrepareCore(KernelDescriptor kernel) => throw new NotSupportedException();
+    protected override void PrepareCore(KernelDescriptor kernel)
+    {
+    }
 
-    protected override void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments) =>
-        throw new NotSupportedException();
+    /// <summary>The C# body on the emulator, queued on the stream after <see cref="LaunchDelay"/>.</summary>
+    protected override void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments)
+    {
+        object[] values = [.. arguments.Select(a => a.Buffer is null
+            ? (a.Parameter.ElementType == ElementType.Bool ? (int)a.Scalar! != 0 : a.Scalar!)
+            : ((IHostMemory)a.Buffer.Memory).View(a))];
+        ((SlowStream)stream).Compute(LaunchDelay, () => KernelEmulator.Launch(kernel, groupCount, groupSize, values));
+    }
 
     protected override void SynchronizeCore()
     {

@@ -1,7 +1,9 @@
 using GpuViT.Kernels;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels.Runtime.Host;
 using GpuViT.Models.Rnn;
+using GpuViT.Tests.Host;
 using GpuViT.Tests.Kernels;
 using GpuViT.Tests.Runtime;
 using Xunit;
@@ -152,6 +154,57 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
         Compare.Close(DenseRnnReference.Forward(config, weights, images, batch), actual, relative: 1e-4f, absolute: 1e-4f, what: "logits");
         Assert.Equal(version, ((KernelRnnOps)model.Ops).Version);
     }
+
+    [Theory]
+    [InlineData(RnnKernelVersion.Streaming, 1, true)]
+    [InlineData(RnnKernelVersion.Streaming, 5, false)]
+    [InlineData(RnnKernelVersion.PerThread, 5, false)]
+    public void Every_launch_goes_on_the_stream_it_was_given(RnnKernelVersion version, int batch, bool pooled)
+    {
+        // A device with no default stream whose streams run asynchronously: a launch that drops the
+        // stream fails, and one queued on another stream would race with the rest.
+        const int Channels = 5, Size = 8, Classes = 7;
+        var shape = new RnnStepShape(batch, Channels, Size, Size, 3, Shared: false, Relu: false);
+        int positions = Size * Size, units = Channels * positions;
+        float[][] values =
+        [
+            Compare.Random(batch * 3 * positions, seed: 1), Compare.Random(batch * units, seed: 2), Compare.Random((int)shape.InputWeightElements, seed: 3),
+            Compare.Random((int)shape.RecurrentWeightElements, seed: 4), Compare.Random(units, seed: 5),
+            Compare.Random(Classes * (pooled ? Channels : units), seed: 6), Compare.Random(Classes, seed: 7),
+        ];
+
+        float[] Run(Device device, DeviceStream? stream)
+        {
+            DeviceBuffer<float>[] b = [.. values.Select(v => device.Allocate<float>(v.Length))];
+            using DeviceBuffer<float> next = device.Allocate<float>(batch * units), logits = device.Allocate<float>(batch * Classes);
+            try
+            {
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i].CopyTo(HostSpan(b[i]));
+                }
+
+                using var ops = new KernelRnnOps(device, version);
+                ops.Step(shape, b[0], b[1], b[2], b[3], b[4], next, stream);
+                ops.Readout(next, b[5], b[6], logits, batch, Channels, positions, Classes, pooled, stream);
+                (stream ?? device.DefaultStream).Synchronize();
+                return HostSpan(logits).ToArray();
+            }
+            finally
+            {
+                Array.ForEach(b, buffer => buffer.Dispose());
+            }
+        }
+
+        using Device emulator = Devices.Open("emulator").Device;
+        float[] expected = Run(emulator, null);
+        using var slow = new SlowAsyncDevice();
+        using DeviceStream own = slow.CreateStream();
+        Compare.Close(expected, Run(slow, own), what: "logits");
+    }
+
+    private static unsafe Span<float> HostSpan(DeviceBuffer<float> buffer) =>
+        new(((IHostMemory)buffer.Memory).Pointer, checked((int)buffer.Length));
 
     [Theory]
     [InlineData(true, 37, 3, 5, 1)]        // classes in the vectors' tail only; serial means

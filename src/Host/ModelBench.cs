@@ -157,32 +157,8 @@ internal static class ModelBench
         }
     }
 
-    /// <summary>
-    /// Seconds per run of <paramref name="run"/>: after a warm-up, runs back to back between two
-    /// device events (wall time where the device's events do not time), as many as take at least
-    /// 20 ms, five times; the median.
-    /// </summary>
-    internal static double SecondsPerRun(Device device, Action run)
-    {
-        run();
-        device.Synchronize();
-        int repeats = 1;
-        var times = new List<double>();
-        while (times.Count < 5)
-        {
-            double seconds = DeviceTiming.Seconds(device, run, repeats);
-            if (seconds < 0.02 && repeats < 1 << 16)
-            {
-                repeats = (int)Math.Min(1 << 16, repeats * Math.Clamp(0.025 / Math.Max(seconds, 1e-6), 2, 100));
-                continue;
-            }
-
-            times.Add(seconds / repeats);
-        }
-
-        times.Sort();
-        return times[times.Count / 2];
-    }
+    /// <summary>Seconds per run: the median of five samples of back-to-back runs of at least 20 ms each (<see cref="DeviceTiming.SecondsPerRun"/>).</summary>
+    internal static double SecondsPerRun(Device device, Action run) => DeviceTiming.SecondsPerRun(device, run, TimeSpan.FromMilliseconds(20), 5)[2];
 
     /// <summary>Seconds per pass: the mean, the median and the 95th percentile.</summary>
     internal readonly record struct PassTimes(double Mean, double P50, double P95);

@@ -91,7 +91,7 @@ public static class DeviceProbe
         void Driver() => source.CopyToAsync(destination, device.DefaultStream);
 
         double moved = 2.0 * n * sizeof(float);
-        return (moved / SecondsPerLaunch(device, Kernel) / 1e9, moved / SecondsPerLaunch(device, Driver) / 1e9);
+        return (moved / DeviceTiming.SecondsPerRun(device, Kernel, Sample, Samples)[0] / 1e9, moved / DeviceTiming.SecondsPerRun(device, Driver, Sample, Samples)[0] / 1e9);
     }
 
     /// <summary>
@@ -133,24 +133,5 @@ public static class DeviceProbe
         {
             buffer.Upload(chunk.AsSpan(0, (int)Math.Min(chunk.Length, buffer.Length - offset)), offset);
         }
-    }
-
-    /// <summary>
-    /// The fastest seconds per launch: an untimed warm-up, then <see cref="Samples"/> samples of
-    /// as many back-to-back launches as fill <see cref="Sample"/>.
-    /// </summary>
-    internal static double SecondsPerLaunch(Device device, Action launch)
-    {
-        launch();
-        device.Synchronize();
-        double once = DeviceTiming.Seconds(device, launch, 1);
-        int repeats = (int)Math.Clamp(Math.Ceiling(Sample.TotalSeconds / Math.Max(once, 1e-7)), 1, 1000);
-        double best = double.MaxValue;
-        for (int sample = 0; sample < Samples; sample++)
-        {
-            best = Math.Min(best, DeviceTiming.Seconds(device, launch, repeats) / repeats);
-        }
-
-        return best;
     }
 }

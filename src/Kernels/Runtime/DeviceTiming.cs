@@ -27,4 +27,22 @@ public static class DeviceTiming
         double events = end.ElapsedMillisecondsSince(start) / 1000;
         return events > 0 ? events : wall;
     }
+
+    /// <summary>
+    /// Seconds per run of <paramref name="run"/> in each of <paramref name="samples"/> samples,
+    /// sorted, fastest first: after an untimed warm-up (which builds kernels and sizes buffers),
+    /// each sample times as many back-to-back runs as last at least <paramref name="sample"/>, so
+    /// launch overhead and the timer's resolution stay small. Peaks take the fastest, benchmarks
+    /// the median.
+    /// </summary>
+    public static double[] SecondsPerRun(Device device, Action run, TimeSpan sample, int samples)
+    {
+        run();
+        device.Synchronize();
+        double once = Seconds(device, run, 1);
+        int repeats = (int)Math.Clamp(Math.Ceiling(sample.TotalSeconds / Math.Max(once, 1e-7)), 1, 1 << 16);
+        double[] times = [.. Enumerable.Range(0, samples).Select(_ => Seconds(device, run, repeats) / repeats)];
+        Array.Sort(times);
+        return times;
+    }
 }

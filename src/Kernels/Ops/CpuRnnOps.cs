@@ -338,11 +338,21 @@ public sealed unsafe class CpuRnnOps : IRnnOps
             // The means, in parallel only when the state is large enough to pay for it (a Parallel.For
             // costs tens of µs, the whole readout of a 32×32 batch about as much).
             float[] means = Scratch(ref _means, batch * channels);
-            ParallelOptions options = new() { MaxDegreeOfParallelism = batch * units >= 1 << 18 ? -1 : 1 };
-            Parallel.For(0, batch * channels, options, plane => means[plane] = Sum(h + (long)plane * positions, positions) / positions);
+            void Mean(int plane) => means[plane] = Sum(h + (long)plane * positions, positions) / positions;
+            if (batch * units >= 1 << 18)
+            {
+                Parallel.For(0, batch * channels, Mean);
+            }
+            else
+            {
+                for (int plane = 0; plane < batch * channels; plane++)
+                {
+                    Mean(plane);
+                }
+            }
 
-            // logits = bias + W·means with W [classes][C] transposed once, so each channel adds a
-            // broadcast mean times a vector of classes.
+            // logits = bias + W·means with W [classes][C] transposed (C·classes copies per call), so
+            // each channel adds a broadcast mean times a vector of classes.
             float[] transposed = Scratch(ref _transposed, channels * classes);
             for (int k = 0; k < classes; k++)
             {

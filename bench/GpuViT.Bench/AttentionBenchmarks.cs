@@ -19,7 +19,7 @@ public class AttentionBenchmarks
     private const int Batch = 8, Tokens = 197, Heads = 6, HeadSize = 64;
 
     private Device _device = null!;
-    private ITransformerOps _ops = null!;
+    private TransformerOps _ops = null!;
     private DeviceBuffer<float> _qkv = null!, _output = null!;
 
     [Params("cpu", "opencl")]

@@ -4,6 +4,7 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Order;
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 
 namespace GpuViT.Bench;
 

@@ -4,13 +4,14 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Bench;
 
 /// <summary>
-/// LayerNorm, softmax and GELU through ITransformerOps on the cpu backend and on the first
+/// LayerNorm, softmax and GELU through TransformerOps on the cpu backend and on the first
 /// OpenCL device, at ViT-S/16 shapes for a batch of 8 images at 224: 1576 tokens of width 384
 /// (layernorm), 8·6 heads of 197×197 attention scores (softmax), the 1576×1536 MLP hidden
 /// layer (GELU). These ops are bound by memory, not arithmetic, so GB/s is the column to read.
@@ -32,7 +33,7 @@ public class ElementwiseBenchmarks
     };
 
     private Device _device = null!;
-    private ITransformerOps _ops = null!;
+    private TransformerOps _ops = null!;
     private DeviceBuffer<float> _x = null!, _y = null!, _gamma = null!, _beta = null!;
 
     [Params("cpu", "opencl")]

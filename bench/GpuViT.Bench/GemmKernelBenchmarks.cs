@@ -10,7 +10,7 @@ using GpuViT.Kernels.Runtime.OpenCL;
 namespace GpuViT.Bench;
 
 /// <summary>
-/// The three GEMM kernels (naive, tiled, register-blocked) through KernelOps.Gemm with a bias,
+/// The three GEMM kernels (naive, tiled, register-blocked) through KernelTransformerOps.Gemm with a bias,
 /// as `gpuvit bench --op gemm` runs them, on the first OpenCL device: the ViT-S/16 batch-8
 /// linear layers (qkv 384 → 1152, fc1 384 → 1536, fc2 1536 → 384 over 1576 tokens) and 1024³.
 /// Buffers stay on the device; an iteration is one launch and a wait for it.
@@ -19,7 +19,7 @@ namespace GpuViT.Bench;
 public class GemmKernelBenchmarks
 {
     private OpenCLDevice _device = null!;
-    private KernelOps _ops = null!;
+    private KernelTransformerOps _ops = null!;
     private DeviceBuffer<float> _x = null!, _w = null!, _bias = null!, _y = null!;
     private int _m, _n, _k;
 
@@ -35,7 +35,7 @@ public class GemmKernelBenchmarks
     {
         (_m, _n, _k) = Parse(Shape);
         _device = OpenCLDevice.Open(0, 0, KernelCache.Default);
-        _ops = new KernelOps(_device, Version);
+        _ops = new KernelTransformerOps(_device, Version);
         _x = Upload((long)_m * _k, 1);
         _w = Upload((long)_n * _k, 2);
         _bias = Upload(_n, 3);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Vit;
@@ -89,11 +90,11 @@ public static class BenchCommand
             Dictionary<string, int> sizes = Shape(name, parsed.GetValue(shape));
             GemmVersion version = Version(parsed.GetValue(gemm)!);
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
-            ITransformerOps ops = TransformerOps.For(device, version);
+            TransformerOps ops = TransformerOps.For(device, version);
             try
             {
                 Result result = Run(ops, name, sizes, !parsed.GetValue(unfused));
-                Print(output, parsed.GetValue(json), name, device, sizes, result, ops is KernelOps ? version : null);
+                Print(output, parsed.GetValue(json), name, device, sizes, result, ops is KernelTransformerOps ? version : null);
             }
             finally
             {
@@ -141,7 +142,7 @@ public static class BenchCommand
         return sizes;
     }
 
-    private static Result Run(ITransformerOps ops, string op, Dictionary<string, int> s, bool fused)
+    private static Result Run(TransformerOps ops, string op, Dictionary<string, int> s, bool fused)
     {
         Device device = ops.Device;
         var buffers = new List<DeviceBuffer<float>>();

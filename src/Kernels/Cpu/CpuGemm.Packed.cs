@@ -1,3 +1,5 @@
+using GpuViT.Kernels.Library;
+
 namespace GpuViT.Kernels.Cpu;
 
 // GEMM with a weight packed once (PackedGemmWeight) instead of on every call: the panels are

@@ -1,5 +1,17 @@
 namespace GpuViT.Kernels.Library;
 
+/// <summary>The activation a GEMM applies before adding its residual; the GEMM kernels take its value as an int (<see cref="Gemm.ActivationGelu"/>, ...).</summary>
+public enum Activation
+{
+    None = 0,
+
+    /// <summary>Exact GELU, x·Φ(x) with erf (PyTorch's default).</summary>
+    Gelu = 1,
+
+    /// <summary>GELU with the tanh approximation (PyTorch's approximate="tanh").</summary>
+    GeluTanh = 2,
+}
+
 /// <summary>GELU, exact and tanh-approximated: one thread per element, 1D launch over n.</summary>
 public static class Activations
 {

@@ -15,14 +15,14 @@ namespace GpuViT.Kernels.Library;
 /// </remarks>
 public static class Gemm
 {
-    /// <summary>Activation codes, in the order of <c>GpuViT.Kernels.Cpu.Activation</c>.</summary>
-    public const int ActivationNone = 0;
+    // The kernels take the activation as an int (kernel parameters are scalars): these are the
+    // enum's values, so the two cannot drift.
 
-    /// <summary>Exact GELU, x·Φ(x) with erf.</summary>
-    public const int ActivationGelu = 1;
+    /// <summary><see cref="Activation.Gelu"/>: exact GELU, x·Φ(x) with erf.</summary>
+    public const int ActivationGelu = (int)Activation.Gelu;
 
-    /// <summary>GELU with the tanh approximation.</summary>
-    public const int ActivationGeluTanh = 2;
+    /// <summary><see cref="Activation.GeluTanh"/>: GELU with the tanh approximation.</summary>
+    public const int ActivationGeluTanh = (int)Activation.GeluTanh;
 
     /// <summary>Group edge of <see cref="GemmNaive"/>: groups of NaiveGroup × NaiveGroup threads.</summary>
     public const int NaiveGroup = 16;

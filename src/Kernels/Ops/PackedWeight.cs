@@ -5,7 +5,7 @@ namespace GpuViT.Kernels.Ops;
 
 /// <summary>
 /// A GEMM weight W [n, k] (out × in, as PyTorch stores a Linear weight) held in the form one
-/// <see cref="ITransformerOps"/> reads fastest, made once by <see cref="ITransformerOps.PackWeight"/>
+/// <see cref="TransformerOps"/> reads fastest, made once by <see cref="TransformerOps.PackWeight"/>
 /// for a weight applied in many calls (a model's linear layers): the cpu backend's micro-kernel
 /// panels (<see cref="PackedGemmWeight"/>), or a device buffer of W as is for the kernels, which
 /// read W directly. It is a copy of the host data it was made from and owns its memory; dispose
@@ -61,16 +61,22 @@ public abstract class PackedWeight : IDisposable
         }
     }
 
-    /// <summary>This weight as <typeparamref name="T"/>, checked to belong to <paramref name="device"/> and to be alive; <paramref name="name"/> is the argument's.</summary>
-    internal T As<T>(Device device, string name)
-        where T : PackedWeight
+    /// <summary>Checks that this weight belongs to <paramref name="device"/> and is alive; <paramref name="name"/> is the argument's.</summary>
+    internal void CheckOwner(Device device, string name)
     {
-        if (this is not T typed || !ReferenceEquals(Device, device))
+        if (!ReferenceEquals(Device, device))
         {
             throw new ArgumentException($"{this} was packed by other ops than the ones on {device.Info.Id}", name);
         }
 
         ObjectDisposedException.ThrowIf(IsDisposed, this);
-        return typed;
+    }
+
+    /// <summary>This weight as the backend's <typeparamref name="T"/>, checked as <see cref="CheckOwner"/> does and to be of that backend.</summary>
+    internal T As<T>(Device device, string name)
+        where T : PackedWeight
+    {
+        CheckOwner(device, name);
+        return this as T ?? throw new ArgumentException($"{this} was packed by other ops than the ones on {device.Info.Id}", name);
     }
 }

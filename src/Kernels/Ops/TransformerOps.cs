@@ -1,5 +1,7 @@
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.Ops.OpChecks;
 
 namespace GpuViT.Kernels.Ops;
 
@@ -27,48 +29,123 @@ public enum PoolMode
 }
 
 /// <summary>
-/// The ops a ViT runs, on one device (docs/ops.md gives the shapes and the maths). Work is
-/// queued on the given stream, or the device's default stream. Buffers are float32 views of
-/// the same device.
+/// The ops a ViT runs, on one device (docs/ops.md gives the shapes and the maths). Each op is
+/// checked here, once for every backend, so all backends accept and reject the same calls; then
+/// the backend's core runs it (as <see cref="Device.Launch"/> checks and calls LaunchCore). Work
+/// is queued on the given stream, or the device's default stream; the cpu backend runs it before
+/// returning. Buffers are float32 views of the same device. Disposing frees the scratch memory
+/// the ops keep.
 /// </summary>
-public interface ITransformerOps
+public abstract class TransformerOps : IDisposable
 {
-    Device Device { get; }
+    private protected TransformerOps(Device device) => Device = device;
+
+    public Device Device { get; }
+
+    /// <summary>The ops for a device: managed ops on cpu (<see cref="CpuTransformerOps"/>), generated kernels everywhere else (<see cref="KernelTransformerOps"/>).</summary>
+    public static TransformerOps For(Device device, GemmVersion gemm = GemmVersion.RegisterBlocked) =>
+        device.Kind == DeviceKind.Cpu ? new CpuTransformerOps(device) : new KernelTransformerOps(device, gemm);
 
     /// <summary>Y[m,n] = act(X[m,k]·W[n,k]ᵀ + bias[n]) + residual[m,n]; bias and residual optional.</summary>
-    void Gemm(
+    public void Gemm(
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
-        int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null);
+        int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null)
+    {
+        GemmShape(m, n, k, activation);
+        Require(w, (long)n * k, nameof(w), $"W [n={n}, k={k}]");
+        GemmViews(x, bias, residual, y, m, n, k);
+        if (m > 0 && n > 0)
+        {
+            GemmCore(x, w, bias, residual, y, m, n, k, activation, stream);
+        }
+    }
 
     /// <summary>
     /// W [n, k] from host memory, made once into the form this device's <see cref="Gemm(DeviceView{float}, PackedWeight, DeviceView{float}?, DeviceView{float}?, DeviceView{float}, int, Activation, DeviceStream?)"/>
     /// reads fastest: the cpu backend packs it into its micro-kernel's panels (what its plain Gemm
     /// does on every call), the kernel backends upload it as is. The caller owns and disposes it.
     /// </summary>
-    PackedWeight PackWeight(ReadOnlySpan<float> w, int n, int k);
+    public PackedWeight PackWeight(ReadOnlySpan<float> w, int n, int k)
+    {
+        PackedWeight.CheckHostWeight(w, n, k);
+        return PackWeightCore(w, n, k);
+    }
 
     /// <summary>Y[m,n] = act(X[m,k]·Wᵀ + bias[n]) + residual[m,n] with W made by this ops' <see cref="PackWeight"/>; the same op as the plain Gemm.</summary>
-    void Gemm(
+    public void Gemm(
         DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
-        int m, Activation activation = Activation.None, DeviceStream? stream = null);
+        int m, Activation activation = Activation.None, DeviceStream? stream = null)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        w.CheckOwner(Device, nameof(w));
+        GemmShape(m, w.N, w.K, activation);
+        GemmViews(x, bias, residual, y, m, w.N, w.K);
+        if (m > 0 && w.N > 0)
+        {
+            GemmCore(x, w, bias, residual, y, m, activation, stream);
+        }
+    }
 
     /// <summary>
     /// Multi-head self-attention over timm's fused qkv [batch, tokens, 3·heads·headSize] into
     /// output [batch, tokens, heads·headSize], scaled by 1/√headSize. Fused: one kernel, online
     /// softmax, no tokens × tokens matrix in memory. Unfused: GEMM, softmax, GEMM.
     /// </summary>
-    void Attention(
+    public void Attention(
         DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
-        bool fused = true, DeviceStream? stream = null);
+        bool fused = true, DeviceStream? stream = null)
+    {
+        AttentionShape(qkv, output, batch, tokens, heads, headSize);
+        AttentionCore(qkv, output, batch, tokens, heads, headSize, fused, stream);
+    }
 
     /// <summary>Y = (X − mean)/√(var + eps)·γ + β per row of X [rows, cols] (biased variance).</summary>
-    void LayerNorm(DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream = null);
+    public void LayerNorm(DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream = null)
+    {
+        long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
+        Require(x, elements, nameof(x));
+        Require(gamma, cols, nameof(gamma));
+        Require(beta, cols, nameof(beta));
+        Require(y, elements, nameof(y));
+        if (!(eps >= 0f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be zero or positive");
+        }
+
+        if (elements > 0)
+        {
+            LayerNormCore(x, gamma, beta, y, rows, cols, eps, stream);
+        }
+    }
 
     /// <summary>Numerically stable softmax of each row of X [rows, cols].</summary>
-    void Softmax(DeviceView<float> x, DeviceView<float> y, int rows, int cols, DeviceStream? stream = null);
+    public void Softmax(DeviceView<float> x, DeviceView<float> y, int rows, int cols, DeviceStream? stream = null)
+    {
+        long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
+        Require(x, elements, nameof(x));
+        Require(y, elements, nameof(y));
+        if (elements > 0)
+        {
+            SoftmaxCore(x, y, rows, cols, stream);
+        }
+    }
 
     /// <summary>Y = GELU(X) element-wise, exact (erf) or tanh-approximated.</summary>
-    void Gelu(DeviceView<float> x, DeviceView<float> y, int n, Activation activation = Activation.Gelu, DeviceStream? stream = null);
+    public void Gelu(DeviceView<float> x, DeviceView<float> y, int n, Activation activation = Activation.Gelu, DeviceStream? stream = null)
+    {
+        Count(n, nameof(n));
+        Require(x, n, nameof(x));
+        Require(y, n, nameof(y));
+        if (activation is not (Activation.Gelu or Activation.GeluTanh))
+        {
+            throw new ArgumentException($"Gelu applies Gelu or GeluTanh, not {activation}", nameof(activation));
+        }
+
+        if (n > 0)
+        {
+            GeluCore(x, y, n, activation, stream);
+        }
+    }
 
     /// <summary>
     /// tokens[b, prefix + p, :] = W·patch_p(images[b]) + bias for the (imageSize/patchSize)²
@@ -76,18 +153,114 @@ public interface ITransformerOps
     /// [dim, channels, patchSize, patchSize], made by <see cref="PackWeight"/> as the linear
     /// weight [dim, channels·patchSize²] it is. Patches are read straight from the images.
     /// </summary>
-    void PatchEmbed(
+    public void PatchEmbed(
         DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens,
-        int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null);
+        int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null)
+    {
+        PatchShape shape = Patch(batch, channels, imageSize, patchSize, dim, prefix);
+        Require(images, shape.ImageElements, nameof(images));
+        ArgumentNullException.ThrowIfNull(weight);
+        weight.CheckOwner(Device, nameof(weight));
+        if (weight.N != dim || weight.K != shape.K)
+        {
+            throw new ArgumentException(
+                $"weight is [n={weight.N}, k={weight.K}]; the patch embedding needs [dim={dim}, channels·patchSize²={shape.K}]", nameof(weight));
+        }
+
+        Require(bias, dim, nameof(bias));
+        Require(tokens, shape.TokenElements, nameof(tokens));
+        PatchEmbedCore(images, weight, bias, tokens, shape, batch, channels, imageSize, patchSize, dim, prefix, stream);
+    }
 
     /// <summary>Row 0 of each image = the class token (when given); every row += positions[row].</summary>
-    void ClassTokenAndPositions(
+    public void ClassTokenAndPositions(
         DeviceView<float> tokens, DeviceView<float>? classToken, DeviceView<float> positions, int batch, int tokenCount, int dim,
-        DeviceStream? stream = null);
+        DeviceStream? stream = null)
+    {
+        long elements = TokenTensor(batch, tokenCount, dim);
+        Require(tokens, elements, nameof(tokens));
+        if (classToken is { } token)
+        {
+            Require(token, dim, nameof(classToken));
+        }
+
+        Require(positions, (long)tokenCount * dim, nameof(positions));
+        if (elements > 0)
+        {
+            ClassTokenAndPositionsCore(tokens, classToken, positions, batch, tokenCount, dim, stream);
+        }
+    }
 
     /// <summary>c = a + b element-wise (c may be a or b).</summary>
-    void Add(DeviceView<float> a, DeviceView<float> b, DeviceView<float> c, int n, DeviceStream? stream = null);
+    public void Add(DeviceView<float> a, DeviceView<float> b, DeviceView<float> c, int n, DeviceStream? stream = null)
+    {
+        Count(n, nameof(n));
+        Require(a, n, nameof(a));
+        Require(b, n, nameof(b));
+        Require(c, n, nameof(c));
+        if (n > 0)
+        {
+            AddCore(a, b, c, n, stream);
+        }
+    }
 
     /// <summary>output[b, :] from tokens [batch, tokenCount, dim]: the class token, or the mean of the rows after prefix.</summary>
-    void Pool(DeviceView<float> tokens, DeviceView<float> output, int batch, int tokenCount, int dim, PoolMode mode, int prefix, DeviceStream? stream = null);
+    public void Pool(DeviceView<float> tokens, DeviceView<float> output, int batch, int tokenCount, int dim, PoolMode mode, int prefix, DeviceStream? stream = null)
+    {
+        long elements = TokenTensor(batch, tokenCount, dim);
+        (int first, int count) = PoolRows(tokenCount, mode, prefix);
+        Require(tokens, elements, nameof(tokens));
+        Require(output, (long)batch * dim, nameof(output));
+        if ((long)batch * dim > 0)
+        {
+            PoolCore(tokens, output, batch, tokenCount, dim, first, count, stream);
+        }
+    }
+
+    public void Dispose()
+    {
+        DisposeCore();
+        GC.SuppressFinalize(this);
+    }
+
+    // The backend's side of each op: called with checked arguments and work to do (no empty op
+    // reaches a core but Attention's, whose backends have limits of their own to check first).
+
+    private protected abstract void GemmCore(
+        DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, int n, int k, Activation activation, DeviceStream? stream);
+
+    private protected abstract PackedWeight PackWeightCore(ReadOnlySpan<float> w, int n, int k);
+
+    private protected abstract void GemmCore(
+        DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, Activation activation, DeviceStream? stream);
+
+    private protected abstract void AttentionCore(
+        DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize, bool fused, DeviceStream? stream);
+
+    private protected abstract void LayerNormCore(
+        DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream);
+
+    private protected abstract void SoftmaxCore(DeviceView<float> x, DeviceView<float> y, int rows, int cols, DeviceStream? stream);
+
+    private protected abstract void GeluCore(DeviceView<float> x, DeviceView<float> y, int n, Activation activation, DeviceStream? stream);
+
+    private protected abstract void PatchEmbedCore(
+        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens, PatchShape shape,
+        int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream);
+
+    private protected abstract void ClassTokenAndPositionsCore(
+        DeviceView<float> tokens, DeviceView<float>? classToken, DeviceView<float> positions, int batch, int tokenCount, int dim, DeviceStream? stream);
+
+    private protected abstract void AddCore(DeviceView<float> a, DeviceView<float> b, DeviceView<float> c, int n, DeviceStream? stream);
+
+    /// <summary>Averages rows [first, first + count) of each image's tokens.</summary>
+    private protected abstract void PoolCore(
+        DeviceView<float> tokens, DeviceView<float> output, int batch, int tokenCount, int dim, int first, int count, DeviceStream? stream);
+
+    /// <summary>Frees the scratch memory this backend keeps; nothing by default.</summary>
+    private protected virtual void DisposeCore()
+    {
+    }
 }

@@ -11,7 +11,7 @@ public sealed class DenseRnnModel : IDisposable
     private int _stateBatch;
     private int _stepsBatch;
 
-    private DenseRnnModel(Device device, DenseRnnConfig config, IRnnOps ops, DeviceBuffer<float>[] weights)
+    private DenseRnnModel(Device device, DenseRnnConfig config, RnnOps ops, DeviceBuffer<float>[] weights)
     {
         Device = device;
         Config = config;
@@ -24,7 +24,7 @@ public sealed class DenseRnnModel : IDisposable
     public DenseRnnConfig Config { get; }
 
     /// <summary>The ops it launches, with their counts (steps, weight elements read) for accounting.</summary>
-    public IRnnOps Ops { get; }
+    public RnnOps Ops { get; }
 
     /// <summary>Bytes of the weight buffers on the device.</summary>
     public long WeightBytes => _weights.Sum(b => b.Bytes);

@@ -1,4 +1,5 @@
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 
@@ -6,16 +7,16 @@ namespace GpuViT.Models.Vit;
 
 /// <summary>
 /// A ViT whose weights live on one device, uploaded once. The forward pass runs through the
-/// device's <see cref="ITransformerOps"/> with the patch tokens of every image of the batch as
+/// device's <see cref="TransformerOps"/> with the patch tokens of every image of the batch as
 /// the rows of one GEMM per linear layer, so each weight fetched serves B·T rows. The weights of
 /// the linear layers (and of the patch embedding, a linear layer on each patch) are made once, at
-/// load, into the form the device's GEMM reads (<see cref="ITransformerOps.PackWeight"/>: packed
+/// load, into the form the device's GEMM reads (<see cref="TransformerOps.PackWeight"/>: packed
 /// panels on cpu), not on every call. Activation
 /// buffers are allocated for a batch size and reused until the batch size changes.
 /// </summary>
 public sealed class VitModel : IDisposable
 {
-    private readonly ITransformerOps _ops;
+    private readonly TransformerOps _ops;
     private readonly bool _ownsOps;
     private readonly bool _fusedAttention;
     private readonly List<DeviceBuffer<float>> _weightBuffers = [];
@@ -29,7 +30,7 @@ public sealed class VitModel : IDisposable
     private Activations? _activations;
     private bool _disposed;
 
-    private VitModel(VitConfig config, VitWeights weights, Device device, ITransformerOps? ops, GemmVersion gemm, bool fusedAttention)
+    private VitModel(VitConfig config, VitWeights weights, Device device, TransformerOps? ops, GemmVersion gemm, bool fusedAttention)
     {
         Config = config.Validate();
         weights.Validate(config);
@@ -93,7 +94,7 @@ public sealed class VitModel : IDisposable
     /// <param name="ops">The ops to run (owned by the caller); by default <see cref="TransformerOps.For"/> with <paramref name="gemm"/>, owned by the model.</param>
     public static VitModel Load(
         Device device, VitConfig config, VitWeights weights, GemmVersion gemm = GemmVersion.RegisterBlocked,
-        bool fusedAttention = true, ITransformerOps? ops = null) =>
+        bool fusedAttention = true, TransformerOps? ops = null) =>
         new(config, weights, device, ops, gemm, fusedAttention);
 
     public VitConfig Config { get; }

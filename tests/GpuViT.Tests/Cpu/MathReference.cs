@@ -1,4 +1,5 @@
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 
 namespace GpuViT.Tests.Cpu;
 

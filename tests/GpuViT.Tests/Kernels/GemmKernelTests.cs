@@ -1,7 +1,8 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels;
 using GpuViT.Tests.Runtime;
 using Xunit;
 
@@ -13,9 +14,9 @@ public sealed class GemmDevices : IDisposable
     private readonly Lazy<Device> _openCL = new(() => RuntimeRequirement.OpenCL());
     private readonly Lazy<Device> _cuda = new(() => RuntimeRequirement.Cuda());
     private readonly Lazy<Device> _emulator = new(() => Devices.Open("emulator").Device);
-    private readonly List<KernelOps> _ops = [];
+    private readonly List<KernelTransformerOps> _ops = [];
 
-    public KernelOps Ops(string backend, GemmVersion version)
+    public KernelTransformerOps Ops(string backend, GemmVersion version)
     {
         Device device = backend switch
         {
@@ -24,7 +25,7 @@ public sealed class GemmDevices : IDisposable
             KernelBackends.Emulator => _emulator.Value,
             _ => throw new ArgumentException($"unknown backend '{backend}'", nameof(backend)),
         };
-        var ops = new KernelOps(device, version);
+        var ops = new KernelTransformerOps(device, version);
         lock (_ops)
         {
             _ops.Add(ops);
@@ -47,7 +48,7 @@ public sealed class GemmDevices : IDisposable
 }
 
 /// <summary>
-/// The GEMM kernels (every version, through KernelOps.Gemm) and BatchedGemmTiled on OpenCL and
+/// The GEMM kernels (every version, through KernelTransformerOps.Gemm) and BatchedGemmTiled on OpenCL and
 /// the emulator, against plain loops in double precision: shapes of 1, primes, non-multiples of
 /// every tile (16 and 64), a ViT shape, each activation, with and without bias and residual, and
 /// views at nonzero offsets. The emulator gets small shapes only.
@@ -100,7 +101,7 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     public void Gemm_matches_a_loop(string backend, GemmVersion version, int m, int n, int k, Activation activation, bool hasBias, bool hasResidual)
     {
         float[] x = Compare.Random(m * k, 1), w = Compare.Random(n * k, 2), bias = Compare.Random(n, 3), residual = Compare.Random(m * n, 4);
-        KernelOps ops = devices.Ops(backend, version);
+        KernelTransformerOps ops = devices.Ops(backend, version);
         Device device = ops.Device;
         using DeviceBuffer<float> xs = device.Upload<float>(x), ws = device.Upload<float>(w), bs = device.Upload<float>(bias), rs = device.Upload<float>(residual);
         using DeviceBuffer<float> y = device.Allocate<float>(m * n);
@@ -130,7 +131,7 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
         bias.CopyTo(all, biasAt);
         residual.CopyTo(all, yAt);
 
-        KernelOps ops = devices.Ops(backend, version);
+        KernelTransformerOps ops = devices.Ops(backend, version);
         using DeviceBuffer<float> buffer = ops.Device.Upload<float>(all);
         DeviceView<float> y = buffer.View(yAt, m * n);
         ops.Gemm(buffer.View(xAt, m * k), buffer.View(wAt, n * k), buffer.View(biasAt, n), y, y, m, n, k, Activation.GeluTanh);
@@ -146,12 +147,12 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     [Fact]
     public void Gemm_names_the_argument_whose_view_is_too_short()
     {
-        KernelOps ops = devices.Ops(KernelBackends.Emulator, GemmVersion.Naive);
+        KernelTransformerOps ops = devices.Ops(KernelBackends.Emulator, GemmVersion.Naive);
         using DeviceBuffer<float> small = ops.Device.Allocate<float>(11), big = ops.Device.Allocate<float>(100);
 
         ArgumentException x = Assert.Throws<ArgumentException>(() => ops.Gemm(small, big, null, null, big, 3, 4, 4));
         Assert.Equal("x", x.ParamName);
-        Assert.Contains("x holds 11 elements; X [m=3, k=4] needs 12", x.Message);
+        Assert.Contains("'x' has 11 elements; X [m=3, k=4] needs 12", x.Message);
 
         Assert.Equal("w", Assert.Throws<ArgumentException>(() => ops.Gemm(big, small, null, null, big, 3, 4, 4)).ParamName);
         Assert.Equal("y", Assert.Throws<ArgumentException>(() => ops.Gemm(big, big, null, null, small, 3, 4, 4)).ParamName);
@@ -175,7 +176,7 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
         int dim = heads * headSize;
         float alpha = 1f / MathF.Sqrt(headSize);
         float[] qkv = Compare.Random(batch * tokens * 3 * dim, 10);
-        KernelOps ops = devices.Ops(backend, GemmVersion.RegisterBlocked);
+        KernelTransformerOps ops = devices.Ops(backend, GemmVersion.RegisterBlocked);
         using DeviceBuffer<float> input = ops.Device.Upload<float>(qkv);
         using DeviceBuffer<float> scores = ops.Device.Allocate<float>(batch * heads * tokens * tokens);
         using DeviceBuffer<float> output = ops.Device.Allocate<float>(batch * tokens * dim);
@@ -233,7 +234,7 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     [Fact]
     public void BatchedGemm_refuses_blocks_past_a_view()
     {
-        KernelOps ops = devices.Ops(KernelBackends.Emulator, GemmVersion.Naive);
+        KernelTransformerOps ops = devices.Ops(KernelBackends.Emulator, GemmVersion.Naive);
         using DeviceBuffer<float> buffer = ops.Device.Allocate<float>(100);
         var strides = new BlockStrides(50, 10, 5);
 

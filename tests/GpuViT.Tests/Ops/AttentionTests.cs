@@ -39,7 +39,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     {
         float[] qkv = Data.Random(batch * tokens * 3 * heads * headSize, 21, -2f, 2f);
         double[] expected = Reference(qkv, batch, tokens, heads, headSize);
-        ITransformerOps cpu = devices.Ops("cpu");
+        TransformerOps cpu = devices.Ops("cpu");
 
         Data.AssertClose(ToFloat(expected), Run(cpu, qkv, batch, tokens, heads, headSize, fused: true), MaxNmse, "cpu fused");
         Data.AssertClose(ToFloat(expected), Run(cpu, qkv, batch, tokens, heads, headSize, fused: false), MaxNmse, "cpu unfused");
@@ -127,7 +127,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [KernelDeviceData]
     public void Views_at_offsets_read_and_write_only_their_elements(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         int batch = 2, tokens = 19, heads = 3, headSize = 8, dim = heads * headSize, lead = 5;
         float[] qkv = Data.Random(batch * tokens * 3 * dim, 25);
         float[] expected = ToFloat(Reference(qkv, batch, tokens, heads, headSize));
@@ -149,7 +149,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [KernelDeviceData]
     public void Unfused_scratch_grows_and_is_reused(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         foreach ((int batch, int tokens) in new[] { (1, 7), (2, 40), (1, 12), (2, 40) })
         {
             float[] qkv = Data.Random(batch * tokens * 3 * 32, 26 + tokens);
@@ -161,7 +161,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     public void Kernel_ops_free_the_unfused_scratch_when_disposed()
     {
         using Device device = Devices.Open("emulator").Device;
-        var ops = new KernelOps(device);
+        var ops = new KernelTransformerOps(device);
         using var qkv = device.Upload<float>(Data.Random(4 * 3 * 8, 27));
         using var output = device.Allocate<float>(4 * 8);
         int buffers = device.Memory.Buffers;
@@ -178,7 +178,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator")]
     public void Wrong_sizes_are_argument_errors_that_say_what_is_wrong(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         using var qkv = ops.Device.Allocate<float>(2 * 5 * 3 * 16);
         using var output = ops.Device.Allocate<float>(2 * 5 * 16);
 
@@ -198,13 +198,13 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator")]
     public void No_images_or_no_tokens_is_no_work(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         using var empty = ops.Device.Allocate<float>(1);
         ops.Attention(empty, empty, 0, 5, 2, 8);
         ops.Attention(empty, empty, 3, 0, 2, 8, fused: false);
     }
 
-    private static float[] Run(ITransformerOps ops, float[] qkv, int batch, int tokens, int heads, int headSize, bool fused)
+    private static float[] Run(TransformerOps ops, float[] qkv, int batch, int tokens, int heads, int headSize, bool fused)
     {
         using var input = ops.Device.Upload<float>(qkv);
         using var output = ops.Device.Allocate<float>(batch * tokens * heads * headSize);

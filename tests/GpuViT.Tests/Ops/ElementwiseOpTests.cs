@@ -1,8 +1,9 @@
 using System.Runtime.Intrinsics;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Kernels;
 using GpuViT.Tests.Runtime;
 using Xunit;
 
@@ -176,7 +177,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     public void Cpu_add_matches_a_loop_also_in_place(int n)
     {
         float[] a = Data.Random(n, 34), b = Data.Random(n, 35);
-        ITransformerOps ops = devices.Ops("cpu");
+        TransformerOps ops = devices.Ops("cpu");
         using var xa = ops.Device.Upload<float>(a);
         using var xb = ops.Device.Upload<float>(b);
         using var c = ops.Device.Allocate<float>(n);
@@ -198,7 +199,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData("emulator", 3, 45)]
     public void Kernel_layernorm_and_softmax_match_double_loops(string backend, int rows, int cols)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         float[] x = Data.Random(rows * cols, 36, -3f, 3f), gamma = Data.Random(cols, 37), beta = Data.Random(cols, 38);
         Near.Assert(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), RunLayerNorm(ops, x, gamma, beta, rows, cols, 1e-5f), 1e-5, 1e-5, $"{backend} layernorm");
         Near.Assert(Reference.Softmax(x, rows, cols), RunSoftmax(ops, x, rows, cols), 1e-5, 0, $"{backend} softmax");
@@ -210,7 +211,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData("emulator", 37)]
     public void Kernel_gelu_add_matches_double_loops(string backend, int n)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         float[] x = Data.Random(n, 39, -7f, 7f);
         Near.Assert(Reference.Gelu(x, Activation.Gelu), RunGelu(ops, x, Activation.Gelu), 1e-5, 1e-6, $"{backend} gelu");
         Near.Assert(Reference.Gelu(x, Activation.GeluTanh), RunGelu(ops, x, Activation.GeluTanh), 1e-5, 1e-6, $"{backend} gelu tanh");
@@ -241,7 +242,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData("emulator", 2, 5, 7, 1)]
     public void Kernel_positions_and_pooling_match_loops(string backend, int batch, int tokenCount, int dim, int prefix)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         float[] tokens = Data.Random(batch * tokenCount * dim, 40), cls = Data.Random(dim, 41), positions = Data.Random(tokenCount * dim, 42);
         float[]? classToken = prefix == 1 ? cls : null;
         Near.Assert(
@@ -263,7 +264,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData("emulator")]
     public void NaN_or_infinity_in_a_row_poisons_only_that_row(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         const int rows = 4, cols = 37;
         float[] x = Data.Random(rows * cols, 43, -2f, 2f), gamma = Data.Random(cols, 44), beta = Data.Random(cols, 45);
         x[1 * cols + 5] = float.NaN;
@@ -291,7 +292,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData("emulator")]
     public void Bad_sizes_throw_naming_the_argument(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         using var small = ops.Device.Allocate<float>(10);
         using var large = ops.Device.Allocate<float>(1000);
 
@@ -318,7 +319,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData("emulator")]
     public void Empty_inputs_do_nothing(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         using var buffer = ops.Device.Upload<float>([1f, 2f]);
         ops.LayerNorm(buffer, buffer, buffer, buffer, 0, 2, 1e-5f);
         ops.LayerNorm(buffer.View(0, 0), buffer, buffer, buffer.View(0, 0), 2, 0, 1e-5f);
@@ -331,7 +332,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
 
     // ---- running an op on host arrays ----
 
-    private static float[] RunLayerNorm(ITransformerOps ops, float[] x, float[] gamma, float[] beta, int rows, int cols, float eps)
+    private static float[] RunLayerNorm(TransformerOps ops, float[] x, float[] gamma, float[] beta, int rows, int cols, float eps)
     {
         using var xs = ops.Device.Upload<float>(x);
         using var g = ops.Device.Upload<float>(gamma);
@@ -341,7 +342,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         return y.ToArray();
     }
 
-    private static float[] RunSoftmax(ITransformerOps ops, float[] x, int rows, int cols)
+    private static float[] RunSoftmax(TransformerOps ops, float[] x, int rows, int cols)
     {
         using var xs = ops.Device.Upload<float>(x);
         using var y = ops.Device.Allocate<float>(x.Length);
@@ -349,7 +350,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         return y.ToArray();
     }
 
-    private static float[] RunGelu(ITransformerOps ops, float[] x, Activation activation)
+    private static float[] RunGelu(TransformerOps ops, float[] x, Activation activation)
     {
         using var xs = ops.Device.Upload<float>(x);
         using var y = ops.Device.Allocate<float>(x.Length);
@@ -357,7 +358,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         return y.ToArray();
     }
 
-    private static float[] RunPositions(ITransformerOps ops, float[] tokens, float[]? cls, float[] positions, int batch, int tokenCount, int dim)
+    private static float[] RunPositions(TransformerOps ops, float[] tokens, float[]? cls, float[] positions, int batch, int tokenCount, int dim)
     {
         using var t = ops.Device.Upload<float>(tokens);
         using var c = ops.Device.Upload<float>(cls ?? [0f]);
@@ -366,7 +367,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         return t.ToArray();
     }
 
-    private static float[] RunPool(ITransformerOps ops, float[] tokens, int batch, int tokenCount, int dim, PoolMode mode, int prefix)
+    private static float[] RunPool(TransformerOps ops, float[] tokens, int batch, int tokenCount, int dim, PoolMode mode, int prefix)
     {
         using var t = ops.Device.Upload<float>(tokens);
         using var o = ops.Device.Allocate<float>(batch * dim);
@@ -388,7 +389,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
                 Data.Random(dim, 48));
 
         /// <summary>Runs PatchEmbed into tokens pre-filled with a marker, so the prefix rows show that they were left alone.</summary>
-        public float[] Run(ITransformerOps ops)
+        public float[] Run(TransformerOps ops)
         {
             using var im = ops.Device.Upload<float>(Images);
             using PackedWeight w = ops.PackWeight(Weight, Dim, Channels * PatchSize * PatchSize);

@@ -1,4 +1,5 @@
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
@@ -17,7 +18,7 @@ public sealed class OpDevices : IDisposable
 
     public Device Emulator { get; } = Devices.Open("emulator").Device;
 
-    public ITransformerOps Ops(string backend, GemmVersion gemm = GemmVersion.RegisterBlocked)
+    public TransformerOps Ops(string backend, GemmVersion gemm = GemmVersion.RegisterBlocked)
     {
         Device device = backend switch
         {
@@ -27,7 +28,7 @@ public sealed class OpDevices : IDisposable
             "cuda" => _cuda.Value,
             _ => throw new ArgumentException($"unknown backend {backend}"),
         };
-        ITransformerOps ops = backend == "cpu" ? TransformerOps.For(device) : new KernelOps(device, gemm);
+        TransformerOps ops = backend == "cpu" ? TransformerOps.For(device) : new KernelTransformerOps(device, gemm);
         if (ops is IDisposable disposable)
         {
             lock (_owned)
@@ -97,7 +98,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void Gemm_matches_cpu(string backend, GemmVersion version, int m, int n, int k, Activation activation, bool bias, bool residual)
     {
         float[] x = Data.Random(m * k, 1), w = Data.Random(n * k, 2), b = Data.Random(n, 3), r = Data.Random(m * n, 4);
-        float[] Run(ITransformerOps ops)
+        float[] Run(TransformerOps ops)
         {
             using var xs = ops.Device.Upload<float>(x);
             using var ws = ops.Device.Upload<float>(w);
@@ -122,7 +123,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator", 19, 23, 17, Activation.Gelu, true, true)]
     public void Packed_weight_gemm_equals_the_plain_gemm(string backend, int m, int n, int k, Activation activation, bool bias, bool residual)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         float[] x = Data.Random(m * k, 1), w = Data.Random(n * k, 2), b = Data.Random(n, 3), r = Data.Random(m * n, 4);
         using var xs = ops.Device.Upload<float>(x);
         using var ws = ops.Device.Upload<float>(w);
@@ -150,7 +151,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [Fact]
     public void A_packed_weight_runs_only_on_the_ops_that_made_it_and_not_after_dispose()
     {
-        ITransformerOps cpu = devices.Ops("cpu"), emulator = devices.Ops("emulator");
+        TransformerOps cpu = devices.Ops("cpu"), emulator = devices.Ops("emulator");
         float[] w = Data.Random(6, 1);
         using var x = cpu.Device.Upload<float>(Data.Random(6, 2));
         using var y = cpu.Device.Allocate<float>(4);
@@ -181,7 +182,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     {
         int dim = heads * headSize;
         float[] qkv = Data.Random(batch * tokens * 3 * dim, 5, -2f, 2f);
-        float[] Run(ITransformerOps ops, bool useFused)
+        float[] Run(TransformerOps ops, bool useFused)
         {
             using var input = ops.Device.Upload<float>(qkv);
             using var output = ops.Device.Allocate<float>(batch * tokens * dim);
@@ -201,7 +202,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void LayerNorm_and_softmax_match_cpu(string backend, int rows, int cols)
     {
         float[] x = Data.Random(rows * cols, 6, -4f, 4f), gamma = Data.Random(cols, 7), beta = Data.Random(cols, 8);
-        (float[] Norm, float[] Soft) Run(ITransformerOps ops)
+        (float[] Norm, float[] Soft) Run(TransformerOps ops)
         {
             using var xs = ops.Device.Upload<float>(x);
             using var g = ops.Device.Upload<float>(gamma);
@@ -230,7 +231,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
         float[] images = Data.Random(batch * channels * imageSize * imageSize, 9);
         float[] weight = Data.Random(dim * channels * patchSize * patchSize, 10), bias = Data.Random(dim, 11);
         float[] cls = Data.Random(dim, 12), positions = Data.Random(tokens * dim, 13);
-        (float[] Tokens, float[] Pooled, float[] Mean) Run(ITransformerOps ops)
+        (float[] Tokens, float[] Pooled, float[] Mean) Run(TransformerOps ops)
         {
             using var im = ops.Device.Upload<float>(images);
             using PackedWeight w = ops.PackWeight(weight, dim, channels * patchSize * patchSize);
@@ -261,7 +262,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void Gelu_and_add_match_cpu(string backend, int n)
     {
         float[] a = Data.Random(n, 14, -5f, 5f), b = Data.Random(n, 15);
-        float[] Run(ITransformerOps ops)
+        float[] Run(TransformerOps ops)
         {
             using var xa = ops.Device.Upload<float>(a);
             using var xb = ops.Device.Upload<float>(b);
@@ -284,7 +285,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator")]
     public void NaN_and_infinity_in_inputs_propagate_without_a_crash(string backend)
     {
-        ITransformerOps ops = devices.Ops(backend);
+        TransformerOps ops = devices.Ops(backend);
         int m = 5, n = 7, k = 9;
         float[] x = Data.Random(m * k, 16);
         x[2 * k + 3] = float.NaN;      // row 2 of X

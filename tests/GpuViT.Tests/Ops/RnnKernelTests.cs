@@ -219,7 +219,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
         using Device cpu = Devices.Open("cpu").Device;
         using DeviceBuffer<float> stateBuffer = cpu.Upload<float>(state), weightBuffer = cpu.Upload<float>(weights), biasBuffer = cpu.Upload<float>(bias);
         using DeviceBuffer<float> logits = cpu.Upload<float>(Poisoned(batch * classes));
-        using IRnnOps ops = RnnOps.For(cpu);
+        using RnnOps ops = RnnOps.For(cpu);
 
         ops.Readout(stateBuffer, weightBuffer, biasBuffer, logits, batch, channels, positions, classes, pooled);
 

@@ -2,11 +2,10 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 
-namespace GpuViT.Kernels.Ops;
+namespace GpuViT.Kernels.Cpu;
 
 /// <summary>
 /// The recurrent ops as managed SIMD code on all cores. A step is parallel over image rows (c, y);
@@ -15,7 +14,7 @@ namespace GpuViT.Kernels.Ops;
 /// eight. Input and state are copied into zero-padded planes first, so every tap is a plain
 /// unaligned vector load with no border tests.
 /// </summary>
-public sealed unsafe class CpuRnnOps : IRnnOps
+public sealed unsafe class CpuRnnOps : RnnOps
 {
     private const int Images = 8;
 
@@ -27,29 +26,11 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     private float[] _transposed = [];
 
     public CpuRnnOps(Device device)
+        : base(HostViews.RequireHostDevice(device))
     {
-        if (device.Kind is not (DeviceKind.Cpu or DeviceKind.Emulator))
-        {
-            throw new ArgumentException($"managed ops run on host memory (cpu or emulator), not on {device.Info.Id}", nameof(device));
-        }
-
-        Device = device;
     }
 
-    public Device Device { get; }
-
-    public RnnOpCounts Counts { get; } = new();
-
-    private float* Pointer(DeviceView<float> view)
-    {
-        if (!ReferenceEquals(view.Buffer.Device, Device))
-        {
-            throw new ArgumentException($"{view.Buffer} is not on {Device.Info.Id}", nameof(view));
-        }
-
-        view.Buffer.ThrowIfDisposed();
-        return (float*)((IHostMemory)view.Buffer.Memory).Pointer + view.Offset;
-    }
+    private float* Pointer(DeviceView<float> view) => HostViews.Pointer(Device, view);
 
     /// <summary>The pointers and sizes one row of a step needs.</summary>
     private readonly struct StepArgs
@@ -65,10 +46,9 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         public required int PaddedPlane { get; init; }
     }
 
-    public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
-        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null)
+    private protected override void StepCore(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
+        DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream)
     {
-        RnnOps.Check(shape, input, state, inputWeights, recurrentWeights, bias, next);
         int r = shape.Kernel / 2, paddedWidth = shape.Width + 2 * r, paddedPlane = (shape.Height + 2 * r) * paddedWidth;
         Pad(Pointer(input), ref _paddedInput, shape.Batch * Library.Rnn.InputChannels, shape, paddedWidth, paddedPlane);
         Pad(Pointer(state), ref _paddedState, shape.Batch * shape.Channels, shape, paddedWidth, paddedPlane);
@@ -96,8 +76,6 @@ public sealed unsafe class CpuRnnOps : IRnnOps
                 }
             });
         }
-
-        Counts.Step(shape);
     }
 
     /// <summary>Copies planes [planes][H][W] into zero-bordered [planes][H+2r][W+2r]; the borders are written once, when the buffer is made.</summary>
@@ -324,14 +302,10 @@ public sealed unsafe class CpuRnnOps : IRnnOps
     /// then the small [classes × C] product as vectors over the classes; per unit: a matrix–vector product, classes in parallel, each
     /// weight row read once per four images.
     /// </summary>
-    public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
-        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null)
+    private protected override void ReadoutCore(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
+        int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream)
     {
         long units = (long)channels * positions;
-        RnnOps.Require(state, batch * units, nameof(state));
-        RnnOps.Require(weights, classes * (pooled ? channels : units), nameof(weights));
-        RnnOps.Require(bias, classes, nameof(bias));
-        RnnOps.Require(logits, (long)batch * classes, nameof(logits));
         float* h = Pointer(state), w = Pointer(weights), b = Pointer(bias), o = Pointer(logits);
         if (pooled)
         {
@@ -393,8 +367,6 @@ public sealed unsafe class CpuRnnOps : IRnnOps
                 }
             });
         }
-
-        Counts.ReadoutLaunches++;
     }
 
     /// <summary>Σ x[0..n) with four vector accumulators.</summary>
@@ -467,10 +439,5 @@ public sealed unsafe class CpuRnnOps : IRnnOps
         }
 
         return dots;
-    }
-
-    /// <summary>Nothing native to free: the padded planes are managed arrays.</summary>
-    public void Dispose()
-    {
     }
 }

@@ -1,18 +1,18 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using static GpuViT.Kernels.Ops.ElementwiseShapes;
 
-namespace GpuViT.Kernels.Ops;
+namespace GpuViT.Kernels.Cpu;
 
 /// <summary>
 /// The element-wise, row-wise and token ops on the cpu: Vector256 (AVX2 + FMA where the machine
 /// has it) over each row or block, and all cores over rows or blocks once the work is large
 /// enough to pay for handing it out.
 /// </summary>
-public sealed unsafe partial class CpuOps
+public sealed unsafe partial class CpuTransformerOps
 {
     /// <summary>Below this many elements an op runs on the calling thread: a Parallel.For costs a few microseconds.</summary>
     private const long SerialElements = 1 << 15;
@@ -23,23 +23,8 @@ public sealed unsafe partial class CpuOps
     /// <summary>Elements per block of the one-dimensional ops (Gelu, Add) when they run in parallel.</summary>
     private const int ElementBlock = 1 << 14;
 
-    public void LayerNorm(DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream = null)
+    private protected override void LayerNormCore(DeviceView<float> x, DeviceView<float> gamma, DeviceView<float> beta, DeviceView<float> y, int rows, int cols, float eps, DeviceStream? stream)
     {
-        long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
-        Require(x, elements, nameof(x));
-        Require(gamma, cols, nameof(gamma));
-        Require(beta, cols, nameof(beta));
-        Require(y, elements, nameof(y));
-        if (!(eps >= 0f))
-        {
-            throw new ArgumentOutOfRangeException(nameof(eps), eps, "eps must be zero or positive");
-        }
-
-        if (elements == 0)
-        {
-            return; // a row of no columns has no x[0] to shift by
-        }
-
         float* xs = Pointer(x), g = Pointer(gamma), b = Pointer(beta), ys = Pointer(y);
         ForRanges(rows, cols, (start, end) =>
         {
@@ -50,11 +35,8 @@ public sealed unsafe partial class CpuOps
         });
     }
 
-    public void Softmax(DeviceView<float> x, DeviceView<float> y, int rows, int cols, DeviceStream? stream = null)
+    private protected override void SoftmaxCore(DeviceView<float> x, DeviceView<float> y, int rows, int cols, DeviceStream? stream)
     {
-        long elements = Matrix(rows, cols, nameof(rows), nameof(cols));
-        Require(x, elements, nameof(x));
-        Require(y, elements, nameof(y));
         float* xs = Pointer(x), ys = Pointer(y);
         ForRanges(rows, cols, (start, end) =>
         {
@@ -65,32 +47,18 @@ public sealed unsafe partial class CpuOps
         });
     }
 
-    public void Gelu(DeviceView<float> x, DeviceView<float> y, int n, Activation activation = Activation.Gelu, DeviceStream? stream = null)
+    private protected override void GeluCore(DeviceView<float> x, DeviceView<float> y, int n, Activation activation, DeviceStream? stream)
     {
-        Count(n, nameof(n));
-        Require(x, n, nameof(x));
-        Require(y, n, nameof(y));
-        if (activation is not (Activation.Gelu or Activation.GeluTanh))
-        {
-            throw new ArgumentException($"Gelu applies Gelu or GeluTanh, not {activation}", nameof(activation));
-        }
-
         float* xs = Pointer(x), ys = Pointer(y);
         bool exact = activation == Activation.Gelu;
         ForBlocks(n, (start, end) => GeluRange(xs + start, ys + start, (int)(end - start), exact));
     }
 
-    public void PatchEmbed(
-        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens,
-        int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream = null)
+    private protected override void PatchEmbedCore(
+        DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens, PatchShape shape,
+        int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream)
     {
-        PatchShape shape = Patch(batch, channels, imageSize, patchSize, dim, prefix);
-        Require(images, shape.ImageElements, nameof(images));
-        ArgumentNullException.ThrowIfNull(weight);
         PackedGemmWeight w = weight.As<CpuPackedWeight>(Device, nameof(weight)).Panels;
-        RequireWeight(weight, shape, dim);
-        Require(bias, dim, nameof(bias));
-        Require(tokens, shape.TokenElements, nameof(tokens));
         float* im = Pointer(images), b = Pointer(bias), t = Pointer(tokens);
 
         // Each image's patches are gathered once into rows of K (the conv weight's order); the
@@ -115,18 +83,9 @@ public sealed unsafe partial class CpuOps
         }
     }
 
-    public void ClassTokenAndPositions(
-        DeviceView<float> tokens, DeviceView<float>? classToken, DeviceView<float> positions, int batch, int tokenCount, int dim,
-        DeviceStream? stream = null)
+    private protected override void ClassTokenAndPositionsCore(
+        DeviceView<float> tokens, DeviceView<float>? classToken, DeviceView<float> positions, int batch, int tokenCount, int dim, DeviceStream? stream)
     {
-        TokenTensor(batch, tokenCount, dim);
-        Require(tokens, (long)batch * tokenCount * dim, nameof(tokens));
-        if (classToken is { } token)
-        {
-            Require(token, dim, nameof(classToken));
-        }
-
-        Require(positions, (long)tokenCount * dim, nameof(positions));
         float* t = Pointer(tokens), cls = Pointer(classToken), p = Pointer(positions);
         ForRanges((long)batch * tokenCount, dim, (start, end) =>
         {
@@ -142,22 +101,15 @@ public sealed unsafe partial class CpuOps
         });
     }
 
-    public void Add(DeviceView<float> a, DeviceView<float> b, DeviceView<float> c, int n, DeviceStream? stream = null)
+    private protected override void AddCore(DeviceView<float> a, DeviceView<float> b, DeviceView<float> c, int n, DeviceStream? stream)
     {
-        Count(n, nameof(n));
-        Require(a, n, nameof(a));
-        Require(b, n, nameof(b));
-        Require(c, n, nameof(c));
         float* pa = Pointer(a), pb = Pointer(b), pc = Pointer(c);
         ForBlocks(n, (start, end) => AddRow(pa + start, pb + start, pc + start, (int)(end - start)));
     }
 
-    public void Pool(DeviceView<float> tokens, DeviceView<float> output, int batch, int tokenCount, int dim, PoolMode mode, int prefix, DeviceStream? stream = null)
+    private protected override void PoolCore(
+        DeviceView<float> tokens, DeviceView<float> output, int batch, int tokenCount, int dim, int first, int count, DeviceStream? stream)
     {
-        TokenTensor(batch, tokenCount, dim);
-        (int first, int count) = PoolRows(tokenCount, mode, prefix);
-        Require(tokens, (long)batch * tokenCount * dim, nameof(tokens));
-        Require(output, (long)batch * dim, nameof(output));
         float* t = Pointer(tokens), o = Pointer(output);
         ForRanges(batch, (long)count * dim, (start, end) =>
         {

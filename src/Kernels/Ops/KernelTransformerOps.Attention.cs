@@ -4,7 +4,7 @@ using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Kernels.Ops;
 
-public sealed partial class KernelOps
+public sealed partial class KernelTransformerOps
 {
     /// <summary>The unfused path's scores and probabilities, [batch, heads, tokens, tokens] each.</summary>
     private ScratchBuffer? _attentionScores;
@@ -12,14 +12,12 @@ public sealed partial class KernelOps
     /// <summary>
     /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused, as docs/ops.md has
     /// it: BatchedGemm (scale·Q·Kᵀ per head) into a scratch buffer this object keeps (so concurrent
-    /// unfused calls on different streams must not share one KernelOps), Softmax into
+    /// unfused calls on different streams must not share one KernelTransformerOps), Softmax into
     /// probabilities beside the scores, BatchedGemm (P·V) into the output.
     /// </summary>
-    public void Attention(
-        DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
-        bool fused = true, DeviceStream? stream = null)
+    private protected override void AttentionCore(
+        DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize, bool fused, DeviceStream? stream)
     {
-        AttentionArguments.Check(qkv.Length, output.Length, batch, tokens, heads, headSize);
         if (headSize > AttentionKernels.MaxHeadSize)
         {
             throw new ArgumentException(
@@ -76,36 +74,5 @@ public sealed partial class KernelOps
     {
         _attentionScores?.Dispose();
         _attentionScores = null;
-    }
-}
-
-/// <summary>The argument checks both attention implementations share.</summary>
-internal static class AttentionArguments
-{
-    public static void Check(long qkvLength, long outputLength, int batch, int tokens, int heads, int headSize)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headSize);
-        long dim = (long)heads * headSize;
-        long rows = (long)batch * tokens;
-        if (rows * 3 * dim > int.MaxValue)
-        {
-            throw new ArgumentException(
-                $"qkv [batch={batch}, tokens={tokens}, 3·{dim}] is past the int indices the kernels use");
-        }
-
-        if (qkvLength < rows * 3 * dim)
-        {
-            throw new ArgumentException(
-                $"'qkv' has {qkvLength} elements; [batch={batch}, tokens={tokens}, 3·heads·headSize={3 * dim}] needs {rows * 3 * dim}", "qkv");
-        }
-
-        if (outputLength < rows * dim)
-        {
-            throw new ArgumentException(
-                $"'output' has {outputLength} elements; [batch={batch}, tokens={tokens}, heads·headSize={dim}] needs {rows * dim}", "output");
-        }
     }
 }

@@ -3,26 +3,25 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Ops;
 
 /// <summary>
-/// The ops as launches of generated kernels, for cuda, opencl and the emulator. Each op lives in
-/// its own file (KernelOps.Gemm.cs, KernelOps.Attention.cs, KernelOps.Elementwise.cs).
+/// The ops as launches of generated kernels, for cuda, opencl and the emulator: the cores behind
+/// <see cref="TransformerOps"/>'s checks. Each op family lives in its own file
+/// (KernelTransformerOps.Gemm.cs, .Attention.cs, .Elementwise.cs).
 /// </summary>
-public sealed partial class KernelOps : ITransformerOps, IDisposable
+public sealed partial class KernelTransformerOps : TransformerOps
 {
     private readonly Lazy<DeviceBuffer<float>> _empty;
 
-    public KernelOps(Device device, GemmVersion gemm = GemmVersion.RegisterBlocked)
+    public KernelTransformerOps(Device device, GemmVersion gemm = GemmVersion.RegisterBlocked)
+        : base(device)
     {
         if (device.Kind == DeviceKind.Cpu)
         {
-            throw new ArgumentException("the cpu device runs managed ops (CpuOps), not kernels", nameof(device));
+            throw new ArgumentException("the cpu device runs managed ops (CpuTransformerOps), not kernels", nameof(device));
         }
 
-        Device = device;
         GemmVersion = gemm;
         _empty = new Lazy<DeviceBuffer<float>>(() => device.Allocate<float>(1));
     }
-
-    public Device Device { get; }
 
     /// <summary>The GEMM schedule Gemm launches; all three are kept for the comparison.</summary>
     public GemmVersion GemmVersion { get; }
@@ -32,7 +31,7 @@ public sealed partial class KernelOps : ITransformerOps, IDisposable
 
     private static int Groups(long count, int size) => checked((int)((count + size - 1) / size));
 
-    public void Dispose()
+    private protected override void DisposeCore()
     {
         if (_empty.IsValueCreated)
         {

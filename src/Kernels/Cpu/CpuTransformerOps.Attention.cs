@@ -3,12 +3,11 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
 
-namespace GpuViT.Kernels.Ops;
+namespace GpuViT.Kernels.Cpu;
 
-public sealed unsafe partial class CpuOps
+public sealed unsafe partial class CpuTransformerOps
 {
     /// <summary>
     /// Fused: per (image, head, block of queries) on all cores, scores for a block of keys, online
@@ -17,11 +16,9 @@ public sealed unsafe partial class CpuOps
     /// (transposed) and V per head. Scratch comes from the shared array pool, so calls may run
     /// concurrently. Runs synchronously; the stream is not used.
     /// </summary>
-    public void Attention(
-        DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize,
-        bool fused = true, DeviceStream? stream = null)
+    private protected override void AttentionCore(
+        DeviceView<float> qkv, DeviceView<float> output, int batch, int tokens, int heads, int headSize, bool fused, DeviceStream? stream)
     {
-        AttentionArguments.Check(qkv.Length, output.Length, batch, tokens, heads, headSize);
         var shape = new CpuAttention.Shape(batch, tokens, heads, headSize);
         long scoreCount = fused ? 0 : (long)batch * heads * tokens * tokens;
         if (scoreCount > Array.MaxLength || shape.PackedLength > Array.MaxLength)

@@ -1,4 +1,4 @@
-using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
 using BatchedGemmKernels = GpuViT.Kernels.Library.BatchedGemm;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
@@ -9,43 +9,12 @@ namespace GpuViT.Kernels.Ops;
 /// <summary>Where each (batch, head) block of a batched GEMM operand starts, and how far apart its rows are (elements).</summary>
 internal readonly record struct BlockStrides(int Batch, int Head, int Row);
 
-public sealed partial class KernelOps
+public sealed partial class KernelTransformerOps
 {
-    public void Gemm(
+    private protected override void GemmCore(
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
-        int m, int n, int k, Activation activation = Activation.None, DeviceStream? stream = null)
+        int m, int n, int k, Activation activation, DeviceStream? stream)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        if (!Enum.IsDefined(activation))
-        {
-            throw new ArgumentOutOfRangeException(nameof(activation), activation, "not an Activation");
-        }
-
-        RequireLength(x, (long)m * k, nameof(x), $"X [m={m}, k={k}]");
-        RequireLength(w, (long)n * k, nameof(w), $"W [n={n}, k={k}]");
-        RequireLength(y, (long)m * n, nameof(y), $"Y [m={m}, n={n}]");
-        if (bias is { } b)
-        {
-            RequireLength(b, n, nameof(bias), $"bias [n={n}]");
-        }
-
-        if (residual is { } r)
-        {
-            RequireLength(r, (long)m * n, nameof(residual), $"residual [m={m}, n={n}]");
-        }
-
-        if ((long)m * Math.Max(n, k) > int.MaxValue || (long)n * k > int.MaxValue)
-        {
-            throw new ArgumentException($"[m={m}, n={n}, k={k}] has matrices past the int indices the kernels use");
-        }
-
-        if (m == 0 || n == 0)
-        {
-            return;
-        }
-
         (KernelDescriptor kernel, int outputsPerGroup, int threads) = GemmVersion switch
         {
             GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup),
@@ -61,21 +30,13 @@ public sealed partial class KernelOps
     }
 
     /// <summary>W uploaded as is: the kernels read W [n, k] straight from device memory.</summary>
-    public PackedWeight PackWeight(ReadOnlySpan<float> w, int n, int k)
-    {
-        PackedWeight.CheckHostWeight(w, n, k);
-        return new DeviceWeight(Device, Device.Upload(w), n, k);
-    }
+    private protected override PackedWeight PackWeightCore(ReadOnlySpan<float> w, int n, int k) => new DeviceWeight(Device, Device.Upload(w), n, k);
 
-    /// <summary>The Gemm above on the buffer <see cref="PackWeight"/> uploaded.</summary>
-    public void Gemm(
+    /// <summary>The Gemm above on the buffer <see cref="PackWeightCore"/> uploaded.</summary>
+    private protected override void GemmCore(
         DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
-        int m, Activation activation = Activation.None, DeviceStream? stream = null)
-    {
-        ArgumentNullException.ThrowIfNull(w);
-        DeviceBuffer<float> buffer = w.As<DeviceWeight>(Device, nameof(w)).Buffer;
-        Gemm(x, buffer, bias, residual, y, m, w.N, w.K, activation, stream);
-    }
+        int m, Activation activation, DeviceStream? stream) =>
+        GemmCore(x, w.As<DeviceWeight>(Device, nameof(w)).Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
 
     private sealed class DeviceWeight(Device device, DeviceBuffer<float> buffer, int n, int k) : PackedWeight(device, n, k)
     {
@@ -119,14 +80,6 @@ public sealed partial class KernelOps
             bStrides.Batch, bStrides.Head, bStrides.Row,
             cStrides.Batch, cStrides.Head, cStrides.Row,
             transposeB, alpha);
-    }
-
-    private static void RequireLength(DeviceView<float> view, long needed, string name, string what)
-    {
-        if (view.Length < needed)
-        {
-            throw new ArgumentException($"{name} holds {view.Length} elements; {what} needs {needed}", name);
-        }
     }
 
     /// <summary>Checks the last element of the last block lies inside the view (strides are non-negative).</summary>

@@ -196,9 +196,9 @@ public sealed class VitModel : IDisposable
         }
 
         _packedWeights.Clear();
-        if (_ownsOps && _ops is IDisposable disposable)
+        if (_ownsOps)
         {
-            disposable.Dispose();
+            _ops.Dispose();
         }
     }
 

@@ -7,6 +7,7 @@ using GpuViT.Kernels.IO;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
 using GpuViT.Models.Rnn;
+using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
 
 namespace GpuViT.Host;
@@ -336,7 +337,7 @@ public static class CompareCommand
     private static float[][] Decode(ImageSource source, int count, int size, CancellationToken cancel)
     {
         var images = new float[count][];
-        PatchStream.ForEachImage(count, cancel, i =>
+        ImageStream.ForEachImage(count, cancel, i =>
         {
             images[i] = new float[DenseRnnConfig.InputChannels * size * size];
             source.Decode(i, size, images[i]);
@@ -386,7 +387,7 @@ public static class CompareCommand
         IStreamModel model, int batch, float[][] images, double minSeconds, Action<DeviceView<float>, DeviceView<float>> forward, CancellationToken cancel)
     {
         Device device = model.Device;
-        long budget = PatchStream.TokenBudget(model, images: batch);
+        long budget = ImageStream.TokenBudget(model, images: batch);
         ModelBench.PassTimes pass;
         using (DeviceBuffer<float> deviceImages = device.Upload<float>([.. Enumerable.Range(0, batch).SelectMany(i => images[i % images.Length])]))
         using (DeviceBuffer<float> logits = device.Allocate<float>((long)batch * model.OutputsPerImage))
@@ -396,9 +397,9 @@ public static class CompareCommand
 
         // Already warm: as many micro-batches as the device-resident passes say last the other half.
         int microBatches = (int)Math.Clamp(Math.Ceiling(minSeconds / 2 / Math.Max(pass.Mean, 1e-6)), 3, 100_000);
-        PatchStream.DecodeInto decode = (i, destination) => images[i % images.Length].CopyTo(destination);
+        ImageStream.DecodeInto decode = (i, destination) => images[i % images.Length].CopyTo(destination);
         long start = Stopwatch.GetTimestamp();
-        foreach (StreamedBatch _ in PatchStream.Run(model, microBatches * batch, decode, budget, cancel))
+        foreach (StreamedBatch _ in ImageStream.Run(model, microBatches * batch, decode, budget, cancel))
         {
         }
 

@@ -36,7 +36,7 @@ public static class CompareCommand
 
     private static int Run(ParseResult parsed, Options options, TextWriter output, TextWriter error, CancellationToken interrupt)
     {
-        (CompareMeasurement.Plan plan, KnownGpu? gpu) = Plan(parsed, options, interrupt);
+        (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, interrupt);
         string? reportPath = parsed.GetValue(options.NoReport) ? null : parsed.GetValue(options.Report);
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
@@ -72,7 +72,7 @@ public static class CompareCommand
     /// The options checked, every size against every model, and the images decoded, all before the
     /// device opens: a mistake fails at once, not part-way through the measurements.
     /// </summary>
-    private static (CompareMeasurement.Plan Plan, KnownGpu? Gpu) Plan(ParseResult parsed, Options options, CancellationToken interrupt)
+    private static (CompareMeasurement.Plan Plan, KnownGpu? Gpu) PlanFrom(ParseResult parsed, Options options, CancellationToken interrupt)
     {
         LoadedVit? trained = null;
         if (parsed.GetValue(options.Weights) is { } weightsPath)
@@ -118,6 +118,7 @@ public static class CompareCommand
             throw new UsageException($"--vit: unknown preset '{vitPreset}' (known: {string.Join(", ", VitPresets.Names)})");
         }
 
+        // Every size against every model: one that a model cannot take fails at once, not part-way.
         var vits = new Dictionary<int, VitConfig>();
         var rnns = new Dictionary<(int Size, bool Shared), DenseRnnConfig>();
         foreach (int size in sizes)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GpuViT.Host.Compare;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
 using GpuViT.Models.Vit;

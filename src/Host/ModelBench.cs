@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using GpuViT.Kernels.Ops;
+using GpuViT.Host.Compare;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
@@ -113,7 +114,7 @@ internal static class ModelBench
             double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
             double stepGbps = config.BytesPerImagePerStep(batch) * config.Steps * batch / stepsSeconds / 1e9;
             double? copyGbps = DeviceProbe.Measure(device).MemoryGbps;
-            VitConfig vit = DenseRnnConfig.ComparableVit(imageSize);
+            VitConfig vit = ComparedModels.VitFor(imageSize);
             string version = device.Kind == DeviceKind.Cpu ? "cpu" : kernels == RnnKernelVersion.PerThread ? "per-thread" : "streaming";
             if (json)
             {

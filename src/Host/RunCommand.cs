@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
+using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
 
 namespace GpuViT.Host;
@@ -78,7 +79,7 @@ public static class RunCommand
             long budget;
             try
             {
-                budget = batchSize is { } fixedBatch ? PatchStream.TokenBudget(stream, images: fixedBatch) : PatchStream.TokenBudget(stream);
+                budget = batchSize is { } fixedBatch ? ImageStream.TokenBudget(stream, images: fixedBatch) : ImageStream.TokenBudget(stream);
             }
             catch (DeviceOutOfMemoryException e) when (batchSize is not null)
             {
@@ -92,7 +93,7 @@ public static class RunCommand
             {
                 try
                 {
-                    foreach (StreamedBatch result in PatchStream.Run(stream, source.Count, (i, image) => source.Decode(i, c.ImageSize, image), budget, interrupt))
+                    foreach (StreamedBatch result in ImageStream.Run(stream, source.Count, (i, image) => source.Decode(i, c.ImageSize, image), budget, interrupt))
                     {
                         for (int k = 0; k < result.Batch.Count; k++)
                         {

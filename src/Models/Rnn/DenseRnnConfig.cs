@@ -1,5 +1,4 @@
 using GpuViT.Kernels.Ops;
-using GpuViT.Models.Vit;
 
 namespace GpuViT.Models.Rnn;
 
@@ -149,14 +148,6 @@ public sealed record DenseRnnConfig(
                 $"dense-rnn{(Shared ? "-shared" : "")} at image {ImageSize} (C={Channels}, k={Kernel}, batch {batch}) needs {Gib(needed)} of device memory ({Gib(WeightBytes)} of weights, largest tensor {Gib(largest)}); {device.Id} has {Gib(device.MemoryBytes)} (largest buffer {Gib(device.MaxAllocationBytes)})");
         }
     }
-
-    /// <summary>
-    /// The ViT this net is compared with at its image size: ViT-S (width 384, depth 12, 6 heads,
-    /// MLP 1536, 1000 classes) with an 8×8 patch grid, patch size = image size / 8 (ViT-S/16 at
-    /// 128, /8 at 64, /4 at 32), so its tokens (65) stay the same and only the patch embedding grows with the image.
-    /// </summary>
-    public static VitConfig ComparableVit(int imageSize) =>
-        (VitPresets.Get("vit_small_patch16_224") with { ImageSize = imageSize, PatchSize = Math.Max(1, imageSize / 8) }).Validate();
 
     internal static string Gib(long bytes) => bytes >= 1L << 30
         ? FormattableString.Invariant($"{bytes / (double)(1L << 30):F2} GiB")

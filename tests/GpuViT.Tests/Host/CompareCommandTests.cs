@@ -3,7 +3,10 @@ using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using Xunit;
-using static GpuViT.Host.CompareCommand;
+using static GpuViT.Host.Compare.CompareMeasurement;
+using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.CompareText;
+using static GpuViT.Host.Compare.Roofline;
 using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;
@@ -168,13 +171,21 @@ public sealed class CompareCommandTests
         Assert.Contains("the ViT classified 10.0× the images per second of the unshared dense RNN (150.0 against 15.0; 6.67 against 66.67 ms per image)", headline);
     }
 
+    [Fact]
+    public void The_vits_tokens_stay_the_same_at_every_size_and_only_its_patch_embedding_grows()
+    {
+        // 8×8 patches + the class token at every size; the patch embedding's weights grow with the patch.
+        Assert.Equal(VitFor(32).Tokens, VitFor(128).Tokens);
+        Assert.True(VitFor(128).ParameterCount < 1.5 * VitFor(32).ParameterCount);
+    }
+
     [Theory]
     [InlineData(32)]
     [InlineData(128)]
     [InlineData(224)]
     public void Equal_compute_scales_only_the_steps_to_within_half_a_step_of_the_vits_flops(int size)
     {
-        double vit = DenseRnnConfig.ComparableVit(size).FlopsPerImage;
+        double vit = VitFor(size).FlopsPerImage;
         foreach (bool shared in new[] { false, true })
         {
             DenseRnnConfig configured = RnnFor(size, shared, View.AsConfigured, vit);

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using GpuViT.Host;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.Host;
+using GpuViT.Models.Streaming;
 
 namespace GpuViT.Tests.Host;
 

@@ -5,6 +5,7 @@ using GpuViT.Kernels.Runtime.Host;
 using GpuViT.Models.Rnn;
 using GpuViT.Tests.Host;
 using GpuViT.Tests.Kernels;
+using GpuViT.Tests.Models;
 using GpuViT.Tests.Runtime;
 using Xunit;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;

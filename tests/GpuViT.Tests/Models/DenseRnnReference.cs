@@ -1,4 +1,7 @@
-namespace GpuViT.Models.Rnn;
+using GpuViT.Models.Rnn;
+using Rnn = GpuViT.Kernels.Library.Rnn;
+
+namespace GpuViT.Tests.Models;
 
 /// <summary>
 /// The obviously correct formulation, for tests on tiny sizes: the step as one dense matrix
@@ -37,7 +40,7 @@ public static class DenseRnnReference
                                     }
 
                                     int j = (ic * k + dy) * k + dx;
-                                    float value = config.Shared ? w[oc * taps + j] : w[Kernels.Library.Rnn.UnsharedWeightIndex(oc * s + y, x, j, taps, s)];
+                                    float value = config.Shared ? w[oc * taps + j] : w[Rnn.UnsharedWeightIndex(oc * s + y, x, j, taps, s)];
                                     int column = recurrent ? (ic * s + yy) * s + xx : units + (ic * s + yy) * s + xx;
                                     matrix[unit, column] += value;
                                 }

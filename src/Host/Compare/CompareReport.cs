@@ -1,9 +1,12 @@
 using System.Net;
 using System.Text;
 using GpuViT.Kernels.Runtime;
-using static GpuViT.Host.CompareCommand;
+using static GpuViT.Host.Compare.CompareMeasurement;
+using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.CompareText;
+using static GpuViT.Host.Compare.Roofline;
 
-namespace GpuViT.Host;
+namespace GpuViT.Host.Compare;
 
 /// <summary>The self-contained HTML page for `gpuvit compare --report`: inline SVG, no scripts, no network.</summary>
 internal static class CompareReport
@@ -46,7 +49,7 @@ internal static class CompareReport
         }
 
         html.AppendLine("<h2>Roofline</h2><p>Each point is one model, size and batch at its arithmetic intensity (FLOP per byte that must move) and achieved GFLOP/s. Below the slanted roof a model is bandwidth-bound; under the flat roof, compute-bound.</p>");
-        html.AppendLine(Roofline(rows, peaks));
+        html.AppendLine(RooflineChart(rows, peaks));
         html.AppendLine("<h2>Cost vs image size</h2>");
         int batch = rows.Min(r => r.Batch);
         html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.Params, "parameters"));
@@ -81,7 +84,7 @@ internal static class CompareReport
         return html.ToString();
     }
 
-    private static string Roofline(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    private static string RooflineChart(IReadOnlyList<Row> rows, DevicePeaks peaks)
     {
         double xMin = rows.Min(r => r.Intensity) / 2, xMax = rows.Max(r => r.Intensity) * 2;
         double yMin = rows.Min(r => r.Gflops) / 2, yMax = Math.Max(rows.Max(r => r.Gflops), peaks.Fp32Gflops ?? 0) * 2;

@@ -1,29 +1,30 @@
-using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Inputs;
 using GpuViT.Models.Rnn;
+using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
+using GpuViT.Tests.Host;
 using Xunit;
 
-namespace GpuViT.Tests.Host;
+namespace GpuViT.Tests.Models;
 
 /// <summary>
-/// The patch stream: the token budget, input order, overlap of upload and compute (on a device with
+/// The image stream: the token budget, input order, overlap of upload and compute (on a device with
 /// truly asynchronous streams), empty and single inputs, failing images, and cancellation.
 /// </summary>
-public sealed class PatchStreamTests
+public sealed class ImageStreamTests
 {
     [Fact]
     public void Plan_keeps_every_micro_batch_within_the_budget_and_covers_the_input_in_order()
     {
-        IReadOnlyList<MicroBatch> plan = PatchStream.Plan(count: 7, tokensPerImage: 3, tokenBudget: 10);
+        IReadOnlyList<MicroBatch> plan = ImageStream.Plan(count: 7, tokensPerImage: 3, tokenBudget: 10);
 
         // Three whole images of 3 tokens fit 10; the last micro-batch takes what is left.
         Assert.Equal([new(0, 3, 9), new(3, 3, 9), new(6, 1, 3)], plan);
         Assert.Equal(Enumerable.Range(0, 7), plan.SelectMany(b => Enumerable.Range(b.First, b.Count)));
-        Assert.Equal([new(0, 2, 20)], PatchStream.Plan(2, 10, 20));
-        Assert.Empty(PatchStream.Plan(0, 3, 10));
-        Assert.Throws<ArgumentException>(() => PatchStream.Plan(1, 11, 10));
+        Assert.Equal([new(0, 2, 20)], ImageStream.Plan(2, 10, 20));
+        Assert.Empty(ImageStream.Plan(0, 3, 10));
+        Assert.Throws<ArgumentException>(() => ImageStream.Plan(1, 11, 10));
     }
 
     [Theory]
@@ -38,7 +39,7 @@ public sealed class PatchStreamTests
         float[][] images = Enumerable.Range(0, count).Select(Image).ToArray();
 
         // A budget of three images' tokens: several micro-batches, both slots in use, a short last one.
-        StreamedBatch[] batches = PatchStream.Run(new VitStreamModel(model), count, (i, image) => images[i].CopyTo(image), 3L * config.Tokens).ToArray();
+        StreamedBatch[] batches = ImageStream.Run(new VitStreamModel(model), count, (i, image) => images[i].CopyTo(image), 3L * config.Tokens).ToArray();
         float[][] streamed = batches.SelectMany(b => Enumerable.Range(0, b.Batch.Count).Select(k => b.Output(k).ToArray())).ToArray();
         Assert.All(batches, b => Assert.True(b.Batch.Count <= 3));
 
@@ -78,7 +79,7 @@ public sealed class PatchStreamTests
         long before = device.Memory.BytesInUse;
 
         // Two images per micro-batch: both slots in use, and a short last one that reuses the state of two.
-        StreamedBatch[] batches = PatchStream.Run(stream, images.Length, (i, image) => images[i].CopyTo(image), 2 * stream.TokensPerImage).ToArray();
+        StreamedBatch[] batches = ImageStream.Run(stream, images.Length, (i, image) => images[i].CopyTo(image), 2 * stream.TokensPerImage).ToArray();
 
         Assert.Equal([2, 2, 1], batches.Select(b => b.Batch.Count));
         Assert.Equal(before, device.Memory.BytesInUse);
@@ -104,7 +105,7 @@ public sealed class PatchStreamTests
         model.Forward(new float[pixels], 1);
         long before = device.Memory.BytesInUse;
 
-        var e = Assert.Throws<InputException>(() => PatchStream.Run(new VitStreamModel(model), 3, (i, _) =>
+        var e = Assert.Throws<InputException>(() => ImageStream.Run(new VitStreamModel(model), 3, (i, _) =>
         {
             if (i == 1)
             {
@@ -124,7 +125,7 @@ public sealed class PatchStreamTests
         int decoded = 0;
 
         // A slow source too: decoding is on worker threads and must not hold up the device.
-        var results = PatchStream.Run(model, 6, (i, image) =>
+        var results = ImageStream.Run(model, 6, (i, image) =>
         {
             Thread.Sleep(10);
             Interlocked.Increment(ref decoded);
@@ -153,7 +154,7 @@ public sealed class PatchStreamTests
         using var device = new SlowAsyncDevice { UploadDelay = TimeSpan.Zero };
         var model = new SlowSumModel(device, valuesPerImage: 2, tokensPerImage: 10) { ComputeDelay = TimeSpan.Zero };
 
-        StreamedBatch[] results = PatchStream.Run(model, 11, (i, image) => image.Fill(1), tokenBudget: 35).ToArray();
+        StreamedBatch[] results = ImageStream.Run(model, 11, (i, image) => image.Fill(1), tokenBudget: 35).ToArray();
 
         Assert.Equal([3, 3, 3, 2], model.Counts);
         Assert.Equal([3, 3, 3, 2], results.Select(r => r.Batch.Count));
@@ -169,17 +170,17 @@ public sealed class PatchStreamTests
         var model = new SlowSumModel(device, valuesPerImage: 1004, tokensPerImage: 10);
         Assert.Equal(8_040, model.DeviceBytesPerImage);
 
-        Assert.Equal(620, PatchStream.TokenBudget(model));
-        Assert.Equal(200, PatchStream.TokenBudget(model, maxTokens: 205));
-        Assert.Equal(620, PatchStream.TokenBudget(model, images: 62));
-        var tooMany = Assert.Throws<DeviceOutOfMemoryException>(() => PatchStream.TokenBudget(model, images: 63));
+        Assert.Equal(620, ImageStream.TokenBudget(model));
+        Assert.Equal(200, ImageStream.TokenBudget(model, maxTokens: 205));
+        Assert.Equal(620, ImageStream.TokenBudget(model, images: 62));
+        var tooMany = Assert.Throws<DeviceOutOfMemoryException>(() => ImageStream.TokenBudget(model, images: 63));
         Assert.Equal(2 * 63 * 8_040, tooMany.RequestedBytes);
 
         // Memory in use is not free: with 900 kB taken, 6 images fit in half the rest.
         using DeviceBuffer<float> taken = device.Allocate<float>(225_000);
-        Assert.Equal(60, PatchStream.TokenBudget(model));
+        Assert.Equal(60, ImageStream.TokenBudget(model));
         using DeviceBuffer<float> more = device.Allocate<float>(24_000);
-        Assert.Throws<DeviceOutOfMemoryException>(() => PatchStream.TokenBudget(model));
+        Assert.Throws<DeviceOutOfMemoryException>(() => ImageStream.TokenBudget(model));
     }
 
     [Fact]
@@ -192,7 +193,7 @@ public sealed class PatchStreamTests
 
         Assert.ThrowsAny<OperationCanceledException>(() =>
         {
-            foreach (StreamedBatch result in PatchStream.Run(model, 20, (i, image) => image.Fill(i), model.TokensPerImage, cancel.Token))
+            foreach (StreamedBatch result in ImageStream.Run(model, 20, (i, image) => image.Fill(i), model.TokensPerImage, cancel.Token))
             {
                 received.Add(result);
                 cancel.Cancel();
@@ -211,7 +212,7 @@ public sealed class PatchStreamTests
         using var device = new SlowAsyncDevice(memoryBytes: 1000) { UploadDelay = TimeSpan.Zero };
         var model = new SlowSumModel(device, valuesPerImage: 150);
 
-        Assert.Throws<DeviceOutOfMemoryException>(() => PatchStream.Run(model, 3, (i, image) => image.Fill(i), model.TokensPerImage).ToArray());
+        Assert.Throws<DeviceOutOfMemoryException>(() => ImageStream.Run(model, 3, (i, image) => image.Fill(i), model.TokensPerImage).ToArray());
 
         Assert.Equal(0, device.Memory.BytesInUse);
         Assert.Equal(0, device.LivePinnedBuffers);
@@ -223,7 +224,7 @@ public sealed class PatchStreamTests
         using var device = new SlowAsyncDevice();
         var model = new SlowSumModel(device, valuesPerImage: 4);
 
-        Assert.Empty(PatchStream.Run(model, 0, (_, _) => throw new InvalidOperationException("nothing to decode"), 100));
+        Assert.Empty(ImageStream.Run(model, 0, (_, _) => throw new InvalidOperationException("nothing to decode"), 100));
         Assert.Equal(0, device.Memory.PeakBytes);
         Assert.Equal(0, device.LivePinnedBuffers);
     }

@@ -1,9 +1,7 @@
 using System.Runtime.ExceptionServices;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Rnn;
-using GpuViT.Models.Vit;
 
-namespace GpuViT.Host;
+namespace GpuViT.Models.Streaming;
 
 /// <summary>Consecutive images run as one forward pass: the first image's index, how many, and their tokens together.</summary>
 public readonly record struct MicroBatch(int First, int Count, long Tokens);
@@ -40,9 +38,10 @@ public interface IStreamModel
 /// Runs images through a model as a stream: consecutive images grouped into micro-batches up to a
 /// token budget, decoded on worker threads straight into page-locked memory, uploaded on one
 /// stream while the previous micro-batch computes on another (two slots, events between them),
-/// results emitted in input order. The patches are cut on the device, by the model's patch embedding.
+/// outputs downloaded and emitted in input order. Whole images go up: a ViT cuts its patches on
+/// the device, in its patch embedding.
 /// </summary>
-public static class PatchStream
+public static class ImageStream
 {
     /// <summary>The most tokens a micro-batch holds whatever the memory: beyond this a GPU is already full and latency only grows.</summary>
     public const long MaxTokenBudget = 1 << 15;
@@ -214,7 +213,7 @@ public static class PatchStream
     /// <paramref name="work"/> for images 0 … count − 1 on all cores. If any fail, the first in
     /// input order is thrown as itself (its message names the file), whichever failed first in time.
     /// </summary>
-    internal static void ForEachImage(int count, CancellationToken cancel, Action<int> work)
+    public static void ForEachImage(int count, CancellationToken cancel, Action<int> work)
     {
         var failures = new Exception?[count];
         Parallel.For(0, count, new ParallelOptions { CancellationToken = cancel }, i =>
@@ -306,40 +305,4 @@ public static class PatchStream
             (Started, Done, Downloaded) = (null, null, null);
         }
     }
-}
-
-/// <summary>A <see cref="VitModel"/> as the stream runs it: images in, logits out.</summary>
-public sealed class VitStreamModel(VitModel model) : IStreamModel
-{
-    public Device Device => model.Device;
-
-    public int ValuesPerImage => model.Config.Channels * model.Config.ImageSize * model.Config.ImageSize;
-
-    public int OutputsPerImage => model.Config.Classes;
-
-    public long TokensPerImage => model.Config.Tokens;
-
-    public long DeviceBytesPerImage => VitModel.ActivationBytesFor(model.Config, 1) + 2L * sizeof(float) * (ValuesPerImage + OutputsPerImage);
-
-    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream) =>
-        model.Forward(images, outputs, count, stream);
-}
-
-/// <summary>A <see cref="DenseRnnModel"/> as the stream runs it: images in, logits out, so that it is timed end to end as the ViT is.</summary>
-public sealed class RnnStreamModel(DenseRnnModel model) : IStreamModel
-{
-    public Device Device => model.Device;
-
-    public int ValuesPerImage => DenseRnnConfig.InputChannels * model.Config.Positions;
-
-    public int OutputsPerImage => model.Config.Classes;
-
-    /// <summary>Its positions: what a step's work grows with, as the ViT's with its tokens.</summary>
-    public long TokensPerImage => model.Config.Positions;
-
-    /// <summary>The three state buffers' share, and the stream's two input and output slots.</summary>
-    public long DeviceBytesPerImage => 3L * sizeof(float) * model.Config.Units + 2L * sizeof(float) * (ValuesPerImage + OutputsPerImage);
-
-    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream) =>
-        model.Forward(images, outputs, count, stream);
 }

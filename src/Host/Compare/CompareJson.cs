@@ -1,0 +1,62 @@
+using System.Text.Json;
+using GpuViT.Kernels.Runtime;
+using static GpuViT.Host.Compare.CompareMeasurement;
+using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.Roofline;
+
+namespace GpuViT.Host.Compare;
+
+/// <summary>`gpuvit compare --json`: one object per row, with its roofline figures and any projection.</summary>
+internal static class CompareJson
+{
+    /// <summary>The rows as a JSON array; <paramref name="deviceName"/> is the measuring device's full name.</summary>
+    public static string Rows(IReadOnlyList<Row> rows, string deviceName, DevicePeaks peaks, KnownGpu? gpu)
+    {
+        var best = PeakUse(rows, peaks).Select(u => (object)u.Best).ToHashSet(ReferenceEqualityComparer.Instance);
+        return JsonSerializer.Serialize(rows.Select(r =>
+        {
+            double? roof = Attainable(peaks, r.Intensity);
+            var o = new Dictionary<string, object?>
+            {
+                ["model"] = r.Model,
+                ["view"] = Name(r.View),
+                ["image_size"] = r.ImageSize,
+                ["batch"] = r.Batch,
+                ["config"] = r.Rnn is { } c
+                    ? new Dictionary<string, object> { ["channels"] = c.Channels, ["kernel"] = c.Kernel, ["steps"] = c.Steps, ["image_size"] = c.ImageSize, ["shared"] = c.Shared }
+                    : null,
+                ["params"] = r.Params,
+                ["weight_bytes"] = r.WeightBytes,
+                ["flops_per_image"] = r.FlopsPerImage,
+                ["bytes_per_image"] = r.BytesPerImage,
+                ["intensity"] = r.Intensity,
+                ["device_latency_p50_s"] = r.DeviceP50,
+                ["device_latency_p95_s"] = r.DeviceP95,
+                ["device_images_per_s"] = r.DeviceImagesPerS,
+                ["device_seconds_per_image"] = 1 / r.DeviceImagesPerS,
+                ["device_gflops"] = r.Gflops,
+                ["device_gbps"] = r.Gbps,
+                ["stream_images_per_s"] = r.StreamImagesPerS,
+                ["stream_seconds_per_image"] = 1 / r.StreamImagesPerS,
+                ["roofline_gflops"] = roof,
+                ["roofline_fraction"] = roof is { } a ? r.Gflops / a : null,
+                ["above_roof"] = roof is { } b && r.Gflops > b,
+                ["peak_fraction"] = peaks.Fp32Gflops is { } peak ? r.Gflops / peak : null,
+                ["best_batch"] = best.Contains(r),
+                ["device"] = r.Device,
+                ["device_name"] = deviceName,
+                ["peak_gflops"] = peaks.Fp32Gflops,
+                ["peak_gbps"] = peaks.MemoryGbps,
+            };
+            if (gpu is not null)
+            {
+                o["projected_gpu"] = gpu.Name;
+                o["projected_seconds_per_image"] = ProjectedSecondsPerImage(r, gpu);
+                o["projected_seconds_per_image_tf32"] = ProjectedSecondsPerImage(r, gpu, tensorCores: true);
+                o["projected_images_per_s"] = 1 / ProjectedSecondsPerImage(r, gpu);
+            }
+
+            return o;
+        }));
+    }
+}

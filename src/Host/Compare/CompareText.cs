@@ -1,0 +1,125 @@
+using System.Globalization;
+using System.Text;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Rnn;
+using static GpuViT.Host.Compare.CompareMeasurement;
+using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.Roofline;
+
+namespace GpuViT.Host.Compare;
+
+/// <summary>`gpuvit compare`'s words: the table with its notes, the finding in one sentence, and the lines the report shares with it.</summary>
+public static class CompareText
+{
+    /// <summary>The table: costs, then the device-resident timing (dev, with GFLOP/s and roof), then end to end (e2e); the notes; the finding.</summary>
+    public static string Table(IReadOnlyList<Row> rows, string device, DevicePeaks peaks, KnownGpu? gpu, View view)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(Inv($"{device} — peaks: {Peak(peaks.Fp32Gflops, "GFLOP/s")}, {Peak(peaks.MemoryGbps, "GB/s")} ({peaks.Source})"));
+        text.AppendLine(ViewLine(view));
+        string header = Inv($"{"model",-17}{"size",5}{"batch",6}{"T",6}{"params",12}{"MB",9}{"MFLOP/img",11}{"MB/img",9}{"FLOP/B",8}")
+            + Inv($"{"dev p50 ms",11}{"dev p95 ms",11}{"dev img/s",10}{"dev ms/img",11}{"GFLOP/s",9}{"GB/s",8}{"roof",7} {"e2e img/s",10}{"e2e ms/img",11}");
+        if (gpu is not null)
+        {
+            header += Inv($"{"proj µs/img",13}{"(TF32)",8}");
+        }
+
+        text.AppendLine(header);
+        foreach (Row r in rows)
+        {
+            string roof = RoofText(RoofFraction(r, peaks));
+            string line = Inv($"{r.Model,-17}{r.ImageSize,5}{r.Batch,6}{(r.Rnn is { } c ? c.Steps.ToString(CultureInfo.InvariantCulture) : "-"),6}{r.Params,12:N0}{r.WeightBytes / 1e6,9:F2}{r.FlopsPerImage / 1e6,11:F1}{r.BytesPerImage / 1e6,9:F2}{r.Intensity,8:F1}")
+                + Inv($"{r.DeviceP50 * 1e3,11:F2}{r.DeviceP95 * 1e3,11:F2}{r.DeviceImagesPerS,10:F1}{1e3 / r.DeviceImagesPerS,11:F3}{r.Gflops,9:F2}{r.Gbps,8:F2}")
+                + (roof.EndsWith(AboveRoofMark, StringComparison.Ordinal) ? Inv($"{roof,8}") : Inv($"{roof,7} "))
+                + Inv($"{r.StreamImagesPerS,10:F1}{1e3 / r.StreamImagesPerS,11:F3}");
+            if (gpu is not null)
+            {
+                line += Inv($"{ProjectedSecondsPerImage(r, gpu) * 1e6,13:F1}{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6,8:F1}");
+            }
+
+            text.AppendLine(line);
+        }
+
+        if (gpu is not null)
+        {
+            text.AppendLine(Inv($"proj µs/img is a PROJECTION, not a measurement: the roofline-bound time per image on {gpu.Name} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.Tf32Gflops:N0} TF32 with tensor cores, {gpu.MemoryGbps:N0} GB/s)."));
+        }
+
+        text.AppendLine("T: the RNN's steps. " + TimingNote);
+        text.Append("roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.");
+        if (rows.Any(r => RoofFraction(r, peaks) > 1))
+        {
+            text.AppendLine().Append(AboveRoofNote);
+        }
+
+        if (PeakUseLine(rows, peaks) is { } peakUse)
+        {
+            text.AppendLine().Append(peakUse);
+        }
+
+        if (Headline(rows, peaks) is { } headline)
+        {
+            text.AppendLine().Append(headline);
+        }
+
+        return text.ToString();
+    }
+
+    private static string Peak(double? value, string unit) => value is { } v ? Inv($"{v:F1} {unit}") : $"? {unit}";
+
+    /// <summary>What the two timings are, for the table's and the report's notes.</summary>
+    public const string TimingNote =
+        "dev: the forward pass on inputs already on the device, timed by device events (GFLOP/s, GB/s and roof from it); "
+        + "e2e: end to end through the image stream (decode, upload, forward, download), by the wall clock.";
+
+    /// <summary>The view in one line, for the table's header and the report.</summary>
+    public static string ViewLine(View view)
+    {
+        var rnn = new DenseRnnConfig(ImageSize: 1);
+        return view == View.EqualCompute
+            ? Inv($"view: equal-compute: each RNN runs T = round((ViT FLOPs per image - readout) / FLOPs per step) steps, its weights (C={rnn.Channels}, k={rnn.Kernel}) unchanged, ")
+                + "so every model does the ViT's work per image and images/s compare like for like (steps, not channels: channels grow the unshared weights as C²)."
+            : Inv($"view: as-configured: the RNNs at C={rnn.Channels}, k={rnn.Kernel}, T={rnn.Steps}, far fewer FLOPs per image than the ViT: ")
+                + "compare GFLOP/s and roof, not images/s (--match flops for equal compute).";
+    }
+
+    /// <summary>
+    /// The argument in one sentence, from the device-resident measurements, saying which view it
+    /// states: at the largest size with both models at the smallest batch, as configured the ViT's
+    /// GFLOP/s over the unshared RNN's; at equal compute its images/s over the RNN's, the same work
+    /// per image. Then the RNN's bandwidth roof at its intensity, which is why. Null without both rows.
+    /// </summary>
+    public static string? Headline(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    {
+        var pairs = from v in rows
+                    where v.Model == VitName
+                    join r in rows.Where(r => r.Model == ModelBench.DenseRnnModelName) on (v.ImageSize, v.Batch) equals (r.ImageSize, r.Batch)
+                    orderby v.Batch, v.ImageSize descending
+                    select (Vit: v, Rnn: r);
+        if (!pairs.Any())
+        {
+            return null;
+        }
+
+        (Row vit, Row rnn) = pairs.First();
+        string why = peaks.MemoryGbps is { } gbps
+            ? Inv($": its {rnn.Intensity:F1} FLOP per byte caps it at {rnn.Intensity * gbps:F1} GFLOP/s under the {gbps:F1} GB/s bandwidth roof, while the ViT's shared weights give {vit.Intensity:F0} FLOP per byte")
+            : Inv($": {rnn.Intensity:F1} FLOP per byte against the ViT's {vit.Intensity:F0}");
+        string what = rnn.View == View.EqualCompute
+            ? Inv($"At equal compute (the unshared RNN run for {rnn.Rnn?.Steps} steps, {rnn.FlopsPerImage / 1e6:F1} MFLOP per image against the ViT's {vit.FlopsPerImage / 1e6:F1}), at {vit.ImageSize}×{vit.ImageSize}, batch {vit.Batch}, the ViT classified {vit.DeviceImagesPerS / rnn.DeviceImagesPerS:F1}× the images per second of the unshared dense RNN ({vit.DeviceImagesPerS:F1} against {rnn.DeviceImagesPerS:F1}; {1e3 / vit.DeviceImagesPerS:F2} against {1e3 / rnn.DeviceImagesPerS:F2} ms per image)")
+            : Inv($"As configured, at {vit.ImageSize}×{vit.ImageSize}, batch {vit.Batch}, the ViT reached {vit.Gflops / rnn.Gflops:F1}× the GFLOP/s of the unshared dense RNN ({vit.Gflops:F0} against {rnn.Gflops:F1})");
+        return what + why + ".";
+    }
+
+    /// <summary>The line that states <see cref="PeakUse"/>; null without a probed peak.</summary>
+    public static string? PeakUseLine(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    {
+        var use = PeakUse(rows, peaks);
+        return use.Count == 0 ? null
+            : Inv($"Share of the device's peak {peaks.Fp32Gflops:F1} GFLOP/s at each model's best batch (device-resident): ")
+                + string.Join(", ", use.Select(u => Inv($"{u.Best.Model} {RoofText(u.PeakFraction)} ({u.Best.ImageSize}×{u.Best.ImageSize}, batch {u.Best.Batch})"))) + "."
+                + (use.Any(u => u.PeakFraction > 1) ? " " + AbovePeakNote : "");
+    }
+
+    internal static string Inv(FormattableString text) => FormattableString.Invariant(text);
+}

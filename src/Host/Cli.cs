@@ -1,7 +1,7 @@
 using System.CommandLine;
 using GpuViT.Host.Compare;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Models.Weights;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
 

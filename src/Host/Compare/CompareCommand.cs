@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using GpuViT.Kernels.IO;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
 using static GpuViT.Host.Compare.ComparedModels;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;

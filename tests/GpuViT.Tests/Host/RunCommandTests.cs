@@ -1,6 +1,6 @@
 using System.Text;
 using GpuViT.Host;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Models;
 using Xunit;

@@ -1,5 +1,5 @@
 using System.Text;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using Xunit;
 
 namespace GpuViT.Tests.Models;

@@ -1,5 +1,5 @@
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;

@@ -1,6 +1,6 @@
 using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Inputs;
+using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Runtime;
 using Xunit;

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>A float32 array read from or written to a .npy file: its shape and data in C order.</summary>
 public sealed class NpyArray

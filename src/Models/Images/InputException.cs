@@ -1,4 +1,4 @@
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>
 /// A bad input file: unreadable, not an image, or an array of the wrong type or shape. The message

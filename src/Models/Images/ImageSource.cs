@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Numerics;
 
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>
 /// Numbered images, decoded on demand, from any thread, to [3, size, size] floats normalised as

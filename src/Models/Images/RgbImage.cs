@@ -1,4 +1,4 @@
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>An 8-bit RGB image, rows top to bottom, pixels interleaved (HWC: R, G, B per pixel).</summary>
 public sealed class RgbImage

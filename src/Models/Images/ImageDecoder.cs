@@ -1,4 +1,4 @@
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>
 /// Decodes image files to 8-bit RGB: PNG, JPEG and BMP through stb_image, PPM (P6, P3) and PGM

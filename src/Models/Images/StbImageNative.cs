@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>
 /// stb_image as Debian's libstb0 ships it (libstb.so.0): PNG, JPEG, BMP (and TGA, GIF, PSD, HDR,

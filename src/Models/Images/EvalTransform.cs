@@ -1,4 +1,4 @@
-namespace GpuViT.Models.Inputs;
+namespace GpuViT.Models.Images;
 
 /// <summary>
 /// timm's eval transform (transforms_factory.transforms_imagenet_eval with crop_mode "center"):

@@ -4,7 +4,6 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 
 namespace GpuViT.Kernels.Ops;
 

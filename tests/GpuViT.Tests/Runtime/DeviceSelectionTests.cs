@@ -1,6 +1,5 @@
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 using Xunit;
 
 namespace GpuViT.Tests.Runtime;

@@ -54,6 +54,28 @@ public sealed class DeviceSelectionTests
     }
 
     [Fact]
+    public void Auto_gives_each_passed_over_backends_reason_in_order()
+    {
+        var found = Devices.Discover().ToDictionary(d => d.Backend, d => d.Found);
+        string openCL = string.Join(", ", found[DeviceKind.OpenCL].Devices.Select(d => $"{d.Id} ({d.Name})"));
+
+        DeviceSelection selection = Devices.Open("auto");
+        selection.Device.Dispose();
+
+        Assert.Equal(
+            $"auto picked cpu: {found[DeviceKind.Cuda].Problem}; no OpenCL GPU ({openCL} run on the CPU, slower than the cpu backend)",
+            selection.Reason);
+    }
+
+    [Fact]
+    public void Every_backend_registers_itself_once_in_discovery_order()
+    {
+        Assert.Equal([DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.Cpu, DeviceKind.Emulator], DeviceBackend.All.Select(b => b.Kind));
+        Assert.Equal("auto, cuda[:N], opencl[:P.D], cpu or emulator", Devices.Selectors);
+        Assert.Equal("unknown device 'cpu:1': use auto, cuda[:N], opencl[:P.D], cpu or emulator", Assert.Throws<DeviceUnavailableException>(() => Devices.Open("cpu:1")).Message);
+    }
+
+    [Fact]
     public void OpenCL_selectors_open_PoCL()
     {
         using Device device = Devices.Open("opencl").Device;

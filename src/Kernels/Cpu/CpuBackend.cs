@@ -4,14 +4,8 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Cpu;
 
 /// <summary>The managed backend (<c>cpu</c>): what <c>auto</c> takes when no backend before it has a GPU.</summary>
-internal sealed class CpuBackend : DeviceBackend
+internal sealed class CpuBackend() : DeviceBackend(DeviceKind.Cpu, "cpu", order: 2)
 {
-    public override DeviceKind Kind => DeviceKind.Cpu;
-
-    public override string Name => "cpu";
-
-    public override int Order => 2;
-
 #pragma warning disable CA2255 // registers this backend with the runtime, by design (see DeviceBackend)
     [ModuleInitializer]
     internal static void Add() => Register(new CpuBackend());

@@ -4,14 +4,8 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Emulator;
 
 /// <summary>The kernel emulator (<c>emulator</c>): for tests and debugging; never <c>auto</c>'s choice, never probed.</summary>
-internal sealed class EmulatorBackend : DeviceBackend
+internal sealed class EmulatorBackend() : DeviceBackend(DeviceKind.Emulator, "emulator", order: 3)
 {
-    public override DeviceKind Kind => DeviceKind.Emulator;
-
-    public override string Name => "emulator";
-
-    public override int Order => 3;
-
 #pragma warning disable CA2255 // registers this backend with the runtime, by design (see DeviceBackend)
     [ModuleInitializer]
     internal static void Add() => Register(new EmulatorBackend());

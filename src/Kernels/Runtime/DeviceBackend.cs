@@ -26,22 +26,37 @@ internal abstract class DeviceBackend
         }
     }
 
-    public abstract DeviceKind Kind { get; }
+    /// <param name="kind">The kind of its devices.</param>
+    /// <param name="name">The selector's word: <c>cuda</c> in <c>cuda:0</c>.</param>
+    /// <param name="order">Where it comes in discovery and in <c>auto</c>'s search, lowest first.</param>
+    /// <param name="index">How a selector's <c>:index</c> reads (<c>N</c>, <c>P.D</c>); null where a selector takes none.</param>
+    /// <param name="autoDescription">How <c>auto</c> names what it picked here (<c>a CUDA GPU</c>); null where the device's id says enough.</param>
+    protected DeviceBackend(DeviceKind kind, string name, int order, string? index = null, string? autoDescription = null)
+    {
+        Kind = kind;
+        Name = name;
+        Order = order;
+        TakesIndex = index is not null;
+        Syntax = index is null ? name : $"{name}[:{index}]";
+        AutoDescription = autoDescription;
+    }
+
+    public DeviceKind Kind { get; }
 
     /// <summary>The selector's word: <c>cuda</c> in <c>cuda:0</c>.</summary>
-    public abstract string Name { get; }
-
-    /// <summary>The selector as messages show it, e.g. <c>cuda[:N]</c>.</summary>
-    public virtual string Syntax => Name;
-
-    /// <summary>Whether a selector may add <c>:index</c> after <see cref="Name"/>.</summary>
-    public virtual bool TakesIndex => false;
+    public string Name { get; }
 
     /// <summary>Where the backend comes in discovery and in <c>auto</c>'s search, lowest first.</summary>
-    public abstract int Order { get; }
+    public int Order { get; }
+
+    /// <summary>Whether a selector may add <c>:index</c> after <see cref="Name"/>.</summary>
+    public bool TakesIndex { get; }
+
+    /// <summary>The selector as messages show it, e.g. <c>cuda[:N]</c>.</summary>
+    public string Syntax { get; }
 
     /// <summary>How <c>auto</c> names what it picked here (<c>a CUDA GPU</c>); null where the device's id says enough.</summary>
-    public virtual string? AutoDescription => null;
+    public string? AutoDescription { get; }
 
     /// <summary>Adds a backend; called once per backend, by its module initializer.</summary>
     public static void Register(DeviceBackend backend)

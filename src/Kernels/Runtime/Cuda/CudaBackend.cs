@@ -4,20 +4,8 @@ using System.Runtime.CompilerServices;
 namespace GpuViT.Kernels.Runtime.Cuda;
 
 /// <summary>NVIDIA GPUs (<c>cuda[:N]</c>): the first choice of <c>auto</c>.</summary>
-internal sealed class CudaBackend : DeviceBackend
+internal sealed class CudaBackend() : DeviceBackend(DeviceKind.Cuda, "cuda", order: 0, index: "N", autoDescription: "a CUDA GPU")
 {
-    public override DeviceKind Kind => DeviceKind.Cuda;
-
-    public override string Name => "cuda";
-
-    public override string Syntax => "cuda[:N]";
-
-    public override bool TakesIndex => true;
-
-    public override int Order => 0;
-
-    public override string AutoDescription => "a CUDA GPU";
-
 #pragma warning disable CA2255 // registers this backend with the runtime, by design (see DeviceBackend)
     [ModuleInitializer]
     internal static void Add() => Register(new CudaBackend());

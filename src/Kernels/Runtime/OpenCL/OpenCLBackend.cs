@@ -4,20 +4,8 @@ using System.Runtime.CompilerServices;
 namespace GpuViT.Kernels.Runtime.OpenCL;
 
 /// <summary>OpenCL devices (<c>opencl[:P.D]</c>): <c>auto</c> takes a GPU here, never a CPU device.</summary>
-internal sealed class OpenCLBackend : DeviceBackend
+internal sealed class OpenCLBackend() : DeviceBackend(DeviceKind.OpenCL, "opencl", order: 1, index: "P.D", autoDescription: "an OpenCL GPU")
 {
-    public override DeviceKind Kind => DeviceKind.OpenCL;
-
-    public override string Name => "opencl";
-
-    public override string Syntax => "opencl[:P.D]";
-
-    public override bool TakesIndex => true;
-
-    public override int Order => 1;
-
-    public override string AutoDescription => "an OpenCL GPU";
-
 #pragma warning disable CA2255 // registers this backend with the runtime, by design (see DeviceBackend)
     [ModuleInitializer]
     internal static void Add() => Register(new OpenCLBackend());

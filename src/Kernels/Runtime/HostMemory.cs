@@ -33,7 +33,7 @@ internal abstract class HostMemoryDevice : Device
             MaxAllocationBytes: Math.Min(memory, (long)Array.MaxLength * sizeof(float)),
             ComputeUnits: Environment.ProcessorCount,
 
-            // The emulator takes CUDA's limits, so a launch that passes here fits a GPU too.
+            // CUDA's limits, so a launch that passes on the emulator fits a GPU too.
             MaxGroupSize: KernelEmulator.MaxThreadsPerGroup,
             MaxGroupDimensions: new Int3(1024, 1024, 64),
             MaxGroupCount: new Int3(int.MaxValue, 65535, 65535),

@@ -135,7 +135,7 @@ public abstract class Device : IDisposable
     }
 
     /// <summary>Kernels compiled and loaded from the cache so far; backends without a compiler report zeros.</summary>
-    public virtual KernelBuildStatistics KernelBuilds => default;
+    public KernelBuildStatistics KernelBuilds => Builds.Statistics;
 
     /// <summary>The stream that launches and copies use when none is given.</summary>
     public abstract DeviceStream DefaultStream { get; }
@@ -291,6 +291,9 @@ public abstract class Device : IDisposable
         DisposeCore();
         GC.SuppressFinalize(this);
     }
+
+    /// <summary>What this device's kernel builds count into (<see cref="KernelCache.LoadOrBuild"/>).</summary>
+    private protected KernelBuildCounter Builds { get; } = new();
 
     protected abstract DeviceMemory AllocateCore<T>(long length, long bytes, long freeBytes) where T : unmanaged;
 

@@ -4,4 +4,7 @@ namespace GpuViT.Kernels.Runtime;
 public sealed record DeviceDiscovery(IReadOnlyList<DeviceInfo> Devices, string? Problem)
 {
     public static DeviceDiscovery None(string problem) => new([], problem);
+
+    /// <summary>The devices for a message: <c>opencl:0.0 (name), ...</c>, or <c>none</c>.</summary>
+    internal string Listing => Devices.Count == 0 ? "none" : string.Join(", ", Devices.Select(d => $"{d.Id} ({d.Name})"));
 }

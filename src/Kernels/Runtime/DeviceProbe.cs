@@ -1,5 +1,4 @@
 using GpuViT.Kernels.Library;
-using GpuViT.Kernels.Runtime.Host;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Kernels.Runtime;
@@ -26,14 +25,11 @@ public static class DeviceProbe
     private const int GroupSize = 256;
     private const int MaxFmaIterations = 1 << 24;
 
-    public static DevicePeaks Measure(Device device) => device.Kind switch
-    {
-        DeviceKind.Cpu => CpuProbe.Measure(),
-        DeviceKind.Emulator => DevicePeaks.Unknown,
-        _ => Probe(device),
-    };
+    /// <summary>The device's peaks, measured as its backend measures them (<see cref="DeviceBackend.Measure"/>).</summary>
+    public static DevicePeaks Measure(Device device) => DeviceBackend.Of(device.Kind).Measure(device);
 
-    private static DevicePeaks Probe(Device device)
+    /// <summary>The Probes kernels' FP32 and copy rates and the driver's copy: how a backend that runs generated kernels is measured.</summary>
+    internal static DevicePeaks Kernels(Device device)
     {
         double fp32 = Fp32(device);
         (double kernel, double driver) = Bandwidth(device);

@@ -59,6 +59,51 @@ public sealed class KernelCache
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(material)));
     }
 
+    /// <summary>
+    /// A kernel built for a device the one way every compiling backend does it: its cached binary
+    /// if the driver takes it; else (no entry, a damaged one, or one the driver refuses, which is
+    /// evicted) built from source, and the binary stored for the next run.
+    /// </summary>
+    /// <param name="options">The build options, part of the key.</param>
+    /// <param name="load">Loads a cached binary; null when the driver refuses it.</param>
+    /// <param name="build">Builds from source; throws <see cref="KernelBuildException"/> when that fails.</param>
+    /// <param name="binaryOf">The binary of what <paramref name="build"/> made, to store; null when the driver gives none. Not called with the cache off.</param>
+    /// <param name="builds">The device's counts: loaded, rejected, compiled.</param>
+    internal TModule LoadOrBuild<TModule>(
+        KernelDescriptor kernel,
+        KernelDialect dialect,
+        DeviceInfo device,
+        string options,
+        Func<byte[], TModule?> load,
+        Func<TModule> build,
+        Func<TModule, byte[]?> binaryOf,
+        KernelBuildCounter builds)
+        where TModule : class
+    {
+        string key = Key(kernel, dialect, device, options);
+        if (TryLoad(kernel.Name, key, out byte[] cached))
+        {
+            if (load(cached) is { } loaded)
+            {
+                builds.LoadedFromCache();
+                return loaded;
+            }
+
+            // Intact bytes the driver refuses: written by another driver build that reports the same version.
+            Evict(kernel.Name, key);
+            builds.RejectedCacheEntry();
+        }
+
+        TModule built = build();
+        builds.CompiledFromSource();
+        if (Enabled && binaryOf(built) is { } binary)
+        {
+            Store(kernel.Name, key, binary);
+        }
+
+        return built;
+    }
+
     public bool TryLoad(string kernelName, string key, out byte[] binary)
     {
         binary = [];

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using GpuViT.Kernels;
+using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 using GpuViT.Models.Streaming;
 
 namespace GpuViT.Tests.Host;
@@ -15,7 +15,7 @@ namespace GpuViT.Tests.Host;
 /// drop the stream they were given show. Pinned host memory is counted, so that tests
 /// can see it all come back.
 /// </summary>
-internal sealed class SlowAsyncDevice(long memoryBytes = 1L << 30) : Device(HostDevice.Describe("cpu", DeviceKind.Cpu) with { Id = "slow-async", MemoryBytes = memoryBytes })
+internal sealed class SlowAsyncDevice(long memoryBytes = 1L << 30) : Device(CpuDevice.Describe() with { Id = "slow-async", MemoryBytes = memoryBytes })
 {
     private readonly SlowStream _default = null!;
     private int _pinned;

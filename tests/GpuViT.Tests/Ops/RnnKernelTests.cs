@@ -1,7 +1,6 @@
 using GpuViT.Kernels;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 using GpuViT.Models.Rnn;
 using GpuViT.Tests.Host;
 using GpuViT.Tests.Kernels;

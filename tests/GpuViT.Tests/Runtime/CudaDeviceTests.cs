@@ -4,6 +4,7 @@ using GpuViT.Kernels;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.Cuda;
 using Xunit;
+using K = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Runtime;
 
@@ -86,6 +87,22 @@ public sealed class CudaDeviceTests
         var e = Assert.Throws<DeviceUnavailableException>(() => CudaDevice.Open(-1, new KernelCache(null)));
 
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void Kernel_cache_a_second_device_loads_the_cubin_the_first_compiled_and_both_count_it()
+    {
+        using var directory = new TempDirectory("gpuvit-cuda-cache-");
+        KernelBuildStatistics PrepareAddOnNewDevice()
+        {
+            using Device device = RuntimeRequirement.Cuda(new KernelCache(directory.Path));
+            device.Prepare(K.Add);
+            return device.KernelBuilds;
+        }
+
+        Assert.Equal(new KernelBuildStatistics(1, 0, 0), PrepareAddOnNewDevice());
+        Assert.StartsWith("Add-", Path.GetFileName(Assert.Single(Directory.GetFiles(directory.Path))));
+        Assert.Equal(new KernelBuildStatistics(0, 1, 0), PrepareAddOnNewDevice());
     }
 
     [Fact]

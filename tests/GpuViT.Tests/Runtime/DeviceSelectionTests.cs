@@ -1,6 +1,5 @@
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 using Xunit;
 
 namespace GpuViT.Tests.Runtime;
@@ -52,6 +51,28 @@ public sealed class DeviceSelectionTests
         Assert.Contains("auto picked cpu", selection.Reason);
         Assert.Contains("no CUDA device", selection.Reason);
         Assert.Contains("no OpenCL GPU", selection.Reason);
+    }
+
+    [Fact]
+    public void Auto_gives_each_passed_over_backends_reason_in_order()
+    {
+        var found = Devices.Discover().ToDictionary(d => d.Backend, d => d.Found);
+        string openCL = string.Join(", ", found[DeviceKind.OpenCL].Devices.Select(d => $"{d.Id} ({d.Name})"));
+
+        DeviceSelection selection = Devices.Open("auto");
+        selection.Device.Dispose();
+
+        Assert.Equal(
+            $"auto picked cpu: {found[DeviceKind.Cuda].Problem}; no OpenCL GPU ({openCL} run on the CPU, slower than the cpu backend)",
+            selection.Reason);
+    }
+
+    [Fact]
+    public void Every_backend_registers_itself_once_in_discovery_order()
+    {
+        Assert.Equal([DeviceKind.Cuda, DeviceKind.OpenCL, DeviceKind.Cpu, DeviceKind.Emulator], DeviceBackend.All.Select(b => b.Kind));
+        Assert.Equal("auto, cuda[:N], opencl[:P.D], cpu or emulator", Devices.Selectors);
+        Assert.Equal("unknown device 'cpu:1': use auto, cuda[:N], opencl[:P.D], cpu or emulator", Assert.Throws<DeviceUnavailableException>(() => Devices.Open("cpu:1")).Message);
     }
 
     [Fact]

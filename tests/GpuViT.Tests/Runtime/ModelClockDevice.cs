@@ -1,6 +1,6 @@
 using GpuViT.Kernels;
+using GpuViT.Kernels.Emulator;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 
 namespace GpuViT.Tests.Runtime;
 
@@ -20,7 +20,7 @@ internal sealed class ModelClockDevice : Device
     private readonly ModelStream _stream;
 
     public ModelClockDevice()
-        : base(HostDevice.Describe("emulator", DeviceKind.Emulator) with { Id = "model-clock", ComputeUnits = 2 }) =>
+        : base(EmulatorDevice.Describe() with { Id = "model-clock", ComputeUnits = 2 }) =>
         _stream = new ModelStream(this);
 
     /// <summary>Model seconds since the device was made.</summary>

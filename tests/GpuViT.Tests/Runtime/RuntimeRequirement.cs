@@ -29,15 +29,15 @@ internal static class RuntimeRequirement
     }
 
     /// <summary>
-    /// cuda:0, without a cache. A GPU is optional (CI has none): without one the test is skipped
+    /// cuda:0, without a cache unless one is given. A GPU is optional (CI has none): without one the test is skipped
     /// with the reason, unless GPUVIT_REQUIRE_CUDA=1 (gpu/check.sh sets it on a GPU machine) fails
     /// it, so a GPU run cannot pass by skipping.
     /// </summary>
-    public static Device Cuda()
+    public static Device Cuda(KernelCache? cache = null)
     {
         try
         {
-            return Devices.Open("cuda", new KernelCache(null)).Device;
+            return Devices.Open("cuda", cache ?? new KernelCache(null)).Device;
         }
         catch (DeviceUnavailableException e) when (Environment.GetEnvironmentVariable("GPUVIT_REQUIRE_CUDA") == "1")
         {

@@ -228,27 +228,15 @@ internal sealed unsafe class CudaDevice : Device
 
             Enter();
             CudaTarget target = _target ?? throw NoTarget(kernel);
-            string key = KernelCache.Key(kernel, KernelDialect.Cuda, Info, target.CacheOptions);
-            nint module = 0;
-            if (_cache.TryLoad(kernel.Name, key, out byte[] cached) && LoadModule(cached, out module) != CUDA_SUCCESS)
-            {
-                // Written by another driver or truncated: drop it and build again.
-                _cache.Evict(kernel.Name, key);
-                module = 0;
-            }
-
-            if (module == 0)
-            {
-                byte[] image = target.Compile(kernel);
-                int result = LoadModule(image, out module);
-                if (result != CUDA_SUCCESS)
-                {
-                    throw new KernelBuildException(
-                        kernel.Name, KernelDialect.Cuda, $"cuModuleLoadData rejected the {target} on {Info.Id} ({_computeCapability}): {ErrorName(result)}");
-                }
-
-                _cache.Store(kernel.Name, key, image);
-            }
+            nint module = _cache.LoadOrBuild(
+                kernel,
+                KernelDialect.Cuda,
+                Info,
+                target.CacheOptions,
+                load: image => LoadModule(image, out nint loaded) == CUDA_SUCCESS ? new CudaModule(loaded, image) : null,
+                build: () => Build(kernel, target),
+                binaryOf: built => built.Image,
+                builds: Builds).Handle;
 
             nint function;
             int found = cuModuleGetFunction(&function, module, kernel.Name);
@@ -411,6 +399,20 @@ internal sealed unsafe class CudaDevice : Device
         return result;
     }
 
+    /// <summary>Compiles the kernel with NVRTC and loads the image; the driver refusing it is a build failure.</summary>
+    private CudaModule Build(KernelDescriptor kernel, CudaTarget target)
+    {
+        byte[] image = target.Compile(kernel);
+        int result = LoadModule(image, out nint module);
+        if (result != CUDA_SUCCESS)
+        {
+            throw new KernelBuildException(
+                kernel.Name, KernelDialect.Cuda, $"cuModuleLoadData rejected the {target} on {Info.Id} ({_computeCapability}): {ErrorName(result)}");
+        }
+
+        return new CudaModule(module, image);
+    }
+
     private KernelBuildException NoTarget(KernelDescriptor kernel)
     {
         if (!Nvrtc.IsAvailable)
@@ -549,6 +551,9 @@ internal sealed unsafe class CudaDevice : Device
     private sealed record Description(DeviceInfo Info, int Device, (int Major, int Minor) ComputeCapability);
 
     private sealed record CudaKernel(nint Module, nint Function);
+
+    /// <summary>A loaded module and the image it was loaded from, which the kernel cache keeps.</summary>
+    private sealed record CudaModule(nint Handle, byte[] Image);
 }
 
 /// <summary>One cuMemAlloc allocation (a CUdeviceptr); 0 for an empty buffer.</summary>

@@ -26,9 +26,6 @@ internal sealed unsafe class OpenCLDevice : Device
     private readonly List<OpenCLStream> _streams = new();
     private readonly ConcurrentDictionary<string, PreparedKernel> _kernels = new(StringComparer.Ordinal);
     private readonly object _buildGate = new();
-    private int _compiledFromSource;
-    private int _loadedFromCache;
-    private int _rejectedCacheEntries;
 
     private OpenCLDevice(DeviceInfo info, nint device, OpenCLHandle context, KernelCache cache)
         : base(info)
@@ -41,9 +38,6 @@ internal sealed unsafe class OpenCLDevice : Device
     }
 
     public override DeviceStream DefaultStream => _defaultStream;
-
-    public override KernelBuildStatistics KernelBuilds =>
-        new(Volatile.Read(ref _compiledFromSource), Volatile.Read(ref _loadedFromCache), Volatile.Read(ref _rejectedCacheEntries));
 
     /// <summary>Every device of every platform, as <c>opencl:P.D</c>; never throws.</summary>
     public static DeviceDiscovery Discover()
@@ -366,33 +360,22 @@ internal sealed unsafe class OpenCLDevice : Device
         return prepared;
     }
 
-    private PreparedKernel Build(KernelDescriptor kernel)
+    private PreparedKernel Build(KernelDescriptor kernel) => _cache.LoadOrBuild(
+        kernel,
+        KernelDialect.OpenCL,
+        Info,
+        BuildOptions,
+        load: binary => TryBuildFromBinary(kernel, binary),
+        build: () => BuildFromSource(kernel),
+        binaryOf: prepared => ProgramBinary(prepared.Program.Value),
+        builds: Builds);
+
+    private PreparedKernel BuildFromSource(KernelDescriptor kernel)
     {
-        string key = KernelCache.Key(kernel, KernelDialect.OpenCL, Info, BuildOptions);
-        if (_cache.TryLoad(kernel.Name, key, out byte[] binary))
-        {
-            if (TryBuildFromBinary(kernel, binary) is { } cached)
-            {
-                Interlocked.Increment(ref _loadedFromCache);
-                return cached;
-            }
-
-            // Intact bytes the driver refuses: a binary from a driver build that reports the same version.
-            _cache.Evict(kernel.Name, key);
-            Interlocked.Increment(ref _rejectedCacheEntries);
-        }
-
-        OpenCLHandle program = BuildFromSource(kernel);
+        OpenCLHandle program = CompileSource(kernel);
         try
         {
-            PreparedKernel prepared = CreateKernel(kernel, program);
-            Interlocked.Increment(ref _compiledFromSource);
-            if (_cache.Enabled && ProgramBinary(program.Value) is { } built)
-            {
-                _cache.Store(kernel.Name, key, built);
-            }
-
-            return prepared;
+            return CreateKernel(kernel, program);
         }
         catch
         {
@@ -401,7 +384,7 @@ internal sealed unsafe class OpenCLDevice : Device
         }
     }
 
-    private OpenCLHandle BuildFromSource(KernelDescriptor kernel)
+    private OpenCLHandle CompileSource(KernelDescriptor kernel)
     {
         byte[] source = Encoding.UTF8.GetBytes(kernel.OpenCLSource);
         int status;

@@ -2,43 +2,38 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace GpuViT.Kernels.Runtime.Host;
+namespace GpuViT.Kernels.Runtime;
 
 /// <summary>
-/// The two devices that live in this process's memory: <c>cpu</c>, which runs the managed ops
-/// (later issues add them; it launches no generated kernels), and <c>emulator</c>, which runs the
-/// C# kernel bodies with exact group semantics. Their buffers are pinned managed arrays, so
-/// managed ops can take pointers and the emulator can make views. Work runs when it is queued,
-/// so streams are always idle and events are stamped as they are recorded.
+/// A device whose memory is this process's: the cpu backend and the emulator. Buffers are pinned
+/// managed arrays, so managed ops can take pointers and the emulator can make views. Work runs
+/// when it is queued, so streams are always idle and events are stamped as they are recorded;
+/// nothing is compiled, so there is nothing to prepare.
 /// </summary>
-internal sealed class HostDevice : Device
+internal abstract class HostMemoryDevice : Device
 {
     private readonly HostStream _defaultStream;
 
-    private HostDevice(DeviceInfo info)
+    protected HostMemoryDevice(DeviceInfo info)
         : base(info) => _defaultStream = new HostStream(this);
 
     public override DeviceStream DefaultStream => _defaultStream;
 
-    public static HostDevice Cpu() => new(Describe("cpu", DeviceKind.Cpu));
-
-    public static HostDevice Emulator() => new(Describe("emulator", DeviceKind.Emulator));
-
-    public static DeviceInfo Describe(string id, DeviceKind kind)
+    /// <summary>What a device in this process's memory has: all of it, every core, and CUDA's launch limits.</summary>
+    protected static DeviceInfo Describe(string id, DeviceKind kind, string name)
     {
         long memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        bool cpu = kind == DeviceKind.Cpu;
         return new DeviceInfo(
             Id: id,
             Kind: kind,
-            Name: cpu ? CpuName() : "C# kernel bodies, exact group semantics",
+            Name: name,
             Driver: ".NET " + Environment.Version,
             IsGpu: false,
             MemoryBytes: memory,
             MaxAllocationBytes: Math.Min(memory, (long)Array.MaxLength * sizeof(float)),
             ComputeUnits: Environment.ProcessorCount,
 
-            // The emulator takes CUDA's limits, so a launch that passes here fits a GPU too.
+            // CUDA's limits, so a launch that passes on the emulator fits a GPU too.
             MaxGroupSize: KernelEmulator.MaxThreadsPerGroup,
             MaxGroupDimensions: new Int3(1024, 1024, 64),
             MaxGroupCount: new Int3(int.MaxValue, 65535, 65535),
@@ -57,52 +52,12 @@ internal sealed class HostDevice : Device
     {
     }
 
-    protected override void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments)
-    {
-        if (Kind == DeviceKind.Cpu)
-        {
-            throw new KernelLaunchException(kernel.Name, groupCount, groupSize, Info.Id,
-                "the cpu device runs managed ops, not generated kernels; use --device emulator to run a kernel's C# body on the CPU");
-        }
-
-        var values = new object[arguments.Length];
-        for (int i = 0; i < arguments.Length; i++)
-        {
-            KernelArgument argument = arguments[i];
-            values[i] = argument.Buffer is null
-                ? (argument.Parameter.ElementType == ElementType.Bool ? (int)argument.Scalar! != 0 : argument.Scalar!)
-                : ((IHostMemory)argument.Buffer.Memory).View(argument);
-        }
-
-        KernelEmulator.Launch(kernel, groupCount, groupSize, values);
-    }
-
     protected override void SynchronizeCore()
     {
     }
 
     protected override void DisposeCore()
     {
-    }
-
-    private static string CpuName()
-    {
-        string model = "CPU";
-        try
-        {
-            string? line = File.Exists("/proc/cpuinfo")
-                ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))
-                : null;
-            model = line?[(line.IndexOf(':') + 1)..].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
-        }
-        catch (IOException)
-        {
-        }
-
-        string simd = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? ", AVX-512"
-            : System.Runtime.Intrinsics.X86.Fma.IsSupported && System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? ", AVX2+FMA"
-            : string.Empty;
-        return $"{model} ({Environment.ProcessorCount} threads{simd})";
     }
 }
 

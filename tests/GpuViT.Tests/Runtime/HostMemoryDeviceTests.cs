@@ -6,7 +6,7 @@ using K = GpuViT.Kernels.Generated.KernelCatalog;
 namespace GpuViT.Tests.Runtime;
 
 /// <summary>The Device API on the in-process devices: buffers, views, accounting, checks, streams, events.</summary>
-public sealed class HostDeviceTests
+public sealed class HostMemoryDeviceTests
 {
     private static Device Emulator() => Devices.Open("emulator").Device;
 

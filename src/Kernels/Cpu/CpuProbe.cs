@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Runtime;
 
-namespace GpuViT.Kernels.Runtime.Host;
+namespace GpuViT.Kernels.Cpu;
 
 /// <summary>
 /// The cpu backend's peaks: FMA throughput on every core at the widest vectors the JIT accelerates

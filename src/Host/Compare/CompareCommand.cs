@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using GpuViT.Kernels.IO;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;

@@ -1,5 +1,4 @@
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Host;
 
 namespace GpuViT.Kernels.Cpu;
 

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using GpuViT.Kernels.IO;
 
 namespace GpuViT.Kernels.Runtime;
 

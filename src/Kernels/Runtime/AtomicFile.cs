@@ -1,4 +1,4 @@
-namespace GpuViT.Kernels.IO;
+namespace GpuViT.Kernels.Runtime;
 
 /// <summary>
 /// A file written whole or not at all: the content goes to a temporary file beside the target,

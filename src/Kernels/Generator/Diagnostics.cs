@@ -90,6 +90,10 @@ internal static class Diagnostics
         "GV0020", "Invalid barrier",
         "Group.Barrier() must be a statement of its own, not part of an expression ('{0}')");
 
+    public static readonly DiagnosticDescriptor UnmappedIntrinsic = Error(
+        "GV0021", "Intrinsic without an OpenCL C/CUDA C mapping",
+        "'{0}' has no OpenCL C/CUDA C mapping yet; add its spellings to the intrinsic table in src/Kernels/Generator/Intrinsics.cs");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
             helpLinkUri: "docs/kernel-language.md#" + id.ToLowerInvariant());
@@ -116,6 +120,7 @@ internal static class Diagnostics
         "GV0018" => ThreadUse,
         "GV0019" => DeviceFunctionSignature,
         "GV0020" => Barrier,
+        "GV0021" => UnmappedIntrinsic,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

@@ -2,7 +2,10 @@ using System.Globalization;
 
 namespace GpuViT.Kernels.Generator;
 
-/// <summary>The few places where OpenCL C 1.2 and CUDA C spell the same thing differently.</summary>
+/// <summary>
+/// The few places where OpenCL C 1.2 and CUDA C spell the same thing differently. The intrinsics'
+/// spellings are in <see cref="Intrinsics"/>; a dialect picks its column and fills it in.
+/// </summary>
 internal abstract class Dialect
 {
     public static readonly Dialect OpenCL = new OpenCLDialect();
@@ -26,19 +29,21 @@ internal abstract class Dialect
 
     public abstract string DeviceFunctionQualifier { get; }
 
-    public abstract string SharedDeclaration(string element, string name, int length);
+    public string SharedDeclaration(string element, string name, int length) =>
+        Spelling(Intrinsics.GroupShared) + " " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
 
-    /// <summary>One coordinate of a thread index; property is a KernelThread member, dimension 0..2.</summary>
-    public abstract string ThreadIndex(string property, int dimension);
+    /// <summary>An intrinsic as this dialect spells it, placeholders and all.</summary>
+    public abstract string Spelling(Intrinsic intrinsic);
 
-    public abstract string Barrier { get; }
+    /// <summary>One coordinate (dimension 0..2) of a KernelThread index or size.</summary>
+    public string ThreadIndex(Intrinsic index, int dimension) =>
+        "(int)" + Spelling(index).Replace(Intrinsics.Dimension, DimensionName(dimension));
 
-    /// <summary>A math intrinsic by its KernelMath name, for float or integer arguments.</summary>
-    public abstract string Math(string name, bool integer);
+    /// <summary>An atomic on the element at address; shared: the element is in group-shared memory.</summary>
+    public string Atomic(Intrinsic atomic, bool shared, string address, string value) =>
+        Spelling(atomic).Replace(Intrinsics.Space, shared ? "local" : "global") + "(" + address + ", " + value + ")";
 
     public abstract string FloatRemainder { get; }
-
-    public abstract string AtomicAdd(string element, bool shared, string address, string value);
 
     public abstract string Prelude(bool floatAtomicsGlobal, bool floatAtomicsShared);
 
@@ -67,9 +72,8 @@ internal abstract class Dialect
 
     protected abstract string NaN { get; }
 
-    private static readonly string[] Dimensions = { "x", "y", "z" };
-
-    protected static string Dim(int dimension) => Dimensions[dimension];
+    /// <summary>How a thread index names dimension 0..2.</summary>
+    protected abstract string DimensionName(int dimension);
 
     private sealed class OpenCLDialect : Dialect
     {
@@ -78,7 +82,7 @@ internal abstract class Dialect
         public override string Scalar(string type) => type;
 
         public override string Pointer(string element, bool readOnly, bool shared) =>
-            (shared ? "__local " : "__global ") + (readOnly ? "const " : string.Empty) + element + "*";
+            (shared ? Spelling(Intrinsics.GroupShared) : "__global") + " " + (readOnly ? "const " : string.Empty) + element + "*";
 
         public override string KernelSignature(string name, string parameters) => "__kernel void " + name + "(" + parameters + ")";
 
@@ -90,53 +94,15 @@ internal abstract class Dialect
 
         public override string DeviceFunctionQualifier => string.Empty;
 
-        public override string SharedDeclaration(string element, string name, int length) =>
-            "__local " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
-
-        public override string ThreadIndex(string property, int dimension)
-        {
-            string function = property switch
-            {
-                "Global" => "get_global_id",
-                "Local" => "get_local_id",
-                "Group" => "get_group_id",
-                "GroupSize" => "get_local_size",
-                "GroupCount" => "get_num_groups",
-                _ => "get_global_size",
-            };
-            return "(int)" + function + "(" + dimension.ToString(CultureInfo.InvariantCulture) + ")";
-        }
-
-        public override string Barrier => "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)";
-
-        public override string Math(string name, bool integer) => name switch
-        {
-            "Exp" => "exp",
-            "Log" => "log",
-            "Sqrt" => "sqrt",
-            "Rsqrt" => "rsqrt",
-            "Tanh" => "tanh",
-            "Erf" => "erf",
-            "Pow" => "pow",
-            // abs(int) returns uint in OpenCL C; the cast keeps C#'s int result.
-            "Abs" => integer ? "(int)abs" : "fabs",
-            "Min" => integer ? "min" : "fmin",
-            "Max" => integer ? "max" : "fmax",
-            "Fma" => "fma",
-            "Floor" => "floor",
-            _ => "ceil",
-        };
+        public override string Spelling(Intrinsic intrinsic) => intrinsic.OpenCL;
 
         public override string FloatRemainder => "fmod";
-
-        public override string AtomicAdd(string element, bool shared, string address, string value) =>
-            element == "float"
-                ? (shared ? "gv_atomic_add_local_float(" : "gv_atomic_add_global_float(") + address + ", " + value + ")"
-                : "atomic_add(" + address + ", " + value + ")";
 
         protected override string Infinity => "INFINITY";
 
         protected override string NaN => "NAN";
+
+        protected override string DimensionName(int dimension) => dimension.ToString(CultureInfo.InvariantCulture);
 
         public override string Prelude(bool floatAtomicsGlobal, bool floatAtomicsShared)
         {
@@ -156,7 +122,7 @@ internal abstract class Dialect
         }
 
         private static string FloatAtomic(string space) =>
-            "float gv_atomic_add_" + space + "_float(volatile __" + space + " float* address, float value)\n" +
+            "float " + Intrinsics.FloatAtomicAdd.OpenCL.Replace(Intrinsics.Space, space) + "(volatile __" + space + " float* address, float value)\n" +
             "{\n" +
             "    union { uint bits; float value; } old, sum;\n" +
             "    do\n" +
@@ -188,51 +154,16 @@ internal abstract class Dialect
 
         public override string DeviceFunctionQualifier => "__device__ ";
 
-        public override string SharedDeclaration(string element, string name, int length) =>
-            "__shared__ " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
-
-        public override string ThreadIndex(string property, int dimension)
-        {
-            string d = Dim(dimension);
-            return property switch
-            {
-                "Global" => "(int)(blockIdx." + d + " * blockDim." + d + " + threadIdx." + d + ")",
-                "Local" => "(int)threadIdx." + d,
-                "Group" => "(int)blockIdx." + d,
-                "GroupSize" => "(int)blockDim." + d,
-                "GroupCount" => "(int)gridDim." + d,
-                _ => "(int)(gridDim." + d + " * blockDim." + d + ")",
-            };
-        }
-
-        public override string Barrier => "__syncthreads()";
-
-        public override string Math(string name, bool integer) => name switch
-        {
-            "Exp" => "expf",
-            "Log" => "logf",
-            "Sqrt" => "sqrtf",
-            "Rsqrt" => "rsqrtf",
-            "Tanh" => "tanhf",
-            "Erf" => "erff",
-            "Pow" => "powf",
-            "Abs" => integer ? "abs" : "fabsf",
-            "Min" => integer ? "min" : "fminf",
-            "Max" => integer ? "max" : "fmaxf",
-            "Fma" => "fmaf",
-            "Floor" => "floorf",
-            _ => "ceilf",
-        };
+        public override string Spelling(Intrinsic intrinsic) => intrinsic.Cuda;
 
         public override string FloatRemainder => "fmodf";
-
-        public override string AtomicAdd(string element, bool shared, string address, string value) =>
-            "atomicAdd(" + address + ", " + value + ")";
 
         // NVRTC has no math.h, so no INFINITY/NAN macros: build them from their bits.
         protected override string Infinity => "__int_as_float(0x7f800000)";
 
         protected override string NaN => "__int_as_float(0x7fffffff)";
+
+        protected override string DimensionName(int dimension) => "xyz".Substring(dimension, 1);
 
         public override string Prelude(bool floatAtomicsGlobal, bool floatAtomicsShared) => string.Empty;
     }

@@ -84,6 +84,12 @@ internal sealed class FunctionTranslator
 
         VariableDeclaratorSyntax variable = declaration.Declaration.Variables[0];
         var method = (IMethodSymbol)_model.GetSymbolInfo(call).Symbol!;
+        if (Intrinsics.Find(method) is null)
+        {
+            Report(Diagnostics.UnmappedIntrinsic, call, Intrinsics.Name(method));
+            return true;
+        }
+
         string? element = KernelTypes.Scalar(method.TypeArguments[0]);
         if (element is null or "bool")
         {
@@ -124,8 +130,17 @@ internal sealed class FunctionTranslator
                 break;
 
             case ExpressionStatementSyntax { Expression: InvocationExpressionSyntax call } when IsGroupMethod(call, "Barrier"):
-                UsesBarrier = true;
-                Line(_dialect.Barrier + ";");
+                var barrier = (IMethodSymbol)_model.GetSymbolInfo(call).Symbol!;
+                if (Intrinsics.Find(barrier) is { } intrinsic)
+                {
+                    UsesBarrier = true;
+                    Line(_dialect.Spelling(intrinsic) + ";");
+                }
+                else
+                {
+                    Report(Diagnostics.UnmappedIntrinsic, call, Intrinsics.Name(barrier));
+                }
+
                 break;
 
             case ExpressionStatementSyntax expression:
@@ -499,13 +514,18 @@ internal sealed class FunctionTranslator
             && inner.Expression is IdentifierNameSyntax)
         {
             int dimension = member.Name.Identifier.ValueText[0] - 'X';
-            return _dialect.ThreadIndex(inner.Name.Identifier.ValueText, dimension);
+            ISymbol index = _model.GetSymbolInfo(inner).Symbol!;
+            return Intrinsics.Find(index) is { } intrinsic
+                ? _dialect.ThreadIndex(intrinsic, dimension)
+                : Fail(Diagnostics.UnmappedIntrinsic, inner, Intrinsics.Name(index));
         }
 
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
         switch (symbol)
         {
+            case IPropertySymbol property when KernelTypes.IsKernelThread(receiver) && Intrinsics.Find(property) is null:
+                return Fail(Diagnostics.UnmappedIntrinsic, member, Intrinsics.Name(property));
             case IFieldSymbol { IsConst: true } constant:
                 return Constant(constant.ConstantValue, constant.Type, member,
                     constant.ContainingType.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat) + "." + constant.Name);
@@ -533,10 +553,19 @@ internal sealed class FunctionTranslator
             return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), string.Empty);
         }
 
-        string container = method.ContainingType?.ToDisplayString() ?? string.Empty;
-        if (container == KernelTypes.Namespace + ".Atomic" && method.Name == "Add")
+        Intrinsic? intrinsic = null;
+        if (Intrinsics.IsIntrinsicMember(method))
         {
-            return AtomicAdd(call);
+            intrinsic = Intrinsics.Find(method);
+            if (intrinsic is null)
+            {
+                return Fail(Diagnostics.UnmappedIntrinsic, call.Expression, Intrinsics.Name(method));
+            }
+        }
+
+        if (intrinsic is { Class: "Atomic" })
+        {
+            return Atomic(call, intrinsic);
         }
 
         foreach (ArgumentSyntax argument in call.ArgumentList.Arguments)
@@ -552,13 +581,12 @@ internal sealed class FunctionTranslator
             }
         }
 
-        if (container == KernelTypes.Namespace + ".KernelMath")
+        if (intrinsic is { Class: "KernelMath" })
         {
-            bool integer = KernelTypes.Scalar(method.Parameters[0].Type) is "int" or "uint";
-            return _dialect.Math(method.Name, integer) + "(" + Arguments(call) + ")";
+            return _dialect.Spelling(intrinsic) + "(" + Arguments(call) + ")";
         }
 
-        if (container == KernelTypes.Namespace + ".Group")
+        if (intrinsic is { Class: "Group" })
         {
             return method.Name == "Barrier"
                 ? Fail(Diagnostics.Barrier, call, Show(call.Parent ?? call))
@@ -586,6 +614,7 @@ internal sealed class FunctionTranslator
             return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), " (a kernel cannot call a kernel; move the shared code into a [DeviceFunction])");
         }
 
+        string container = method.ContainingType?.ToDisplayString() ?? string.Empty;
         if (container.StartsWith("System.Linq", System.StringComparison.Ordinal))
         {
             return Fail(Diagnostics.LinqOrLambda, call, Show(call.Expression));
@@ -602,7 +631,7 @@ internal sealed class FunctionTranslator
     private string Arguments(InvocationExpressionSyntax call) =>
         string.Join(", ", call.ArgumentList.Arguments.Select(a => Expression(a.Expression)));
 
-    private string AtomicAdd(InvocationExpressionSyntax call)
+    private string Atomic(InvocationExpressionSyntax call, Intrinsic atomic)
     {
         ArgumentSyntax target = call.ArgumentList.Arguments[0];
         if (target.Expression is not ElementAccessExpressionSyntax element
@@ -613,14 +642,14 @@ internal sealed class FunctionTranslator
         }
 
         bool shared = view.Kind == "SharedArray";
-        if (view.Element == "float")
+        if (atomic == Intrinsics.FloatAtomicAdd)
         {
             UsesFloatAtomicGlobal |= !shared;
             UsesFloatAtomicShared |= shared;
         }
 
         string address = "&" + ElementAccess(element);
-        return _dialect.AtomicAdd(view.Element, shared, address, Expression(call.ArgumentList.Arguments[1].Expression));
+        return _dialect.Atomic(atomic, shared, address, Expression(call.ArgumentList.Arguments[1].Expression));
     }
 
     private string ElementAccess(ElementAccessExpressionSyntax element)
@@ -825,9 +854,9 @@ internal sealed class FunctionTranslator
         {
             string? replacement = name switch
             {
-                "Exp" or "Log" or "Sqrt" or "Tanh" or "Pow" or "Abs" or "Min" or "Max" or "Floor" or "Ceiling" => name,
                 "FusedMultiplyAdd" => "Fma",
                 "ReciprocalSqrtEstimate" => "Rsqrt",
+                _ when Intrinsics.All.Any(i => i.Class == "KernelMath" && i.Member.StartsWith(name + "(", System.StringComparison.Ordinal)) => name,
                 _ => null,
             };
             return replacement is null ? " (KernelMath has the supported math)" : " (use KernelMath." + replacement + ")";

@@ -45,21 +45,21 @@ internal static class KernelTypes
     public static bool HasAttribute(ISymbol symbol, string attribute) =>
         symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attribute);
 
-    /// <summary>Identifiers that mean something in OpenCL C or CUDA C, or name a built-in we emit.</summary>
-    private static readonly HashSet<string> Reserved = new()
+    /// <summary>
+    /// Identifiers that mean something in OpenCL C or CUDA C, or name a built-in we emit: the
+    /// keywords and types below, the float remainder, infinity, NaN and the float-atomic prelude
+    /// (Dialect), and every C name in the intrinsic table.
+    /// </summary>
+    private static readonly HashSet<string> Reserved = new(new[]
     {
         "auto", "register", "restrict", "inline", "extern", "signed", "unsigned", "typedef", "union",
         "kernel", "global", "local", "constant", "private", "read_only", "write_only", "read_write",
         "half", "char", "uchar", "short", "ushort", "long", "ulong", "size_t", "ptrdiff_t", "intptr_t", "uintptr_t",
         "float2", "float3", "float4", "float8", "float16", "int2", "int3", "int4", "int8", "int16",
         "uint2", "uint3", "uint4", "uint8", "uint16", "image2d_t", "image3d_t", "sampler_t", "event_t",
-        "threadIdx", "blockIdx", "blockDim", "gridDim", "warpSize", "main", "asm", "template", "typename",
-        "exp", "log", "sqrt", "rsqrt", "tanh", "erf", "pow", "abs", "fabs", "min", "max", "fmin", "fmax",
-        "fma", "floor", "ceil", "fmod", "expf", "logf", "sqrtf", "rsqrtf", "tanhf", "erff", "powf", "fabsf",
-        "fminf", "fmaxf", "fmaf", "floorf", "ceilf", "fmodf", "barrier", "atomic_add", "atomic_cmpxchg",
-        "atomicAdd", "get_global_id", "get_local_id", "get_group_id", "get_local_size", "get_num_groups",
-        "get_global_size", "INFINITY", "NAN", "NULL",
-    };
+        "warpSize", "main", "asm", "template", "typename",
+        "fmod", "fmodf", "atomic_cmpxchg", "INFINITY", "NAN", "NULL",
+    }.Concat(Intrinsics.CNames()));
 
     /// <summary>The C name of a C# identifier: unchanged unless C reserves it, then with a trailing '_'.</summary>
     public static string CName(string name) => Reserved.Contains(name) || name.StartsWith("gv_") ? name + "_" : name;

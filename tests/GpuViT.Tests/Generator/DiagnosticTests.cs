@@ -109,6 +109,10 @@ public class DiagnosticTests
 
         // GV0020 barrier inside an expression
         { "GV0020", Kernel("for (int k = 0; k < n; k++, Group.Barrier()) { }"), "Group.Barrier()" },
+
+        // GV0021 a member of an intrinsic class that the intrinsic table lacks
+        { "GV0021", Kernel("b[i] = KernelMath.Sin(a[i]);") + IntrinsicTableTests.KernelMathWithSin, "KernelMath.Sin" },
+        { "GV0021", Kernel("b[i] = (float)thread.Lane.X;") + IntrinsicTableTests.KernelThreadWithLane, "thread.Lane" },
     };
 
     [Theory]
@@ -134,7 +138,7 @@ public class DiagnosticTests
             .ToArray();
         string[] tested = Cases.Select(row => row.Data.Item1).Distinct().Order().ToArray();
 
-        Assert.Equal(20, declared.Length);
+        Assert.Equal(21, declared.Length);
         Assert.Equal(declared, tested);
     }
 

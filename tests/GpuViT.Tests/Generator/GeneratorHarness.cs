@@ -1,8 +1,10 @@
 using System.Collections.Immutable;
+using System.Reflection;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Generator;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace GpuViT.Tests.Generator;
 
@@ -21,10 +23,35 @@ public static class GeneratorHarness
     public sealed record Result(
         ImmutableArray<Diagnostic> GeneratorDiagnostics,
         ImmutableArray<Diagnostic> CompilationErrors,
-        string? Catalog)
+        string? Catalog,
+        Compilation Output)
     {
         /// <summary>The GV diagnostics' ids.</summary>
         public IEnumerable<string> Ids => GeneratorDiagnostics.Select(d => d.Id);
+
+        /// <summary>The generated source of the catalog's only kernel: argument is "openCLSource" or "cudaSource".</summary>
+        public string KernelSource(string argument)
+        {
+            ArgumentSyntax source = CSharpSyntaxTree.ParseText(Catalog ?? throw new InvalidOperationException("no kernel was generated"))
+                .GetRoot().DescendantNodes().OfType<ArgumentSyntax>()
+                .Single(a => a.NameColon?.Name.Identifier.ValueText == argument);
+            return ((LiteralExpressionSyntax)source.Expression).Token.ValueText;
+        }
+
+        /// <summary>Builds the sample with its catalog and loads it: its kernels, to launch.</summary>
+        public IReadOnlyList<KernelDescriptor> Load()
+        {
+            using var image = new MemoryStream();
+            Microsoft.CodeAnalysis.Emit.EmitResult emitted = Output.Emit(image);
+            if (!emitted.Success)
+            {
+                throw new InvalidOperationException("sample does not build: " + string.Join("; ", emitted.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)));
+            }
+
+            Assembly assembly = Assembly.Load(image.ToArray());
+            Type catalog = assembly.GetType(Output.AssemblyName + ".Generated.KernelCatalog", throwOnError: true)!;
+            return (IReadOnlyList<KernelDescriptor>)catalog.GetProperty("All")!.GetValue(null)!;
+        }
     }
 
     public static Result Run(string source, string assemblyName = "SampleKernels")
@@ -48,11 +75,11 @@ public static class GeneratorHarness
         GeneratorDriverRunResult run = driver.GetRunResult();
         string? catalog = run.GeneratedTrees.FirstOrDefault()?.ToString();
         ImmutableArray<Diagnostic> errors = output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToImmutableArray();
-        return new Result(diagnostics, errors, catalog);
+        return new Result(diagnostics, errors, catalog, output);
     }
 
     /// <summary>A class holding one kernel whose body is <paramref name="body"/>.</summary>
-    public static string Kernel(string body, string members = "", string parameters = "ReadOnlyView<float> a, ReadWriteView<float> b, int n") => $$"""
+    public static string Kernel(string body, string members = "", string parameters = "ReadOnlyView<float> a, ReadWriteView<float> b, int n", string name = "Probe") => $$"""
         using System;
         using System.Linq;
         using GpuViT.Kernels;
@@ -61,7 +88,7 @@ public static class GeneratorHarness
         {
         {{members}}
             [Kernel]
-            public static void Probe(KernelThread thread, {{parameters}})
+            public static void {{name}}(KernelThread thread, {{parameters}})
             {
                 int i = thread.Global.X;
         {{body}}

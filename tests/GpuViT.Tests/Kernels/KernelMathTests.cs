@@ -1,11 +1,40 @@
+using System.Collections.Concurrent;
+using System.Reflection;
 using GpuViT.Kernels;
+using GpuViT.Tests.Generator;
 using Xunit;
 
 namespace GpuViT.Tests.Kernels;
 
-/// <summary>The managed math the emulator runs, against known values.</summary>
-public sealed class KernelMathTests
+/// <summary>
+/// The managed math the emulator runs, against known values; and every KernelMath member in a
+/// kernel of its own, on each backend, against the managed call (on a device this checks the
+/// intrinsic table's spelling computes what the C# does).
+/// </summary>
+public sealed class KernelMathTests(KernelBackends backends) : IClassFixture<KernelBackends>
 {
+    private const int Threads = 256;
+
+    /// <summary>Each member's probe kernel, compiled by the generator and loaded once.</summary>
+    private static readonly ConcurrentDictionary<string, KernelDescriptor> s_probes = new();
+
+    public static TheoryData<string, string> BackendsAndMembers
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (string backend in KernelBackends.Names)
+            {
+                foreach (string member in IntrinsicMembers.All.Keys.Where(m => m.StartsWith("KernelMath.", StringComparison.Ordinal)).Order())
+                {
+                    data.Add(backend, member);
+                }
+            }
+
+            return data;
+        }
+    }
+
     [Theory]
     [InlineData(0.0, 0.0)]
     [InlineData(0.125, 0.1403162048013338)]
@@ -28,5 +57,50 @@ public sealed class KernelMathTests
         Assert.Equal(1f, KernelMath.Max(float.NaN, 1f));
         Assert.Equal(1f, KernelMath.Min(1f, float.NaN));
         Assert.True(float.IsNaN(KernelMath.Max(float.NaN, float.NaN)));
+    }
+
+    [Theory]
+    [MemberData(nameof(BackendsAndMembers))]
+    public void Member_in_a_kernel_matches_the_managed_call(string backend, string member)
+    {
+        var method = (MethodInfo)IntrinsicMembers.All[member];
+        KernelDescriptor kernel = s_probes.GetOrAdd(member, Probe);
+
+        // Inputs padded for the arguments at i + 1 and i + 2.
+        float[] x = Compare.Random(Threads + 2, 11, -3f, 3f);
+        int[] k = Enumerable.Range(0, Threads + 2).Select(i => (i * 7919 % 2001) - 1000).ToArray();
+        uint[] u = Enumerable.Range(0, Threads + 2).Select(i => (uint)i * 2654435761u).ToArray();
+        float[] f = new float[Threads];
+        int[] ki = new int[Threads];
+        uint[] ku = new uint[Threads];
+        backends.Launch(backend, kernel, Int3.Size(Threads / 64), Int3.Size(64), x, k, u, f, ki, ku);
+
+        object[] expected = Enumerable.Range(0, Threads)
+            .Select(i => method.Invoke(null, method.GetParameters().Select(p => Input(p.ParameterType, i + p.Position)).ToArray())!)
+            .ToArray();
+        switch (IntrinsicMembers.Output(method.ReturnType))
+        {
+            case "f":
+                // Math built-ins may differ by a few ulps between the device library and .NET.
+                Compare.Close(expected.Cast<float>().ToArray(), f, 1e-5f, 1e-6f, member);
+                break;
+            case "ki":
+                Assert.Equal(expected.Cast<int>(), ki);
+                break;
+            default:
+                Assert.Equal(expected.Cast<uint>(), ku);
+                break;
+        }
+
+        object Input(Type type, int i) => IntrinsicMembers.Input(type) switch { "x" => (object)x[i], "k" => k[i], _ => u[i] };
+    }
+
+    private static KernelDescriptor Probe(string member)
+    {
+        string name = IntrinsicMembers.KernelName(member);
+        GeneratorHarness.Result result = GeneratorHarness.Run(
+            GeneratorHarness.Kernel(IntrinsicMembers.Body(member), parameters: IntrinsicMembers.Parameters, name: name), assemblyName: name);
+        Assert.Empty(result.GeneratorDiagnostics);
+        return Assert.Single(result.Load());
     }
 }

@@ -8,6 +8,9 @@ using Microsoft.CodeAnalysis.Text;
 
 namespace GpuViT.Kernels.Generator;
 
+// The values the incremental pipeline caches between builds: records and arrays compared by
+// value, holding no Roslyn objects, so an unchanged kernel is not translated again.
+
 /// <summary>An immutable array compared by its elements, so the incremental pipeline can cache.</summary>
 internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IEnumerable<T>
     where T : IEquatable<T>

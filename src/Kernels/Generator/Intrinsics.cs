@@ -1,0 +1,113 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.RegularExpressions;
+using Microsoft.CodeAnalysis;
+
+namespace GpuViT.Kernels.Generator;
+
+/// <summary>
+/// One intrinsic: a member of a kernel-language class (<see cref="Intrinsics.Classes"/>) and what
+/// it is in OpenCL C and in CUDA C. <paramref name="Member"/> is the member's C# signature, as in
+/// "Min(int, int)" or "Add(ref float, float)", or a property's name.
+/// </summary>
+internal sealed record Intrinsic(string Class, string Member, string OpenCL, string Cuda);
+
+/// <summary>
+/// Every intrinsic of the kernel language with its OpenCL C and CUDA C spelling: the one place
+/// where an intrinsic is added. The translator looks each intrinsic call and thread index up
+/// here (a member of an intrinsic class that is missing is GV0021, never a guess), the dialects
+/// emit these spellings, and the C names in them are reserved so that no C# name shadows them.
+/// </summary>
+internal static class Intrinsics
+{
+    /// <summary>In a thread index: the dimension (OpenCL 0, 1, 2; CUDA x, y, z).</summary>
+    public const string Dimension = "{d}";
+
+    /// <summary>In an OpenCL atomic: the address space of the target element (global or local).</summary>
+    public const string Space = "{space}";
+
+    /// <summary>The kernel-language classes whose members are all intrinsics.</summary>
+    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic" };
+
+    /// <summary>Group.Shared: the address space of a group-shared array (and, in OpenCL, of pointers to one).</summary>
+    public static readonly Intrinsic GroupShared = new("Group", "Shared<T>(int)", "__local", "__shared__");
+
+    /// <summary>Atomic.Add on a float; OpenCL 1.2 has none, so the prelude defines one per address space.</summary>
+    public static readonly Intrinsic FloatAtomicAdd = new("Atomic", "Add(ref float, float)", "gv_atomic_add_{space}_float", "atomicAdd");
+
+    public static readonly IReadOnlyList<Intrinsic> All = new[]
+    {
+        // KernelMath: the C function called with the C# arguments.
+        new Intrinsic("KernelMath", "Exp(float)", "exp", "expf"),
+        new Intrinsic("KernelMath", "Log(float)", "log", "logf"),
+        new Intrinsic("KernelMath", "Sqrt(float)", "sqrt", "sqrtf"),
+        new Intrinsic("KernelMath", "Rsqrt(float)", "rsqrt", "rsqrtf"),
+        new Intrinsic("KernelMath", "Tanh(float)", "tanh", "tanhf"),
+        new Intrinsic("KernelMath", "Erf(float)", "erf", "erff"),
+        new Intrinsic("KernelMath", "Pow(float, float)", "pow", "powf"),
+        new Intrinsic("KernelMath", "Abs(float)", "fabs", "fabsf"),
+        // abs(int) returns uint in OpenCL C; the cast keeps C#'s int result.
+        new Intrinsic("KernelMath", "Abs(int)", "(int)abs", "abs"),
+        new Intrinsic("KernelMath", "Min(float, float)", "fmin", "fminf"),
+        new Intrinsic("KernelMath", "Min(int, int)", "min", "min"),
+        new Intrinsic("KernelMath", "Min(uint, uint)", "min", "min"),
+        new Intrinsic("KernelMath", "Max(float, float)", "fmax", "fmaxf"),
+        new Intrinsic("KernelMath", "Max(int, int)", "max", "max"),
+        new Intrinsic("KernelMath", "Max(uint, uint)", "max", "max"),
+        new Intrinsic("KernelMath", "Fma(float, float, float)", "fma", "fmaf"),
+        new Intrinsic("KernelMath", "Floor(float)", "floor", "floorf"),
+        new Intrinsic("KernelMath", "Ceiling(float)", "ceil", "ceilf"),
+
+        // KernelThread: one coordinate of an index or size, as an expression the translator casts to int.
+        new Intrinsic("KernelThread", "Global", "get_global_id({d})", "(blockIdx.{d} * blockDim.{d} + threadIdx.{d})"),
+        new Intrinsic("KernelThread", "Local", "get_local_id({d})", "threadIdx.{d}"),
+        new Intrinsic("KernelThread", "Group", "get_group_id({d})", "blockIdx.{d}"),
+        new Intrinsic("KernelThread", "GroupSize", "get_local_size({d})", "blockDim.{d}"),
+        new Intrinsic("KernelThread", "GroupCount", "get_num_groups({d})", "gridDim.{d}"),
+        new Intrinsic("KernelThread", "GlobalSize", "get_global_size({d})", "(gridDim.{d} * blockDim.{d})"),
+
+        // Group.Barrier: the statement.
+        new Intrinsic("Group", "Barrier()", "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)", "__syncthreads()"),
+        GroupShared,
+
+        // Atomic.Add: the C function called with the element's address and the value.
+        FloatAtomicAdd,
+        new Intrinsic("Atomic", "Add(ref int, int)", "atomic_add", "atomicAdd"),
+        new Intrinsic("Atomic", "Add(ref uint, uint)", "atomic_add", "atomicAdd"),
+    };
+
+    private static readonly Regex CIdentifier = new(@"(?<![\w.])[A-Za-z_]\w*");
+
+    /// <summary>Whether the symbol is a member of a kernel-language intrinsic class.</summary>
+    public static bool IsIntrinsicMember(ISymbol member) =>
+        member.ContainingType is { } type && Classes.Contains(type.Name) && KernelTypes.IsLanguageType(type, type.Name);
+
+    /// <summary>The table's entry for a member of an intrinsic class, or null if it has none yet.</summary>
+    public static Intrinsic? Find(ISymbol member)
+    {
+        string signature = Signature(member);
+        return All.FirstOrDefault(i => i.Class == member.ContainingType.Name && i.Member == signature);
+    }
+
+    /// <summary>"KernelMath.Min(int, int)": how a member is named in the table and in GV0021.</summary>
+    public static string Name(ISymbol member) => member.ContainingType.Name + "." + Signature(member);
+
+    /// <summary>Every C identifier the spellings use (not the fields after a '.'), for the reserved names.</summary>
+    public static IEnumerable<string> CNames() =>
+        All.SelectMany(i => new[] { i.OpenCL, i.Cuda })
+            .SelectMany(spelling => new[] { "global", "local" }.Select(space => spelling.Replace(Space, space).Replace(Dimension, "0")))
+            .SelectMany(spelling => CIdentifier.Matches(spelling).Cast<Match>().Select(m => m.Value))
+            .Distinct();
+
+    private static string Signature(ISymbol member)
+    {
+        if (member is not IMethodSymbol method)
+        {
+            return member.Name;
+        }
+
+        string typeParameters = method.IsGenericMethod ? "<" + string.Join(", ", method.TypeParameters.Select(t => t.Name)) + ">" : string.Empty;
+        IEnumerable<string> parameters = method.Parameters.Select(p => (p.RefKind == RefKind.Ref ? "ref " : string.Empty) + p.Type.ToDisplayString());
+        return method.Name + typeParameters + "(" + string.Join(", ", parameters) + ")";
+    }
+}

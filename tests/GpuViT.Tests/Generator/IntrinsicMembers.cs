@@ -1,0 +1,82 @@
+using System.Reflection;
+using GpuViT.Kernels;
+using Xunit;
+
+namespace GpuViT.Tests.Generator;
+
+/// <summary>
+/// The kernel language's intrinsics found by reflection over the Kernels assembly: every public
+/// static member of KernelMath, Group and Atomic, and every index of KernelThread. Each is named
+/// as the generator's intrinsic table names it ("KernelMath.Min(int, int)"), and comes with a
+/// probe kernel that uses it once.
+/// </summary>
+public static class IntrinsicMembers
+{
+    /// <summary>The probe kernel's parameters: inputs and outputs of each scalar type.</summary>
+    public const string Parameters =
+        "ReadOnlyView<float> x, ReadOnlyView<int> k, ReadOnlyView<uint> u, ReadWriteView<float> f, ReadWriteView<int> ki, ReadWriteView<uint> ku";
+
+    public const string SharedMember = "Group.Shared<T>(int)";
+
+    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic)];
+
+    public static IReadOnlyDictionary<string, MemberInfo> All { get; } =
+        Classes.SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
+            .Cast<MemberInfo>()
+            .Concat(typeof(KernelThread).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.PropertyType == typeof(Int3)))
+            .ToDictionary(Name);
+
+    public static TheoryData<string> Names => new(All.Keys.Order());
+
+    /// <summary>A valid C name for the probe kernel of a member, unique among the members.</summary>
+    public static string KernelName(string member) => "Probe_" + System.Text.RegularExpressions.Regex.Replace(member, @"\W+", "_").TrimEnd('_');
+
+    /// <summary>The statements of a kernel that uses the member once on element i and writes the result.</summary>
+    public static string Body(string member)
+    {
+        switch (All[member])
+        {
+            case PropertyInfo index:
+                return $"ki[i] = thread.{index.Name}.Y;";
+            case MethodInfo when member == SharedMember:
+                // A shared array is a top-level local of constant length.
+                return "var probe = Group.Shared<float>(4);\nprobe[0] = x[i];\nf[i] = probe[0];";
+            case MethodInfo method:
+                string call = $"{method.DeclaringType!.Name}.{method.Name}({string.Join(", ", Arguments(method))})";
+                bool statement = method.ReturnType == typeof(void) || method.GetParameters().Any(p => p.ParameterType.IsByRef);
+                return statement ? call + ";" : $"{Output(method.ReturnType)}[i] = {call};";
+            default:
+                throw new InvalidOperationException($"no probe for '{member}'");
+        }
+    }
+
+    /// <summary>
+    /// The C# arguments of a probe call: for the parameter at position j, element i + j of the
+    /// input of its type (so that Min(x, y) sees two values), or by ref element i of the output.
+    /// </summary>
+    public static IEnumerable<string> Arguments(MethodInfo method) =>
+        method.GetParameters().Select(p => p.ParameterType.IsByRef
+            ? "ref " + Output(p.ParameterType.GetElementType()!) + "[i]"
+            : Input(p.ParameterType) + (p.Position == 0 ? "[i]" : $"[i + {p.Position}]"));
+
+    /// <summary>The name of the probe's output view for a result type.</summary>
+    public static string Output(Type type) => ScalarName(type) switch { "float" => "f", "int" => "ki", _ => "ku" };
+
+    /// <summary>The name of the probe's input view for an argument type.</summary>
+    public static string Input(Type type) => ScalarName(type) switch { "float" => "x", "int" => "k", _ => "u" };
+
+    private static string Name(MemberInfo member) => member switch
+    {
+        MethodInfo method => method.DeclaringType!.Name + "." + method.Name
+            + (method.IsGenericMethod ? "<" + string.Join(", ", method.GetGenericArguments().Select(t => t.Name)) + ">" : "")
+            + "(" + string.Join(", ", method.GetParameters().Select(p => p.ParameterType.IsByRef ? "ref " + ScalarName(p.ParameterType.GetElementType()!) : ScalarName(p.ParameterType))) + ")",
+        _ => member.DeclaringType!.Name + "." + member.Name,
+    };
+
+    private static string ScalarName(Type type) =>
+        type == typeof(float) ? "float"
+        : type == typeof(int) ? "int"
+        : type == typeof(uint) ? "uint"
+        : type.IsGenericParameter ? type.Name
+        : throw new InvalidOperationException($"an intrinsic takes a {type}; teach IntrinsicMembers its C# keyword and a probe argument");
+}

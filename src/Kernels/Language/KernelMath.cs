@@ -3,8 +3,9 @@ using System.Runtime.CompilerServices;
 namespace GpuViT.Kernels;
 
 /// <summary>
-/// The math a kernel may call. Each maps to the device's built-in (OpenCL C and CUDA names in
-/// docs/kernel-language.md); here it is computed in managed code for the emulator.
+/// The math a kernel may call. Each maps to the device's built-in, spelled for OpenCL C and CUDA C
+/// in the generator's one intrinsic table (src/Kernels/Generator/Intrinsics.cs; a member missing
+/// there is error GV0021); here it is computed in managed code for the emulator.
 /// </summary>
 public static class KernelMath
 {

@@ -16,6 +16,7 @@ public static class TestBackends
 {
     public const string Cuda = "cuda";
     public const string OpenCL = "opencl";
+    public const string Emulator = "emulator";
 
     /// <summary>The backends that run the generated kernels through a device's API, each checked against cpu or a reference.</summary>
     public static IReadOnlyList<string> KernelDevices { get; } = [OpenCL, Cuda];
@@ -25,7 +26,7 @@ public static class TestBackends
     {
         OpenCL => RuntimeRequirement.OpenCL(),
         Cuda => RuntimeRequirement.Cuda(),
-        "cpu" or "emulator" => Devices.Open(backend).Device,
+        "cpu" or Emulator => Devices.Open(backend).Device,
         _ => throw new ArgumentException($"unknown backend '{backend}'", nameof(backend)),
     };
 }

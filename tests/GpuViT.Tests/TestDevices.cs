@@ -2,7 +2,6 @@ using GpuViT.Kernels;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests;
 
@@ -21,7 +20,7 @@ public sealed class TestDevices : IDisposable
     private readonly List<IDisposable> _ops = [];
 
     /// <summary>The backends that run the generated kernels: opencl, cuda, and the emulator (the kernels' C# bodies).</summary>
-    public static TheoryData<string> KernelBackends => new(TestBackends.KernelDevices.Append(TestBackends.Emulator));
+    public static IReadOnlyList<string> KernelBackends { get; } = [.. TestBackends.KernelDevices, TestBackends.Emulator];
 
     /// <summary>The cpu device, the reference.</summary>
     public Device Cpu => Device("cpu");
@@ -133,3 +132,10 @@ public sealed class TestDevices : IDisposable
         }
     }
 }
+
+/// <summary>
+/// An inline row on every backend that runs generated kernels, its name first:
+/// <c>[KernelBackendData(5)]</c> is <c>[KernelDeviceData(5)]</c> and <c>[InlineData("emulator", 5)]</c>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method, AllowMultiple = true)]
+public sealed class KernelBackendDataAttribute(params object?[] data) : BackendRowsAttribute(TestDevices.KernelBackends, data);

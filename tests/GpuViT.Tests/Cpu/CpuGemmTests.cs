@@ -37,8 +37,14 @@ public sealed class CpuGemmTests
             (5, 7, 3), (6, 16, 8), (12, 32, 384), (13, 33, 385), (11, 31, 383), (25, 65, 9), (97, 17, 800), (29, 40, 1100),
             (193, 130, 96), (197, 96, 64), (197, 288, 96), (197, 96, 384),
         };
+        return EachShapeOn(Tunings().Append("naive"), shapes);
+    }
+
+    /// <summary>(tuning, m, n, k) for every shape on every tuning.</summary>
+    internal static TheoryData<string, int, int, int> EachShapeOn(IEnumerable<string> tunings, (int M, int N, int K)[] shapes)
+    {
         var data = new TheoryData<string, int, int, int>();
-        foreach (string tuning in Tunings().Append("naive"))
+        foreach (string tuning in tunings)
         {
             foreach (var (m, n, k) in shapes)
             {

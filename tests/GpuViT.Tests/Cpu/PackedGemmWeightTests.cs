@@ -19,16 +19,7 @@ public sealed class PackedGemmWeightTests
         {
             (8, 1, 1), (9, 33, 17), (65, 1152, 384), (65, 384, 1536), (13, 45, 385), (37, 53, 29), (65, 100, 1031), (97, 17, 800), (12, 32, 1100), (130, 100, 1100),
         };
-        var data = new TheoryData<string, int, int, int>();
-        foreach (string tuning in CpuGemmTests.Tunings())
-        {
-            foreach (var (m, n, k) in shapes)
-            {
-                data.Add(tuning, m, n, k);
-            }
-        }
-
-        return data;
+        return CpuGemmTests.EachShapeOn(CpuGemmTests.Tunings(), shapes);
     }
 
     [Theory]

@@ -76,12 +76,9 @@ public sealed class GemmKernelTests(TestDevices devices) : IClassFixture<TestDev
 
     /// <summary>Every operand a view at an odd offset into one buffer, and Y the residual itself (the in-place residual add).</summary>
     [Theory]
-    [KernelDeviceData(GemmVersion.Naive)]
-    [KernelDeviceData(GemmVersion.Tiled)]
-    [KernelDeviceData(GemmVersion.RegisterBlocked)]
-    [InlineData(TestBackends.Emulator, GemmVersion.Naive)]
-    [InlineData(TestBackends.Emulator, GemmVersion.Tiled)]
-    [InlineData(TestBackends.Emulator, GemmVersion.RegisterBlocked)]
+    [KernelBackendData(GemmVersion.Naive)]
+    [KernelBackendData(GemmVersion.Tiled)]
+    [KernelBackendData(GemmVersion.RegisterBlocked)]
     public void Gemm_takes_views_at_offsets_and_writes_over_its_residual(string backend, GemmVersion version)
     {
         const int m = 21, n = 70, k = 23;

@@ -14,10 +14,8 @@ namespace GpuViT.Tests.Kernels;
 /// </summary>
 public sealed class KernelRunTests(TestDevices devices) : IClassFixture<TestDevices>
 {
-    public static TheoryData<string> Backends => TestDevices.KernelBackends;
-
     [Theory]
-    [MemberData(nameof(Backends))]
+    [KernelBackendData]
     public void Add_matches_reference(string backend)
     {
         foreach (int n in new[] { 1, 97, 1000 })
@@ -30,10 +28,8 @@ public sealed class KernelRunTests(TestDevices devices) : IClassFixture<TestDevi
     }
 
     [Theory]
-    [KernelDeviceData("Gelu")]
-    [KernelDeviceData("GeluTanh")]
-    [InlineData(TestBackends.Emulator, "Gelu")]
-    [InlineData(TestBackends.Emulator, "GeluTanh")]
+    [KernelBackendData("Gelu")]
+    [KernelBackendData("GeluTanh")]
     public void Gelu_matches_reference(string backend, string kernel)
     {
         int n = 1000;
@@ -47,21 +43,19 @@ public sealed class KernelRunTests(TestDevices devices) : IClassFixture<TestDevi
     }
 
     [Theory]
-    [KernelDeviceData(5, 197, 64)]
-    [KernelDeviceData(3, 1, 32)]
+    [KernelBackendData(5, 197, 64)]
+    [KernelBackendData(3, 1, 32)]
     [KernelDeviceData(2, 1000, 256)]
-    [InlineData(TestBackends.Emulator, 5, 197, 64)]
-    [InlineData(TestBackends.Emulator, 3, 1, 32)]
     public void RowSoftmax_matches_reference(string backend, int rows, int cols, int groupSize)
     {
         float[] x = TestData.Random(rows * cols, 5, -8f, 8f), y = new float[rows * cols];
         devices.Launch(backend, K.RowSoftmax, Int3.Size(rows), Int3.Size(groupSize), x, y, rows, cols);
 
-        Close.Elementwise(Reference.Softmax(x, rows, cols), y, 1e-5f, 1e-7f, "softmax");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), y, 1e-5f, 1e-7f, "softmax");
     }
 
     [Theory]
-    [MemberData(nameof(Backends))]
+    [KernelBackendData]
     public void Histogram_counts_exactly_with_shared_and_global_atomics(string backend)
     {
         int n = 1000;
@@ -84,7 +78,7 @@ public sealed class KernelRunTests(TestDevices devices) : IClassFixture<TestDevi
     }
 
     [Theory]
-    [MemberData(nameof(Backends))]
+    [KernelBackendData]
     public void ThreadIndices_match_the_launch_shape_in_3D(string backend)
     {
         Int3 groupCount = Int3.Size(3, 2, 2), groupSize = Int3.Size(4, 2, 3);

@@ -1,5 +1,6 @@
 using GpuViT.Kernels.Ops;
 using GpuViT.Models.Vit;
+using GpuViT.Tests.Ops;
 using GpuViT.Tests.Runtime;
 using Xunit;
 
@@ -366,7 +367,6 @@ public sealed class VitTests(TestDevices devices) : IClassFixture<TestDevices>
                     for (int i = 0; i < t; i++)
                     {
                         var scores = new double[t];
-                        double max = double.NegativeInfinity;
                         for (int j = 0; j < t; j++)
                         {
                             double dot = 0;
@@ -376,22 +376,16 @@ public sealed class VitTests(TestDevices devices) : IClassFixture<TestDevices>
                             }
 
                             scores[j] = dot / Math.Sqrt(hs);
-                            max = Math.Max(max, scores[j]);
                         }
 
-                        double total = 0;
-                        for (int j = 0; j < t; j++)
-                        {
-                            scores[j] = Math.Exp(scores[j] - max);
-                            total += scores[j];
-                        }
+                        OpReference.Softmax(scores);
 
                         for (int e = 0; e < hs; e++)
                         {
                             double sum = 0;
                             for (int j = 0; j < t; j++)
                             {
-                                sum += scores[j] / total * qkv[j, 2 * d + head * hs + e];
+                                sum += scores[j] * qkv[j, 2 * d + head * hs + e];
                             }
 
                             attended[i, head * hs + e] = sum;

@@ -26,20 +26,19 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         float[] x = TestData.Random(rows * cols, 21, -3f, 3f), gamma = TestData.Random(cols, 22), beta = TestData.Random(cols, 23);
         float[] y = RunLayerNorm(devices.Ops("cpu"), x, gamma, beta, rows, cols, 1e-5f);
-        Close.Elementwise(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), y, 1e-5, 1e-5, $"layernorm {rows}x{cols}");
+        Close.Elementwise(OpReference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), y, 1e-5, 1e-5, $"layernorm {rows}x{cols}");
     }
 
     [Theory]
     [InlineData("cpu")]
-    [KernelDeviceData]
-    [InlineData("emulator")]
+    [KernelBackendData]
     public void Layernorm_keeps_precision_when_the_mean_dwarfs_the_spread(string backend)
     {
         // Σx² − mean² would lose every digit here, and a plain float sum for the mean about four.
         const int rows = 4, cols = 384;
         float[] x = TestData.Random(rows * cols, 24, 999f, 1001f), gamma = TestData.Random(cols, 25), beta = TestData.Random(cols, 26);
         float[] y = RunLayerNorm(devices.Ops(backend), x, gamma, beta, rows, cols, 1e-6f);
-        Close.Elementwise(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-6), y, 1e-5, 1e-5, $"{backend} layernorm around 1000");
+        Close.Elementwise(OpReference.LayerNorm(x, gamma, beta, rows, cols, 1e-6), y, 1e-5, 1e-5, $"{backend} layernorm around 1000");
     }
 
     [Theory]
@@ -48,7 +47,7 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         float[] x = TestData.Random(rows * cols, 27, -8f, 8f);
         float[] y = RunSoftmax(devices.Ops("cpu"), x, rows, cols);
-        Close.Elementwise(Reference.Softmax(x, rows, cols), y, 1e-5, 0, $"softmax {rows}x{cols}");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), y, 1e-5, 0, $"softmax {rows}x{cols}");
     }
 
     [Fact]
@@ -58,7 +57,7 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
         float[] x = TestData.Random(rows * cols, 28, 1000f, 1040f); // exp would overflow without the max subtracted
         x[cols] = -1e30f;
         float[] y = RunSoftmax(devices.Ops("cpu"), x, rows, cols);
-        Close.Elementwise(Reference.Softmax(x, rows, cols), y, 1e-5, 0, "softmax of large values");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), y, 1e-5, 0, "softmax of large values");
     }
 
     public static TheoryData<int, Activation> GeluCases()
@@ -79,7 +78,7 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         float[] x = TestData.Random(n, 29, -7f, 7f);
         float[] y = RunGelu(devices.Ops("cpu"), x, activation);
-        Close.Elementwise(Reference.Gelu(x, activation), y, 1e-5, 1e-6, $"{activation} n={n}");
+        Close.Elementwise(OpReference.Gelu(x, activation), y, 1e-5, 1e-6, $"{activation} n={n}");
     }
 
     [Fact]
@@ -151,7 +150,7 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         float[] tokens = TestData.Random(batch * tokenCount * dim, 30), cls = TestData.Random(dim, 31), positions = TestData.Random(tokenCount * dim, 32);
         float[] actual = RunPositions(devices.Ops("cpu"), tokens, classToken ? cls : null, positions, batch, tokenCount, dim);
-        Close.Elementwise(Reference.ClassTokenAndPositions(tokens, classToken ? cls : null, positions, batch, tokenCount, dim), actual, 1e-6, 0, "positions");
+        Close.Elementwise(OpReference.ClassTokenAndPositions(tokens, classToken ? cls : null, positions, batch, tokenCount, dim), actual, 1e-6, 0, "positions");
     }
 
     [Theory]
@@ -165,7 +164,7 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         float[] tokens = TestData.Random(batch * tokenCount * dim, 33);
         float[] actual = RunPool(devices.Ops("cpu"), tokens, batch, tokenCount, dim, mode, prefix);
-        Close.Elementwise(Reference.Pool(tokens, batch, tokenCount, dim, mode, prefix), actual, 1e-5, 1e-6, $"pool {mode}");
+        Close.Elementwise(OpReference.Pool(tokens, batch, tokenCount, dim, mode, prefix), actual, 1e-5, 1e-6, $"pool {mode}");
     }
 
     [Theory]
@@ -199,8 +198,8 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         ITransformerOps ops = devices.Ops(backend);
         float[] x = TestData.Random(rows * cols, 36, -3f, 3f), gamma = TestData.Random(cols, 37), beta = TestData.Random(cols, 38);
-        Close.Elementwise(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), RunLayerNorm(ops, x, gamma, beta, rows, cols, 1e-5f), 1e-5, 1e-5, $"{backend} layernorm");
-        Close.Elementwise(Reference.Softmax(x, rows, cols), RunSoftmax(ops, x, rows, cols), 1e-5, 0, $"{backend} softmax");
+        Close.Elementwise(OpReference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), RunLayerNorm(ops, x, gamma, beta, rows, cols, 1e-5f), 1e-5, 1e-5, $"{backend} layernorm");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), RunSoftmax(ops, x, rows, cols), 1e-5, 0, $"{backend} softmax");
     }
 
     [Theory]
@@ -211,8 +210,8 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
     {
         ITransformerOps ops = devices.Ops(backend);
         float[] x = TestData.Random(n, 39, -7f, 7f);
-        Close.Elementwise(Reference.Gelu(x, Activation.Gelu), RunGelu(ops, x, Activation.Gelu), 1e-5, 1e-6, $"{backend} gelu");
-        Close.Elementwise(Reference.Gelu(x, Activation.GeluTanh), RunGelu(ops, x, Activation.GeluTanh), 1e-5, 1e-6, $"{backend} gelu tanh");
+        Close.Elementwise(OpReference.Gelu(x, Activation.Gelu), RunGelu(ops, x, Activation.Gelu), 1e-5, 1e-6, $"{backend} gelu");
+        Close.Elementwise(OpReference.Gelu(x, Activation.GeluTanh), RunGelu(ops, x, Activation.GeluTanh), 1e-5, 1e-6, $"{backend} gelu tanh");
 
         float[] b = TestData.Random(n, 49);
         using var xa = ops.Device.Upload<float>(x);
@@ -244,12 +243,12 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
         float[] tokens = TestData.Random(batch * tokenCount * dim, 40), cls = TestData.Random(dim, 41), positions = TestData.Random(tokenCount * dim, 42);
         float[]? classToken = prefix == 1 ? cls : null;
         Close.Elementwise(
-            Reference.ClassTokenAndPositions(tokens, classToken, positions, batch, tokenCount, dim),
+            OpReference.ClassTokenAndPositions(tokens, classToken, positions, batch, tokenCount, dim),
             RunPositions(ops, tokens, classToken, positions, batch, tokenCount, dim), 1e-6, 0, $"{backend} positions");
         foreach (PoolMode mode in new[] { PoolMode.ClassToken, PoolMode.Mean })
         {
             Close.Elementwise(
-                Reference.Pool(tokens, batch, tokenCount, dim, mode, prefix),
+                OpReference.Pool(tokens, batch, tokenCount, dim, mode, prefix),
                 RunPool(ops, tokens, batch, tokenCount, dim, mode, prefix), 1e-5, 1e-6, $"{backend} pool {mode}");
         }
     }
@@ -258,8 +257,7 @@ public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<Test
 
     [Theory]
     [InlineData("cpu")]
-    [KernelDeviceData]
-    [InlineData("emulator")]
+    [KernelBackendData]
     public void NaN_or_infinity_in_a_row_poisons_only_that_row(string backend)
     {
         ITransformerOps ops = devices.Ops(backend);

@@ -18,22 +18,11 @@ namespace GpuViT.Tests.Ops;
 /// </summary>
 public sealed class RnnKernelTests(TestDevices devices) : IClassFixture<TestDevices>
 {
-    public static TheoryData<string, int, int, int> PoolCases()
-    {
-        var data = new TheoryData<string, int, int, int>();
-        foreach (string backend in TestDevices.KernelBackends)
-        {
-            // positions, planes, slices: one slice; slices that do not divide the positions; more slices than a group's stride covers.
-            data.Add(backend, 37, 3, 1);
-            data.Add(backend, 1000, 5, 3);
-            data.Add(backend, 700, 2, 7);
-        }
-
-        return data;
-    }
-
+    // positions, planes, slices: one slice; slices that do not divide the positions; more slices than a group's stride covers.
     [Theory]
-    [MemberData(nameof(PoolCases))]
+    [KernelBackendData(37, 3, 1)]
+    [KernelBackendData(1000, 5, 3)]
+    [KernelBackendData(700, 2, 7)]
     public void Pooled_readout_matches_plain_loops(string backend, int positions, int planes, int slices)
     {
         const int Channels = 1;
@@ -67,22 +56,11 @@ public sealed class RnnKernelTests(TestDevices devices) : IClassFixture<TestDevi
         Close.Elementwise(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
     }
 
-    public static TheoryData<string, int, int, int> UnitCases()
-    {
-        var data = new TheoryData<string, int, int, int>();
-        foreach (string backend in TestDevices.KernelBackends)
-        {
-            // units, batch, slices: one image (three repeated lanes); four and one more; slices that do not divide the units.
-            data.Add(backend, 300, 1, 1);
-            data.Add(backend, 1031, 5, 3);
-            data.Add(backend, 257, 4, 2);
-        }
-
-        return data;
-    }
-
+    // units, batch, slices: one image (three repeated lanes); four and one more; slices that do not divide the units.
     [Theory]
-    [MemberData(nameof(UnitCases))]
+    [KernelBackendData(300, 1, 1)]
+    [KernelBackendData(1031, 5, 3)]
+    [KernelBackendData(257, 4, 2)]
     public void Per_unit_readout_matches_plain_loops(string backend, int units, int batch, int slices)
     {
         const int Classes = 7;
@@ -117,7 +95,7 @@ public sealed class RnnKernelTests(TestDevices devices) : IClassFixture<TestDevi
     public static TheoryData<string, RnnKernelVersion, int, int, RnnReadout> ModelCases()
     {
         var data = new TheoryData<string, RnnKernelVersion, int, int, RnnReadout>();
-        foreach (string backend in TestBackends.KernelDevices.Prepend(TestBackends.Emulator))
+        foreach (string backend in TestDevices.KernelBackends)
         {
             foreach (RnnKernelVersion version in Enum.GetValues<RnnKernelVersion>())
             {

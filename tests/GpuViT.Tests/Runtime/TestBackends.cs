@@ -31,15 +31,18 @@ public static class TestBackends
     };
 }
 
+/// <summary>An inline row on each of some backends, the backend's name first.</summary>
+public abstract class BackendRowsAttribute(IReadOnlyList<string> backends, object?[] data) : DataAttribute
+{
+    public override ValueTask<IReadOnlyCollection<ITheoryDataRow>> GetData(MethodInfo testMethod, DisposalTracker disposalTracker) =>
+        new([.. backends.Select(backend => new TheoryDataRow([backend, .. data]))]);
+
+    public override bool SupportsDiscoveryEnumeration() => true;
+}
+
 /// <summary>
 /// An inline row on every kernel device backend, its name first: <c>[KernelDeviceData(5, 7)]</c>
 /// is <c>[InlineData("opencl", 5, 7)]</c> and <c>[InlineData("cuda", 5, 7)]</c>.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = true)]
-public sealed class KernelDeviceDataAttribute(params object?[] data) : DataAttribute
-{
-    public override ValueTask<IReadOnlyCollection<ITheoryDataRow>> GetData(MethodInfo testMethod, DisposalTracker disposalTracker) =>
-        new([.. TestBackends.KernelDevices.Select(backend => new TheoryDataRow([backend, .. data]))]);
-
-    public override bool SupportsDiscoveryEnumeration() => true;
-}
+public sealed class KernelDeviceDataAttribute(params object?[] data) : BackendRowsAttribute(TestBackends.KernelDevices, data);

@@ -4,7 +4,7 @@ using GpuViT.Kernels.Ops;
 namespace GpuViT.Tests.Ops;
 
 /// <summary>The ops as plain loops in double precision: the references for the cpu ops and the kernels.</summary>
-internal static class Reference
+internal static class OpReference
 {
     public static double[] LayerNorm(float[] x, float[] gamma, float[] beta, int rows, int cols, double eps)
     {
@@ -33,29 +33,37 @@ internal static class Reference
         return y;
     }
 
+    /// <summary>Softmax of each row of x.</summary>
     public static double[] Softmax(float[] x, int rows, int cols)
     {
-        var y = new double[x.Length];
+        double[] y = [.. x.Select(v => (double)v)];
         for (int r = 0; r < rows; r++)
         {
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < cols; c++)
-            {
-                max = Math.Max(max, x[r * cols + c]);
-            }
-
-            for (int c = 0; c < cols; c++)
-            {
-                sum += Math.Exp(x[r * cols + c] - max);
-            }
-
-            for (int c = 0; c < cols; c++)
-            {
-                y[r * cols + c] = Math.Exp(x[r * cols + c] - max) / sum;
-            }
+            Softmax(y.AsSpan(r * cols, cols));
         }
 
         return y;
+    }
+
+    /// <summary>Softmax of one row in place, the max subtracted before exp (the one definition: the attention references use it too).</summary>
+    public static void Softmax(Span<double> row)
+    {
+        double max = double.NegativeInfinity, sum = 0;
+        foreach (double value in row)
+        {
+            max = Math.Max(max, value);
+        }
+
+        for (int i = 0; i < row.Length; i++)
+        {
+            row[i] = Math.Exp(row[i] - max);
+            sum += row[i];
+        }
+
+        for (int i = 0; i < row.Length; i++)
+        {
+            row[i] /= sum;
+        }
     }
 
     public static double[] Gelu(float[] x, Activation activation) =>

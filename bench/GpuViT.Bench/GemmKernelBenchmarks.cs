@@ -1,4 +1,3 @@
-using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
@@ -6,6 +5,7 @@ using BenchmarkDotNet.Running;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.OpenCL;
+using System.Globalization;
 
 namespace GpuViT.Bench;
 

@@ -1,7 +1,7 @@
-using System.Text.Json;
 using GpuViT.Kernels.Runtime;
-using static GpuViT.Host.Compare.CompareMeasurement;
+using System.Text.Json;
 using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.Roofline;
 
 namespace GpuViT.Host.Compare;

@@ -1,8 +1,8 @@
+using GpuViT.Kernels.Runtime;
 using System.Net;
 using System.Text;
-using GpuViT.Kernels.Runtime;
-using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.CompareText;
 using static GpuViT.Host.Compare.Roofline;
 

@@ -1,9 +1,9 @@
-using System.Globalization;
-using System.Text;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
-using static GpuViT.Host.Compare.CompareMeasurement;
+using System.Globalization;
+using System.Text;
 using static GpuViT.Host.Compare.ComparedModels;
+using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.Roofline;
 
 namespace GpuViT.Host.Compare;

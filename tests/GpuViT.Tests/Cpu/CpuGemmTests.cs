@@ -38,8 +38,14 @@ public sealed class CpuGemmTests
             (5, 7, 3), (6, 16, 8), (12, 32, 384), (13, 33, 385), (11, 31, 383), (25, 65, 9), (97, 17, 800), (29, 40, 1100),
             (193, 130, 96), (197, 96, 64), (197, 288, 96), (197, 96, 384),
         };
+        return EachShapeOn(Tunings().Append("naive"), shapes);
+    }
+
+    /// <summary>(tuning, m, n, k) for every shape on every tuning.</summary>
+    internal static TheoryData<string, int, int, int> EachShapeOn(IEnumerable<string> tunings, (int M, int N, int K)[] shapes)
+    {
         var data = new TheoryData<string, int, int, int>();
-        foreach (string tuning in Tunings().Append("naive"))
+        foreach (string tuning in tunings)
         {
             foreach (var (m, n, k) in shapes)
             {
@@ -54,9 +60,9 @@ public sealed class CpuGemmTests
     [MemberData(nameof(Shapes))]
     public void Gemm_matches_double_loops(string tuning, int m, int n, int k)
     {
-        var random = new Random(m * 10007 + n * 101 + k);
-        float[] x = RandomMatrix(random, m * k), w = RandomMatrix(random, n * k);
-        float[] bias = RandomMatrix(random, n), residual = RandomMatrix(random, m * n);
+        int seed = m * 10007 + n * 101 + k;
+        float[] x = TestData.Random(m * k, seed), w = TestData.Random(n * k, seed + 1);
+        float[] bias = TestData.Random(n, seed + 2), residual = TestData.Random(m * n, seed + 3);
         double[] product = Product(m, n, k, x, k, w, k);
         foreach (Activation activation in Enum.GetValues<Activation>())
         {
@@ -66,7 +72,7 @@ public sealed class CpuGemmTests
                 CpuGemm.Gemm(TuningNamed(tuning), m, n, k, x, w, y, withBias ? bias : default, withResidual ? residual : default,
                     activation, 0, 0, 0, 0);
                 double[] expected = Finish(product, n, withBias ? bias : null, withResidual ? residual : null, n, activation);
-                AssertClose(expected, y, n, n, $"{tuning} {m}×{n}×{k} {activation} bias={withBias} residual={withResidual}");
+                AssertMatchesReference(expected, y, n, n, $"{tuning} {m}×{n}×{k} {activation} bias={withBias} residual={withResidual}");
             }
         }
     }
@@ -76,11 +82,10 @@ public sealed class CpuGemmTests
     {
         // ViT-S/16 at batch 8: 8·197 tokens × 384 → qkv 1152, with bias.
         const int m = 1576, n = 1152, k = 384;
-        var random = new Random(7);
-        float[] x = RandomMatrix(random, m * k), w = RandomMatrix(random, n * k), bias = RandomMatrix(random, n);
+        float[] x = TestData.Random(m * k, 7), w = TestData.Random(n * k, 8), bias = TestData.Random(n, 9);
         var y = new float[m * n];
         CpuGemm.Gemm(m, n, k, x, w, y, bias);
-        AssertClose(Reference(m, n, k, x, k, w, k, bias, null, n, Activation.None), y, n, n, "ViT-S qkv");
+        AssertMatchesReference(Reference(m, n, k, x, k, w, k, bias, null, n, Activation.None), y, n, n, "ViT-S qkv");
     }
 
     [Theory]
@@ -90,13 +95,12 @@ public sealed class CpuGemmTests
         // X, W, R and Y are views into wider matrices; the gaps must stay untouched.
         const int m = 29, n = 45, k = 70, ldx = k + 5, ldw = k + 3, ldy = n + 7, ldr = n + 2;
         const float Sentinel = 12345f;
-        var random = new Random(3);
-        float[] x = RandomMatrix(random, m * ldx), w = RandomMatrix(random, n * ldw);
-        float[] residual = RandomMatrix(random, m * ldr), bias = RandomMatrix(random, n);
+        float[] x = TestData.Random(m * ldx, 3), w = TestData.Random(n * ldw, 4);
+        float[] residual = TestData.Random(m * ldr, 5), bias = TestData.Random(n, 6);
         var y = Enumerable.Repeat(Sentinel, m * ldy).ToArray();
         CpuGemm.Gemm(TuningNamed(tuning), m, n, k, x, w, y, bias, residual, Activation.GeluTanh, ldx, ldw, ldy, ldr);
         double[] expected = Reference(m, n, k, x, ldx, w, ldw, bias, residual, ldr, Activation.GeluTanh);
-        AssertClose(expected, y, n, ldy, $"{tuning} strided");
+        AssertMatchesReference(expected, y, n, ldy, $"{tuning} strided");
         for (int i = 0; i < m; i++)
         {
             for (int j = n; j < ldy && i * ldy + j < y.Length; j++)
@@ -116,12 +120,11 @@ public sealed class CpuGemmTests
         foreach (Activation activation in new[] { Activation.None, Activation.Gelu })
         {
             const int m = 50, n = 40, k = 1100;
-            var random = new Random(11);
-            float[] x = RandomMatrix(random, m * k), w = RandomMatrix(random, n * k), bias = RandomMatrix(random, n);
-            float[] y = RandomMatrix(random, m * n);
+            float[] x = TestData.Random(m * k, 11), w = TestData.Random(n * k, 12), bias = TestData.Random(n, 13);
+            float[] y = TestData.Random(m * n, 14);
             double[] expected = Reference(m, n, k, x, k, w, k, bias, y, n, activation);
             CpuGemm.Gemm(TuningNamed(tuning), m, n, k, x, w, y, bias, y, activation, 0, 0, 0, 0);
-            AssertClose(expected, y, n, n, $"{tuning} in place {activation}");
+            AssertMatchesReference(expected, y, n, n, $"{tuning} in place {activation}");
         }
     }
 
@@ -132,8 +135,7 @@ public sealed class CpuGemmTests
         foreach (int m in new[] { 1, 3, 40 }) // the dot-product path and the packed path
         {
             const int n = 37, k = 45;
-            var random = new Random(m);
-            float[] x = RandomMatrix(random, m * k), w = RandomMatrix(random, n * k);
+            float[] x = TestData.Random(m * k, m), w = TestData.Random(n * k, 100 + m);
             int nanRow = m / 2, infRow = m - 1, nanColumn = 7;
             x[nanRow * k + 3] = float.NaN;
             w[nanColumn * k + 10] = float.NaN;
@@ -221,8 +223,7 @@ public sealed class CpuGemmTests
     {
         // timm's fused qkv [B, T, 3·D]: S = scale·Q·Kᵀ per head, then O = S·V written into [B, T, D].
         int d = heads * headSize;
-        var random = new Random(tokens + heads);
-        float[] qkv = RandomMatrix(random, batch * tokens * 3 * d);
+        float[] qkv = TestData.Random(batch * tokens * 3 * d, tokens + heads);
         var fused = new MatrixLayout(tokens * 3L * d, headSize, 3 * d);
         var scores = new float[batch * heads * tokens * tokens];
         var scoresLayout = MatrixLayout.Dense(heads, tokens, tokens);
@@ -255,7 +256,7 @@ public sealed class CpuGemmTests
                     }
                 }
 
-                AssertClose(expectedScores, actualScores, tokens, tokens, $"scores b={b} h={h}");
+                AssertMatchesReference(expectedScores, actualScores, tokens, tokens, $"scores b={b} h={h}");
 
                 var expectedOutput = new double[tokens * headSize];
                 var actualOutput = new float[tokens * headSize];
@@ -274,7 +275,7 @@ public sealed class CpuGemmTests
                     }
                 }
 
-                AssertClose(expectedOutput, actualOutput, headSize, headSize, $"output b={b} h={h}");
+                AssertMatchesReference(expectedOutput, actualOutput, headSize, headSize, $"output b={b} h={h}");
             }
         }
 
@@ -331,36 +332,17 @@ public sealed class CpuGemmTests
         return y;
     }
 
-    /// <summary>ggml-style: the normalized mean squared error, and the worst element against the rms.</summary>
-    private static void AssertClose(double[] expected, float[] actual, int n, int actualRowStride, string what)
+    /// <summary>ggml-style: the normalized mean squared error, and the worst element against the rms of the reference.</summary>
+    private static void AssertMatchesReference(double[] expected, float[] actual, int n, int actualRowStride, string what)
     {
-        double squaredError = 0, squaredExpected = 0, worst = 0;
-        int rows = expected.Length / n;
-        for (int i = 0; i < rows; i++)
+        float[] dense = new float[expected.Length];
+        for (int i = 0; i < expected.Length / n; i++)
         {
-            for (int j = 0; j < n; j++)
-            {
-                double e = expected[i * n + j], a = actual[i * actualRowStride + j];
-                squaredError += (a - e) * (a - e);
-                squaredExpected += e * e;
-                worst = Math.Max(worst, Math.Abs(a - e));
-            }
+            actual.AsSpan(i * actualRowStride, n).CopyTo(dense.AsSpan(i * n));
         }
 
-        double rms = Math.Sqrt(squaredExpected / expected.Length);
-        double nmse = squaredExpected == 0 ? squaredError : squaredError / squaredExpected;
-        Assert.True(nmse <= MaxNmse && worst <= MaxElementError * Math.Max(rms, 1e-30),
-            $"{what}: NMSE {nmse:E2} (max {MaxNmse:E0}), worst element {worst:E2} = {worst / rms:E2}·rms (max {MaxElementError:E0})");
-    }
-
-    private static float[] RandomMatrix(Random random, int length)
-    {
-        var values = new float[length];
-        for (int i = 0; i < length; i++)
-        {
-            values[i] = (float)(random.NextDouble() * 2 - 1);
-        }
-
-        return values;
+        double rms = Math.Sqrt(expected.Sum(e => e * e) / expected.Length);
+        Close.Nmse(expected, dense, MaxNmse, what);
+        Close.Elementwise(expected, dense, relative: 0, absolute: MaxElementError * Math.Max(rms, 1e-30), what);
     }
 }

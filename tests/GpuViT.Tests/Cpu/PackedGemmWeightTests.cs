@@ -20,24 +20,15 @@ public sealed class PackedGemmWeightTests
         {
             (8, 1, 1), (9, 33, 17), (65, 1152, 384), (65, 384, 1536), (13, 45, 385), (37, 53, 29), (65, 100, 1031), (97, 17, 800), (12, 32, 1100), (130, 100, 1100),
         };
-        var data = new TheoryData<string, int, int, int>();
-        foreach (string tuning in CpuGemmTests.Tunings())
-        {
-            foreach (var (m, n, k) in shapes)
-            {
-                data.Add(tuning, m, n, k);
-            }
-        }
-
-        return data;
+        return CpuGemmTests.EachShapeOn(CpuGemmTests.Tunings(), shapes);
     }
 
     [Theory]
     [MemberData(nameof(Shapes))]
     public void Packed_weight_gives_the_per_call_result_to_the_bit(string tuning, int m, int n, int k)
     {
-        var random = new Random(m * 7919 + n * 31 + k);
-        float[] x = Random(random, m * k), w = Random(random, n * k), bias = Random(random, n), residual = Random(random, m * n);
+        int seed = m * 7919 + n * 31 + k;
+        float[] x = TestData.Random(m * k, seed), w = TestData.Random(n * k, seed + 1), bias = TestData.Random(n, seed + 2), residual = TestData.Random(m * n, seed + 3);
         using PackedGemmWeight packed = CpuGemm.PackWeight(Tuning(tuning), n, k, w, 0);
         foreach (Activation activation in Enum.GetValues<Activation>())
         {
@@ -61,8 +52,7 @@ public sealed class PackedGemmWeightTests
         // packed weight runs the micro-kernel for them (the wide tuning's half kernel up to 6 rows),
         // so each row equals that row of an 8-row product (the full kernel).
         const int n = 1000, k = 385;
-        var random = new Random(5);
-        float[] x8 = Random(random, 8 * k), w = Random(random, n * k), bias = Random(random, n), residual8 = Random(random, 8 * n);
+        float[] x8 = TestData.Random(8 * k, 5), w = TestData.Random(n * k, 6), bias = TestData.Random(n, 7), residual8 = TestData.Random(8 * n, 8);
         var expected = new float[8 * n];
         CpuGemm.Gemm(Tuning(tuning), 8, n, k, x8, w, expected, bias, residual8, Activation.GeluTanh, 0, 0, 0, 0);
         using PackedGemmWeight packed = CpuGemm.PackWeight(Tuning(tuning), n, k, w, 0);
@@ -95,8 +85,8 @@ public sealed class PackedGemmWeightTests
             return;
         }
 
-        var random = new Random(m * 131 + n * 17 + k);
-        float[] x = Random(random, m * k), w = Random(random, n * k), bias = Random(random, n), residual = Random(random, m * n);
+        int seed = m * 131 + n * 17 + k;
+        float[] x = TestData.Random(m * k, seed), w = TestData.Random(n * k, seed + 1), bias = TestData.Random(n, seed + 2), residual = TestData.Random(m * n, seed + 3);
         using PackedGemmWeight prefetching = CpuGemm.PackWeight(CpuGemm.Wide, n, k, w, 0);
         using PackedGemmWeight plain = CpuGemm.PackWeight(CpuGemm.WideWithoutPrefetch, n, k, w, 0);
         foreach (Activation activation in Enum.GetValues<Activation>())
@@ -116,12 +106,11 @@ public sealed class PackedGemmWeightTests
         // W packed from a view into a wider matrix; X, Y and R views too; then y += GELU(x·Wᵀ + b) in place.
         const int m = 29, n = 45, k = 70, ldx = k + 5, ldw = k + 3, ldy = n + 7;
         const float Sentinel = 12345f;
-        var random = new Random(3);
-        float[] x = Random(random, m * ldx), w = Random(random, n * ldw), bias = Random(random, n);
+        float[] x = TestData.Random(m * ldx, 3), w = TestData.Random(n * ldw, 4), bias = TestData.Random(n, 5);
         float[] start = Enumerable.Repeat(Sentinel, m * ldy).ToArray();
         for (int i = 0; i < m; i++)
         {
-            Random(random, n).CopyTo(start, i * ldy);
+            TestData.Random(n, 100 + i).CopyTo(start, i * ldy);
         }
 
         using PackedGemmWeight packed = CpuGemm.PackWeight(Tuning(tuning), n, k, w, ldw);
@@ -137,7 +126,7 @@ public sealed class PackedGemmWeightTests
     [Fact]
     public void Disposing_frees_the_panels_and_later_use_throws()
     {
-        float[] w = Random(new Random(1), 40 * 24);
+        float[] w = TestData.Random(40 * 24, 1);
         PackedGemmWeight packed = CpuGemm.PackWeight(40, 24, w);
         Assert.Equal(40, packed.N);
         Assert.Equal(24, packed.K);
@@ -193,15 +182,4 @@ public sealed class PackedGemmWeightTests
         "narrow" => CpuGemm.Narrow,
         _ => throw new ArgumentException(name),
     };
-
-    private static float[] Random(Random random, int length)
-    {
-        var values = new float[length];
-        for (int i = 0; i < length; i++)
-        {
-            values[i] = (float)(random.NextDouble() * 2 - 1);
-        }
-
-        return values;
-    }
 }

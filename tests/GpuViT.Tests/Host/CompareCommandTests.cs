@@ -4,8 +4,8 @@ using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using Xunit;
 using static GpuViT.Host.Compare.CompareMeasurement;
-using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareText;
+using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.Roofline;
 using static GpuViT.Tests.Host.CliHarness;
 

@@ -1,51 +1,12 @@
+using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels;
 using GpuViT.Tests.Runtime;
 using Xunit;
 
 namespace GpuViT.Tests.Kernels;
-
-/// <summary>The devices the GEMM kernel tests launch on, opened once: opencl (PoCL here), cuda where one opens, and the emulator.</summary>
-public sealed class GemmDevices : IDisposable
-{
-    private readonly Lazy<Device> _openCL = new(() => RuntimeRequirement.OpenCL());
-    private readonly Lazy<Device> _cuda = new(() => RuntimeRequirement.Cuda());
-    private readonly Lazy<Device> _emulator = new(() => Devices.Open("emulator").Device);
-    private readonly List<KernelTransformerOps> _ops = [];
-
-    public KernelTransformerOps Ops(string backend, GemmVersion version)
-    {
-        Device device = backend switch
-        {
-            KernelBackends.OpenCL => _openCL.Value,
-            KernelBackends.Cuda => _cuda.Value,
-            KernelBackends.Emulator => _emulator.Value,
-            _ => throw new ArgumentException($"unknown backend '{backend}'", nameof(backend)),
-        };
-        var ops = new KernelTransformerOps(device, version);
-        lock (_ops)
-        {
-            _ops.Add(ops);
-        }
-
-        return ops;
-    }
-
-    public void Dispose()
-    {
-        _ops.ForEach(o => o.Dispose());
-        foreach (Lazy<Device> device in new[] { _openCL, _cuda, _emulator })
-        {
-            if (device.IsValueCreated)
-            {
-                device.Value.Dispose();
-            }
-        }
-    }
-}
 
 /// <summary>
 /// The GEMM kernels (every version, through KernelTransformerOps.Gemm) and BatchedGemmTiled on OpenCL and
@@ -53,8 +14,11 @@ public sealed class GemmDevices : IDisposable
 /// every tile (16 and 64), a ViT shape, each activation, with and without bias and residual, and
 /// views at nonzero offsets. The emulator gets small shapes only.
 /// </summary>
-public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDevices>
+public sealed class GemmKernelTests(TestDevices devices) : IClassFixture<TestDevices>
 {
+    /// <summary>The kernel ops: BatchedGemm is theirs alone.</summary>
+    private KernelTransformerOps Ops(string backend, GemmVersion version) => (KernelTransformerOps)devices.Ops(backend, version);
+
     public static TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool> Cases()
     {
         var data = new TheoryData<string, GemmVersion, int, int, int, Activation, bool, bool>();
@@ -87,10 +51,10 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
             OnDevices(version, 394, 1152, 384, Activation.None, true, false);
             OnDevices(version, 394, 1536, 384, Activation.Gelu, true, true);
 
-            data.Add(KernelBackends.Emulator, version, 1, 1, 1, Activation.None, false, false);
-            data.Add(KernelBackends.Emulator, version, 19, 23, 17, Activation.Gelu, true, true);
-            data.Add(KernelBackends.Emulator, version, 5, 3, 7, Activation.GeluTanh, true, false);
-            data.Add(KernelBackends.Emulator, version, 67, 66, 18, Activation.None, false, true);
+            data.Add(TestBackends.Emulator, version, 1, 1, 1, Activation.None, false, false);
+            data.Add(TestBackends.Emulator, version, 19, 23, 17, Activation.Gelu, true, true);
+            data.Add(TestBackends.Emulator, version, 5, 3, 7, Activation.GeluTanh, true, false);
+            data.Add(TestBackends.Emulator, version, 67, 66, 18, Activation.None, false, true);
         }
 
         return data;
@@ -100,8 +64,8 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     [MemberData(nameof(Cases))]
     public void Gemm_matches_a_loop(string backend, GemmVersion version, int m, int n, int k, Activation activation, bool hasBias, bool hasResidual)
     {
-        float[] x = Compare.Random(m * k, 1), w = Compare.Random(n * k, 2), bias = Compare.Random(n, 3), residual = Compare.Random(m * n, 4);
-        KernelTransformerOps ops = devices.Ops(backend, version);
+        float[] x = TestData.Random(m * k, 1), w = TestData.Random(n * k, 2), bias = TestData.Random(n, 3), residual = TestData.Random(m * n, 4);
+        KernelTransformerOps ops = Ops(backend, version);
         Device device = ops.Device;
         using DeviceBuffer<float> xs = device.Upload<float>(x), ws = device.Upload<float>(w), bs = device.Upload<float>(bias), rs = device.Upload<float>(residual);
         using DeviceBuffer<float> y = device.Allocate<float>(m * n);
@@ -113,25 +77,22 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
 
     /// <summary>Every operand a view at an odd offset into one buffer, and Y the residual itself (the in-place residual add).</summary>
     [Theory]
-    [KernelDeviceData(GemmVersion.Naive)]
-    [KernelDeviceData(GemmVersion.Tiled)]
-    [KernelDeviceData(GemmVersion.RegisterBlocked)]
-    [InlineData(KernelBackends.Emulator, GemmVersion.Naive)]
-    [InlineData(KernelBackends.Emulator, GemmVersion.Tiled)]
-    [InlineData(KernelBackends.Emulator, GemmVersion.RegisterBlocked)]
+    [KernelBackendData(GemmVersion.Naive)]
+    [KernelBackendData(GemmVersion.Tiled)]
+    [KernelBackendData(GemmVersion.RegisterBlocked)]
     public void Gemm_takes_views_at_offsets_and_writes_over_its_residual(string backend, GemmVersion version)
     {
         const int m = 21, n = 70, k = 23;
-        float[] x = Compare.Random(m * k, 5), w = Compare.Random(n * k, 6), bias = Compare.Random(n, 7), residual = Compare.Random(m * n, 8);
+        float[] x = TestData.Random(m * k, 5), w = TestData.Random(n * k, 6), bias = TestData.Random(n, 7), residual = TestData.Random(m * n, 8);
         (int xAt, int wAt, int biasAt, int yAt) = (3, 3 + m * k + 5, 3 + m * k + 5 + n * k + 1, 3 + m * k + 5 + n * k + 1 + n + 2);
         int length = yAt + m * n + 4;
-        float[] all = Compare.Random(length, 9);
+        float[] all = TestData.Random(length, 9);
         x.CopyTo(all, xAt);
         w.CopyTo(all, wAt);
         bias.CopyTo(all, biasAt);
         residual.CopyTo(all, yAt);
 
-        KernelTransformerOps ops = devices.Ops(backend, version);
+        KernelTransformerOps ops = Ops(backend, version);
         using DeviceBuffer<float> buffer = ops.Device.Upload<float>(all);
         DeviceView<float> y = buffer.View(yAt, m * n);
         ops.Gemm(buffer.View(xAt, m * k), buffer.View(wAt, n * k), buffer.View(biasAt, n), y, y, m, n, k, Activation.GeluTanh);
@@ -147,7 +108,7 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     [Fact]
     public void Gemm_names_the_argument_whose_view_is_too_short()
     {
-        KernelTransformerOps ops = devices.Ops(KernelBackends.Emulator, GemmVersion.Naive);
+        KernelTransformerOps ops = Ops(TestBackends.Emulator, GemmVersion.Naive);
         using DeviceBuffer<float> small = ops.Device.Allocate<float>(11), big = ops.Device.Allocate<float>(100);
 
         ArgumentException x = Assert.Throws<ArgumentException>(() => ops.Gemm(small, big, null, null, big, 3, 4, 4));
@@ -170,13 +131,13 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
     [KernelDeviceData(2, 197, 6, 64)]
     [KernelDeviceData(3, 17, 2, 24)]
     [KernelDeviceData(1, 1, 1, 1)]
-    [InlineData(KernelBackends.Emulator, 2, 9, 2, 8)]
+    [InlineData(TestBackends.Emulator, 2, 9, 2, 8)]
     public void BatchedGemm_multiplies_heads_in_place(string backend, int batch, int tokens, int heads, int headSize)
     {
         int dim = heads * headSize;
         float alpha = 1f / MathF.Sqrt(headSize);
-        float[] qkv = Compare.Random(batch * tokens * 3 * dim, 10);
-        KernelTransformerOps ops = devices.Ops(backend, GemmVersion.RegisterBlocked);
+        float[] qkv = TestData.Random(batch * tokens * 3 * dim, 10);
+        KernelTransformerOps ops = Ops(backend, GemmVersion.RegisterBlocked);
         using DeviceBuffer<float> input = ops.Device.Upload<float>(qkv);
         using DeviceBuffer<float> scores = ops.Device.Allocate<float>(batch * heads * tokens * tokens);
         using DeviceBuffer<float> output = ops.Device.Allocate<float>(batch * tokens * dim);
@@ -227,14 +188,14 @@ public sealed class GemmKernelTests(GemmDevices devices) : IClassFixture<GemmDev
             }
         }
 
-        Compare.Close(expectedScores, s, 1e-4f, 1e-5f, "scores");
-        Compare.Close(expectedOutput, output.ToArray(), 1e-4f, 1e-5f * tokens, "output");
+        Close.Elementwise(expectedScores, s, 1e-4f, 1e-5f, "scores");
+        Close.Elementwise(expectedOutput, output.ToArray(), 1e-4f, 1e-5f * tokens, "output");
     }
 
     [Fact]
     public void BatchedGemm_refuses_blocks_past_a_view()
     {
-        KernelTransformerOps ops = devices.Ops(KernelBackends.Emulator, GemmVersion.Naive);
+        KernelTransformerOps ops = Ops(TestBackends.Emulator, GemmVersion.Naive);
         using DeviceBuffer<float> buffer = ops.Device.Allocate<float>(100);
         var strides = new BlockStrides(50, 10, 5);
 

@@ -11,7 +11,7 @@ namespace GpuViT.Tests.Kernels;
 /// kernel of its own, on each backend, against the managed call (on a device this checks the
 /// intrinsic table's spelling computes what the C# does).
 /// </summary>
-public sealed class KernelMathTests(KernelBackends backends) : IClassFixture<KernelBackends>
+public sealed class KernelMathTests(TestDevices devices) : IClassFixture<TestDevices>
 {
     private const int Threads = 256;
 
@@ -23,7 +23,7 @@ public sealed class KernelMathTests(KernelBackends backends) : IClassFixture<Ker
         get
         {
             var data = new TheoryData<string, string>();
-            foreach (string backend in KernelBackends.Names)
+            foreach (string backend in TestDevices.KernelBackends)
             {
                 foreach (string member in IntrinsicMembers.All.Keys.Where(m => m.StartsWith("KernelMath.", StringComparison.Ordinal)).Order())
                 {
@@ -67,13 +67,13 @@ public sealed class KernelMathTests(KernelBackends backends) : IClassFixture<Ker
         KernelDescriptor kernel = s_probes.GetOrAdd(member, Probe);
 
         // Inputs padded for the arguments at i + 1 and i + 2.
-        float[] x = Compare.Random(Threads + 2, 11, -3f, 3f);
+        float[] x = TestData.Random(Threads + 2, 11, -3f, 3f);
         int[] k = Enumerable.Range(0, Threads + 2).Select(i => (i * 7919 % 2001) - 1000).ToArray();
         uint[] u = Enumerable.Range(0, Threads + 2).Select(i => (uint)i * 2654435761u).ToArray();
         float[] f = new float[Threads];
         int[] ki = new int[Threads];
         uint[] ku = new uint[Threads];
-        backends.Launch(backend, kernel, Int3.Size(Threads / 64), Int3.Size(64), x, k, u, f, ki, ku);
+        devices.Launch(backend, kernel, Int3.Size(Threads / 64), Int3.Size(64), x, k, u, f, ki, ku);
 
         object[] expected = Enumerable.Range(0, Threads)
             .Select(i => method.Invoke(null, method.GetParameters().Select(p => Input(p.ParameterType, i + p.Position)).ToArray())!)
@@ -82,7 +82,7 @@ public sealed class KernelMathTests(KernelBackends backends) : IClassFixture<Ker
         {
             case "f":
                 // Math built-ins may differ by a few ulps between the device library and .NET.
-                Compare.Close(expected.Cast<float>().ToArray(), f, 1e-5f, 1e-6f, member);
+                Close.Elementwise(expected.Cast<float>().ToArray(), f, 1e-5, 1e-6, member);
                 break;
             case "ki":
                 Assert.Equal(expected.Cast<int>(), ki);

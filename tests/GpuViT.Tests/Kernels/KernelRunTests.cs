@@ -1,4 +1,5 @@
 using GpuViT.Kernels;
+using GpuViT.Tests.Ops;
 using GpuViT.Tests.Runtime;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
@@ -11,83 +12,57 @@ namespace GpuViT.Tests.Kernels;
 /// a plain C# loop in double precision; the language kernels OpenCL against the emulator. The
 /// GEMM kernels have their own tests (GemmKernelTests).
 /// </summary>
-public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<KernelBackends>
+public sealed class KernelRunTests(TestDevices devices) : IClassFixture<TestDevices>
 {
-    public static TheoryData<string> Backends => KernelBackends.Names;
-
     [Theory]
-    [MemberData(nameof(Backends))]
+    [KernelBackendData]
     public void Add_matches_reference(string backend)
     {
         foreach (int n in new[] { 1, 97, 1000 })
         {
-            float[] a = Compare.Random(n, 1), b = Compare.Random(n, 2), c = new float[n];
-            backends.Launch(backend, K.Add, Int3.Size(Compare.Groups(n, 64)), Int3.Size(64), a, b, c, n);
+            float[] a = TestData.Random(n, 1), b = TestData.Random(n, 2), c = new float[n];
+            devices.Launch(backend, K.Add, Int3.Size(TestDevices.Groups(n, 64)), Int3.Size(64), a, b, c, n);
 
-            Compare.Close(a.Zip(b, (x, y) => x + y).ToArray(), c, 0f, 0f, $"n={n}");
+            Close.Elementwise(a.Zip(b, (x, y) => x + y).ToArray(), c, 0f, 0f, $"n={n}");
         }
     }
 
     [Theory]
-    [KernelDeviceData("Gelu")]
-    [KernelDeviceData("GeluTanh")]
-    [InlineData(KernelBackends.Emulator, "Gelu")]
-    [InlineData(KernelBackends.Emulator, "GeluTanh")]
+    [KernelBackendData("Gelu")]
+    [KernelBackendData("GeluTanh")]
     public void Gelu_matches_reference(string backend, string kernel)
     {
         int n = 1000;
-        float[] x = Compare.Random(n, 3, -6f, 6f), y = new float[n];
-        backends.Launch(backend, AllKernels.Get(kernel), Int3.Size(Compare.Groups(n, 128)), Int3.Size(128), x, y, n);
+        float[] x = TestData.Random(n, 3, -6f, 6f), y = new float[n];
+        devices.Launch(backend, AllKernels.Get(kernel), Int3.Size(TestDevices.Groups(n, 128)), Int3.Size(128), x, y, n);
 
         Func<double, double> gelu = kernel == "Gelu"
             ? v => 0.5 * v * (1.0 + KernelMath.Erf((float)(v / Math.Sqrt(2.0))))
             : v => 0.5 * v * (1.0 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (v + 0.044715 * v * v * v)));
-        Compare.Close(x.Select(v => (float)gelu(v)).ToArray(), y, 2e-6f, 1e-6f, kernel);
+        Close.Elementwise(x.Select(v => (float)gelu(v)).ToArray(), y, 2e-6f, 1e-6f, kernel);
     }
 
     [Theory]
-    [KernelDeviceData(5, 197, 64)]
-    [KernelDeviceData(3, 1, 32)]
+    [KernelBackendData(5, 197, 64)]
+    [KernelBackendData(3, 1, 32)]
     [KernelDeviceData(2, 1000, 256)]
-    [InlineData(KernelBackends.Emulator, 5, 197, 64)]
-    [InlineData(KernelBackends.Emulator, 3, 1, 32)]
     public void RowSoftmax_matches_reference(string backend, int rows, int cols, int groupSize)
     {
-        float[] x = Compare.Random(rows * cols, 5, -8f, 8f), y = new float[rows * cols];
-        backends.Launch(backend, K.RowSoftmax, Int3.Size(rows), Int3.Size(groupSize), x, y, rows, cols);
+        float[] x = TestData.Random(rows * cols, 5, -8f, 8f), y = new float[rows * cols];
+        devices.Launch(backend, K.RowSoftmax, Int3.Size(rows), Int3.Size(groupSize), x, y, rows, cols);
 
-        var expected = new float[rows * cols];
-        for (int r = 0; r < rows; r++)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < cols; c++)
-            {
-                max = Math.Max(max, x[r * cols + c]);
-            }
-
-            for (int c = 0; c < cols; c++)
-            {
-                sum += Math.Exp(x[r * cols + c] - max);
-            }
-
-            for (int c = 0; c < cols; c++)
-            {
-                expected[r * cols + c] = (float)(Math.Exp(x[r * cols + c] - max) / sum);
-            }
-        }
-
-        Compare.Close(expected, y, 1e-5f, 1e-7f);
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), y, 1e-5f, 1e-7f, "softmax");
     }
 
     [Theory]
-    [MemberData(nameof(Backends))]
+    [KernelBackendData]
     public void Histogram_counts_exactly_with_shared_and_global_atomics(string backend)
     {
         int n = 1000;
-        float[] values = Compare.Random(n, 8, 0f, 0.999f);
+        float[] values = TestData.Random(n, 8, 0f, 0.999f);
         var counts = new int[LanguageKernels.Bins];
         var sums = new float[LanguageKernels.Bins];
-        backends.Launch(backend, T.Histogram, Int3.Size(Compare.Groups(n, LanguageKernels.HistogramGroup)), Int3.Size(LanguageKernels.HistogramGroup), values, counts, sums, n);
+        devices.Launch(backend, T.Histogram, Int3.Size(TestDevices.Groups(n, LanguageKernels.HistogramGroup)), Int3.Size(LanguageKernels.HistogramGroup), values, counts, sums, n);
 
         int[] expectedCounts = new int[LanguageKernels.Bins];
         float[] expectedSums = new float[LanguageKernels.Bins];
@@ -99,17 +74,17 @@ public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<Kern
         }
 
         Assert.Equal(expectedCounts, counts);
-        Compare.Close(expectedSums, sums, 1e-4f, 1e-4f);
+        Close.Elementwise(expectedSums, sums, 1e-4f, 1e-4f, "sums");
     }
 
     [Theory]
-    [MemberData(nameof(Backends))]
+    [KernelBackendData]
     public void ThreadIndices_match_the_launch_shape_in_3D(string backend)
     {
         Int3 groupCount = Int3.Size(3, 2, 2), groupSize = Int3.Size(4, 2, 3);
         int threads = (int)(groupCount.Product * groupSize.Product);
         var output = new int[threads * 18];
-        backends.Launch(backend, T.ThreadIndices, groupCount, groupSize, output);
+        devices.Launch(backend, T.ThreadIndices, groupCount, groupSize, output);
 
         int gx = groupCount.X * groupSize.X, gy = groupCount.Y * groupSize.Y;
         for (int z = 0; z < groupCount.Z * groupSize.Z; z++)
@@ -139,7 +114,7 @@ public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<Kern
     public void EveryConstruct_on_OpenCL_matches_the_emulator()
     {
         int n = 300;
-        float[] x = Compare.Random(n, 9, -3f, 3f);
+        float[] x = TestData.Random(n, 9, -3f, 3f);
         x[0] = 0f;
         x[1] = -1f;
         x[2] = 1f;
@@ -150,12 +125,12 @@ public sealed class KernelRunTests(KernelBackends backends) : IClassFixture<Kern
 
         float[] fOpenCL = new float[n * 16], fEmulator = new float[n * 16];
         int[] iOpenCL = new int[n * 4], iEmulator = new int[n * 4];
-        Int3 groups = Int3.Size(Compare.Groups(n, 64)), size = Int3.Size(64);
-        backends.Launch(KernelBackends.OpenCL, T.EveryConstruct, groups, size, Arguments(fOpenCL, iOpenCL));
-        backends.Launch(KernelBackends.Emulator, T.EveryConstruct, groups, size, Arguments(fEmulator, iEmulator));
+        Int3 groups = Int3.Size(TestDevices.Groups(n, 64)), size = Int3.Size(64);
+        devices.Launch(TestBackends.OpenCL, T.EveryConstruct, groups, size, Arguments(fOpenCL, iOpenCL));
+        devices.Launch(TestBackends.Emulator, T.EveryConstruct, groups, size, Arguments(fEmulator, iEmulator));
 
         // Math built-ins may differ by a few ulps between the device library and .NET.
-        Compare.Close(fEmulator, fOpenCL, 1e-5f, 1e-5f, "floats");
+        Close.Elementwise(fEmulator, fOpenCL, 1e-5f, 1e-5f, "floats");
         Assert.Equal(iEmulator, iOpenCL);
     }
 }

@@ -138,11 +138,7 @@ public sealed class InputTests : IDisposable
     {
         string path = Write(name, bytes);
 
-        var e = Assert.Throws<InputException>(() => ImageDecoder.Load(path));
-
-        Assert.StartsWith(path + ": ", e.Message);
-        Assert.Contains(problem, e.Message);
-        Assert.DoesNotContain('\n', e.Message);
+        AssertOneLineNamingTheFile(path, problem, () => ImageDecoder.Load(path));
     }
 
     // ---- Eval transform ----
@@ -303,7 +299,13 @@ public sealed class InputTests : IDisposable
     {
         string path = Write(name, bytes);
 
-        var e = Assert.Throws<InputException>(() => NpyFile.ReadFloat32(path));
+        AssertOneLineNamingTheFile(path, problem, () => NpyFile.ReadFloat32(path));
+    }
+
+    /// <summary>Loading fails with an input error of one line that starts with the file and names the problem.</summary>
+    private static void AssertOneLineNamingTheFile(string path, string problem, Action load)
+    {
+        var e = Assert.Throws<InputException>(load);
 
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(problem, e.Message);

@@ -1,5 +1,4 @@
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Ops;
 using GpuViT.Tests.Runtime;
@@ -13,7 +12,7 @@ namespace GpuViT.Tests.Models;
 /// OpenCL and the emulator against cpu, and ShareLayers against an unshared model that holds
 /// the same block in every layer.
 /// </summary>
-public sealed class VitTests(OpDevices devices) : IClassFixture<OpDevices>
+public sealed class VitTests(TestDevices devices) : IClassFixture<TestDevices>
 {
     [Theory]
     [InlineData("vit_tiny_patch16_224", 5_717_416)]
@@ -279,40 +278,29 @@ public sealed class VitTests(OpDevices devices) : IClassFixture<OpDevices>
         float[] images = Images(config, batch, 53);
 
         using VitModel cpu = VitModel.Load(devices.Cpu, config, weights);
-        using VitModel kernels = VitModel.Load(devices.Ops(backend).Device, config, weights, gemm, fused);
-        Data.AssertClose(cpu.Forward(images, batch), kernels.Forward(images, batch), 1e-10, $"{backend} {name} {gemm} fused={fused}");
+        using VitModel kernels = VitModel.Load(devices.Device(backend), config, weights, gemm, fused);
+        Close.Nmse(cpu.Forward(images, batch), kernels.Forward(images, batch), 1e-10, $"{backend} {name} {gemm} fused={fused}");
     }
 
     /// <summary>Random init plus noise everywhere, so biases, LayerNorms and the class token matter.</summary>
-    private static VitWeights Perturbed(VitWeights weights, int seed)
-    {
-        var random = new Random(seed);
-        return new VitWeights(weights.Tensors.Select(p => KeyValuePair.Create(
+    private static VitWeights Perturbed(VitWeights weights, int seed) =>
+        new(weights.Tensors.Select((p, i) => KeyValuePair.Create(
             p.Key,
-            p.Value with { Data = [.. p.Value.Data.Select(v => v + (float)(random.NextDouble() - 0.5) * 0.2f)] })));
-    }
+            p.Value with { Data = [.. p.Value.Data.Zip(TestData.Random(p.Value.Data.Length, seed + i, -0.1f, 0.1f), (v, noise) => v + noise)] })));
 
     private static float[] Images(VitConfig c, int batch, int seed) =>
-        Data.Random(batch * c.Channels * c.ImageSize * c.ImageSize, seed, -2f, 2f);
+        TestData.Random(batch * c.Channels * c.ImageSize * c.ImageSize, seed, -2f, 2f);
 
     /// <summary>max |actual − expected| ≤ tolerance × max |expected|.</summary>
-    private static void AssertWithinMaxRelative(double[] expected, float[] actual, double tolerance, string what) =>
-        AssertWithinMaxRelative(expected.Select(v => (float)v).ToArray(), actual, tolerance, what, expected);
-
-    private static void AssertWithinMaxRelative(float[] expected, float[] actual, double tolerance, string what, double[]? exact = null)
+    private static void AssertWithinMaxRelative(double[] expected, float[] actual, double tolerance, string what)
     {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = 0, error = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double e = exact?[i] ?? expected[i];
-            scale = Math.Max(scale, Math.Abs(e));
-            error = Math.Max(error, Math.Abs(actual[i] - e));
-        }
-
+        double scale = expected.Max(Math.Abs);
         Assert.True(scale > 0, $"{what}: all logits are zero");
-        Assert.True(error <= tolerance * scale, $"{what}: max error {error:G3} > {tolerance:G1} × max |logit| {scale:G3}");
+        Close.Elementwise(expected, actual, relative: 0, absolute: tolerance * scale, what);
     }
+
+    private static void AssertWithinMaxRelative(float[] expected, float[] actual, double tolerance, string what) =>
+        AssertWithinMaxRelative([.. expected.Select(v => (double)v)], actual, tolerance, what);
 
     /// <summary>The ViT forward pass as written in timm, one loop at a time, in double precision.</summary>
     private static double[] Reference(VitConfig c, VitWeights w, float[] images, int batch)
@@ -379,7 +367,6 @@ public sealed class VitTests(OpDevices devices) : IClassFixture<OpDevices>
                     for (int i = 0; i < t; i++)
                     {
                         var scores = new double[t];
-                        double max = double.NegativeInfinity;
                         for (int j = 0; j < t; j++)
                         {
                             double dot = 0;
@@ -389,22 +376,16 @@ public sealed class VitTests(OpDevices devices) : IClassFixture<OpDevices>
                             }
 
                             scores[j] = dot / Math.Sqrt(hs);
-                            max = Math.Max(max, scores[j]);
                         }
 
-                        double total = 0;
-                        for (int j = 0; j < t; j++)
-                        {
-                            scores[j] = Math.Exp(scores[j] - max);
-                            total += scores[j];
-                        }
+                        OpReference.Softmax(scores);
 
                         for (int e = 0; e < hs; e++)
                         {
                             double sum = 0;
                             for (int j = 0; j < t; j++)
                             {
-                                sum += scores[j] / total * qkv[j, 2 * d + head * hs + e];
+                                sum += scores[j] * qkv[j, 2 * d + head * hs + e];
                             }
 
                             attended[i, head * hs + e] = sum;

@@ -27,15 +27,9 @@ public sealed class WeightLayoutPyTorchTests
         _ => Path.Combine(Fixtures, name + ".huggingface", "model.safetensors"),
     };
 
-    private static void AssertClose(float[] expected, float[] actual)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        float bound = 1e-4f * expected.Max(MathF.Abs);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            Assert.True(MathF.Abs(actual[i] - expected[i]) <= bound, $"logit {i}: PyTorch {expected[i]}, GpuViT {actual[i]} (bound {bound})");
-        }
-    }
+    /// <summary>The bound: every |GpuViT − PyTorch| ≤ 1e-4 × max |PyTorch logit|.</summary>
+    private static void AssertMatchesPyTorch(float[] expected, float[] actual) =>
+        Close.Elementwise(expected, actual, relative: 0, absolute: 1e-4f * expected.Max(MathF.Abs), "logits (PyTorch expected, GpuViT got)");
 
     public static TheoryData<string, string, WeightLayout, string> Cases()
     {
@@ -74,7 +68,7 @@ public sealed class WeightLayoutPyTorchTests
         Assert.Equal(expectedLayout, vit.Layout);
         Assert.Equal(Heads[name], vit.Config.Heads);
         Assert.Equal(1e-6f, vit.Config.LayerNormEps);
-        AssertClose(expected, model.Forward(input.Data, input.Shape[0]));
+        AssertMatchesPyTorch(expected, model.Forward(input.Data, input.Shape[0]));
     }
 
     [Fact]
@@ -93,7 +87,7 @@ public sealed class WeightLayoutPyTorchTests
 
             Assert.True(exit == 0, error.ToString());
             Assert.Contains(" class_", output.ToString()); // names from config.json's id2label
-            AssertClose(NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".logits.npy")).Data, NpyFile.ReadFloat32(logitsPath).Data);
+            AssertMatchesPyTorch(NpyFile.ReadFloat32(Path.Combine(Fixtures, name + ".logits.npy")).Data, NpyFile.ReadFloat32(logitsPath).Data);
         }
         finally
         {

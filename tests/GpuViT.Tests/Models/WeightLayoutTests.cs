@@ -1,8 +1,6 @@
 using System.Text.Json;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Vit;
 using GpuViT.Models.Weights;
-using GpuViT.Tests.Ops;
 using Xunit;
 
 namespace GpuViT.Tests.Models;
@@ -13,7 +11,7 @@ namespace GpuViT.Tests.Models;
 /// gives exactly the timm-layout model's logits; the config comes from metadata, config.json or
 /// hints; the number of heads is asked for, never guessed.
 /// </summary>
-public sealed class WeightLayoutTests(OpDevices devices) : IClassFixture<OpDevices>, IDisposable
+public sealed class WeightLayoutTests(TestDevices devices) : IClassFixture<TestDevices>, IDisposable
 {
     private readonly TempDirectory _temp = new("gpuvit-layouts-");
 
@@ -122,11 +120,8 @@ public sealed class WeightLayoutTests(OpDevices devices) : IClassFixture<OpDevic
         ["id2label"] = Enumerable.Range(0, c.Classes).ToDictionary(i => i.ToString(), i => $"class {i}"),
     }.Concat(withHeads ? [new("num_attention_heads", c.Heads)] : Array.Empty<KeyValuePair<string, object>>()).ToDictionary());
 
-    private static float[] Images(VitConfig c, int batch, int seed = 3)
-    {
-        var random = new Random(seed);
-        return [.. Enumerable.Range(0, batch * c.Channels * c.ImageSize * c.ImageSize).Select(_ => (float)(random.NextDouble() * 2 - 1))];
-    }
+    private static float[] Images(VitConfig c, int batch, int seed = 3) =>
+        TestData.Random(batch * c.Channels * c.ImageSize * c.ImageSize, seed);
 
     private float[] Logits(VitConfig config, VitWeights weights, float[] images, int batch)
     {

@@ -10,7 +10,7 @@ namespace GpuViT.Tests.Ops;
 /// against a plain double-precision loop; NaN propagation, large logits, argument checks and the
 /// unfused path's scratch.
 /// </summary>
-public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
+public sealed class AttentionTests(TestDevices devices) : IClassFixture<TestDevices>
 {
     private const double MaxNmse = 1e-11;
 
@@ -37,12 +37,12 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [MemberData(nameof(CpuShapes))]
     public void Cpu_fused_and_unfused_match_the_double_loop(int batch, int tokens, int heads, int headSize)
     {
-        float[] qkv = Data.Random(batch * tokens * 3 * heads * headSize, 21, -2f, 2f);
+        float[] qkv = TestData.Random(batch * tokens * 3 * heads * headSize, 21, -2f, 2f);
         double[] expected = Reference(qkv, batch, tokens, heads, headSize);
         TransformerOps cpu = devices.Ops("cpu");
 
-        Data.AssertClose(ToFloat(expected), Run(cpu, qkv, batch, tokens, heads, headSize, fused: true), MaxNmse, "cpu fused");
-        Data.AssertClose(ToFloat(expected), Run(cpu, qkv, batch, tokens, heads, headSize, fused: false), MaxNmse, "cpu unfused");
+        Close.Nmse(ToFloat(expected), Run(cpu, qkv, batch, tokens, heads, headSize, fused: true), MaxNmse, "cpu fused");
+        Close.Nmse(ToFloat(expected), Run(cpu, qkv, batch, tokens, heads, headSize, fused: false), MaxNmse, "cpu unfused");
     }
 
     [Theory]
@@ -67,23 +67,31 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator", 1, 17, 1, 20, false)]
     public void Kernels_match_the_double_loop(string backend, int batch, int tokens, int heads, int headSize, bool fused)
     {
-        float[] qkv = Data.Random(batch * tokens * 3 * heads * headSize, 22, -2f, 2f);
+        float[] qkv = TestData.Random(batch * tokens * 3 * heads * headSize, 22, -2f, 2f);
         float[] expected = ToFloat(Reference(qkv, batch, tokens, heads, headSize));
 
-        Data.AssertClose(expected, Run(devices.Ops(backend), qkv, batch, tokens, heads, headSize, fused), MaxNmse, $"{backend} fused={fused}");
+        Close.Nmse(expected, Run(devices.Ops(backend), qkv, batch, tokens, heads, headSize, fused), MaxNmse, $"{backend} fused={fused}");
+    }
+
+    /// <summary>Every backend, fused and unfused.</summary>
+    public static TheoryData<string, bool> EveryBackendFusedAndUnfused()
+    {
+        var data = new TheoryData<string, bool>();
+        foreach (string backend in TestBackends.KernelDevices.Prepend("cpu").Append(TestBackends.Emulator))
+        {
+            data.Add(backend, true);
+            data.Add(backend, false);
+        }
+
+        return data;
     }
 
     [Theory]
-    [InlineData("cpu", true)]
-    [InlineData("cpu", false)]
-    [KernelDeviceData(true)]
-    [KernelDeviceData(false)]
-    [InlineData("emulator", true)]
-    [InlineData("emulator", false)]
+    [MemberData(nameof(EveryBackendFusedAndUnfused))]
     public void NaN_in_a_query_makes_only_that_query_and_head_NaN(string backend, bool fused)
     {
         int batch = 2, tokens = 11, heads = 2, headSize = 8, dim = heads * headSize;
-        float[] qkv = Data.Random(batch * tokens * 3 * dim, 23);
+        float[] qkv = TestData.Random(batch * tokens * 3 * dim, 23);
         int image = 1, token = 4, head = 1;
         qkv[(image * tokens + token) * 3 * dim + head * headSize + 3] = float.NaN;
 
@@ -104,22 +112,18 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     }
 
     [Theory]
-    [InlineData("cpu", true)]
-    [InlineData("cpu", false)]
-    [KernelDeviceData(true)]
-    [KernelDeviceData(false)]
-    [InlineData("emulator", true)]
+    [MemberData(nameof(EveryBackendFusedAndUnfused))]
     public void Large_logits_stay_finite_and_match(string backend, bool fused)
     {
         // Scores in the thousands: exp of them overflows unless the max is subtracted first.
         int batch = 1, tokens = backend == "emulator" ? 9 : 45, heads = 2, headSize = 16;
-        float[] qkv = Data.Random(batch * tokens * 3 * heads * headSize, 24, -2f, 2f).Select(v => v * 100f).ToArray();
+        float[] qkv = TestData.Random(batch * tokens * 3 * heads * headSize, 24, -2f, 2f).Select(v => v * 100f).ToArray();
         float[] expected = ToFloat(Reference(qkv, batch, tokens, heads, headSize));
 
         float[] result = Run(devices.Ops(backend), qkv, batch, tokens, heads, headSize, fused);
 
         Assert.All(result, v => Assert.True(float.IsFinite(v)));
-        Data.AssertClose(expected, result, 1e-6, $"{backend} fused={fused} ×100");
+        Close.Nmse(expected, result, 1e-6, $"{backend} fused={fused} ×100");
     }
 
     [Theory]
@@ -129,7 +133,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     {
         TransformerOps ops = devices.Ops(backend);
         int batch = 2, tokens = 19, heads = 3, headSize = 8, dim = heads * headSize, lead = 5;
-        float[] qkv = Data.Random(batch * tokens * 3 * dim, 25);
+        float[] qkv = TestData.Random(batch * tokens * 3 * dim, 25);
         float[] expected = ToFloat(Reference(qkv, batch, tokens, heads, headSize));
         using var input = ops.Device.Upload<float>([.. new float[lead], .. qkv]);
         foreach (bool fused in new[] { true, false })
@@ -139,7 +143,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
             ops.Device.Synchronize();
 
             float[] all = output.ToArray();
-            Data.AssertClose(expected, all[lead..^lead], MaxNmse, $"{backend} fused={fused}");
+            Close.Nmse(expected, all[lead..^lead], MaxNmse, $"{backend} fused={fused}");
             Assert.All(all[..lead].Concat(all[^lead..]), v => Assert.Equal(-7f, v));
         }
     }
@@ -152,8 +156,8 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
         TransformerOps ops = devices.Ops(backend);
         foreach ((int batch, int tokens) in new[] { (1, 7), (2, 40), (1, 12), (2, 40) })
         {
-            float[] qkv = Data.Random(batch * tokens * 3 * 32, 26 + tokens);
-            Data.AssertClose(ToFloat(Reference(qkv, batch, tokens, 2, 16)), Run(ops, qkv, batch, tokens, 2, 16, fused: false), MaxNmse, $"{backend} {batch}x{tokens}");
+            float[] qkv = TestData.Random(batch * tokens * 3 * 32, 26 + tokens);
+            Close.Nmse(ToFloat(Reference(qkv, batch, tokens, 2, 16)), Run(ops, qkv, batch, tokens, 2, 16, fused: false), MaxNmse, $"{backend} {batch}x{tokens}");
         }
     }
 
@@ -162,7 +166,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
     {
         using Device device = Devices.Open("emulator").Device;
         var ops = new KernelTransformerOps(device);
-        using var qkv = device.Upload<float>(Data.Random(4 * 3 * 8, 27));
+        using var qkv = device.Upload<float>(TestData.Random(4 * 3 * 8, 27));
         using var output = device.Allocate<float>(4 * 8);
         int buffers = device.Memory.Buffers;
 
@@ -226,7 +230,6 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
                 for (int i = 0; i < tokens; i++)
                 {
                     int q = (b * tokens + i) * stride + h * headSize;
-                    double max = double.NegativeInfinity;
                     for (int s = 0; s < tokens; s++)
                     {
                         int k = (b * tokens + s) * stride + dim + h * headSize;
@@ -237,15 +240,9 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
                         }
 
                         scores[s] = dot * scale;
-                        max = Math.Max(max, scores[s]);
                     }
 
-                    double sum = 0;
-                    for (int s = 0; s < tokens; s++)
-                    {
-                        scores[s] = Math.Exp(scores[s] - max);
-                        sum += scores[s];
-                    }
+                    OpReference.Softmax(scores);
 
                     for (int c = 0; c < headSize; c++)
                     {
@@ -255,7 +252,7 @@ public sealed class AttentionTests(OpDevices devices) : IClassFixture<OpDevices>
                             value += scores[s] * qkv[(b * tokens + s) * stride + 2 * dim + h * headSize + c];
                         }
 
-                        output[(b * tokens + i) * dim + h * headSize + c] = value / sum;
+                        output[(b * tokens + i) * dim + h * headSize + c] = value;
                     }
                 }
             }

@@ -1,9 +1,8 @@
 using System.Runtime.Intrinsics;
+using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels;
 using GpuViT.Tests.Runtime;
 using Xunit;
 
@@ -15,7 +14,7 @@ namespace GpuViT.Tests.Ops;
 /// shapes, the kernel ops on opencl and the emulator against the same loops, NaN and infinity
 /// handling, and argument checks.
 /// </summary>
-public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevices>
+public sealed class ElementwiseOpTests(TestDevices devices) : IClassFixture<TestDevices>
 {
     public static TheoryData<int, int> RowShapes => new()
     {
@@ -26,41 +25,40 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [MemberData(nameof(RowShapes))]
     public void Cpu_layernorm_matches_a_double_loop(int rows, int cols)
     {
-        float[] x = Data.Random(rows * cols, 21, -3f, 3f), gamma = Data.Random(cols, 22), beta = Data.Random(cols, 23);
+        float[] x = TestData.Random(rows * cols, 21, -3f, 3f), gamma = TestData.Random(cols, 22), beta = TestData.Random(cols, 23);
         float[] y = RunLayerNorm(devices.Ops("cpu"), x, gamma, beta, rows, cols, 1e-5f);
-        Near.Assert(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), y, 1e-5, 1e-5, $"layernorm {rows}x{cols}");
+        Close.Elementwise(OpReference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), y, 1e-5, 1e-5, $"layernorm {rows}x{cols}");
     }
 
     [Theory]
     [InlineData("cpu")]
-    [KernelDeviceData]
-    [InlineData("emulator")]
+    [KernelBackendData]
     public void Layernorm_keeps_precision_when_the_mean_dwarfs_the_spread(string backend)
     {
         // Σx² − mean² would lose every digit here, and a plain float sum for the mean about four.
         const int rows = 4, cols = 384;
-        float[] x = Data.Random(rows * cols, 24, 999f, 1001f), gamma = Data.Random(cols, 25), beta = Data.Random(cols, 26);
+        float[] x = TestData.Random(rows * cols, 24, 999f, 1001f), gamma = TestData.Random(cols, 25), beta = TestData.Random(cols, 26);
         float[] y = RunLayerNorm(devices.Ops(backend), x, gamma, beta, rows, cols, 1e-6f);
-        Near.Assert(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-6), y, 1e-5, 1e-5, $"{backend} layernorm around 1000");
+        Close.Elementwise(OpReference.LayerNorm(x, gamma, beta, rows, cols, 1e-6), y, 1e-5, 1e-5, $"{backend} layernorm around 1000");
     }
 
     [Theory]
     [MemberData(nameof(RowShapes))]
     public void Cpu_softmax_matches_a_double_loop(int rows, int cols)
     {
-        float[] x = Data.Random(rows * cols, 27, -8f, 8f);
+        float[] x = TestData.Random(rows * cols, 27, -8f, 8f);
         float[] y = RunSoftmax(devices.Ops("cpu"), x, rows, cols);
-        Near.Assert(Reference.Softmax(x, rows, cols), y, 1e-5, 0, $"softmax {rows}x{cols}");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), y, 1e-5, 0, $"softmax {rows}x{cols}");
     }
 
     [Fact]
     public void Cpu_softmax_is_stable_for_large_inputs()
     {
         const int rows = 3, cols = 45;
-        float[] x = Data.Random(rows * cols, 28, 1000f, 1040f); // exp would overflow without the max subtracted
+        float[] x = TestData.Random(rows * cols, 28, 1000f, 1040f); // exp would overflow without the max subtracted
         x[cols] = -1e30f;
         float[] y = RunSoftmax(devices.Ops("cpu"), x, rows, cols);
-        Near.Assert(Reference.Softmax(x, rows, cols), y, 1e-5, 0, "softmax of large values");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), y, 1e-5, 0, "softmax of large values");
     }
 
     public static TheoryData<int, Activation> GeluCases()
@@ -79,9 +77,9 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [MemberData(nameof(GeluCases))]
     public void Cpu_gelu_matches_a_double_loop(int n, Activation activation)
     {
-        float[] x = Data.Random(n, 29, -7f, 7f);
+        float[] x = TestData.Random(n, 29, -7f, 7f);
         float[] y = RunGelu(devices.Ops("cpu"), x, activation);
-        Near.Assert(Reference.Gelu(x, activation), y, 1e-5, 1e-6, $"{activation} n={n}");
+        Close.Elementwise(OpReference.Gelu(x, activation), y, 1e-5, 1e-6, $"{activation} n={n}");
     }
 
     [Fact]
@@ -142,7 +140,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     {
         Patch patch = Patch.Make(batch, channels, imageSize, patchSize, dim, prefix);
         float[] tokens = patch.Run(devices.Ops("cpu"));
-        Near.Assert(patch.Expected(), tokens, 1e-5, 1e-5, $"patch embed {batch}x{channels}x{imageSize}/{patchSize} -> {dim}");
+        Close.Elementwise(patch.Expected(), tokens, 1e-5, 1e-5, $"patch embed {batch}x{channels}x{imageSize}/{patchSize} -> {dim}");
     }
 
     [Theory]
@@ -151,9 +149,9 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData(3, 17, 13, false)]
     public void Cpu_class_token_and_positions_match_a_loop(int batch, int tokenCount, int dim, bool classToken)
     {
-        float[] tokens = Data.Random(batch * tokenCount * dim, 30), cls = Data.Random(dim, 31), positions = Data.Random(tokenCount * dim, 32);
+        float[] tokens = TestData.Random(batch * tokenCount * dim, 30), cls = TestData.Random(dim, 31), positions = TestData.Random(tokenCount * dim, 32);
         float[] actual = RunPositions(devices.Ops("cpu"), tokens, classToken ? cls : null, positions, batch, tokenCount, dim);
-        Near.Assert(Reference.ClassTokenAndPositions(tokens, classToken ? cls : null, positions, batch, tokenCount, dim), actual, 1e-6, 0, "positions");
+        Close.Elementwise(OpReference.ClassTokenAndPositions(tokens, classToken ? cls : null, positions, batch, tokenCount, dim), actual, 1e-6, 0, "positions");
     }
 
     [Theory]
@@ -165,9 +163,9 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData(8, 197, 384, PoolMode.Mean, 1)]
     public void Cpu_pool_matches_a_loop(int batch, int tokenCount, int dim, PoolMode mode, int prefix)
     {
-        float[] tokens = Data.Random(batch * tokenCount * dim, 33);
+        float[] tokens = TestData.Random(batch * tokenCount * dim, 33);
         float[] actual = RunPool(devices.Ops("cpu"), tokens, batch, tokenCount, dim, mode, prefix);
-        Near.Assert(Reference.Pool(tokens, batch, tokenCount, dim, mode, prefix), actual, 1e-5, 1e-6, $"pool {mode}");
+        Close.Elementwise(OpReference.Pool(tokens, batch, tokenCount, dim, mode, prefix), actual, 1e-5, 1e-6, $"pool {mode}");
     }
 
     [Theory]
@@ -176,7 +174,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     [InlineData(100_003)]
     public void Cpu_add_matches_a_loop_also_in_place(int n)
     {
-        float[] a = Data.Random(n, 34), b = Data.Random(n, 35);
+        float[] a = TestData.Random(n, 34), b = TestData.Random(n, 35);
         TransformerOps ops = devices.Ops("cpu");
         using var xa = ops.Device.Upload<float>(a);
         using var xb = ops.Device.Upload<float>(b);
@@ -184,8 +182,8 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         ops.Add(xa, xb, c, n);
         ops.Add(xa, xb, xb, n); // c may be b
         double[] expected = a.Zip(b, (p, q) => (double)p + q).ToArray();
-        Near.Assert(expected, c.ToArray(), 1e-7, 0, "add");
-        Near.Assert(expected, xb.ToArray(), 1e-7, 0, "add in place");
+        Close.Elementwise(expected, c.ToArray(), 1e-7, 0, "add");
+        Close.Elementwise(expected, xb.ToArray(), 1e-7, 0, "add in place");
     }
 
     // ---- kernels on opencl and the emulator, against the same loops ----
@@ -200,9 +198,9 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     public void Kernel_layernorm_and_softmax_match_double_loops(string backend, int rows, int cols)
     {
         TransformerOps ops = devices.Ops(backend);
-        float[] x = Data.Random(rows * cols, 36, -3f, 3f), gamma = Data.Random(cols, 37), beta = Data.Random(cols, 38);
-        Near.Assert(Reference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), RunLayerNorm(ops, x, gamma, beta, rows, cols, 1e-5f), 1e-5, 1e-5, $"{backend} layernorm");
-        Near.Assert(Reference.Softmax(x, rows, cols), RunSoftmax(ops, x, rows, cols), 1e-5, 0, $"{backend} softmax");
+        float[] x = TestData.Random(rows * cols, 36, -3f, 3f), gamma = TestData.Random(cols, 37), beta = TestData.Random(cols, 38);
+        Close.Elementwise(OpReference.LayerNorm(x, gamma, beta, rows, cols, 1e-5), RunLayerNorm(ops, x, gamma, beta, rows, cols, 1e-5f), 1e-5, 1e-5, $"{backend} layernorm");
+        Close.Elementwise(OpReference.Softmax(x, rows, cols), RunSoftmax(ops, x, rows, cols), 1e-5, 0, $"{backend} softmax");
     }
 
     [Theory]
@@ -212,15 +210,15 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     public void Kernel_gelu_add_matches_double_loops(string backend, int n)
     {
         TransformerOps ops = devices.Ops(backend);
-        float[] x = Data.Random(n, 39, -7f, 7f);
-        Near.Assert(Reference.Gelu(x, Activation.Gelu), RunGelu(ops, x, Activation.Gelu), 1e-5, 1e-6, $"{backend} gelu");
-        Near.Assert(Reference.Gelu(x, Activation.GeluTanh), RunGelu(ops, x, Activation.GeluTanh), 1e-5, 1e-6, $"{backend} gelu tanh");
+        float[] x = TestData.Random(n, 39, -7f, 7f);
+        Close.Elementwise(OpReference.Gelu(x, Activation.Gelu), RunGelu(ops, x, Activation.Gelu), 1e-5, 1e-6, $"{backend} gelu");
+        Close.Elementwise(OpReference.Gelu(x, Activation.GeluTanh), RunGelu(ops, x, Activation.GeluTanh), 1e-5, 1e-6, $"{backend} gelu tanh");
 
-        float[] b = Data.Random(n, 49);
+        float[] b = TestData.Random(n, 49);
         using var xa = ops.Device.Upload<float>(x);
         using var xb = ops.Device.Upload<float>(b);
         ops.Add(xa, xb, xa, n); // in place, as a residual add is
-        Near.Assert(x.Zip(b, (p, q) => (double)p + q).ToArray(), xa.ToArray(), 1e-7, 0, $"{backend} add");
+        Close.Elementwise(x.Zip(b, (p, q) => (double)p + q).ToArray(), xa.ToArray(), 1e-7, 0, $"{backend} add");
     }
 
     [Theory]
@@ -233,7 +231,7 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     public void Kernel_patch_embed_matches_a_convolution_loop(string backend, int batch, int channels, int imageSize, int patchSize, int dim, int prefix)
     {
         Patch patch = Patch.Make(batch, channels, imageSize, patchSize, dim, prefix);
-        Near.Assert(patch.Expected(), patch.Run(devices.Ops(backend)), 1e-5, 1e-5, $"{backend} patch embed");
+        Close.Elementwise(patch.Expected(), patch.Run(devices.Ops(backend)), 1e-5, 1e-5, $"{backend} patch embed");
     }
 
     [Theory]
@@ -243,15 +241,15 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
     public void Kernel_positions_and_pooling_match_loops(string backend, int batch, int tokenCount, int dim, int prefix)
     {
         TransformerOps ops = devices.Ops(backend);
-        float[] tokens = Data.Random(batch * tokenCount * dim, 40), cls = Data.Random(dim, 41), positions = Data.Random(tokenCount * dim, 42);
+        float[] tokens = TestData.Random(batch * tokenCount * dim, 40), cls = TestData.Random(dim, 41), positions = TestData.Random(tokenCount * dim, 42);
         float[]? classToken = prefix == 1 ? cls : null;
-        Near.Assert(
-            Reference.ClassTokenAndPositions(tokens, classToken, positions, batch, tokenCount, dim),
+        Close.Elementwise(
+            OpReference.ClassTokenAndPositions(tokens, classToken, positions, batch, tokenCount, dim),
             RunPositions(ops, tokens, classToken, positions, batch, tokenCount, dim), 1e-6, 0, $"{backend} positions");
         foreach (PoolMode mode in new[] { PoolMode.ClassToken, PoolMode.Mean })
         {
-            Near.Assert(
-                Reference.Pool(tokens, batch, tokenCount, dim, mode, prefix),
+            Close.Elementwise(
+                OpReference.Pool(tokens, batch, tokenCount, dim, mode, prefix),
                 RunPool(ops, tokens, batch, tokenCount, dim, mode, prefix), 1e-5, 1e-6, $"{backend} pool {mode}");
         }
     }
@@ -260,13 +258,12 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
 
     [Theory]
     [InlineData("cpu")]
-    [KernelDeviceData]
-    [InlineData("emulator")]
+    [KernelBackendData]
     public void NaN_or_infinity_in_a_row_poisons_only_that_row(string backend)
     {
         TransformerOps ops = devices.Ops(backend);
         const int rows = 4, cols = 37;
-        float[] x = Data.Random(rows * cols, 43, -2f, 2f), gamma = Data.Random(cols, 44), beta = Data.Random(cols, 45);
+        float[] x = TestData.Random(rows * cols, 43, -2f, 2f), gamma = TestData.Random(cols, 44), beta = TestData.Random(cols, 45);
         x[1 * cols + 5] = float.NaN;
         x[3 * cols + 36] = float.PositiveInfinity;
         float[] norm = RunLayerNorm(ops, x, gamma, beta, rows, cols, 1e-6f);
@@ -384,9 +381,9 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
 
         public static Patch Make(int batch, int channels, int imageSize, int patchSize, int dim, int prefix) =>
             new(batch, channels, imageSize, patchSize, dim, prefix,
-                Data.Random(batch * channels * imageSize * imageSize, 46),
-                Data.Random(dim * channels * patchSize * patchSize, 47, -0.2f, 0.2f),
-                Data.Random(dim, 48));
+                TestData.Random(batch * channels * imageSize * imageSize, 46),
+                TestData.Random(dim * channels * patchSize * patchSize, 47, -0.2f, 0.2f),
+                TestData.Random(dim, 48));
 
         /// <summary>Runs PatchEmbed into tokens pre-filled with a marker, so the prefix rows show that they were left alone.</summary>
         public float[] Run(TransformerOps ops)
@@ -435,152 +432,5 @@ public sealed class ElementwiseOpTests(OpDevices devices) : IClassFixture<OpDevi
         }
 
         private const float Marker = 12345f;
-    }
-}
-
-/// <summary>The plain loops, in double precision.</summary>
-internal static class Reference
-{
-    public static double[] LayerNorm(float[] x, float[] gamma, float[] beta, int rows, int cols, double eps)
-    {
-        var y = new double[x.Length];
-        for (int r = 0; r < rows; r++)
-        {
-            double mean = 0, variance = 0;
-            for (int c = 0; c < cols; c++)
-            {
-                mean += x[r * cols + c];
-            }
-
-            mean /= cols;
-            for (int c = 0; c < cols; c++)
-            {
-                variance += (x[r * cols + c] - mean) * (x[r * cols + c] - mean);
-            }
-
-            variance /= cols;
-            for (int c = 0; c < cols; c++)
-            {
-                y[r * cols + c] = (x[r * cols + c] - mean) / Math.Sqrt(variance + (float)eps) * gamma[c] + beta[c];
-            }
-        }
-
-        return y;
-    }
-
-    public static double[] Softmax(float[] x, int rows, int cols)
-    {
-        var y = new double[x.Length];
-        for (int r = 0; r < rows; r++)
-        {
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < cols; c++)
-            {
-                max = Math.Max(max, x[r * cols + c]);
-            }
-
-            for (int c = 0; c < cols; c++)
-            {
-                sum += Math.Exp(x[r * cols + c] - max);
-            }
-
-            for (int c = 0; c < cols; c++)
-            {
-                y[r * cols + c] = Math.Exp(x[r * cols + c] - max) / sum;
-            }
-        }
-
-        return y;
-    }
-
-    public static double[] Gelu(float[] x, Activation activation) =>
-        x.Select(v => activation == Activation.Gelu
-            ? 0.5 * v * (1 + Erf(v / Math.Sqrt(2)))
-            : 0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)))).ToArray();
-
-    public static double[] ClassTokenAndPositions(float[] tokens, float[]? cls, float[] positions, int batch, int tokenCount, int dim)
-    {
-        var y = new double[tokens.Length];
-        for (int b = 0; b < batch; b++)
-        {
-            for (int t = 0; t < tokenCount; t++)
-            {
-                for (int d = 0; d < dim; d++)
-                {
-                    int i = (b * tokenCount + t) * dim + d;
-                    y[i] = (t == 0 && cls is not null ? cls[d] : tokens[i]) + (double)positions[t * dim + d];
-                }
-            }
-        }
-
-        return y;
-    }
-
-    public static double[] Pool(float[] tokens, int batch, int tokenCount, int dim, PoolMode mode, int prefix)
-    {
-        var y = new double[batch * dim];
-        int first = mode == PoolMode.ClassToken ? 0 : prefix, last = mode == PoolMode.ClassToken ? 1 : tokenCount;
-        for (int b = 0; b < batch; b++)
-        {
-            for (int d = 0; d < dim; d++)
-            {
-                double sum = 0;
-                for (int t = first; t < last; t++)
-                {
-                    sum += tokens[(b * tokenCount + t) * dim + d];
-                }
-
-                y[b * dim + d] = sum / (last - first);
-            }
-        }
-
-        return y;
-    }
-
-    /// <summary>erf: its Maclaurin series below 3 (where at most 4 of 16 digits cancel), the erfc continued fraction above.</summary>
-    public static double Erf(double x)
-    {
-        double a = Math.Abs(x);
-        if (double.IsNaN(x) || a < 3)
-        {
-            double power = x, sum = x;
-            for (int n = 1; n < 200 && !double.IsNaN(x); n++)
-            {
-                power *= -x * x / n;
-                double term = power / (2 * n + 1);
-                sum += term;
-                if (Math.Abs(term) < 1e-18 * Math.Abs(sum))
-                {
-                    break;
-                }
-            }
-
-            return sum * 2 / Math.Sqrt(Math.PI);
-        }
-
-        double fraction = 0;
-        for (int k = 80; k >= 1; k--)
-        {
-            fraction = k / 2.0 / (a + fraction);
-        }
-
-        return Math.CopySign(1 - Math.Exp(-a * a) / Math.Sqrt(Math.PI) / (a + fraction), x);
-    }
-}
-
-/// <summary>Element-wise closeness to a double reference: |actual − expected| ≤ absolute + relative·|expected|, NaN where NaN.</summary>
-internal static class Near
-{
-    public static void Assert(double[] expected, float[] actual, double relative, double absolute, string what)
-    {
-        Xunit.Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double e = expected[i], a = actual[i];
-            bool ok = double.IsNaN(e) ? double.IsNaN(a)
-                : double.IsInfinity(e) ? a == e
-                : Math.Abs(a - e) <= absolute + relative * Math.Abs(e);
-            Xunit.Assert.True(ok, $"{what}[{i}]: expected {e:R}, got {a:R}");
-        }
     }
 }

@@ -1,66 +1,17 @@
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
 using Xunit;
 
 namespace GpuViT.Tests.Ops;
-
-/// <summary>The devices the op suite compares, opened once: cpu (the reference), opencl (PoCL here), cuda where one opens, emulator.</summary>
-public sealed class OpDevices : IDisposable
-{
-    private readonly Lazy<Device> _openCL = new(() => RuntimeRequirement.OpenCL());
-    private readonly Lazy<Device> _cuda = new(() => RuntimeRequirement.Cuda());
-    private readonly List<IDisposable> _owned = [];
-
-    public Device Cpu { get; } = Devices.Open("cpu").Device;
-
-    public Device Emulator { get; } = Devices.Open("emulator").Device;
-
-    public TransformerOps Ops(string backend, GemmVersion gemm = GemmVersion.RegisterBlocked)
-    {
-        Device device = backend switch
-        {
-            "cpu" => Cpu,
-            "emulator" => Emulator,
-            "opencl" => _openCL.Value,
-            "cuda" => _cuda.Value,
-            _ => throw new ArgumentException($"unknown backend {backend}"),
-        };
-        TransformerOps ops = backend == "cpu" ? TransformerOps.For(device) : new KernelTransformerOps(device, gemm);
-        if (ops is IDisposable disposable)
-        {
-            lock (_owned)
-            {
-                _owned.Add(disposable);
-            }
-        }
-
-        return ops;
-    }
-
-    public void Dispose()
-    {
-        _owned.ForEach(o => o.Dispose());
-        Cpu.Dispose();
-        Emulator.Dispose();
-        foreach (Lazy<Device> device in new[] { _openCL, _cuda })
-        {
-            if (device.IsValueCreated)
-            {
-                device.Value.Dispose();
-            }
-        }
-    }
-}
 
 /// <summary>
 /// In the spirit of ggml's test-backend-ops: every op on every backend against the cpu backend,
 /// by normalized mean squared error, on shapes that include 1×1, primes, non-multiples of every
 /// tile, and ViT shapes; the emulator on small shapes only.
 /// </summary>
-public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
+public sealed class OpSuiteTests(TestDevices devices) : IClassFixture<TestDevices>
 {
     /// <summary>Σ(actual − expected)² / Σ expected²; NaN where either has a NaN the other lacks.</summary>
     private const double MaxNmse = 1e-10;
@@ -97,7 +48,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [MemberData(nameof(GemmCases))]
     public void Gemm_matches_cpu(string backend, GemmVersion version, int m, int n, int k, Activation activation, bool bias, bool residual)
     {
-        float[] x = Data.Random(m * k, 1), w = Data.Random(n * k, 2), b = Data.Random(n, 3), r = Data.Random(m * n, 4);
+        float[] x = TestData.Random(m * k, 1), w = TestData.Random(n * k, 2), b = TestData.Random(n, 3), r = TestData.Random(m * n, 4);
         float[] Run(TransformerOps ops)
         {
             using var xs = ops.Device.Upload<float>(x);
@@ -109,7 +60,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
             return y.ToArray();
         }
 
-        Data.AssertClose(Run(devices.Ops("cpu")), Run(devices.Ops(backend, version)), MaxNmse, $"{backend} {version} {m}x{n}x{k}");
+        Close.Nmse(Run(devices.Ops("cpu")), Run(devices.Ops(backend, version)), MaxNmse, $"{backend} {version} {m}x{n}x{k}");
     }
 
     [Theory]
@@ -124,7 +75,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void Packed_weight_gemm_equals_the_plain_gemm(string backend, int m, int n, int k, Activation activation, bool bias, bool residual)
     {
         TransformerOps ops = devices.Ops(backend);
-        float[] x = Data.Random(m * k, 1), w = Data.Random(n * k, 2), b = Data.Random(n, 3), r = Data.Random(m * n, 4);
+        float[] x = TestData.Random(m * k, 1), w = TestData.Random(n * k, 2), b = TestData.Random(n, 3), r = TestData.Random(m * n, 4);
         using var xs = ops.Device.Upload<float>(x);
         using var ws = ops.Device.Upload<float>(w);
         using var bs = ops.Device.Upload<float>(b);
@@ -140,7 +91,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
         // GEMM takes fewer than 8 rows by dot products straight from W (another summation order).
         if (backend == "cpu" && m < 8)
         {
-            Data.AssertClose(plain.ToArray(), packed.ToArray(), MaxNmse, $"{backend} {m}x{n}x{k}");
+            Close.Nmse(plain.ToArray(), packed.ToArray(), MaxNmse, $"{backend} {m}x{n}x{k}");
         }
         else
         {
@@ -152,10 +103,10 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void A_packed_weight_runs_only_on_the_ops_that_made_it_and_not_after_dispose()
     {
         TransformerOps cpu = devices.Ops("cpu"), emulator = devices.Ops("emulator");
-        float[] w = Data.Random(6, 1);
-        using var x = cpu.Device.Upload<float>(Data.Random(6, 2));
+        float[] w = TestData.Random(6, 1);
+        using var x = cpu.Device.Upload<float>(TestData.Random(6, 2));
         using var y = cpu.Device.Allocate<float>(4);
-        using var ex = emulator.Device.Upload<float>(Data.Random(6, 2));
+        using var ex = emulator.Device.Upload<float>(TestData.Random(6, 2));
         using var ey = emulator.Device.Allocate<float>(4);
         PackedWeight onCpu = cpu.PackWeight(w, 2, 3), onEmulator = emulator.PackWeight(w, 2, 3);
         Assert.Equal("w", Assert.Throws<ArgumentException>(() => emulator.Gemm(ex, onCpu, null, null, ey, 2)).ParamName);
@@ -181,7 +132,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void Attention_matches_cpu(string backend, int batch, int tokens, int heads, int headSize, bool fused)
     {
         int dim = heads * headSize;
-        float[] qkv = Data.Random(batch * tokens * 3 * dim, 5, -2f, 2f);
+        float[] qkv = TestData.Random(batch * tokens * 3 * dim, 5, -2f, 2f);
         float[] Run(TransformerOps ops, bool useFused)
         {
             using var input = ops.Device.Upload<float>(qkv);
@@ -190,7 +141,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
             return output.ToArray();
         }
 
-        Data.AssertClose(Run(devices.Ops("cpu"), true), Run(devices.Ops(backend), fused), MaxNmse, $"{backend} fused={fused}");
+        Close.Nmse(Run(devices.Ops("cpu"), true), Run(devices.Ops(backend), fused), MaxNmse, $"{backend} fused={fused}");
     }
 
     [Theory]
@@ -201,7 +152,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator", 5, 37)]
     public void LayerNorm_and_softmax_match_cpu(string backend, int rows, int cols)
     {
-        float[] x = Data.Random(rows * cols, 6, -4f, 4f), gamma = Data.Random(cols, 7), beta = Data.Random(cols, 8);
+        float[] x = TestData.Random(rows * cols, 6, -4f, 4f), gamma = TestData.Random(cols, 7), beta = TestData.Random(cols, 8);
         (float[] Norm, float[] Soft) Run(TransformerOps ops)
         {
             using var xs = ops.Device.Upload<float>(x);
@@ -216,8 +167,8 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
 
         (float[] norm, float[] soft) = Run(devices.Ops("cpu"));
         (float[] normB, float[] softB) = Run(devices.Ops(backend));
-        Data.AssertClose(norm, normB, MaxNmse, "layernorm");
-        Data.AssertClose(soft, softB, MaxNmse, "softmax");
+        Close.Nmse(norm, normB, MaxNmse, "layernorm");
+        Close.Nmse(soft, softB, MaxNmse, "softmax");
     }
 
     [Theory]
@@ -228,9 +179,9 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     public void Patch_embedding_positions_and_pooling_match_cpu(string backend, int batch, int channels, int imageSize, int patchSize, int dim, int prefix)
     {
         int patches = imageSize / patchSize * (imageSize / patchSize), tokens = prefix + patches;
-        float[] images = Data.Random(batch * channels * imageSize * imageSize, 9);
-        float[] weight = Data.Random(dim * channels * patchSize * patchSize, 10), bias = Data.Random(dim, 11);
-        float[] cls = Data.Random(dim, 12), positions = Data.Random(tokens * dim, 13);
+        float[] images = TestData.Random(batch * channels * imageSize * imageSize, 9);
+        float[] weight = TestData.Random(dim * channels * patchSize * patchSize, 10), bias = TestData.Random(dim, 11);
+        float[] cls = TestData.Random(dim, 12), positions = TestData.Random(tokens * dim, 13);
         (float[] Tokens, float[] Pooled, float[] Mean) Run(TransformerOps ops)
         {
             using var im = ops.Device.Upload<float>(images);
@@ -250,9 +201,9 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
 
         var expected = Run(devices.Ops("cpu"));
         var actual = Run(devices.Ops(backend));
-        Data.AssertClose(expected.Tokens, actual.Tokens, MaxNmse, "tokens");
-        Data.AssertClose(expected.Pooled, actual.Pooled, MaxNmse, "pooled");
-        Data.AssertClose(expected.Mean, actual.Mean, MaxNmse, "mean");
+        Close.Nmse(expected.Tokens, actual.Tokens, MaxNmse, "tokens");
+        Close.Nmse(expected.Pooled, actual.Pooled, MaxNmse, "pooled");
+        Close.Nmse(expected.Mean, actual.Mean, MaxNmse, "mean");
     }
 
     [Theory]
@@ -261,7 +212,7 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
     [InlineData("emulator", 97)]
     public void Gelu_and_add_match_cpu(string backend, int n)
     {
-        float[] a = Data.Random(n, 14, -5f, 5f), b = Data.Random(n, 15);
+        float[] a = TestData.Random(n, 14, -5f, 5f), b = TestData.Random(n, 15);
         float[] Run(TransformerOps ops)
         {
             using var xa = ops.Device.Upload<float>(a);
@@ -276,22 +227,21 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
             return s.ToArray();
         }
 
-        Data.AssertClose(Run(devices.Ops("cpu")), Run(devices.Ops(backend)), MaxNmse, "gelu+add");
+        Close.Nmse(Run(devices.Ops("cpu")), Run(devices.Ops(backend)), MaxNmse, "gelu+add");
     }
 
     [Theory]
     [InlineData("cpu")]
-    [KernelDeviceData]
-    [InlineData("emulator")]
+    [KernelBackendData]
     public void NaN_and_infinity_in_inputs_propagate_without_a_crash(string backend)
     {
         TransformerOps ops = devices.Ops(backend);
         int m = 5, n = 7, k = 9;
-        float[] x = Data.Random(m * k, 16);
+        float[] x = TestData.Random(m * k, 16);
         x[2 * k + 3] = float.NaN;      // row 2 of X
         x[4 * k] = float.PositiveInfinity; // row 4 of X
         using var xs = ops.Device.Upload<float>(x);
-        using var w = ops.Device.Upload<float>(Data.Random(n * k, 17, 0.1f, 1f));
+        using var w = ops.Device.Upload<float>(TestData.Random(n * k, 17, 0.1f, 1f));
         using var y = ops.Device.Allocate<float>(m * n);
         using var soft = ops.Device.Allocate<float>(m * k);
         ops.Gemm(xs, w, null, null, y, m, n, k);
@@ -303,43 +253,5 @@ public sealed class OpSuiteTests(OpDevices devices) : IClassFixture<OpDevices>
         Assert.All(result[..(2 * n)], v => Assert.True(float.IsFinite(v)));
         Assert.All(softmax[(2 * k)..(3 * k)], v => Assert.True(float.IsNaN(v)));
         Assert.All(softmax[..(2 * k)], v => Assert.True(float.IsFinite(v)));
-    }
-}
-
-/// <summary>Test data and the normalized comparison.</summary>
-public static class Data
-{
-    public static float[] Random(int count, int seed, float low = -1f, float high = 1f)
-    {
-        var random = new Random(seed);
-        var values = new float[count];
-        for (int i = 0; i < count; i++)
-        {
-            values[i] = low + (float)random.NextDouble() * (high - low);
-        }
-
-        return values;
-    }
-
-    /// <summary>Normalized mean squared error below <paramref name="maxNmse"/>, and NaN exactly where expected has NaN.</summary>
-    public static void AssertClose(float[] expected, float[] actual, double maxNmse, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double error = 0, norm = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            if (float.IsNaN(expected[i]) || float.IsNaN(actual[i]))
-            {
-                Assert.True(float.IsNaN(expected[i]) && float.IsNaN(actual[i]), $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
-                continue;
-            }
-
-            double d = (double)actual[i] - expected[i];
-            error += d * d;
-            norm += (double)expected[i] * expected[i];
-        }
-
-        double nmse = norm == 0 ? error : error / norm;
-        Assert.True(nmse <= maxNmse, $"{what}: normalized error {nmse:G3} > {maxNmse:G1}");
     }
 }

@@ -3,7 +3,6 @@ using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Tests.Host;
-using GpuViT.Tests.Kernels;
 using GpuViT.Tests.Models;
 using GpuViT.Tests.Runtime;
 using Xunit;
@@ -17,36 +16,25 @@ namespace GpuViT.Tests.Ops;
 /// kernels, against plain loops (the readouts, with every slicing) and the dense-matrix reference
 /// (whole models, at batches that take each pass of the streaming step).
 /// </summary>
-public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<KernelBackends>
+public sealed class RnnKernelTests(TestDevices devices) : IClassFixture<TestDevices>
 {
-    public static TheoryData<string, int, int, int> PoolCases()
-    {
-        var data = new TheoryData<string, int, int, int>();
-        foreach (string backend in KernelBackends.Names)
-        {
-            // positions, planes, slices: one slice; slices that do not divide the positions; more slices than a group's stride covers.
-            data.Add(backend, 37, 3, 1);
-            data.Add(backend, 1000, 5, 3);
-            data.Add(backend, 700, 2, 7);
-        }
-
-        return data;
-    }
-
+    // positions, planes, slices: one slice; slices that do not divide the positions; more slices than a group's stride covers.
     [Theory]
-    [MemberData(nameof(PoolCases))]
+    [KernelBackendData(37, 3, 1)]
+    [KernelBackendData(1000, 5, 3)]
+    [KernelBackendData(700, 2, 7)]
     public void Pooled_readout_matches_plain_loops(string backend, int positions, int planes, int slices)
     {
         const int Channels = 1;
         int batch = planes / Channels, classes = 11;
-        float[] state = Compare.Random(planes * positions, seed: positions);
-        float[] weights = Compare.Random(classes * Channels, seed: 2);
-        float[] bias = Compare.Random(classes, seed: 3);
+        float[] state = TestData.Random(planes * positions, seed: positions);
+        float[] weights = TestData.Random(classes * Channels, seed: 2);
+        float[] bias = TestData.Random(classes, seed: 3);
         float[] partial = Poisoned(planes * slices);
         float[] logits = Poisoned(batch * classes);
 
-        backends.Launch(backend, Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Rnn.ReduceGroupSize), state, partial, planes, positions, slices);
-        backends.Launch(backend, Catalog.RnnReadoutPooled, Int3.Size(Compare.Groups(classes, 64), batch), Int3.Size(64, 1),
+        devices.Launch(backend, Catalog.RnnPoolChannels, Int3.Size(slices, planes), Int3.Size(Rnn.ReduceGroupSize), state, partial, planes, positions, slices);
+        devices.Launch(backend, Catalog.RnnReadoutPooled, Int3.Size(TestDevices.Groups(classes, 64), batch), Int3.Size(64, 1),
             partial, weights, bias, logits, batch, Channels, positions, classes, slices);
 
         var expected = new float[batch * classes];
@@ -65,37 +53,26 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
             }
         }
 
-        Compare.Close(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
+        Close.Elementwise(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
     }
 
-    public static TheoryData<string, int, int, int> UnitCases()
-    {
-        var data = new TheoryData<string, int, int, int>();
-        foreach (string backend in KernelBackends.Names)
-        {
-            // units, batch, slices: one image (three repeated lanes); four and one more; slices that do not divide the units.
-            data.Add(backend, 300, 1, 1);
-            data.Add(backend, 1031, 5, 3);
-            data.Add(backend, 257, 4, 2);
-        }
-
-        return data;
-    }
-
+    // units, batch, slices: one image (three repeated lanes); four and one more; slices that do not divide the units.
     [Theory]
-    [MemberData(nameof(UnitCases))]
+    [KernelBackendData(300, 1, 1)]
+    [KernelBackendData(1031, 5, 3)]
+    [KernelBackendData(257, 4, 2)]
     public void Per_unit_readout_matches_plain_loops(string backend, int units, int batch, int slices)
     {
         const int Classes = 7;
-        float[] state = Compare.Random(batch * units, seed: units);
-        float[] weights = Compare.Random(Classes * units, seed: 5);
-        float[] bias = Compare.Random(Classes, seed: 6);
+        float[] state = TestData.Random(batch * units, seed: units);
+        float[] weights = TestData.Random(Classes * units, seed: 5);
+        float[] bias = TestData.Random(Classes, seed: 6);
         float[] partial = Poisoned(batch * Classes * slices);
         float[] logits = Poisoned(batch * Classes);
-        int imageGroups = Compare.Groups(batch, Rnn.ImagesPerThread);
+        int imageGroups = TestDevices.Groups(batch, Rnn.ImagesPerThread);
 
-        backends.Launch(backend, Catalog.RnnReadoutUnits, Int3.Size(slices, Classes, imageGroups), Int3.Size(Rnn.ReduceGroupSize), state, weights, partial, batch, units, Classes, slices);
-        backends.Launch(backend, Catalog.RnnReadoutFinish, Int3.Size(1, batch), Int3.Size(64, 1), partial, bias, logits, batch, Classes, slices);
+        devices.Launch(backend, Catalog.RnnReadoutUnits, Int3.Size(slices, Classes, imageGroups), Int3.Size(Rnn.ReduceGroupSize), state, weights, partial, batch, units, Classes, slices);
+        devices.Launch(backend, Catalog.RnnReadoutFinish, Int3.Size(1, batch), Int3.Size(64, 1), partial, bias, logits, batch, Classes, slices);
 
         var expected = new float[batch * Classes];
         for (int image = 0; image < batch; image++)
@@ -112,13 +89,13 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
             }
         }
 
-        Compare.Close(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
+        Close.Elementwise(expected, logits, relative: 1e-4f, absolute: 1e-5f, what: "logits");
     }
 
     public static TheoryData<string, RnnKernelVersion, int, int, RnnReadout> ModelCases()
     {
         var data = new TheoryData<string, RnnKernelVersion, int, int, RnnReadout>();
-        foreach (string backend in TestBackends.KernelDevices.Prepend(KernelBackends.Emulator))
+        foreach (string backend in TestDevices.KernelBackends)
         {
             foreach (RnnKernelVersion version in Enum.GetValues<RnnKernelVersion>())
             {
@@ -127,7 +104,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
                 data.Add(backend, version, 1, 8, RnnReadout.Pooled);
                 data.Add(backend, version, 3, 7, RnnReadout.PerUnit);
                 data.Add(backend, version, 9, 8, RnnReadout.PerUnit);
-                if (backend != KernelBackends.Emulator)
+                if (backend != TestBackends.Emulator)
                 {
                     data.Add(backend, version, 2, 8, RnnReadout.Pooled);
                     data.Add(backend, version, 6, 7, RnnReadout.Pooled);
@@ -145,13 +122,13 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
         int kernel = imageSize == 7 ? 5 : 3;
         var config = new DenseRnnConfig(imageSize, Channels: 5, Kernel: kernel, Steps: 2, Classes: 6, Readout: readout);
         DenseRnnWeights weights = DenseRnnWeights.RandomInit(config, seed: batch);
-        float[] images = Compare.Random(batch * DenseRnnConfig.InputChannels * config.Positions, seed: 10 + batch);
+        float[] images = TestData.Random(batch * DenseRnnConfig.InputChannels * config.Positions, seed: 10 + batch);
 
         using Device device = TestBackends.Open(backend);
         using DenseRnnModel model = DenseRnnModel.Load(device, config, weights, batch, version);
         float[] actual = model.Forward(images, batch);
 
-        Compare.Close(DenseRnnReference.Forward(config, weights, images, batch), actual, relative: 1e-4f, absolute: 1e-4f, what: "logits");
+        Close.Elementwise(DenseRnnReference.Forward(config, weights, images, batch), actual, relative: 1e-4f, absolute: 1e-4f, what: "logits");
         Assert.Equal(version, ((KernelRnnOps)model.Ops).Version);
     }
 
@@ -168,9 +145,9 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
         int positions = Size * Size, units = Channels * positions;
         float[][] values =
         [
-            Compare.Random(batch * 3 * positions, seed: 1), Compare.Random(batch * units, seed: 2), Compare.Random((int)shape.InputWeightElements, seed: 3),
-            Compare.Random((int)shape.RecurrentWeightElements, seed: 4), Compare.Random(units, seed: 5),
-            Compare.Random(Classes * (pooled ? Channels : units), seed: 6), Compare.Random(Classes, seed: 7),
+            TestData.Random(batch * 3 * positions, seed: 1), TestData.Random(batch * units, seed: 2), TestData.Random((int)shape.InputWeightElements, seed: 3),
+            TestData.Random((int)shape.RecurrentWeightElements, seed: 4), TestData.Random(units, seed: 5),
+            TestData.Random(Classes * (pooled ? Channels : units), seed: 6), TestData.Random(Classes, seed: 7),
         ];
 
         float[] Run(Device device, DeviceStream? stream)
@@ -200,7 +177,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
         float[] expected = Run(emulator, null);
         using var slow = new SlowAsyncDevice();
         using DeviceStream own = slow.CreateStream();
-        Compare.Close(expected, Run(slow, own), what: "logits");
+        Close.Elementwise(expected, Run(slow, own), relative: 1e-5f, absolute: 1e-6f, what: "logits");
     }
 
     private static unsafe Span<float> HostSpan(DeviceBuffer<float> buffer) =>
@@ -213,9 +190,9 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
     public void Cpu_readouts_match_plain_loops(bool pooled, int positions, int channels, int classes, int batch)
     {
         int units = positions * channels;
-        float[] state = Compare.Random(batch * units, seed: 1);
-        float[] weights = Compare.Random(classes * (pooled ? channels : units), seed: 2);
-        float[] bias = Compare.Random(classes, seed: 3);
+        float[] state = TestData.Random(batch * units, seed: 1);
+        float[] weights = TestData.Random(classes * (pooled ? channels : units), seed: 2);
+        float[] bias = TestData.Random(classes, seed: 3);
         using Device cpu = Devices.Open("cpu").Device;
         using DeviceBuffer<float> stateBuffer = cpu.Upload<float>(state), weightBuffer = cpu.Upload<float>(weights), biasBuffer = cpu.Upload<float>(bias);
         using DeviceBuffer<float> logits = cpu.Upload<float>(Poisoned(batch * classes));
@@ -246,7 +223,7 @@ public sealed class RnnKernelTests(KernelBackends backends) : IClassFixture<Kern
             }
         }
 
-        Compare.Close(expected, logits.ToArray(), relative: 1e-4f, absolute: 1e-5f, what: "logits");
+        Close.Elementwise(expected, logits.ToArray(), relative: 1e-4f, absolute: 1e-5f, what: "logits");
     }
 
     [Theory]

@@ -2,7 +2,6 @@ using GpuViT.Kernels;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.OpenCL;
-using GpuViT.Tests.Kernels;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
@@ -14,14 +13,14 @@ namespace GpuViT.Tests.Runtime;
 /// fooled by a cold kernel cache.
 /// </summary>
 [Collection(nameof(RunsAlone))]
-public sealed class DeviceProbeTests(KernelBackends backends) : IClassFixture<KernelBackends>
+public sealed class DeviceProbeTests(TestDevices devices) : IClassFixture<TestDevices>
 {
     public static TheoryData<string, int, int, int> CopyShapes
     {
         get
         {
             var shapes = new TheoryData<string, int, int, int>();
-            foreach (string backend in new[] { KernelBackends.OpenCL, KernelBackends.Emulator })
+            foreach (string backend in new[] { TestBackends.OpenCL, TestBackends.Emulator })
             {
                 shapes.Add(backend, 3 * Probes.CopyBlock + 77, 2, Probes.CopyGroupSize);   // blocks looped over, and a tail
                 shapes.Add(backend, 4 * Probes.CopyBlock, 4, Probes.CopyGroupSize);        // one block per group, no tail
@@ -38,10 +37,10 @@ public sealed class DeviceProbeTests(KernelBackends backends) : IClassFixture<Ke
     [MemberData(nameof(CopyShapes))]
     public void The_copy_kernel_copies_every_element_exactly_and_nothing_past_n(string backend, int n, int groups, int groupSize)
     {
-        float[] source = Compare.Random(n + 64, seed: n);
+        float[] source = TestData.Random(n + 64, seed: n);
         float[] destination = Enumerable.Repeat(float.NaN, n + 64).ToArray();
 
-        backends.Launch(backend, K.ProbeCopy, Int3.Size(groups), Int3.Size(groupSize), source, destination, n);
+        devices.Launch(backend, K.ProbeCopy, Int3.Size(groups), Int3.Size(groupSize), source, destination, n);
 
         Assert.Equal(source[..n], destination[..n]);
         Assert.All(destination[n..], value => Assert.True(float.IsNaN(value), "written past n"));
@@ -54,7 +53,7 @@ public sealed class DeviceProbeTests(KernelBackends backends) : IClassFixture<Ke
     public void The_driver_copy_copies_the_whole_buffer_to_the_start_of_a_longer_one(string selector)
     {
         using Device device = selector == "opencl" ? RuntimeRequirement.OpenCL() : Devices.Open(selector).Device;
-        float[] values = Compare.Random(10_000, seed: 3);
+        float[] values = TestData.Random(10_000, seed: 3);
         using DeviceBuffer<float> source = device.Upload<float>(values);
         using DeviceBuffer<float> destination = device.Upload<float>(Enumerable.Repeat(-1f, 10_007).ToArray());
 

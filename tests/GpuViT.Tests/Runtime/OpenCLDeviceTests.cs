@@ -1,7 +1,6 @@
 using GpuViT.Kernels;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.OpenCL;
-using GpuViT.Tests.Kernels;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
@@ -83,10 +82,10 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     public void Add_uploads_launches_and_downloads_like_a_loop()
     {
         const int n = 1000; // not a multiple of the group size: the kernel's bounds check matters
-        float[] a = Compare.Random(n, 1), b = Compare.Random(n, 2);
+        float[] a = TestData.Random(n, 1), b = TestData.Random(n, 2);
         using DeviceBuffer<float> da = Device.Upload<float>(a), db = Device.Upload<float>(b), dc = Device.Allocate<float>(n);
 
-        Device.Launch(K.Add, Int3.Size(Compare.Groups(n, 64)), Int3.Size(64), da, db, dc, n);
+        Device.Launch(K.Add, Int3.Size(TestDevices.Groups(n, 64)), Int3.Size(64), da, db, dc, n);
 
         Assert.Equal(a.Zip(b, (x, y) => x + y).ToArray(), dc.ToArray());
     }
@@ -95,11 +94,11 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     public void GemmTiled_matches_a_loop()
     {
         const int m = 37, n = 53, k = 29;
-        float[] a = Compare.Random(m * k, 3), b = Compare.Random(n * k, 4);
+        float[] a = TestData.Random(m * k, 3), b = TestData.Random(n * k, 4);
         using DeviceBuffer<float> da = Device.Upload<float>(a), db = Device.Upload<float>(b), dc = Device.Allocate<float>(m * n);
         using DeviceBuffer<float> unused = Device.Allocate<float>(1); // no bias, no residual
 
-        Device.Launch(K.GemmTiled, Int3.Size(Compare.Groups(n, 16), Compare.Groups(m, 16)), Int3.Size(16, 16), da, db, unused, unused, dc, m, n, k, false, 0, false);
+        Device.Launch(K.GemmTiled, Int3.Size(TestDevices.Groups(n, 16), TestDevices.Groups(m, 16)), Int3.Size(16, 16), da, db, unused, unused, dc, m, n, k, false, 0, false);
 
         var expected = new float[m * n];
         for (int i = 0; i < m; i++)
@@ -116,18 +115,18 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
             }
         }
 
-        Compare.Close(expected, dc.ToArray(), 1e-4f, 1e-5f);
+        Close.Elementwise(expected, dc.ToArray(), 1e-4f, 1e-5f, "c");
     }
 
     [Fact]
     public void Views_at_odd_element_offsets_are_kernel_inputs_and_outputs()
     {
         const int n = 101;
-        float[] a = Compare.Random(n + 10, 5), b = Compare.Random(n + 10, 6);
+        float[] a = TestData.Random(n + 10, 5), b = TestData.Random(n + 10, 6);
         float[] sentinel = Enumerable.Repeat(-7f, n + 10).ToArray();
         using DeviceBuffer<float> da = Device.Upload<float>(a), db = Device.Upload<float>(b), dc = Device.Upload<float>(sentinel);
 
-        Device.Launch(K.Add, Int3.Size(Compare.Groups(n, 32)), Int3.Size(32), da.View(3, n), db.View(7, n), dc.View(3, n), n);
+        Device.Launch(K.Add, Int3.Size(TestDevices.Groups(n, 32)), Int3.Size(32), da.View(3, n), db.View(7, n), dc.View(3, n), n);
 
         float[] c = dc.ToArray();
         for (int i = 0; i < c.Length; i++)
@@ -215,7 +214,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     public void Events_time_a_kernel()
     {
         const int size = 128;
-        using DeviceBuffer<float> a = Device.Upload<float>(Compare.Random(size * size, 7)), c = Device.Allocate<float>(size * size);
+        using DeviceBuffer<float> a = Device.Upload<float>(TestData.Random(size * size, 7)), c = Device.Allocate<float>(size * size);
         DeviceStream stream = Device.DefaultStream;
         Device.Prepare(K.GemmNaive);
 
@@ -251,7 +250,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     {
         using var directory = new TemporaryDirectory();
         const int n = 300;
-        float[] a = Compare.Random(n, 8), b = Compare.Random(n, 9);
+        float[] a = TestData.Random(n, 8), b = TestData.Random(n, 9);
 
         float[] first = AddOnNewDevice(new KernelCache(directory.Path), a, b, out KernelBuildStatistics firstBuilds);
         string entry = Assert.Single(Directory.GetFiles(directory.Path));
@@ -276,7 +275,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     {
         using var directory = new TemporaryDirectory();
         const int n = 64;
-        float[] a = Compare.Random(n, 10), b = Compare.Random(n, 11);
+        float[] a = TestData.Random(n, 10), b = TestData.Random(n, 11);
         AddOnNewDevice(new KernelCache(directory.Path), a, b, out _);
         string entry = Assert.Single(Directory.GetFiles(directory.Path));
         byte[] good = File.ReadAllBytes(entry);
@@ -303,7 +302,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     {
         using var directory = new TemporaryDirectory();
         const int n = 64;
-        float[] a = Compare.Random(n, 12), b = Compare.Random(n, 13);
+        float[] a = TestData.Random(n, 12), b = TestData.Random(n, 13);
         var cache = new KernelCache(directory.Path);
         string key = KernelCache.Key(K.Add, KernelDialect.OpenCL, Device.Info, OpenCLDevice.BuildOptions);
         // Intact as a cache entry, but not a program binary (as one from another driver build might be).
@@ -450,7 +449,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     public void Disposing_the_device_releases_what_is_still_open()
     {
         OpenCLDevice device = RuntimeRequirement.OpenCL();
-        DeviceBuffer<float> buffer = device.Upload<float>(Compare.Random(1000, 12));
+        DeviceBuffer<float> buffer = device.Upload<float>(TestData.Random(1000, 12));
         DeviceBuffer<int> counts = device.Allocate<int>(10);
         DeviceStream stream = device.CreateStream();
         PinnedBuffer<float> pinned = device.AllocatePinned<float>(1000);
@@ -511,7 +510,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     {
         using OpenCLDevice device = RuntimeRequirement.OpenCL(cache);
         using DeviceBuffer<float> da = device.Upload<float>(a), db = device.Upload<float>(b), dc = device.Allocate<float>(a.Length);
-        device.Launch(K.Add, Int3.Size(Compare.Groups(a.Length, 64)), Int3.Size(64), da, db, dc, a.Length);
+        device.Launch(K.Add, Int3.Size(TestDevices.Groups(a.Length, 64)), Int3.Size(64), da, db, dc, a.Length);
         builds = device.KernelBuilds;
         return dc.ToArray();
     }

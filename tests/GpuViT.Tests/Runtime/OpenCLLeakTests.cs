@@ -2,7 +2,6 @@ using System.Diagnostics;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Kernels.Runtime.OpenCL;
-using GpuViT.Tests.Kernels;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
@@ -17,7 +16,7 @@ public sealed class OpenCLLeakTests
     {
         using OpenCLDevice device = RuntimeRequirement.OpenCL();
         const int n = 64 * 1024; // 256 KiB per buffer: a leak of three per cycle would be 750 MiB
-        float[] a = Compare.Random(n, 13), b = Compare.Random(n, 14), c = new float[n];
+        float[] a = TestData.Random(n, 13), b = TestData.Random(n, 14), c = new float[n];
         MemoryUsage start = device.Memory;
 
         void Cycle()

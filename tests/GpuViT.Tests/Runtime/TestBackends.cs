@@ -16,6 +16,7 @@ public static class TestBackends
 {
     public const string Cuda = "cuda";
     public const string OpenCL = "opencl";
+    public const string Emulator = "emulator";
 
     /// <summary>The backends that run the generated kernels through a device's API, each checked against cpu or a reference.</summary>
     public static IReadOnlyList<string> KernelDevices { get; } = [OpenCL, Cuda];
@@ -25,9 +26,18 @@ public static class TestBackends
     {
         OpenCL => RuntimeRequirement.OpenCL(),
         Cuda => RuntimeRequirement.Cuda(),
-        "cpu" or "emulator" => Devices.Open(backend).Device,
+        "cpu" or Emulator => Devices.Open(backend).Device,
         _ => throw new ArgumentException($"unknown backend '{backend}'", nameof(backend)),
     };
+}
+
+/// <summary>An inline row on each of some backends, the backend's name first.</summary>
+public abstract class BackendRowsAttribute(IReadOnlyList<string> backends, object?[] data) : DataAttribute
+{
+    public override ValueTask<IReadOnlyCollection<ITheoryDataRow>> GetData(MethodInfo testMethod, DisposalTracker disposalTracker) =>
+        new([.. backends.Select(backend => new TheoryDataRow([backend, .. data]))]);
+
+    public override bool SupportsDiscoveryEnumeration() => true;
 }
 
 /// <summary>
@@ -35,10 +45,4 @@ public static class TestBackends
 /// is <c>[InlineData("opencl", 5, 7)]</c> and <c>[InlineData("cuda", 5, 7)]</c>.
 /// </summary>
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = true)]
-public sealed class KernelDeviceDataAttribute(params object?[] data) : DataAttribute
-{
-    public override ValueTask<IReadOnlyCollection<ITheoryDataRow>> GetData(MethodInfo testMethod, DisposalTracker disposalTracker) =>
-        new([.. TestBackends.KernelDevices.Select(backend => new TheoryDataRow([backend, .. data]))]);
-
-    public override bool SupportsDiscoveryEnumeration() => true;
-}
+public sealed class KernelDeviceDataAttribute(params object?[] data) : BackendRowsAttribute(TestBackends.KernelDevices, data);

@@ -1,8 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
+using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.OpenCL;
 
 namespace GpuViT.Bench;
 

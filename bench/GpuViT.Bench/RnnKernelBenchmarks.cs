@@ -1,9 +1,9 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.OpenCL;
 using GpuViT.Models.Rnn;
 
 namespace GpuViT.Bench;

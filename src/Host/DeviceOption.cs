@@ -1,5 +1,5 @@
-using System.CommandLine;
 using GpuViT.Kernels.Runtime;
+using System.CommandLine;
 
 namespace GpuViT.Host;
 

@@ -1,4 +1,4 @@
-using System.CommandLine;
 using GpuViT.Host;
+using System.CommandLine;
 
 return Cli.Run(args);

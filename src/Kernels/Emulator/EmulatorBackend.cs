@@ -1,5 +1,5 @@
-using System.Runtime.CompilerServices;
 using GpuViT.Kernels.Runtime;
+using System.Runtime.CompilerServices;
 
 namespace GpuViT.Kernels.Emulator;
 

@@ -1,5 +1,5 @@
-using System.Runtime.ExceptionServices;
 using GpuViT.Kernels.Runtime;
+using System.Runtime.ExceptionServices;
 
 namespace GpuViT.Models.Streaming;
 

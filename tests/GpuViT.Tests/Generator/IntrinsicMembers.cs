@@ -1,5 +1,5 @@
-using System.Reflection;
 using GpuViT.Kernels;
+using System.Reflection;
 using Xunit;
 
 namespace GpuViT.Tests.Generator;

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using GpuViT.Host;
+using System.Text.Json;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 

@@ -1,11 +1,11 @@
-using System.Text.Json;
 using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
+using System.Text.Json;
 using Xunit;
+using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.CompareText;
-using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.Roofline;
 using static GpuViT.Tests.Host.CliHarness;
 

@@ -1,6 +1,6 @@
 using GpuViT.Kernels;
+using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Cuda;
 using GpuViT.Tests.Runtime;
 using Xunit;
 

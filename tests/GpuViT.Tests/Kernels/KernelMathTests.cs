@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
-using System.Reflection;
 using GpuViT.Kernels;
 using GpuViT.Tests.Generator;
+using System.Collections.Concurrent;
+using System.Reflection;
 using Xunit;
 
 namespace GpuViT.Tests.Kernels;

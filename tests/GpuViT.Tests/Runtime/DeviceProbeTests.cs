@@ -1,7 +1,7 @@
 using GpuViT.Kernels;
 using GpuViT.Kernels.Library;
+using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.OpenCL;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 

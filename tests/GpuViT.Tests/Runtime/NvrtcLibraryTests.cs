@@ -1,4 +1,4 @@
-using GpuViT.Kernels.Runtime.Cuda;
+using GpuViT.Kernels.Cuda;
 using Xunit;
 
 namespace GpuViT.Tests.Runtime;

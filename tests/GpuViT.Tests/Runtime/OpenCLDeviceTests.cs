@@ -1,6 +1,6 @@
 using GpuViT.Kernels;
+using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.OpenCL;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 

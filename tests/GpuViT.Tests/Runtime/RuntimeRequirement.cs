@@ -1,6 +1,6 @@
+using GpuViT.Kernels.Cuda;
+using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Runtime;
-using GpuViT.Kernels.Runtime.Cuda;
-using GpuViT.Kernels.Runtime.OpenCL;
 using Xunit;
 
 namespace GpuViT.Tests.Runtime;
@@ -54,7 +54,7 @@ internal static class RuntimeRequirement
     {
         try
         {
-            _ = GpuViT.Kernels.Runtime.Cuda.Nvrtc.Version;
+            _ = GpuViT.Kernels.Cuda.Nvrtc.Version;
         }
         catch (NvrtcUnavailableException e)
         {

@@ -1,7 +1,8 @@
+using GpuViT.Kernels.Runtime;
 using System.Buffers.Binary;
 using System.Text;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// What the compiler gave one kernel of a cubin: registers per thread, static shared memory per

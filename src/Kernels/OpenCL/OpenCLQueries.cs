@@ -1,7 +1,8 @@
+using GpuViT.Kernels.Runtime;
 using System.Text;
-using static GpuViT.Kernels.Runtime.OpenCL.OpenCLNative;
+using static GpuViT.Kernels.OpenCL.OpenCLNative;
 
-namespace GpuViT.Kernels.Runtime.OpenCL;
+namespace GpuViT.Kernels.OpenCL;
 
 /// <summary>Platforms, devices and their attributes: the clGet*Info calls, decoded.</summary>
 internal static unsafe class OpenCLQueries

@@ -1,6 +1,7 @@
-using static GpuViT.Kernels.Runtime.Cuda.CudaNative;
+using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.Cuda.CudaNative;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// A CUDA stream, created non-blocking so that it never waits on the legacy NULL stream (which

@@ -1,6 +1,7 @@
-using static GpuViT.Kernels.Runtime.OpenCL.OpenCLNative;
+using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.OpenCL.OpenCLNative;
 
-namespace GpuViT.Kernels.Runtime.OpenCL;
+namespace GpuViT.Kernels.OpenCL;
 
 /// <summary>
 /// An in-order OpenCL command queue with profiling on. Asynchronous work is flushed as it is

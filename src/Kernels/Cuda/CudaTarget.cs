@@ -1,6 +1,7 @@
+using GpuViT.Kernels.Runtime;
 using System.Text;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// What NVRTC builds for one GPU: a cubin for the GPU's own architecture when this NVRTC knows it;

@@ -1,6 +1,7 @@
+using GpuViT.Kernels.Runtime;
 using System.Runtime.InteropServices;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// The CUDA driver API (libcuda.so.1, installed by the NVIDIA driver, not by the toolkit). Only the

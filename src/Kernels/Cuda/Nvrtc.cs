@@ -1,8 +1,9 @@
+using GpuViT.Kernels.Runtime;
 using System.Text;
 using System.Text.RegularExpressions;
-using static GpuViT.Kernels.Runtime.Cuda.NvrtcNative;
+using static GpuViT.Kernels.Cuda.NvrtcNative;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>NVRTC is not installed; the message says how to install it.</summary>
 public sealed class NvrtcUnavailableException : Exception

@@ -1,7 +1,8 @@
+using GpuViT.Kernels.Runtime;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>NVIDIA GPUs (<c>cuda[:N]</c>): the first choice of <c>auto</c>.</summary>
 internal sealed class CudaBackend() : DeviceBackend(DeviceKind.Cuda, "cuda", order: 0, index: "N", autoDescription: "a CUDA GPU")

@@ -1,7 +1,8 @@
+using GpuViT.Kernels.Runtime;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
-namespace GpuViT.Kernels.Runtime.OpenCL;
+namespace GpuViT.Kernels.OpenCL;
 
 /// <summary>OpenCL devices (<c>opencl[:P.D]</c>): <c>auto</c> takes a GPU here, never a CPU device.</summary>
 internal sealed class OpenCLBackend() : DeviceBackend(DeviceKind.OpenCL, "opencl", order: 1, index: "P.D", autoDescription: "an OpenCL GPU")

@@ -1,8 +1,9 @@
+using GpuViT.Kernels.Runtime;
 using System.Collections.Concurrent;
 using System.Text;
-using static GpuViT.Kernels.Runtime.OpenCL.OpenCLNative;
+using static GpuViT.Kernels.OpenCL.OpenCLNative;
 
-namespace GpuViT.Kernels.Runtime.OpenCL;
+namespace GpuViT.Kernels.OpenCL;
 
 /// <summary>
 /// An OpenCL 1.2+ device behind the <see cref="Device"/> API: one context, in-order profiling

@@ -1,6 +1,7 @@
+using GpuViT.Kernels.Runtime;
 using System.Runtime.InteropServices;
 
-namespace GpuViT.Kernels.Runtime.OpenCL;
+namespace GpuViT.Kernels.OpenCL;
 
 /// <summary>
 /// The OpenCL 1.2 C API, bound through the ICD loader (libOpenCL.so.1), which dispatches to every

@@ -1,8 +1,9 @@
+using GpuViT.Kernels.Runtime;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Runtime.Loader;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// NVRTC, the CUDA run-time compiler (CUDA C → PTX/cubin, no GPU needed). Only the entry points the

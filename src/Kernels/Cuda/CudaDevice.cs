@@ -1,9 +1,10 @@
+using GpuViT.Kernels.Runtime;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using static GpuViT.Kernels.Runtime.Cuda.CudaNative;
+using static GpuViT.Kernels.Cuda.CudaNative;
 
-namespace GpuViT.Kernels.Runtime.Cuda;
+namespace GpuViT.Kernels.Cuda;
 
 /// <summary>A CUDA driver call failed; the message names the call, the device and the CUresult.</summary>
 public sealed class CudaException : Exception

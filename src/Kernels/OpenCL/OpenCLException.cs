@@ -1,4 +1,6 @@
-namespace GpuViT.Kernels.Runtime.OpenCL;
+using GpuViT.Kernels.Runtime;
+
+namespace GpuViT.Kernels.OpenCL;
 
 /// <summary>
 /// An OpenCL call failed for a reason other than those with their own exception (out of memory,

@@ -1,9 +1,9 @@
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Order;
 using GpuViT.Kernels.Cpu;
-using System.Runtime.InteropServices;
 
 namespace GpuViT.Bench;
 

@@ -1,10 +1,10 @@
+using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Order;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
-using System.Runtime.InteropServices;
 
 namespace GpuViT.Bench;
 

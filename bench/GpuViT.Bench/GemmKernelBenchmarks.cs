@@ -1,3 +1,4 @@
+using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
@@ -5,7 +6,6 @@ using BenchmarkDotNet.Running;
 using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
-using System.Globalization;
 
 namespace GpuViT.Bench;
 

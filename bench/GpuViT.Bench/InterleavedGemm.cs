@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Cpu;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using GpuViT.Kernels.Cpu;
 
 namespace GpuViT.Bench;
 

@@ -1,12 +1,12 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Vit;
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
 
 namespace GpuViT.Host;
 

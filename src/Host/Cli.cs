@@ -1,9 +1,9 @@
+using System.CommandLine;
 using GpuViT.Host.Compare;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Models.Weights;
-using System.CommandLine;
 
 namespace GpuViT.Host;
 

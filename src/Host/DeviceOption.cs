@@ -1,5 +1,5 @@
-using GpuViT.Kernels.Runtime;
 using System.CommandLine;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Host;
 

@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Cuda;
-using GpuViT.Kernels.Runtime;
 using System.CommandLine;
 using System.Globalization;
+using GpuViT.Kernels.Cuda;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Host;
 

@@ -1,7 +1,7 @@
+using System.CommandLine;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.Runtime;
-using System.CommandLine;
 
 namespace GpuViT.Host;
 

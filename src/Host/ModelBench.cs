@@ -1,11 +1,11 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
 using GpuViT.Host.Compare;
 using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
-using System.CommandLine;
-using System.Globalization;
-using System.Text.Json;
 
 namespace GpuViT.Host;
 

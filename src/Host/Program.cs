@@ -1,4 +1,4 @@
-using GpuViT.Host;
 using System.CommandLine;
+using GpuViT.Host;
 
 return Cli.Run(args);

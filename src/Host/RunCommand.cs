@@ -1,10 +1,10 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
-using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 
 namespace GpuViT.Host;
 

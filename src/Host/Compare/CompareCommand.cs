@@ -1,9 +1,9 @@
+using System.CommandLine;
+using System.Globalization;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Vit;
-using System.CommandLine;
-using System.Globalization;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.Roofline;
 

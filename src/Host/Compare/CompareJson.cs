@@ -1,5 +1,5 @@
-using GpuViT.Kernels.Runtime;
 using System.Text.Json;
+using GpuViT.Kernels.Runtime;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.Roofline;

@@ -1,9 +1,9 @@
+using System.Diagnostics;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
-using System.Diagnostics;
 using static GpuViT.Host.Compare.ComparedModels;
 
 namespace GpuViT.Host.Compare;

@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Net;
 using System.Text;
+using GpuViT.Kernels.Runtime;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.CompareText;

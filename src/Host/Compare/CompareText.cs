@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Runtime;
-using GpuViT.Models.Rnn;
 using System.Globalization;
 using System.Text;
+using GpuViT.Kernels.Runtime;
+using GpuViT.Models.Rnn;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.Roofline;

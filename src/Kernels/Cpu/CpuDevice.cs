@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cpu;
 

@@ -1,8 +1,8 @@
-using GpuViT.Kernels.Library;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using GpuViT.Kernels.Library;
 
 namespace GpuViT.Kernels.Cpu;
 

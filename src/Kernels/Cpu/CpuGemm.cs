@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Library;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Library;
 
 namespace GpuViT.Kernels.Cpu;
 

@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Runtime;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cpu;
 

@@ -1,9 +1,9 @@
-using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cpu;
 

@@ -1,9 +1,9 @@
-using GpuViT.Kernels.Library;
-using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using GpuViT.Kernels.Library;
+using GpuViT.Kernels.Ops;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cpu;
 

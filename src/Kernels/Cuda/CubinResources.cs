@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Buffers.Binary;
 using System.Text;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cuda;
 

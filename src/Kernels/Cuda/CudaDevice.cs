@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Runtime;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using GpuViT.Kernels.Runtime;
 using static GpuViT.Kernels.Cuda.CudaNative;
 
 namespace GpuViT.Kernels.Cuda;

@@ -1,5 +1,5 @@
-using GpuViT.Kernels.Runtime;
 using System.Text;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cuda;
 

@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Text;
 using System.Text.RegularExpressions;
+using GpuViT.Kernels.Runtime;
 using static GpuViT.Kernels.Cuda.NvrtcNative;
 
 namespace GpuViT.Kernels.Cuda;

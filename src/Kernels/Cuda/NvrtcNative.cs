@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Runtime;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Runtime.Loader;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cuda;
 

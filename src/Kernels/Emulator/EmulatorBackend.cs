@@ -1,5 +1,5 @@
-using GpuViT.Kernels.Runtime;
 using System.Runtime.CompilerServices;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Emulator;
 

@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.OpenCL;
 

@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Collections.Concurrent;
 using System.Text;
+using GpuViT.Kernels.Runtime;
 using static GpuViT.Kernels.OpenCL.OpenCLNative;
 
 namespace GpuViT.Kernels.OpenCL;

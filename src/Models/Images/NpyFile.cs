@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Runtime;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Models.Images;
 

@@ -1,5 +1,5 @@
-using GpuViT.Kernels.Runtime;
 using System.Runtime.ExceptionServices;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Models.Streaming;
 

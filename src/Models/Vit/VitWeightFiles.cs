@@ -1,8 +1,8 @@
-using GpuViT.Kernels.Ops;
-using GpuViT.Models.Weights;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using GpuViT.Kernels.Ops;
+using GpuViT.Models.Weights;
 
 namespace GpuViT.Models.Vit;
 

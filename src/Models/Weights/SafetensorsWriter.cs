@@ -1,6 +1,6 @@
-using GpuViT.Kernels.Runtime;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Models.Weights;
 

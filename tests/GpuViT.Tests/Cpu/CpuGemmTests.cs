@@ -1,6 +1,6 @@
+using System.Runtime.Intrinsics;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
-using System.Runtime.Intrinsics;
 using Xunit;
 
 namespace GpuViT.Tests.Cpu;

@@ -1,6 +1,6 @@
+using System.Runtime.Intrinsics;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
-using System.Runtime.Intrinsics;
 using Xunit;
 
 namespace GpuViT.Tests.Cpu;

@@ -1,6 +1,6 @@
+using System.Reflection;
 using GpuViT.Kernels.Generator;
 using Microsoft.CodeAnalysis;
-using System.Reflection;
 using Xunit;
 using static GpuViT.Tests.Generator.GeneratorHarness;
 

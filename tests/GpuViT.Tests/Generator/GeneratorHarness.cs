@@ -1,10 +1,10 @@
+using System.Collections.Immutable;
+using System.Reflection;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Generator;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
-using System.Collections.Immutable;
-using System.Reflection;
 
 namespace GpuViT.Tests.Generator;
 

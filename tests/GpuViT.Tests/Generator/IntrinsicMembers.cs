@@ -1,5 +1,5 @@
-using GpuViT.Kernels;
 using System.Reflection;
+using GpuViT.Kernels;
 using Xunit;
 
 namespace GpuViT.Tests.Generator;

@@ -1,7 +1,7 @@
-using GpuViT.Kernels.Generator;
-using Microsoft.CodeAnalysis;
 using System.Globalization;
 using System.Reflection;
+using GpuViT.Kernels.Generator;
+using Microsoft.CodeAnalysis;
 using Xunit;
 using static GpuViT.Tests.Generator.GeneratorHarness;
 

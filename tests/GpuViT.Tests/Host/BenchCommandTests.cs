@@ -1,5 +1,5 @@
-using GpuViT.Host;
 using System.Text.Json;
+using GpuViT.Host;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 

@@ -1,7 +1,7 @@
+using System.Text.Json;
 using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
-using System.Text.Json;
 using Xunit;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;

@@ -1,7 +1,7 @@
-using GpuViT.Host;
-using GpuViT.Tests.Runtime;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using GpuViT.Host;
+using GpuViT.Tests.Runtime;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 

@@ -1,8 +1,8 @@
+using System.Text;
 using GpuViT.Host;
 using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Models;
-using System.Text;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 

@@ -1,9 +1,9 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Streaming;
-using System.Collections.Concurrent;
-using System.Diagnostics;
 
 namespace GpuViT.Tests.Host;
 

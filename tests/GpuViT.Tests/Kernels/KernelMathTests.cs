@@ -1,7 +1,7 @@
-using GpuViT.Kernels;
-using GpuViT.Tests.Generator;
 using System.Collections.Concurrent;
 using System.Reflection;
+using GpuViT.Kernels;
+using GpuViT.Tests.Generator;
 using Xunit;
 
 namespace GpuViT.Tests.Kernels;

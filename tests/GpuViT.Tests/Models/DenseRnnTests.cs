@@ -1,8 +1,8 @@
+using System.Text.Json;
 using GpuViT.Host;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Tests.Runtime;
-using System.Text.Json;
 using Xunit;
 
 namespace GpuViT.Tests.Models;

@@ -1,5 +1,5 @@
-using GpuViT.Models.Images;
 using System.Text;
+using GpuViT.Models.Images;
 using Xunit;
 
 namespace GpuViT.Tests.Models;

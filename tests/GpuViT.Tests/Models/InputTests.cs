@@ -1,7 +1,7 @@
-using GpuViT.Models.Images;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
+using GpuViT.Models.Images;
 using Xunit;
 
 namespace GpuViT.Tests.Models;

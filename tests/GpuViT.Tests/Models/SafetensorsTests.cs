@@ -1,8 +1,8 @@
+using System.Buffers.Binary;
+using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
 using GpuViT.Models.Weights;
-using System.Buffers.Binary;
-using System.Text;
 using Xunit;
 
 namespace GpuViT.Tests.Models;

@@ -1,9 +1,9 @@
+using System.Runtime.Intrinsics;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Tests.Runtime;
-using System.Runtime.Intrinsics;
 using Xunit;
 
 namespace GpuViT.Tests.Ops;

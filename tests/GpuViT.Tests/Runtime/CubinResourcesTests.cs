@@ -1,8 +1,8 @@
+using System.Buffers.Binary;
+using System.Text;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
 using GpuViT.Tests.Kernels;
-using System.Buffers.Binary;
-using System.Text;
 using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 

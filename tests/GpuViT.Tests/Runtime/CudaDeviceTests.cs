@@ -1,8 +1,8 @@
+using System.Runtime.InteropServices;
+using System.Text;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.Runtime;
-using System.Runtime.InteropServices;
-using System.Text;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 

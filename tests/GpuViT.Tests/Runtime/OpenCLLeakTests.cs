@@ -1,7 +1,7 @@
+using System.Diagnostics;
 using GpuViT.Kernels;
 using GpuViT.Kernels.OpenCL;
 using GpuViT.Kernels.Runtime;
-using System.Diagnostics;
 using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 

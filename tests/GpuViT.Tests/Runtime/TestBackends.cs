@@ -1,5 +1,5 @@
-using GpuViT.Kernels.Runtime;
 using System.Reflection;
+using GpuViT.Kernels.Runtime;
 using Xunit;
 using Xunit.Sdk;
 using Xunit.v3;

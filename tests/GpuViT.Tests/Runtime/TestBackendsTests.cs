@@ -1,6 +1,6 @@
+using System.Reflection;
 using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.Runtime;
-using System.Reflection;
 using Xunit;
 using Xunit.Sdk;
 

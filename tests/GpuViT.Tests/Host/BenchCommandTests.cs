@@ -11,11 +11,7 @@ public sealed class BenchCommandTests
     [Fact]
     public void Op_bench_prints_one_JSON_object_with_the_promised_fields()
     {
-        (int exit, string output, _) = Run("bench", "--op", "gemm", "--shape", "m=33,k=17,n=9", "--device", "cpu", "--json");
-
-        Assert.Equal(0, exit);
-        using JsonDocument json = JsonDocument.Parse(output);
-        JsonElement root = json.RootElement;
+        JsonElement root = BenchJson("--op", "gemm", "--shape", "m=33,k=17,n=9", "--device", "cpu");
         Assert.Equal("gemm", root.GetProperty("op").GetString());
         Assert.Equal("cpu", root.GetProperty("device").GetString());
         Assert.Equal("m=33,k=17,n=9", root.GetProperty("shape").GetString());
@@ -27,11 +23,7 @@ public sealed class BenchCommandTests
     [Fact]
     public void Model_bench_prints_images_per_second_for_a_preset()
     {
-        (int exit, string output, _) = Run("bench", "--model", "vit_test_tiny", "--batch", "2", "--device", "emulator", "--json");
-
-        Assert.Equal(0, exit);
-        using JsonDocument json = JsonDocument.Parse(output);
-        JsonElement root = json.RootElement;
+        JsonElement root = BenchJson("--model", "vit_test_tiny", "--batch", "2", "--device", "emulator");
         Assert.Equal("vit_test_tiny", root.GetProperty("model").GetString());
         Assert.Equal("emulator", root.GetProperty("device").GetString());
         Assert.Equal(2, root.GetProperty("batch").GetInt32());
@@ -52,5 +44,14 @@ public sealed class BenchCommandTests
         (int exit, string output, string error) = Run(args);
 
         AssertUsageError(exit, output, error, expected);
+    }
+
+    /// <summary>Runs `gpuvit bench ARGS --json`, checks it succeeded, and returns its one JSON object.</summary>
+    private static JsonElement BenchJson(params string[] args)
+    {
+        (int exit, string output, string error) = Run(["bench", .. args, "--json"]);
+        Assert.True(exit == 0, error);
+        using JsonDocument json = JsonDocument.Parse(output);
+        return json.RootElement.Clone();
     }
 }

@@ -1,6 +1,4 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
 
 namespace GpuViT.Tests;

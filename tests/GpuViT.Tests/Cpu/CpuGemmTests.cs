@@ -1,7 +1,6 @@
 using System.Runtime.Intrinsics;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
-using Xunit;
 
 namespace GpuViT.Tests.Cpu;
 

@@ -1,7 +1,5 @@
 using System.Runtime.Intrinsics;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
-using Xunit;
 
 namespace GpuViT.Tests.Cpu;
 

@@ -1,6 +1,5 @@
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
-using Xunit;
 
 namespace GpuViT.Tests.Cpu;
 

@@ -1,6 +1,3 @@
-using GpuViT.Kernels;
-using Xunit;
-
 namespace GpuViT.Tests.Emulator;
 
 /// <summary>

@@ -1,7 +1,6 @@
 using System.Reflection;
 using GpuViT.Kernels.Generator;
 using Microsoft.CodeAnalysis;
-using Xunit;
 using static GpuViT.Tests.Generator.GeneratorHarness;
 
 namespace GpuViT.Tests.Generator;

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Reflection;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Generator;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;

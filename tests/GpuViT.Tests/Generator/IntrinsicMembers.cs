@@ -1,6 +1,4 @@
 using System.Reflection;
-using GpuViT.Kernels;
-using Xunit;
 
 namespace GpuViT.Tests.Generator;
 

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Reflection;
 using GpuViT.Kernels.Generator;
 using Microsoft.CodeAnalysis;
-using Xunit;
 using static GpuViT.Tests.Generator.GeneratorHarness;
 
 namespace GpuViT.Tests.Generator;

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using GpuViT.Host;
-using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;

@@ -1,5 +1,4 @@
 using GpuViT.Host;
-using Xunit;
 
 namespace GpuViT.Tests.Host;
 

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using GpuViT.Host;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
-using Xunit;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;
 using static GpuViT.Host.Compare.CompareText;

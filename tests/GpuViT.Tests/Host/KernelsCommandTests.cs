@@ -1,5 +1,4 @@
 using GpuViT.Host;
-using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;

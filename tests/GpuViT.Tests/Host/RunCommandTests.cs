@@ -3,7 +3,6 @@ using GpuViT.Host;
 using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Models;
-using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Host;

@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Streaming;
 
 namespace GpuViT.Tests.Host;

@@ -1,6 +1,3 @@
-using GpuViT.Kernels;
-using Xunit;
-
 namespace GpuViT.Tests.Kernels;
 
 /// <summary>Every kernel of the library and of the tests, for theories over kernels.</summary>

@@ -1,10 +1,7 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Kernels;
 

@@ -1,8 +1,5 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Kernels;
 

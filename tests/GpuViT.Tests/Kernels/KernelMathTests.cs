@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
-using GpuViT.Kernels;
 using GpuViT.Tests.Generator;
-using Xunit;
 
 namespace GpuViT.Tests.Kernels;
 

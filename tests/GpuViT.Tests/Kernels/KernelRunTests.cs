@@ -1,7 +1,5 @@
-using GpuViT.Kernels;
 using GpuViT.Tests.Ops;
 using GpuViT.Tests.Runtime;
-using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 using T = GpuViT.Tests.Generated.KernelCatalog;
 

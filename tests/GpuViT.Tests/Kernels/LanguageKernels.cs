@@ -1,5 +1,3 @@
-using GpuViT.Kernels;
-
 namespace GpuViT.Tests.Kernels;
 
 /// <summary>

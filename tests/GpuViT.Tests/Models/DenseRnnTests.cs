@@ -1,9 +1,7 @@
 using System.Text.Json;
 using GpuViT.Host;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

@@ -1,6 +1,5 @@
 using System.Text;
 using GpuViT.Models.Images;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

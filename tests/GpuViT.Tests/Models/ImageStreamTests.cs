@@ -1,10 +1,8 @@
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Host;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using GpuViT.Models.Images;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

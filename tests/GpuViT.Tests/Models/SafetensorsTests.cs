@@ -3,7 +3,6 @@ using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
 using GpuViT.Models.Weights;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

@@ -2,7 +2,6 @@ using GpuViT.Kernels.Ops;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Ops;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

@@ -1,9 +1,7 @@
 using GpuViT.Host;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using GpuViT.Models.Vit;
 using GpuViT.Models.Weights;
-using Xunit;
 
 namespace GpuViT.Tests.Models;
 

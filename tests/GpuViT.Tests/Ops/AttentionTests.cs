@@ -1,7 +1,5 @@
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Ops;
 

@@ -1,10 +1,8 @@
 using System.Runtime.Intrinsics;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Ops;
 

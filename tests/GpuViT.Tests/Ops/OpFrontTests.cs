@@ -1,8 +1,6 @@
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Ops;
 

@@ -2,7 +2,6 @@ using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Tests.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Ops;
 

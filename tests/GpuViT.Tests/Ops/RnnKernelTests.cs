@@ -1,11 +1,8 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Ops;
-using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using GpuViT.Tests.Host;
 using GpuViT.Tests.Models;
 using GpuViT.Tests.Runtime;
-using Xunit;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 using Rnn = GpuViT.Kernels.Library.Rnn;
 

@@ -1,9 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
 using GpuViT.Tests.Kernels;
-using Xunit;
 using static GpuViT.Tests.Host.CliHarness;
 
 namespace GpuViT.Tests.Runtime;

@@ -1,9 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Runtime;

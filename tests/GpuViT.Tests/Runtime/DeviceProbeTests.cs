@@ -1,8 +1,5 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.OpenCL;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Runtime;

@@ -1,6 +1,4 @@
 using GpuViT.Kernels.Cpu;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Runtime;
 

@@ -1,6 +1,3 @@
-using GpuViT.Kernels;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Runtime;

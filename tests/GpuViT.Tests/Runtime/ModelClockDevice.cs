@@ -1,6 +1,4 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Emulator;
-using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Tests.Runtime;
 

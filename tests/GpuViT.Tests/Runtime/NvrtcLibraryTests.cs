@@ -1,5 +1,4 @@
 using GpuViT.Kernels.Cuda;
-using Xunit;
 
 namespace GpuViT.Tests.Runtime;
 

@@ -1,7 +1,4 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Runtime;
 

@@ -1,7 +1,4 @@
-using GpuViT.Kernels;
 using GpuViT.Kernels.OpenCL;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 using K = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Runtime;

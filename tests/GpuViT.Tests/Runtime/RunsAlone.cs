@@ -1,5 +1,3 @@
-using Xunit;
-
 namespace GpuViT.Tests.Runtime;
 
 /// <summary>

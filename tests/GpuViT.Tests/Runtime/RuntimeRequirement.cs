@@ -1,7 +1,5 @@
 using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.OpenCL;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 
 namespace GpuViT.Tests.Runtime;
 

@@ -1,6 +1,4 @@
 using System.Reflection;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 using Xunit.Sdk;
 using Xunit.v3;
 

@@ -1,7 +1,5 @@
 using System.Reflection;
 using GpuViT.Kernels.Cuda;
-using GpuViT.Kernels.Runtime;
-using Xunit;
 using Xunit.Sdk;
 
 namespace GpuViT.Tests.Runtime;

@@ -27,20 +27,7 @@ internal sealed unsafe class CudaStream : DeviceStream
     }
 
     /// <summary>The CUstream; throws once the stream or its device is disposed.</summary>
-    internal nint Handle
-    {
-        get
-        {
-            nint handle = Volatile.Read(ref _handle);
-            if (handle == 0 || _device.IsDisposed)
-            {
-                throw new ObjectDisposedException(
-                    nameof(CudaStream), $"a stream of {_device.Info.Id} was used after it{(_device.IsDisposed ? "s device" : "")} was disposed");
-            }
-
-            return handle;
-        }
-    }
+    internal nint Handle => Live(_device, ref _handle, nameof(CudaStream), "a stream");
 
     public override void Synchronize()
     {
@@ -95,6 +82,22 @@ internal sealed unsafe class CudaStream : DeviceStream
             _device.TryEnter();
             _ = cuStreamDestroy_v2(handle);
         }
+    }
+
+    /// <summary>
+    /// A stream's or event's handle (<paramref name="what"/>: <c>a stream</c>), or <see cref="ObjectDisposedException"/>
+    /// once it or its device is disposed.
+    /// </summary>
+    internal static nint Live(CudaDevice device, ref nint handle, string type, string what)
+    {
+        nint live = Volatile.Read(ref handle);
+        if (live == 0 || device.IsDisposed)
+        {
+            throw new ObjectDisposedException(
+                type, $"{what} of {device.Info.Id} was used after it{(device.IsDisposed ? "s device" : "")} was disposed");
+        }
+
+        return live;
     }
 
     protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous)
@@ -180,20 +183,7 @@ internal sealed unsafe class CudaEvent : DeviceEvent
         }
     }
 
-    private nint Handle
-    {
-        get
-        {
-            nint handle = Volatile.Read(ref _handle);
-            if (handle == 0 || _device.IsDisposed)
-            {
-                throw new ObjectDisposedException(
-                    nameof(CudaEvent), $"an event of {_device.Info.Id} was used after it{(_device.IsDisposed ? "s device" : "")} was disposed");
-            }
-
-            return handle;
-        }
-    }
+    private nint Handle => CudaStream.Live(_device, ref _handle, nameof(CudaEvent), "an event");
 
     public override void Synchronize()
     {

@@ -100,7 +100,14 @@ internal sealed unsafe class CudaStream : DeviceStream
         return live;
     }
 
-    protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous)
+    protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous) =>
+        Copy(destination, byteOffset, source, bytes, asynchronous, toDevice: true);
+
+    protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous) =>
+        Copy(source, byteOffset, destination, bytes, asynchronous, toDevice: false);
+
+    /// <summary>A copy between host memory and a buffer, either way; a synchronous one waits for the stream.</summary>
+    private void Copy(DeviceBuffer buffer, long byteOffset, void* host, long bytes, bool asynchronous, bool toDevice)
     {
         nint handle = Handle;
         if (bytes == 0)
@@ -108,26 +115,17 @@ internal sealed unsafe class CudaStream : DeviceStream
             return;
         }
 
-        ulong target = ((CudaMemory)destination.Memory).Pointer + (ulong)byteOffset;
+        ulong pointer = ((CudaMemory)buffer.Memory).Pointer + (ulong)byteOffset;
         _device.Enter();
-        _device.Check(cuMemcpyHtoDAsync_v2(target, source, (nuint)bytes, handle), "cuMemcpyHtoDAsync");
-        if (!asynchronous)
+        if (toDevice)
         {
-            _device.Check(cuStreamSynchronize(handle), "cuStreamSynchronize");
+            _device.Check(cuMemcpyHtoDAsync_v2(pointer, host, (nuint)bytes, handle), "cuMemcpyHtoDAsync");
         }
-    }
-
-    protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous)
-    {
-        nint handle = Handle;
-        if (bytes == 0)
+        else
         {
-            return;
+            _device.Check(cuMemcpyDtoHAsync_v2(host, pointer, (nuint)bytes, handle), "cuMemcpyDtoHAsync");
         }
 
-        ulong origin = ((CudaMemory)source.Memory).Pointer + (ulong)byteOffset;
-        _device.Enter();
-        _device.Check(cuMemcpyDtoHAsync_v2(destination, origin, (nuint)bytes, handle), "cuMemcpyDtoHAsync");
         if (!asynchronous)
         {
             _device.Check(cuStreamSynchronize(handle), "cuStreamSynchronize");

@@ -3,8 +3,11 @@ using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Cpu;
 
-/// <summary>The managed backend (<c>cpu</c>): what <c>auto</c> takes when no backend before it has a GPU.</summary>
-internal sealed class CpuBackend() : DeviceBackend(DeviceKind.Cpu, "cpu", order: 2)
+/// <summary>
+/// The managed backend (<c>cpu</c>): what <c>auto</c> takes when no backend before it has a GPU,
+/// always, as on a CPU the managed ops are faster than OpenCL.
+/// </summary>
+internal sealed class CpuBackend() : DeviceBackend(DeviceKind.Cpu, "cpu", "CPU", order: 2)
 {
 #pragma warning disable CA2255 // registers this backend with the runtime, by design (see DeviceBackend)
     [ModuleInitializer]
@@ -13,16 +16,7 @@ internal sealed class CpuBackend() : DeviceBackend(DeviceKind.Cpu, "cpu", order:
 
     public override DeviceDiscovery Discover() => new([CpuDevice.Describe()], null);
 
-    public override Device Open(string? index, string selector, KernelCache cache) => new CpuDevice();
-
     public override Device Open(DeviceInfo found, KernelCache cache) => new CpuDevice();
-
-    /// <summary>Always: on a CPU, the managed ops are faster than OpenCL.</summary>
-    public override DeviceInfo? ForAuto(DeviceDiscovery found, out string whyNone)
-    {
-        whyNone = string.Empty;
-        return found.Devices[0];
-    }
 
     public override DevicePeaks Measure(Device device) => CpuProbe.Measure();
 }

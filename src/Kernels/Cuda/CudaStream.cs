@@ -27,20 +27,7 @@ internal sealed unsafe class CudaStream : DeviceStream
     }
 
     /// <summary>The CUstream; throws once the stream or its device is disposed.</summary>
-    internal nint Handle
-    {
-        get
-        {
-            nint handle = Volatile.Read(ref _handle);
-            if (handle == 0 || _device.IsDisposed)
-            {
-                throw new ObjectDisposedException(
-                    nameof(CudaStream), $"a stream of {_device.Info.Id} was used after it{(_device.IsDisposed ? "s device" : "")} was disposed");
-            }
-
-            return handle;
-        }
-    }
+    internal nint Handle => Live(_device, ref _handle, nameof(CudaStream), "a stream");
 
     public override void Synchronize()
     {
@@ -97,24 +84,30 @@ internal sealed unsafe class CudaStream : DeviceStream
         }
     }
 
-    protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous)
+    /// <summary>
+    /// A stream's or event's handle (<paramref name="what"/>: <c>a stream</c>), or <see cref="ObjectDisposedException"/>
+    /// once it or its device is disposed.
+    /// </summary>
+    internal static nint Live(CudaDevice device, ref nint handle, string type, string what)
     {
-        nint handle = Handle;
-        if (bytes == 0)
+        nint live = Volatile.Read(ref handle);
+        if (live == 0 || device.IsDisposed)
         {
-            return;
+            throw new ObjectDisposedException(
+                type, $"{what} of {device.Info.Id} was used after it{(device.IsDisposed ? "s device" : "")} was disposed");
         }
 
-        ulong target = ((CudaMemory)destination.Memory).Pointer + (ulong)byteOffset;
-        _device.Enter();
-        _device.Check(cuMemcpyHtoDAsync_v2(target, source, (nuint)bytes, handle), "cuMemcpyHtoDAsync");
-        if (!asynchronous)
-        {
-            _device.Check(cuStreamSynchronize(handle), "cuStreamSynchronize");
-        }
+        return live;
     }
 
-    protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous)
+    protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous) =>
+        Copy(destination, byteOffset, source, bytes, asynchronous, toDevice: true);
+
+    protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous) =>
+        Copy(source, byteOffset, destination, bytes, asynchronous, toDevice: false);
+
+    /// <summary>A copy between host memory and a buffer, either way; a synchronous one waits for the stream.</summary>
+    private void Copy(DeviceBuffer buffer, long byteOffset, void* host, long bytes, bool asynchronous, bool toDevice)
     {
         nint handle = Handle;
         if (bytes == 0)
@@ -122,9 +115,17 @@ internal sealed unsafe class CudaStream : DeviceStream
             return;
         }
 
-        ulong origin = ((CudaMemory)source.Memory).Pointer + (ulong)byteOffset;
+        ulong pointer = ((CudaMemory)buffer.Memory).Pointer + (ulong)byteOffset;
         _device.Enter();
-        _device.Check(cuMemcpyDtoHAsync_v2(destination, origin, (nuint)bytes, handle), "cuMemcpyDtoHAsync");
+        if (toDevice)
+        {
+            _device.Check(cuMemcpyHtoDAsync_v2(pointer, host, (nuint)bytes, handle), "cuMemcpyHtoDAsync");
+        }
+        else
+        {
+            _device.Check(cuMemcpyDtoHAsync_v2(host, pointer, (nuint)bytes, handle), "cuMemcpyDtoHAsync");
+        }
+
         if (!asynchronous)
         {
             _device.Check(cuStreamSynchronize(handle), "cuStreamSynchronize");
@@ -180,20 +181,7 @@ internal sealed unsafe class CudaEvent : DeviceEvent
         }
     }
 
-    private nint Handle
-    {
-        get
-        {
-            nint handle = Volatile.Read(ref _handle);
-            if (handle == 0 || _device.IsDisposed)
-            {
-                throw new ObjectDisposedException(
-                    nameof(CudaEvent), $"an event of {_device.Info.Id} was used after it{(_device.IsDisposed ? "s device" : "")} was disposed");
-            }
-
-            return handle;
-        }
-    }
+    private nint Handle => CudaStream.Live(_device, ref _handle, nameof(CudaEvent), "an event");
 
     public override void Synchronize()
     {

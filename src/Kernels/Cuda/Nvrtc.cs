@@ -6,13 +6,7 @@ using static GpuViT.Kernels.Cuda.NvrtcNative;
 namespace GpuViT.Kernels.Cuda;
 
 /// <summary>NVRTC is not installed; the message says how to install it.</summary>
-public sealed class NvrtcUnavailableException : Exception
-{
-    public NvrtcUnavailableException(string message)
-        : base(message)
-    {
-    }
-}
+public sealed class NvrtcUnavailableException(string message) : Exception(message);
 
 /// <summary>
 /// Compiles generated CUDA C with NVRTC. Needs no GPU: the result is a cubin (machine code for one
@@ -52,18 +46,7 @@ public static unsafe partial class Nvrtc
     {
         ArgumentNullException.ThrowIfNull(kernel);
         CheckArchitecture(architecture, RealArchitecture(), "a real architecture such as sm_80");
-        return Compile(kernel, architecture, program =>
-        {
-            nuint size;
-            Check(nvrtcGetCUBINSize(program, &size), kernel);
-            byte[] cubin = new byte[(int)size];
-            fixed (byte* data = cubin)
-            {
-                Check(nvrtcGetCUBIN(program, data), kernel);
-            }
-
-            return cubin;
-        });
+        return Compile(kernel, architecture, &nvrtcGetCUBINSize, &nvrtcGetCUBIN);
     }
 
     /// <summary>
@@ -77,21 +60,12 @@ public static unsafe partial class Nvrtc
         ArgumentNullException.ThrowIfNull(kernel);
         CheckArchitecture(architecture, AnyArchitecture(), "an architecture such as sm_80 or compute_80");
         string virtualArchitecture = "compute_" + architecture[(architecture.IndexOf('_') + 1)..];
-        return Compile(kernel, virtualArchitecture, program =>
-        {
-            nuint size;
-            Check(nvrtcGetPTXSize(program, &size), kernel);
-            byte[] ptx = new byte[(int)size];
-            fixed (byte* text = ptx)
-            {
-                Check(nvrtcGetPTX(program, text), kernel);
-            }
-
-            return DecodeString(ptx);
-        });
+        return DecodeString(Compile(kernel, virtualArchitecture, &nvrtcGetPTXSize, &nvrtcGetPTX));
     }
 
-    private static T Compile<T>(KernelDescriptor kernel, string architecture, Func<nint, T> read)
+    /// <summary>Compiles the kernel and reads one of its outputs (the cubin, the PTX): its size, then its bytes.</summary>
+    private static byte[] Compile(
+        KernelDescriptor kernel, string architecture, delegate*<nint, nuint*, int> outputSize, delegate*<nint, byte*, int> output)
     {
         if (!IsAvailable)
         {
@@ -114,7 +88,15 @@ public static unsafe partial class Nvrtc
                     kernel.Name, KernelDialect.Cuda, result == NVRTC_ERROR_COMPILATION ? log : $"{ErrorString(result)}\n{log}");
             }
 
-            return read(program);
+            nuint size;
+            Check(outputSize(program, &size), kernel);
+            byte[] bytes = new byte[(int)size];
+            fixed (byte* data = bytes)
+            {
+                Check(output(program, data), kernel);
+            }
+
+            return bytes;
         }
         finally
         {

@@ -63,48 +63,36 @@ public delegate void KernelBody(KernelThread thread, object[] arguments);
 /// Everything the build generated for one kernel: its signature, shared-memory use, the OpenCL C
 /// and CUDA C sources, and a way to run its C# body (for the emulator).
 /// </summary>
-public sealed class KernelDescriptor
+public sealed class KernelDescriptor(
+    string name,
+    string declaringType,
+    IReadOnlyList<KernelParameter> parameters,
+    int sharedMemoryBytes,
+    bool usesBarrier,
+    string openCLSource,
+    string cudaSource,
+    KernelBody body)
 {
-    public KernelDescriptor(
-        string name,
-        string declaringType,
-        IReadOnlyList<KernelParameter> parameters,
-        int sharedMemoryBytes,
-        bool usesBarrier,
-        string openCLSource,
-        string cudaSource,
-        KernelBody body)
-    {
-        Name = name;
-        DeclaringType = declaringType;
-        Parameters = parameters;
-        SharedMemoryBytes = sharedMemoryBytes;
-        UsesBarrier = usesBarrier;
-        OpenCLSource = openCLSource;
-        CudaSource = cudaSource;
-        Body = body;
-    }
-
     /// <summary>The C# method name, which is also the entry point in both generated sources.</summary>
-    public string Name { get; }
+    public string Name { get; } = name;
 
     /// <summary>The full name of the C# type that declares the kernel.</summary>
-    public string DeclaringType { get; }
+    public string DeclaringType { get; } = declaringType;
 
-    public IReadOnlyList<KernelParameter> Parameters { get; }
+    public IReadOnlyList<KernelParameter> Parameters { get; } = parameters;
 
     /// <summary>Bytes of group-shared memory each group uses (static, from Group.Shared sizes).</summary>
-    public int SharedMemoryBytes { get; }
+    public int SharedMemoryBytes { get; } = sharedMemoryBytes;
 
     /// <summary>Whether the kernel, or a device function it calls, uses Group.Barrier.</summary>
-    public bool UsesBarrier { get; }
+    public bool UsesBarrier { get; } = usesBarrier;
 
-    public string OpenCLSource { get; }
+    public string OpenCLSource { get; } = openCLSource;
 
-    public string CudaSource { get; }
+    public string CudaSource { get; } = cudaSource;
 
     /// <summary>The C# body, called once per thread by the emulator.</summary>
-    public KernelBody Body { get; }
+    public KernelBody Body { get; } = body;
 
     public string Source(KernelDialect dialect) => dialect switch
     {

@@ -4,7 +4,7 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Emulator;
 
 /// <summary>The kernel emulator (<c>emulator</c>): for tests and debugging; never <c>auto</c>'s choice, never probed.</summary>
-internal sealed class EmulatorBackend() : DeviceBackend(DeviceKind.Emulator, "emulator", order: 3)
+internal sealed class EmulatorBackend() : DeviceBackend(DeviceKind.Emulator, "emulator", "emulator", order: 3)
 {
 #pragma warning disable CA2255 // registers this backend with the runtime, by design (see DeviceBackend)
     [ModuleInitializer]
@@ -12,8 +12,6 @@ internal sealed class EmulatorBackend() : DeviceBackend(DeviceKind.Emulator, "em
 #pragma warning restore CA2255
 
     public override DeviceDiscovery Discover() => new([EmulatorDevice.Describe()], null);
-
-    public override Device Open(string? index, string selector, KernelCache cache) => new EmulatorDevice();
 
     public override Device Open(DeviceInfo found, KernelCache cache) => new EmulatorDevice();
 

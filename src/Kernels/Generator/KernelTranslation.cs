@@ -71,24 +71,7 @@ internal static class KernelTranslation
         public List<string> DeviceFunctions = new();
     }
 
-    private sealed class Function
-    {
-        public Function(IMethodSymbol method, MethodDeclarationSyntax syntax, FunctionTranslator translator, string signature)
-        {
-            Method = method;
-            Syntax = syntax;
-            Translator = translator;
-            Signature = signature;
-        }
-
-        public IMethodSymbol Method { get; }
-
-        public MethodDeclarationSyntax Syntax { get; }
-
-        public FunctionTranslator Translator { get; }
-
-        public string Signature { get; }
-    }
+    private sealed record Function(IMethodSymbol Method, MethodDeclarationSyntax Syntax, FunctionTranslator Translator, string Signature);
 
     private static Program Translate(
         Dialect dialect,

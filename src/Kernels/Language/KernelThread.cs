@@ -20,27 +20,19 @@ public readonly record struct Int3(int X, int Y = 0, int Z = 0)
 /// A launch is a grid of <see cref="GroupCount"/> groups, each of <see cref="GroupSize"/> threads
 /// (CUDA: blocks of threads; OpenCL: work-groups of work-items).
 /// </remarks>
-public readonly struct KernelThread
+public readonly struct KernelThread(Int3 group, Int3 local, Int3 groupSize, Int3 groupCount)
 {
-    public KernelThread(Int3 group, Int3 local, Int3 groupSize, Int3 groupCount)
-    {
-        Group = group;
-        Local = local;
-        GroupSize = groupSize;
-        GroupCount = groupCount;
-    }
-
     /// <summary>Index of this thread's group in the grid (CUDA blockIdx, OpenCL get_group_id).</summary>
-    public Int3 Group { get; }
+    public Int3 Group { get; } = group;
 
     /// <summary>Index of this thread inside its group (CUDA threadIdx, OpenCL get_local_id).</summary>
-    public Int3 Local { get; }
+    public Int3 Local { get; } = local;
 
     /// <summary>Threads per group (CUDA blockDim, OpenCL get_local_size).</summary>
-    public Int3 GroupSize { get; }
+    public Int3 GroupSize { get; } = groupSize;
 
     /// <summary>Groups in the grid (CUDA gridDim, OpenCL get_num_groups).</summary>
-    public Int3 GroupCount { get; }
+    public Int3 GroupCount { get; } = groupCount;
 
     /// <summary>Group · GroupSize + Local (OpenCL get_global_id).</summary>
     public Int3 Global => new(

@@ -128,7 +128,14 @@ internal sealed unsafe class OpenCLStream : DeviceStream
         }
     }
 
-    protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous)
+    protected internal override void CopyToDevice(DeviceBuffer destination, long byteOffset, void* source, long bytes, bool asynchronous) =>
+        Copy(destination, byteOffset, source, bytes, asynchronous, toDevice: true);
+
+    protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous) =>
+        Copy(source, byteOffset, destination, bytes, asynchronous, toDevice: false);
+
+    /// <summary>A copy between host memory and a buffer, either way; flushed when asynchronous, so it starts.</summary>
+    private void Copy(DeviceBuffer buffer, long byteOffset, void* host, long bytes, bool asynchronous, bool toDevice)
     {
         if (bytes == 0)
         {
@@ -136,31 +143,13 @@ internal sealed unsafe class OpenCLStream : DeviceStream
         }
 
         using OpenCLHandle.Lease queue = Queue.Acquire();
-        using OpenCLHandle.Lease memory = OpenCLMemory.Of(destination).Handle.Acquire();
+        using OpenCLHandle.Lease memory = OpenCLMemory.Of(buffer).Handle.Acquire();
+        uint blocking = asynchronous ? CL_FALSE : CL_TRUE;
         nint done;
-        int status = clEnqueueWriteBuffer(
-            queue.Value, memory.Value, asynchronous ? CL_FALSE : CL_TRUE, (nuint)byteOffset, (nuint)bytes, source, 0, null, &done);
-        CheckCopy(status, "clEnqueueWriteBuffer", destination, bytes);
-        Track(done);
-        if (asynchronous)
-        {
-            clFlush(queue.Value);
-        }
-    }
-
-    protected internal override void CopyFromDevice(DeviceBuffer source, long byteOffset, void* destination, long bytes, bool asynchronous)
-    {
-        if (bytes == 0)
-        {
-            return;
-        }
-
-        using OpenCLHandle.Lease queue = Queue.Acquire();
-        using OpenCLHandle.Lease memory = OpenCLMemory.Of(source).Handle.Acquire();
-        nint done;
-        int status = clEnqueueReadBuffer(
-            queue.Value, memory.Value, asynchronous ? CL_FALSE : CL_TRUE, (nuint)byteOffset, (nuint)bytes, destination, 0, null, &done);
-        CheckCopy(status, "clEnqueueReadBuffer", source, bytes);
+        int status = toDevice
+            ? clEnqueueWriteBuffer(queue.Value, memory.Value, blocking, (nuint)byteOffset, (nuint)bytes, host, 0, null, &done)
+            : clEnqueueReadBuffer(queue.Value, memory.Value, blocking, (nuint)byteOffset, (nuint)bytes, host, 0, null, &done);
+        CheckCopy(status, toDevice ? "clEnqueueWriteBuffer" : "clEnqueueReadBuffer", buffer, bytes);
         Track(done);
         if (asynchronous)
         {

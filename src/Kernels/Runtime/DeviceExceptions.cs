@@ -7,22 +7,15 @@ namespace GpuViT.Kernels.Runtime;
 public sealed class DeviceUnavailableException(string message) : Exception(message);
 
 /// <summary>A buffer does not fit in device memory; nothing was allocated.</summary>
-public sealed class DeviceOutOfMemoryException : Exception
+public sealed class DeviceOutOfMemoryException(string deviceId, long requestedBytes, long freeBytes, long maxAllocationBytes)
+    : Exception($"out of memory on {deviceId}: requested {Bytes(requestedBytes)}, {Bytes(Math.Max(0, freeBytes))} free"
+        + (requestedBytes > maxAllocationBytes ? $", and the largest single buffer is {Bytes(maxAllocationBytes)}" : string.Empty))
 {
-    public DeviceOutOfMemoryException(string deviceId, long requestedBytes, long freeBytes, long maxAllocationBytes)
-        : base($"out of memory on {deviceId}: requested {Bytes(requestedBytes)}, {Bytes(Math.Max(0, freeBytes))} free"
-            + (requestedBytes > maxAllocationBytes ? $", and the largest single buffer is {Bytes(maxAllocationBytes)}" : string.Empty))
-    {
-        DeviceId = deviceId;
-        RequestedBytes = requestedBytes;
-        FreeBytes = freeBytes;
-    }
+    public string DeviceId { get; } = deviceId;
 
-    public string DeviceId { get; }
+    public long RequestedBytes { get; } = requestedBytes;
 
-    public long RequestedBytes { get; }
-
-    public long FreeBytes { get; }
+    public long FreeBytes { get; } = freeBytes;
 
     /// <summary>1536 → "1.5 KiB".</summary>
     public static string Bytes(long bytes)
@@ -41,19 +34,12 @@ public sealed class DeviceOutOfMemoryException : Exception
 }
 
 /// <summary>A launch was refused by the checks or failed on the device; the message names the kernel and the shape.</summary>
-public sealed class KernelLaunchException : Exception
+public sealed class KernelLaunchException(string kernelName, Int3 groupCount, Int3 groupSize, string deviceId, string problem, Exception? inner = null)
+    : Exception($"launching kernel '{kernelName}' on {deviceId} with group count {groupCount} and group size {groupSize} failed: {problem}", inner)
 {
-    public KernelLaunchException(string kernelName, Int3 groupCount, Int3 groupSize, string deviceId, string problem, Exception? inner = null)
-        : base($"launching kernel '{kernelName}' on {deviceId} with group count {groupCount} and group size {groupSize} failed: {problem}", inner)
-    {
-        KernelName = kernelName;
-        GroupCount = groupCount;
-        GroupSize = groupSize;
-    }
+    public string KernelName { get; } = kernelName;
 
-    public string KernelName { get; }
+    public Int3 GroupCount { get; } = groupCount;
 
-    public Int3 GroupCount { get; }
-
-    public Int3 GroupSize { get; }
+    public Int3 GroupSize { get; } = groupSize;
 }

@@ -4,22 +4,15 @@ namespace GpuViT.Kernels.Runtime;
 /// A device compiler (the OpenCL driver's or NVRTC) rejected a generated kernel source. The message
 /// carries the whole compiler log, since the first error alone rarely says which construct caused it.
 /// </summary>
-public sealed class KernelBuildException : Exception
+public sealed class KernelBuildException(string kernelName, KernelDialect dialect, string log)
+    : Exception($"building kernel '{kernelName}' for {DialectName(dialect)} failed:\n{log}")
 {
-    public KernelBuildException(string kernelName, KernelDialect dialect, string log)
-        : base($"building kernel '{kernelName}' for {DialectName(dialect)} failed:\n{log}")
-    {
-        KernelName = kernelName;
-        Dialect = dialect;
-        Log = log;
-    }
+    public string KernelName { get; } = kernelName;
 
-    public string KernelName { get; }
-
-    public KernelDialect Dialect { get; }
+    public KernelDialect Dialect { get; } = dialect;
 
     /// <summary>The compiler's build log, unabridged.</summary>
-    public string Log { get; }
+    public string Log { get; } = log;
 
     /// <summary>The backend's spelling, as in <c>opencl</c> and <c>cuda</c>.</summary>
     private static string DialectName(KernelDialect dialect) => dialect switch

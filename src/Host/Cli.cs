@@ -13,8 +13,20 @@ public static class Cli
     /// <summary>Exit code for bad input (unknown names, invalid options): the error is one line on stderr.</summary>
     public const int UsageError = 2;
 
+    /// <summary>Exit code when the work finished but some inputs could not be read: each was skipped and said on stderr, its place kept (a row of NaN in the logits).</summary>
+    public const int SkippedInputs = 3;
+
+    /// <summary>Exit code when every input was read but some gave non-finite logits (NaN or ±∞), each named on stderr.</summary>
+    public const int NonFiniteResults = 4;
+
     /// <summary>Exit code after Ctrl+C (128 + SIGINT, as shells report it): what was done is written first.</summary>
     public const int Interrupted = 130;
+
+    /// <summary>Exit code after SIGHUP (128 + 1), handled as Ctrl+C is.</summary>
+    public const int HungUp = 129;
+
+    /// <summary>Exit code after SIGTERM (128 + 15: timeout, kill, container stops, batch schedulers), handled as Ctrl+C is.</summary>
+    public const int Terminated = 143;
 
     /// <summary>
     /// The process entry: the first Ctrl+C asks the running command to stop cleanly (results so

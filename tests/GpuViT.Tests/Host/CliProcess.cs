@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>What a `gpuvit` process did: its exit code, what it printed, its peak resident memory, and whether it had to be killed.</summary>
+public sealed record CliProcessResult(int Exit, string Output, string Error, long PeakResidentBytes, bool TimedOut)
+{
+    /// <summary>stderr's lines, without the empty last one.</summary>
+    public string[] ErrorLines => Error.TrimEnd('\n').Split('\n', StringSplitOptions.RemoveEmptyEntries);
+}
+
+/// <summary>
+/// Runs the real `gpuvit` (the Host assembly beside the tests) as a child process, for what an
+/// in-process run cannot show: signals, peak memory, a hang. The child is killed past the timeout.
+/// </summary>
+public static class CliProcess
+{
+    /// <summary>Runs `gpuvit ARGS`; when <paramref name="signalWhen"/> is given, sends <paramref name="signal"/> once a line of stdout or stderr contains it.</summary>
+    public static CliProcessResult Run(
+        string[] args, TimeSpan? timeout = null, string? signalWhen = null, PosixSignalNumber signal = PosixSignalNumber.Term,
+        IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "gpuvit.dll"));
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        // No kernel cache unless the caller has one: a child must not fill the user's.
+        start.Environment["GPUVIT_KERNEL_CACHE"] = Environment.GetEnvironmentVariable("GPUVIT_KERNEL_CACHE") ?? "off";
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start dotnet");
+        var output = new StringBuilder();
+        var error = new StringBuilder();
+        int signalled = 0;
+        void Line(StringBuilder text, string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (text)
+            {
+                text.Append(line).Append('\n');
+            }
+
+            if (signalWhen is not null && line.Contains(signalWhen, StringComparison.Ordinal) && Interlocked.Exchange(ref signalled, 1) == 0)
+            {
+                Send(process.Id, signal);
+            }
+        }
+
+        process.OutputDataReceived += (_, e) => Line(output, e.Data);
+        process.ErrorDataReceived += (_, e) => Line(error, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        // VmHWM is the high-water mark of resident memory: its last reading before exit is the peak.
+        long peak = 0;
+        var clock = Stopwatch.StartNew();
+        TimeSpan limit = timeout ?? TimeSpan.FromMinutes(2);
+        bool timedOut = false;
+        while (!process.WaitForExit(20))
+        {
+            peak = Math.Max(peak, PeakResidentBytes(process.Id));
+            if (clock.Elapsed > limit)
+            {
+                timedOut = true;
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+                break;
+            }
+        }
+
+        process.WaitForExit(); // drains the redirected streams
+        return new CliProcessResult(process.ExitCode, output.ToString(), error.ToString(), peak, timedOut);
+    }
+
+    /// <summary>Sends a POSIX signal (kill(2) through the kill command: .NET can only kill outright).</summary>
+    public static void Send(int processId, PosixSignalNumber signal)
+    {
+        using var kill = Process.Start("kill", ["-" + ((int)signal).ToString(CultureInfo.InvariantCulture), processId.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    private static long PeakResidentBytes(int processId)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{processId}/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                {
+                    // "VmHWM:    123456 kB"
+                    string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // The process ended between the check and the read.
+        }
+
+        return 0;
+    }
+}
+
+/// <summary>The POSIX signals the tests send, by number.</summary>
+public enum PosixSignalNumber
+{
+    Hup = 1,
+    Int = 2,
+    Term = 15,
+}

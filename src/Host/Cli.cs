@@ -84,7 +84,7 @@ public static class Cli
             return Interrupted;
         }
         catch (Exception e) when (e is UsageException or DeviceUnavailableException
-            or WeightsFormatException or InputException or VitConfigException or VitWeightsException)
+            or WeightsFormatException or InputException or VitConfigException or VitWeightsException or OutputFileException)
         {
             // Bad files name themselves in the message; it is one line by construction, OneLine keeps it so.
             error.WriteLine("gpuvit: " + OneLine(e.Message));

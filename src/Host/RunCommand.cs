@@ -54,6 +54,11 @@ public static class RunCommand
                 throw new UsageException($"--top must be at least 1, not {topK}");
             }
 
+            // Before any work: a mistake in the output's path costs nothing, and no input is overwritten.
+            OutputPaths.Check("--save-logits", parsed.GetValue(saveLogits),
+                [.. OutputPaths.Model(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
+                    .. (parsed.GetValue(input) ?? []).Select(path => new OutputPaths.Input("--input", path))]);
+
             LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
                 parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
             IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;

@@ -64,8 +64,8 @@ public static class OutputPaths
         }
     }
 
-    /// <summary>The weights and the config read with them: --config, or else a config.json beside the weights when there is one (as VitWeightFiles.Load reads).</summary>
-    public static IEnumerable<Input> Model(string? weights, string? config)
+    /// <summary>The weights and the config that may be read with them: --config, or else the config.json beside the weights (VitWeightFiles.Load reads it when there is one).</summary>
+    public static IEnumerable<Input> ModelFiles(string? weights, string? config)
     {
         yield return new Input("--weights", weights);
         if (config is not null || weights is null || FullPath(weights) is not { } full)

@@ -56,7 +56,7 @@ public static class RunCommand
 
             // Before any work: a mistake in the output's path costs nothing, and no input is overwritten.
             OutputPaths.Check("--save-logits", parsed.GetValue(saveLogits),
-                [.. OutputPaths.Model(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
+                [.. OutputPaths.ModelFiles(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
                     .. (parsed.GetValue(input) ?? []).Select(path => new OutputPaths.Input("--input", path))]);
 
             LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),

@@ -38,7 +38,7 @@ public static class CompareCommand
         // Before the weights load and the images decode: a report that cannot be written fails at once, not after every measurement.
         string? reportPath = parsed.GetValue(options.NoReport) ? null : parsed.GetValue(options.Report);
         OutputPaths.Check("--report", reportPath,
-            [.. OutputPaths.Model(parsed.GetValue(options.Weights), config: null),
+            [.. OutputPaths.ModelFiles(parsed.GetValue(options.Weights), config: null),
                 .. (parsed.GetValue(options.Images) ?? []).Select(path => new OutputPaths.Input("--images", path))]);
         (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, interrupt);
 

@@ -70,15 +70,16 @@ public sealed class DenseRnnModel : IDisposable
     /// <summary>
     /// Queues the forward pass on <paramref name="stream"/> (the default stream when null): images
     /// [batch][3][H][W] on this device → logits [batch][classes]. Read the logits after the stream.
+    /// Cancelled, it stops before the next step (<see cref="OperationCanceledException"/>).
     /// </summary>
-    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null)
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null, CancellationToken cancel = default)
     {
-        RunSteps(images, batch, stream);
+        RunSteps(images, batch, stream, cancel);
         RunReadout(logits, batch, stream);
     }
 
     /// <summary>The T recurrent steps alone, from h₀ = 0 to the final state (what the bench times as the step's bandwidth).</summary>
-    public void RunSteps(DeviceView<float> images, int batch, DeviceStream? stream = null)
+    public void RunSteps(DeviceView<float> images, int batch, DeviceStream? stream = null, CancellationToken cancel = default)
     {
         if (batch < 1)
         {
@@ -90,6 +91,7 @@ public sealed class DenseRnnModel : IDisposable
         DeviceBuffer<float> state = _state[0];  // h₀ = 0
         for (int t = 0; t < Config.Steps; t++)
         {
+            cancel.ThrowIfCancellationRequested();
             DeviceBuffer<float> next = _state[1 + t % 2];
             Ops.Step(shape, images, state, _weights[0], _weights[1], _weights[2], next, stream);
             state = next;

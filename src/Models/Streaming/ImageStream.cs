@@ -30,8 +30,12 @@ public interface IStreamModel
     /// <summary>Device bytes one more image in a micro-batch costs: activations, and the stream's two input and output slots.</summary>
     long DeviceBytesPerImage { get; }
 
-    /// <summary>Queues the forward pass of <paramref name="count"/> images on <paramref name="stream"/>.</summary>
-    void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream);
+    /// <summary>
+    /// Queues the forward pass of <paramref name="count"/> images on <paramref name="stream"/>;
+    /// cancelled, it may stop between layers with <see cref="OperationCanceledException"/> (on a
+    /// device that runs work as it is queued, the cpu, a pass takes seconds).
+    /// </summary>
+    void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream, CancellationToken cancel);
 }
 
 /// <summary>
@@ -155,7 +159,17 @@ public static class ImageStream
                 slot.Uploaded = upload.RecordEvent();
                 compute.WaitFor(slot.Uploaded);
                 slot.Started = compute.RecordEvent();
-                model.Forward(slot.Images.View(0, (long)batch.Count * pixels), slot.Outputs.View(0, (long)batch.Count * outputs), batch.Count, compute);
+                try
+                {
+                    model.Forward(slot.Images.View(0, (long)batch.Count * pixels), slot.Outputs.View(0, (long)batch.Count * outputs), batch.Count, compute, cancel);
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    // Stopped part-way (the cpu runs a pass as it is queued): this micro-batch has no results; the ones before it do.
+                    cancelled = true;
+                    break;
+                }
+
                 slot.Done = compute.RecordEvent();
                 slot.Outputs.DownloadAsync(slot.HostOutputs, compute);
                 slot.Downloaded = compute.RecordEvent();

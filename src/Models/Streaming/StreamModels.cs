@@ -17,8 +17,8 @@ public sealed class VitStreamModel(VitModel model) : IStreamModel
 
     public long DeviceBytesPerImage => VitModel.ActivationBytesFor(model.Config, 1) + 2L * sizeof(float) * (ValuesPerImage + OutputsPerImage);
 
-    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream) =>
-        model.Forward(images, outputs, count, stream);
+    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream, CancellationToken cancel) =>
+        model.Forward(images, outputs, count, stream, cancel);
 }
 
 /// <summary>A <see cref="DenseRnnModel"/> as the stream runs it: images in, logits out, so that it is timed end to end as the ViT is.</summary>
@@ -36,6 +36,6 @@ public sealed class RnnStreamModel(DenseRnnModel model) : IStreamModel
     /// <summary>The three state buffers' share, and the stream's two input and output slots.</summary>
     public long DeviceBytesPerImage => 3L * sizeof(float) * model.Config.Units + 2L * sizeof(float) * (ValuesPerImage + OutputsPerImage);
 
-    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream) =>
-        model.Forward(images, outputs, count, stream);
+    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream, CancellationToken cancel) =>
+        model.Forward(images, outputs, count, stream, cancel);
 }

@@ -136,9 +136,11 @@ public sealed class VitModel : IDisposable
 
     /// <summary>
     /// Queues the forward pass: images [batch, channels, size, size] on this device → logits
-    /// [batch, classes]. Asynchronous on GPUs; read the logits after the stream.
+    /// [batch, classes]. Asynchronous on GPUs; read the logits after the stream. Cancelled, it
+    /// stops before the next block (<see cref="OperationCanceledException"/>), which on the cpu,
+    /// where each op runs as it is queued, ends a long pass within a block's time.
     /// </summary>
-    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null)
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null, CancellationToken cancel = default)
     {
         ThrowIfDisposed();
         VitConfig c = Config;
@@ -155,6 +157,8 @@ public sealed class VitModel : IDisposable
         _ops.ClassTokenAndPositions(a.X, _classToken?.View(), _positions, batch, t, d, stream);
         foreach (Block block in _layers)
         {
+            cancel.ThrowIfCancellationRequested();
+
             // x += proj(attention(qkv(LN1(x)))): one qkv GEMM over all tokens of all images.
             _ops.LayerNorm(a.X, block.Norm1Weight, block.Norm1Bias, a.Normed, rows, d, c.LayerNormEps, stream);
             _ops.Gemm(a.Normed, block.QkvWeight, block.QkvBias, null, a.Qkv, rows, Activation.None, stream);

@@ -204,7 +204,7 @@ internal sealed unsafe class SlowSumModel(SlowAsyncDevice device, int valuesPerI
 
     public long DeviceBytesPerImage => 4L * (valuesPerImage + 1) * 2;
 
-    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream)
+    public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream, CancellationToken cancel)
     {
         Counts.Enqueue(count);
         float* input = (float*)((IHostMemory)images.Buffer.Memory).Pointer + images.Offset;

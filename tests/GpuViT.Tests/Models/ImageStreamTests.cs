@@ -205,6 +205,72 @@ public sealed class ImageStreamTests
     }
 
     [Fact]
+    public void Cancelled_during_a_pass_that_runs_as_it_is_queued_the_stream_stops_between_layers_and_keeps_what_finished()
+    {
+        // The cpu runs a pass as it is queued, so a pass can take seconds: cancelled in the second
+        // micro-batch's pass, the stream must stop at the next layer, not after the pass, and still
+        // hand out the first micro-batch, whose results exist.
+        using Device cpu = Devices.Open("cpu").Device;
+        var model = new LayeredModel(cpu, layers: 50, layerTime: TimeSpan.FromMilliseconds(2));
+        using var cancel = new CancellationTokenSource();
+        model.LayerDone = (call, layer) =>
+        {
+            if (call == 2 && layer == 2)
+            {
+                cancel.Cancel();
+            }
+        };
+        var received = new List<StreamedBatch>();
+
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+        {
+            foreach (StreamedBatch result in ImageStream.Run(model, 6, (i, image) => image.Fill(i), 2 * model.TokensPerImage, cancel.Token))
+            {
+                received.Add(result);
+            }
+        });
+
+        // The first pass ran whole; the second stopped after its third layer; no third pass began.
+        Assert.Equal([50, 3], model.LayersRun);
+        Assert.Equal([0f, 1f], received.Single().Outputs);
+    }
+
+    /// <summary>A model on a device that runs work as it is queued: each pass is <c>layers</c> steps of <c>layerTime</c>, checking for cancellation between them, as VitModel does between blocks.</summary>
+    private sealed unsafe class LayeredModel(Device device, int layers, TimeSpan layerTime) : IStreamModel
+    {
+        public Action<int, int> LayerDone { get; set; } = (_, _) => { };
+
+        /// <summary>Layers each pass ran, by pass.</summary>
+        public List<int> LayersRun { get; } = [];
+
+        public Device Device => device;
+
+        public int ValuesPerImage => 1;
+
+        public int OutputsPerImage => 1;
+
+        public long TokensPerImage => 1;
+
+        public long DeviceBytesPerImage => 16;
+
+        public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream, CancellationToken cancel)
+        {
+            LayersRun.Add(0);
+            for (int layer = 0; layer < layers; layer++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                Thread.Sleep(layerTime);
+                LayersRun[^1]++;
+                LayerDone(LayersRun.Count, layer);
+            }
+
+            float* input = (float*)((IHostMemory)images.Buffer.Memory).Pointer + images.Offset;
+            float* output = (float*)((IHostMemory)outputs.Buffer.Memory).Pointer + outputs.Offset;
+            Buffer.MemoryCopy(input, output, count * sizeof(float), count * sizeof(float));
+        }
+    }
+
+    [Fact]
     public void Running_out_of_device_memory_gives_back_what_was_allocated()
     {
         // Room for one slot of 150 values, not two: the second slot fails part-way through.

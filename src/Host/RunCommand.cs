@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models;
 using GpuViT.Models.Images;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
@@ -33,9 +34,10 @@ public static class RunCommand
         var top = new Option<int>("--top") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
+        var maxImagePixels = MaxImagePixelsOption.Create();
 
         var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
-        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits })
+        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, maxImagePixels })
         {
             command.Options.Add(option);
         }
@@ -70,7 +72,8 @@ public static class RunCommand
             }
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
-            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false);
+            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false,
+                maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels));
             string? logitsPath = parsed.GetValue(saveLogits);
 
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
@@ -169,6 +172,11 @@ public static class RunCommand
     private static string[] ReadLabels(string path, int classes)
     {
         string[] lines;
+        if (RegularFile.Problem(path) is { } problem)
+        {
+            throw new InputException($"{path}: {problem}");
+        }
+
         try
         {
             lines = File.ReadAllLines(path);

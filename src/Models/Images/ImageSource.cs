@@ -72,12 +72,22 @@ public abstract class ImageSource
     /// </summary>
     public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, IReadOnlyList<float>? mean = null,
                                    IReadOnlyList<float>? std = null, double cropPct = 0.875,
-                                   Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true)
+                                   Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true,
+                                   long maxImagePixels = ImageDecoder.DefaultMaxPixels)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxImagePixels);
         // The size is a placeholder: each decode takes the transform at its own size.
         var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
-        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays);
+        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays, maxImagePixels);
     }
+
+    /// <summary>
+    /// The memory every image decode in the process reserves (<see cref="ImageFile.DecodeBytes"/> and
+    /// the resize's) before it allocates, whichever source and thread it runs on: 1 GiB, a few large
+    /// photos at once (a 12-megapixel one takes about 150 MB), so the stream's workers, one per
+    /// core, cannot decode many large images at once.
+    /// </summary>
+    public static MemoryBudget DecodeMemory { get; } = new(1L << 30);
 
     /// <summary>One input source after expansion: an image file or a whole .npy array.</summary>
     private sealed record Source(string Path, bool IsNpy);
@@ -108,6 +118,8 @@ public abstract class ImageSource
             }
             else if (File.Exists(path))
             {
+                if (RegularFile.Problem(path) is { } problem)
+                    throw InputException.For(path, problem);
                 sources.Add(new Source(path, IsNpy: Path.GetExtension(path).Equals(".npy", StringComparison.OrdinalIgnoreCase)));
             }
             else
@@ -174,10 +186,12 @@ public abstract class ImageSource
         private readonly EvalTransform _transform;
         private readonly ConcurrentDictionary<int, EvalTransform> _transforms = new();
         private readonly bool _resizeImages, _resizeArrays;
+        private readonly long _maxImagePixels;
 
-        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays)
+        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays, long maxImagePixels)
         {
             _transform = transform;
+            _maxImagePixels = maxImagePixels;
             _resizeImages = resizeImages;
             _resizeArrays = resizeArrays;
             var items = new List<Item>();
@@ -214,8 +228,11 @@ public abstract class ImageSource
 
         private void DecodeFile(string path, int size, Span<float> destination)
         {
-            RgbImage image = ImageDecoder.Load(path);
             EvalTransform transform = _transforms.GetOrAdd(size, _transform.AtSize);
+            using ImageFile file = ImageFile.Open(path, _maxImagePixels);
+            long resizeBytes = _resizeImages ? transform.ResizeBytes(file.Width, file.Height) : 0;
+            using MemoryBudget.Reservation memory = DecodeMemory.Reserve(file.DecodeBytes + resizeBytes);
+            RgbImage image = file.Decode();
             if (!_resizeImages)
             {
                 if (image.Width != size || image.Height != size)

@@ -247,14 +247,15 @@ public abstract class ImageSource
         private void DecodeArrayImage(NpyImages array, int index, int size, Span<float> destination)
         {
             int height = array.Shape[2], width = array.Shape[3], floats = 3 * height * width;
+            // Checked before the data is read: an array that cannot be used costs nothing.
+            if ((height != size || width != size) && !_resizeArrays)
+                throw InputException.For(array.Path, $"array of shape {NpyFile.ShapeText(array.Shape)} does not fit the model's input [N, 3, {size}, {size}]"
+                    + (_resizeImages ? "" : ", and resizing is off"));
             ReadOnlySpan<float> image = array.Data.AsSpan(index * floats, floats);
             if (height == size && width == size)
                 image.CopyTo(destination);
-            else if (_resizeArrays)
-                EvalTransform.Resize(image, height, width, destination, size, size, _transform.Interpolation);
             else
-                throw InputException.For(array.Path, $"array of shape {NpyFile.ShapeText(array.Shape)} does not fit the model's input [N, 3, {size}, {size}]"
-                    + (_resizeImages ? "" : ", and resizing is off"));
+                EvalTransform.Resize(image, height, width, destination, size, size, _transform.Interpolation);
         }
     }
 

@@ -97,19 +97,30 @@ internal static class HostileFiles
     /// Adds tensor <paramref name="name"/> (F32, <paramref name="shape"/>) to a safetensors file, its
     /// data after all the others: the file grows by SetLength, so the tail is sparse, never written.
     /// </summary>
-    public static void AddSparseTensor(string path, string name, long[] shape)
+    public static void AddSparseTensor(string path, string name, long[] shape) =>
+        EditHeader(path, (header, dataLength) =>
+        {
+            long bytes = shape.Aggregate(4L, (n, d) => n * d);
+            header[name] = new JsonObject
+            {
+                ["dtype"] = "F32",
+                ["shape"] = new JsonArray([.. shape.Select(d => JsonValue.Create(d))]),
+                ["data_offsets"] = new JsonArray(dataLength, dataLength + bytes),
+            };
+            return bytes;
+        });
+
+    /// <summary>
+    /// Rewrites a safetensors file's header with <paramref name="edit"/>, which is given the header and
+    /// the data section's length and returns how many bytes to add after the data (by SetLength: sparse).
+    /// </summary>
+    public static void EditHeader(string path, Func<JsonObject, long, long> edit)
     {
         byte[] file = File.ReadAllBytes(path);
         int headerLength = (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
         byte[] data = file[(8 + headerLength)..];
         var header = JsonNode.Parse(file.AsSpan(8, headerLength))!.AsObject();
-        long bytes = shape.Aggregate(4L, (n, d) => n * d);
-        header[name] = new JsonObject
-        {
-            ["dtype"] = "F32",
-            ["shape"] = new JsonArray([.. shape.Select(d => JsonValue.Create(d))]),
-            ["data_offsets"] = new JsonArray(data.Length, data.Length + bytes),
-        };
+        long tail = edit(header, data.Length);
         byte[] json = Encoding.UTF8.GetBytes(header.ToJsonString());
         byte[] padded = [.. json, .. Enumerable.Repeat((byte)' ', (8 - json.Length % 8) % 8)];
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
@@ -118,6 +129,6 @@ internal static class HostileFiles
         stream.Write(prefix);
         stream.Write(padded);
         stream.Write(data);
-        stream.SetLength(stream.Length + bytes);
+        stream.SetLength(stream.Length + tail);
     }
 }

@@ -562,7 +562,7 @@ public sealed class InputTests : IDisposable
     }
 
     /// <summary>A .npy with the given header dict, padded like numpy's; version 1 has a 2-byte length, 2 and 3 a 4-byte one.</summary>
-    private static byte[] Npy(int version, string dict, float[] data)
+    internal static byte[] Npy(int version, string dict, float[] data)
     {
         int prelude = version == 1 ? 10 : 12;
         int padded = (prelude + dict.Length + 1 + 63) / 64 * 64 - prelude;

@@ -171,12 +171,12 @@ public static class RunCommand
 
     private static string[] ReadLabels(string path, int classes)
     {
-        string[] lines;
         if (RegularFile.Problem(path) is { } problem)
         {
             throw new InputException($"{path}: {problem}");
         }
 
+        string[] lines;
         try
         {
             lines = File.ReadAllLines(path);

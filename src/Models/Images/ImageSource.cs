@@ -58,9 +58,11 @@ public abstract class ImageSource
     /// Image files (PNG, JPEG, BMP, PPM, PGM), directories (their images sorted by file name, not
     /// recursive) and .npy float32 arrays [N, 3, H, W] of
     /// normalised images, in the order given. Every path is checked here (a missing one, an empty
-    /// directory or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
+    /// directory, anything but a regular file or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
     /// header is read for its N; nothing is decoded until <see cref="Decode(int, int, Span{float})"/>,
-    /// and each .npy's data is read once, on first use.
+    /// and each .npy's data is read once, on first use. An image of more than
+    /// <paramref name="maxImagePixels"/> pixels is refused from its header when it is decoded, and every
+    /// decode first reserves its memory from <see cref="DecodeMemory"/>.
     /// <para>With <paramref name="resize"/> on, images go through timm's eval transform
     /// (<see cref="EvalTransform"/>, with <paramref name="mean"/>, <paramref name="std"/>,
     /// <paramref name="cropPct"/> and <paramref name="interpolation"/>) at the size asked for, and

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models;
 using GpuViT.Models.Images;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
@@ -34,6 +35,7 @@ public static class RunCommand
         var top = new Option<int>("--top") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
+        var maxImagePixels = MaxImagePixelsOption.Create();
 
         var onError = new Option<string>("--on-error")
         {
@@ -43,7 +45,7 @@ public static class RunCommand
         onError.AcceptOnlyFromAmong("skip", "fail");
 
         var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
-        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits })
+        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, maxImagePixels })
         {
             command.Options.Add(option);
         }
@@ -86,7 +88,8 @@ public static class RunCommand
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
             bool failFast = parsed.GetValue(onError) == "fail";
-            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false, deferArrayErrors: !failFast);
+            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false,
+                deferArrayErrors: !failFast, maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels));
             string? logitsPath = parsed.GetValue(saveLogits);
 
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
@@ -201,6 +204,11 @@ public static class RunCommand
 
     private static string[] ReadLabels(string path, int classes)
     {
+        if (RegularFile.Problem(path) is { } problem)
+        {
+            throw new InputException($"{path}: {problem}");
+        }
+
         string[] lines;
         try
         {

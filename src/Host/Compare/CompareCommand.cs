@@ -161,7 +161,8 @@ public static class CompareCommand
         // Every path is checked before anything decodes; then the images decode at each size.
         string[] paths = parsed.GetValue(options.Images) ?? [];
         ImageSource source = paths.Length > 0
-            ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), mean: trained?.Mean, std: trained?.Std)
+            ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), mean: trained?.Mean, std: trained?.Std,
+                maxImagePixels: MaxImagePixelsOption.Value(parsed, options.MaxImagePixels))
             : ImageSource.Synthetic(CompareMeasurement.SyntheticImages);
         return (new CompareMeasurement.Plan(sizes, batches, vits, rnns, trained?.Weights, CompareMeasurement.Decode(source, sizes, batches, interrupt), minSeconds, view), gpu);
     }
@@ -197,6 +198,7 @@ public static class CompareCommand
         };
 
         public readonly Option<bool> NoResize = new("--no-resize") { Description = "Fail on an image that is not already the size measured, instead of resizing it" };
+        public readonly Option<long> MaxImagePixels = MaxImagePixelsOption.Create();
         public readonly Option<string?> Vit = new("--vit") { Description = "A ViT preset scaled to each size (patch = size/8) instead of ViT-S/16's shape" };
         public readonly Option<string?> Weights = new("--weights") { Description = "A trained ViT (.safetensors, timm/torchvision/Hugging Face layout) instead of random weights; runs at its own image size" };
         public readonly Option<int?> Heads = new("--heads") { Description = "Attention heads of --weights, when neither its metadata nor a config.json beside it says" };
@@ -225,6 +227,6 @@ public static class CompareCommand
         public readonly Option<bool> NoReport = new("--no-report") { Description = "Write no report" };
         public readonly Option<string?> Project = new("--project") { Description = $"Also project roofline-bound times onto a GPU not present: {string.Join(", ", KnownGpus.Select(g => g.Key))}" };
 
-        public IEnumerable<Option> All => [ImageSizes, Batches, Images, NoResize, Vit, Weights, Heads, Match, Seconds, Json, Report, NoReport, Project];
+        public IEnumerable<Option> All => [ImageSizes, Batches, Images, NoResize, MaxImagePixels, Vit, Weights, Heads, Match, Seconds, Json, Report, NoReport, Project];
     }
 }

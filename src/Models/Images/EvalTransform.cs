@@ -56,6 +56,16 @@ public sealed class EvalTransform
         return ((int)((long)shortSide * width / height), shortSide);
     }
 
+    /// <summary>
+    /// The memory <see cref="ApplyTo"/> allocates for a <paramref name="width"/> × <paramref name="height"/>
+    /// image: the horizontal pass's RGB rows and their transpose, then the vertical pass's and theirs.
+    /// </summary>
+    public long ResizeBytes(int width, int height)
+    {
+        var (w, h) = ResizedSize(width, height, ResizeShortSide);
+        return 2L * 3 * w * ((long)height + h);
+    }
+
     /// <summary>Transforms one image to Size × Size × 3 floats, CHW.</summary>
     public float[] Apply(RgbImage image)
     {
@@ -70,8 +80,8 @@ public sealed class EvalTransform
         if (output.Length != 3 * Size * Size)
             throw new ArgumentException($"output needs {3 * Size * Size} floats", nameof(output));
         var (w, h) = ResizedSize(image.Width, image.Height, ResizeShortSide);
-        if ((long)w * h > ImageDecoder.MaxPixels) // a sliver of an image would resize to gigabytes
-            throw new ArgumentException($"a {image.Width}x{image.Height} image resizes to {w}x{h}, more than {ImageDecoder.MaxPixels} pixels");
+        if ((long)w * h > ImageDecoder.DefaultMaxPixels) // a sliver of an image would resize to gigabytes
+            throw new ArgumentException($"a {image.Width}x{image.Height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels");
         RgbImage resized = Resize(image, w, h, Interpolation);
         if (w < Size || h < Size)
             throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // crop_pct ≤ 1 rules it out

@@ -7,8 +7,19 @@ namespace GpuViT.Models.Images;
 /// </summary>
 public static class ImageDecoder
 {
-    /// <summary>Larger images are refused before decoding (stb would allocate width × height × 3).</summary>
-    public const long MaxPixels = 1L << 28;
+    /// <summary>
+    /// The default limit on an image's pixels, 64 Mi (8192 × 8192): above the photos of phones and
+    /// of nearly every camera (the largest common sensors give 45–61 megapixels), and one such image
+    /// takes about 0.8 GiB to decode (<see cref="DecodeBytesPerPixel"/>). Larger images are refused
+    /// from their header, before decoding; <c>--max-image-pixels</c> raises the limit.
+    /// </summary>
+    public const long DefaultMaxPixels = 1L << 26;
+
+    /// <summary>
+    /// Memory a decode takes per pixel, besides the file's bytes: stb's inflated rows (up to 8 bytes
+    /// a pixel for 16-bit RGBA) while it converts them to its 3-byte RGB result, then that and our copy.
+    /// </summary>
+    public const int DecodeBytesPerPixel = 12;
 
     /// <summary>The extensions a directory input picks up (case-insensitive).</summary>
     public static IReadOnlySet<string> Extensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
@@ -16,41 +27,75 @@ public static class ImageDecoder
         ".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm",
     };
 
-    public static RgbImage Load(string path)
+    /// <summary>Decodes the image file at <paramref name="path"/>, refusing one of more than <paramref name="maxPixels"/> pixels before decoding it.</summary>
+    public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        using ImageFile file = ImageFile.Open(path, maxPixels);
+        return file.Decode();
+    }
+
+    /// <summary>Decodes <paramref name="data"/>, refusing an image of more than <paramref name="maxPixels"/> pixels before decoding it; <paramref name="name"/> is only for messages.</summary>
+    public static RgbImage Decode(ReadOnlySpan<byte> data, string name, long maxPixels = DefaultMaxPixels)
+    {
+        byte[] bytes = data.ToArray();
+        (int width, int height) = ImageHeader.ReadSize(new MemoryStream(bytes, writable: false), name);
+        CheckPixels(width, height, maxPixels, name);
+        return Decode(bytes, name, width, height);
+    }
+
+    /// <summary>Refuses a <paramref name="width"/> × <paramref name="height"/> image of more than <paramref name="maxPixels"/> pixels.</summary>
+    internal static void CheckPixels(int width, int height, long maxPixels, string name)
+    {
+        if ((long)width * height > maxPixels)
+            throw InputException.For(name, $"image is {width}x{height} ({(long)width * height} pixels), more than the limit of {maxPixels} (--max-image-pixels raises it)");
+    }
+
+    /// <summary>Decodes an image whose header said it is <paramref name="width"/> × <paramref name="height"/>.</summary>
+    internal static RgbImage Decode(ReadOnlySpan<byte> data, string name, int width, int height)
+    {
+        RgbImage image = IsNetpbm(data) ? Pnm.Decode(data, name) : DecodeWithStb(data, name, width, height);
+        if (image.Width != width || image.Height != height)
+            throw InputException.For(name, $"header says {width}x{height}, the image decodes to {image.Width}x{image.Height}");
+        return image;
+    }
+
+    internal static bool IsNetpbm(ReadOnlySpan<byte> data) =>
+        data.Length >= 2 && data[0] == (byte)'P' && data[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6';
+
+    /// <summary>A Netpbm image's size from its header (<paramref name="data"/> holds at least the header).</summary>
+    internal static (int Width, int Height) NetpbmSize(ReadOnlySpan<byte> data, string name)
+    {
+        (int width, int height, _) = Pnm.ReadHeader(data, name, out _);
+        return (width, height);
+    }
+
+    /// <summary>The size stb_image reads from a header it knows (GIF, TGA, PSD, HDR, PIC: the formats <see cref="ImageHeader"/> leaves to it).</summary>
+    internal static unsafe (int Width, int Height) StbInfo(ReadOnlySpan<byte> header, string name)
+    {
+        try
         {
-            throw InputException.For(path, $"cannot read: {e.Message}");
+            fixed (byte* buffer = header)
+            {
+                if (StbImageNative.stbi_info_from_memory(buffer, header.Length, out int width, out int height, out _) == 0)
+                    throw NotAnImage(name, StbImageNative.FailureReason());
+                return (width, height);
+            }
         }
-        return Decode(bytes, path);
+        catch (DllNotFoundException e)
+        {
+            throw StbMissing(name, e);
+        }
     }
 
-    /// <summary>Decodes <paramref name="data"/>; <paramref name="name"/> is only for messages.</summary>
-    public static RgbImage Decode(ReadOnlySpan<byte> data, string name)
+    private static unsafe RgbImage DecodeWithStb(ReadOnlySpan<byte> data, string name, int headerWidth, int headerHeight)
     {
-        if (data.Length >= 2 && data[0] == (byte)'P' && data[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6')
-            return Pnm.Decode(data, name);
-        return DecodeWithStb(data, name);
-    }
-
-    private static unsafe RgbImage DecodeWithStb(ReadOnlySpan<byte> data, string name)
-    {
-        if (data.Length == 0)
-            throw InputException.For(name, "empty file, not an image");
         try
         {
             fixed (byte* buffer = data)
             {
-                if (StbImageNative.stbi_info_from_memory(buffer, data.Length, out int w, out int h, out _) == 0)
-                    throw NotAnImage(name, StbImageNative.FailureReason());
-                if ((long)w * h > MaxPixels)
-                    throw InputException.For(name, $"image is {w}x{h}, more than {MaxPixels} pixels");
-
                 byte* pixels = StbImageNative.stbi_load_from_memory(buffer, data.Length, out int width, out int height, out _, 3);
                 if (pixels == null)
-                    throw NotAnImage(name, StbImageNative.FailureReason());
+                    throw InputException.For(name, $"cannot decode the {headerWidth}x{headerHeight} image (stb_image: {StbImageNative.FailureReason()})");
                 try
                 {
                     var rgb = new byte[(long)width * height * 3];
@@ -62,10 +107,12 @@ public static class ImageDecoder
         }
         catch (DllNotFoundException e)
         {
-            throw new InputException($"{name}: cannot decode PNG/JPEG/BMP: stb_image ({StbImageNative.Library}) is not installed " +
-                                     "(Debian: apt-get install libstb0)", e);
+            throw StbMissing(name, e);
         }
     }
+
+    private static InputException StbMissing(string name, DllNotFoundException e) =>
+        new($"{name}: cannot decode PNG/JPEG/BMP: stb_image ({StbImageNative.Library}) is not installed (Debian: apt-get install libstb0)", e);
 
     private static InputException NotAnImage(string name, string reason) =>
         InputException.For(name, $"not a PNG, JPEG, BMP, PPM or PGM image (stb_image: {reason})");
@@ -73,20 +120,25 @@ public static class ImageDecoder
     /// <summary>Netpbm: binary P5/P6 and ASCII P2/P3, maxval up to 65535, '#' comments in the header.</summary>
     private static class Pnm
     {
-        public static RgbImage Decode(ReadOnlySpan<byte> data, string name)
+        /// <summary>The header's size and maxval, checked; <paramref name="pos"/> is left just after the maxval.</summary>
+        public static (int Width, int Height, int Maxval) ReadHeader(ReadOnlySpan<byte> data, string name, out int pos)
         {
             char kind = (char)data[1];
-            int pos = 2;
+            pos = 2;
             int width = ReadHeaderInt(data, ref pos, name, "width");
             int height = ReadHeaderInt(data, ref pos, name, "height");
             int maxval = ReadHeaderInt(data, ref pos, name, "maxval");
             if (width <= 0 || height <= 0)
                 throw InputException.For(name, $"corrupt P{kind} image: size {width}x{height}");
-            if ((long)width * height > MaxPixels)
-                throw InputException.For(name, $"image is {width}x{height}, more than {MaxPixels} pixels");
             if (maxval is <= 0 or > 65535)
                 throw InputException.For(name, $"corrupt P{kind} image: maxval {maxval} not in 1..65535");
+            return (width, height, maxval);
+        }
 
+        public static RgbImage Decode(ReadOnlySpan<byte> data, string name)
+        {
+            char kind = (char)data[1];
+            (int width, int height, int maxval) = ReadHeader(data, name, out int pos);
             int channels = kind is '3' or '6' ? 3 : 1;
             long samples = (long)width * height * channels;
             var values = new byte[samples];

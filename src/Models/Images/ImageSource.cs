@@ -58,9 +58,11 @@ public abstract class ImageSource
     /// Image files (PNG, JPEG, BMP, PPM, PGM), directories (their images sorted by file name, not
     /// recursive) and .npy float32 arrays [N, 3, H, W] of
     /// normalised images, in the order given. Every path is checked here (a missing one, an empty
-    /// directory or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
+    /// directory, anything but a regular file or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
     /// header is read for its N; nothing is decoded until <see cref="Decode(int, int, Span{float})"/>,
-    /// and each .npy's data is read once, on first use.
+    /// and each .npy's data is read once, on first use. An image of more than
+    /// <paramref name="maxImagePixels"/> pixels is refused from its header when it is decoded, and every
+    /// decode first reserves its memory from <see cref="DecodeMemory"/>.
     /// <para>With <paramref name="resize"/> on, images go through timm's eval transform
     /// (<see cref="EvalTransform"/>, with <paramref name="mean"/>, <paramref name="std"/>,
     /// <paramref name="cropPct"/> and <paramref name="interpolation"/>) at the size asked for, and
@@ -76,12 +78,21 @@ public abstract class ImageSource
     public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, IReadOnlyList<float>? mean = null,
                                    IReadOnlyList<float>? std = null, double cropPct = 0.875,
                                    Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true,
-                                   bool deferArrayErrors = false)
+                                   bool deferArrayErrors = false, long maxImagePixels = ImageDecoder.DefaultMaxPixels)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxImagePixels);
         // The size is a placeholder: each decode takes the transform at its own size.
         var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
-        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors);
+        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors, maxImagePixels);
     }
+
+    /// <summary>
+    /// The memory every image decode in the process reserves (<see cref="ImageFile.DecodeBytes"/> and
+    /// the resize's) before it allocates, whichever source and thread it runs on: 1 GiB, a few large
+    /// photos at once (a 12-megapixel one takes about 150 MB), so the stream's workers, one per
+    /// core, cannot decode many large images at once.
+    /// </summary>
+    public static MemoryBudget DecodeMemory { get; } = new(1L << 30);
 
     /// <summary>One input source after expansion: an image file or a whole .npy array.</summary>
     private sealed record Source(string Path, bool IsNpy);
@@ -112,6 +123,8 @@ public abstract class ImageSource
             }
             else if (File.Exists(path))
             {
+                if (RegularFile.Problem(path) is { } problem)
+                    throw InputException.For(path, problem);
                 sources.Add(new Source(path, IsNpy: Path.GetExtension(path).Equals(".npy", StringComparison.OrdinalIgnoreCase)));
             }
             else
@@ -178,10 +191,12 @@ public abstract class ImageSource
         private readonly EvalTransform _transform;
         private readonly ConcurrentDictionary<int, EvalTransform> _transforms = new();
         private readonly bool _resizeImages, _resizeArrays;
+        private readonly long _maxImagePixels;
 
-        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays, bool deferArrayErrors)
+        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays, bool deferArrayErrors, long maxImagePixels)
         {
             _transform = transform;
+            _maxImagePixels = maxImagePixels;
             _resizeImages = resizeImages;
             _resizeArrays = resizeArrays;
             var items = new List<Item>();
@@ -226,8 +241,11 @@ public abstract class ImageSource
 
         private void DecodeFile(string path, int size, Span<float> destination)
         {
-            RgbImage image = ImageDecoder.Load(path);
             EvalTransform transform = _transforms.GetOrAdd(size, _transform.AtSize);
+            using ImageFile file = ImageFile.Open(path, _maxImagePixels);
+            long resizeBytes = _resizeImages ? transform.ResizeBytes(file.Width, file.Height) : 0;
+            using MemoryBudget.Reservation memory = DecodeMemory.Reserve(file.DecodeBytes + resizeBytes);
+            RgbImage image = file.Decode();
             if (!_resizeImages)
             {
                 if (image.Width != size || image.Height != size)
@@ -242,14 +260,15 @@ public abstract class ImageSource
         private void DecodeArrayImage(NpyImages array, int index, int size, Span<float> destination)
         {
             int height = array.Shape[2], width = array.Shape[3], floats = 3 * height * width;
+            // Checked before the data is read: an array that cannot be used costs nothing.
+            if ((height != size || width != size) && !_resizeArrays)
+                throw InputException.For(array.Path, $"array of shape {NpyFile.ShapeText(array.Shape)} does not fit the model's input [N, 3, {size}, {size}]"
+                    + (_resizeImages ? "" : ", and resizing is off"));
             ReadOnlySpan<float> image = array.Data.AsSpan(index * floats, floats);
             if (height == size && width == size)
                 image.CopyTo(destination);
-            else if (_resizeArrays)
-                EvalTransform.Resize(image, height, width, destination, size, size, _transform.Interpolation);
             else
-                throw InputException.For(array.Path, $"array of shape {NpyFile.ShapeText(array.Shape)} does not fit the model's input [N, 3, {size}, {size}]"
-                    + (_resizeImages ? "" : ", and resizing is off"));
+                EvalTransform.Resize(image, height, width, destination, size, size, _transform.Interpolation);
         }
     }
 

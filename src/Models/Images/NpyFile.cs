@@ -68,6 +68,8 @@ public static class NpyFile
 
     private static T WithFile<T>(string path, Func<Stream, T> read)
     {
+        if (RegularFile.Problem(path) is { } problem)
+            throw InputException.For(path, problem);
         try
         {
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);

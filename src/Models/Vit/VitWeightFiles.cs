@@ -152,13 +152,15 @@ public static class VitWeightFiles
         try
         {
             WeightLayout layout = Detect(file.TensorNames, fileName);
-            Dictionary<string, VitTensor> tensors = ToTimm(layout, file, fileName);
+            Dictionary<string, TimmTensor> tensors = ToTimm(layout, file, fileName);
             string? besideConfig = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json");
             string? jsonPath = configPath ?? (File.Exists(besideConfig) ? besideConfig : null);
             JsonConfig? json = jsonPath is null ? null : JsonConfig.Read(jsonPath);
-            VitConfig config = InferConfig(fileName, layout, tensors, file.Metadata, json, hints);
-            var weights = new VitWeights(tensors);
-            weights.Validate(config);
+            Dictionary<string, int[]> shapes = tensors.ToDictionary(t => t.Key, t => t.Value.Shape, StringComparer.Ordinal);
+            VitConfig config = InferConfig(fileName, layout, shapes, file.Metadata, json, hints);
+            // Names and shapes are checked before any data is read: an unexpected tensor costs nothing.
+            VitWeights.Validate(shapes, config);
+            var weights = new VitWeights(tensors.Select(t => KeyValuePair.Create(t.Key, t.Value.Read(file, fileName))));
             float[]? mean = ParseFloats(fileName, file.Metadata, MetadataKeys.Mean) ?? json?.Mean;
             float[]? std = ParseFloats(fileName, file.Metadata, MetadataKeys.Std) ?? json?.Std;
             return new LoadedVit(config, weights, layout, json?.ClassNames, mean, std);
@@ -169,28 +171,51 @@ public static class VitWeightFiles
         }
     }
 
-    // Reads every tensor and renames it to timm's name; names that fit nothing stay as they are
-    // so the fit check reports them as unexpected.
-    private static Dictionary<string, VitTensor> ToTimm(WeightLayout layout, SafetensorsFile file, string fileName)
+    /// <summary>A tensor under timm's name: its shape, and the file's tensors it is read from (query, key and value stacked for Hugging Face's qkv).</summary>
+    private sealed record TimmTensor(int[] Shape, string[] Parts)
     {
-        var tensors = new Dictionary<string, VitTensor>(StringComparer.Ordinal);
-        var qkvParts = new Dictionary<string, VitTensor?[]>(StringComparer.Ordinal);
-        foreach (SafetensorsTensorInfo info in file.Tensors)
+        public VitTensor Read(SafetensorsFile file, string fileName)
         {
-            if (info.ElementCount > Array.MaxLength)
+            long elements = VitTensor.Elements(Shape);
+            if (elements > Array.MaxLength)
             {
-                throw new WeightsFormatException($"{fileName}: {info.Name} is too large");
+                throw new WeightsFormatException($"{fileName}: {string.Join(", ", Parts)} holds {elements} values, too many for one array");
             }
 
-            var tensor = new VitTensor([.. info.Shape.Select(s => checked((int)s))], file.ReadFloat32(info.Name));
+            var data = new float[elements];
+            int done = 0;
+            foreach (string part in Parts)
+            {
+                int count = (int)file.GetInfo(part).ElementCount;
+                file.Read(part, data.AsSpan(done, count));
+                done += count;
+            }
+
+            return new VitTensor(Shape, data);
+        }
+    }
+
+    // Renames every tensor to timm's name, from the header alone: no data is read. Names that fit
+    // nothing stay as they are so the fit check reports them as unexpected.
+    private static Dictionary<string, TimmTensor> ToTimm(WeightLayout layout, SafetensorsFile file, string fileName)
+    {
+        var tensors = new Dictionary<string, TimmTensor>(StringComparer.Ordinal);
+        var qkvParts = new Dictionary<string, SafetensorsTensorInfo?[]>(StringComparer.Ordinal);
+        foreach (SafetensorsTensorInfo info in file.Tensors)
+        {
+            if (info.Shape.Any(d => d > int.MaxValue))
+            {
+                throw new WeightsFormatException($"{fileName}: tensor {info.Name} has shape [{string.Join(", ", info.Shape)}], a dimension above {int.MaxValue}");
+            }
+
             string name = info.Name;
             if (layout == WeightLayout.HuggingFace && HfQkv.Match(name) is { Success: true } m)
             {
                 // query, key and value are separate linears in HF; timm stacks them as [q; k; v].
                 string target = $"blocks.{m.Groups[1].Value}.attn.qkv.{m.Groups[3].Value}";
                 int part = m.Groups[2].Value switch { "query" => 0, "key" => 1, _ => 2 };
-                VitTensor?[] parts = qkvParts.TryGetValue(target, out var p) ? p : qkvParts[target] = new VitTensor?[3];
-                parts[part] = tensor;
+                SafetensorsTensorInfo?[] parts = qkvParts.TryGetValue(target, out var p) ? p : qkvParts[target] = new SafetensorsTensorInfo?[3];
+                parts[part] = info;
                 continue;
             }
 
@@ -200,13 +225,13 @@ public static class VitWeightFiles
                 WeightLayout.HuggingFace => FromHuggingFace(name),
                 _ => name,
             };
-            if (!tensors.TryAdd(timmName, tensor))
+            if (!tensors.TryAdd(timmName, new TimmTensor([.. info.Shape.Select(d => (int)d)], [name])))
             {
                 throw new VitWeightsException($"{name}: maps to {timmName}, which another tensor already gave");
             }
         }
 
-        foreach ((string target, VitTensor?[] parts) in qkvParts)
+        foreach ((string target, SafetensorsTensorInfo?[] parts) in qkvParts)
         {
             string[] which = ["query", "key", "value"];
             for (int i = 0; i < 3; i++)
@@ -217,14 +242,19 @@ public static class VitWeightFiles
                 }
             }
 
-            int[] shape = parts[0]!.Shape;
+            IReadOnlyList<long> shape = parts[0]!.Shape;
             if (parts.Any(t => !t!.Shape.SequenceEqual(shape)))
             {
-                throw new VitWeightsException($"{target}: query, key and value have different shapes ({string.Join(", ", parts.Select(t => t!.ShapeText))})");
+                throw new VitWeightsException($"{target}: query, key and value have different shapes ({string.Join(", ", parts.Select(t => $"[{string.Join(", ", t!.Shape)}]"))})");
             }
 
-            int[] stacked = [3 * shape[0], .. shape[1..]];
-            tensors[target] = new VitTensor(stacked, [.. parts[0]!.Data, .. parts[1]!.Data, .. parts[2]!.Data]);
+            if (shape.Count == 0 || 3 * shape[0] > int.MaxValue)
+            {
+                throw new VitWeightsException($"{target}: query, key and value of shape [{string.Join(", ", shape)}] cannot be stacked");
+            }
+
+            int[] stacked = [(int)(3 * shape[0]), .. shape.Skip(1).Select(d => (int)d)];
+            tensors[target] = new TimmTensor(stacked, [.. parts.Select(t => t!.Name)]);
         }
 
         return tensors;
@@ -288,12 +318,12 @@ public static class VitWeightFiles
     }
 
     private static VitConfig InferConfig(
-        string fileName, WeightLayout layout, Dictionary<string, VitTensor> tensors,
+        string fileName, WeightLayout layout, Dictionary<string, int[]> tensors,
         IReadOnlyDictionary<string, string> metadata, JsonConfig? json, VitConfigHints hints)
     {
         int[] Shape(string name, int rank) =>
-            tensors.TryGetValue(name, out VitTensor? t)
-                ? t.Shape.Length == rank ? t.Shape : throw new VitWeightsException($"{name}: shape {t.ShapeText} should have {rank} dimensions")
+            tensors.TryGetValue(name, out int[]? shape)
+                ? shape.Length == rank ? shape : throw new VitWeightsException($"{name}: shape {VitTensor.FormatShape(shape)} should have {rank} dimensions")
                 : throw new VitWeightsException($"{name}: missing");
         int? Meta(string key) =>
             metadata.TryGetValue(key, out string? text)
@@ -404,6 +434,11 @@ public static class VitWeightFiles
         public static JsonConfig Read(string path)
         {
             string name = Path.GetFileName(path);
+            if (RegularFile.Problem(path) is { } problem)
+            {
+                throw new WeightsFormatException($"{name}: {problem}");
+            }
+
             try
             {
                 using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));

@@ -94,24 +94,28 @@ public sealed class VitWeights
     }
 
     /// <summary>Every way these weights do not fit the config, one line each (empty when they fit).</summary>
-    public IReadOnlyList<string> Problems(VitConfig config)
+    public IReadOnlyList<string> Problems(VitConfig config) =>
+        Problems(_tensors.ToDictionary(t => t.Key, t => t.Value.Shape, StringComparer.Ordinal), config);
+
+    /// <summary>Every way tensors of these names and shapes do not fit the config, one line each (empty when they fit): checked before any data is read.</summary>
+    public static IReadOnlyList<string> Problems(IReadOnlyDictionary<string, int[]> shapes, VitConfig config)
     {
         var problems = new List<string>();
         var expected = ExpectedShapes(config);
         foreach ((string name, int[] shape) in expected)
         {
-            if (!_tensors.TryGetValue(name, out VitTensor? tensor))
+            if (!shapes.TryGetValue(name, out int[]? actual))
             {
                 problems.Add($"{name}: missing (expected shape {VitTensor.FormatShape(shape)})");
             }
-            else if (!tensor.Shape.SequenceEqual(shape))
+            else if (!actual.SequenceEqual(shape))
             {
-                problems.Add($"{name}: shape {tensor.ShapeText}, the config needs {VitTensor.FormatShape(shape)}");
+                problems.Add($"{name}: shape {VitTensor.FormatShape(actual)}, the config needs {VitTensor.FormatShape(shape)}");
             }
         }
 
         var expectedNames = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (string name in _tensors.Keys.Where(n => !expectedNames.Contains(n)).Order(StringComparer.Ordinal))
+        foreach (string name in shapes.Keys.Where(n => !expectedNames.Contains(n)).Order(StringComparer.Ordinal))
         {
             problems.Add(config.ShareLayers && name.StartsWith("blocks.", StringComparison.Ordinal)
                 ? $"{name}: unexpected (with ShareLayers only blocks.0.* exist)"
@@ -124,14 +128,20 @@ public sealed class VitWeights
     /// <summary>Throws <see cref="VitWeightsException"/> with the first problem (and how many more) unless the weights fit.</summary>
     public VitWeights Validate(VitConfig config)
     {
-        IReadOnlyList<string> problems = Problems(config);
+        ThrowIfAny(Problems(config));
+        return this;
+    }
+
+    /// <summary>Throws <see cref="VitWeightsException"/> with the first problem (and how many more) unless tensors of these names and shapes fit.</summary>
+    public static void Validate(IReadOnlyDictionary<string, int[]> shapes, VitConfig config) => ThrowIfAny(Problems(shapes, config));
+
+    private static void ThrowIfAny(IReadOnlyList<string> problems)
+    {
         if (problems.Count > 0)
         {
             string more = problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : "";
             throw new VitWeightsException(problems[0] + more);
         }
-
-        return this;
     }
 
     /// <summary>

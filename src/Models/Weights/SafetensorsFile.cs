@@ -64,6 +64,8 @@ public sealed class SafetensorsFile : IDisposable
         string fileName = Path.GetFileName(path);
         if (fileName.Length == 0) fileName = path;
 
+        if (RegularFile.Problem(path) is { } problem)
+            throw new WeightsFormatException($"{fileName}: {problem}");
         FileStream stream;
         try
         {

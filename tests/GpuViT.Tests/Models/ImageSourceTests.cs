@@ -211,6 +211,64 @@ public sealed class ImageSourceTests : IDisposable
     }
 
     [Fact]
+    public void A_device_or_a_fifo_given_as_an_input_fails_at_open_without_being_read()
+    {
+        string fifo = HostileFiles.Fifo(PathOf("pipe.png"));
+
+        Assert.Equal("/dev/zero: is a character device, not a regular file", Assert.Throws<InputException>(() => ImageSource.Open(["/dev/zero"])).Message);
+        Assert.Equal($"{fifo}: is a named pipe (FIFO), not a regular file", Assert.Throws<InputException>(() => ImageSource.Open([fifo])).Message);
+    }
+
+    [Fact]
+    public void A_fifo_in_a_directory_fails_when_decoded_and_does_not_hang()
+    {
+        string directory = Directory.CreateDirectory(PathOf("photos")).FullName;
+        WriteImage(Path.Combine(directory, "a.png"), 8, 8, seed: 1);
+        string fifo = HostileFiles.Fifo(Path.Combine(directory, "b.png"));
+        ImageSource source = ImageSource.Open([directory]);
+
+        var e = HostileFiles.WithoutHanging(() => Assert.Throws<InputException>(() => source.Decode(1, 8)));
+
+        Assert.Equal($"{fifo}: is a named pipe (FIFO), not a regular file", e.Message);
+        Assert.Equal(3 * 8 * 8, source.Decode(0, 8).Length);
+    }
+
+    [Fact]
+    public void The_pixel_limit_given_at_open_applies_to_every_image()
+    {
+        string path = WriteImage(PathOf("a.png"), 10, 10, seed: 1);
+
+        var e = Assert.Throws<InputException>(() => ImageSource.Open([path], maxImagePixels: 99).Decode(0, 8));
+
+        Assert.Equal($"{path}: image is 10x10 (100 pixels), more than the limit of 99 (--max-image-pixels raises it)", e.Message);
+        Assert.Equal(3 * 8 * 8, ImageSource.Open([path], maxImagePixels: 100).Decode(0, 8).Length);
+    }
+
+    [Fact]
+    public async Task A_reservation_waits_while_others_hold_the_budget_and_a_larger_one_runs_alone()
+    {
+        var budget = new MemoryBudget(100);
+        var first = budget.Reserve(60);
+
+        var second = Task.Run(() => budget.Reserve(60));
+        await Task.Delay(200);
+        Assert.False(second.IsCompleted, "60 + 60 bytes were held at once in a budget of 100");
+        first.Dispose();
+        MemoryBudget.Reservation held = await second.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(60, budget.HeldBytes);
+
+        var huge = Task.Run(() => budget.Reserve(1000));
+        await Task.Delay(200);
+        Assert.False(huge.IsCompleted, "a reservation larger than the budget ran beside another");
+        held.Dispose();
+        MemoryBudget.Reservation alone = await huge.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(100, budget.HeldBytes);
+        alone.Dispose();
+        alone.Dispose(); // twice gives back once
+        Assert.Equal(0, budget.HeldBytes);
+    }
+
+    [Fact]
     public void Decode_checks_its_arguments()
     {
         ImageSource source = ImageSource.Synthetic(2);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
+using GpuViT.Models;
 using GpuViT.Models.Images;
 
 namespace GpuViT.Tests.Models;
@@ -109,14 +110,25 @@ public sealed class InputTests : IDisposable
     }
 
     [Fact]
-    public void Corrupt_jpeg_is_an_input_error_naming_the_file_and_stb_reason()
+    public void Corrupt_jpeg_is_an_input_error_naming_the_file()
     {
-        // A JPEG start-of-image marker followed by garbage.
+        // A JPEG start-of-image marker, then an APP0 segment that runs past the end of the file.
         string path = Write("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46, 0x49, 0x46, 0x00, 1, 2, 3]);
 
         var e = Assert.Throws<InputException>(() => ImageDecoder.Load(path));
 
-        Assert.StartsWith($"{path}: not a PNG, JPEG, BMP, PPM or PGM image (stb_image: ", e.Message);
+        Assert.Equal($"{path}: truncated JPEG: a segment runs past the end of the file", e.Message);
+    }
+
+    [Fact]
+    public void Jpeg_whose_data_is_cut_short_names_the_file_its_size_and_stb_reason()
+    {
+        byte[] jpeg = GreyJpeg8x8();
+        string path = Write("cut.jpg", jpeg[..(jpeg.Length - 40)]);
+
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Load(path));
+
+        Assert.StartsWith($"{path}: cannot decode the 8x8 image (stb_image: ", e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }
 
@@ -138,6 +150,85 @@ public sealed class InputTests : IDisposable
         string path = Write(name, bytes);
 
         AssertOneLineNamingTheFile(path, problem, () => ImageDecoder.Load(path));
+    }
+
+    // ---- Size limits and file kinds, checked before anything is decoded ----
+
+    public static TheoryData<string, byte[], string> ImagesOverTheLimit => new()
+    {
+        // stb's own header check calls a PNG this large "unknown image type".
+        { "huge.png", HostileFiles.LyingPng(20000, 20000), "20000x20000 (400000000 pixels)" },
+        // Under stb's limits, so it used to be decoded: 1.5 GB for a PNG of zeros.
+        { "big.png", HostileFiles.LyingPng(16000, 16000), "16000x16000 (256000000 pixels)" },
+        { "huge.jpg", HostileFiles.JpegHeader(65535, 65535), "65535x65535 (4294836225 pixels)" },
+        { "huge.bmp", BmpHeader(100000, -100000), "100000x100000 (10000000000 pixels)" },
+        { "huge.ppm", "P6 70000 70000 255\n"u8.ToArray(), "70000x70000 (4900000000 pixels)" },
+    };
+
+    // A BMP's file and info headers alone, for a size given (a negative height: rows top-down).
+    private static byte[] BmpHeader(int width, int height)
+    {
+        byte[] header = Bmp(1, 1, [0, 0, 0])[..54];
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(18), width);
+        BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(22), height);
+        return header;
+    }
+
+    [Theory]
+    [MemberData(nameof(ImagesOverTheLimit))]
+    public void An_image_over_the_pixel_limit_is_refused_from_its_header_naming_its_size(string name, byte[] bytes, string size)
+    {
+        string path = Write(name, bytes);
+
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Load(path));
+
+        Assert.Equal($"{path}: image is {size}, more than the limit of {ImageDecoder.DefaultMaxPixels} (--max-image-pixels raises it)", e.Message);
+    }
+
+    [Fact]
+    public void The_pixel_limit_is_the_callers()
+    {
+        byte[] png = Png(3, 2, colorType: 2, Rgb3x2);
+        string path = Write("six.png", png);
+
+        Assert.Contains("image is 3x2 (6 pixels), more than the limit of 5", Assert.Throws<InputException>(() => ImageDecoder.Load(path, maxPixels: 5)).Message);
+        Assert.Contains("more than the limit of 5", Assert.Throws<InputException>(() => ImageDecoder.Decode(png, "six.png", maxPixels: 5)).Message);
+        Assert.Equal(Rgb3x2, ImageDecoder.Load(path, maxPixels: 6).Pixels);
+    }
+
+    [Fact]
+    public void A_png_whose_data_is_shorter_than_its_header_says_names_the_file_and_its_size()
+    {
+        string path = Write("lying.png", HostileFiles.LyingPng(300, 200));
+
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Load(path));
+
+        Assert.StartsWith($"{path}: cannot decode the 300x200 image (stb_image: ", e.Message);
+    }
+
+    [Fact]
+    public void Anything_but_a_regular_file_is_refused_before_it_is_opened_and_a_fifo_does_not_hang()
+    {
+        string fifo = HostileFiles.Fifo(PathOf("pipe.png"));
+        string directory = Directory.CreateDirectory(PathOf("dir.png")).FullName;
+
+        // Opening a FIFO to read blocks until a writer comes: a hang is a failure, not a stuck suite.
+        Assert.Equal($"{fifo}: is a named pipe (FIFO), not a regular file",
+            HostileFiles.WithoutHanging(() => Assert.Throws<InputException>(() => ImageDecoder.Load(fifo))).Message);
+        Assert.Equal("/dev/zero: is a character device, not a regular file", Assert.Throws<InputException>(() => ImageDecoder.Load("/dev/zero")).Message);
+        Assert.Equal($"{directory}: is a directory, not a file", Assert.Throws<InputException>(() => ImageDecoder.Load(directory)).Message);
+        Assert.Equal($"{fifo}: is a named pipe (FIFO), not a regular file",
+            HostileFiles.WithoutHanging(() => Assert.Throws<InputException>(() => NpyFile.ReadShape(fifo))).Message);
+    }
+
+    [Fact]
+    public void Regular_file_says_what_else_a_path_is()
+    {
+        Assert.Null(RegularFile.Problem(Write("a.png", [1])));
+        Assert.Equal("no such file", RegularFile.Problem(PathOf("absent")));
+        Assert.Equal("is a directory, not a file", RegularFile.Problem(_temp.Path));
+        Assert.Equal("is a character device, not a regular file", RegularFile.Problem("/dev/null"));
+        Assert.Equal("is a named pipe (FIFO), not a regular file", RegularFile.Problem(HostileFiles.Fifo(PathOf("fifo"))));
     }
 
     // ---- Eval transform ----
@@ -447,7 +538,7 @@ public sealed class InputTests : IDisposable
         return png.ToArray();
     }
 
-    private static void Chunk(Stream png, string type, byte[] data)
+    internal static void Chunk(Stream png, string type, byte[] data)
     {
         Span<byte> word = stackalloc byte[4];
         BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
@@ -471,7 +562,7 @@ public sealed class InputTests : IDisposable
     }
 
     /// <summary>A .npy with the given header dict, padded like numpy's; version 1 has a 2-byte length, 2 and 3 a 4-byte one.</summary>
-    private static byte[] Npy(int version, string dict, float[] data)
+    internal static byte[] Npy(int version, string dict, float[] data)
     {
         int prelude = version == 1 ? 10 : 12;
         int padded = (prelude + dict.Length + 1 + 63) / 64 * 64 - prelude;

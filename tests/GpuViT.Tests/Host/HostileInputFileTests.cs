@@ -1,0 +1,244 @@
+using GpuViT.Host;
+using GpuViT.Models.Images;
+using GpuViT.Tests.Models;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>
+/// Hostile input files (issue 13, item 6): images, .npy arrays and safetensors made to cost a
+/// reader far more than they cost to store, or to block it. Each must end in exit 2 (or 3 where a
+/// run skips an image it cannot decode) with one line naming the file, no stack trace, and the
+/// output file left as it was. The cases that could exhaust memory or hang run as child
+/// processes, killed past <see cref="Timeout"/>, their peak resident memory under <see cref="MemoryBound"/>.
+/// </summary>
+public sealed class HostileInputFileTests : IDisposable
+{
+    /// <summary>
+    /// The most a child may hold resident. A run of vit_test_tiny on cpu holds about 150 MB; each
+    /// input below that runs in a child once took 1.5 to 5.6 GB (or hung).
+    /// </summary>
+    private const long MemoryBound = 1L << 30;
+
+    /// <summary>Far above what a refusal takes (a second or two), far below a hang's forever.</summary>
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private static readonly string[] RandomModel = ["--model", "vit_test_tiny", "--random-init"];
+
+    private readonly TempDirectory _temp = new("gpuvit-hostile-");
+
+    public void Dispose() => _temp.Dispose();
+
+    private string PathOf(string name) => _temp.PathOf(name);
+
+    private string Write(string name, byte[] bytes)
+    {
+        string path = PathOf(name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    /// <summary>
+    /// One hostile input: the arguments of `run` (without --save-logits and --device), the file the
+    /// error must begin with as it names it (a path for inputs, a file name for weights), and the problem it says.
+    /// </summary>
+    private sealed record Attack(string[] Args, string File, string Problem);
+
+    /// <summary>How each case runs: in a child process, and whether the file is only refused when its image is decoded (then `run` may skip it, exit 3).</summary>
+    private sealed record Case(bool Child, bool RefusedAtDecode, Func<HostileInputFileTests, Attack> Make);
+
+    private static readonly Dictionary<string, Case> Cases = new()
+    {
+        // ---- Images ----
+        ["png-16000x16000-of-zeros"] = new(Child: true, RefusedAtDecode: true, t =>
+        {
+            string png = t.Write("zeros.png", HostileFiles.Huge16000Png);
+            return new([.. RandomModel, "--input", png], png, "image is 16000x16000 (256000000 pixels), more than the limit of 67108864");
+        }),
+        ["four-16000x16000-pngs-in-a-directory"] = new(Child: true, RefusedAtDecode: true, t =>
+        {
+            string directory = Directory.CreateDirectory(t.PathOf("photos")).FullName;
+            foreach (string name in new[] { "a.png", "b.png", "c.png", "d.png" })
+                File.WriteAllBytes(Path.Combine(directory, name), HostileFiles.Huge16000Png);
+            return new([.. RandomModel, "--input", directory], Path.Combine(directory, "a.png"), "image is 16000x16000");
+        }),
+        ["png-over-stb-limits-is-not-an-unknown-type"] = new(Child: false, RefusedAtDecode: true, t =>
+        {
+            string png = t.Write("wide.png", HostileFiles.LyingPng(100000, 100000));
+            return new([.. RandomModel, "--input", png], png, "image is 100000x100000 (10000000000 pixels), more than the limit");
+        }),
+        ["png-with-a-lying-header"] = new(Child: false, RefusedAtDecode: true, t =>
+        {
+            string png = t.Write("lying.png", HostileFiles.LyingPng(4000, 3000));
+            return new([.. RandomModel, "--input", png], png, "cannot decode the 4000x3000 image (stb_image: ");
+        }),
+        ["truncated-png"] = new(Child: false, RefusedAtDecode: true, t =>
+        {
+            byte[] png = InputTests.Png(40, 30, colorType: 2, new byte[40 * 30 * 3]);
+            string path = t.Write("cut.png", png[..(png.Length / 2)]);
+            return new([.. RandomModel, "--input", path], path, "cannot decode the 40x30 image (stb_image: ");
+        }),
+        ["truncated-jpeg"] = new(Child: false, RefusedAtDecode: true, t =>
+        {
+            string jpeg = t.Write("cut.jpg", HostileFiles.JpegHeader(640, 480));
+            return new([.. RandomModel, "--input", jpeg], jpeg, "cannot decode the 640x480 image (stb_image: ");
+        }),
+        ["dev-zero-as-input"] = new(Child: true, RefusedAtDecode: false, _ =>
+            new([.. RandomModel, "--input", "/dev/zero"], "/dev/zero", "is a character device, not a regular file")),
+        ["fifo-as-input"] = new(Child: true, RefusedAtDecode: false, t =>
+        {
+            string fifo = HostileFiles.Fifo(t.PathOf("pipe.png"));
+            return new([.. RandomModel, "--input", fifo], fifo, "is a named pipe (FIFO), not a regular file");
+        }),
+        ["fifo-among-images-in-a-directory"] = new(Child: true, RefusedAtDecode: true, t =>
+        {
+            string directory = Directory.CreateDirectory(t.PathOf("mixed")).FullName;
+            File.WriteAllBytes(Path.Combine(directory, "a.png"), InputTests.Png(32, 32, colorType: 2, new byte[32 * 32 * 3]));
+            string fifo = HostileFiles.Fifo(Path.Combine(directory, "b.png"));
+            return new([.. RandomModel, "--input", directory], fifo, "is a named pipe (FIFO), not a regular file");
+        }),
+        ["fifo-as-labels"] = new(Child: true, RefusedAtDecode: false, t =>
+        {
+            string image = t.Write("a.png", InputTests.Png(32, 32, colorType: 2, new byte[32 * 32 * 3]));
+            string fifo = HostileFiles.Fifo(t.PathOf("labels.txt"));
+            return new([.. RandomModel, "--input", image, "--labels", fifo], fifo, "is a named pipe (FIFO), not a regular file");
+        }),
+
+        // ---- .npy ----
+        ["npy-claiming-more-data-than-it-holds"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string npy = t.Write("short.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 32, 32), }", new float[100]));
+            return new([.. RandomModel, "--input", npy], npy, "truncated .npy data: 400 bytes, shape (2, 3, 32, 32) needs 24576");
+        }),
+        ["npy-with-a-huge-shape"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string npy = t.Write("huge.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 3, 224, 224), }", []));
+            return new([.. RandomModel, "--input", npy], npy, "array of shape (1000000000, 3, 224, 224) is too large");
+        }),
+        ["sparse-2-gb-npy-of-the-wrong-size"] = new(Child: true, RefusedAtDecode: true, t =>
+        {
+            // 4000 images of 224 × 224 where the model takes 32 × 32: refused before its 2.4 GB are read.
+            string npy = t.Write("sparse.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4000, 3, 224, 224), }", []));
+            using (var stream = new FileStream(npy, FileMode.Open, FileAccess.Write))
+                stream.SetLength(stream.Length + 4000L * 3 * 224 * 224 * sizeof(float));
+            return new([.. RandomModel, "--input", npy], npy, "array of shape (4000, 3, 224, 224) does not fit the model's input [N, 3, 32, 32]");
+        }),
+
+        // ---- Safetensors ----
+        ["unexpected-1-gib-tensor-in-a-sparse-tail"] = new(Child: true, RefusedAtDecode: false, t =>
+        {
+            string weights = HostileFiles.TinyVit(t.PathOf("extra.safetensors"));
+            HostileFiles.AddSparseTensor(weights, "extra.weight", [1L << 28]);
+            return new(["--weights", weights, "--input", t.TinyImage()], "extra.safetensors", "extra.weight: unexpected tensor");
+        }),
+        ["zero-element-tensor-with-a-huge-dimension"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string weights = HostileFiles.TinyVit(t.PathOf("empty.safetensors"));
+            HostileFiles.AddSparseTensor(weights, "empty", [0, 1L << 40]);
+            return new(["--weights", weights, "--input", t.TinyImage()], "empty.safetensors", "tensor empty has shape [0, 1099511627776], a dimension above 2147483647");
+        }),
+        ["overlapping-tensors"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string weights = HostileFiles.TinyVit(t.PathOf("overlap.safetensors"));
+            HostileFiles.EditHeader(weights, (header, _) =>
+            {
+                header["head.bias"]!["data_offsets"] = new System.Text.Json.Nodes.JsonArray(0, 40);
+                return 0;
+            });
+            return new(["--weights", weights, "--input", t.TinyImage()], "overlap.safetensors", "overlaps tensor");
+        }),
+        ["tensor-past-the-end-of-the-file"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string weights = HostileFiles.TinyVit(t.PathOf("past.safetensors"));
+            HostileFiles.EditHeader(weights, (header, length) =>
+            {
+                header["head.bias"]!["data_offsets"] = new System.Text.Json.Nodes.JsonArray(length, length + 40);
+                return 0;
+            });
+            return new(["--weights", weights, "--input", t.TinyImage()], "past.safetensors", "past the data section's");
+        }),
+        ["truncated-safetensors"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string weights = HostileFiles.TinyVit(t.PathOf("cut.safetensors"));
+            File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..100]);
+            return new(["--weights", weights, "--input", t.TinyImage()], "cut.safetensors", "runs past the end of the 100-byte file");
+        }),
+        ["directory-as-weights"] = new(Child: false, RefusedAtDecode: false, t =>
+        {
+            string directory = Directory.CreateDirectory(t.PathOf("model.safetensors")).FullName;
+            return new(["--weights", directory, "--input", t.TinyImage()], "model.safetensors", "is a directory, not a file");
+        }),
+        ["fifo-as-weights"] = new(Child: true, RefusedAtDecode: false, t =>
+        {
+            string fifo = HostileFiles.Fifo(t.PathOf("pipe.safetensors"));
+            return new(["--weights", fifo, "--input", t.TinyImage()], "pipe.safetensors", "is a named pipe (FIFO), not a regular file");
+        }),
+        ["fifo-as-the-config-beside-the-weights"] = new(Child: true, RefusedAtDecode: false, t =>
+        {
+            string directory = Directory.CreateDirectory(t.PathOf("model")).FullName;
+            string weights = HostileFiles.TinyVit(Path.Combine(directory, "model.safetensors"));
+            HostileFiles.Fifo(Path.Combine(directory, "config.json"));
+            return new(["--weights", weights, "--input", t.TinyImage()], "config.json", "is a named pipe (FIFO), not a regular file");
+        }),
+    };
+
+    public static TheoryData<string> CaseNames => [.. Cases.Keys];
+
+    private string TinyImage() => Write("tiny.png", InputTests.Png(32, 32, colorType: 2, new byte[32 * 32 * 3]));
+
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void A_hostile_input_file_is_refused_in_one_line_naming_it_without_exhausting_memory_or_hanging(string name)
+    {
+        Case hostile = Cases[name];
+        Attack attack = hostile.Make(this);
+        string logits = PathOf("out.npy");
+        NpyFile.WriteFloat32(logits, [1, 2, 3], [1, 3]);
+        byte[] before = File.ReadAllBytes(logits);
+        string[] args = ["run", .. attack.Args, "--save-logits", logits, "--device", "cpu"];
+
+        int exit;
+        string error;
+        if (hostile.Child)
+        {
+            CliProcessResult result = CliProcess.Run(args, Timeout);
+            Assert.False(result.TimedOut, $"still running after {Timeout.TotalSeconds} s: it hangs");
+            Assert.True(result.PeakResidentBytes < MemoryBound, $"peak resident memory {result.PeakResidentBytes >> 20} MiB, over the bound of {MemoryBound >> 20} MiB");
+            (exit, error) = (result.Exit, result.Error);
+        }
+        else
+        {
+            (exit, _, error) = CliHarness.Run(args);
+        }
+
+        string[] lines = error.TrimEnd('\n').Split('\n');
+        Assert.Contains(lines, line => line.StartsWith("gpuvit: ", StringComparison.Ordinal)
+            && line.Contains($"{attack.File}: ", StringComparison.Ordinal) && line.Contains(attack.Problem, StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", error);
+        Assert.DoesNotContain("Exception", error);
+        if (hostile.RefusedAtDecode && exit == Cli.SkippedInputs)
+        {
+            // Skipped: the image's row in the logits is whole (NaN), written as a whole file.
+            Assert.Equal(2, NpyFile.ReadFloat32(logits).Shape.Length);
+            return;
+        }
+
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Single(lines);
+        Assert.Equal(before, File.ReadAllBytes(logits));
+    }
+
+    [Fact]
+    public void Run_takes_the_pixel_limit_from_its_flag()
+    {
+        string image = Write("a.png", InputTests.Png(90, 90, colorType: 2, new byte[90 * 90 * 3]));
+        string[] run = ["run", .. RandomModel, "--input", image, "--device", "cpu"];
+
+        (int exit, string output, string error) = CliHarness.Run([.. run, "--max-image-pixels", "8099"]);
+        Assert.Contains(exit, new[] { Cli.UsageError, Cli.SkippedInputs }); // refused when decoded: `run` may skip it
+        Assert.Contains($"{image}: image is 90x90 (8100 pixels), more than the limit of 8099", error);
+        (exit, _, error) = CliHarness.Run([.. run, "--max-image-pixels", "8100"]);
+        Assert.True(exit == 0, error);
+        (exit, output, error) = CliHarness.Run([.. run, "--max-image-pixels", "0"]);
+        CliHarness.AssertUsageError(exit, output, error, "--max-image-pixels must be at least 1, not 0");
+    }
+}

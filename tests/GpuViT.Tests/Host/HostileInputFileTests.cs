@@ -104,12 +104,12 @@ public sealed class HostileInputFileTests : IDisposable
         }),
 
         // ---- .npy ----
-        ["npy-claiming-more-data-than-it-holds"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["npy-claiming-more-data-than-it-holds"] = new(Child: false, RefusedAtDecode: true, t =>
         {
             string npy = t.Write("short.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 32, 32), }", new float[100]));
             return new([.. RandomModel, "--input", npy], npy, "truncated .npy data: 400 bytes, shape (2, 3, 32, 32) needs 24576");
         }),
-        ["npy-with-a-huge-shape"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["npy-with-a-huge-shape"] = new(Child: false, RefusedAtDecode: true, t =>
         {
             string npy = t.Write("huge.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 3, 224, 224), }", []));
             return new([.. RandomModel, "--input", npy], npy, "array of shape (1000000000, 3, 224, 224) is too large");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models;
 using GpuViT.Models.Images;
 using GpuViT.Models.Streaming;
 using GpuViT.Models.Vit;
@@ -33,9 +34,10 @@ public static class RunCommand
         var top = new Option<int>("--top") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
+        var verbose = new Option<bool>("--verbose") { Description = "Say where each setting of the model came from (flags, the file's metadata, its shapes, a config.json, defaults)" };
 
         var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
-        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits })
+        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, verbose })
         {
             command.Options.Add(option);
         }
@@ -56,6 +58,7 @@ public static class RunCommand
 
             LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
                 parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
+            ReportSources(error, vit, parsed.GetValue(verbose), parsed.GetValue(labels));
             IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;
             if (classNames is not null && classNames.Count != vit.Config.Classes)
             {
@@ -145,6 +148,11 @@ public static class RunCommand
                 throw new UsageException("--model needs --random-init (presets come without weights; use --weights FILE for trained ones)");
             }
 
+            if (configPath is not null || heads is not null)
+            {
+                throw new UsageException($"{(configPath is not null ? "--config" : "--heads")} applies to --weights; --model {preset} is a complete config");
+            }
+
             VitConfig config;
             try
             {
@@ -155,7 +163,10 @@ public static class RunCommand
                 throw new UsageException(e.Message);
             }
 
-            return new LoadedVit(config, VitWeights.RandomInit(config, seed), WeightLayout.Timm, null, null, null);
+            return new LoadedVit(config, VitWeights.RandomInit(config, seed), WeightLayout.Timm, null, null, null)
+            {
+                Sources = [new ConfigSource($"preset {preset}", [.. VitWeightFiles.Metadata(config).Where(m => m.Key != "format").Select(m => $"{m.Key["gpuvit.".Length..]} {m.Value}")])],
+            };
         }
 
         if (heads is < 1)
@@ -166,12 +177,41 @@ public static class RunCommand
         return VitWeightFiles.Load(weightsPath!, configPath, new VitConfigHints(Heads: heads));
     }
 
+    /// <summary>Warnings always (a config.json that was ignored); with --verbose, each source and the values it gave.</summary>
+    private static void ReportSources(TextWriter error, LoadedVit vit, bool verbose, string? labelsPath)
+    {
+        foreach (string warning in vit.Warnings)
+        {
+            error.WriteLine($"gpuvit: warning: {warning}");
+        }
+
+        if (verbose)
+        {
+            if (labelsPath is not null)
+            {
+                error.WriteLine($"gpuvit: from --labels: class names in {labelsPath}, over any config.json's");
+            }
+
+            foreach (ConfigSource source in vit.Sources)
+            {
+                error.WriteLine($"gpuvit: from {source.Name}: {string.Join(", ", source.Values)}");
+            }
+        }
+    }
+
     private static string[] ReadLabels(string path, int classes)
     {
+        if (Directory.Exists(path))
+        {
+            throw new InputException($"{path}: a directory, not a labels file");
+        }
+
         string[] lines;
         try
         {
-            lines = File.ReadAllLines(path);
+            byte[] text = SmallFile.TryRead(path) ?? throw new InputException($"{path}: larger than {SmallFile.MaxBytes >> 20} MiB, not a labels file");
+            using var reader = new StreamReader(new MemoryStream(text)); // drops a byte-order mark, as File.ReadAllLines did
+            lines = reader.ReadToEnd().Split(["\r\n", "\n"], StringSplitOptions.None);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -60,10 +60,6 @@ public static class RunCommand
                 parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
             ReportSources(error, vit, parsed.GetValue(verbose), parsed.GetValue(labels));
             IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;
-            if (classNames is not null && classNames.Count != vit.Config.Classes)
-            {
-                classNames = null; // names that do not match the head would misname classes
-            }
 
             VitConfig c = vit.Config;
             if (c.Channels != 3)

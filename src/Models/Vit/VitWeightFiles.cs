@@ -25,6 +25,8 @@ public enum WeightLayout
 public sealed record VitConfigHints(int? Heads = null, float? LayerNormEps = null, int? Depth = null, bool? ShareLayers = null);
 
 /// <summary>A ViT read from a weights file: its config, its weights by timm's names, and what the file says about inputs and classes.</summary>
+/// <param name="ClassNames">One name per class (<see cref="VitConfig.Classes"/>), or null when no source names them.</param>
+/// <param name="Mean">One value per channel, or null for the caller's default; so is <paramref name="Std"/>, every value above zero.</param>
 public sealed record LoadedVit(
     VitConfig Config,
     VitWeights Weights,

@@ -25,6 +25,15 @@ public sealed class RunCommandTests : IDisposable
         return path;
     }
 
+    /// <summary>The tiny model in Hugging Face's layout, with its config.json beside it.</summary>
+    private string SaveHuggingFace()
+    {
+        string path = PathOf("model.safetensors");
+        WeightLayoutTests.WriteTensors(path, WeightLayoutTests.HuggingFaceNames(Tiny, VitWeights.RandomInit(Tiny, 5)));
+        File.WriteAllText(PathOf("config.json"), WeightLayoutTests.HuggingFaceConfigJson(Tiny));
+        return path;
+    }
+
     private string SaveInputs(int count, string name = "inputs.npy")
     {
         var random = new Random(9);
@@ -125,10 +134,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public void Hugging_face_file_uses_id2label_from_config_json()
     {
-        VitWeights weights = VitWeights.RandomInit(Tiny, 5);
-        string hf = PathOf("model.safetensors");
-        WeightLayoutTests.WriteTensors(hf, WeightLayoutTests.HuggingFaceNames(Tiny, weights));
-        File.WriteAllText(PathOf("config.json"), WeightLayoutTests.HuggingFaceConfigJson(Tiny));
+        string hf = SaveHuggingFace();
         string inputs = SaveInputs(1), logits = PathOf("logits.npy");
 
         (int exit, string output, string error) = Run("run", "--weights", hf, "--input", inputs, "--top", "1", "--save-logits", logits, "--device", "cpu");
@@ -199,10 +205,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public void Verbose_says_where_each_setting_came_from()
     {
-        VitWeights weights = VitWeights.RandomInit(Tiny, 5);
-        string hf = PathOf("model.safetensors");
-        WeightLayoutTests.WriteTensors(hf, WeightLayoutTests.HuggingFaceNames(Tiny, weights));
-        File.WriteAllText(PathOf("config.json"), WeightLayoutTests.HuggingFaceConfigJson(Tiny));
+        string hf = SaveHuggingFace();
         string inputs = SaveInputs(1);
 
         (int exit, _, string error) = Run("run", "--weights", hf, "--heads", "2", "--input", inputs, "--verbose", "--device", "cpu");

@@ -27,7 +27,7 @@ public static class BenchCommand
         ["gelu"] = new() { ["n"] = 1576 * 1536 },
     };
 
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, CancellationToken interrupt)
     {
         var op = new Option<string?>("--op")
         {
@@ -82,7 +82,7 @@ public static class BenchCommand
             {
                 ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(patchSize), parsed.GetValue(json),
                     !parsed.GetValue(unfused), parsed.GetValue(gemm)!,
-                    parsed.GetValue(rnnKernels) == "per-thread" ? RnnKernelVersion.PerThread : RnnKernelVersion.Streaming);
+                    parsed.GetValue(rnnKernels) == "per-thread" ? RnnKernelVersion.PerThread : RnnKernelVersion.Streaming, interrupt);
                 return 0;
             }
 
@@ -93,7 +93,7 @@ public static class BenchCommand
             TransformerOps ops = TransformerOps.For(device, version);
             try
             {
-                Result result = Run(ops, name, sizes, !parsed.GetValue(unfused));
+                Result result = Run(ops, name, sizes, !parsed.GetValue(unfused), interrupt);
                 Print(output, parsed.GetValue(json), name, device, sizes, result, ops is KernelTransformerOps ? version : null);
             }
             finally
@@ -142,7 +142,7 @@ public static class BenchCommand
         return sizes;
     }
 
-    private static Result Run(TransformerOps ops, string op, Dictionary<string, int> s, bool fused)
+    private static Result Run(TransformerOps ops, string op, Dictionary<string, int> s, bool fused, CancellationToken cancel)
     {
         Device device = ops.Device;
         var buffers = new List<DeviceBuffer<float>>();
@@ -162,7 +162,7 @@ public static class BenchCommand
                 {
                     int m = s["m"], n = s["n"], k = s["k"];
                     var (x, w, b, y) = (Buffer((long)m * k), Buffer((long)n * k), Buffer(n), Buffer((long)m * n));
-                    return Time(device, () => ops.Gemm(x, w, b, null, y, m, n, k), 2.0 * m * n * k, 4.0 * ((long)m * k + (long)n * k + n + (long)m * n), "bias");
+                    return Time(device, () => ops.Gemm(x, w, b, null, y, m, n, k), 2.0 * m * n * k, 4.0 * ((long)m * k + (long)n * k + n + (long)m * n), "bias", cancel);
                 }
 
                 case "attention":
@@ -171,21 +171,21 @@ public static class BenchCommand
                     long dim = (long)heads * head;
                     var (qkv, o) = (Buffer(batch * tokens * 3 * dim), Buffer(batch * tokens * dim));
                     double flops = 4.0 * batch * heads * tokens * tokens * head;
-                    return Time(device, () => ops.Attention(qkv, o, batch, tokens, heads, head, fused), flops, 4.0 * batch * tokens * 4 * dim, fused ? "fused" : "unfused");
+                    return Time(device, () => ops.Attention(qkv, o, batch, tokens, heads, head, fused), flops, 4.0 * batch * tokens * 4 * dim, fused ? "fused" : "unfused", cancel);
                 }
 
                 case "layernorm":
                 {
                     int rows = s["rows"], cols = s["cols"];
                     var (x, g, b, y) = (Buffer((long)rows * cols), Buffer(cols), Buffer(cols), Buffer((long)rows * cols));
-                    return Time(device, () => ops.LayerNorm(x, g, b, y, rows, cols, 1e-6f), 8.0 * rows * cols, 4.0 * (2L * rows * cols + 2 * cols), "");
+                    return Time(device, () => ops.LayerNorm(x, g, b, y, rows, cols, 1e-6f), 8.0 * rows * cols, 4.0 * (2L * rows * cols + 2 * cols), "", cancel);
                 }
 
                 case "softmax":
                 {
                     int rows = s["rows"], cols = s["cols"];
                     var (x, y) = (Buffer((long)rows * cols), Buffer((long)rows * cols));
-                    return Time(device, () => ops.Softmax(x, y, rows, cols), 5.0 * rows * cols, 8.0 * rows * cols, "");
+                    return Time(device, () => ops.Softmax(x, y, rows, cols), 5.0 * rows * cols, 8.0 * rows * cols, "", cancel);
                 }
 
                 default:
@@ -193,7 +193,7 @@ public static class BenchCommand
                     int n = s["n"];
                     var (x, y) = (Buffer(n), Buffer(n));
                     // GELU counted as 8 FLOPs per element, as mul/add-equivalents around erf.
-                    return Time(device, () => ops.Gelu(x, y, n, Activation.Gelu), 8.0 * n, 8.0 * n, "exact");
+                    return Time(device, () => ops.Gelu(x, y, n, Activation.Gelu), 8.0 * n, 8.0 * n, "exact", cancel);
                 }
             }
         }
@@ -204,7 +204,7 @@ public static class BenchCommand
     }
 
     /// <summary>A warm-up (which also builds kernels), then runs until half a second has passed; seconds per run.</summary>
-    private static Result Time(Device device, Action run, double flops, double bytes, string variant)
+    private static Result Time(Device device, Action run, double flops, double bytes, string variant, CancellationToken cancel)
     {
         run();
         device.Synchronize();
@@ -212,6 +212,7 @@ public static class BenchCommand
         long start = Stopwatch.GetTimestamp();
         do
         {
+            cancel.ThrowIfCancellationRequested();
             run();
             runs++;
             if (runs % 4 == 0)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using GpuViT.Host.Compare;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
@@ -31,26 +32,33 @@ public static class Cli
     public const int Terminated = 143;
 
     /// <summary>
-    /// The process entry: the first Ctrl+C asks the running command to stop cleanly (results so
-    /// far written, device memory freed, exit code 130); a second one ends the process at once.
+    /// The process entry: the first Ctrl+C, SIGTERM or SIGHUP asks the running command to stop
+    /// cleanly (results so far written, device memory freed, exit code 130, 143 or 129 for the
+    /// signal that came first); a second signal takes its default action and ends the process at once.
     /// </summary>
     public static int Run(string[] args)
     {
         using var interrupt = new CancellationTokenSource();
-        ConsoleCancelEventHandler handler = (_, e) =>
+        int signalExit = 0; // 128 + the first signal, once one has come
+        void OnSignal(PosixSignalContext context)
         {
-            e.Cancel = !interrupt.IsCancellationRequested;
+            int exit = context.Signal switch
+            {
+                PosixSignal.SIGTERM => Terminated,
+                PosixSignal.SIGHUP => HungUp,
+                _ => Interrupted,
+            };
+            context.Cancel = Interlocked.CompareExchange(ref signalExit, exit, 0) == 0;
             interrupt.Cancel();
-        };
-        Console.CancelKeyPress += handler;
-        try
-        {
-            return Run(args, Console.Out, Console.Error, interrupt.Token);
         }
-        finally
-        {
-            Console.CancelKeyPress -= handler;
-        }
+
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using PosixSignalRegistration sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
+        int code = Run(args, Console.Out, Console.Error, interrupt.Token);
+
+        // Commands report any interruption as Ctrl+C's code: the exit code names the signal that came.
+        return code == Interrupted && signalExit != 0 ? signalExit : code;
     }
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken interrupt = default)
@@ -60,8 +68,8 @@ public static class Cli
             + "and a measurement of why weight sharing makes vision models fit GPUs.");
         root.Options.Add(DeviceOption.Create());
         root.Subcommands.Add(KernelsCommand.Create(output, error));
-        root.Subcommands.Add(DevicesCommand.Create(output, error));
-        root.Subcommands.Add(BenchCommand.Create(output, error));
+        root.Subcommands.Add(DevicesCommand.Create(output, error, interrupt));
+        root.Subcommands.Add(BenchCommand.Create(output, error, interrupt));
         root.Subcommands.Add(RunCommand.Create(output, error, interrupt));
         root.Subcommands.Add(CompareCommand.Create(output, error, interrupt));
 
@@ -77,7 +85,7 @@ public static class Cli
 
         try
         {
-            // Ctrl+C is ours (above), not System.CommandLine's: commands stop at a point where their results are whole.
+            // Ctrl+C and the other signals are ours (above), not System.CommandLine's: commands stop at a point where their results are whole.
             return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
@@ -86,7 +94,7 @@ public static class Cli
             return Interrupted;
         }
         catch (Exception e) when (e is UsageException or DeviceUnavailableException
-            or WeightsFormatException or InputException or VitConfigException or VitWeightsException)
+            or WeightsFormatException or InputException or VitConfigException or VitWeightsException or OutputFileException)
         {
             // Bad files name themselves in the message; it is one line by construction, OneLine keeps it so.
             error.WriteLine("gpuvit: " + OneLine(e.Message));

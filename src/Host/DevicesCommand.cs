@@ -8,7 +8,7 @@ namespace GpuViT.Host;
 /// <summary>`gpuvit devices [--probe]`: every device with its memory, units and peak figures.</summary>
 public static class DevicesCommand
 {
-    public static Command Create(TextWriter output, TextWriter error)
+    public static Command Create(TextWriter output, TextWriter error, CancellationToken interrupt)
     {
         var probe = new Option<bool>("--probe")
         {
@@ -19,13 +19,13 @@ public static class DevicesCommand
         command.SetAction(parsed =>
         {
             string? selector = DeviceOption.Selector(parsed);
-            List(output, error, selector, parsed.GetValue(probe));
+            List(output, error, selector, parsed.GetValue(probe), interrupt);
             return 0;
         });
         return command;
     }
 
-    private static void List(TextWriter output, TextWriter error, string? selector, bool probe)
+    private static void List(TextWriter output, TextWriter error, string? selector, bool probe, CancellationToken interrupt)
     {
         var rows = new List<string[]>();
         var missing = new List<string>();
@@ -33,7 +33,7 @@ public static class DevicesCommand
         {
             // One device, opened as any command would open it.
             using Device device = DeviceOption.Open(selector, error);
-            rows.Add(Row(device.Info, probe ? DeviceProbe.Measure(device) : device.Info.Peaks, probe));
+            rows.Add(Row(device.Info, probe ? Measure(device, interrupt) : device.Info.Peaks, probe));
         }
         else
         {
@@ -50,7 +50,7 @@ public static class DevicesCommand
                     if (probe && info.Kind != DeviceKind.Emulator)
                     {
                         using Device device = Devices.Open(info.Id).Device;
-                        peaks = DeviceProbe.Measure(device);
+                        peaks = Measure(device, interrupt);
                     }
 
                     rows.Add(Row(info, peaks, probe));
@@ -77,6 +77,15 @@ public static class DevicesCommand
               + "device-to-device copy (cuMemcpyDtoD, clEnqueueCopyBuffer), the memory roof compare and bench use. "
               + "Each figure is the best of several short runs."
             : "Peaks are from device attributes where they give them; 'gpuvit devices --probe' measures them.");
+    }
+
+    /// <summary>A device's probes (about a second): a signal is honoured before and after them, as the probes themselves cannot stop part-way.</summary>
+    private static DevicePeaks Measure(Device device, CancellationToken interrupt)
+    {
+        interrupt.ThrowIfCancellationRequested();
+        DevicePeaks peaks = DeviceProbe.Measure(device);
+        interrupt.ThrowIfCancellationRequested();
+        return peaks;
     }
 
     private static string[] Row(DeviceInfo info, DevicePeaks peaks, bool probed)

@@ -13,7 +13,7 @@ namespace GpuViT.Host;
 internal static class ModelBench
 {
     public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, string gemm,
-        RnnKernelVersion rnnKernels = RnnKernelVersion.Streaming)
+        RnnKernelVersion rnnKernels = RnnKernelVersion.Streaming, CancellationToken interrupt = default)
     {
         if (batch < 1)
         {
@@ -27,7 +27,7 @@ internal static class ModelBench
 
         if (preset is DenseRnnModelName or DenseRnnSharedModelName)
         {
-            RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json, rnnKernels);
+            RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json, rnnKernels, interrupt);
             return;
         }
 
@@ -56,7 +56,7 @@ internal static class ModelBench
         using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
 
-        double seconds = Time(device, () => model.Forward(images, logits, batch)).Mean;
+        double seconds = Time(device, () => model.Forward(images, logits, batch), cancel: interrupt).Mean;
         double gflops = config.FlopsPerImage * batch / seconds / 1e9;
 
         double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
@@ -97,7 +97,7 @@ internal static class ModelBench
     /// between device events (<see cref="SecondsPerRun"/>), so a readout of microseconds is not
     /// lost in a synchronisation.
     /// </summary>
-    private static void RunDenseRnn(TextWriter output, TextWriter error, ParseResult parsed, bool shared, int batch, int imageSize, bool json, RnnKernelVersion kernels)
+    private static void RunDenseRnn(TextWriter output, TextWriter error, ParseResult parsed, bool shared, int batch, int imageSize, bool json, RnnKernelVersion kernels, CancellationToken interrupt)
     {
         string name = shared ? DenseRnnSharedModelName : DenseRnnModelName;
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
@@ -119,9 +119,13 @@ internal static class ModelBench
             long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
             using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
             using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
+            // Each timing is a fraction of a second: a signal is honoured between them.
             double seconds = SecondsPerRun(device, () => model.Forward(images, logits, batch));
+            interrupt.ThrowIfCancellationRequested();
             double stepsSeconds = SecondsPerRun(device, () => model.RunSteps(images, batch));
+            interrupt.ThrowIfCancellationRequested();
             double readoutSeconds = SecondsPerRun(device, () => model.RunReadout(logits, batch));
+            interrupt.ThrowIfCancellationRequested();
             double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
             double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
             double stepGbps = config.BytesPerImagePerStep(batch) * config.Steps * batch / stepsSeconds / 1e9;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models;
 using GpuViT.Models.Images;
@@ -11,7 +12,7 @@ namespace GpuViT.Host;
 
 /// <summary>
 /// `gpuvit run --weights FILE [--config config.json] [--heads N] | --model PRESET --random-init [--seed S]`
-/// `--input PATH... [--batch N] [--top K] [--labels FILE] [--save-logits OUT.npy]`: classifies
+/// `--input PATH... [--batch N] [--top K] [--labels FILE] [--save-logits OUT.npy] [--on-error skip|fail]`: classifies
 /// images, directories of images and .npy arrays [N, C, H, W], and prints the top-k classes of each.
 /// </summary>
 public static class RunCommand
@@ -36,11 +37,20 @@ public static class RunCommand
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
         var verbose = new Option<bool>("--verbose") { Description = "Say where each setting of the model came from (flags, the file's metadata, its shapes, a config.json, defaults)" };
 
+        var onError = new Option<string>("--on-error")
+        {
+            Description = "An input that cannot be read: skip it (said on stderr, a row of NaN in the logits, exit code 3) or fail (exit 2 at the first, the logits of those before it saved)",
+            DefaultValueFactory = _ => "skip",
+        };
+        onError.AcceptOnlyFromAmong("skip", "fail");
+
         var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
         foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, verbose })
         {
             command.Options.Add(option);
         }
+
+        command.Options.Add(onError);
 
         command.SetAction(parsed =>
         {
@@ -56,6 +66,11 @@ public static class RunCommand
                 throw new UsageException($"--top must be at least 1, not {topK}");
             }
 
+            // Before any work: a mistake in the output's path costs nothing, and no input is overwritten.
+            OutputPaths.Check("--save-logits", parsed.GetValue(saveLogits),
+                [.. OutputPaths.ModelFiles(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
+                    .. (parsed.GetValue(input) ?? []).Select(path => new OutputPaths.Input("--input", path))]);
+
             LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
                 parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
             ReportSources(error, vit, parsed.GetValue(verbose), parsed.GetValue(labels));
@@ -69,7 +84,8 @@ public static class RunCommand
             }
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
-            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false);
+            bool failFast = parsed.GetValue(onError) == "fail";
+            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false, deferArrayErrors: !failFast);
             string? logitsPath = parsed.GetValue(saveLogits);
 
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
@@ -85,24 +101,21 @@ public static class RunCommand
                 throw new UsageException($"--batch {batchSize}: {e.Message}");
             }
 
-            var allLogits = new List<float>();
-            int count = 0;
+            var results = new Results(source, c.Classes, topK, classNames, failFast);
             long start = Stopwatch.GetTimestamp();
             bool interrupted = ProgressDisplay.Run(output, error, $"run on {device.Info.Id}", source.Count, progress =>
             {
                 try
                 {
-                    foreach (StreamedBatch result in ImageStream.Run(stream, source.Count, (i, image) => source.Decode(i, c.ImageSize, image), budget, interrupt))
+                    foreach (StreamedBatch batch in ImageStream.Run(stream, source.Count, (i, image) => results.Decode(i, c.ImageSize, image), budget, interrupt))
                     {
-                        for (int k = 0; k < result.Batch.Count; k++)
+                        if (!results.Add(batch, progress))
                         {
-                            PrintTop(progress, source.Name(result.Batch.First + k), result.Output(k), topK, classNames);
+                            break;
                         }
 
-                        allLogits.AddRange(result.Outputs);
-                        count += result.Batch.Count;
-                        progress.Status(string.Create(CultureInfo.InvariantCulture, $"{count / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s"));
-                        progress.Done(null, result.Batch.Count);
+                        progress.Status(string.Create(CultureInfo.InvariantCulture, $"{results.Finished / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s"));
+                        progress.Done(null, batch.Batch.Count);
                     }
 
                     return false;
@@ -113,19 +126,39 @@ public static class RunCommand
                 }
             });
 
-            // The logits of every image that finished, also when interrupted: a whole file, never half a one.
-            if (logitsPath is not null)
+            // The logits of every image that finished, also when interrupted or failing: a whole file, never half a one.
+            if (logitsPath is not null && results.Finished > 0)
             {
-                NpyFile.WriteFloat32(logitsPath, allLogits.ToArray(), [count, c.Classes]);
+                NpyFile.WriteFloat32(logitsPath, results.Logits, [results.Finished, c.Classes]);
+            }
+            else if (logitsPath is not null && interrupted)
+            {
+                // An empty array would tell nothing and could replace a whole earlier one.
+                error.WriteLine($"gpuvit: no image finished; {logitsPath} {(File.Exists(logitsPath) ? "left as it was" : "not written")}");
+            }
+
+            if (results.Failure is { } failure)
+            {
+                throw new InputException($"{failure.Message} (--on-error fail: stopped after {results.Finished} of {source.Count} inputs)", failure);
+            }
+
+            if (results.Skipped > 0)
+            {
+                error.WriteLine($"gpuvit: skipped {results.Skipped} of {source.Count} inputs that could not be read (their logits are rows of NaN)");
+            }
+
+            if (results.NonFinite > 0)
+            {
+                error.WriteLine($"gpuvit: {results.NonFinite} of {source.Count} inputs gave logits that are not finite");
             }
 
             if (interrupted)
             {
-                error.WriteLine($"gpuvit: interrupted after {count} of {source.Count} images");
+                error.WriteLine($"gpuvit: interrupted after {results.Finished} of {source.Count} images");
                 return Cli.Interrupted;
             }
 
-            return 0;
+            return results.Skipped > 0 ? Cli.SkippedInputs : results.NonFinite > 0 ? Cli.NonFiniteResults : 0;
         });
         return command;
     }
@@ -229,24 +262,122 @@ public static class RunCommand
         return lines[..n];
     }
 
-    /// <summary>The input's name, then one indented line per class: probability, index, name.</summary>
+    /// <summary>
+    /// What a run has given so far, in input order: the logits of every finished image (a row of
+    /// NaN for one that could not be read), its printed results, and what was said about them.
+    /// </summary>
+    private sealed class Results(ImageSource source, int classes, int topK, IReadOnlyList<string>? classNames, bool failFast)
+    {
+        private readonly List<float> _logits = [];
+        private readonly InputException?[] _unreadable = new InputException?[source.Count];
+        private readonly HashSet<string> _said = [];
+
+        /// <summary>Images whose results are in, skipped ones included: the rows of <see cref="Logits"/>.</summary>
+        public int Finished { get; private set; }
+
+        public int Skipped { get; private set; }
+
+        /// <summary>Images read whose logits are not all finite.</summary>
+        public int NonFinite { get; private set; }
+
+        /// <summary>With --on-error fail, the first input that could not be read: the run stopped before it.</summary>
+        public InputException? Failure { get; private set; }
+
+        public ReadOnlySpan<float> Logits => CollectionsMarshal.AsSpan(_logits);
+
+        /// <summary>Decodes image <paramref name="index"/> (on the stream's workers); one that cannot be read is noted and goes through as zeros.</summary>
+        public void Decode(int index, int size, Span<float> image)
+        {
+            try
+            {
+                source.Decode(index, size, image);
+            }
+            catch (InputException e)
+            {
+                _unreadable[index] = e;
+                image.Clear();
+            }
+        }
+
+        /// <summary>Prints a micro-batch's results and keeps their logits; false when the run stops here (--on-error fail).</summary>
+        public bool Add(StreamedBatch batch, IProgressSink progress)
+        {
+            for (int k = 0; k < batch.Batch.Count; k++)
+            {
+                int index = batch.Batch.First + k;
+                string name = source.Name(index);
+                if (_unreadable[index] is { } unreadable)
+                {
+                    if (failFast)
+                    {
+                        Failure = unreadable;
+                        return false;
+                    }
+
+                    // One line per problem: the images of one bad .npy share theirs. (Done with no steps: a line on stderr, above a live bar.)
+                    if (_said.Add(unreadable.Message))
+                    {
+                        progress.Done("gpuvit: skipped " + unreadable.Message, steps: 0);
+                    }
+
+                    progress.Print(name);
+                    progress.Print("  skipped: could not be read");
+                    Skipped++;
+                    _logits.AddRange(Enumerable.Repeat(float.NaN, classes));
+                }
+                else
+                {
+                    ReadOnlySpan<float> logits = batch.Output(k);
+                    int notFinite = 0;
+                    foreach (float l in logits)
+                    {
+                        notFinite += float.IsFinite(l) ? 0 : 1;
+                    }
+
+                    if (notFinite > 0)
+                    {
+                        NonFinite++;
+                        progress.Done($"gpuvit: {name}: {notFinite} of {classes} logits are not finite (NaN or ±∞)", steps: 0);
+                    }
+
+                    PrintTop(progress, name, logits, topK, classNames);
+                    _logits.AddRange(logits);
+                }
+
+                Finished++;
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// The input's name, then one indented line per class: probability, index, name. Only finite
+    /// logits are ranked (a NaN is no class), and the probabilities are theirs.
+    /// </summary>
     private static void PrintTop(IProgressSink output, string name, ReadOnlySpan<float> logits, int k, IReadOnlyList<string>? classNames)
     {
         float max = float.NegativeInfinity;
         foreach (float l in logits)
         {
-            max = Math.Max(max, l);
+            max = float.IsFinite(l) ? Math.Max(max, l) : max;
+        }
+
+        output.Print(name);
+        if (float.IsNegativeInfinity(max))
+        {
+            output.Print("  no finite logits (all NaN or ±∞)");
+            return;
         }
 
         double sum = 0;
         foreach (float l in logits)
         {
-            sum += Math.Exp(l - max);
+            sum += float.IsFinite(l) ? Math.Exp(l - max) : 0;
         }
 
         float[] copy = logits.ToArray();
-        int[] order = [.. Enumerable.Range(0, copy.Length).OrderByDescending(i => copy[i]).ThenBy(i => i).Take(k)];
-        output.Print(name);
+        int[] order = [.. Enumerable.Range(0, copy.Length).Where(i => float.IsFinite(copy[i])).OrderByDescending(i => copy[i]).ThenBy(i => i).Take(k)];
         foreach (int i in order)
         {
             double p = Math.Exp(copy[i] - max) / sum;

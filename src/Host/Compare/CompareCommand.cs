@@ -35,8 +35,12 @@ public static class CompareCommand
 
     private static int Run(ParseResult parsed, Options options, TextWriter output, TextWriter error, CancellationToken interrupt)
     {
-        (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, error, interrupt);
+        // Before the weights load and the images decode: a report that cannot be written fails at once, not after every measurement.
         string? reportPath = parsed.GetValue(options.NoReport) ? null : parsed.GetValue(options.Report);
+        OutputPaths.Check("--report", reportPath,
+            [.. OutputPaths.ModelFiles(parsed.GetValue(options.Weights), config: null),
+                .. (parsed.GetValue(options.Images) ?? []).Select(path => new OutputPaths.Input("--images", path))]);
+        (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, error, interrupt);
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
         DevicePeaks peaks = DeviceProbe.Measure(device);

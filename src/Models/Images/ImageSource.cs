@@ -69,14 +69,18 @@ public abstract class ImageSource
     /// already be size × size (images are then only normalised), else decoding it is an error.
     /// <paramref name="resizeArrays"/> off keeps arrays as they are while images are resized
     /// (<c>gpuvit run</c>: a tensor of the wrong size is a mistake, not something to resample).</para>
+    /// <para><paramref name="deferArrayErrors"/> on, a .npy whose header is bad is no error here but
+    /// one image whose decode throws that error, so that a caller can skip it in its place
+    /// (<c>gpuvit run --on-error skip</c>).</para>
     /// </summary>
     public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, IReadOnlyList<float>? mean = null,
                                    IReadOnlyList<float>? std = null, double cropPct = 0.875,
-                                   Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true)
+                                   Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true,
+                                   bool deferArrayErrors = false)
     {
         // The size is a placeholder: each decode takes the transform at its own size.
         var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
-        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays);
+        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors);
     }
 
     /// <summary>One input source after expansion: an image file or a whole .npy array.</summary>
@@ -167,15 +171,15 @@ public abstract class ImageSource
 
     private sealed class FileSource : ImageSource
     {
-        /// <summary>An image file (Array null) or image <c>Index</c> of a .npy array.</summary>
-        private readonly record struct Item(string Path, NpyImages? Array, int Index);
+        /// <summary>An image file (Array null), image <c>Index</c> of a .npy array, or a .npy whose header failed (its decode throws Failure).</summary>
+        private readonly record struct Item(string Path, NpyImages? Array, int Index, InputException? Failure = null);
 
         private readonly Item[] _items;
         private readonly EvalTransform _transform;
         private readonly ConcurrentDictionary<int, EvalTransform> _transforms = new();
         private readonly bool _resizeImages, _resizeArrays;
 
-        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays)
+        public FileSource(IReadOnlyList<Source> sources, EvalTransform transform, bool resizeImages, bool resizeArrays, bool deferArrayErrors)
         {
             _transform = transform;
             _resizeImages = resizeImages;
@@ -188,7 +192,13 @@ public abstract class ImageSource
                     items.Add(new Item(source.Path, null, 0));
                     continue;
                 }
-                var array = new NpyImages(source.Path);
+                NpyImages array;
+                try { array = new NpyImages(source.Path); }
+                catch (InputException e) when (deferArrayErrors)
+                {
+                    items.Add(new Item(source.Path, null, 0, e));
+                    continue;
+                }
                 for (int i = 0; i < array.Count; i++)
                     items.Add(new Item(source.Path, array, i));
             }
@@ -206,6 +216,8 @@ public abstract class ImageSource
         protected override void DecodeImage(int index, int size, Span<float> destination)
         {
             Item item = _items[index];
+            if (item.Failure is { } failure)
+                throw new InputException(failure.Message, failure);
             if (item.Array is { } array)
                 DecodeArrayImage(array, item.Index, size, destination);
             else

@@ -109,6 +109,9 @@ public static class ImageStream
     /// <paramref name="decode"/> runs on worker threads and writes image i (exactly
     /// <see cref="IStreamModel.ValuesPerImage"/> values) into the span it is given. The stream's
     /// memory is freed when the enumeration ends, also when it is cancelled or a decode fails.
+    /// Cancelled, it starts no further micro-batch, yields those already on the device (their
+    /// results exist or are moments away: nothing finished is lost), then throws
+    /// <see cref="OperationCanceledException"/>.
     /// </summary>
     public static IEnumerable<StreamedBatch> Run(
         IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default)
@@ -136,12 +139,16 @@ public static class ImageStream
             }
 
             decoding = Decode(plan[0], slots[0]!, decode, pixels, cancel);
+            bool cancelled = false;
             for (int i = 0; i < plan.Count; i++)
             {
                 MicroBatch batch = plan[i];
                 Slot slot = slots[i % 2]!;
-                decoding.GetAwaiter().GetResult();
-                cancel.ThrowIfCancellationRequested();
+                if (!Decoded(decoding, cancel))
+                {
+                    cancelled = true;
+                    break;
+                }
 
                 // The slot's device buffers are free: its last micro-batch (i - 2) was finished below, before this one.
                 slot.Images.UploadAsync(slot.HostImages, upload);
@@ -173,6 +180,11 @@ public static class ImageStream
             {
                 yield return last.Slot.Finish(last.Batch, outputs);
             }
+
+            if (cancelled)
+            {
+                throw new OperationCanceledException(cancel);
+            }
         }
         finally
         {
@@ -196,6 +208,21 @@ public static class ImageStream
             compute?.Dispose();
             upload?.Dispose();
         }
+    }
+
+    /// <summary>Waits for a micro-batch's decode: false when the stream is cancelled (a decode's own failure is thrown).</summary>
+    private static bool Decoded(Task decoding, CancellationToken cancel)
+    {
+        try
+        {
+            decoding.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        return !cancel.IsCancellationRequested;
     }
 
     /// <summary>Writes image <c>index</c>'s values into <c>destination</c>; called from worker threads.</summary>

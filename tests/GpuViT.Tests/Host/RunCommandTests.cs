@@ -77,6 +77,99 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public void Interrupted_it_saves_the_micro_batch_that_was_on_the_device_too()
+    {
+        // Cancelled while micro-batch 0 is printed: micro-batch 1 is already computed, and was dropped before.
+        string weights = SaveTiny(), inputs = SaveInputs(6), logits = PathOf("logits.npy");
+        using var interrupt = new CancellationTokenSource();
+        var output = new InterruptingWriter(interrupt, "inputs.npy[1]");
+        var error = new StringWriter();
+
+        int exit = Cli.Run(["run", "--weights", weights, "--input", inputs, "--batch", "2", "--top", "1", "--save-logits", logits, "--device", "cpu"],
+            output, error, interrupt.Token);
+
+        Assert.Equal(Cli.Interrupted, exit);
+        Assert.Equal([4, 10], NpyFile.ReadFloat32(logits).Shape);
+        Assert.Equal(4, output.ToString().Split('\n').Count(line => line.StartsWith(inputs, StringComparison.Ordinal)));
+        Assert.Contains("interrupted after 4 of 6 images", error.ToString());
+    }
+
+    [Fact]
+    public void Interrupted_before_any_image_finished_it_leaves_an_existing_logits_file_as_it_was()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(3), logits = PathOf("logits.npy");
+        NpyFile.WriteFloat32(logits, new float[200 * 10], [200, 10]);
+        byte[] before = File.ReadAllBytes(logits);
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+        var error = new StringWriter();
+
+        int exit = Cli.Run(["run", "--weights", weights, "--input", inputs, "--save-logits", logits, "--device", "cpu"], new StringWriter(), error, interrupt.Token);
+
+        Assert.Equal(Cli.Interrupted, exit);
+        Assert.Equal(before, File.ReadAllBytes(logits));
+        Assert.Contains($"no image finished; {logits} left as it was", error.ToString());
+    }
+
+    [Fact]
+    public void A_corrupt_image_among_good_ones_is_skipped_in_its_place_and_exit_3()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(3), logits = PathOf("logits.npy");
+        string bad = PathOf("bad.png"), good = PathOf("good.ppm");
+        File.WriteAllBytes(bad, Encoding.ASCII.GetBytes("not an image at all"));
+        File.WriteAllBytes(good, InputTests.Ppm(32, 32, new byte[32 * 32 * 3]));
+
+        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, bad, good, "--batch", "2",
+            "--top", "1", "--save-logits", logits, "--device", "cpu");
+
+        Assert.Equal(Cli.SkippedInputs, exit);
+        NpyArray saved = NpyFile.ReadFloat32(logits);
+        Assert.Equal([5, 10], saved.Shape);
+        Assert.All(saved.Data[30..40], value => Assert.True(float.IsNaN(value)));
+        Assert.All(saved.Data.Take(30).Concat(saved.Data[40..]), value => Assert.True(float.IsFinite(value)));
+        Assert.Equal(ExpectedLogits(inputs), saved.Data[..30]);
+        Assert.Contains($"{bad}\n  skipped: could not be read\n{good}\n", output);
+        string[] lines = error.TrimEnd('\n').Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith($"gpuvit: skipped {bad}: not a PNG, JPEG, BMP, PPM or PGM image", lines[0]);
+        Assert.Equal("gpuvit: skipped 1 of 5 inputs that could not be read (their logits are rows of NaN)", lines[1]);
+    }
+
+    [Fact]
+    public void On_error_fail_stops_at_the_first_unreadable_input_after_saving_those_before_it()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(3), logits = PathOf("logits.npy"), bad = PathOf("bad.png");
+        File.WriteAllBytes(bad, Encoding.ASCII.GetBytes("not an image at all"));
+
+        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, bad, inputs, "--batch", "2",
+            "--save-logits", logits, "--on-error", "fail", "--device", "cpu");
+
+        Assert.Equal(Cli.UsageError, exit);
+        Assert.Equal(ExpectedLogits(inputs), NpyFile.ReadFloat32(logits).Data);
+        Assert.Equal(3, output.Split('\n').Count(line => line.StartsWith(inputs, StringComparison.Ordinal)));
+        Assert.Single(error.TrimEnd('\n').Split('\n'));
+        Assert.StartsWith($"gpuvit: {bad}: not a PNG", error);
+        Assert.EndsWith("(--on-error fail: stopped after 3 of 7 inputs)\n", error);
+    }
+
+    [Fact]
+    public void A_nan_pixel_is_named_exit_4_and_never_ranked_as_a_class()
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(2);
+        NpyArray array = NpyFile.ReadFloat32(inputs);
+        array.Data[3 * 32 * 32 + 100] = float.NaN;
+        NpyFile.WriteFloat32(inputs, array.Data, array.Shape);
+
+        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, "--top", "3", "--device", "cpu");
+
+        Assert.Equal(Cli.NonFiniteResults, exit);
+        Assert.EndsWith($"{inputs}[1]\n  no finite logits (all NaN or ±∞)\n", output);
+        Assert.DoesNotContain("NaN  ", output);
+        Assert.Equal([$"gpuvit: {inputs}[1]: 10 of 10 logits are not finite (NaN or ±∞)", "gpuvit: 1 of 2 inputs gave logits that are not finite"],
+            error.TrimEnd('\n').Split('\n'));
+    }
+
+    [Fact]
     public void A_batch_larger_than_the_device_holds_is_one_line_and_exit_2()
     {
         string weights = SaveTiny(), inputs = SaveInputs(1);
@@ -184,7 +277,9 @@ public sealed class RunCommandTests : IDisposable
                 expected = "tiny.safetensors: ";
                 break;
             case "wrong-shape-npy":
+                // An input that does not fit is skipped by default; --on-error fail makes it the error it was.
                 NpyFile.WriteFloat32(inputs, new float[3 * 16 * 16], [1, 3, 16, 16]);
+                args = [.. args, "--on-error", "fail"];
                 expected = "inputs.npy: array of shape (1, 3, 16, 16) does not fit";
                 break;
             case "missing-input":

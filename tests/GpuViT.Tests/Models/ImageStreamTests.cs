@@ -198,7 +198,8 @@ public sealed class ImageStreamTests
             }
         });
 
-        Assert.Single(received);
+        // The micro-batch already on the device when it was cancelled finishes and comes out too.
+        Assert.Equal([0f, 16f], received.Select(r => r.Outputs[0]));
         Assert.Equal(0, device.Memory.BytesInUse);
         Assert.Equal(0, device.LivePinnedBuffers);
     }

@@ -1,0 +1,124 @@
+using GpuViT.Host;
+using GpuViT.Models.Images;
+
+namespace GpuViT.Tests.Host;
+
+/// <summary>
+/// Ctrl+C, SIGTERM and SIGHUP sent to a real `gpuvit` child: the command stops after the work in
+/// flight, writes everything finished, never empties an existing output, and exits 128 + the signal;
+/// a second signal ends it at once. Every command honours the first one.
+/// </summary>
+public sealed class SignalTests : IDisposable
+{
+    private readonly TempDirectory _temp = new("gpuvit-signal-");
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>A model slow enough on cpu (a fraction of a second per image) that a run of this many images is still going when the signal lands.</summary>
+    private const string SlowModel = "vit_tiny_patch16_224";
+
+    private const int Images = 24;
+
+    private string SaveInputs()
+    {
+        var random = new Random(3);
+        string path = _temp.PathOf("inputs.npy");
+        NpyFile.WriteFloat32(path, [.. Enumerable.Range(0, Images * 3 * 224 * 224).Select(_ => (float)(random.NextDouble() * 2 - 1))], [Images, 3, 224, 224]);
+        return path;
+    }
+
+    private string[] RunArgs(string inputs, string logits, int batch, string device = "cpu") =>
+        ["run", "--model", SlowModel, "--random-init", "--input", inputs, "--batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+         "--top", "1", "--save-logits", logits, "--device", device];
+
+    [Theory]
+    [InlineData(PosixSignalNumber.Term, Cli.Terminated)]
+    [InlineData(PosixSignalNumber.Hup, Cli.HungUp)]
+    [InlineData(PosixSignalNumber.Int, Cli.Interrupted)]
+    public void A_signal_mid_run_saves_every_finished_micro_batch_and_exits_128_plus_the_signal(PosixSignalNumber signal, int expectedExit)
+    {
+        string inputs = SaveInputs(), logits = _temp.PathOf("out.npy");
+
+        CliProcessResult result = CliProcess.Run(RunArgs(inputs, logits, batch: 2), signalWhen: "inputs.npy[1]", signal: signal);
+
+        Assert.False(result.TimedOut);
+        Assert.True(expectedExit == result.Exit, result.Error);
+        int printed = result.Output.Split('\n').Count(line => line.StartsWith(inputs, StringComparison.Ordinal));
+        NpyArray saved = NpyFile.ReadFloat32(logits);
+        Assert.Equal([printed, 1000], saved.Shape);
+        Assert.InRange(printed, 2, Images - 2);
+        Assert.Equal(0, printed % 2); // whole micro-batches
+        Assert.All(saved.Data, value => Assert.True(float.IsFinite(value)));
+        Assert.EndsWith($"gpuvit: interrupted after {printed} of {Images} images", result.ErrorLines[^1]);
+        Assert.DoesNotContain("   at ", result.Error);
+        Assert.Empty(Directory.GetFiles(_temp.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public void Sigterm_before_any_image_finished_never_replaces_an_existing_output_with_an_empty_one()
+    {
+        string inputs = SaveInputs(), logits = _temp.PathOf("out.npy");
+        NpyFile.WriteFloat32(logits, new float[200 * 1000], [200, 1000]);
+        byte[] before = File.ReadAllBytes(logits);
+
+        // "auto picked" is said as the device opens, before the model is on it: one micro-batch of all the images has not started.
+        CliProcessResult result = CliProcess.Run(RunArgs(inputs, logits, batch: Images, device: "auto"), signalWhen: "auto picked");
+
+        Assert.True(Cli.Terminated == result.Exit, result.Error);
+        if (result.Error.Contains("no image finished", StringComparison.Ordinal))
+        {
+            Assert.Equal(before, File.ReadAllBytes(logits));
+            Assert.Contains($"no image finished; {logits} left as it was", result.Error);
+        }
+        else
+        {
+            // A fast device finished the micro-batch before the signal came: all of it is saved.
+            Assert.Equal([Images, 1000], NpyFile.ReadFloat32(logits).Shape);
+        }
+    }
+
+    [Fact]
+    public void A_second_signal_ends_the_run_at_once()
+    {
+        string inputs = SaveInputs(), logits = _temp.PathOf("out.npy");
+
+        // On cpu micro-batch 0 comes out once 1 has computed, while 2 computes (seconds): the first signal would wait for it, the second does not.
+        CliProcessResult result = CliProcess.Run(RunArgs(inputs, logits, batch: Images / 4), signalWhen: "inputs.npy[0]", signalTimes: 2);
+
+        Assert.Equal(Cli.Terminated, result.Exit);
+        Assert.DoesNotContain("interrupted after", result.Error);
+        Assert.False(File.Exists(logits));
+    }
+
+    [Fact]
+    public void Sigterm_makes_compare_print_its_table_and_write_its_report()
+    {
+        string report = _temp.PathOf("report.html");
+
+        CliProcessResult result = CliProcess.Run(
+            ["compare", "--device", "cpu", "--image-sizes", "32", "--batches", "1", "--seconds", "0.3", "--report", report], signalWhen: "vit at 32, batch 1:");
+
+        Assert.True(Cli.Terminated == result.Exit, result.Error);
+        Assert.Contains("\nvit ", result.Output);
+        Assert.True(File.Exists(report));
+        Assert.Contains("gpuvit: interrupted; ", result.Error);
+    }
+
+    [Theory]
+    [InlineData("bench", "--op", "gelu")]
+    [InlineData("bench", "--model", "vit_test_tiny", "--batch", "1")]
+    [InlineData("bench", "--model", "dense-rnn", "--batch", "1", "--image-size", "8")]
+    [InlineData("devices", "--probe")]
+    public void Bench_and_devices_probe_honour_the_first_interrupt(params string[] args)
+    {
+        using var interrupt = new CancellationTokenSource();
+        interrupt.Cancel();
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        int exit = Cli.Run([.. args, "--device", "cpu"], output, error, interrupt.Token);
+
+        Assert.Equal(Cli.Interrupted, exit);
+        Assert.Equal("gpuvit: interrupted\n", error.ToString().ReplaceLineEndings("\n"));
+    }
+}

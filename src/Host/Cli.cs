@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using GpuViT.Host.Compare;
 using GpuViT.Kernels.Runtime;
@@ -77,7 +79,7 @@ public static class Cli
         {
             // A mistyped command also lacks a command: name the mistyped word, not the lack.
             var first = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
-            error.WriteLine("gpuvit: " + OneLine(first.Message) + " (see 'gpuvit --help')");
+            error.WriteLine("gpuvit: " + OneLine(NotANumber(first) ?? first.Message) + " (see 'gpuvit --help')");
             return UsageError;
         }
 
@@ -109,6 +111,33 @@ public static class Cli
             error.WriteLine($"gpuvit: {OneLine(e.Message)} ({e.GetType().Name}; GPUVIT_TRACE=1 shows where)");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// A numeric option's value that does not convert, said as the user wrote it: System.CommandLine
+    /// names the CLR type instead ('System.Nullable`1[System.Int32]'). Null for any other error.
+    /// </summary>
+    private static string? NotANumber(ParseError error)
+    {
+        if (error.SymbolResult is not OptionResult { Option: var option } result || result.Tokens.Count == 0)
+        {
+            return null;
+        }
+
+        string value = result.Tokens[^1].Value;
+        Type type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+        if (type == typeof(int) && !int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+        {
+            // Digits that do not fit are a different mistake from letters.
+            string digits = value.TrimStart('-', '+');
+            return digits.Length > 0 && digits.All(char.IsAsciiDigit)
+                ? $"{option.Name}: {value} is out of range (an integer from {int.MinValue} to {int.MaxValue})"
+                : $"{option.Name}: '{value}' is not an integer";
+        }
+
+        return type == typeof(double) && !double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
+            ? $"{option.Name}: '{value}' is not a number"
+            : null;
     }
 
     private static string OneLine(string message) =>

@@ -20,6 +20,11 @@ internal static class ModelBench
             throw new UsageException($"--batch must be at least 1, not {batch}");
         }
 
+        if (imageSize < 1 || patchSize < 1)
+        {
+            throw new UsageException(imageSize < 1 ? $"--image-size must be at least 1, not {imageSize}" : $"--patch-size must be at least 1, not {patchSize}");
+        }
+
         if (preset is DenseRnnModelName or DenseRnnSharedModelName)
         {
             RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json, rnnKernels, interrupt);
@@ -41,6 +46,13 @@ internal static class ModelBench
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
         using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), BenchCommand.Version(gemm), fused);
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
+        if (pixels > Array.MaxLength || pixels * sizeof(float) > device.Info.MemoryBytes)
+        {
+            // Checked before the noise is made: it lives in host memory too.
+            throw new UsageException($"--batch {batch}: the images alone are {DeviceOutOfMemoryException.Bytes(pixels * sizeof(float))}, "
+                + $"more than {(pixels > Array.MaxLength ? "one array holds" : $"{device.Info.Id}'s {DeviceOutOfMemoryException.Bytes(device.Info.MemoryBytes)}")}");
+        }
+
         using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
 

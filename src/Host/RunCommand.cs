@@ -36,6 +36,7 @@ public static class RunCommand
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
         var maxImagePixels = MaxImagePixelsOption.Create();
+        var verbose = new Option<bool>("--verbose") { Description = "Say where each setting of the model came from (flags, the file's metadata, its shapes, a config.json, defaults)" };
 
         var onError = new Option<string>("--on-error")
         {
@@ -45,7 +46,7 @@ public static class RunCommand
         onError.AcceptOnlyFromAmong("skip", "fail");
 
         var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
-        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, maxImagePixels })
+        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, maxImagePixels, verbose })
         {
             command.Options.Add(option);
         }
@@ -73,11 +74,8 @@ public static class RunCommand
 
             LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
                 parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
+            ReportSources(error, vit, parsed.GetValue(verbose), parsed.GetValue(labels));
             IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;
-            if (classNames is not null && classNames.Count != vit.Config.Classes)
-            {
-                classNames = null; // names that do not match the head would misname classes
-            }
 
             VitConfig c = vit.Config;
             if (c.Channels != 3)
@@ -181,6 +179,11 @@ public static class RunCommand
                 throw new UsageException("--model needs --random-init (presets come without weights; use --weights FILE for trained ones)");
             }
 
+            if (configPath is not null || heads is not null)
+            {
+                throw new UsageException($"{(configPath is not null ? "--config" : "--heads")} applies to --weights; --model {preset} is a complete config");
+            }
+
             VitConfig config;
             try
             {
@@ -191,7 +194,10 @@ public static class RunCommand
                 throw new UsageException(e.Message);
             }
 
-            return new LoadedVit(config, VitWeights.RandomInit(config, seed), WeightLayout.Timm, null, null, null);
+            return new LoadedVit(config, VitWeights.RandomInit(config, seed), WeightLayout.Timm, null, null, null)
+            {
+                Sources = [new ConfigSource($"preset {preset}", [.. VitWeightFiles.Metadata(config).Where(m => m.Key != "format").Select(m => $"{m.Key["gpuvit.".Length..]} {m.Value}")])],
+            };
         }
 
         if (heads is < 1)
@@ -202,8 +208,35 @@ public static class RunCommand
         return VitWeightFiles.Load(weightsPath!, configPath, new VitConfigHints(Heads: heads));
     }
 
+    /// <summary>Warnings always (a config.json that was ignored); with --verbose, each source and the values it gave.</summary>
+    private static void ReportSources(TextWriter error, LoadedVit vit, bool verbose, string? labelsPath)
+    {
+        foreach (string warning in vit.Warnings)
+        {
+            error.WriteLine($"gpuvit: warning: {warning}");
+        }
+
+        if (verbose)
+        {
+            if (labelsPath is not null)
+            {
+                error.WriteLine($"gpuvit: from --labels: class names in {labelsPath}, over any config.json's");
+            }
+
+            foreach (ConfigSource source in vit.Sources)
+            {
+                error.WriteLine($"gpuvit: from {source.Name}: {string.Join(", ", source.Values)}");
+            }
+        }
+    }
+
     private static string[] ReadLabels(string path, int classes)
     {
+        if (Directory.Exists(path))
+        {
+            throw new InputException($"{path}: a directory, not a labels file");
+        }
+
         if (RegularFile.Problem(path) is { } problem)
         {
             throw new InputException($"{path}: {problem}");
@@ -212,7 +245,9 @@ public static class RunCommand
         string[] lines;
         try
         {
-            lines = File.ReadAllLines(path);
+            byte[] text = SmallFile.TryRead(path) ?? throw new InputException($"{path}: larger than {SmallFile.MaxBytes >> 20} MiB, not a labels file");
+            using var reader = new StreamReader(new MemoryStream(text)); // drops a byte-order mark, as File.ReadAllLines did
+            lines = reader.ReadToEnd().Split(["\r\n", "\n"], StringSplitOptions.None);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -40,7 +40,7 @@ public static class CompareCommand
         OutputPaths.Check("--report", reportPath,
             [.. OutputPaths.ModelFiles(parsed.GetValue(options.Weights), config: null),
                 .. (parsed.GetValue(options.Images) ?? []).Select(path => new OutputPaths.Input("--images", path))]);
-        (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, interrupt);
+        (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, error, interrupt);
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
         DevicePeaks peaks = DeviceProbe.Measure(device);
@@ -75,7 +75,7 @@ public static class CompareCommand
     /// The options checked, every size against every model, and the images decoded, all before the
     /// device opens: a mistake fails at once, not part-way through the measurements.
     /// </summary>
-    private static (CompareMeasurement.Plan Plan, KnownGpu? Gpu) PlanFrom(ParseResult parsed, Options options, CancellationToken interrupt)
+    private static (CompareMeasurement.Plan Plan, KnownGpu? Gpu) PlanFrom(ParseResult parsed, Options options, TextWriter error, CancellationToken interrupt)
     {
         LoadedVit? trained = null;
         if (parsed.GetValue(options.Weights) is { } weightsPath)
@@ -86,6 +86,10 @@ public static class CompareCommand
             }
 
             trained = VitWeightFiles.Load(weightsPath, hints: new VitConfigHints(Heads: parsed.GetValue(options.Heads)));
+            foreach (string warning in trained.Warnings)
+            {
+                error.WriteLine($"gpuvit: warning: {warning}");
+            }
             if (trained.Config.Channels != DenseRnnConfig.InputChannels)
             {
                 // The images decode to RGB, and the RNNs take 3 channels.

@@ -64,6 +64,11 @@ internal sealed unsafe class OpenCLDevice : Device
                 continue;
             }
 
+            if (platformDevices.Length == 0 && PoclCacheProblem(platforms[p]) is { } cacheProblem)
+            {
+                failures.Add($"platform {p}: {cacheProblem}");
+            }
+
             for (int d = 0; d < platformDevices.Length; d++)
             {
                 try
@@ -81,7 +86,38 @@ internal sealed unsafe class OpenCLDevice : Device
             ? new DeviceDiscovery(devices, null)
             : DeviceDiscovery.None(
                 $"no OpenCL device: {platforms.Length} platform(s) found, none with a usable device"
-                + (failures.Count > 0 ? $" ({string.Join("; ", failures)})" : string.Empty) + $" ({OpenCLQueries.InstallHint})");
+                + (failures.Count > 0 ? $" ({string.Join("; ", failures)})" : $" ({OpenCLQueries.InstallHint})"));
+    }
+
+    /// <summary>
+    /// Why a PoCL platform has no devices when its kernel cache directory cannot be written: PoCL
+    /// then lists none, which would otherwise read as a missing package. Null for any other platform,
+    /// or when the directory is writable.
+    /// </summary>
+    private static string? PoclCacheProblem(nint platform)
+    {
+        if (!OpenCLQueries.PlatformString(platform, CL_PLATFORM_NAME).Contains("Portable Computing Language", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        // Where PoCL puts it (pocl_cache.c): $POCL_CACHE_DIR, else under $XDG_CACHE_HOME, else ~/.cache, else /tmp.
+        static string? Variable(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+        string? cacheRoot = Variable("XDG_CACHE_HOME") ?? (Variable("HOME") is { } home ? Path.Combine(home, ".cache") : null);
+        string directory = Variable("POCL_CACHE_DIR") ?? (cacheRoot is null ? "/tmp/POCL_CACHE" : Path.Combine(cacheRoot, "pocl", "kcache"));
+        try
+        {
+            Directory.CreateDirectory(directory);
+            using (File.Create(Path.Combine(directory, $".gpuvit-probe-{Environment.ProcessId}"), 1, FileOptions.DeleteOnClose))
+            {
+            }
+
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"PoCL's kernel cache directory {directory} is not writable; set POCL_CACHE_DIR to a writable directory";
+        }
     }
 
     /// <summary>Opens device <paramref name="device"/> of platform <paramref name="platform"/> (<c>opencl:platform.device</c>).</summary>
@@ -97,14 +133,20 @@ internal sealed unsafe class OpenCLDevice : Device
             if (device < 0 || device >= devices.Length)
             {
                 var found = new List<string>();
+                var cacheProblems = new List<string>();
                 for (int p = 0; p < platforms.Length; p++)
                 {
                     int count = OpenCLQueries.GetDevices(platforms[p]).Length;
                     found.AddRange(Enumerable.Range(0, count).Select(d => $"opencl:{p}.{d}"));
+                    if (count == 0 && PoclCacheProblem(platforms[p]) is { } cacheProblem)
+                    {
+                        cacheProblems.Add(cacheProblem);
+                    }
                 }
 
                 throw new DeviceUnavailableException(
-                    $"no OpenCL device {id}: found {(found.Count == 0 ? "none" : string.Join(", ", found))}");
+                    $"no OpenCL device {id}: found {(found.Count == 0 ? "none" : string.Join(", ", found))}"
+                    + string.Concat(cacheProblems.Select(problem => $" ({problem})")));
             }
 
             DeviceInfo info = OpenCLQueries.Describe(platform, device, platforms[platform], devices[device]);

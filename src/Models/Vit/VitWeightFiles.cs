@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using GpuViT.Kernels.Ops;
 using GpuViT.Models.Weights;
@@ -26,20 +25,33 @@ public enum WeightLayout
 public sealed record VitConfigHints(int? Heads = null, float? LayerNormEps = null, int? Depth = null, bool? ShareLayers = null);
 
 /// <summary>A ViT read from a weights file: its config, its weights by timm's names, and what the file says about inputs and classes.</summary>
+/// <param name="ClassNames">One name per class (<see cref="VitConfig.Classes"/>), or null when no source names them.</param>
+/// <param name="Mean">One value per channel, or null for the caller's default; so is <paramref name="Std"/>, every value above zero.</param>
 public sealed record LoadedVit(
     VitConfig Config,
     VitWeights Weights,
     WeightLayout Layout,
     IReadOnlyList<string>? ClassNames,
     float[]? Mean,
-    float[]? Std);
+    float[]? Std)
+{
+    /// <summary>Where the config, class names, mean and std came from: each source with the values it gave, highest precedence first.</summary>
+    public IReadOnlyList<ConfigSource> Sources { get; init; } = [];
+
+    /// <summary>What was not used and why, one line each: a config.json beside the file that disagrees with it or cannot be read.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
+
+/// <summary>One source of a loaded ViT's settings ("model.safetensors metadata") and the values it gave ("heads 12", "mean 0.5,0.5,0.5").</summary>
+public sealed record ConfigSource(string Name, IReadOnlyList<string> Values);
 
 /// <summary>
 /// Reads ViT weights from a .safetensors file in the timm, torchvision or Hugging Face layout
 /// (recognised by the tensor names) onto <see cref="VitWeights"/>' timm names, and writes them in
 /// the timm layout. The config comes from, in order of precedence: explicit
 /// <see cref="VitConfigHints"/>, the file's <c>__metadata__</c> (the <c>gpuvit.*</c> keys
-/// below), a Hugging Face style <c>config.json</c> (given, or beside the file), and the shapes.
+/// below), the shapes, and a Hugging Face or timm style <c>config.json</c> (given, or beside the
+/// file) for what the file does not say (<see cref="Load"/>).
 /// The number of heads cannot be read from shapes and is never guessed.
 /// Every problem is a <see cref="WeightsFormatException"/> whose message is one line starting
 /// with the file's name.
@@ -141,29 +153,29 @@ public static class VitWeightFiles
     }
 
     /// <summary>
-    /// Loads a ViT. <paramref name="configPath"/> is a Hugging Face style config.json; without
-    /// it, a config.json beside the file is used if there is one.
+    /// Loads a ViT. Each setting comes from the first of: <paramref name="hints"/>, the file's
+    /// metadata, its tensors' shapes, a config.json, and defaults. The config.json is
+    /// <paramref name="configPath"/>, else config.json beside the file if there is one; the file
+    /// wins over it, and it only adds what the file does not say (heads, eps, class names, mean,
+    /// std). A given config.json that cannot be read or disagrees with the file is an error; one
+    /// beside the file is then ignored, and <see cref="LoadedVit.Warnings"/> says so.
     /// </summary>
     public static LoadedVit Load(string path, string? configPath = null, VitConfigHints? hints = null)
     {
-        hints ??= new VitConfigHints();
         string fileName = Path.GetFileName(path);
         using SafetensorsFile file = SafetensorsFile.Open(path);
         try
         {
             WeightLayout layout = Detect(file.TensorNames, fileName);
             Dictionary<string, TimmTensor> tensors = ToTimm(layout, file, fileName);
-            string? besideConfig = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json");
-            string? jsonPath = configPath ?? (File.Exists(besideConfig) ? besideConfig : null);
-            JsonConfig? json = jsonPath is null ? null : JsonConfig.Read(jsonPath);
             Dictionary<string, int[]> shapes = tensors.ToDictionary(t => t.Key, t => t.Value.Shape, StringComparer.Ordinal);
-            VitConfig config = InferConfig(fileName, layout, shapes, file.Metadata, json, hints);
-            // Names and shapes are checked before any data is read: an unexpected tensor costs nothing.
-            VitWeights.Validate(shapes, config);
-            var weights = new VitWeights(tensors.Select(t => KeyValuePair.Create(t.Key, t.Value.Read(file, fileName))));
-            float[]? mean = ParseFloats(fileName, file.Metadata, MetadataKeys.Mean) ?? json?.Mean;
-            float[]? std = ParseFloats(fileName, file.Metadata, MetadataKeys.Std) ?? json?.Std;
-            return new LoadedVit(config, weights, layout, json?.ClassNames, mean, std);
+            string beside = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json");
+
+            // The config is worked out and the names and shapes checked from the header alone, before
+            // any tensor is read: an unexpected tensor costs nothing.
+            return VitConfigResolution.Resolve(
+                fileName, layout, shapes, file.Metadata, hints ?? new VitConfigHints(), configPath, beside,
+                () => new VitWeights(tensors.Select(t => KeyValuePair.Create(t.Key, t.Value.Read(file, fileName)))));
         }
         catch (Exception e) when (e is VitConfigException or VitWeightsException)
         {
@@ -315,179 +327,5 @@ public static class VitWeightFiles
         }
 
         return name;
-    }
-
-    private static VitConfig InferConfig(
-        string fileName, WeightLayout layout, Dictionary<string, int[]> tensors,
-        IReadOnlyDictionary<string, string> metadata, JsonConfig? json, VitConfigHints hints)
-    {
-        int[] Shape(string name, int rank) =>
-            tensors.TryGetValue(name, out int[]? shape)
-                ? shape.Length == rank ? shape : throw new VitWeightsException($"{name}: shape {VitTensor.FormatShape(shape)} should have {rank} dimensions")
-                : throw new VitWeightsException($"{name}: missing");
-        int? Meta(string key) =>
-            metadata.TryGetValue(key, out string? text)
-                ? int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value)
-                    ? value
-                    : throw new WeightsFormatException($"{fileName}: metadata {key} = '{text}' is not an integer")
-                : null;
-        bool? MetaBool(string key) =>
-            metadata.TryGetValue(key, out string? text)
-                ? bool.TryParse(text, out bool value) ? value : throw new WeightsFormatException($"{fileName}: metadata {key} = '{text}' is not true or false")
-                : null;
-
-        int[] patch = Shape("patch_embed.proj.weight", 4);
-        int width = patch[0], channels = patch[1], patchSize = patch[2];
-        bool classToken = MetaBool(MetadataKeys.ClassToken) ?? tensors.ContainsKey("cls_token");
-        PoolMode pooling = metadata.TryGetValue(MetadataKeys.Pooling, out string? poolText)
-            ? poolText switch
-            {
-                "mean" => PoolMode.Mean,
-                "class_token" => PoolMode.ClassToken,
-                _ => throw new WeightsFormatException($"{fileName}: metadata {MetadataKeys.Pooling} = '{poolText}' is not class_token or mean"),
-            }
-            : tensors.ContainsKey("fc_norm.weight") ? PoolMode.Mean : PoolMode.ClassToken;
-
-        // Tokens = class token + patches²; the image is patches per side × patch size.
-        int tokens = Shape("pos_embed", 3)[1];
-        int patches = tokens - (classToken ? 1 : 0);
-        int side = (int)Math.Round(Math.Sqrt(Math.Max(patches, 0)));
-        if (side * side != patches || patches == 0)
-        {
-            throw new VitWeightsException($"pos_embed: {tokens} tokens{(classToken ? " less the class token" : "")} are not a square number of patches");
-        }
-
-        int storedBlocks = 0;
-        while (tensors.ContainsKey($"blocks.{storedBlocks}.norm1.weight"))
-        {
-            storedBlocks++;
-        }
-
-        if (storedBlocks == 0)
-        {
-            throw new VitWeightsException("blocks.0.norm1.weight: missing (the file has no transformer blocks)");
-        }
-
-        bool share = hints.ShareLayers ?? MetaBool(MetadataKeys.ShareLayers) ?? false;
-        int depth = hints.Depth ?? Meta(MetadataKeys.Depth) ?? json?.Depth ?? storedBlocks;
-        int mlpWidth = Shape("blocks.0.mlp.fc1.weight", 2)[0];
-        int classes = Shape("head.weight", 2)[0];
-
-        int? heads = hints.Heads ?? Meta(MetadataKeys.Heads) ?? json?.Heads;
-        if (heads is null)
-        {
-            throw new WeightsFormatException(
-                $"{fileName}: the number of heads is not in the file's metadata or a config.json beside it; pass --heads N (N divides the width {width})");
-        }
-
-        float eps = hints.LayerNormEps
-            ?? (metadata.TryGetValue(MetadataKeys.LayerNormEps, out string? epsText)
-                ? float.TryParse(epsText, NumberStyles.Float, CultureInfo.InvariantCulture, out float e)
-                    ? (float?)e
-                    : throw new WeightsFormatException($"{fileName}: metadata {MetadataKeys.LayerNormEps} = '{epsText}' is not a number")
-                : null)
-            ?? json?.LayerNormEps
-            // timm and torchvision build ViTs with eps 1e-6; Hugging Face's ViTConfig defaults to 1e-12.
-            ?? (layout == WeightLayout.HuggingFace ? 1e-12f : 1e-6f);
-
-        var config = new VitConfig(
-            ImageSize: Meta(MetadataKeys.ImageSize) ?? json?.ImageSize ?? side * patchSize,
-            PatchSize: Meta(MetadataKeys.PatchSize) ?? json?.PatchSize ?? patchSize,
-            Channels: Meta(MetadataKeys.Channels) ?? json?.Channels ?? channels,
-            Width: Meta(MetadataKeys.Width) ?? json?.Width ?? width,
-            Depth: depth,
-            Heads: heads.Value,
-            MlpWidth: Meta(MetadataKeys.MlpWidth) ?? json?.MlpWidth ?? mlpWidth,
-            Classes: Meta(MetadataKeys.Classes) ?? classes,
-            LayerNormEps: eps,
-            Pooling: pooling,
-            ClassToken: classToken,
-            ShareLayers: share);
-        return config.Validate();
-    }
-
-    private static float[]? ParseFloats(string fileName, IReadOnlyDictionary<string, string> metadata, string key)
-    {
-        if (!metadata.TryGetValue(key, out string? text))
-        {
-            return null;
-        }
-
-        try
-        {
-            return [.. text.Split(',').Select(part => float.Parse(part, NumberStyles.Float, CultureInfo.InvariantCulture))];
-        }
-        catch (FormatException)
-        {
-            throw new WeightsFormatException($"{fileName}: metadata {key} = '{text}' is not comma-separated numbers");
-        }
-    }
-
-    /// <summary>
-    /// The parts of a config.json this reads: Hugging Face's ViTConfig keys, id2label for class
-    /// names, and timm's hub config (label_names, pretrained_cfg.mean/std).
-    /// </summary>
-    private sealed record JsonConfig(
-        int? ImageSize, int? PatchSize, int? Channels, int? Width, int? Depth, int? Heads, int? MlpWidth,
-        float? LayerNormEps, IReadOnlyList<string>? ClassNames, float[]? Mean, float[]? Std)
-    {
-        public static JsonConfig Read(string path)
-        {
-            string name = Path.GetFileName(path);
-            if (RegularFile.Problem(path) is { } problem)
-            {
-                throw new WeightsFormatException($"{name}: {problem}");
-            }
-
-            try
-            {
-                using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(path));
-                JsonElement root = document.RootElement;
-                if (root.ValueKind != JsonValueKind.Object)
-                {
-                    throw new WeightsFormatException($"{name}: not a JSON object");
-                }
-
-                int? Int(string key) => root.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
-                float? Float(string key) => root.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Number ? v.GetSingle() : null;
-                float[]? Floats(JsonElement parent, string key) =>
-                    parent.ValueKind == JsonValueKind.Object && parent.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.Array
-                        ? [.. v.EnumerateArray().Select(x => x.GetSingle())]
-                        : null;
-
-                IReadOnlyList<string>? classes = null;
-                if (root.TryGetProperty("id2label", out JsonElement id2label) && id2label.ValueKind == JsonValueKind.Object)
-                {
-                    var byIndex = new SortedDictionary<int, string>();
-                    foreach (JsonProperty p in id2label.EnumerateObject())
-                    {
-                        if (int.TryParse(p.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out int index) && p.Value.ValueKind == JsonValueKind.String)
-                        {
-                            byIndex[index] = p.Value.GetString()!;
-                        }
-                    }
-
-                    // Only a complete 0..n-1 list names classes; anything else would misname them.
-                    if (byIndex.Count > 0 && byIndex.Keys.Last() == byIndex.Count - 1)
-                    {
-                        classes = [.. byIndex.Values];
-                    }
-                }
-                else if (root.TryGetProperty("label_names", out JsonElement labels) && labels.ValueKind == JsonValueKind.Array)
-                {
-                    classes = [.. labels.EnumerateArray().Select(l => l.ToString())];
-                }
-
-                JsonElement pretrained = root.TryGetProperty("pretrained_cfg", out JsonElement pc) ? pc : default;
-                return new JsonConfig(
-                    Int("image_size"), Int("patch_size"), Int("num_channels"), Int("hidden_size"), Int("num_hidden_layers"),
-                    Int("num_attention_heads"), Int("intermediate_size"), Float("layer_norm_eps"), classes,
-                    Floats(root, "image_mean") ?? Floats(pretrained, "mean"), Floats(root, "image_std") ?? Floats(pretrained, "std"));
-            }
-            catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or FormatException or InvalidOperationException)
-            {
-                throw new WeightsFormatException($"{name}: cannot read the config: {e.Message.Split('\n')[0]}", e);
-            }
-        }
     }
 }

@@ -25,6 +25,15 @@ public sealed class RunCommandTests : IDisposable
         return path;
     }
 
+    /// <summary>The tiny model in Hugging Face's layout, with its config.json beside it.</summary>
+    private string SaveHuggingFace()
+    {
+        string path = PathOf("model.safetensors");
+        WeightLayoutTests.WriteTensors(path, WeightLayoutTests.HuggingFaceNames(Tiny, VitWeights.RandomInit(Tiny, 5)));
+        File.WriteAllText(PathOf("config.json"), WeightLayoutTests.HuggingFaceConfigJson(Tiny));
+        return path;
+    }
+
     private string SaveInputs(int count, string name = "inputs.npy")
     {
         var random = new Random(9);
@@ -218,10 +227,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public void Hugging_face_file_uses_id2label_from_config_json()
     {
-        VitWeights weights = VitWeights.RandomInit(Tiny, 5);
-        string hf = PathOf("model.safetensors");
-        WeightLayoutTests.WriteTensors(hf, WeightLayoutTests.HuggingFaceNames(Tiny, weights));
-        File.WriteAllText(PathOf("config.json"), WeightLayoutTests.HuggingFaceConfigJson(Tiny));
+        string hf = SaveHuggingFace();
         string inputs = SaveInputs(1), logits = PathOf("logits.npy");
 
         (int exit, string output, string error) = Run("run", "--weights", hf, "--input", inputs, "--top", "1", "--save-logits", logits, "--device", "cpu");
@@ -289,5 +295,32 @@ public sealed class RunCommandTests : IDisposable
         (int exit, string output, string error) = Run(args);
 
         AssertUsageError(exit, output, error, expected);
+    }
+
+    [Fact]
+    public void Verbose_says_where_each_setting_came_from()
+    {
+        string hf = SaveHuggingFace();
+        string inputs = SaveInputs(1);
+
+        (int exit, _, string error) = Run("run", "--weights", hf, "--heads", "2", "--input", inputs, "--verbose", "--device", "cpu");
+
+        Assert.True(exit == 0, error);
+        string[] lines = error.TrimEnd('\n').Split('\n');
+        Assert.Equal([
+            "gpuvit: from the command line: heads 2",
+            "gpuvit: from model.safetensors tensor shapes: image_size 32, patch_size 8, channels 3, width 32, depth 2, mlp_width 64, classes 10, pooling class_token, class_token true",
+            "gpuvit: from config.json beside model.safetensors: layer_norm_eps 1E-06, class names (10)",
+            "gpuvit: from defaults: share_layers false",
+        ], lines);
+    }
+
+    [Fact]
+    public void A_number_option_that_does_not_parse_names_the_option_not_a_type()
+    {
+        (int exit, string output, string error) = Run("run", "--model", "vit_test_tiny", "--random-init", "--input", "x.png", "--batch", "many");
+
+        AssertUsageError(exit, output, error, "--batch: 'many' is not an integer");
+        Assert.DoesNotContain("System.", error);
     }
 }

@@ -296,6 +296,64 @@ public sealed class WeightLayoutTests(TestDevices devices) : IClassFixture<TestD
 
         var e = Assert.Throws<WeightsFormatException>(() => VitWeightFiles.Load(path, json));
 
-        Assert.StartsWith("model.safetensors: blocks.0.mlp.fc1.weight: shape [64, 32], the config needs [48, 32]", e.Message);
+        Assert.Equal("other.json: intermediate_size 48 disagrees with model.safetensors (mlp_width 64)", e.Message);
+    }
+
+    [Fact]
+    public void A_config_json_beside_a_file_that_disagrees_with_its_metadata_is_ignored_with_a_warning()
+    {
+        VitConfig config = VitPresets.VitTestTiny;
+        string path = PathOf("model.safetensors");
+        VitWeightFiles.Save(path, config, VitWeights.RandomInit(config, seed: 2));
+        File.WriteAllText(PathOf("config.json"), HuggingFaceConfigJson(config with { Width = 768, Classes = 1000 }));
+
+        LoadedVit loaded = VitWeightFiles.Load(path);
+
+        Assert.Equal(config, loaded.Config);
+        Assert.Null(loaded.ClassNames);
+        Assert.Equal(
+            "config.json beside model.safetensors is ignored: hidden_size 768 disagrees with model.safetensors (width 32)",
+            Assert.Single(loaded.Warnings));
+        Assert.Equal(["model.safetensors metadata"], loaded.Sources.Select(s => s.Name));
+    }
+
+    [Fact]
+    public void Hints_then_metadata_then_a_config_json_beside_the_file_and_the_sources_say_which_gave_what()
+    {
+        VitConfig config = VitPresets.VitTestTiny;
+        string path = PathOf("model.safetensors");
+        VitWeightFiles.Save(path, config, VitWeights.RandomInit(config, seed: 2));
+        File.WriteAllText(PathOf("config.json"), JsonSerializer.Serialize(new
+        {
+            num_attention_heads = 2,
+            label_names = Enumerable.Range(0, 10).Select(i => $"n{i}"),
+            pretrained_cfg = new { mean = new[] { 0.5, 0.5, 0.5 }, std = new[] { 0.25, 0.25, 0.25 } },
+        }));
+
+        LoadedVit loaded = VitWeightFiles.Load(path, hints: new VitConfigHints(Heads: 4));
+
+        Assert.Equal(config with { Heads = 4 }, loaded.Config);
+        Assert.Equal("n9", loaded.ClassNames![9]);
+        Assert.Equal([0.5f, 0.5f, 0.5f], loaded.Mean!);
+        Assert.Empty(loaded.Warnings);
+        Assert.Equal(["the command line", "model.safetensors metadata", "config.json beside model.safetensors"], loaded.Sources.Select(s => s.Name));
+        Assert.Equal(["heads 4"], loaded.Sources[0].Values);
+        Assert.Contains("image_size 32", loaded.Sources[1].Values);
+        Assert.DoesNotContain("heads 2", loaded.Sources[1].Values);
+        Assert.Equal(["mean 0.5,0.5,0.5", "std 0.25,0.25,0.25", "class names (10)"], loaded.Sources[2].Values);
+    }
+
+    [Fact]
+    public void A_mean_of_the_wrong_length_names_the_file_and_the_key()
+    {
+        VitConfig config = VitPresets.VitTestTiny;
+        string path = PathOf("model.safetensors");
+        Dictionary<string, string> metadata = VitWeightFiles.Metadata(config);
+        metadata[VitWeightFiles.MetadataKeys.Mean] = "0.5";
+        WriteTensors(path, VitWeights.RandomInit(config, seed: 2).Tensors, metadata);
+
+        var e = Assert.Throws<WeightsFormatException>(() => VitWeightFiles.Load(path));
+
+        Assert.Equal("model.safetensors: metadata gpuvit.mean has 1 value, the model has 3 channels", e.Message);
     }
 }

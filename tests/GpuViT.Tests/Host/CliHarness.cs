@@ -5,12 +5,21 @@ namespace GpuViT.Tests.Host;
 /// <summary>Runs the command line in process, capturing what it prints.</summary>
 public static class CliHarness
 {
+    /// <summary>How long a command may run in process before the test calls it a hang.</summary>
+    public static readonly TimeSpan HangTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>Runs `gpuvit ARGS` in process; a command still running after <see cref="HangTimeout"/> fails the test as a hang.</summary>
     public static (int Exit, string Output, string Error) Run(params string[] args)
     {
         var output = new StringWriter { NewLine = "\n" };
         var error = new StringWriter { NewLine = "\n" };
-        int exit = Cli.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
+        Task<int> run = Task.Run(() => Cli.Run(args, output, error));
+        if (!((IAsyncResult)run).AsyncWaitHandle.WaitOne(HangTimeout))
+        {
+            Assert.Fail($"gpuvit {string.Join(' ', args)} still running after {HangTimeout.TotalSeconds} s: it hangs");
+        }
+
+        return (run.GetAwaiter().GetResult(), output.ToString(), error.ToString());
     }
 
     /// <summary>Bad input: exit code 2, nothing on stdout, one line on stderr that contains <paramref name="expected"/>.</summary>

@@ -1,4 +1,5 @@
 using GpuViT.Kernels.Runtime;
+using GpuViT.Models;
 using GpuViT.Models.Images;
 
 namespace GpuViT.Host;
@@ -39,6 +40,14 @@ public static class OutputPaths
         }
 
         string real = RealPath(full);
+
+        // An existing device, FIFO or socket is never replaced: the rename would put a regular file
+        // in its place (as root, /dev/null itself).
+        if (RegularFile.Problem(real) is { } notRegular && notRegular != RegularFile.Missing)
+        {
+            throw new UsageException($"{where}: {notRegular}; outputs are written as new regular files");
+        }
+
         foreach (Input input in inputs)
         {
             if (input.Path is null || FullPath(input.Path) is not { } inputFull)

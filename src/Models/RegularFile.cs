@@ -9,6 +9,9 @@ namespace GpuViT.Models;
 /// </summary>
 public static partial class RegularFile
 {
+    /// <summary>What <see cref="Problem"/> says of a path that does not exist.</summary>
+    public const string Missing = "no such file";
+
     /// <summary>Null when <paramref name="path"/> is a regular file; otherwise why not, as a phrase that follows its name: "is a directory, not a file".</summary>
     public static string? Problem(string path)
     {
@@ -22,12 +25,12 @@ public static partial class RegularFile
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             // No glibc 2.28 or later: the managed checks, which cannot tell a FIFO or a device from a file.
-            return Directory.Exists(path) ? "is a directory, not a file" : File.Exists(path) ? null : "no such file";
+            return Directory.Exists(path) ? "is a directory, not a file" : File.Exists(path) ? null : Missing;
         }
 
         if (result != 0)
         {
-            return Marshal.GetLastPInvokeError() == NoSuchEntry ? "no such file" : $"cannot read: {Marshal.GetLastPInvokeErrorMessage()}";
+            return Marshal.GetLastPInvokeError() == NoSuchEntry ? Missing : $"cannot read: {Marshal.GetLastPInvokeErrorMessage()}";
         }
 
         return (status.Mode & TypeMask) switch

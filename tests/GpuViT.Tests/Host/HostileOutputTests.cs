@@ -1,6 +1,7 @@
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using GpuViT.Host;
+using GpuViT.Models;
 using GpuViT.Models.Images;
 using GpuViT.Models.Vit;
 using GpuViT.Tests.Models;
@@ -44,7 +45,7 @@ public sealed class HostileOutputTests : IDisposable
         "logits-with-an-empty-name", "logits-over-the-weights", "logits-over-the-weights-through-a-link", "logits-over-the-input-as-dot-slash",
         "logits-over-the-input-through-a-linked-directory", "logits-over-the-labels", "logits-over-the-config", "logits-over-the-config-beside-the-weights",
         "logits-over-an-image-of-an-input-directory", "report-in-a-missing-directory", "report-as-a-directory", "report-over-the-weights",
-        "report-over-the-images",
+        "report-over-the-images", "logits-over-a-fifo",
     ];
 
     [Theory]
@@ -120,6 +121,13 @@ public sealed class HostileOutputTests : IDisposable
                 return (Logits(path), $"--save-logits {path}: cannot write: permission denied");
             }
 
+            case "logits-over-a-fifo":
+            {
+                // A FIFO stands for every node that is not a regular file (/dev/null, as root, would be replaced by the rename).
+                string fifo = HostileFiles.Fifo(_temp.PathOf("pipe.npy"));
+                return (Logits(fifo), $"--save-logits {fifo}: is a named pipe (FIFO), not a regular file; outputs are written as new regular files");
+            }
+
             case "logits-with-an-empty-name":
                 return (Logits(""), "--save-logits: '' is not a file name");
             case "logits-over-the-weights":
@@ -193,7 +201,7 @@ public sealed class HostileOutputTests : IDisposable
         }
     }
 
-    /// <summary>Every file and link under the directory: a file by its content's hash, a link by its target; hidden files too.</summary>
+    /// <summary>Every file and link under the directory: a regular file by its content's hash, a link by its target, any other node (a FIFO, which a read would block on) by its type; hidden files too.</summary>
     private Dictionary<string, string> Snapshot()
     {
         var entries = new Dictionary<string, string>();
@@ -202,8 +210,9 @@ public sealed class HostileOutputTests : IDisposable
         {
             var info = new FileInfo(path);
             entries[path] = info.LinkTarget is { } target ? "-> " + target
-                : info.Exists ? Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)))
-                : "directory";
+                : !info.Exists ? "directory"
+                : RegularFile.Problem(path) is { } notRegular ? notRegular
+                : Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
         }
 
         return entries;

@@ -96,6 +96,22 @@ public static class CliProcess
         return new CliProcessResult(process.ExitCode, output.ToString(), error.ToString(), peak, timedOut);
     }
 
+    /// <summary>How long a hostile-input case may run: a cpu run of vit_test_tiny takes about a second.</summary>
+    public static readonly TimeSpan HostileTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>The resident memory a hostile-input case may hold: a cpu run of vit_test_tiny holds about 150 MB; the inputs this bound was set against took 1.5–5.6 GB.</summary>
+    public const long HostileMemoryBound = 1L << 30;
+
+    /// <summary>Runs `gpuvit ARGS` as a child within the hostile-input bounds (<see cref="HostileTimeout"/>, <see cref="HostileMemoryBound"/>), failing the test past either.</summary>
+    public static (int Exit, string Output, string Error) Bounded(string[] args, string? workingDirectory = null)
+    {
+        CliProcessResult result = Run(args, HostileTimeout, workingDirectory: workingDirectory);
+        Assert.False(result.TimedOut, $"gpuvit {string.Join(' ', args)} still running after {HostileTimeout.TotalSeconds} s: it hangs");
+        Assert.True(result.PeakResidentBytes < HostileMemoryBound,
+            $"gpuvit {string.Join(' ', args)}: peak resident memory {result.PeakResidentBytes >> 20} MiB, over the bound of {HostileMemoryBound >> 20} MiB");
+        return (result.Exit, result.Output, result.Error);
+    }
+
     /// <summary>Sends a POSIX signal (kill(2) through the kill command: .NET can only kill outright).</summary>
     public static void Send(int processId, PosixSignalNumber signal)
     {

@@ -168,7 +168,7 @@ public sealed class HostileConfigTests : IDisposable
         Folder folder = Arrange();
         string[] args = hostile.Arrange(folder);
 
-        (int exit, string output, string error) = CliHarness.Run(args);
+        (int exit, string output, string error) = CliProcess.Bounded(args);
 
         Assert.True(exit == hostile.Exit, $"exit {exit}: {error}");
         string line = Assert.Single(error.TrimEnd('\n').Split('\n'));

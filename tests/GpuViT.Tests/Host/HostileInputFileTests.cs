@@ -8,8 +8,8 @@ namespace GpuViT.Tests.Host;
 /// Hostile input files (issue 13, item 6): images, .npy arrays and safetensors made to cost a
 /// reader far more than they cost to store, or to block it. Each must end in exit 2 (or 3 where a
 /// run skips an image it cannot decode) with one line naming the file, no stack trace, and the
-/// output file left as it was. The cases that could exhaust memory or hang run as child
-/// processes, killed past <see cref="Timeout"/>, their peak resident memory under <see cref="MemoryBound"/>.
+/// output file left as it was. Each runs as a child process, killed past
+/// <see cref="CliProcess.HostileTimeout"/>, its peak resident memory under <see cref="CliProcess.HostileMemoryBound"/>.
 /// </summary>
 public sealed class HostileInputFileTests : IDisposable
 {
@@ -17,10 +17,8 @@ public sealed class HostileInputFileTests : IDisposable
     /// The most a child may hold resident. A run of vit_test_tiny on cpu holds about 150 MB; each
     /// input below that runs in a child once took 1.5 to 5.6 GB (or hung).
     /// </summary>
-    private const long MemoryBound = 1L << 30;
 
     /// <summary>Far above what a refusal takes (a second or two), far below a hang's forever.</summary>
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private static readonly string[] RandomModel = ["--model", "vit_test_tiny", "--random-init"];
 
@@ -43,60 +41,60 @@ public sealed class HostileInputFileTests : IDisposable
     /// </summary>
     private sealed record Attack(string[] Args, string File, string Problem);
 
-    /// <summary>How each case runs: in a child process, and whether the file is only refused when its image is decoded (then `run` may skip it, exit 3).</summary>
-    private sealed record Case(bool Child, bool RefusedAtDecode, Func<HostileInputFileTests, Attack> Make);
+    /// <summary>A case: whether the file is only refused when its image is decoded (then `run` may skip it, exit 3), and how it is made.</summary>
+    private sealed record Case(bool RefusedAtDecode, Func<HostileInputFileTests, Attack> Make);
 
     private static readonly Dictionary<string, Case> Cases = new()
     {
         // ---- Images ----
-        ["png-16000x16000-of-zeros"] = new(Child: true, RefusedAtDecode: true, t =>
+        ["png-16000x16000-of-zeros"] = new(RefusedAtDecode: true, t =>
         {
             string png = t.Write("zeros.png", HostileFiles.Huge16000Png);
             return new([.. RandomModel, "--input", png], png, "image is 16000x16000 (256000000 pixels), more than the limit of 67108864");
         }),
-        ["four-16000x16000-pngs-in-a-directory"] = new(Child: true, RefusedAtDecode: true, t =>
+        ["four-16000x16000-pngs-in-a-directory"] = new(RefusedAtDecode: true, t =>
         {
             string directory = Directory.CreateDirectory(t.PathOf("photos")).FullName;
             foreach (string name in new[] { "a.png", "b.png", "c.png", "d.png" })
                 File.WriteAllBytes(Path.Combine(directory, name), HostileFiles.Huge16000Png);
             return new([.. RandomModel, "--input", directory], Path.Combine(directory, "a.png"), "image is 16000x16000");
         }),
-        ["png-over-stb-limits-is-not-an-unknown-type"] = new(Child: false, RefusedAtDecode: true, t =>
+        ["png-over-stb-limits-is-not-an-unknown-type"] = new(RefusedAtDecode: true, t =>
         {
             string png = t.Write("wide.png", HostileFiles.LyingPng(100000, 100000));
             return new([.. RandomModel, "--input", png], png, "image is 100000x100000 (10000000000 pixels), more than the limit");
         }),
-        ["png-with-a-lying-header"] = new(Child: false, RefusedAtDecode: true, t =>
+        ["png-with-a-lying-header"] = new(RefusedAtDecode: true, t =>
         {
             string png = t.Write("lying.png", HostileFiles.LyingPng(4000, 3000));
             return new([.. RandomModel, "--input", png], png, "cannot decode the 4000x3000 image (stb_image: ");
         }),
-        ["truncated-png"] = new(Child: false, RefusedAtDecode: true, t =>
+        ["truncated-png"] = new(RefusedAtDecode: true, t =>
         {
             byte[] png = InputTests.Png(40, 30, colorType: 2, new byte[40 * 30 * 3]);
             string path = t.Write("cut.png", png[..(png.Length / 2)]);
             return new([.. RandomModel, "--input", path], path, "cannot decode the 40x30 image (stb_image: ");
         }),
-        ["truncated-jpeg"] = new(Child: false, RefusedAtDecode: true, t =>
+        ["truncated-jpeg"] = new(RefusedAtDecode: true, t =>
         {
             string jpeg = t.Write("cut.jpg", HostileFiles.JpegHeader(640, 480));
             return new([.. RandomModel, "--input", jpeg], jpeg, "cannot decode the 640x480 image (stb_image: ");
         }),
-        ["dev-zero-as-input"] = new(Child: true, RefusedAtDecode: false, _ =>
+        ["dev-zero-as-input"] = new(RefusedAtDecode: false, _ =>
             new([.. RandomModel, "--input", "/dev/zero"], "/dev/zero", "is a character device, not a regular file")),
-        ["fifo-as-input"] = new(Child: true, RefusedAtDecode: false, t =>
+        ["fifo-as-input"] = new(RefusedAtDecode: false, t =>
         {
             string fifo = HostileFiles.Fifo(t.PathOf("pipe.png"));
             return new([.. RandomModel, "--input", fifo], fifo, "is a named pipe (FIFO), not a regular file");
         }),
-        ["fifo-among-images-in-a-directory"] = new(Child: true, RefusedAtDecode: true, t =>
+        ["fifo-among-images-in-a-directory"] = new(RefusedAtDecode: true, t =>
         {
             string directory = Directory.CreateDirectory(t.PathOf("mixed")).FullName;
             File.WriteAllBytes(Path.Combine(directory, "a.png"), InputTests.Png(32, 32, colorType: 2, new byte[32 * 32 * 3]));
             string fifo = HostileFiles.Fifo(Path.Combine(directory, "b.png"));
             return new([.. RandomModel, "--input", directory], fifo, "is a named pipe (FIFO), not a regular file");
         }),
-        ["fifo-as-labels"] = new(Child: true, RefusedAtDecode: false, t =>
+        ["fifo-as-labels"] = new(RefusedAtDecode: false, t =>
         {
             string image = t.Write("a.png", InputTests.Png(32, 32, colorType: 2, new byte[32 * 32 * 3]));
             string fifo = HostileFiles.Fifo(t.PathOf("labels.txt"));
@@ -104,17 +102,17 @@ public sealed class HostileInputFileTests : IDisposable
         }),
 
         // ---- .npy ----
-        ["npy-claiming-more-data-than-it-holds"] = new(Child: false, RefusedAtDecode: true, t =>
+        ["npy-claiming-more-data-than-it-holds"] = new(RefusedAtDecode: true, t =>
         {
             string npy = t.Write("short.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 32, 32), }", new float[100]));
             return new([.. RandomModel, "--input", npy], npy, "truncated .npy data: 400 bytes, shape (2, 3, 32, 32) needs 24576");
         }),
-        ["npy-with-a-huge-shape"] = new(Child: false, RefusedAtDecode: true, t =>
+        ["npy-with-a-huge-shape"] = new(RefusedAtDecode: true, t =>
         {
             string npy = t.Write("huge.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000, 3, 224, 224), }", []));
             return new([.. RandomModel, "--input", npy], npy, "array of shape (1000000000, 3, 224, 224) is too large");
         }),
-        ["sparse-2-gb-npy-of-the-wrong-size"] = new(Child: true, RefusedAtDecode: true, t =>
+        ["sparse-2-gb-npy-of-the-wrong-size"] = new(RefusedAtDecode: true, t =>
         {
             // 4000 images of 224 × 224 where the model takes 32 × 32: refused before its 2.4 GB are read.
             string npy = t.Write("sparse.npy", InputTests.Npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (4000, 3, 224, 224), }", []));
@@ -124,19 +122,19 @@ public sealed class HostileInputFileTests : IDisposable
         }),
 
         // ---- Safetensors ----
-        ["unexpected-1-gib-tensor-in-a-sparse-tail"] = new(Child: true, RefusedAtDecode: false, t =>
+        ["unexpected-1-gib-tensor-in-a-sparse-tail"] = new(RefusedAtDecode: false, t =>
         {
             string weights = HostileFiles.TinyVit(t.PathOf("extra.safetensors"));
             HostileFiles.AddSparseTensor(weights, "extra.weight", [1L << 28]);
             return new(["--weights", weights, "--input", t.TinyImage()], "extra.safetensors", "extra.weight: unexpected tensor");
         }),
-        ["zero-element-tensor-with-a-huge-dimension"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["zero-element-tensor-with-a-huge-dimension"] = new(RefusedAtDecode: false, t =>
         {
             string weights = HostileFiles.TinyVit(t.PathOf("empty.safetensors"));
             HostileFiles.AddSparseTensor(weights, "empty", [0, 1L << 40]);
             return new(["--weights", weights, "--input", t.TinyImage()], "empty.safetensors", "tensor empty has shape [0, 1099511627776], a dimension above 2147483647");
         }),
-        ["overlapping-tensors"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["overlapping-tensors"] = new(RefusedAtDecode: false, t =>
         {
             string weights = HostileFiles.TinyVit(t.PathOf("overlap.safetensors"));
             HostileFiles.EditHeader(weights, (header, _) =>
@@ -146,7 +144,7 @@ public sealed class HostileInputFileTests : IDisposable
             });
             return new(["--weights", weights, "--input", t.TinyImage()], "overlap.safetensors", "overlaps tensor");
         }),
-        ["tensor-past-the-end-of-the-file"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["tensor-past-the-end-of-the-file"] = new(RefusedAtDecode: false, t =>
         {
             string weights = HostileFiles.TinyVit(t.PathOf("past.safetensors"));
             HostileFiles.EditHeader(weights, (header, length) =>
@@ -156,23 +154,23 @@ public sealed class HostileInputFileTests : IDisposable
             });
             return new(["--weights", weights, "--input", t.TinyImage()], "past.safetensors", "past the data section's");
         }),
-        ["truncated-safetensors"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["truncated-safetensors"] = new(RefusedAtDecode: false, t =>
         {
             string weights = HostileFiles.TinyVit(t.PathOf("cut.safetensors"));
             File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..100]);
             return new(["--weights", weights, "--input", t.TinyImage()], "cut.safetensors", "runs past the end of the 100-byte file");
         }),
-        ["directory-as-weights"] = new(Child: false, RefusedAtDecode: false, t =>
+        ["directory-as-weights"] = new(RefusedAtDecode: false, t =>
         {
             string directory = Directory.CreateDirectory(t.PathOf("model.safetensors")).FullName;
             return new(["--weights", directory, "--input", t.TinyImage()], "model.safetensors", "is a directory, not a file");
         }),
-        ["fifo-as-weights"] = new(Child: true, RefusedAtDecode: false, t =>
+        ["fifo-as-weights"] = new(RefusedAtDecode: false, t =>
         {
             string fifo = HostileFiles.Fifo(t.PathOf("pipe.safetensors"));
             return new(["--weights", fifo, "--input", t.TinyImage()], "pipe.safetensors", "is a named pipe (FIFO), not a regular file");
         }),
-        ["fifo-as-the-config"] = new(Child: true, RefusedAtDecode: false, t =>
+        ["fifo-as-the-config"] = new(RefusedAtDecode: false, t =>
         {
             // Given with --config it is an error; beside the weights it would be ignored with a warning (HostileConfigTests).
             string weights = HostileFiles.TinyVit(t.PathOf("model.safetensors"));
@@ -196,19 +194,7 @@ public sealed class HostileInputFileTests : IDisposable
         byte[] before = File.ReadAllBytes(logits);
         string[] args = ["run", .. attack.Args, "--save-logits", logits, "--device", "cpu"];
 
-        int exit;
-        string error;
-        if (hostile.Child)
-        {
-            CliProcessResult result = CliProcess.Run(args, Timeout);
-            Assert.False(result.TimedOut, $"still running after {Timeout.TotalSeconds} s: it hangs");
-            Assert.True(result.PeakResidentBytes < MemoryBound, $"peak resident memory {result.PeakResidentBytes >> 20} MiB, over the bound of {MemoryBound >> 20} MiB");
-            (exit, error) = (result.Exit, result.Error);
-        }
-        else
-        {
-            (exit, _, error) = CliHarness.Run(args);
-        }
+        (int exit, _, string error) = CliProcess.Bounded(args);
 
         string[] lines = error.TrimEnd('\n').Split('\n');
         Assert.Contains(lines, line => line.StartsWith("gpuvit: ", StringComparison.Ordinal)

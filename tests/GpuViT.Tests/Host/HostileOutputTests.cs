@@ -55,7 +55,7 @@ public sealed class HostileOutputTests : IDisposable
         (string[] args, string expected) = Case(name);
         Dictionary<string, string> before = Snapshot();
 
-        (int exit, string output, string error) = Run(args);
+        (int exit, string output, string error) = CliProcess.Bounded(args);
 
         AssertUsageError(exit, output, error, "gpuvit: " + expected);
         Assert.DoesNotContain("   at ", error);

@@ -7,5 +7,13 @@ public sealed class TempDirectory(string prefix) : IDisposable
 
     public string PathOf(string name) => System.IO.Path.Combine(Path, name);
 
+    /// <summary>Writes <paramref name="bytes"/> to the file <paramref name="name"/> in it; returns its path.</summary>
+    public string Write(string name, byte[] bytes)
+    {
+        string path = PathOf(name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
     public void Dispose() => Directory.Delete(Path, recursive: true);
 }

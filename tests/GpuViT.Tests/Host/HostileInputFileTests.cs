@@ -13,13 +13,6 @@ namespace GpuViT.Tests.Host;
 /// </summary>
 public sealed class HostileInputFileTests : IDisposable
 {
-    /// <summary>
-    /// The most a child may hold resident. A run of vit_test_tiny on cpu holds about 150 MB; each
-    /// input below that runs in a child once took 1.5 to 5.6 GB (or hung).
-    /// </summary>
-
-    /// <summary>Far above what a refusal takes (a second or two), far below a hang's forever.</summary>
-
     private static readonly string[] RandomModel = ["--model", "vit_test_tiny", "--random-init"];
 
     private readonly TempDirectory _temp = new("gpuvit-hostile-");
@@ -28,12 +21,7 @@ public sealed class HostileInputFileTests : IDisposable
 
     private string PathOf(string name) => _temp.PathOf(name);
 
-    private string Write(string name, byte[] bytes)
-    {
-        string path = PathOf(name);
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
+    private string Write(string name, byte[] bytes) => _temp.Write(name, bytes);
 
     /// <summary>
     /// One hostile input: the arguments of `run` (without --save-logits and --device), the file the

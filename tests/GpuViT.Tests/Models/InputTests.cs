@@ -18,12 +18,7 @@ public sealed class InputTests : IDisposable
 
     private string PathOf(string name) => _temp.PathOf(name);
 
-    private string Write(string name, byte[] bytes)
-    {
-        string path = PathOf(name);
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
+    private string Write(string name, byte[] bytes) => _temp.Write(name, bytes);
 
     // A 3×2 RGB image with distinct channels per pixel.
     private static readonly byte[] Rgb3x2 =

@@ -232,20 +232,10 @@ public static class RunCommand
 
     private static string[] ReadLabels(string path, int classes)
     {
-        if (Directory.Exists(path))
-        {
-            throw new InputException($"{path}: a directory, not a labels file");
-        }
-
-        if (RegularFile.Problem(path) is { } problem)
-        {
-            throw new InputException($"{path}: {problem}");
-        }
-
         string[] lines;
         try
         {
-            byte[] text = SmallFile.TryRead(path) ?? throw new InputException($"{path}: larger than {SmallFile.MaxBytes >> 20} MiB, not a labels file");
+            byte[] text = SmallFile.TryRead(path, out string problem) ?? throw new InputException($"{path}: {problem}");
             using var reader = new StreamReader(new MemoryStream(text)); // drops a byte-order mark, as File.ReadAllLines did
             lines = reader.ReadToEnd().Split(["\r\n", "\n"], StringSplitOptions.None);
         }

@@ -320,25 +320,10 @@ internal static class VitConfigResolution
     {
         public static JsonConfig Read(string path)
         {
-            if (Directory.Exists(path))
-            {
-                throw new ConfigProblemException("a directory, not a config.json");
-            }
-
-            // Not a regular file (a FIFO would block the read, a device never end it): refused before it is opened.
-            if (File.Exists(path) && RegularFile.Problem(path) is { } problem)
-            {
-                throw new ConfigProblemException(problem);
-            }
-
             byte[] bytes;
             try
             {
-                bytes = SmallFile.TryRead(path) ?? throw new ConfigProblemException($"larger than {SmallFile.MaxBytes >> 20} MiB, not a config");
-            }
-            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-            {
-                throw new ConfigProblemException("no such file");
+                bytes = SmallFile.TryRead(path, out string problem) ?? throw new ConfigProblemException(problem);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -87,7 +87,7 @@ public sealed class HostileConfigTests : IDisposable
         {
             Directory.CreateDirectory(f.PathOf("conf.d"));
             return f.Run(f.Weights, "--config", f.PathOf("conf.d"));
-        }, Cli.UsageError, "conf.d: a directory, not a config.json"),
+        }, Cli.UsageError, "conf.d: is a directory, not a file"),
         ["--config does not exist"] = new(f => f.Run(f.Weights, "--config", f.PathOf("nope.json")), Cli.UsageError, "nope.json: no such file"),
 
         // Item 9: values of the wrong kind are named, not skipped or thrown as exceptions.
@@ -144,7 +144,17 @@ public sealed class HostileConfigTests : IDisposable
         {
             Directory.CreateDirectory(f.PathOf("labels.d"));
             return f.Run(f.Weights, "--labels", f.PathOf("labels.d"));
-        }, Cli.UsageError, "labels.d: a directory, not a labels file"),
+        }, Cli.UsageError, "labels.d: is a directory, not a file"),
+        ["--labels larger than a labels file can be"] = new(f =>
+        {
+            // Sparse: 17 MiB long without 17 MiB written.
+            using (FileStream huge = File.Create(f.PathOf("huge.txt")))
+            {
+                huge.SetLength(17 << 20);
+            }
+
+            return f.Run(f.Weights, "--labels", f.PathOf("huge.txt"));
+        }, Cli.UsageError, "huge.txt: is larger than 16 MiB"),
     };
 
     public static TheoryData<string> Cases => [.. Table.Keys];

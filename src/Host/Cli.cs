@@ -38,27 +38,11 @@ public static class Cli
     /// </summary>
     public static int Run(string[] args)
     {
-        using var interrupt = new CancellationTokenSource();
-        int signalExit = 0; // 128 + the first signal, once one has come
-        void OnSignal(PosixSignalContext context)
-        {
-            int exit = context.Signal switch
-            {
-                PosixSignal.SIGTERM => Terminated,
-                PosixSignal.SIGHUP => HungUp,
-                _ => Interrupted,
-            };
-            context.Cancel = Interlocked.CompareExchange(ref signalExit, exit, 0) == 0;
-            interrupt.Cancel();
-        }
-
-        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using PosixSignalRegistration sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
-        int code = Run(args, Console.Out, Console.Error, interrupt.Token);
-
-        // Commands report any interruption as Ctrl+C's code: the exit code names the signal that came.
-        return code == Interrupted && signalExit != 0 ? signalExit : code;
+        var stop = new SignalStop();
+        using PosixSignalRegistration sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = stop.Take(context.Signal));
+        using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => context.Cancel = stop.Take(context.Signal));
+        using PosixSignalRegistration sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context => context.Cancel = stop.Take(context.Signal));
+        return stop.ExitCode(Run(args, Console.Out, Console.Error, stop.Interrupt));
     }
 
     public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken interrupt = default)
@@ -146,3 +130,30 @@ public static class Cli
 
 /// <summary>Bad input from the user: reported as one line, exit code 2, no stack trace.</summary>
 public sealed class UsageException(string message) : Exception(message);
+
+/// <summary>What the process does with its signals: the first asks the command to stop and names the exit code; a later one is left to the system, which ends the process.</summary>
+public sealed class SignalStop
+{
+    private readonly CancellationTokenSource _interrupt = new();
+    private int _signalExit; // 128 + the first signal, once one has come
+
+    /// <summary>Cancelled by the first signal.</summary>
+    public CancellationToken Interrupt => _interrupt.Token;
+
+    /// <summary>Takes a signal; true when its default action (ending the process) is to be cancelled, which is for the first signal only.</summary>
+    public bool Take(PosixSignal signal)
+    {
+        int exit = signal switch
+        {
+            PosixSignal.SIGTERM => Cli.Terminated,
+            PosixSignal.SIGHUP => Cli.HungUp,
+            _ => Cli.Interrupted,
+        };
+        bool first = Interlocked.CompareExchange(ref _signalExit, exit, 0) == 0;
+        _interrupt.Cancel();
+        return first;
+    }
+
+    /// <summary>The process's exit code for a command's: commands report any interruption as Ctrl+C's code, and the code names the signal that came.</summary>
+    public int ExitCode(int commandCode) => commandCode == Cli.Interrupted && _signalExit != 0 ? _signalExit : commandCode;
+}

@@ -19,11 +19,11 @@ public static class CliProcess
 {
     /// <summary>
     /// Runs `gpuvit ARGS`; when <paramref name="signalWhen"/> is given, sends <paramref name="signal"/>
-    /// (<paramref name="signalTimes"/> times, one after the other) once a line of stdout or stderr contains it.
+    /// once a line of stdout or stderr contains it.
     /// </summary>
     public static CliProcessResult Run(
         string[] args, TimeSpan? timeout = null, string? signalWhen = null, PosixSignalNumber signal = PosixSignalNumber.Term,
-        IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null, int signalTimes = 1)
+        IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -63,10 +63,7 @@ public static class CliProcess
 
             if (signalWhen is not null && line.Contains(signalWhen, StringComparison.Ordinal) && Interlocked.Exchange(ref signalled, 1) == 0)
             {
-                for (int time = 0; time < signalTimes; time++)
-                {
-                    Send(process.Id, signal);
-                }
+                Send(process.Id, signal);
             }
         }
 

@@ -110,12 +110,17 @@ public static class Cli
 
         string value = result.Tokens[^1].Value;
         Type type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
-        if (type == typeof(int) && !int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+        (bool integer, bool fits, string range) = type == typeof(int)
+            ? (true, int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _), $"{int.MinValue} to {int.MaxValue}")
+            : type == typeof(long)
+                ? (true, long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _), $"{long.MinValue} to {long.MaxValue}")
+                : (false, true, "");
+        if (integer && !fits)
         {
             // Digits that do not fit are a different mistake from letters.
             string digits = value.TrimStart('-', '+');
             return digits.Length > 0 && digits.All(char.IsAsciiDigit)
-                ? $"{option.Name}: {value} is out of range (an integer from {int.MinValue} to {int.MaxValue})"
+                ? $"{option.Name}: {value} is out of range (an integer from {range})"
                 : $"{option.Name}: '{value}' is not an integer";
         }
 

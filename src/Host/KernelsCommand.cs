@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using GpuViT.Kernels;
 using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.Runtime;
@@ -88,14 +90,16 @@ public static class KernelsCommand
     /// <summary>What ptxas gave each kernel, read from its cubin: the numbers that decide occupancy on a GPU.</summary>
     private static void Resources(TextWriter output, string architecture, IReadOnlyList<KernelDescriptor> kernels)
     {
-        if (!System.Text.RegularExpressions.Regex.IsMatch(architecture, "^sm_[0-9]+[a-z]?$"))
+        // sm_NN, or sm_NNa (the architecture-specific features NVRTC also compiles for).
+        Match real = Regex.Match(architecture, "^sm_([0-9]+)a?$");
+        if (!real.Success)
         {
             throw new UsageException($"--resources takes a real architecture such as sm_90, not '{architecture}'");
         }
 
         try
         {
-            if (!Nvrtc.SupportedArchitectures.Contains(int.Parse(architecture[3..].TrimEnd('a'), System.Globalization.CultureInfo.InvariantCulture)))
+            if (!Nvrtc.SupportedArchitectures.Contains(int.Parse(real.Groups[1].Value, CultureInfo.InvariantCulture)))
             {
                 throw new UsageException($"NVRTC {Nvrtc.Version.Major}.{Nvrtc.Version.Minor} does not compile for {architecture}; it knows sm_{string.Join(", sm_", Nvrtc.SupportedArchitectures)}");
             }

@@ -121,6 +121,7 @@ public sealed class HostileConfigTests : IDisposable
         ["--batch negative"] = new(f => f.Run(f.Weights, "--batch", "-5"), Cli.UsageError, "--batch must be at least 1, not -5"),
         ["--batch huge"] = new(f => f.Run(f.Weights, "--batch", "99999999999"), Cli.UsageError, "--batch: 99999999999 is out of range (an integer from -2147483648 to 2147483647)"),
         ["--batch not a number"] = new(f => f.Run(f.Weights, "--batch", "eight"), Cli.UsageError, "--batch: 'eight' is not an integer"),
+        ["--max-image-pixels not a number"] = new(f => f.Run(f.Weights, "--max-image-pixels", "lots"), Cli.UsageError, "--max-image-pixels: 'lots' is not an integer"),
         ["--top 0"] = new(f => f.Run(f.Weights, "--top", "0"), Cli.UsageError, "--top must be at least 1, not 0"),
         ["--heads 0"] = new(f => f.Run(f.Bare, "--heads", "0"), Cli.UsageError, "--heads must be at least 1, not 0"),
         ["--heads not a number"] = new(f => f.Run(f.Bare, "--heads", "two"), Cli.UsageError, "--heads: 'two' is not an integer"),

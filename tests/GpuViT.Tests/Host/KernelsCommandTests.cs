@@ -50,6 +50,8 @@ public sealed class KernelsCommandTests
     [InlineData("did you mean 'Add'?", "kernels", "add")]
     [InlineData("'opencl'", "kernels", "Add", "--dialect", "hlsl")]
     [InlineData("Unrecognized command or argument", "kernals")]
+    [InlineData("--resources takes a real architecture such as sm_90, not 'sm_90f'", "kernels", "--resources", "sm_90f")]
+    [InlineData("--resources takes a real architecture such as sm_90, not 'compute_90'", "kernels", "--resources", "compute_90")]
     public void Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
     {
         (int exit, string output, string error) = Run(args);

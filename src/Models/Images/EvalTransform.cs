@@ -66,6 +66,15 @@ public sealed class EvalTransform
         return 2L * 3 * w * ((long)height + h);
     }
 
+    /// <summary>Why a <paramref name="width"/> × <paramref name="height"/> image cannot be resized (a sliver would resize to gigabytes), or null: known from its header, before it is decoded.</summary>
+    public string? ResizeProblem(int width, int height)
+    {
+        var (w, h) = ResizedSize(width, height, ResizeShortSide);
+        return (long)w * h > ImageDecoder.DefaultMaxPixels
+            ? $"a {width}x{height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels"
+            : null;
+    }
+
     /// <summary>Transforms one image to Size × Size × 3 floats, CHW.</summary>
     public float[] Apply(RgbImage image)
     {
@@ -79,9 +88,9 @@ public sealed class EvalTransform
     {
         if (output.Length != 3 * Size * Size)
             throw new ArgumentException($"output needs {3 * Size * Size} floats", nameof(output));
+        if (ResizeProblem(image.Width, image.Height) is { } problem)
+            throw new ArgumentException(problem);
         var (w, h) = ResizedSize(image.Width, image.Height, ResizeShortSide);
-        if ((long)w * h > ImageDecoder.DefaultMaxPixels) // a sliver of an image would resize to gigabytes
-            throw new ArgumentException($"a {image.Width}x{image.Height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels");
         RgbImage resized = Resize(image, w, h, Interpolation);
         if (w < Size || h < Size)
             throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // crop_pct ≤ 1 rules it out

@@ -243,18 +243,19 @@ public abstract class ImageSource
         {
             EvalTransform transform = _transforms.GetOrAdd(size, _transform.AtSize);
             using ImageFile file = ImageFile.Open(path, _maxImagePixels);
+
+            // What the header already rules out is refused before any memory is reserved or any pixel decoded.
+            if (!_resizeImages && (file.Width != size || file.Height != size))
+                throw InputException.For(path, $"the image is {file.Width}×{file.Height}, not {size}×{size}, and resizing is off");
+            if (_resizeImages && transform.ResizeProblem(file.Width, file.Height) is { } problem)
+                throw InputException.For(path, problem);
             long resizeBytes = _resizeImages ? transform.ResizeBytes(file.Width, file.Height) : 0;
             using MemoryBudget.Reservation memory = DecodeMemory.Reserve(file.DecodeBytes + resizeBytes);
             RgbImage image = file.Decode();
-            if (!_resizeImages)
-            {
-                if (image.Width != size || image.Height != size)
-                    throw InputException.For(path, $"the image is {image.Width}×{image.Height}, not {size}×{size}, and resizing is off");
+            if (_resizeImages)
+                transform.ApplyTo(image, destination);
+            else
                 transform.Normalize(image, destination);
-                return;
-            }
-            try { transform.ApplyTo(image, destination); }
-            catch (ArgumentException e) { throw InputException.For(path, e.Message); } // an image too thin to resize
         }
 
         private void DecodeArrayImage(NpyImages array, int index, int size, Span<float> destination)

@@ -430,10 +430,12 @@ public sealed class InputTests : IDisposable
         Assert.Equal($"{path}: array of shape (2, 3, 4, 4) does not fit the model's input [N, 3, 2, 2]", e.Message);
     }
 
-    [Fact]
-    public void An_image_too_thin_to_resize_names_the_file()
+    [Theory]
+    [InlineData(2_000_000)] // whole
+    [InlineData(10)]        // its header alone: refused before any pixel is decoded or any memory reserved for it
+    public void An_image_too_thin_to_resize_names_the_file(int pixelBytes)
     {
-        string path = Write("sliver.pgm", [.. "P5 1 2000000 255\n"u8, .. new byte[2_000_000]]);
+        string path = Write("sliver.pgm", [.. "P5 1 2000000 255\n"u8, .. new byte[pixelBytes]]);
 
         var e = Assert.Throws<InputException>(() => ImageSource.Open([path]).Decode(0, 224));
 

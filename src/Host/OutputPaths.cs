@@ -1,6 +1,7 @@
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models;
 using GpuViT.Models.Images;
+using GpuViT.Models.Vit;
 
 namespace GpuViT.Host;
 
@@ -43,9 +44,9 @@ public static class OutputPaths
 
         // An existing device, FIFO or socket is never replaced: the rename would put a regular file
         // in its place (as root, /dev/null itself).
-        if (RegularFile.Problem(real) is { } notRegular && notRegular != RegularFile.Missing)
+        if (RegularFile.IsSpecial(real))
         {
-            throw new UsageException($"{where}: {notRegular}; outputs are written as new regular files");
+            throw new UsageException($"{where}: {RegularFile.Problem(real)}; outputs are written as new regular files");
         }
 
         foreach (Input input in inputs)
@@ -83,7 +84,7 @@ public static class OutputPaths
         }
         else
         {
-            yield return new Input("the config.json beside --weights", Path.Combine(Path.GetDirectoryName(full)!, "config.json"));
+            yield return new Input("the config.json beside --weights", VitWeightFiles.BesideConfigPath(full));
         }
     }
 

@@ -9,13 +9,29 @@ namespace GpuViT.Models;
 /// </summary>
 public static partial class RegularFile
 {
-    /// <summary>What <see cref="Problem"/> says of a path that does not exist.</summary>
-    public const string Missing = "no such file";
-
     /// <summary>Null when <paramref name="path"/> is a regular file; otherwise why not, as a phrase that follows its name: "is a directory, not a file".</summary>
     public static string? Problem(string path)
     {
+        ushort? type = TypeOf(path, out string? unreadable);
+        return unreadable ?? type switch
+        {
+            TypeRegular => null,
+            TypeDirectory => "is a directory, not a file",
+            TypeFifo => "is a named pipe (FIFO), not a regular file",
+            TypeCharacterDevice => "is a character device, not a regular file",
+            TypeBlockDevice => "is a block device, not a regular file",
+            _ => "is a socket, not a regular file",
+        };
+    }
+
+    /// <summary>Whether <paramref name="path"/> exists as something neither a regular file nor a directory: a FIFO, a device or a socket.</summary>
+    public static bool IsSpecial(string path) => TypeOf(path, out _) is { } type && type != TypeRegular && type != TypeDirectory;
+
+    /// <summary>The path's file type bits, or null with why it cannot be told ("no such file", "cannot read: ...").</summary>
+    private static ushort? TypeOf(string path, out string? unreadable)
+    {
         ArgumentNullException.ThrowIfNull(path);
+        unreadable = null;
         StatxBuffer status = default;
         int result;
         try
@@ -25,23 +41,22 @@ public static partial class RegularFile
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             // No glibc 2.28 or later: the managed checks, which cannot tell a FIFO or a device from a file.
-            return Directory.Exists(path) ? "is a directory, not a file" : File.Exists(path) ? null : Missing;
+            if (Directory.Exists(path))
+            {
+                return TypeDirectory;
+            }
+
+            unreadable = File.Exists(path) ? null : "no such file";
+            return unreadable is null ? TypeRegular : null;
         }
 
         if (result != 0)
         {
-            return Marshal.GetLastPInvokeError() == NoSuchEntry ? Missing : $"cannot read: {Marshal.GetLastPInvokeErrorMessage()}";
+            unreadable = Marshal.GetLastPInvokeError() == NoSuchEntry ? "no such file" : $"cannot read: {Marshal.GetLastPInvokeErrorMessage()}";
+            return null;
         }
 
-        return (status.Mode & TypeMask) switch
-        {
-            TypeRegular => null,
-            TypeDirectory => "is a directory, not a file",
-            TypeFifo => "is a named pipe (FIFO), not a regular file",
-            TypeCharacterDevice => "is a character device, not a regular file",
-            TypeBlockDevice => "is a block device, not a regular file",
-            _ => "is a socket, not a regular file",
-        };
+        return (ushort)(status.Mode & TypeMask);
     }
 
     private const int AtCurrentDirectory = -100, NoSuchEntry = 2;

@@ -44,10 +44,14 @@ public sealed class MemoryBudget(long capacityBytes)
     }
 
     /// <summary>Bytes held from a <see cref="MemoryBudget"/> until disposed.</summary>
-    public sealed class Reservation(MemoryBudget budget, long bytes) : IDisposable
+    public sealed class Reservation : IDisposable
     {
-        private MemoryBudget? _budget = budget;
+        private readonly long _bytes;
+        private MemoryBudget? _budget;
 
-        public void Dispose() => Interlocked.Exchange(ref _budget, null)?.Release(bytes);
+        /// <summary>Made only by <see cref="Reserve"/>: a reservation made elsewhere would release bytes never held.</summary>
+        internal Reservation(MemoryBudget budget, long bytes) => (_budget, _bytes) = (budget, bytes);
+
+        public void Dispose() => Interlocked.Exchange(ref _budget, null)?.Release(_bytes);
     }
 }

@@ -169,7 +169,7 @@ public static class VitWeightFiles
             WeightLayout layout = Detect(file.TensorNames, fileName);
             Dictionary<string, TimmTensor> tensors = ToTimm(layout, file, fileName);
             Dictionary<string, int[]> shapes = tensors.ToDictionary(t => t.Key, t => t.Value.Shape, StringComparer.Ordinal);
-            string beside = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json");
+            string beside = BesideConfigPath(path);
 
             // The config is worked out and the names and shapes checked from the header alone, before
             // any tensor is read: an unexpected tensor costs nothing.
@@ -182,6 +182,10 @@ public static class VitWeightFiles
             throw new WeightsFormatException($"{fileName}: {e.Message}", e);
         }
     }
+
+    /// <summary>The config.json read beside a weights file when no --config is given (whether or not it exists).</summary>
+    public static string BesideConfigPath(string weightsPath) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath)) ?? ".", "config.json");
 
     /// <summary>A tensor under timm's name: its shape, and the file's tensors it is read from (query, key and value stacked for Hugging Face's qkv).</summary>
     private sealed record TimmTensor(int[] Shape, string[] Parts)

@@ -90,6 +90,7 @@ public static class CompareCommand
             {
                 error.WriteLine($"gpuvit: warning: {warning}");
             }
+
             if (trained.Config.Channels != DenseRnnConfig.InputChannels)
             {
                 // The images decode to RGB, and the RNNs take 3 channels.

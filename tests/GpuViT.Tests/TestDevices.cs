@@ -12,8 +12,7 @@ namespace GpuViT.Tests;
 public sealed class TestDevices : IDisposable
 {
     private readonly Dictionary<string, Lazy<Device>> _devices =
-        new[] { "cpu", TestBackends.Emulator, TestBackends.OpenCL, TestBackends.Cuda }
-            .ToDictionary(backend => backend, backend => new Lazy<Device>(() => TestBackends.Open(backend)));
+        TestBackends.All.ToDictionary(backend => backend, backend => new Lazy<Device>(() => TestBackends.Open(backend)));
 
     private readonly List<IDisposable> _ops = [];
 
@@ -21,19 +20,17 @@ public sealed class TestDevices : IDisposable
     public static IReadOnlyList<string> KernelBackends { get; } = [.. TestBackends.KernelDevices, TestBackends.Emulator];
 
     /// <summary>The cpu device, the reference.</summary>
-    public Device Cpu => Device("cpu");
+    public Device Cpu => Device(TestBackends.Cpu);
 
-    /// <summary>The backend's device, opened on first use; cuda skips the test without a GPU (see <see cref="TestBackends.Open"/>).</summary>
+    /// <summary>The backend's device, opened on first use; cuda skips the test without a GPU, and a name not in <see cref="TestBackends.All"/> throws (see <see cref="TestBackends.Open"/>).</summary>
     public Device Device(string backend) =>
-        _devices.TryGetValue(backend, out Lazy<Device>? device)
-            ? device.Value
-            : throw new ArgumentException($"unknown backend '{backend}'", nameof(backend));
+        _devices.TryGetValue(backend, out Lazy<Device>? device) ? device.Value : TestBackends.Open(backend); // Open: "unknown backend"
 
     /// <summary>New transformer ops on the backend's device, disposed with the fixture: the cpu ops on cpu, the kernel ops with <paramref name="gemm"/> elsewhere.</summary>
     public TransformerOps Ops(string backend, GemmVersion gemm = GemmVersion.RegisterBlocked)
     {
         Device device = Device(backend);
-        TransformerOps ops = backend == "cpu" ? TransformerOps.For(device) : new KernelTransformerOps(device, gemm);
+        TransformerOps ops = backend == TestBackends.Cpu ? TransformerOps.For(device) : new KernelTransformerOps(device, gemm);
         lock (_ops)
         {
             _ops.Add(ops);

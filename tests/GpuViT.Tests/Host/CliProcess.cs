@@ -73,11 +73,12 @@ public static class CliProcess
         process.BeginErrorReadLine();
 
         // VmHWM is the high-water mark of resident memory: its last reading before exit is the peak.
+        // Read often: a child that exits before the first reading leaves no measurement (0).
         long peak = 0;
         var clock = Stopwatch.StartNew();
         TimeSpan limit = timeout ?? TimeSpan.FromMinutes(2);
         bool timedOut = false;
-        while (!process.WaitForExit(20))
+        while (!process.WaitForExit(5))
         {
             peak = Math.Max(peak, PeakResidentBytes(process.Id));
             if (clock.Elapsed > limit)
@@ -99,11 +100,12 @@ public static class CliProcess
     /// <summary>The resident memory a hostile-input case may hold: a cpu run of vit_test_tiny holds about 150 MB; the inputs this bound was set against took 1.5–5.6 GB.</summary>
     public const long HostileMemoryBound = 1L << 30;
 
-    /// <summary>Runs `gpuvit ARGS` as a child within the hostile-input bounds (<see cref="HostileTimeout"/>, <see cref="HostileMemoryBound"/>), failing the test past either.</summary>
+    /// <summary>Runs `gpuvit ARGS` as a child within the hostile-input bounds (<see cref="HostileTimeout"/>, <see cref="HostileMemoryBound"/>), failing the test past either or without a memory reading.</summary>
     public static (int Exit, string Output, string Error) Bounded(string[] args, string? workingDirectory = null)
     {
         CliProcessResult result = Run(args, HostileTimeout, workingDirectory: workingDirectory);
         Assert.False(result.TimedOut, $"gpuvit {string.Join(' ', args)} still running after {HostileTimeout.TotalSeconds} s: it hangs");
+        Assert.True(result.PeakResidentBytes > 0, $"gpuvit {string.Join(' ', args)}: no memory reading: the process ended before it was measured");
         Assert.True(result.PeakResidentBytes < HostileMemoryBound,
             $"gpuvit {string.Join(' ', args)}: peak resident memory {result.PeakResidentBytes >> 20} MiB, over the bound of {HostileMemoryBound >> 20} MiB");
         return (result.Exit, result.Output, result.Error);

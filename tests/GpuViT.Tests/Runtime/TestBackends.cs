@@ -15,6 +15,10 @@ public static class TestBackends
     public const string Cuda = "cuda";
     public const string OpenCL = "opencl";
     public const string Emulator = "emulator";
+    public const string Cpu = "cpu";
+
+    /// <summary>Every backend <see cref="Open"/> opens.</summary>
+    public static IReadOnlyList<string> All { get; } = [Cpu, Emulator, OpenCL, Cuda];
 
     /// <summary>The backends that run the generated kernels through a device's API, each checked against cpu or a reference.</summary>
     public static IReadOnlyList<string> KernelDevices { get; } = [OpenCL, Cuda];
@@ -24,7 +28,7 @@ public static class TestBackends
     {
         OpenCL => RuntimeRequirement.OpenCL(),
         Cuda => RuntimeRequirement.Cuda(),
-        "cpu" or Emulator => Devices.Open(backend).Device,
+        Cpu or Emulator => Devices.Open(backend).Device,
         _ => throw new ArgumentException($"unknown backend '{backend}'", nameof(backend)),
     };
 }

@@ -15,7 +15,6 @@ public sealed class TestBackendsTests
 
         IReadOnlyCollection<ITheoryDataRow> rows = await attribute.GetData(method, new DisposalTracker());
 
-        Assert.Equal(["opencl", "cuda"], TestBackends.KernelDevices);
         Assert.Equal(
             [["opencl", 5, "x"], ["cuda", 5, "x"]],
             rows.Select(row => row.GetData()).ToArray());

@@ -5,7 +5,7 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Cpu;
 
 /// <summary>
-/// The <c>cpu</c> device: the managed ops (CpuOps, CpuRnnOps) on all cores with SIMD, on
+/// The <c>cpu</c> device: the managed ops (CpuTransformerOps, CpuRnnOps) on all cores with SIMD, on
 /// buffers in this process's memory. It launches no generated kernels; the emulator runs those.
 /// </summary>
 /// <param name="info">The CPU as <see cref="Describe()"/> found it.</param>

@@ -25,7 +25,7 @@ public static unsafe partial class Nvrtc
     public static (int Major, int Minor) Version => s_version.Value ?? throw Unavailable();
 
     /// <summary>The NVRTC library that loaded (a soname such as libnvrtc.so.11.2, or a path), or null when none did.</summary>
-    public static string? Library => IsAvailable ? Loaded : null;
+    internal static string? Library => IsAvailable ? Loaded : null;
 
     /// <summary>One line for `gpuvit devices`: "NVRTC 11.8 (libnvrtc.so.11.2)", or that none was found and where it was looked for.</summary>
     public static string Description => IsAvailable

@@ -133,20 +133,13 @@ internal sealed unsafe class OpenCLDevice : Device
             if (device < 0 || device >= devices.Length)
             {
                 var found = new List<string>();
-                var cacheProblems = new List<string>();
                 for (int p = 0; p < platforms.Length; p++)
                 {
                     int count = OpenCLQueries.GetDevices(platforms[p]).Length;
                     found.AddRange(Enumerable.Range(0, count).Select(d => $"opencl:{p}.{d}"));
-                    if (count == 0 && PoclCacheProblem(platforms[p]) is { } cacheProblem)
-                    {
-                        cacheProblems.Add(cacheProblem);
-                    }
                 }
 
-                throw new DeviceUnavailableException(
-                    $"no OpenCL device {id}: found {(found.Count == 0 ? "none" : string.Join(", ", found))}"
-                    + string.Concat(cacheProblems.Select(problem => $" ({problem})")));
+                throw new DeviceUnavailableException($"no OpenCL device {id}: found {(found.Count == 0 ? "none" : string.Join(", ", found))}");
             }
 
             DeviceInfo info = OpenCLQueries.Describe(platform, device, platforms[platform], devices[device]);

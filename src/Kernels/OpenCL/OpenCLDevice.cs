@@ -40,7 +40,11 @@ internal sealed unsafe class OpenCLDevice : Device
 
     public override DeviceStream DefaultStream => _defaultStream;
 
-    /// <summary>Every device of every platform, as <c>opencl:P.D</c>; never throws.</summary>
+    /// <summary>
+    /// Every device of every platform, as <c>opencl:P.D</c>; never throws. Beside devices found,
+    /// the problem says what could not be listed or described, such as a PoCL platform whose
+    /// cache directory is not writable.
+    /// </summary>
     public static DeviceDiscovery Discover()
     {
         nint[]? platforms = OpenCLQueries.TryGetPlatforms(out string problem);
@@ -83,7 +87,7 @@ internal sealed unsafe class OpenCLDevice : Device
         }
 
         return devices.Count > 0
-            ? new DeviceDiscovery(devices, null)
+            ? new DeviceDiscovery(devices, failures.Count > 0 ? string.Join("; ", failures) : null)
             : DeviceDiscovery.None(
                 $"no OpenCL device: {platforms.Length} platform(s) found, none with a usable device"
                 + (failures.Count > 0 ? $" ({string.Join("; ", failures)})" : $" ({OpenCLQueries.InstallHint})"));

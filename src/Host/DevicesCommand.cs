@@ -49,7 +49,7 @@ public static class DevicesCommand
                     DevicePeaks peaks = info.Peaks;
                     if (probe && info.Kind != DeviceKind.Emulator)
                     {
-                        using Device device = Devices.Open(info.Id).Device;
+                        using Device device = Devices.Open(info);
                         peaks = Measure(device, interrupt);
                     }
 

@@ -16,7 +16,7 @@ internal sealed class CpuBackend() : DeviceBackend(DeviceKind.Cpu, "cpu", "CPU",
 
     public override DeviceDiscovery Discover() => new([CpuDevice.Describe()], null);
 
-    public override Device Open(DeviceInfo found, KernelCache cache) => new CpuDevice();
+    public override Device Open(DeviceInfo found, KernelCache cache) => new CpuDevice(found);
 
     public override DevicePeaks Measure(Device device) => CpuProbe.Measure();
 }

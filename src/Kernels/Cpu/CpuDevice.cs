@@ -5,10 +5,11 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Cpu;
 
 /// <summary>
-/// The <c>cpu</c> device: the managed ops (CpuOps, CpuRnnOps) on all cores with SIMD, on
+/// The <c>cpu</c> device: the managed ops (CpuTransformerOps, CpuRnnOps) on all cores with SIMD, on
 /// buffers in this process's memory. It launches no generated kernels; the emulator runs those.
 /// </summary>
-internal sealed class CpuDevice() : HostMemoryDevice(Describe())
+/// <param name="info">The CPU as <see cref="Describe()"/> found it.</param>
+internal sealed class CpuDevice(DeviceInfo info) : HostMemoryDevice(info)
 {
     /// <summary>The CPU by its model name, threads and the widest vectors the JIT accelerates.</summary>
     public static DeviceInfo Describe() => Describe("cpu", DeviceKind.Cpu, CpuName());

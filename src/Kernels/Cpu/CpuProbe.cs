@@ -30,8 +30,8 @@ internal static class CpuProbe
 
         // Compiles the loop fully and wakes the pool's threads; then sizes a run to last a sample.
         long iterations = 1_000_000;
+        Run(iterations); // warm-up
         double seconds = Run(iterations);
-        seconds = Run(iterations);
         iterations = (long)Math.Clamp(iterations * DeviceProbe.Sample.TotalSeconds / Math.Max(seconds, 1e-6), 100_000, 1_000_000_000);
         double best = Best(() => Run(iterations));
 

@@ -25,12 +25,12 @@ public static unsafe partial class Nvrtc
     public static (int Major, int Minor) Version => s_version.Value ?? throw Unavailable();
 
     /// <summary>The NVRTC library that loaded (a soname such as libnvrtc.so.11.2, or a path), or null when none did.</summary>
-    public static string? Library => IsAvailable ? Loaded : null;
+    internal static string? Library => IsAvailable ? Loaded : null;
 
     /// <summary>One line for `gpuvit devices`: "NVRTC 11.8 (libnvrtc.so.11.2)", or that none was found and where it was looked for.</summary>
     public static string Description => IsAvailable
         ? $"NVRTC {Version.Major}.{Version.Minor} ({Loaded})"
-        : $"NVRTC: not found (tried {string.Join(", ", Sonames)} and CUDA's library directories)";
+        : $"NVRTC: not found ({Searched})";
 
     /// <summary>
     /// The real architectures this NVRTC makes cubins for, as numbers in ascending order (80 is
@@ -158,8 +158,11 @@ public static unsafe partial class Nvrtc
         return architectures;
     }
 
+    /// <summary>Where NVRTC was looked for, as both not-found messages say it.</summary>
+    private static string Searched => $"tried {string.Join(", ", Sonames)} and CUDA's library directories";
+
     private static NvrtcUnavailableException Unavailable() => new(
-        $"NVRTC not found (tried {string.Join(", ", Sonames)} and CUDA's library directories); " +
+        $"NVRTC not found ({Searched}); " +
         "on Debian: add 'contrib non-free' to the bookworm apt source, then apt-get install libnvrtc11.2");
 
     private static void CheckArchitecture(string architecture, Regex pattern, string expected)

@@ -110,24 +110,19 @@ internal static unsafe partial class NvrtcNative
 
     /// <summary>
     /// The libraries to try, in order: <see cref="Sonames"/> by name, then in each directory its
-    /// libnvrtc.so.* (newest version first) and libnvrtc.so, as paths. Only names, no loading.
+    /// libnvrtc.so.* (newest version first) and libnvrtc.so, as paths. Only names, no loading; a
+    /// directory is listed only once every name before it has been taken, so a soname that loads
+    /// lists none.
     /// </summary>
-    public static IReadOnlyList<string> Candidates(IEnumerable<string> directories, Func<string, IEnumerable<string>> filesIn)
-    {
-        var candidates = new List<string>(Sonames);
-        foreach (string directory in directories.Distinct())
-        {
-            candidates.AddRange(filesIn(directory)
+    public static IEnumerable<string> Candidates(IEnumerable<string> directories, Func<string, IEnumerable<string>> filesIn) =>
+        Sonames.Concat(directories.Distinct().SelectMany(directory => filesIn(directory)
                 .Select(Path.GetFileName)
                 .OfType<string>()
                 .Select(name => (Name: name, Version: SonameVersion(name)))
                 .Where(file => file.Version is not null)
                 .OrderByDescending(file => file.Version!, VersionOrder.Instance)
-                .Select(file => Path.Combine(directory, file.Name)));
-        }
-
-        return candidates.Distinct().ToArray();
-    }
+                .Select(file => Path.Combine(directory, file.Name))))
+            .Distinct();
 
     /// <summary>The version numbers of libnvrtc.so.13.0.48 (13, 0, 48); empty for libnvrtc.so; null for any other name.</summary>
     internal static int[]? SonameVersion(string fileName)

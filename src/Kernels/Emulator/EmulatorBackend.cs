@@ -13,7 +13,7 @@ internal sealed class EmulatorBackend() : DeviceBackend(DeviceKind.Emulator, "em
 
     public override DeviceDiscovery Discover() => new([EmulatorDevice.Describe()], null);
 
-    public override Device Open(DeviceInfo found, KernelCache cache) => new EmulatorDevice();
+    public override Device Open(DeviceInfo found, KernelCache cache) => new EmulatorDevice(found);
 
     public override DeviceInfo? ForAuto(DeviceDiscovery found, out string whyNone)
     {

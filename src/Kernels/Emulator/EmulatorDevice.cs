@@ -6,7 +6,8 @@ namespace GpuViT.Kernels.Emulator;
 /// The <c>emulator</c> device: runs the C# kernel bodies with exact group semantics, on buffers in
 /// this process's memory that it hands the kernels as views.
 /// </summary>
-internal sealed class EmulatorDevice() : HostMemoryDevice(Describe())
+/// <param name="info">The emulator as <see cref="Describe()"/> describes it.</param>
+internal sealed class EmulatorDevice(DeviceInfo info) : HostMemoryDevice(info)
 {
     public static DeviceInfo Describe() => Describe("emulator", DeviceKind.Emulator, "C# kernel bodies, exact group semantics");
 

@@ -40,7 +40,11 @@ internal sealed unsafe class OpenCLDevice : Device
 
     public override DeviceStream DefaultStream => _defaultStream;
 
-    /// <summary>Every device of every platform, as <c>opencl:P.D</c>; never throws.</summary>
+    /// <summary>
+    /// Every device of every platform, as <c>opencl:P.D</c>; never throws. Beside devices found,
+    /// the problem says what could not be listed or described, such as a PoCL platform whose
+    /// cache directory is not writable.
+    /// </summary>
     public static DeviceDiscovery Discover()
     {
         nint[]? platforms = OpenCLQueries.TryGetPlatforms(out string problem);
@@ -83,7 +87,7 @@ internal sealed unsafe class OpenCLDevice : Device
         }
 
         return devices.Count > 0
-            ? new DeviceDiscovery(devices, null)
+            ? new DeviceDiscovery(devices, failures.Count > 0 ? string.Join("; ", failures) : null)
             : DeviceDiscovery.None(
                 $"no OpenCL device: {platforms.Length} platform(s) found, none with a usable device"
                 + (failures.Count > 0 ? $" ({string.Join("; ", failures)})" : $" ({OpenCLQueries.InstallHint})"));
@@ -133,20 +137,13 @@ internal sealed unsafe class OpenCLDevice : Device
             if (device < 0 || device >= devices.Length)
             {
                 var found = new List<string>();
-                var cacheProblems = new List<string>();
                 for (int p = 0; p < platforms.Length; p++)
                 {
                     int count = OpenCLQueries.GetDevices(platforms[p]).Length;
                     found.AddRange(Enumerable.Range(0, count).Select(d => $"opencl:{p}.{d}"));
-                    if (count == 0 && PoclCacheProblem(platforms[p]) is { } cacheProblem)
-                    {
-                        cacheProblems.Add(cacheProblem);
-                    }
                 }
 
-                throw new DeviceUnavailableException(
-                    $"no OpenCL device {id}: found {(found.Count == 0 ? "none" : string.Join(", ", found))}"
-                    + string.Concat(cacheProblems.Select(problem => $" ({problem})")));
+                throw new DeviceUnavailableException($"no OpenCL device {id}: found {(found.Count == 0 ? "none" : string.Join(", ", found))}");
             }
 
             DeviceInfo info = OpenCLQueries.Describe(platform, device, platforms[platform], devices[device]);

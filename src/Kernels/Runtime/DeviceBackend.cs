@@ -75,7 +75,7 @@ internal abstract class DeviceBackend
     /// <summary>The backend of a kind of device.</summary>
     public static DeviceBackend Of(DeviceKind kind) => All.Single(b => b.Kind == kind);
 
-    /// <summary>Every device of this backend, or one line on why there is none. Never throws.</summary>
+    /// <summary>Every device of this backend, or one line on why there is none (beside devices, on what it could not list). Never throws.</summary>
     public abstract DeviceDiscovery Discover();
 
     /// <summary>Opens the device a selector names: the one its index names, else <see cref="Default"/>.</summary>
@@ -95,7 +95,8 @@ internal abstract class DeviceBackend
         DeviceInfo device = asked is null
             ? Default(found)
             : found.Devices.FirstOrDefault(d => d.Id == $"{Name}:{asked}")
-                ?? throw new DeviceUnavailableException($"no {Title} device {asked}: found {found.Listing}");
+                ?? throw new DeviceUnavailableException(
+                    $"no {Title} device {asked}: found {found.Listing}{(found.Problem is { } problem ? $" ({problem})" : string.Empty)}");
         return Open(device, cache);
     }
 

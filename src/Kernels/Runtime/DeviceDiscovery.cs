@@ -1,6 +1,9 @@
 namespace GpuViT.Kernels.Runtime;
 
-/// <summary>What one backend found: its devices, or why there are none (one line, with how to install a runtime).</summary>
+/// <summary>
+/// What one backend found: its devices, or why there are none (one line, with how to install a
+/// runtime). Beside devices, the problem, if any, says which could not be listed or described.
+/// </summary>
 public sealed record DeviceDiscovery(IReadOnlyList<DeviceInfo> Devices, string? Problem)
 {
     public static DeviceDiscovery None(string problem) => new([], problem);

@@ -78,9 +78,12 @@ public static class DeviceProbe
         using DeviceBuffer<float> source = device.Allocate<float>(n);
         using DeviceBuffer<float> destination = device.Allocate<float>(n);
 
-        // Written, not left as allocated: on a CPU device untouched pages may all map one zero
-        // page, which reads from the cache.
-        Fill(source);
+        // Written, not left as allocated, on a CPU device: there untouched pages may all map one
+        // zero page, which reads from the cache. A GPU's memory is backed as allocated.
+        if (!device.Info.IsGpu)
+        {
+            Fill(source);
+        }
 
         int groups = CopyGroups(device.Info, n);
         void Kernel() => device.Launch(Catalog.ProbeCopy, Int3.Size(groups), Int3.Size(Probes.CopyGroupSize), source, destination, n);

@@ -38,6 +38,11 @@ public static class Devices
         return new DeviceSelection(backend.Open(index, selector, cache), null);
     }
 
+    /// <summary>Opens a device that <see cref="Discover"/> found, without discovering again.</summary>
+    /// <exception cref="DeviceUnavailableException">It cannot be opened; one line.</exception>
+    public static Device Open(DeviceInfo info, KernelCache? cache = null) =>
+        DeviceBackend.Of(info.Kind).Open(info, cache ?? KernelCache.Default);
+
     /// <summary>
     /// The first backend, in order, that offers <c>auto</c> a device: a CUDA GPU, else an OpenCL
     /// GPU, else the cpu backend (faster here than OpenCL on a CPU). The reason says why each

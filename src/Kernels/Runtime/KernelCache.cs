@@ -103,7 +103,7 @@ public sealed class KernelCache
         return built;
     }
 
-    public bool TryLoad(string kernelName, string key, out byte[] binary)
+    internal bool TryLoad(string kernelName, string key, out byte[] binary)
     {
         binary = [];
         if (Directory is null)
@@ -139,7 +139,7 @@ public sealed class KernelCache
     }
 
     /// <summary>Writes an entry; a cache that cannot be written is skipped, never an error.</summary>
-    public void Store(string kernelName, string key, byte[] binary)
+    internal void Store(string kernelName, string key, byte[] binary)
     {
         if (Directory is null || binary.Length == 0)
         {
@@ -163,7 +163,7 @@ public sealed class KernelCache
     }
 
     /// <summary>Removes an entry the driver rejected.</summary>
-    public void Evict(string kernelName, string key)
+    internal void Evict(string kernelName, string key)
     {
         if (Directory is not null)
         {

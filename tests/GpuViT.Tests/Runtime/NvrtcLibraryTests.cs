@@ -25,7 +25,7 @@ public sealed class NvrtcLibraryTests
             ["/empty"] = [],
         };
 
-        IReadOnlyList<string> candidates = NvrtcNative.Candidates(
+        IEnumerable<string> candidates = NvrtcNative.Candidates(
             ["/opt/cuda/lib64", "/empty", "/opt/cuda/lib64"], directory => listings[directory]);
 
         Assert.Equal(
@@ -35,6 +35,15 @@ public sealed class NvrtcLibraryTests
                 "/opt/cuda/lib64/libnvrtc.so.12.4.127", "/opt/cuda/lib64/libnvrtc.so.12", "/opt/cuda/lib64/libnvrtc.so",
             ],
             candidates);
+    }
+
+    [Fact]
+    public void No_directory_is_listed_while_a_soname_is_left_to_try()
+    {
+        IEnumerable<string> candidates = NvrtcNative.Candidates(
+            ["/opt/cuda/lib64"], directory => throw new InvalidOperationException($"{directory} listed before the sonames were tried"));
+
+        Assert.Equal(NvrtcNative.Sonames, candidates.Take(NvrtcNative.Sonames.Count));
     }
 
     [Theory]

@@ -58,7 +58,7 @@ public sealed unsafe partial class CpuTransformerOps
         DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens, PatchShape shape,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream)
     {
-        PackedGemmWeight w = weight.As<CpuPackedWeight>(Device, nameof(weight)).Panels;
+        PackedGemmWeight w = weight.As<CpuPackedWeight>(nameof(weight)).Panels;
         float* im = Pointer(images), b = Pointer(bias), t = Pointer(tokens);
 
         // Each image's patches are gathered once into rows of K (the conv weight's order); the

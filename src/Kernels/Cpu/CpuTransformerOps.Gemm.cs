@@ -25,7 +25,7 @@ public sealed unsafe partial class CpuTransformerOps
         DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
         int m, Activation activation, DeviceStream? stream)
     {
-        PackedGemmWeight panels = w.As<CpuPackedWeight>(Device, nameof(w)).Panels;
+        PackedGemmWeight panels = w.As<CpuPackedWeight>(nameof(w)).Panels;
         CpuGemm.Gemm(m, Pointer(x), w.K, panels, Pointer(bias), Pointer(residual), w.N, Pointer(y), w.N, activation);
     }
 

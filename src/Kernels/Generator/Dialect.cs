@@ -41,7 +41,7 @@ internal abstract class Dialect
 
     /// <summary>An atomic on the element at address; shared: the element is in group-shared memory.</summary>
     public string Atomic(Intrinsic atomic, bool shared, string address, string value) =>
-        Spelling(atomic).Replace(Intrinsics.Space, shared ? "local" : "global") + "(" + address + ", " + value + ")";
+        Intrinsics.InSpace(Spelling(atomic), shared) + "(" + address + ", " + value + ")";
 
     public abstract string FloatRemainder { get; }
 
@@ -110,19 +110,19 @@ internal abstract class Dialect
             // OpenCL 1.2 has no float atomics: add by compare-and-swap on the bits.
             if (floatAtomicsGlobal)
             {
-                text += FloatAtomic("global");
+                text += FloatAtomic(shared: false);
             }
 
             if (floatAtomicsShared)
             {
-                text += FloatAtomic("local");
+                text += FloatAtomic(shared: true);
             }
 
             return text;
         }
 
-        private static string FloatAtomic(string space) =>
-            "float " + Intrinsics.FloatAtomicAdd.OpenCL.Replace(Intrinsics.Space, space) + "(volatile __" + space + " float* address, float value)\n" +
+        private static string FloatAtomic(bool shared) =>
+            "float " + Intrinsics.InSpace(Intrinsics.FloatAtomicAdd.OpenCL, shared) + "(volatile __" + Intrinsics.AddressSpace(shared) + " float* address, float value)\n" +
             "{\n" +
             "    union { uint bits; float value; } old, sum;\n" +
             "    do\n" +
@@ -130,7 +130,7 @@ internal abstract class Dialect
             "        old.value = *address;\n" +
             "        sum.value = old.value + value;\n" +
             "    }\n" +
-            "    while (atomic_cmpxchg((volatile __" + space + " uint*)address, old.bits, sum.bits) != old.bits);\n" +
+            "    while (atomic_cmpxchg((volatile __" + Intrinsics.AddressSpace(shared) + " uint*)address, old.bits, sum.bits) != old.bits);\n" +
             "    return old.value;\n" +
             "}\n\n";
     }

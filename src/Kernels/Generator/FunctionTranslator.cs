@@ -84,9 +84,8 @@ internal sealed class FunctionTranslator
 
         VariableDeclaratorSyntax variable = declaration.Declaration.Variables[0];
         var method = (IMethodSymbol)_model.GetSymbolInfo(call).Symbol!;
-        if (Intrinsics.Find(method) is null)
+        if (IntrinsicOrReport(method, call) is null)
         {
-            Report(Diagnostics.UnmappedIntrinsic, call, Intrinsics.Name(method));
             return true;
         }
 
@@ -131,14 +130,10 @@ internal sealed class FunctionTranslator
 
             case ExpressionStatementSyntax { Expression: InvocationExpressionSyntax call } when IsGroupMethod(call, "Barrier"):
                 var barrier = (IMethodSymbol)_model.GetSymbolInfo(call).Symbol!;
-                if (Intrinsics.Find(barrier) is { } intrinsic)
+                if (IntrinsicOrReport(barrier, call) is { } intrinsic)
                 {
                     UsesBarrier = true;
                     Line(_dialect.Spelling(intrinsic) + ";");
-                }
-                else
-                {
-                    Report(Diagnostics.UnmappedIntrinsic, call, Intrinsics.Name(barrier));
                 }
 
                 break;
@@ -515,17 +510,15 @@ internal sealed class FunctionTranslator
         {
             int dimension = member.Name.Identifier.ValueText[0] - 'X';
             ISymbol index = _model.GetSymbolInfo(inner).Symbol!;
-            return Intrinsics.Find(index) is { } intrinsic
-                ? _dialect.ThreadIndex(intrinsic, dimension)
-                : Fail(Diagnostics.UnmappedIntrinsic, inner, Intrinsics.Name(index));
+            return IntrinsicOrReport(index, inner) is { } intrinsic ? _dialect.ThreadIndex(intrinsic, dimension) : Error;
         }
 
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
         switch (symbol)
         {
-            case IPropertySymbol property when KernelTypes.IsKernelThread(receiver) && Intrinsics.Find(property) is null:
-                return Fail(Diagnostics.UnmappedIntrinsic, member, Intrinsics.Name(property));
+            case IPropertySymbol property when KernelTypes.IsKernelThread(receiver) && IntrinsicOrReport(property, member) is null:
+                return Error;
             case IFieldSymbol { IsConst: true } constant:
                 return Constant(constant.ConstantValue, constant.Type, member,
                     constant.ContainingType.ToDisplayString(SymbolDisplayFormat.MinimallyQualifiedFormat) + "." + constant.Name);
@@ -554,13 +547,9 @@ internal sealed class FunctionTranslator
         }
 
         Intrinsic? intrinsic = null;
-        if (Intrinsics.IsIntrinsicMember(method))
+        if (Intrinsics.IsIntrinsicMember(method) && (intrinsic = IntrinsicOrReport(method, call.Expression)) is null)
         {
-            intrinsic = Intrinsics.Find(method);
-            if (intrinsic is null)
-            {
-                return Fail(Diagnostics.UnmappedIntrinsic, call.Expression, Intrinsics.Name(method));
-            }
+            return Error;
         }
 
         if (intrinsic is { Class: "Atomic" })
@@ -793,10 +782,25 @@ internal sealed class FunctionTranslator
 
     private void Line(string text) => _text.Append(' ', _indent * 4).Append(text).Append('\n');
 
+    /// <summary>What an expression translates to once its diagnostic is reported; the build fails, so it is never compiled.</summary>
+    private const string Error = "/* error */";
+
     private string Fail(DiagnosticDescriptor descriptor, SyntaxNode site, params string[] arguments)
     {
         Report(descriptor, site, arguments);
-        return "/* error */";
+        return Error;
+    }
+
+    /// <summary>The intrinsic table's entry for member, or null after reporting GV0021 at site.</summary>
+    private Intrinsic? IntrinsicOrReport(ISymbol member, SyntaxNode site)
+    {
+        Intrinsic? intrinsic = Intrinsics.Find(member);
+        if (intrinsic is null)
+        {
+            Report(Diagnostics.UnmappedIntrinsic, site, Intrinsics.Name(member));
+        }
+
+        return intrinsic;
     }
 
     private void Report(DiagnosticDescriptor descriptor, SyntaxNode site, params string[] arguments) =>

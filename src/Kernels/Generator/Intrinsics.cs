@@ -92,10 +92,16 @@ internal static class Intrinsics
     /// <summary>"KernelMath.Min(int, int)": how a member is named in the table and in GV0021.</summary>
     public static string Name(ISymbol member) => member.ContainingType.Name + "." + Signature(member);
 
+    /// <summary>OpenCL's address space for an atomic's target: local when it is in group-shared memory, else global.</summary>
+    public static string AddressSpace(bool shared) => shared ? "local" : "global";
+
+    /// <summary>A spelling with its {space} placeholder filled in for a target in group-shared or global memory.</summary>
+    public static string InSpace(string spelling, bool shared) => spelling.Replace(Space, AddressSpace(shared));
+
     /// <summary>Every C identifier the spellings use (not the fields after a '.'), for the reserved names.</summary>
     public static IEnumerable<string> CNames() =>
         All.SelectMany(i => new[] { i.OpenCL, i.Cuda })
-            .SelectMany(spelling => new[] { "global", "local" }.Select(space => spelling.Replace(Space, space).Replace(Dimension, "0")))
+            .SelectMany(spelling => new[] { false, true }.Select(shared => InSpace(spelling, shared).Replace(Dimension, "0")))
             .SelectMany(spelling => CIdentifier.Matches(spelling).Cast<Match>().Select(m => m.Value))
             .Distinct();
 

@@ -20,9 +20,20 @@ public static class Rnn
     public static int UnsharedWeightIndex(int row, int x, int j, int taps, int width)
     {
         int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
-        int lane = x % lanes;
-        return (row * width + x - lane) * taps + j * lanes + lane;
+        return UnsharedWeightBase(row * width + x, x % lanes, taps) + j * lanes;
     }
+
+    /// <summary>
+    /// Index of tap 0 of a unit in an unshared weight tensor with <paramref name="taps"/> taps per unit,
+    /// <paramref name="lane"/> being the unit's place in its row block (its block starts lane units
+    /// earlier); tap j is j·lanes further on.
+    /// </summary>
+    [DeviceFunction]
+    public static int UnsharedWeightBase(int unit, int lane, int taps) => (unit - lane) * taps + lane;
+
+    /// <summary>φ, the step's activation: ReLU, or tanh.</summary>
+    [DeviceFunction]
+    public static float Phi(float sum, bool relu) => relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
 
     /// <summary>Channels of the input image.</summary>
     public const int InputChannels = 3;
@@ -109,20 +120,20 @@ public static class Rnn
                 }
             }
 
-            next[image0 * units + unit] = relu ? KernelMath.Max(sum0, 0f) : KernelMath.Tanh(sum0);
+            next[image0 * units + unit] = Phi(sum0, relu);
             if (image0 + 1 < batch)
             {
-                next[image1 * units + unit] = relu ? KernelMath.Max(sum1, 0f) : KernelMath.Tanh(sum1);
+                next[image1 * units + unit] = Phi(sum1, relu);
             }
 
             if (image0 + 2 < batch)
             {
-                next[image2 * units + unit] = relu ? KernelMath.Max(sum2, 0f) : KernelMath.Tanh(sum2);
+                next[image2 * units + unit] = Phi(sum2, relu);
             }
 
             if (image0 + 3 < batch)
             {
-                next[image3 * units + unit] = relu ? KernelMath.Max(sum3, 0f) : KernelMath.Tanh(sum3);
+                next[image3 * units + unit] = Phi(sum3, relu);
             }
         }
     }
@@ -181,7 +192,7 @@ public static class Rnn
                 }
             }
 
-            next[image * units + unit] = relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
+            next[image * units + unit] = Phi(sum, relu);
         }
     }
 
@@ -272,15 +283,15 @@ public static class Rnn
             int lane = x % lanes;
             int taps = kernel * kernel;
 
-            // Tap 0 of each unit in each weight tensor (its block starts lane units earlier); tap j is j·lanes further on.
-            int inputWeights0 = (unit0 - lane) * InputChannels * taps + lane;
-            int inputWeights1 = (unit1 - lane) * InputChannels * taps + lane;
-            int inputWeights2 = (unit2 - lane) * InputChannels * taps + lane;
-            int inputWeights3 = (unit3 - lane) * InputChannels * taps + lane;
-            int recurrentWeights0 = (unit0 - lane) * channels * taps + lane;
-            int recurrentWeights1 = (unit1 - lane) * channels * taps + lane;
-            int recurrentWeights2 = (unit2 - lane) * channels * taps + lane;
-            int recurrentWeights3 = (unit3 - lane) * channels * taps + lane;
+            // Tap 0 of each unit in each weight tensor; tap j is j·lanes further on.
+            int inputWeights0 = UnsharedWeightBase(unit0, lane, InputChannels * taps);
+            int inputWeights1 = UnsharedWeightBase(unit1, lane, InputChannels * taps);
+            int inputWeights2 = UnsharedWeightBase(unit2, lane, InputChannels * taps);
+            int inputWeights3 = UnsharedWeightBase(unit3, lane, InputChannels * taps);
+            int recurrentWeights0 = UnsharedWeightBase(unit0, lane, channels * taps);
+            int recurrentWeights1 = UnsharedWeightBase(unit1, lane, channels * taps);
+            int recurrentWeights2 = UnsharedWeightBase(unit2, lane, channels * taps);
+            int recurrentWeights3 = UnsharedWeightBase(unit3, lane, channels * taps);
             float start0 = bias[unit0];
             float start1 = bias[unit1];
             float start2 = bias[unit2];
@@ -389,56 +400,56 @@ public static class Rnn
                         }
                     }
 
-                    next[image * units + unit0] = relu ? KernelMath.Max(sum00, 0f) : KernelMath.Tanh(sum00);
-                    next[image1 * units + unit0] = relu ? KernelMath.Max(sum01, 0f) : KernelMath.Tanh(sum01);
+                    next[image * units + unit0] = Phi(sum00, relu);
+                    next[image1 * units + unit0] = Phi(sum01, relu);
                     if (image + 2 < batch)
                     {
-                        next[image2 * units + unit0] = relu ? KernelMath.Max(sum02, 0f) : KernelMath.Tanh(sum02);
+                        next[image2 * units + unit0] = Phi(sum02, relu);
                     }
                     if (image + 3 < batch)
                     {
-                        next[image3 * units + unit0] = relu ? KernelMath.Max(sum03, 0f) : KernelMath.Tanh(sum03);
+                        next[image3 * units + unit0] = Phi(sum03, relu);
                     }
 
                     if (c0 + 1 < channels)
                     {
-                        next[image * units + unit1] = relu ? KernelMath.Max(sum10, 0f) : KernelMath.Tanh(sum10);
-                        next[image1 * units + unit1] = relu ? KernelMath.Max(sum11, 0f) : KernelMath.Tanh(sum11);
+                        next[image * units + unit1] = Phi(sum10, relu);
+                        next[image1 * units + unit1] = Phi(sum11, relu);
                         if (image + 2 < batch)
                         {
-                            next[image2 * units + unit1] = relu ? KernelMath.Max(sum12, 0f) : KernelMath.Tanh(sum12);
+                            next[image2 * units + unit1] = Phi(sum12, relu);
                         }
                         if (image + 3 < batch)
                         {
-                            next[image3 * units + unit1] = relu ? KernelMath.Max(sum13, 0f) : KernelMath.Tanh(sum13);
+                            next[image3 * units + unit1] = Phi(sum13, relu);
                         }
                     }
 
                     if (c0 + 2 < channels)
                     {
-                        next[image * units + unit2] = relu ? KernelMath.Max(sum20, 0f) : KernelMath.Tanh(sum20);
-                        next[image1 * units + unit2] = relu ? KernelMath.Max(sum21, 0f) : KernelMath.Tanh(sum21);
+                        next[image * units + unit2] = Phi(sum20, relu);
+                        next[image1 * units + unit2] = Phi(sum21, relu);
                         if (image + 2 < batch)
                         {
-                            next[image2 * units + unit2] = relu ? KernelMath.Max(sum22, 0f) : KernelMath.Tanh(sum22);
+                            next[image2 * units + unit2] = Phi(sum22, relu);
                         }
                         if (image + 3 < batch)
                         {
-                            next[image3 * units + unit2] = relu ? KernelMath.Max(sum23, 0f) : KernelMath.Tanh(sum23);
+                            next[image3 * units + unit2] = Phi(sum23, relu);
                         }
                     }
 
                     if (c0 + 3 < channels)
                     {
-                        next[image * units + unit3] = relu ? KernelMath.Max(sum30, 0f) : KernelMath.Tanh(sum30);
-                        next[image1 * units + unit3] = relu ? KernelMath.Max(sum31, 0f) : KernelMath.Tanh(sum31);
+                        next[image * units + unit3] = Phi(sum30, relu);
+                        next[image1 * units + unit3] = Phi(sum31, relu);
                         if (image + 2 < batch)
                         {
-                            next[image2 * units + unit3] = relu ? KernelMath.Max(sum32, 0f) : KernelMath.Tanh(sum32);
+                            next[image2 * units + unit3] = Phi(sum32, relu);
                         }
                         if (image + 3 < batch)
                         {
-                            next[image3 * units + unit3] = relu ? KernelMath.Max(sum33, 0f) : KernelMath.Tanh(sum33);
+                            next[image3 * units + unit3] = Phi(sum33, relu);
                         }
                     }
 
@@ -507,14 +518,14 @@ public static class Rnn
         int units = channels * positions;
         int taps = kernel * kernel;
         int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
-        int inputWeights0 = (unit0 - lane) * InputChannels * taps + lane;
-        int inputWeights1 = (unit1 - lane) * InputChannels * taps + lane;
-        int inputWeights2 = (unit2 - lane) * InputChannels * taps + lane;
-        int inputWeights3 = (unit3 - lane) * InputChannels * taps + lane;
-        int recurrentWeights0 = (unit0 - lane) * channels * taps + lane;
-        int recurrentWeights1 = (unit1 - lane) * channels * taps + lane;
-        int recurrentWeights2 = (unit2 - lane) * channels * taps + lane;
-        int recurrentWeights3 = (unit3 - lane) * channels * taps + lane;
+        int inputWeights0 = UnsharedWeightBase(unit0, lane, InputChannels * taps);
+        int inputWeights1 = UnsharedWeightBase(unit1, lane, InputChannels * taps);
+        int inputWeights2 = UnsharedWeightBase(unit2, lane, InputChannels * taps);
+        int inputWeights3 = UnsharedWeightBase(unit3, lane, InputChannels * taps);
+        int recurrentWeights0 = UnsharedWeightBase(unit0, lane, channels * taps);
+        int recurrentWeights1 = UnsharedWeightBase(unit1, lane, channels * taps);
+        int recurrentWeights2 = UnsharedWeightBase(unit2, lane, channels * taps);
+        int recurrentWeights3 = UnsharedWeightBase(unit3, lane, channels * taps);
         int input0 = image * InputChannels * positions;
         int state0 = image * units;
         float sum0 = start0;
@@ -561,21 +572,21 @@ public static class Rnn
             }
         }
 
-        next[image * units + unit0] = relu ? KernelMath.Max(sum0, 0f) : KernelMath.Tanh(sum0);
+        next[image * units + unit0] = Phi(sum0, relu);
 
         if (c0 + 1 < channels)
         {
-            next[image * units + unit1] = relu ? KernelMath.Max(sum1, 0f) : KernelMath.Tanh(sum1);
+            next[image * units + unit1] = Phi(sum1, relu);
         }
 
         if (c0 + 2 < channels)
         {
-            next[image * units + unit2] = relu ? KernelMath.Max(sum2, 0f) : KernelMath.Tanh(sum2);
+            next[image * units + unit2] = Phi(sum2, relu);
         }
 
         if (c0 + 3 < channels)
         {
-            next[image * units + unit3] = relu ? KernelMath.Max(sum3, 0f) : KernelMath.Tanh(sum3);
+            next[image * units + unit3] = Phi(sum3, relu);
         }
     }
 

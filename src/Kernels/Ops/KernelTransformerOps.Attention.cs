@@ -1,4 +1,5 @@
 using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.Ops.LaunchGrid;
 using AttentionKernels = GpuViT.Kernels.Library.Attention;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 
@@ -6,9 +7,6 @@ namespace GpuViT.Kernels.Ops;
 
 public sealed partial class KernelTransformerOps
 {
-    /// <summary>The unfused path's scores and probabilities, [batch, heads, tokens, tokens] each.</summary>
-    private ScratchBuffer? _attentionScores;
-
     /// <summary>
     /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused, as docs/ops.md has
     /// it: BatchedGemm (scale·Q·Kᵀ per head) into a scratch buffer this object keeps (so concurrent
@@ -50,7 +48,7 @@ public sealed partial class KernelTransformerOps
 
         // Scores and probabilities side by side in one scratch buffer: softmax reads one and
         // writes the other, so nothing depends on how a backend treats a view passed twice.
-        DeviceBuffer<float> scratch = (_attentionScores ??= new ScratchBuffer(Device)).AtLeast(2 * scoreCount, stream);
+        DeviceBuffer<float> scratch = _attentionScores.AtLeast(2 * scoreCount, stream);
         DeviceView<float> scores = scratch.View(0, scoreCount), probabilities = scratch.View(scoreCount, scoreCount);
 
         // Each (image, head) block found by strides: q, k and v where they lie in the qkv rows, the
@@ -69,10 +67,4 @@ public sealed partial class KernelTransformerOps
 
     /// <summary>The view without its first <paramref name="count"/> elements.</summary>
     private static DeviceView<float> Skip(DeviceView<float> view, long count) => new(view.Buffer, view.Offset + count, view.Length - count);
-
-    partial void DisposeScratch()
-    {
-        _attentionScores?.Dispose();
-        _attentionScores = null;
-    }
 }

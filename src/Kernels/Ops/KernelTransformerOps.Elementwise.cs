@@ -1,5 +1,6 @@
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.Ops.LaunchGrid;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 
 namespace GpuViT.Kernels.Ops;
@@ -29,7 +30,7 @@ public sealed partial class KernelTransformerOps
         DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens, PatchShape shape,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream)
     {
-        DeviceBuffer<float> w = weight.As<DeviceWeight>(Device, nameof(weight)).Buffer;
+        DeviceBuffer<float> w = weight.As<DeviceWeight>(nameof(weight)).Buffer;
         var groups = Int3.Size(Groups(dim, Library.PatchEmbed.Tile), Groups(shape.Rows, Library.PatchEmbed.Tile));
         var threads = Int3.Size(Library.PatchEmbed.Threads, Library.PatchEmbed.Threads);
         Device.Launch(Catalog.PatchEmbedTiled, groups, threads, stream, images, w, bias, tokens, batch, channels, imageSize, patchSize, dim, prefix);

@@ -1,5 +1,6 @@
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
+using static GpuViT.Kernels.Ops.LaunchGrid;
 using BatchedGemmKernels = GpuViT.Kernels.Library.BatchedGemm;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 using GemmKernels = GpuViT.Kernels.Library.Gemm;
@@ -36,7 +37,7 @@ public sealed partial class KernelTransformerOps
     private protected override void GemmCore(
         DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
         int m, Activation activation, DeviceStream? stream) =>
-        GemmCore(x, w.As<DeviceWeight>(Device, nameof(w)).Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
+        GemmCore(x, w.As<DeviceWeight>(nameof(w)).Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
 
     private sealed class DeviceWeight(Device device, DeviceBuffer<float> buffer, int n, int k) : PackedWeight(device, n, k)
     {

@@ -11,6 +11,9 @@ public sealed partial class KernelTransformerOps : TransformerOps
 {
     private readonly Lazy<DeviceBuffer<float>> _empty;
 
+    /// <summary>The unfused attention's scores and probabilities, [batch, heads, tokens, tokens] each (allocated on first use).</summary>
+    private readonly ScratchBuffer _attentionScores;
+
     public KernelTransformerOps(Device device, GemmVersion gemm = GemmVersion.RegisterBlocked)
         : base(device)
     {
@@ -21,6 +24,7 @@ public sealed partial class KernelTransformerOps : TransformerOps
 
         GemmVersion = gemm;
         _empty = new Lazy<DeviceBuffer<float>>(() => device.Allocate<float>(1));
+        _attentionScores = new ScratchBuffer(device);
     }
 
     /// <summary>The GEMM schedule Gemm launches; all three are kept for the comparison.</summary>
@@ -29,8 +33,6 @@ public sealed partial class KernelTransformerOps : TransformerOps
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>
     private DeviceView<float> Empty => _empty.Value;
 
-    private static int Groups(long count, int size) => checked((int)((count + size - 1) / size));
-
     private protected override void DisposeCore()
     {
         if (_empty.IsValueCreated)
@@ -38,8 +40,6 @@ public sealed partial class KernelTransformerOps : TransformerOps
             _empty.Value.Dispose();
         }
 
-        DisposeScratch();
+        _attentionScores.Dispose();
     }
-
-    partial void DisposeScratch();
 }

@@ -4,7 +4,7 @@ using GpuViT.Kernels.Runtime;
 namespace GpuViT.Kernels.Ops;
 
 /// <summary>The derived sizes of a patch embedding.</summary>
-internal readonly record struct PatchShape(int Grid, int Patches, int Rows, int K, int TokenCount, long ImageElements, long WeightElements, long TokenElements);
+internal readonly record struct PatchShape(int Grid, int Patches, int Rows, int K, int TokenCount, long ImageElements, long TokenElements);
 
 /// <summary>The argument checks of the op fronts (<see cref="TransformerOps"/>, <see cref="RnnOps"/>), so every backend rejects the same calls.</summary>
 internal static class OpChecks
@@ -123,7 +123,7 @@ internal static class OpChecks
             throw new ArgumentException($"images ({images}), weight ({weights}) or tokens ({tokens}) exceed {int.MaxValue} elements, the kernels' int indices", nameof(batch));
         }
 
-        return new PatchShape(grid, (int)patches, (int)(batch * patches), (int)k, (int)tokenCount, images, weights, tokens);
+        return new PatchShape(grid, (int)patches, (int)(batch * patches), (int)k, (int)tokenCount, images, tokens);
     }
 
     /// <summary>The rows Pool averages: row 0 for the class token, the rows after the prefix for the mean.</summary>

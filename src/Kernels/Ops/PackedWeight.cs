@@ -72,11 +72,11 @@ public abstract class PackedWeight : IDisposable
         ObjectDisposedException.ThrowIf(IsDisposed, this);
     }
 
-    /// <summary>This weight as the backend's <typeparamref name="T"/>, checked as <see cref="CheckOwner"/> does and to be of that backend.</summary>
-    internal T As<T>(Device device, string name)
-        where T : PackedWeight
-    {
-        CheckOwner(device, name);
-        return this as T ?? throw new ArgumentException($"{this} was packed by other ops than the ones on {device.Info.Id}", name);
-    }
+    /// <summary>
+    /// This weight as the backend's <typeparamref name="T"/>. Only the type is tested: the op's front
+    /// has already run <see cref="CheckOwner"/>, so the weight is alive and of this device.
+    /// </summary>
+    internal T As<T>(string name)
+        where T : PackedWeight =>
+        this as T ?? throw new ArgumentException($"{this} was packed by other ops: these read a {typeof(T).Name}", name);
 }

@@ -48,23 +48,22 @@ public abstract class RnnOps : IDisposable
     public void Step(RnnStepShape shape, DeviceView<float> input, DeviceView<float> state, DeviceView<float> inputWeights,
         DeviceView<float> recurrentWeights, DeviceView<float> bias, DeviceView<float> next, DeviceStream? stream = null)
     {
-        RnnStepShape s = shape;
-        if (s.Batch < 1 || s.Channels < 1 || s.Height < 1 || s.Width < 1 || s.Kernel < 1 || s.Kernel % 2 == 0)
+        if (shape.Batch < 1 || shape.Channels < 1 || shape.Height < 1 || shape.Width < 1 || shape.Kernel < 1 || shape.Kernel % 2 == 0)
         {
-            throw new ArgumentException($"bad recurrent step shape {s}: sizes must be positive and the kernel odd");
+            throw new ArgumentException($"bad recurrent step shape {shape}: sizes must be positive and the kernel odd");
         }
 
-        long stateElements = (long)s.Batch * s.Units;
-        if (stateElements > int.MaxValue || s.RecurrentWeightElements > int.MaxValue)
+        long stateElements = (long)shape.Batch * shape.Units;
+        if (stateElements > int.MaxValue || shape.RecurrentWeightElements > int.MaxValue)
         {
-            throw new ArgumentException($"recurrent step {s} is too large for 32-bit indexing");
+            throw new ArgumentException($"recurrent step {shape} is too large for 32-bit indexing");
         }
 
-        Require(input, (long)s.Batch * Library.Rnn.InputChannels * s.Positions, nameof(input));
+        Require(input, (long)shape.Batch * Library.Rnn.InputChannels * shape.Positions, nameof(input));
         Require(state, stateElements, nameof(state));
-        Require(inputWeights, s.InputWeightElements, nameof(inputWeights));
-        Require(recurrentWeights, s.RecurrentWeightElements, nameof(recurrentWeights));
-        Require(bias, s.BiasElements, nameof(bias));
+        Require(inputWeights, shape.InputWeightElements, nameof(inputWeights));
+        Require(recurrentWeights, shape.RecurrentWeightElements, nameof(recurrentWeights));
+        Require(bias, shape.BiasElements, nameof(bias));
         Require(next, stateElements, nameof(next));
         StepCore(shape, input, state, inputWeights, recurrentWeights, bias, next, stream);
         Counts.Step(shape);
@@ -74,9 +73,22 @@ public abstract class RnnOps : IDisposable
     public void Readout(DeviceView<float> state, DeviceView<float> weights, DeviceView<float> bias, DeviceView<float> logits,
         int batch, int channels, int positions, int classes, bool pooled, DeviceStream? stream = null)
     {
+        if (batch < 1 || channels < 1 || positions < 1 || classes < 1)
+        {
+            throw new ArgumentException(
+                $"bad readout shape [batch={batch}, channels={channels}, positions={positions}, classes={classes}]: sizes must be positive");
+        }
+
         long units = (long)channels * positions;
-        Require(state, batch * units, nameof(state));
-        Require(weights, classes * (pooled ? channels : units), nameof(weights));
+        long stateElements = batch * units, weightElements = classes * (pooled ? channels : units);
+        if (stateElements > int.MaxValue || weightElements > int.MaxValue || (long)batch * classes > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"readout [batch={batch}, channels={channels}, positions={positions}, classes={classes}] is too large for 32-bit indexing");
+        }
+
+        Require(state, stateElements, nameof(state));
+        Require(weights, weightElements, nameof(weights));
         Require(bias, classes, nameof(bias));
         Require(logits, (long)batch * classes, nameof(logits));
         ReadoutCore(state, weights, bias, logits, batch, channels, positions, classes, pooled, stream);

@@ -82,6 +82,9 @@ public sealed class OpFrontTests : IDisposable
         ["rnn step: even kernel"] = (ops, b) => ops.Step(new RnnStepShape(1, 2, 2, 2, 2, false, true), b.Big, b.Big, b.Big, b.Big, b.Big, b.Big),
         ["rnn step: state too short"] = (ops, b) => ops.Step(new RnnStepShape(1, 4, 2, 2, 1, true, true), b.Big, b.Short, b.Big, b.Big, b.Big, b.Big),
         ["rnn readout: weights too short"] = (ops, b) => ops.Readout(b.Big, b.Short, b.Big, b.Big, 1, 4, 4, 4, pooled: false),
+        ["rnn readout: zero classes"] = (ops, b) => ops.Readout(b.Big, b.Big, b.Big, b.Big, 1, 4, 4, 0, pooled: true),
+        ["rnn readout: negative batch"] = (ops, b) => ops.Readout(b.Big, b.Big, b.Big, b.Big, -1, 4, 4, 4, pooled: true),
+        ["rnn readout: state past 32-bit indexing"] = (ops, b) => ops.Readout(b.Big, b.Big, b.Big, b.Big, 2, 65536, 65536, 1, pooled: true),
     };
 
     private Exception Refusal(string call, TransformerOps transformer, RnnOps rnn)

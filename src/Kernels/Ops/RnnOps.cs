@@ -53,8 +53,9 @@ public abstract class RnnOps : IDisposable
             throw new ArgumentException($"bad recurrent step shape {shape}: sizes must be positive and the kernel odd");
         }
 
-        long stateElements = (long)shape.Batch * shape.Units;
-        if (stateElements > int.MaxValue || shape.RecurrentWeightElements > int.MaxValue)
+        // In long: the shape's own int Units and Positions would wrap before this check saw them.
+        long stateElements = (long)shape.Batch * shape.Channels * shape.Height * shape.Width;
+        if (stateElements > int.MaxValue || (long)shape.Channels * shape.RecurrentTaps * (shape.Shared ? 1 : (long)shape.Height * shape.Width) > int.MaxValue)
         {
             throw new ArgumentException($"recurrent step {shape} is too large for 32-bit indexing");
         }

@@ -48,6 +48,18 @@ public sealed class OpFrontTests : IDisposable
         Assert.Contains("was packed by other ops", e.Message);
     }
 
+    [Fact]
+    public void A_step_with_more_units_than_an_int_holds_is_refused_as_such()
+    {
+        // 20,000 channels × 500 × 500 positions: 5·10⁹ units, which RnnStepShape.Units (an int) wraps to 7·10⁸.
+        using var ops = new CpuRnnOps(_emulator);
+        using DeviceBuffer<float> big = _emulator.Allocate<float>(100);
+        var shape = new RnnStepShape(1, 20_000, 500, 500, 1, Shared: true, Relu: true);
+
+        var e = Assert.Throws<ArgumentException>(() => ops.Step(shape, big, big, big, big, big, big));
+        Assert.Contains("too large for 32-bit indexing", e.Message);
+    }
+
     private delegate void TransformerCall(TransformerOps ops, Buffers b);
 
     private delegate void RnnCall(RnnOps ops, Buffers b);

@@ -35,6 +35,23 @@ public static class Rnn
     [DeviceFunction]
     public static float Phi(float sum, bool relu) => relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
 
+    /// <summary>φ of one unit's sums for a pass of images into next: the first two always, the third and fourth when the batch has them.</summary>
+    [DeviceFunction]
+    public static void StoreImages(ReadWriteView<float> next, int units, int unit, int image, int batch, float sum0, float sum1, float sum2, float sum3, bool relu)
+    {
+        next[image * units + unit] = Phi(sum0, relu);
+        next[(image + 1) * units + unit] = Phi(sum1, relu);
+        if (image + 2 < batch)
+        {
+            next[(image + 2) * units + unit] = Phi(sum2, relu);
+        }
+
+        if (image + 3 < batch)
+        {
+            next[(image + 3) * units + unit] = Phi(sum3, relu);
+        }
+    }
+
     /// <summary>Channels of the input image.</summary>
     public const int InputChannels = 3;
 
@@ -400,57 +417,20 @@ public static class Rnn
                         }
                     }
 
-                    next[image * units + unit0] = Phi(sum00, relu);
-                    next[image1 * units + unit0] = Phi(sum01, relu);
-                    if (image + 2 < batch)
-                    {
-                        next[image2 * units + unit0] = Phi(sum02, relu);
-                    }
-                    if (image + 3 < batch)
-                    {
-                        next[image3 * units + unit0] = Phi(sum03, relu);
-                    }
-
+                    StoreImages(next, units, unit0, image, batch, sum00, sum01, sum02, sum03, relu);
                     if (c0 + 1 < channels)
                     {
-                        next[image * units + unit1] = Phi(sum10, relu);
-                        next[image1 * units + unit1] = Phi(sum11, relu);
-                        if (image + 2 < batch)
-                        {
-                            next[image2 * units + unit1] = Phi(sum12, relu);
-                        }
-                        if (image + 3 < batch)
-                        {
-                            next[image3 * units + unit1] = Phi(sum13, relu);
-                        }
+                        StoreImages(next, units, unit1, image, batch, sum10, sum11, sum12, sum13, relu);
                     }
 
                     if (c0 + 2 < channels)
                     {
-                        next[image * units + unit2] = Phi(sum20, relu);
-                        next[image1 * units + unit2] = Phi(sum21, relu);
-                        if (image + 2 < batch)
-                        {
-                            next[image2 * units + unit2] = Phi(sum22, relu);
-                        }
-                        if (image + 3 < batch)
-                        {
-                            next[image3 * units + unit2] = Phi(sum23, relu);
-                        }
+                        StoreImages(next, units, unit2, image, batch, sum20, sum21, sum22, sum23, relu);
                     }
 
                     if (c0 + 3 < channels)
                     {
-                        next[image * units + unit3] = Phi(sum30, relu);
-                        next[image1 * units + unit3] = Phi(sum31, relu);
-                        if (image + 2 < batch)
-                        {
-                            next[image2 * units + unit3] = Phi(sum32, relu);
-                        }
-                        if (image + 3 < batch)
-                        {
-                            next[image3 * units + unit3] = Phi(sum33, relu);
-                        }
+                        StoreImages(next, units, unit3, image, batch, sum30, sum31, sum32, sum33, relu);
                     }
 
                     image += ImagesPerThread;

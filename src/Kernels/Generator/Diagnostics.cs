@@ -94,6 +94,10 @@ internal static class Diagnostics
         "GV0021", "Intrinsic without an OpenCL C/CUDA C mapping",
         "'{0}' has no OpenCL C/CUDA C mapping yet; add its spellings to the intrinsic table in src/Kernels/Generator/Intrinsics.cs");
 
+    public static readonly DiagnosticDescriptor RegisterArray = Error(
+        "GV0022", "Invalid register array",
+        "Register array {0}; declare it as 'Span<float> name = stackalloc float[N];' with N a compile-time constant from 1 to 1024 and T float, int or uint, then only index it or pass it to a device function's Span<T> parameter");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
             helpLinkUri: "docs/kernel-language.md#" + id.ToLowerInvariant());
@@ -121,6 +125,7 @@ internal static class Diagnostics
         "GV0019" => DeviceFunctionSignature,
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
+        "GV0022" => RegisterArray,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

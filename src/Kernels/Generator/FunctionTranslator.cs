@@ -13,7 +13,7 @@ namespace GpuViT.Kernels.Generator;
 /// statement, keeping the C# names. Whatever it does not know is a GV diagnostic: the language
 /// is an allow-list, so nothing unsupported can slip through into the C source.
 /// </summary>
-internal sealed class FunctionTranslator
+internal sealed partial class FunctionTranslator
 {
     private readonly SemanticModel _model;
     private readonly Dialect _dialect;
@@ -254,6 +254,12 @@ internal sealed class FunctionTranslator
                 continue;
             }
 
+            if (variable.Initializer?.Value is StackAllocArrayCreationExpressionSyntax or ImplicitStackAllocArrayCreationExpressionSyntax)
+            {
+                RegisterArrayDeclaration(declaration, variable, local);
+                continue;
+            }
+
             if (variable.Initializer?.Value is InvocationExpressionSyntax call && IsGroupMethod(call, "Shared"))
             {
                 Report(Diagnostics.SharedMemory, call, _isKernel ? "must stand at the top level of the kernel body, not inside a block" : "can only be used in a kernel, not in a device function (pass the SharedArray as a parameter)");
@@ -283,6 +289,12 @@ internal sealed class FunctionTranslator
         if (KernelTypes.View(type) is { } view)
         {
             return _dialect.Pointer(_dialect.Scalar(view.Element), view.Kind == "ReadOnlyView", view.Kind == "SharedArray");
+        }
+
+        if (KernelTypes.RegisterArray(type) is not null)
+        {
+            Report(Diagnostics.RegisterArray, site, "'" + Show(site) + "' must be declared with its own stackalloc");
+            return null;
         }
 
         ReportType(type, site);
@@ -334,6 +346,11 @@ internal sealed class FunctionTranslator
 
         string condition = statement.Condition is null ? string.Empty : Expression(statement.Condition);
         string step = string.Join(", ", statement.Incrementors.Select(Expression));
+        if (HasConstantTripCount(statement))
+        {
+            Line("#pragma unroll");
+        }
+
         Line("for (" + initializer + "; " + condition + "; " + step + ")");
         Embedded(statement.Statement);
     }
@@ -515,6 +532,11 @@ internal sealed class FunctionTranslator
 
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
+        if (KernelTypes.RegisterArray(receiver) is not null)
+        {
+            return Fail(Diagnostics.RegisterArray, member, "'" + Show(member) + "' is not supported");
+        }
+
         switch (symbol)
         {
             case IPropertySymbol property when KernelTypes.IsKernelThread(receiver) && IntrinsicOrReport(property, member) is null:
@@ -544,6 +566,11 @@ internal sealed class FunctionTranslator
         if (_model.GetSymbolInfo(call).Symbol is not IMethodSymbol method)
         {
             return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), string.Empty);
+        }
+
+        if (KernelTypes.RegisterArray(method.ContainingType) is not null)
+        {
+            return Fail(Diagnostics.RegisterArray, call, "'" + Show(call) + "' is not supported");
         }
 
         Intrinsic? intrinsic = null;
@@ -643,7 +670,8 @@ internal sealed class FunctionTranslator
 
     private string ElementAccess(ElementAccessExpressionSyntax element)
     {
-        if (KernelTypes.View(_model.GetTypeInfo(element.Expression).Type) is null)
+        ITypeSymbol? receiver = _model.GetTypeInfo(element.Expression).Type;
+        if (KernelTypes.View(receiver) is null && KernelTypes.RegisterArray(receiver) is null)
         {
             // Reports what the receiver is: a static array (captured state), an array type, ...
             return Expression(element.Expression) + "[/* error */]";
@@ -705,6 +733,11 @@ internal sealed class FunctionTranslator
             return Fail(Diagnostics.UnsupportedExpression, assignment, assignment.OperatorToken.Text, string.Empty);
         }
 
+        if (assignment.Left is IdentifierNameSyntax && KernelTypes.RegisterArray(_model.GetTypeInfo(assignment.Left).Type) is not null)
+        {
+            return Fail(Diagnostics.RegisterArray, assignment, "'" + Show(assignment.Left) + "' cannot be assigned; assign its elements");
+        }
+
         if (assignment.Left is not (IdentifierNameSyntax or ElementAccessExpressionSyntax))
         {
             return Fail(Diagnostics.UnsupportedExpression, assignment.Left, Show(assignment.Left), " (assign to a local, a parameter or a view element)");
@@ -740,7 +773,7 @@ internal sealed class FunctionTranslator
         foreach (ITypeSymbol? type in new[] { info.Type, info.ConvertedType })
         {
             if (type is null || type.SpecialType == SpecialType.System_Void || KernelTypes.Scalar(type) is not null
-                || KernelTypes.View(type) is not null)
+                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null)
             {
                 continue;
             }

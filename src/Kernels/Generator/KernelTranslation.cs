@@ -302,9 +302,13 @@ internal static class KernelTranslation
             }
 
             string element = dialect.Scalar(info.ElementType.ToLowerInvariant());
-            parameters.Add(info.Kind == "Buffer"
-                ? dialect.Pointer(element, info.Access == "ReadOnly", info.CSharpType.Contains("SharedArray")) + " " + KernelTypes.CName(info.Name)
-                : element + " " + KernelTypes.CName(info.Name));
+            // A register array is a pointer to the caller's private array (OpenCL's default address space).
+            parameters.Add(info.Kind switch
+            {
+                "Buffer" => dialect.Pointer(element, info.Access == "ReadOnly", info.CSharpType.Contains("SharedArray")) + " " + KernelTypes.CName(info.Name),
+                "Registers" => element + "* " + KernelTypes.CName(info.Name),
+                _ => element + " " + KernelTypes.CName(info.Name),
+            });
         }
 
         return dialect.DeviceFunctionQualifier + returnType + " " + KernelTypes.CName(method.Name) + "(" + string.Join(", ", parameters) + ")";
@@ -332,6 +336,10 @@ internal static class KernelTranslation
         {
             info = new ParameterInfo(parameter.Name, "Scalar", Capitalise(scalar), "None", scalar);
         }
+        else if (KernelTypes.RegisterArray(parameter.Type) is { } registers && allowShared)
+        {
+            info = new ParameterInfo(parameter.Name, "Registers", Capitalise(registers), "ReadWrite", parameter.Type.ToDisplayString());
+        }
         else if (KernelTypes.View(parameter.Type) is { } view && (view.Kind != "SharedArray" || allowShared))
         {
             string access = view.Kind == "ReadOnlyView" ? "ReadOnly" : "ReadWrite";
@@ -341,7 +349,8 @@ internal static class KernelTranslation
         else
         {
             problem ??= "has type " + parameter.Type.ToDisplayString()
-                + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty);
+                + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty)
+                + (KernelTypes.RegisterArray(parameter.Type) is not null ? " (a kernel makes its register arrays with stackalloc)" : string.Empty);
         }
 
         if (problem is not null)

@@ -35,6 +35,19 @@ internal static class KernelTypes
         return element is null or "bool" ? null : (named.Name, element);
     }
 
+    /// <summary>For System.Span&lt;T&gt; of float, int or uint (a register array): its element, else null.</summary>
+    public static string? RegisterArray(ITypeSymbol? type)
+    {
+        if (type is not INamedTypeSymbol { IsGenericType: true, Name: "Span" } named
+            || named.ContainingNamespace?.ToDisplayString() != "System")
+        {
+            return null;
+        }
+
+        string? element = Scalar(named.TypeArguments[0]);
+        return element is null or "bool" ? null : element;
+    }
+
     public static bool IsKernelThread(ITypeSymbol? type) => IsLanguageType(type, "KernelThread");
 
     public static bool IsInt3(ITypeSymbol? type) => IsLanguageType(type, "Int3");

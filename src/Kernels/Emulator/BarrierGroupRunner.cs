@@ -83,6 +83,13 @@ internal sealed class GroupCrew
     private readonly bool[] _exited;
     private Int3 _group;
     private int _atBarrier;
+    private int _atCollective;
+    private CollectiveOperation? _collective;
+    private int _collectiveFirst;
+    private string? _collectiveMismatch;
+    private readonly object?[] _inputs;
+    private readonly object?[] _outputs;
+    private CollectiveGroup _collectiveGroup;
     private int _returned;
     private int _exitedCount;
     private int _barriersPassed;
@@ -97,6 +104,9 @@ internal sealed class GroupCrew
         _gates = new Gate[_size];
         _contexts = new CrewThreadContext[_size];
         _exited = new bool[_size];
+        _inputs = new object?[_size];
+        _outputs = new object?[_size];
+        _collectiveGroup = new CollectiveGroup(_size);
         for (int local = 0; local < _size; local++)
         {
             _gates[local] = new Gate();
@@ -187,6 +197,36 @@ internal sealed class GroupCrew
         }
     }
 
+    /// <summary>
+    /// A collective operation on the thread with this local index: hand in the input, pass the
+    /// baton on and wait until every thread of the group has arrived and the operation completed.
+    /// </summary>
+    public object? Collective(int local, CollectiveOperation operation, object? input)
+    {
+        if (_collective is null)
+        {
+            _collective = operation;
+            _collectiveFirst = local;
+        }
+        else if (_collective.Name != operation.Name)
+        {
+            _collectiveMismatch ??= $"thread {_launch.LocalAt(local)} reached {operation.Name} where thread " +
+                $"{_launch.LocalAt(_collectiveFirst)} reached {_collective.Name}";
+        }
+
+        _inputs[local] = input;
+        EndTurn(local, TurnEnd.AtCollective);
+        _gates[local].Pass();
+        if (_aborting)
+        {
+            throw new GroupAbortedException();
+        }
+
+        object? output = _outputs[local];
+        _outputs[local] = null;
+        return output;
+    }
+
     /// <summary>Records how the baton holder's turn ended and passes the baton on.</summary>
     private void EndTurn(int local, TurnEnd end)
     {
@@ -194,6 +234,9 @@ internal sealed class GroupCrew
         {
             case TurnEnd.AtBarrier:
                 _atBarrier++;
+                break;
+            case TurnEnd.AtCollective:
+                _atCollective++;
                 break;
             case TurnEnd.Returned:
                 _returned++;
@@ -232,9 +275,13 @@ internal sealed class GroupCrew
         }
 
         // Every live thread has had its turn this round.
-        if (_atBarrier == 0)
+        if (_atBarrier == 0 && _atCollective == 0)
         {
             StartNextGroupOrFinish();
+        }
+        else if (_atCollective > 0)
+        {
+            CompleteCollective();
         }
         else if (_exitedCount == 0)
         {
@@ -244,17 +291,57 @@ internal sealed class GroupCrew
         }
         else
         {
-            _launch.Fail(new KernelEmulationException(
-                $"kernel '{_launch.Kernel.Name}' failed in group {_group}: barrier divergence: {_atBarrier} of its " +
-                $"{_size} threads waited at barrier {_barriersPassed + 1} while {_returned} had returned from the " +
-                "kernel; every thread of a group must reach every Group.Barrier()",
-                _launch.Kernel.Name,
-                _group,
-                null,
-                null));
+            FailGroup($"barrier divergence: {_atBarrier} of its {_size} threads waited at barrier {_barriersPassed + 1} " +
+                $"while {_returned} had returned from the kernel; every thread of a group must reach every Group.Barrier()");
+        }
+    }
+
+    /// <summary>The end of a round in which threads reached a collective operation: complete it, or fail the group.</summary>
+    private void CompleteCollective()
+    {
+        CollectiveOperation operation = _collective!;
+        string? divergence = _collectiveMismatch
+            ?? (_atBarrier > 0 ? $"{_atCollective} of its {_size} threads reached {operation.Name} while {_atBarrier} waited at a Group.Barrier()" : null)
+            ?? (_exitedCount > 0 ? $"{_atCollective} of its {_size} threads reached {operation.Name} while {_returned} had returned from the kernel" : null);
+        _atCollective = 0;
+        _collective = null;
+        _collectiveMismatch = null;
+        if (divergence is not null)
+        {
+            FailGroup(divergence + "; every thread of a group must reach every collective operation (warp operation, " +
+                "matrix multiply-accumulate, group copy) together, as OpenCL devices without sub-groups need");
+            return;
+        }
+
+        try
+        {
+            operation.Complete(_inputs, _outputs, _collectiveGroup);
+        }
+        catch (CollectiveException exception)
+        {
+            _launch.FailThread(_group, _launch.LocalAt(exception.Local), exception);
             _aborting = true;
             _gates[NextLiveThread(0)].Open();
+            return;
         }
+        finally
+        {
+            Array.Clear(_inputs);
+        }
+
+        _gates[0].Open();
+    }
+
+    private void FailGroup(string problem)
+    {
+        _launch.Fail(new KernelEmulationException(
+            $"kernel '{_launch.Kernel.Name}' failed in group {_group}: {problem}",
+            _launch.Kernel.Name,
+            _group,
+            null,
+            null));
+        _aborting = true;
+        _gates[NextLiveThread(0)].Open();
     }
 
     private void Exit(int local)
@@ -294,6 +381,10 @@ internal sealed class GroupCrew
         _returned = 0;
         _exitedCount = 0;
         _barriersPassed = 0;
+        _atCollective = 0;
+        _collective = null;
+        _collectiveMismatch = null;
+        _collectiveGroup = new CollectiveGroup(_size);
         _aborting = false;
         Array.Clear(_exited);
         _shared.StartGroup();
@@ -303,6 +394,7 @@ internal sealed class GroupCrew
     private enum TurnEnd
     {
         AtBarrier,
+        AtCollective,
         Returned,
         Failed,
 
@@ -337,6 +429,8 @@ internal sealed class CrewThreadContext : IGroupContext
     public void StartThread() => _sharedCalls = 0;
 
     public void Barrier() => _crew.Barrier(_local);
+
+    public object? Collective(CollectiveOperation operation, object? input) => _crew.Collective(_local, operation, input);
 
     public SharedArray<T> Shared<T>(int length) where T : unmanaged => _crew.SharedMemory.Get<T>(_sharedCalls++, length);
 }

@@ -95,5 +95,10 @@ internal sealed class SequentialGroupRunner : IGroupContext
         "(UsesBarrier is false), so the emulator runs the threads of a group one after another and cannot wait " +
         "for the others; the descriptor is wrong");
 
+    public object? Collective(CollectiveOperation operation, object? input) => throw new InvalidOperationException(
+        $"kernel '{_launch.Kernel.Name}' called {operation.Name}, but its descriptor says it uses no barrier " +
+        "(UsesBarrier is false), so the emulator runs the threads of a group one after another and cannot exchange " +
+        "values between them; the descriptor is wrong");
+
     public SharedArray<T> Shared<T>(int length) where T : unmanaged => _shared.Get<T>(_sharedCalls++, length);
 }

@@ -53,6 +53,9 @@ internal interface IGroupContext
     void Barrier();
 
     SharedArray<T> Shared<T>(int length) where T : unmanaged;
+
+    /// <summary>Hands this thread's input to a collective operation and returns its output (see <see cref="CollectiveOperation"/>).</summary>
+    object? Collective(CollectiveOperation operation, object? input);
 }
 
 internal static class GroupContext

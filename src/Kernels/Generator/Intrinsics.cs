@@ -55,7 +55,7 @@ internal static class Intrinsics
     public const string Space = "{space}";
 
     /// <summary>The kernel-language classes whose members are all intrinsics.</summary>
-    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic" };
+    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic", "Mma" };
 
     /// <summary>Group.Shared: the address space of a group-shared array (and, in OpenCL, of pointers to one).</summary>
     public static readonly Intrinsic GroupShared = new("Group", "Shared<T>(int)", "__local", "__shared__");
@@ -102,6 +102,35 @@ internal static class Intrinsics
         FloatAtomicAdd,
         new Intrinsic("Atomic", "Add(ref int, int)", "atomic_add", "atomicAdd"),
         new Intrinsic("Atomic", "Add(ref uint, uint)", "atomic_add", "atomicAdd"),
+
+        // Mma: tensor-core matrix multiply-accumulate (MmaIntrinsics.cs): the PTX instruction in
+        // CUDA, the same tile in software through group-local scratch in OpenCL.
+        new Intrinsic("Mma", "M16N8K8Tf32(System.Span<float>, int, System.Span<float>, int, System.Span<float>, int)",
+            MmaIntrinsics.OpenCLCall(MmaIntrinsics.Tf32Name), MmaIntrinsics.Tf32Name)
+        {
+            Collective = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
+            OpenCLPrelude = MmaIntrinsics.Tf32OpenCL, CudaPrelude = MmaIntrinsics.Tf32Cuda,
+        },
+        new Intrinsic("Mma", "M16N8K16Bf16(System.Span<float>, int, System.Span<uint>, int, System.Span<uint>, int)",
+            MmaIntrinsics.OpenCLCall(MmaIntrinsics.Bf16Name), MmaIntrinsics.Bf16Name)
+        {
+            Collective = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
+            OpenCLPrelude = MmaIntrinsics.Bf16OpenCL, CudaPrelude = MmaIntrinsics.Bf16Cuda,
+        },
+        new Intrinsic("Mma", "M16N8K16F16(System.Span<float>, int, System.Span<uint>, int, System.Span<uint>, int)",
+            MmaIntrinsics.OpenCLCall(MmaIntrinsics.F16Name), MmaIntrinsics.F16Name)
+        {
+            Collective = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
+            OpenCLPrelude = MmaIntrinsics.F16OpenCL, CudaPrelude = MmaIntrinsics.F16Cuda,
+        },
+        new Intrinsic("Mma", "PackBf16(float, float)", MmaIntrinsics.PackBf16Name, MmaIntrinsics.PackBf16Name)
+        {
+            OpenCLPrelude = MmaIntrinsics.PackBf16(cuda: false), CudaPrelude = MmaIntrinsics.PackBf16(cuda: true),
+        },
+        new Intrinsic("Mma", "PackHalf(float, float)", MmaIntrinsics.PackHalfName, MmaIntrinsics.PackHalfName)
+        {
+            OpenCLPrelude = MmaIntrinsics.PackHalf(cuda: false), CudaPrelude = MmaIntrinsics.PackHalf(cuda: true),
+        },
     };
 
     private static readonly Regex CIdentifier = new(@"(?<![\w.])[A-Za-z_]\w*");

@@ -170,10 +170,10 @@ internal static class MmaIntrinsics
         F16Name,
         "float gv_mma_half_value(uint bits, int k)\n" +
         "{\n" +
-        "    uint half = (bits >> (16 * (k & 1))) & 0xFFFFu;\n" +
-        "    uint sign = (half & 0x8000u) << 16;\n" +
-        "    uint exponent = (half >> 10) & 0x1Fu;\n" +
-        "    uint mantissa = half & 0x3FFu;\n" +
+        "    uint value = (bits >> (16 * (k & 1))) & 0xFFFFu;\n" +
+        "    uint sign = (value & 0x8000u) << 16;\n" +
+        "    uint exponent = (value >> 10) & 0x1Fu;\n" +
+        "    uint mantissa = value & 0x3FFu;\n" +
         "    if (exponent == 0x1Fu)\n" +
         "    {\n" +
         "        return as_float(sign | 0x7F800000u | (mantissa << 13));\n" +

@@ -33,7 +33,9 @@ internal static class MmaFragments
     {
         CheckRange(d.Length, dIndex, DFloats, "d", shape.Name);
         var input = new MmaThreadInput(a, b, d.Slice(dIndex, DFloats).ToArray());
-        var output = (float[])GroupContext.Require(shape.Name).Collective(shape, input)!;
+        IGroupContext context = GroupContext.Current
+            ?? throw new InvalidOperationException($"{shape.Name} can only run inside a kernel launched on the emulator (KernelEmulator.Launch).");
+        var output = (float[])context.Collective(shape, input)!;
         output.CopyTo(d.Slice(dIndex, DFloats));
     }
 

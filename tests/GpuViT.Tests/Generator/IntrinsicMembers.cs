@@ -16,7 +16,7 @@ public static class IntrinsicMembers
 
     public const string SharedMember = "Group.Shared<T>(int)";
 
-    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic)];
+    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic), typeof(Mma)];
 
     public static IReadOnlyDictionary<string, MemberInfo> All { get; } =
         Classes.SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
@@ -42,7 +42,12 @@ public static class IntrinsicMembers
             case MethodInfo method:
                 string call = $"{method.DeclaringType!.Name}.{method.Name}({string.Join(", ", Arguments(method))})";
                 bool statement = method.ReturnType == typeof(void) || method.GetParameters().Any(p => p.ParameterType.IsByRef);
-                return statement ? call + ";" : $"{Output(method.ReturnType)}[i] = {call};";
+                string result = statement ? call + ";" : $"{Output(method.ReturnType)}[i] = {call};";
+
+                // Fragments (Mma): register arrays of each element type.
+                return method.GetParameters().Any(p => p.ParameterType.IsGenericType)
+                    ? "Span<float> rf = stackalloc float[8];\nSpan<uint> ru = stackalloc uint[8];\n" + result
+                    : result;
             default:
                 throw new InvalidOperationException($"no probe for '{member}'");
         }
@@ -55,6 +60,8 @@ public static class IntrinsicMembers
     public static IEnumerable<string> Arguments(MethodInfo method) =>
         method.GetParameters().Select(p => p.ParameterType.IsByRef
             ? "ref " + Output(p.ParameterType.GetElementType()!) + "[i]"
+            : p.ParameterType == typeof(Span<float>) ? "rf"
+            : p.ParameterType == typeof(Span<uint>) ? "ru"
             : Input(p.ParameterType) + (p.Position == 0 ? "[i]" : $"[i + {p.Position}]"));
 
     /// <summary>The name of the probe's output view for a result type.</summary>
@@ -76,5 +83,7 @@ public static class IntrinsicMembers
         : type == typeof(int) ? "int"
         : type == typeof(uint) ? "uint"
         : type.IsGenericParameter ? type.Name
+        : type == typeof(Span<float>) ? "System.Span<float>"
+        : type == typeof(Span<uint>) ? "System.Span<uint>"
         : throw new InvalidOperationException($"an intrinsic takes a {type}; teach IntrinsicMembers its C# keyword and a probe argument");
 }

@@ -64,6 +64,8 @@ public sealed class IntrinsicTableTests
         PropertyInfo => "(int)" + spelling,
         MethodInfo when member == IntrinsicMembers.SharedMember => spelling + " float probe[4];",
         MethodInfo method when method.GetParameters().Length == 0 => spelling + ";",
+        MethodInfo method when spelling.Contains(Intrinsics.Arguments) =>
+            spelling.Replace(Intrinsics.Arguments, string.Join(", ", IntrinsicMembers.Arguments(method))).Replace(Intrinsics.Scratch, Intrinsics.ScratchName),
         MethodInfo method => spelling + "(" + string.Join(", ", IntrinsicMembers.Arguments(method).Select(a => a.Replace("ref ", "&"))) + ")",
         _ => throw new InvalidOperationException($"'{member}' is neither a method nor a property"),
     };

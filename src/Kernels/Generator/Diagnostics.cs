@@ -98,6 +98,10 @@ internal static class Diagnostics
         "GV0022", "Invalid register array",
         "Register array {0}; declare it as 'Span<float> name = stackalloc float[N];' with N a compile-time constant from 1 to 1024 and T float, int or uint, then only index it or pass it to a device function's Span<T> parameter");
 
+    public static readonly DiagnosticDescriptor MmaFragment = Error(
+        "GV0027", "Invalid matrix multiply-accumulate fragment",
+        "In '{0}', {1}; a fragment is a register array ('Span<float> acc = stackalloc float[N];', or a device function's Span<T> parameter), of float for D and TF32, of uint packed by Mma.PackBf16 or Mma.PackHalf for 16-bit A and B, with D 4, A 4 and B 2 elements from its index");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
             helpLinkUri: "docs/kernel-language.md#" + id.ToLowerInvariant());
@@ -126,6 +130,7 @@ internal static class Diagnostics
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
         "GV0022" => RegisterArray,
+        "GV0027" => MmaFragment,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

@@ -606,6 +606,11 @@ internal sealed partial class FunctionTranslator
             }
         }
 
+        if (intrinsic is { Class: "Mma" } && !MmaFragmentsAreRegisterArrays(call, method))
+        {
+            return Error;
+        }
+
         if (intrinsic is not null && intrinsic.Class is not ("Group" or "KernelThread"))
         {
             return IntrinsicCall(intrinsic, call);

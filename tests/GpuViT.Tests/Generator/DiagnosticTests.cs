@@ -123,7 +123,39 @@ public class DiagnosticTests
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; Span<float> t = s;"), "t = s" },
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; s = stackalloc float[8];"), "s = stackalloc float[8]" },
         { "GV0003", Kernel("", parameters: "Span<float> s"), "s" },
+
+        // GV0027 Mma fragments that are not register arrays, or a constant index past one
+        { "GV0027", Kernel(MmaFragments + "Mma.M16N8K8Tf32(d, 2, f, 0, f, 0);"), "2" },
+        { "GV0027", Kernel(MmaFragments + "Mma.M16N8K8Tf32(d, 0, f, 0, f, 3);"), "3" },
+        { "GV0027", Kernel(MmaFragments + "Mma.M16N8K16Bf16(d, 0, w, -1, w, 0);"), "-1" },
+        { "GV0027", Kernel(MmaFragments + "Mma.M16N8K8Tf32(d, 0, i > 0 ? d : f, 0, f, 0);"), "i > 0 ? d : f" },
+        { "GV0027", Kernel(MmaFragments + "Mma.M16N8K8Tf32(d, 0, stackalloc float[4], 0, f, 0);"), "stackalloc float[4]" },
     };
+
+    private const string MmaFragments = "Span<float> d = stackalloc float[4]; Span<float> f = stackalloc float[4]; Span<uint> w = stackalloc uint[4];";
+
+    [Fact]
+    public void Mma_takes_register_arrays_and_device_function_Span_parameters_with_any_index()
+    {
+        Result result = Run(Kernel(
+            MmaFragments + "Tile(d, w, n); Mma.M16N8K8Tf32(d, 0, f, n, f, 2); b[i] = d[0];",
+            members: "[DeviceFunction] public static void Tile(Span<float> acc, Span<uint> x, int at) { Mma.M16N8K16F16(acc, at, x, 0, x, 2); }"));
+
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.CompilationErrors);
+    }
+
+    [Fact]
+    public void Mma_fragment_message_says_what_a_fragment_is()
+    {
+        string message = Message(Kernel(MmaFragments + "Mma.M16N8K8Tf32(d, 2, f, 0, f, 0);"));
+
+        Assert.Equal(
+            "In 'Mma.M16N8K8Tf32', fragment d takes 4 elements from index 2, which 'd' (4 elements) does not have; a fragment is a register array "
+            + "('Span<float> acc = stackalloc float[N];', or a device function's Span<T> parameter), of float for D and TF32, of uint packed by "
+            + "Mma.PackBf16 or Mma.PackHalf for 16-bit A and B, with D 4, A 4 and B 2 elements from its index",
+            message);
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]

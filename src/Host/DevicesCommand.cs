@@ -59,8 +59,8 @@ public static class DevicesCommand
         }
 
         string[] header = probe
-            ? ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "copy kernel GB/s", "driver copy GB/s", "peaks from"]
-            : ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "peaks from"];
+            ? ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "copy kernel GB/s", "driver copy GB/s", "tensor cores", "peaks from"]
+            : ["id", "kind", "name", "memory", "units", "FP32 GFLOP/s", "GB/s", "tensor cores", "peaks from"];
         Table(output, header, rows);
         if (missing.Count > 0)
         {
@@ -107,6 +107,7 @@ public static class DevicesCommand
             Number(peaks.Fp32Gflops),
             Number(peaks.MemoryGbps),
             .. probed ? new[] { Number(peaks.CopyKernelGbps), Number(peaks.DriverCopyGbps) } : [],
+            info.Capabilities.TensorCoreSummary,
             source,
         ];
     }

@@ -479,7 +479,10 @@ internal sealed unsafe class CudaDevice : Device
                 Attribute(device, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z)),
             // The static limit (48 KiB): the kernels declare shared memory statically, and more needs an opt-in.
             SharedMemoryBytesPerGroup: Attribute(device, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK),
-            Peaks: peaks);
+            Peaks: peaks)
+        {
+            Capabilities = DeviceCapabilities.Cuda(capability.Major, capability.Minor),
+        };
         return new Description(info, device, capability);
     }
 

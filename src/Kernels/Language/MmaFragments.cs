@@ -24,12 +24,12 @@ internal static class MmaFragments
     /// <summary>Registers per thread: A words, B words, D floats (the same for the three shapes).</summary>
     public const int AWords = 4, BWords = 2, DFloats = 4;
 
-    public static readonly MmaShape Tf32 = new("Mma.M16N8K8Tf32", 8, MmaInput.Tf32);
-    public static readonly MmaShape Bf16 = new("Mma.M16N8K16Bf16", 16, MmaInput.Bf16);
-    public static readonly MmaShape F16 = new("Mma.M16N8K16F16", 16, MmaInput.F16);
+    public static readonly MmaOperation Tf32 = new("Mma.M16N8K8Tf32", 8, MmaInput.Tf32);
+    public static readonly MmaOperation Bf16 = new("Mma.M16N8K16Bf16", 16, MmaInput.Bf16);
+    public static readonly MmaOperation F16 = new("Mma.M16N8K16F16", 16, MmaInput.F16);
 
     /// <summary>One thread's part of an MMA: hands its fragments to the warp and takes its D back.</summary>
-    public static void Run(MmaShape shape, Span<float> d, int dIndex, uint[] a, uint[] b)
+    public static void Run(MmaOperation shape, Span<float> d, int dIndex, uint[] a, uint[] b)
     {
         CheckRange(d.Length, dIndex, DFloats, "d", shape.Name);
         var input = new MmaThreadInput(a, b, d.Slice(dIndex, DFloats).ToArray());
@@ -150,7 +150,7 @@ internal enum MmaInput
 internal sealed record MmaThreadInput(uint[] A, uint[] B, float[] C);
 
 /// <summary>One MMA shape as a collective operation: a warp's fragments in, each lane's D out.</summary>
-internal sealed class MmaShape(string name, int depth, MmaInput input) : CollectiveOperation
+internal sealed class MmaOperation(string name, int depth, MmaInput input) : CollectiveOperation
 {
     public override string Name { get; } = name;
 

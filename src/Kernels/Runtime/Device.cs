@@ -79,7 +79,11 @@ public sealed record DeviceInfo(
     Int3 MaxGroupDimensions,
     Int3 MaxGroupCount,
     long SharedMemoryBytesPerGroup,
-    DevicePeaks Peaks);
+    DevicePeaks Peaks)
+{
+    /// <summary>What the device does in hardware (compute capability, native warps, tensor-core shapes); <see cref="DeviceCapabilities.None"/> off CUDA.</summary>
+    public DeviceCapabilities Capabilities { get; init; } = DeviceCapabilities.None;
+}
 
 /// <summary>Bytes of device memory in buffers now, and the most there has been.</summary>
 public readonly record struct MemoryUsage(long BytesInUse, long PeakBytes, int Buffers);

@@ -65,7 +65,7 @@ public sealed class MmaArithmeticTests
     [InlineData("f16")]
     public void A_warp_multiplies_the_matrices_its_fragments_hold_in_the_defined_order(string type)
     {
-        MmaShape shape = type switch { "tf32" => MmaFragments.Tf32, "bf16" => MmaFragments.Bf16, _ => MmaFragments.F16 };
+        MmaOperation shape = type switch { "tf32" => MmaFragments.Tf32, "bf16" => MmaFragments.Bf16, _ => MmaFragments.F16 };
         int depth = shape.Depth;
         float[] a = TestData.Random(16 * depth, 1), b = TestData.Random(depth * 8, 2), c = TestData.Random(16 * 8, 3);
         float Input(float value) => type switch

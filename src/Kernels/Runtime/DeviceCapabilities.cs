@@ -1,0 +1,65 @@
+namespace GpuViT.Kernels.Runtime;
+
+/// <summary>A tensor-core matrix multiply-accumulate shape, named as the <see cref="Mma"/> operation that runs it.</summary>
+public enum TensorCoreShape
+{
+    /// <summary><see cref="Mma.M16N8K8Tf32"/>: TF32 inputs, fp32 accumulation.</summary>
+    M16N8K8Tf32,
+
+    /// <summary><see cref="Mma.M16N8K16Bf16"/>: BF16 inputs, fp32 accumulation.</summary>
+    M16N8K16Bf16,
+
+    /// <summary><see cref="Mma.M16N8K16F16"/>: FP16 inputs, fp32 accumulation.</summary>
+    M16N8K16F16,
+}
+
+/// <summary>
+/// What a device does in hardware, for ops that choose between kernels: its CUDA compute
+/// capability, whether it runs 32-thread warps natively, and which tensor-core shapes it has.
+/// </summary>
+/// <remarks>
+/// The kernel language runs warp operations and <see cref="Mma"/> everywhere (in software on OpenCL
+/// and the emulator, for testing); these say where they are fast. An op should choose an MMA kernel
+/// for speed only where <see cref="HasMma"/> is true.
+/// </remarks>
+/// <param name="ComputeCapability">CUDA's major·10 + minor (80 for 8.0, 90 for 9.0); null on other backends.</param>
+/// <param name="HasNativeWarps">Whether groups run as 32-thread warps in hardware (CUDA); elsewhere warp operations go through group-local memory.</param>
+/// <param name="TensorCoreShapes">The MMA shapes the device runs on tensor cores.</param>
+public sealed record DeviceCapabilities(int? ComputeCapability, bool HasNativeWarps, IReadOnlyList<TensorCoreShape> TensorCoreShapes)
+{
+    /// <summary>No compute capability, no native warps, no tensor cores: OpenCL, cpu and the emulator.</summary>
+    public static DeviceCapabilities None { get; } = new(null, false, []);
+
+    /// <summary>The compute capability at which CUDA GPUs have the three shapes of <see cref="TensorCoreShape"/> (Ampere).</summary>
+    public const int MmaComputeCapability = 80;
+
+    /// <summary>A CUDA GPU of compute capability major.minor.</summary>
+    public static DeviceCapabilities Cuda(int major, int minor)
+    {
+        int capability = major * 10 + minor;
+        TensorCoreShape[] shapes = capability >= MmaComputeCapability ? Enum.GetValues<TensorCoreShape>() : [];
+        return new DeviceCapabilities(capability, true, shapes);
+    }
+
+    /// <summary>Equal capabilities: the same compute capability, warps and shapes (the list compared by its elements).</summary>
+    public bool Equals(DeviceCapabilities? other) =>
+        other is not null && ComputeCapability == other.ComputeCapability && HasNativeWarps == other.HasNativeWarps
+        && TensorCoreShapes.SequenceEqual(other.TensorCoreShapes);
+
+    public override int GetHashCode() => HashCode.Combine(ComputeCapability, HasNativeWarps, TensorCoreShapes.Count);
+
+    /// <summary>Whether the device runs <paramref name="shape"/> on tensor cores.</summary>
+    public bool HasMma(TensorCoreShape shape) => TensorCoreShapes.Contains(shape);
+
+    /// <summary>"sm_80: tf32 bf16 f16", "sm_75: none", or "-" off CUDA; for `gpuvit devices`.</summary>
+    public string TensorCoreSummary => ComputeCapability is not { } capability
+        ? "-"
+        : $"sm_{capability}: " + (TensorCoreShapes.Count == 0
+            ? "none"
+            : string.Join(" ", TensorCoreShapes.Select(s => s switch
+            {
+                TensorCoreShape.M16N8K8Tf32 => "tf32",
+                TensorCoreShape.M16N8K16Bf16 => "bf16",
+                _ => "f16",
+            })));
+}

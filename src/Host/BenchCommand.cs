@@ -47,10 +47,10 @@ public static class BenchCommand
         };
         var gemm = new Option<string>("--gemm")
         {
-            Description = "GEMM schedule on kernel devices: naive, tiled or register-blocked",
+            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked, or mma-tf32 / mma-bf16 (tensor cores on CUDA sm_80+, software elsewhere)",
             DefaultValueFactory = _ => "register-blocked",
         };
-        gemm.AcceptOnlyFromAmong("naive", "tiled", "register-blocked");
+        gemm.AcceptOnlyFromAmong("naive", "tiled", "register-blocked", "mma-tf32", "mma-bf16");
         var rnnKernels = new Option<string>("--rnn-kernels")
         {
             Description = "Dense RNN kernels on kernel devices: streaming (one pass over the weights per batch, readouts as reductions) or per-thread (the first version)",
@@ -112,6 +112,8 @@ public static class BenchCommand
     {
         "naive" => GemmVersion.Naive,
         "tiled" => GemmVersion.Tiled,
+        "mma-tf32" => GemmVersion.MmaTf32,
+        "mma-bf16" => GemmVersion.MmaBf16,
         _ => GemmVersion.RegisterBlocked,
     };
 

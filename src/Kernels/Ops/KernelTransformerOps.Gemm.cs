@@ -16,6 +16,16 @@ public sealed partial class KernelTransformerOps
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
         int m, int n, int k, Activation activation, DeviceStream? stream)
     {
+        if (GemmVersion is GemmVersion.MmaTf32 or GemmVersion.MmaBf16)
+        {
+            // Four warps per BlockM × BlockN block of Y, in a 1D group.
+            Device.Launch(
+                GemmVersion == GemmVersion.MmaTf32 ? Catalog.GemmMmaTf32 : Catalog.GemmMmaBf16,
+                Int3.Size(Groups(n, MmaGemm.BlockN), Groups(m, MmaGemm.BlockM)), Int3.Size(MmaGemm.Threads), stream,
+                x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
+            return;
+        }
+
         (KernelDescriptor kernel, int outputsPerGroup, int threads) = GemmVersion switch
         {
             GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup),

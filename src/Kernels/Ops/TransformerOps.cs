@@ -16,6 +16,15 @@ public enum GemmVersion
 
     /// <summary>Shared-memory tiles, and each thread computes a micro-tile held in registers.</summary>
     RegisterBlocked,
+
+    /// <summary>
+    /// Tensor-core MMA with TF32 products and fp32 sums (Library/MmaGemm.cs): fast on CUDA sm_80 and
+    /// later; elsewhere the products are computed in software, for testing only.
+    /// </summary>
+    MmaTf32,
+
+    /// <summary>As <see cref="MmaTf32"/> with BF16 products: X and W rounded to bfloat16.</summary>
+    MmaBf16,
 }
 
 /// <summary>How a ViT turns its tokens into one vector per image.</summary>

@@ -1,4 +1,5 @@
 using GpuViT.Kernels.Library;
+using GpuViT.Kernels.Ops;
 using GpuViT.Tests.Runtime;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 
@@ -60,6 +61,28 @@ public sealed class MmaGemmTests(TestDevices devices) : IClassFixture<TestDevice
 
             Assert.Equal(emulated, openCL);
         }
+    }
+
+    [Theory]
+    [KernelBackendData(GemmVersion.MmaTf32, 1e-6)]
+    [KernelBackendData(GemmVersion.MmaBf16, 1e-4)]
+    public void Kernel_ops_run_the_MMA_versions_close_to_cpu(string backend, GemmVersion version, double maxNmse)
+    {
+        // NMSE of rounding inputs to u is about 2u²: TF32 2^-21 ≈ 5e-7, BF16 2^-15 ≈ 3e-5.
+        const int m = 37, n = 53, k = 29;
+        float[] x = TestData.Random(m * k, 1), w = TestData.Random(n * k, 2), b = TestData.Random(n, 3), r = TestData.Random(m * n, 4);
+        float[] Gemm(TransformerOps ops)
+        {
+            using var xs = ops.Device.Upload<float>(x);
+            using var ws = ops.Device.Upload<float>(w);
+            using var bs = ops.Device.Upload<float>(b);
+            using var rs = ops.Device.Upload<float>(r);
+            using var y = ops.Device.Allocate<float>(m * n);
+            ops.Gemm(xs, ws, bs.View(), rs.View(), y, m, n, k, Activation.Gelu);
+            return y.ToArray();
+        }
+
+        Close.Nmse(Gemm(devices.Ops(TestBackends.Cpu)), Gemm(devices.Ops(backend, version)), maxNmse, $"{backend} {version}");
     }
 
     private float[] Run(string backend, string precision, float[] x, float[] w, float[] bias, float[] residual, int m, int n, int k,

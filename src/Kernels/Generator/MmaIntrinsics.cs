@@ -190,9 +190,14 @@ internal static class MmaIntrinsics
         "gv_mma_half_value");
 
     public static string Tf32Cuda { get; } =
-        Dialect(Tf32Bits.Replace(
-            "    {uint} bits = {as_uint}(value);\n    return (bits & 0x7FFFFFFFu) > 0x7F800000u ? bits : (bits + 0x1000u) & 0xFFFFE000u;\n",
-            "    {uint} bits;\n    asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(bits) : \"f\"(value));\n    return bits;\n"), cuda: true) + "\n" +
+        // PTX's own conversion; the OpenCL and C# integer arithmetic reproduce its rounding.
+        "__device__ __forceinline__ unsigned int gv_mma_tf32_bits(float value)\n" +
+        "{\n" +
+        "    unsigned int bits;\n" +
+        "    asm(\"cvt.rna.tf32.f32 %0, %1;\" : \"=r\"(bits) : \"f\"(value));\n" +
+        "    return bits;\n" +
+        "}\n" +
+        "\n" +
         "__device__ __forceinline__ void " + Tf32Name + "(float* d, int di, const float* a, int ai, const float* b, int bi)\n" +
         "{\n" +
         "    asm volatile(\"mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\"\n" +

@@ -1,7 +1,7 @@
 namespace GpuViT.Kernels;
 
-/// <summary>Operations on the thread's group: barrier and group-shared memory.</summary>
-public static class Group
+/// <summary>Operations on the thread's group: barrier, group-shared memory and group copies.</summary>
+public static partial class Group
 {
     /// <summary>
     /// Waits until every thread of the group has reached this barrier; writes to shared and

@@ -121,6 +121,12 @@ public readonly struct SharedArray<T> where T : unmanaged
     }
 
     public ref T this[uint index] => ref this[checked((int)index)];
+
+    /// <summary>Elements in the array, for the emulator's checks (kernels know the constant size).</summary>
+    internal int Length => _array.Length;
+
+    /// <summary>The elements [start, start + length), for the emulator's group copies.</summary>
+    internal Span<T> AsSpan(int start, int length) => _array.AsSpan(start, length);
 }
 
 internal static class ViewChecks

@@ -50,6 +50,7 @@ internal sealed unsafe class CudaDevice : Device
     private readonly KernelCache _cache;
     private readonly CudaTarget? _target;
     private readonly string _computeCapability;
+    private readonly int _computeCapabilityNumber;
     private readonly CudaStream _defaultStream;
     private readonly object _buildGate = new();
     private readonly ConcurrentDictionary<KernelDescriptor, CudaKernel> _kernels = new();
@@ -62,6 +63,7 @@ internal sealed unsafe class CudaDevice : Device
         _context = context;
         _cache = cache;
         _computeCapability = $"sm_{computeCapability.Major}{computeCapability.Minor}";
+        _computeCapabilityNumber = computeCapability.Major * 10 + computeCapability.Minor;
         _target = Nvrtc.IsAvailable ? CudaTarget.For(computeCapability.Major, computeCapability.Minor, Nvrtc.SupportedArchitectures) : null;
         _defaultStream = new CudaStream(this, isDefault: true);
     }
@@ -225,6 +227,14 @@ internal sealed unsafe class CudaDevice : Device
             if (_kernels.ContainsKey(kernel))
             {
                 return;
+            }
+
+            if (kernel.MinimumComputeCapability > _computeCapabilityNumber)
+            {
+                // Tensor-core MMA and cp.async exist from sm_80 on: refuse before NVRTC would.
+                int needed = kernel.MinimumComputeCapability;
+                throw new KernelBuildException(
+                    kernel.Name, KernelDialect.Cuda, $"it needs compute capability {needed / 10}.{needed % 10} or newer (sm_{needed}); {Info.Id} is {_computeCapability}");
             }
 
             Enter();

@@ -69,6 +69,8 @@ public sealed class KernelDescriptor(
     IReadOnlyList<KernelParameter> parameters,
     int sharedMemoryBytes,
     bool usesBarrier,
+    int openCLScratchWordsPerThread,
+    int minimumComputeCapability,
     string openCLSource,
     string cudaSource,
     KernelBody body)
@@ -86,6 +88,15 @@ public sealed class KernelDescriptor(
 
     /// <summary>Whether the kernel, or a device function it calls, uses Group.Barrier.</summary>
     public bool UsesBarrier { get; } = usesBarrier;
+
+    /// <summary>
+    /// 32-bit words of group-local scratch per thread that the OpenCL program's warp operations
+    /// need (0: none). The OpenCL kernel takes it as a hidden last __local parameter, sized at launch.
+    /// </summary>
+    public int OpenCLScratchWordsPerThread { get; } = openCLScratchWordsPerThread;
+
+    /// <summary>The oldest CUDA compute capability the kernel runs on, as 80 for 8.0 (tensor-core MMA, cp.async); 0 for any.</summary>
+    public int MinimumComputeCapability { get; } = minimumComputeCapability;
 
     public string OpenCLSource { get; } = openCLSource;
 

@@ -42,6 +42,15 @@ internal sealed partial class FunctionTranslator
 
     public bool UsesFloatAtomicShared { get; private set; }
 
+    /// <summary>The intrinsics called (rows with preludes, scratch or a capability need are looked up here).</summary>
+    public List<Intrinsic> CalledIntrinsics { get; } = new();
+
+    /// <summary>Marks where a device-function call takes the hidden OpenCL scratch argument: no other argument, or after others.</summary>
+    public const string ScratchArgumentOnly = "\u0001";
+
+    /// <summary>See <see cref="ScratchArgumentOnly"/>.</summary>
+    public const string ScratchArgumentAfter = "\u0002";
+
     /// <summary>The translated body: the statements inside the function's braces.</summary>
     public string Body => _text.ToString();
 
@@ -597,9 +606,9 @@ internal sealed partial class FunctionTranslator
             }
         }
 
-        if (intrinsic is { Class: "KernelMath" })
+        if (intrinsic is not null && intrinsic.Class is not ("Group" or "KernelThread"))
         {
-            return _dialect.Spelling(intrinsic) + "(" + Arguments(call) + ")";
+            return IntrinsicCall(intrinsic, call);
         }
 
         if (intrinsic is { Class: "Group" })
@@ -622,7 +631,9 @@ internal sealed partial class FunctionTranslator
                 Calls.Add((definition, call.GetLocation()));
             }
 
-            return KernelTypes.CName(method.Name) + "(" + Arguments(call) + ")";
+            // The hidden OpenCL scratch argument goes where the marker is, if the kernel needs one.
+            string arguments = Arguments(call);
+            return KernelTypes.CName(method.Name) + "(" + arguments + (arguments.Length == 0 ? ScratchArgumentOnly : ScratchArgumentAfter) + ")";
         }
 
         if (KernelTypes.HasAttribute(method, KernelTypes.KernelAttribute))
@@ -642,6 +653,20 @@ internal sealed partial class FunctionTranslator
         }
 
         return Fail(Diagnostics.UnsupportedCall, call.Expression, Show(call.Expression), CallHint(container, method.Name));
+    }
+
+    /// <summary>A call of an intrinsic function: its spelling with the arguments, filled into its template if it has one.</summary>
+    private string IntrinsicCall(Intrinsic intrinsic, InvocationExpressionSyntax call)
+    {
+        if (!CalledIntrinsics.Contains(intrinsic))
+        {
+            CalledIntrinsics.Add(intrinsic);
+        }
+
+        UsesBarrier |= intrinsic.Collective;
+        string spelling = _dialect.Spelling(intrinsic).Replace(Intrinsics.Scratch, Intrinsics.ScratchName);
+        string arguments = Arguments(call);
+        return spelling.Contains(Intrinsics.Arguments) ? spelling.Replace(Intrinsics.Arguments, arguments) : spelling + "(" + arguments + ")";
     }
 
     private string Arguments(InvocationExpressionSyntax call) =>

@@ -10,7 +10,26 @@ namespace GpuViT.Kernels.Generator;
 /// it is in OpenCL C and in CUDA C. <paramref name="Member"/> is the member's C# signature, as in
 /// "Min(int, int)" or "Add(ref float, float)", or a property's name.
 /// </summary>
-internal sealed record Intrinsic(string Class, string Member, string OpenCL, string Cuda);
+internal sealed record Intrinsic(string Class, string Member, string OpenCL, string Cuda)
+{
+    /// <summary>
+    /// A group rendezvous (warp operations, matrix multiply-accumulate): every thread of the group
+    /// reaches it together, so a kernel using it runs on the emulator's barrier runner.
+    /// </summary>
+    public bool Collective { get; init; }
+
+    /// <summary>32-bit words per thread of group-local scratch the OpenCL spelling needs ({scratch}).</summary>
+    public int OpenCLScratchWords { get; init; }
+
+    /// <summary>C definitions (gv_* helpers) emitted once before a program's functions when it uses this intrinsic.</summary>
+    public string OpenCLPrelude { get; init; } = string.Empty;
+
+    /// <summary>As <see cref="OpenCLPrelude"/>, for CUDA C.</summary>
+    public string CudaPrelude { get; init; } = string.Empty;
+
+    /// <summary>The oldest CUDA compute capability that has it (80 for sm_80); 0 for any.</summary>
+    public int MinimumComputeCapability { get; init; }
+}
 
 /// <summary>
 /// Every intrinsic of the kernel language with its OpenCL C and CUDA C spelling: the one place
@@ -22,6 +41,15 @@ internal static class Intrinsics
 {
     /// <summary>In a thread index: the dimension (OpenCL 0, 1, 2; CUDA x, y, z).</summary>
     public const string Dimension = "{d}";
+
+    /// <summary>In a call template: the translated C# arguments, comma-separated.</summary>
+    public const string Arguments = "{args}";
+
+    /// <summary>In an OpenCL spelling: the group-local scratch (a __local uint*), see <see cref="Intrinsic.OpenCLScratchWords"/>.</summary>
+    public const string Scratch = "{scratch}";
+
+    /// <summary>The C name of the hidden scratch parameter of OpenCL kernels and device functions that need it.</summary>
+    public const string ScratchName = "gv_scratch";
 
     /// <summary>In an OpenCL atomic: the address space of the target element (global or local).</summary>
     public const string Space = "{space}";
@@ -101,7 +129,7 @@ internal static class Intrinsics
     /// <summary>Every C identifier the spellings use (not the fields after a '.'), for the reserved names.</summary>
     public static IEnumerable<string> CNames() =>
         All.SelectMany(i => new[] { i.OpenCL, i.Cuda })
-            .SelectMany(spelling => new[] { false, true }.Select(shared => InSpace(spelling, shared).Replace(Dimension, "0")))
+            .SelectMany(spelling => new[] { false, true }.Select(shared => InSpace(spelling, shared).Replace(Dimension, "0").Replace(Arguments, string.Empty).Replace(Scratch, string.Empty)))
             .SelectMany(spelling => CIdentifier.Matches(spelling).Cast<Match>().Select(m => m.Value))
             .Distinct();
 

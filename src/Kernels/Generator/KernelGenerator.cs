@@ -100,6 +100,8 @@ public sealed class KernelGenerator : IIncrementalGenerator
             text.Append("        },\n")
                 .Append("        sharedMemoryBytes: ").Append(kernel.SharedMemoryBytes).Append(",\n")
                 .Append("        usesBarrier: ").Append(kernel.UsesBarrier ? "true" : "false").Append(",\n")
+                .Append("        openCLScratchWordsPerThread: ").Append(kernel.OpenCLScratchWordsPerThread).Append(",\n")
+                .Append("        minimumComputeCapability: ").Append(kernel.MinimumComputeCapability).Append(",\n")
                 .Append("        openCLSource: ").Append(Literal(kernel.OpenCLSource)).Append(",\n")
                 .Append("        cudaSource: ").Append(Literal(kernel.CudaSource)).Append(",\n")
                 .Append("        body: static (thread, arguments) => ").Append(kernel.MethodReference).Append("(thread");

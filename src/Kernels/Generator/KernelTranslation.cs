@@ -23,7 +23,7 @@ internal static class KernelTranslation
             // A body is only checked against a valid signature: one fault, one diagnostic.
             return new KernelInfo(
                 method.Name, LocationInfo.From(syntax.Identifier.GetLocation()), method.ContainingType.ToDisplayString(), string.Empty,
-                new EquatableArray<ParameterInfo>(parameters), 0, false, string.Empty, string.Empty,
+                new EquatableArray<ParameterInfo>(parameters), 0, false, 0, 0, string.Empty, string.Empty,
                 new EquatableArray<string>(new string[0]), new EquatableArray<DiagnosticInfo>(diagnostics));
         }
 
@@ -39,6 +39,8 @@ internal static class KernelTranslation
             new EquatableArray<ParameterInfo>(parameters),
             openCL.SharedMemoryBytes,
             openCL.UsesBarrier,
+            openCL.ScratchWordsPerThread,
+            openCL.MinimumComputeCapability,
             openCL.Source,
             cuda.Source,
             new EquatableArray<string>(openCL.DeviceFunctions),
@@ -68,6 +70,8 @@ internal static class KernelTranslation
         public string Source = string.Empty;
         public int SharedMemoryBytes;
         public bool UsesBarrier;
+        public int ScratchWordsPerThread;
+        public int MinimumComputeCapability;
         public List<string> DeviceFunctions = new();
     }
 
@@ -120,26 +124,47 @@ internal static class KernelTranslation
         bool floatAtomicGlobal = kernel.UsesFloatAtomicGlobal || functions.Any(f => f.Translator.UsesFloatAtomicGlobal);
         bool floatAtomicShared = kernel.UsesFloatAtomicShared || functions.Any(f => f.Translator.UsesFloatAtomicShared);
 
+        List<Intrinsic> intrinsics = kernel.CalledIntrinsics.Concat(functions.SelectMany(f => f.Translator.CalledIntrinsics)).Distinct().ToList();
+        int scratchWords = dialect == Dialect.OpenCL ? intrinsics.Select(i => i.OpenCLScratchWords).DefaultIfEmpty(0).Max() : 0;
+
+        // OpenCL only declares __local memory at kernel scope: the kernel takes the scratch as a
+        // hidden last parameter and hands it to each of its device functions the same way.
+        string scratchParameter = dialect.Pointer("uint", readOnly: false, shared: true) + " " + Intrinsics.ScratchName;
+        string WithScratch(string text) => scratchWords == 0
+            ? text.Replace(FunctionTranslator.ScratchArgumentOnly, string.Empty).Replace(FunctionTranslator.ScratchArgumentAfter, string.Empty)
+            : text.Replace(FunctionTranslator.ScratchArgumentOnly, Intrinsics.ScratchName).Replace(FunctionTranslator.ScratchArgumentAfter, ", " + Intrinsics.ScratchName);
+        string SignatureWithScratch(string signature) => scratchWords == 0
+            ? signature
+            : signature.Substring(0, signature.Length - 1) + (signature.EndsWith("()", System.StringComparison.Ordinal) ? string.Empty : ", ") + scratchParameter + ")";
+
         var source = new StringBuilder();
         source.Append("// Kernel ").Append(method.Name).Append(" (").Append(method.ContainingType.ToDisplayString()).Append('.').Append(method.Name)
             .Append("), translated from C# to ").Append(dialect.Name).Append(" by GpuViT at build time; edit the C# source instead.\n\n");
         source.Append(dialect.Prelude(floatAtomicGlobal, floatAtomicShared));
+        foreach (Intrinsic intrinsic in Intrinsics.All.Where(intrinsics.Contains))
+        {
+            string prelude = dialect == Dialect.OpenCL ? intrinsic.OpenCLPrelude : intrinsic.CudaPrelude;
+            if (prelude.Length > 0 && source.ToString().IndexOf(prelude, System.StringComparison.Ordinal) < 0)
+            {
+                source.Append(prelude.TrimEnd('\n')).Append("\n\n");
+            }
+        }
 
         if (functions.Count > 0)
         {
             foreach (Function function in functions)
             {
-                source.Append(function.Signature).Append(";\n");
+                source.Append(SignatureWithScratch(function.Signature)).Append(";\n");
             }
 
             source.Append('\n');
             foreach (Function function in functions)
             {
-                source.Append(function.Signature).Append('\n').Append("{\n").Append(function.Translator.Body).Append("}\n\n");
+                source.Append(SignatureWithScratch(function.Signature)).Append('\n').Append("{\n").Append(WithScratch(function.Translator.Body)).Append("}\n\n");
             }
         }
 
-        string kernelParameters = string.Join(", ", parameters.Select(p => KernelParameter(dialect, p)));
+        string kernelParameters = string.Join(", ", parameters.Select(p => KernelParameter(dialect, p)).Concat(scratchWords == 0 ? new string[0] : new[] { scratchParameter }));
         source.Append(dialect.KernelSignature(method.Name, kernelParameters)).Append('\n').Append("{\n");
         foreach (ParameterInfo buffer in parameters.Where(p => p.Kind == "Buffer"))
         {
@@ -155,13 +180,15 @@ internal static class KernelTranslation
             source.Append("    ").Append(dialect.SharedDeclaration(element, name, length)).Append('\n');
         }
 
-        source.Append(kernel.Body).Append("}\n");
+        source.Append(WithScratch(kernel.Body)).Append("}\n");
 
         return new Program
         {
             Source = source.ToString(),
             SharedMemoryBytes = kernel.Shared.Sum(s => s.Length * 4),
             UsesBarrier = usesBarrier,
+            ScratchWordsPerThread = scratchWords,
+            MinimumComputeCapability = intrinsics.Select(i => i.MinimumComputeCapability).DefaultIfEmpty(0).Max(),
             DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
         };
     }

@@ -80,6 +80,8 @@ internal sealed record KernelInfo(
     EquatableArray<ParameterInfo> Parameters,
     int SharedMemoryBytes,
     bool UsesBarrier,
+    int OpenCLScratchWordsPerThread,
+    int MinimumComputeCapability,
     string OpenCLSource,
     string CudaSource,
     EquatableArray<string> DeviceFunctions,

@@ -260,6 +260,17 @@ internal sealed unsafe class OpenCLDevice : Device
                     }
                 }
 
+                // Warp operations' scratch: the hidden last __local argument, one slice per thread.
+                if (kernel.OpenCLScratchWordsPerThread > 0)
+                {
+                    nuint scratchBytes = (nuint)(kernel.OpenCLScratchWordsPerThread * sizeof(uint) * groupSize.Product);
+                    int scratchStatus = clSetKernelArg(clKernel, index++, scratchBytes, null);
+                    if (scratchStatus != CL_SUCCESS)
+                    {
+                        throw Failure($"clSetKernelArg({index - 1}, the {scratchBytes}-byte local scratch of the warp operations): {ErrorName(scratchStatus)}");
+                    }
+                }
+
                 int dimensions = groupCount.Z != 1 || groupSize.Z != 1 ? 3 : groupCount.Y != 1 || groupSize.Y != 1 ? 2 : 1;
                 nuint* global = stackalloc nuint[]
                 {

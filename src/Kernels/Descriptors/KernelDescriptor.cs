@@ -98,6 +98,12 @@ public sealed class KernelDescriptor(
     /// <summary>The oldest CUDA compute capability the kernel runs on, as 80 for 8.0 (tensor-core MMA, cp.async); 0 for any.</summary>
     public int MinimumComputeCapability { get; } = minimumComputeCapability;
 
+    /// <summary>
+    /// Whether the kernel, or a device function it calls, uses warp operations (Warp.*): its groups
+    /// must then have a multiple of <see cref="Warp.Size"/> threads, which every launch checks.
+    /// </summary>
+    public bool UsesWarp { get; init; }
+
     public string OpenCLSource { get; } = openCLSource;
 
     public string CudaSource { get; } = cudaSource;

@@ -66,6 +66,13 @@ public static class KernelEmulator
                 nameof(groupCount), groupCount, $"the global size {groupCount} × {groupSize} overflows an int index");
         }
 
+        if (kernel.UsesWarp && groupSize.Product % Warp.Size != 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(groupSize), groupSize,
+                $"kernel '{kernel.Name}' uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}");
+        }
+
         var launch = new EmulatedLaunch(kernel, groupCount, groupSize, BindArguments(kernel, arguments));
         if (kernel.UsesBarrier)
         {

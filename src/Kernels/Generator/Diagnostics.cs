@@ -98,6 +98,14 @@ internal static class Diagnostics
         "GV0022", "Invalid register array",
         "Register array {0}; declare it as 'Span<float> name = stackalloc float[N];' with N a compile-time constant from 1 to 1024 and T float, int or uint, then only index it or pass it to a device function's Span<T> parameter");
 
+    public static readonly DiagnosticDescriptor WarpOperation = Error(
+        "GV0025", "Invalid warp operation",
+        "'{0}' {1}; every thread of the group must reach every warp operation together, so call it unconditionally into a local first (float s = Warp.Sum(v);) and use the local there");
+
+    public static readonly DiagnosticDescriptor GroupCopy = Error(
+        "GV0026", "Invalid group copy",
+        "'{0}' {1}; Group.CopyAsync(...) and Group.WaitCopies() are statements of their own in a kernel body, reached by every thread of the group");
+
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
             helpLinkUri: "docs/kernel-language.md#" + id.ToLowerInvariant());
@@ -126,6 +134,8 @@ internal static class Diagnostics
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
         "GV0022" => RegisterArray,
+        "GV0025" => WarpOperation,
+        "GV0026" => GroupCopy,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

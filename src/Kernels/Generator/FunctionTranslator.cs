@@ -147,6 +147,10 @@ internal sealed partial class FunctionTranslator
 
                 break;
 
+            case ExpressionStatementSyntax { Expression: InvocationExpressionSyntax call } when IsGroupCopy(call):
+                GroupCopyStatement(call);
+                break;
+
             case ExpressionStatementSyntax expression:
                 Line(Expression(expression.Expression) + ";");
                 break;
@@ -432,7 +436,7 @@ internal sealed partial class FunctionTranslator
                 return Assignment(assignment);
 
             case ConditionalExpressionSyntax conditional:
-                return Expression(conditional.Condition) + " ? " + Expression(conditional.WhenTrue) + " : " + Expression(conditional.WhenFalse);
+                return Conditional(conditional);
 
             case CastExpressionSyntax cast:
                 return Cast(cast);
@@ -539,6 +543,11 @@ internal sealed partial class FunctionTranslator
             return IntrinsicOrReport(index, inner) is { } intrinsic ? _dialect.ThreadIndex(intrinsic, dimension) : Error;
         }
 
+        if (ThreadScalar(member) is { } threadScalar)
+        {
+            return threadScalar;
+        }
+
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
         if (KernelTypes.RegisterArray(receiver) is not null)
@@ -613,8 +622,8 @@ internal sealed partial class FunctionTranslator
 
         if (intrinsic is { Class: "Group" })
         {
-            return method.Name == "Barrier"
-                ? Fail(Diagnostics.Barrier, call, Show(call.Parent ?? call))
+            return method.Name == "Barrier" ? Fail(Diagnostics.Barrier, call, Show(call.Parent ?? call))
+                : IsGroupCopy(call) ? Fail(Diagnostics.GroupCopy, call, Show(call), "is inside an expression")
                 : Fail(Diagnostics.SharedMemory, call, "must initialise a local at the top level of a kernel body");
         }
 
@@ -725,6 +734,11 @@ internal sealed partial class FunctionTranslator
                 break;
             default:
                 return Fail(Diagnostics.UnsupportedExpression, binary, binary.OperatorToken.Text, ExpressionHint(binary));
+        }
+
+        if (ShortCircuitWarpOperation(binary) is { } fault)
+        {
+            return fault;
         }
 
         // C# widens both operands (int with uint to long, float with double to double) before the

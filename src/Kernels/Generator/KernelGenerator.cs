@@ -110,7 +110,8 @@ public sealed class KernelGenerator : IIncrementalGenerator
                 text.Append(", (").Append(kernel.Parameters[i].CSharpType).Append(")arguments[").Append(i).Append(']');
             }
 
-            text.Append("));\n\n");
+            // Set only where true, so the catalog of a kernel without warp operations reads as before.
+            text.Append("))").Append(kernel.UsesWarp ? " { UsesWarp = true }" : string.Empty).Append(";\n\n");
         }
 
         text.Append("    /// <summary>Every kernel above, ordered by name.</summary>\n")

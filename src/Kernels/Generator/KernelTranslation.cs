@@ -24,7 +24,7 @@ internal static class KernelTranslation
             return new KernelInfo(
                 method.Name, LocationInfo.From(syntax.Identifier.GetLocation()), method.ContainingType.ToDisplayString(), string.Empty,
                 new EquatableArray<ParameterInfo>(parameters), 0, false, 0, 0, string.Empty, string.Empty,
-                new EquatableArray<string>(new string[0]), new EquatableArray<DiagnosticInfo>(diagnostics));
+                new EquatableArray<string>(new string[0]), new EquatableArray<DiagnosticInfo>(diagnostics), false);
         }
 
         // Diagnostics come from the first dialect; the second translation walks the same code.
@@ -44,7 +44,8 @@ internal static class KernelTranslation
             openCL.Source,
             cuda.Source,
             new EquatableArray<string>(openCL.DeviceFunctions),
-            new EquatableArray<DiagnosticInfo>(diagnostics));
+            new EquatableArray<DiagnosticInfo>(diagnostics),
+            openCL.UsesWarp);
     }
 
     /// <summary>Checks a device function on its own, so one that no kernel calls is checked too.</summary>
@@ -72,6 +73,7 @@ internal static class KernelTranslation
         public bool UsesBarrier;
         public int ScratchWordsPerThread;
         public int MinimumComputeCapability;
+        public bool UsesWarp;
         public List<string> DeviceFunctions = new();
     }
 
@@ -180,6 +182,11 @@ internal static class KernelTranslation
             source.Append("    ").Append(dialect.SharedDeclaration(element, name, length)).Append('\n');
         }
 
+        if (kernel.UsesGroupCopy && dialect == Dialect.OpenCL)
+        {
+            source.Append("    ").Append(GroupCopyIntrinsics.OpenCLState).Append('\n');
+        }
+
         source.Append(WithScratch(kernel.Body)).Append("}\n");
 
         return new Program
@@ -189,6 +196,7 @@ internal static class KernelTranslation
             UsesBarrier = usesBarrier,
             ScratchWordsPerThread = scratchWords,
             MinimumComputeCapability = intrinsics.Select(i => i.MinimumComputeCapability).DefaultIfEmpty(0).Max(),
+            UsesWarp = intrinsics.Any(i => i.Class == "Warp"),
             DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
         };
     }

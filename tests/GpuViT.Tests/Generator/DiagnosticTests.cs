@@ -111,7 +111,7 @@ public class DiagnosticTests
 
         // GV0021 a member of an intrinsic class that the intrinsic table lacks
         { "GV0021", Kernel("b[i] = KernelMath.Sin(a[i]);") + IntrinsicTableTests.KernelMathWithSin, "KernelMath.Sin" },
-        { "GV0021", Kernel("b[i] = (float)thread.Lane.X;") + IntrinsicTableTests.KernelThreadWithLane, "thread.Lane" },
+        { "GV0021", Kernel("b[i] = (float)thread.Quad.X;") + IntrinsicTableTests.KernelThreadWithQuad, "thread.Quad" },
 
         // GV0022 register arrays
         { "GV0022", Kernel("Span<float> s = stackalloc float[n];"), "n" },
@@ -123,6 +123,17 @@ public class DiagnosticTests
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; Span<float> t = s;"), "t = s" },
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; s = stackalloc float[8];"), "s = stackalloc float[8]" },
         { "GV0003", Kernel("", parameters: "Span<float> s"), "s" },
+
+        // GV0025 a warp operation that only some threads evaluate
+        { "GV0025", Kernel("bool big = i > 3 && Warp.Sum(a[i]) > 1f;"), "Warp.Sum(a[i])" },
+        { "GV0025", Kernel("bool any = i > 3 || Warp.Max(a[i]) > 1f;"), "Warp.Max(a[i])" },
+        { "GV0025", Kernel("b[i] = i < 16 ? Warp.Shuffle(a[i], 0) : 0f;"), "Warp.Shuffle(a[i], 0)" },
+        { "GV0025", Kernel("b[i] = i < 16 ? 0f : 2f * Warp.ShuffleDown(a[i], 1);"), "Warp.ShuffleDown(a[i], 1)" },
+
+        // GV0026 group copies outside a kernel body's statements
+        { "GV0026", Kernel("var s = Group.Shared<float>(64); for (int k = 0; k < n; k++, Group.WaitCopies()) { }"), "Group.WaitCopies()" },
+        { "GV0026", Kernel("var s = Group.Shared<float>(64); Fill(s, a);", members: "[DeviceFunction] public static void Fill(SharedArray<float> s, ReadOnlyView<float> a) { Group.CopyAsync(s, 0, a, 0, 64); }"), "Group.CopyAsync(s, 0, a, 0, 64)" },
+        { "GV0026", Kernel("Wait();", members: "[DeviceFunction] public static void Wait() { Group.WaitCopies(); }"), "Group.WaitCopies()" },
     };
 
     [Theory]

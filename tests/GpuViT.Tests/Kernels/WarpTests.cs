@@ -1,3 +1,4 @@
+using GpuViT.Kernels.Cuda;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Tests.Runtime;
 using T = GpuViT.Tests.Generated.KernelCatalog;
@@ -262,6 +263,19 @@ public sealed class WarpTests(TestDevices devices) : IClassFixture<TestDevices>
             KernelEmulator.Launch(T.WarpSumThroughDeviceFunction, Int3.Size(1), Int3.Size(16, 3), new float[48], new float[48]));
 
         Assert.StartsWith("kernel 'WarpSumThroughDeviceFunction' uses warp operations, which need a multiple of 32 threads per group; (16,3,1) has 48", error.Message);
+    }
+
+    [Theory]
+    [InlineData("sm_80")]
+    [InlineData("sm_90")]
+    public void Nvrtc_compiles_the_reductions_to_butterfly_shuffles(string architecture)
+    {
+        RuntimeRequirement.Nvrtc();
+
+        string ptx = Nvrtc.CompileToPtx(T.WarpRowReductions, architecture);
+
+        Assert.Contains("shfl.sync.bfly.b32", ptx);
+        Assert.DoesNotContain("bar.sync", ptx);
     }
 
     [Fact]

@@ -66,7 +66,7 @@ internal sealed class GroupCopy<T> : CollectiveOperation where T : unmanaged
         IGroupContext context = GroupContext.Require("CopyAsync");
         if (count < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(count), count, $"Group.CopyAsync: count {count} is negative");
+            throw new ArgumentException($"Group.CopyAsync: count {count} is negative");
         }
 
         if (sourceIndex < 0 || (long)sourceIndex + count > source.Length)

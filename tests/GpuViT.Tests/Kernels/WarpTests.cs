@@ -104,6 +104,15 @@ public static class WarpKernels
         }
     }
 
+    /// <summary>Warp.Max and Warp.Min of each thread's value, for NaN and signed zeros.</summary>
+    [Kernel]
+    public static void WarpExtremes(KernelThread thread, ReadOnlyView<float> x, ReadWriteView<float> f)
+    {
+        int i = thread.Global.X;
+        f[2 * i] = Warp.Max(x[i]);
+        f[2 * i + 1] = Warp.Min(x[i]);
+    }
+
     /// <summary>A warp sum in a device function: the OpenCL scratch travels as its hidden last parameter.</summary>
     [Kernel]
     public static void WarpSumThroughDeviceFunction(KernelThread thread, ReadOnlyView<float> input, ReadWriteView<float> output)
@@ -243,6 +252,42 @@ public sealed class WarpTests(TestDevices devices) : IClassFixture<TestDevices>
             float expected = 2f * Butterfly(input[(32 * warp)..(32 * warp + 32)], (a, b) => a + b);
             Assert.All(output[(32 * warp)..(32 * warp + 32)], value => Assert.Equal(expected, value));
         }
+    }
+
+    [Theory]
+    [KernelBackendData]
+    public void Max_and_min_agree_to_the_bit_on_NaN_and_signed_zeros(string backend)
+    {
+        // Warp 0: zeros of both signs and NaNs; warp 1: all NaN; warp 2: -0 and +0 only; warp 3: mixed values.
+        float[] x = new float[128];
+        for (int lane = 0; lane < 32; lane++)
+        {
+            x[lane] = lane % 3 == 0 ? float.NaN : lane % 3 == 1 ? 0f : -0f;
+            x[32 + lane] = float.NaN;
+            x[64 + lane] = lane == 7 ? 0f : -0f;
+            x[96 + lane] = lane == 9 ? float.NaN : lane - 12.5f;
+        }
+
+        var f = new float[256];
+
+        devices.Launch(backend, T.WarpExtremes, Int3.Size(2), Int3.Size(64), x, f);
+
+        for (int warp = 0; warp < 4; warp++)
+        {
+            float[] lanes = x[(32 * warp)..(32 * warp + 32)];
+            uint max = BitConverter.SingleToUInt32Bits(Butterfly(lanes, WarpReduction.Max));
+            uint min = BitConverter.SingleToUInt32Bits(Butterfly(lanes, WarpReduction.Min));
+            for (int lane = 0; lane < 32; lane++)
+            {
+                int i = 32 * warp + lane;
+                Assert.Equal(max, BitConverter.SingleToUInt32Bits(f[2 * i]));
+                Assert.Equal(min, BitConverter.SingleToUInt32Bits(f[2 * i + 1]));
+            }
+        }
+
+        Assert.Equal([0u, 0x80000000u], new[] { f[0], f[1] }.Select(BitConverter.SingleToUInt32Bits));
+        Assert.Equal([0u, 0x80000000u], new[] { f[128], f[129] }.Select(BitConverter.SingleToUInt32Bits));
+        Assert.Equal([18.5f, -12.5f], f[192..194]);
     }
 
     [Fact]

@@ -20,7 +20,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor ParameterType = Error(
         "GV0003", "Unsupported parameter",
-        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int or uint, and scalars int, uint, float or bool (device functions may also take SharedArray<T>)");
+        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int or uint, and scalars int, uint, float or bool (device functions may also take SharedArray<T>, Float2 and Float4)");
 
     public static readonly DiagnosticDescriptor UnsupportedType = Error(
         "GV0004", "Unsupported type",
@@ -84,7 +84,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor DeviceFunctionSignature = Error(
         "GV0019", "Invalid device function signature",
-        "Device function '{0}' {1}; a device function is a static, non-generic method returning void, float, int, uint or bool");
+        "Device function '{0}' {1}; a device function is a static, non-generic method returning void, float, int, uint, bool, Float2 or Float4");
 
     public static readonly DiagnosticDescriptor Barrier = Error(
         "GV0020", "Invalid barrier",
@@ -93,6 +93,10 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor UnmappedIntrinsic = Error(
         "GV0021", "Intrinsic without an OpenCL C/CUDA C mapping",
         "'{0}' has no OpenCL C/CUDA C mapping yet; add its spellings to the intrinsic table in src/Kernels/Generator/Intrinsics.cs");
+
+    public static readonly DiagnosticDescriptor VectorAccess = Error(
+        "GV0023", "Invalid vector access",
+        "'{0}' {1}; Float2 and Float4 are made with 'new Float4(x, y, z, w)' or Load2/Load4, read by component (v.X, v.Y, v.Z, v.W) and written with Store2/Store4, on views and shared arrays of float only");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
@@ -121,6 +125,7 @@ internal static class Diagnostics
         "GV0019" => DeviceFunctionSignature,
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
+        "GV0023" => VectorAccess,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

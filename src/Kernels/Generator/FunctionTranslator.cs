@@ -13,7 +13,7 @@ namespace GpuViT.Kernels.Generator;
 /// statement, keeping the C# names. Whatever it does not know is a GV diagnostic: the language
 /// is an allow-list, so nothing unsupported can slip through into the C source.
 /// </summary>
-internal sealed class FunctionTranslator
+internal sealed partial class FunctionTranslator
 {
     private readonly SemanticModel _model;
     private readonly Dialect _dialect;
@@ -90,6 +90,11 @@ internal sealed class FunctionTranslator
         }
 
         string? element = KernelTypes.Scalar(method.TypeArguments[0]);
+        if (element is null && ReportSharedVector(call, method.TypeArguments[0]))
+        {
+            return true;
+        }
+
         if (element is null or "bool")
         {
             Report(Diagnostics.SharedMemory, call, $"of '{method.TypeArguments[0].ToDisplayString()}' is not supported");
@@ -285,6 +290,11 @@ internal sealed class FunctionTranslator
             return _dialect.Pointer(_dialect.Scalar(view.Element), view.Kind == "ReadOnlyView", view.Kind == "SharedArray");
         }
 
+        if (KernelTypes.Vector(type) is { } vector)
+        {
+            return vector;
+        }
+
         ReportType(type, site);
         return null;
     }
@@ -411,6 +421,9 @@ internal sealed class FunctionTranslator
             case CastExpressionSyntax cast:
                 return Cast(cast);
 
+            case BaseObjectCreationExpressionSyntax creation when KernelTypes.Vector(_model.GetTypeInfo(creation).Type) is { } vector:
+                return VectorCreation(creation, vector);
+
             case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax or ArrayCreationExpressionSyntax
                 or ImplicitArrayCreationExpressionSyntax or StackAllocArrayCreationExpressionSyntax
                 or ImplicitStackAllocArrayCreationExpressionSyntax or AnonymousObjectCreationExpressionSyntax
@@ -513,6 +526,11 @@ internal sealed class FunctionTranslator
             return IntrinsicOrReport(index, inner) is { } intrinsic ? _dialect.ThreadIndex(intrinsic, dimension) : Error;
         }
 
+        if (VectorMember(member) is { } component)
+        {
+            return component;
+        }
+
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
         switch (symbol)
@@ -568,6 +586,11 @@ internal sealed class FunctionTranslator
             {
                 return Fail(Diagnostics.UnsupportedExpression, argument, Show(argument), " (pass arguments by position)");
             }
+        }
+
+        if (VectorCall(call, method) is { } vectorAccess)
+        {
+            return vectorAccess;
         }
 
         if (intrinsic is { Class: "KernelMath" })
@@ -740,7 +763,7 @@ internal sealed class FunctionTranslator
         foreach (ITypeSymbol? type in new[] { info.Type, info.ConvertedType })
         {
             if (type is null || type.SpecialType == SpecialType.System_Void || KernelTypes.Scalar(type) is not null
-                || KernelTypes.View(type) is not null)
+                || KernelTypes.View(type) is not null || KernelTypes.Vector(type) is not null)
             {
                 continue;
             }

@@ -35,6 +35,13 @@ internal static class KernelTypes
         return element is null or "bool" ? null : (named.Name, element);
     }
 
+    /// <summary>
+    /// "float2" or "float4" (the C type in both dialects) for Float2 and Float4, else null. Kept
+    /// apart from <see cref="Scalar"/>: casts, kernel parameters, atomics and shared arrays stay scalar.
+    /// </summary>
+    public static string? Vector(ITypeSymbol? type) =>
+        IsLanguageType(type, "Float2") ? "float2" : IsLanguageType(type, "Float4") ? "float4" : null;
+
     public static bool IsKernelThread(ITypeSymbol? type) => IsLanguageType(type, "KernelThread");
 
     public static bool IsInt3(ITypeSymbol? type) => IsLanguageType(type, "Int3");
@@ -48,7 +55,8 @@ internal static class KernelTypes
     /// <summary>
     /// Identifiers that mean something in OpenCL C or CUDA C, or name a built-in we emit: the
     /// keywords and types below, the float remainder, infinity, NaN and the float-atomic prelude
-    /// (Dialect), and every C name in the intrinsic table.
+    /// (Dialect), the vector loads, stores and constructors (Dialect), and every C name in the
+    /// intrinsic table.
     /// </summary>
     private static readonly HashSet<string> Reserved = new(new[]
     {
@@ -59,6 +67,7 @@ internal static class KernelTypes
         "uint2", "uint3", "uint4", "uint8", "uint16", "image2d_t", "image3d_t", "sampler_t", "event_t",
         "warpSize", "main", "asm", "template", "typename",
         "fmod", "fmodf", "atomic_cmpxchg", "INFINITY", "NAN", "NULL",
+        "vload2", "vload4", "vstore2", "vstore4", "make_float2", "make_float4",
     }.Concat(Intrinsics.CNames()));
 
     /// <summary>The C name of a C# identifier: unchanged unless C reserves it, then with a trailing '_'.</summary>

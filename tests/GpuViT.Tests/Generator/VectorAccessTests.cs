@@ -108,6 +108,30 @@ public sealed class VectorAccessTests
         Assert.Contains("b[0] = vload4_.x + make_float2_.y;", source);
     }
 
+    /// <summary>The example of docs/kernel-language.md, "Vector access", emits what the page shows.</summary>
+    [Fact]
+    public void Documented_example_emits_the_documented_C()
+    {
+        Result result = Translate(Kernel(
+            """
+                    if (i < n)
+                    {
+                        Float4 v = a.Load4(4 * i);
+                        b.Store4(4 * i, new Float4(v.X * factor, v.Y * factor, v.Z * factor, v.W * factor));
+                    }
+            """,
+            parameters: "ReadOnlyView<float> a, ReadWriteView<float> b, int n, float factor"));
+
+        Assert.Contains("""
+                    float4 v = vload4(0, a + (4 * i));
+                    vstore4((float4)(v.x * factor, v.y * factor, v.z * factor, v.w * factor), 0, b + (4 * i));
+            """, result.KernelSource("openCLSource"));
+        Assert.Contains("""
+                    float4 v = *(const float4*)(a + (4 * i));
+                    *(float4*)(b + (4 * i)) = make_float4(v.x * factor, v.y * factor, v.z * factor, v.w * factor);
+            """, result.KernelSource("cudaSource"));
+    }
+
     private static Result Translate(string source)
     {
         Result result = Run(source);

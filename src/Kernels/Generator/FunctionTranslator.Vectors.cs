@@ -19,7 +19,12 @@ internal sealed partial class FunctionTranslator
     private string VectorCreation(BaseObjectCreationExpressionSyntax creation, string vector)
     {
         int width = Width(vector);
-        if (creation.Initializer is not null || creation.ArgumentList is null || creation.ArgumentList.Arguments.Count != width)
+        if (creation.Initializer is not null)
+        {
+            return Fail(Diagnostics.VectorAccess, creation, Show(creation), "has an object initializer, but " + CSharpName(vector) + " has no settable members");
+        }
+
+        if (creation.ArgumentList is null || creation.ArgumentList.Arguments.Count != width)
         {
             return Fail(Diagnostics.VectorAccess, creation, Show(creation), "needs its " + width + " components, as in 'new " + CSharpName(vector) + "(" + string.Join(", ", s_components.Take(width).Select(c => c.ToLowerInvariant())) + ")'");
         }

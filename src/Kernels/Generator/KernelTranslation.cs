@@ -372,7 +372,7 @@ internal static class KernelTranslation
         {
             problem ??= "has type " + parameter.Type.ToDisplayString()
                 + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty)
-                + (KernelTypes.Vector(parameter.Type) is not null ? " (pass a ReadOnlyView<float> and Load2/Load4 from it)" : string.Empty);
+                + (IsOrHoldsVector(parameter.Type) ? " (pass a ReadOnlyView<float> and Load2/Load4 from it)" : string.Empty);
         }
 
         if (problem is not null)
@@ -383,6 +383,11 @@ internal static class KernelTranslation
 
         return info;
     }
+
+    /// <summary>Float2/Float4, or a view of them: kernels take views of float and load vectors from them.</summary>
+    private static bool IsOrHoldsVector(ITypeSymbol type) =>
+        KernelTypes.Vector(type) is not null
+        || (type is INamedTypeSymbol { IsGenericType: true } named && named.TypeArguments.Any(argument => KernelTypes.Vector(argument) is not null));
 
     private static string Capitalise(string scalar) => scalar == "uint" ? "UInt" : char.ToUpperInvariant(scalar[0]) + scalar.Substring(1);
 

@@ -162,6 +162,9 @@ public class DiagnosticTests
         Assert.Contains("pass lengths as int parameters", Message(Kernel("int length = a.Length;")));
         Assert.Contains("declare Group.Shared<float>(4 * N) and use Load4/Store4", Message(Kernel("var tile = Group.Shared<Float4>(16);")));
         Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "Float4 v")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "ReadOnlyView<Float2> v")));
+        Assert.Contains("Float4 has no settable members", Message(Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };")));
+        Assert.Contains("as in 'new Float2(x, y)'", Message(Kernel("Float2 v = new();")));
         Assert.Contains("is on a ReadOnlyView<int>", Message(Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n")));
         Assert.Contains("Down -> Down", Message(Kernel("b[i] = Down(a[i]);", members: "[DeviceFunction] public static float Down(float x) => x < 1f ? x : Down(x - 1f);")));
     }

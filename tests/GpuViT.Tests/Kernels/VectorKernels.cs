@@ -29,7 +29,8 @@ public static class VectorKernels
         int p = thread.Global.X;
         if (p < pairs)
         {
-            Float2 pair = x.Load2(2 * p);
+            // Always the load (pairs > 0 here): a vector ?: must build in both dialects.
+            Float2 pair = pairs > 0 ? x.Load2(2 * p) : new Float2(0f, 0f);
             y.Store2(2 * p, new Float2(pair.Y, pair.X));
             y[2 * pairs + p] = x.Load2(2 * p).X + pair.Y;
         }

@@ -69,11 +69,11 @@ public sealed class KernelDescriptor(
     IReadOnlyList<KernelParameter> parameters,
     int sharedMemoryBytes,
     bool usesBarrier,
-    int openCLScratchWordsPerThread,
-    int minimumComputeCapability,
     string openCLSource,
     string cudaSource,
-    KernelBody body)
+    KernelBody body,
+    int openCLScratchWordsPerThread = 0,
+    int minimumComputeCapability = 0)
 {
     /// <summary>The C# method name, which is also the entry point in both generated sources.</summary>
     public string Name { get; } = name;

@@ -12,7 +12,9 @@ namespace GpuViT.Kernels;
 /// Buffers are bounds-checked: an index outside one fails the launch with a message that names
 /// the parameter. Every failure of a kernel thread is rethrown as a
 /// <see cref="KernelEmulationException"/> naming the kernel, group and thread; only the first
-/// failure of a launch is reported, and the launch stops handing out groups after it.
+/// failure of a launch is reported, and the launch stops handing out groups after it. Vector
+/// loads and stores (<c>Load4</c>, <c>Store2</c>, ...) are checked against CUDA's alignment too:
+/// the view's offset plus the index must be a multiple of the width.
 /// </para>
 /// <para>
 /// <see cref="Group.Shared{T}(int)"/> memory belongs to one group and starts as garbage, as on a

@@ -20,7 +20,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor ParameterType = Error(
         "GV0003", "Unsupported parameter",
-        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int or uint, and scalars int, uint, float or bool (device functions may also take SharedArray<T>)");
+        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int or uint, and scalars int, uint, float or bool (device functions may also take SharedArray<T>, Float2 and Float4)");
 
     public static readonly DiagnosticDescriptor UnsupportedType = Error(
         "GV0004", "Unsupported type",
@@ -84,7 +84,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor DeviceFunctionSignature = Error(
         "GV0019", "Invalid device function signature",
-        "Device function '{0}' {1}; a device function is a static, non-generic method returning void, float, int, uint or bool");
+        "Device function '{0}' {1}; a device function is a static, non-generic method returning void, float, int, uint, bool, Float2 or Float4");
 
     public static readonly DiagnosticDescriptor Barrier = Error(
         "GV0020", "Invalid barrier",
@@ -97,6 +97,9 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor RegisterArray = Error(
         "GV0022", "Invalid register array",
         "Register array {0}; declare it as 'Span<float> name = stackalloc float[N];' with N a compile-time constant from 1 to 1024 and T float, int or uint, then only index it or pass it to a device function's Span<T> parameter");
+    public static readonly DiagnosticDescriptor VectorAccess = Error(
+        "GV0023", "Invalid vector access",
+        "'{0}' {1}; Float2 and Float4 are made with 'new Float4(x, y, z, w)' or Load2/Load4, read by component (v.X, v.Y, v.Z, v.W) and written with Store2/Store4, on views and shared arrays of float only");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
@@ -126,6 +129,7 @@ internal static class Diagnostics
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
         "GV0022" => RegisterArray,
+        "GV0023" => VectorAccess,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

@@ -75,6 +75,18 @@ internal abstract class Dialect
     /// <summary>How a thread index names dimension 0..2.</summary>
     protected abstract string DimensionName(int dimension);
 
+    /// <summary>A float2 or float4 (width 2 or 4) made from its comma-separated components.</summary>
+    public abstract string VectorConstruction(int width, string components);
+
+    /// <summary>A float2 or float4 read from the elements at pointer + (index).</summary>
+    public abstract string VectorLoad(int width, string pointer, string index);
+
+    /// <summary>The statement expression that writes value to the elements at pointer + (index).</summary>
+    public abstract string VectorStore(int width, string pointer, string index, string value);
+
+    /// <summary>A group-shared float array aligned for float4 access (16 bytes), for kernels that use vector access on shared memory.</summary>
+    public abstract string VectorAlignedSharedDeclaration(string element, string name, int length);
+
     private sealed class OpenCLDialect : Dialect
     {
         public override string Name => "OpenCL C 1.2";
@@ -133,6 +145,18 @@ internal abstract class Dialect
             "    while (atomic_cmpxchg((volatile __" + Intrinsics.AddressSpace(shared) + " uint*)address, old.bits, sum.bits) != old.bits);\n" +
             "    return old.value;\n" +
             "}\n\n";
+
+        public override string VectorConstruction(int width, string components) => "(float" + width.ToString(CultureInfo.InvariantCulture) + ")(" + components + ")";
+
+        // vloadn/vstoren need only element alignment in OpenCL; the emulator checks CUDA's stricter rule.
+        public override string VectorLoad(int width, string pointer, string index) =>
+            "vload" + width.ToString(CultureInfo.InvariantCulture) + "(0, " + pointer + " + (" + index + "))";
+
+        public override string VectorStore(int width, string pointer, string index, string value) =>
+            "vstore" + width.ToString(CultureInfo.InvariantCulture) + "(" + value + ", 0, " + pointer + " + (" + index + "))";
+
+        public override string VectorAlignedSharedDeclaration(string element, string name, int length) =>
+            SharedDeclaration(element, name, length).TrimEnd(';') + " __attribute__((aligned(16)));";
     }
 
     private sealed class CudaDialect : Dialect
@@ -166,5 +190,17 @@ internal abstract class Dialect
         protected override string DimensionName(int dimension) => "xyz".Substring(dimension, 1);
 
         public override string Prelude(bool floatAtomicsGlobal, bool floatAtomicsShared) => string.Empty;
+
+        public override string VectorConstruction(int width, string components) => "make_float" + width.ToString(CultureInfo.InvariantCulture) + "(" + components + ")";
+
+        // One 8- or 16-byte access, which needs the address aligned to its size.
+        public override string VectorLoad(int width, string pointer, string index) =>
+            "*(const float" + width.ToString(CultureInfo.InvariantCulture) + "*)(" + pointer + " + (" + index + "))";
+
+        public override string VectorStore(int width, string pointer, string index, string value) =>
+            "*(float" + width.ToString(CultureInfo.InvariantCulture) + "*)(" + pointer + " + (" + index + ")) = " + value;
+
+        public override string VectorAlignedSharedDeclaration(string element, string name, int length) =>
+            Spelling(Intrinsics.GroupShared) + " __align__(16) " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
     }
 }

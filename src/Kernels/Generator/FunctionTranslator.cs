@@ -99,6 +99,11 @@ internal sealed partial class FunctionTranslator
         }
 
         string? element = KernelTypes.Scalar(method.TypeArguments[0]);
+        if (element is null && ReportSharedVector(call, method.TypeArguments[0]))
+        {
+            return true;
+        }
+
         if (element is null or "bool")
         {
             Report(Diagnostics.SharedMemory, call, $"of '{method.TypeArguments[0].ToDisplayString()}' is not supported");
@@ -306,6 +311,11 @@ internal sealed partial class FunctionTranslator
             return null;
         }
 
+        if (KernelTypes.Vector(type) is { } vector)
+        {
+            return vector;
+        }
+
         ReportType(type, site);
         return null;
     }
@@ -437,6 +447,9 @@ internal sealed partial class FunctionTranslator
             case CastExpressionSyntax cast:
                 return Cast(cast);
 
+            case BaseObjectCreationExpressionSyntax creation when KernelTypes.Vector(_model.GetTypeInfo(creation).Type) is { } vector:
+                return VectorCreation(creation, vector);
+
             case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax or ArrayCreationExpressionSyntax
                 or ImplicitArrayCreationExpressionSyntax or StackAllocArrayCreationExpressionSyntax
                 or ImplicitStackAllocArrayCreationExpressionSyntax or AnonymousObjectCreationExpressionSyntax
@@ -539,6 +552,11 @@ internal sealed partial class FunctionTranslator
             return IntrinsicOrReport(index, inner) is { } intrinsic ? _dialect.ThreadIndex(intrinsic, dimension) : Error;
         }
 
+        if (VectorMember(member) is { } component)
+        {
+            return component;
+        }
+
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
         if (KernelTypes.RegisterArray(receiver) is not null)
@@ -604,6 +622,11 @@ internal sealed partial class FunctionTranslator
             {
                 return Fail(Diagnostics.UnsupportedExpression, argument, Show(argument), " (pass arguments by position)");
             }
+        }
+
+        if (VectorCall(call, method) is { } vectorAccess)
+        {
+            return vectorAccess;
         }
 
         if (intrinsic is not null && intrinsic.Class is not ("Group" or "KernelThread"))
@@ -798,7 +821,8 @@ internal sealed partial class FunctionTranslator
         foreach (ITypeSymbol? type in new[] { info.Type, info.ConvertedType })
         {
             if (type is null || type.SpecialType == SpecialType.System_Void || KernelTypes.Scalar(type) is not null
-                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null)
+                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null
+                || KernelTypes.Vector(type) is not null)
             {
                 continue;
             }

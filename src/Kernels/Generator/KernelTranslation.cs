@@ -123,6 +123,7 @@ internal static class KernelTranslation
         bool usesBarrier = kernel.UsesBarrier || functions.Any(f => f.Translator.UsesBarrier);
         bool floatAtomicGlobal = kernel.UsesFloatAtomicGlobal || functions.Any(f => f.Translator.UsesFloatAtomicGlobal);
         bool floatAtomicShared = kernel.UsesFloatAtomicShared || functions.Any(f => f.Translator.UsesFloatAtomicShared);
+        bool sharedVectors = kernel.UsesSharedVectorAccess || functions.Any(f => f.Translator.UsesSharedVectorAccess);
 
         List<Intrinsic> intrinsics = kernel.CalledIntrinsics.Concat(functions.SelectMany(f => f.Translator.CalledIntrinsics)).Distinct().ToList();
         int scratchWords = dialect == Dialect.OpenCL ? intrinsics.Select(i => i.OpenCLScratchWords).DefaultIfEmpty(0).Max() : 0;
@@ -177,7 +178,11 @@ internal static class KernelTranslation
 
         foreach ((string element, string name, int length) in kernel.Shared)
         {
-            source.Append("    ").Append(dialect.SharedDeclaration(element, name, length)).Append('\n');
+            // Vector access on shared memory may reach any float array (device functions take them as parameters).
+            string declaration = sharedVectors && element == "float"
+                ? dialect.VectorAlignedSharedDeclaration(element, name, length)
+                : dialect.SharedDeclaration(element, name, length);
+            source.Append("    ").Append(declaration).Append('\n');
         }
 
         source.Append(WithScratch(kernel.Body)).Append("}\n");
@@ -185,12 +190,29 @@ internal static class KernelTranslation
         return new Program
         {
             Source = source.ToString(),
-            SharedMemoryBytes = kernel.Shared.Sum(s => s.Length * 4),
+            SharedMemoryBytes = SharedMemoryBytes(kernel.Shared, sharedVectors),
             UsesBarrier = usesBarrier,
             ScratchWordsPerThread = scratchWords,
             MinimumComputeCapability = intrinsics.Select(i => i.MinimumComputeCapability).DefaultIfEmpty(0).Max(),
             DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
         };
+    }
+
+    /// <summary>The arrays' bytes, laid out in order, float arrays starting at a 16-byte boundary when aligned for vectors.</summary>
+    private static int SharedMemoryBytes(List<(string Element, string Name, int Length)> shared, bool vectorAligned)
+    {
+        int bytes = 0;
+        foreach ((string element, _, int length) in shared)
+        {
+            if (vectorAligned && element == "float")
+            {
+                bytes = (bytes + 15) / 16 * 16;
+            }
+
+            bytes += length * 4;
+        }
+
+        return bytes;
     }
 
     private static string BufferPointer(Dialect dialect, ParameterInfo parameter) =>
@@ -303,13 +325,14 @@ internal static class KernelTranslation
         if (!method.ReturnsVoid)
         {
             string? scalar = KernelTypes.Scalar(method.ReturnType);
-            if (scalar is null || method.ReturnsByRef || method.ReturnsByRefReadonly)
+            string? vector = KernelTypes.Vector(method.ReturnType);
+            if ((scalar is null && vector is null) || method.ReturnsByRef || method.ReturnsByRefReadonly)
             {
                 Signature("returns " + method.ReturnType.ToDisplayString());
             }
             else
             {
-                returnType = dialect.Scalar(scalar);
+                returnType = vector ?? dialect.Scalar(scalar!);
             }
         }
 
@@ -320,6 +343,13 @@ internal static class KernelTranslation
             {
                 diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ParameterType, ParameterLocation(parameter, location), parameter.Name, method.Name,
                     "is a KernelThread; read the coordinates in the kernel and pass them as int"));
+                continue;
+            }
+
+            // Float2 and Float4 are device-function parameters (not kernel parameters): float2/float4 in both dialects.
+            if (KernelTypes.Vector(parameter.Type) is { } vector && parameter.RefKind == RefKind.None && !parameter.HasExplicitDefaultValue)
+            {
+                parameters.Add(vector + " " + KernelTypes.CName(parameter.Name));
                 continue;
             }
 
@@ -377,7 +407,8 @@ internal static class KernelTranslation
         {
             problem ??= "has type " + parameter.Type.ToDisplayString()
                 + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty)
-                + (KernelTypes.RegisterArray(parameter.Type) is not null ? " (a kernel makes its register arrays with stackalloc)" : string.Empty);
+                + (KernelTypes.RegisterArray(parameter.Type) is not null ? " (a kernel makes its register arrays with stackalloc)" : string.Empty)
+                + (IsOrHoldsVector(parameter.Type) ? " (pass a ReadOnlyView<float> and Load2/Load4 from it)" : string.Empty);
         }
 
         if (problem is not null)
@@ -388,6 +419,11 @@ internal static class KernelTranslation
 
         return info;
     }
+
+    /// <summary>Float2/Float4, or a view of them: kernels take views of float and load vectors from them.</summary>
+    private static bool IsOrHoldsVector(ITypeSymbol type) =>
+        KernelTypes.Vector(type) is not null
+        || (type is INamedTypeSymbol { IsGenericType: true } named && named.TypeArguments.Any(argument => KernelTypes.Vector(argument) is not null));
 
     private static string Capitalise(string scalar) => scalar == "uint" ? "UInt" : char.ToUpperInvariant(scalar[0]) + scalar.Substring(1);
 

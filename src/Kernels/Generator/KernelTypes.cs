@@ -47,6 +47,12 @@ internal static class KernelTypes
         string? element = Scalar(named.TypeArguments[0]);
         return element is null or "bool" ? null : element;
     }
+    /// <summary>
+    /// "float2" or "float4" (the C type in both dialects) for Float2 and Float4, else null. Kept
+    /// apart from <see cref="Scalar"/>: casts, kernel parameters, atomics and shared arrays stay scalar.
+    /// </summary>
+    public static string? Vector(ITypeSymbol? type) =>
+        IsLanguageType(type, "Float2") ? "float2" : IsLanguageType(type, "Float4") ? "float4" : null;
 
     public static bool IsKernelThread(ITypeSymbol? type) => IsLanguageType(type, "KernelThread");
 
@@ -61,7 +67,8 @@ internal static class KernelTypes
     /// <summary>
     /// Identifiers that mean something in OpenCL C or CUDA C, or name a built-in we emit: the
     /// keywords and types below, the float remainder, infinity, NaN and the float-atomic prelude
-    /// (Dialect), and every C name in the intrinsic table.
+    /// (Dialect), the vector loads, stores and constructors (Dialect), and every C name in the
+    /// intrinsic table.
     /// </summary>
     private static readonly HashSet<string> Reserved = new(new[]
     {
@@ -72,6 +79,7 @@ internal static class KernelTypes
         "uint2", "uint3", "uint4", "uint8", "uint16", "image2d_t", "image3d_t", "sampler_t", "event_t",
         "warpSize", "main", "asm", "template", "typename",
         "fmod", "fmodf", "atomic_cmpxchg", "INFINITY", "NAN", "NULL",
+        "vload2", "vload4", "vstore2", "vstore4", "make_float2", "make_float4",
     }.Concat(Intrinsics.CNames()));
 
     /// <summary>The C name of a C# identifier: unchanged unless C reserves it, then with a trailing '_'.</summary>

@@ -123,6 +123,15 @@ public class DiagnosticTests
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; Span<float> t = s;"), "t = s" },
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; s = stackalloc float[8];"), "s = stackalloc float[8]" },
         { "GV0003", Kernel("", parameters: "Span<float> s"), "s" },
+        // GV0023 vector access
+        { "GV0023", Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n"), "k.Load4(4 * i)" },
+        { "GV0023", Kernel("u.Store2(0, new Float2(1f, 2f));", parameters: "ReadWriteView<uint> u, int n"), "u.Store2(0, new Float2(1f, 2f))" },
+        { "GV0023", Kernel("var tile = Group.Shared<Float4>(16);"), "Group.Shared<Float4>(16)" },
+        { "GV0023", Kernel("var v = new Float4();"), "new Float4()" },
+        { "GV0023", Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };"), "new Float4(1f, 2f, 3f, 4f) { }" },
+        { "GV0023", Kernel("var text = a.Load2(0).ToString();"), "a.Load2(0).ToString()" },
+        { "GV0003", Kernel("", parameters: "Float4 v"), "v" },
+        { "GV0003", Kernel("", parameters: "ReadOnlyView<Float4> v"), "v" },
     };
 
     [Theory]
@@ -162,6 +171,12 @@ public class DiagnosticTests
         Assert.Contains("Group.Shared<T>(N)", Message(Kernel("var scratch = new float[4];")));
         Assert.Contains("use if/else", Message(Kernel("switch (n) { case 0: break; }")));
         Assert.Contains("pass lengths as int parameters", Message(Kernel("int length = a.Length;")));
+        Assert.Contains("declare Group.Shared<float>(4 * N) and use Load4/Store4", Message(Kernel("var tile = Group.Shared<Float4>(16);")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "Float4 v")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "ReadOnlyView<Float2> v")));
+        Assert.Contains("Float4 has no settable members", Message(Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };")));
+        Assert.Contains("as in 'new Float2(x, y)'", Message(Kernel("Float2 v = new();")));
+        Assert.Contains("is on a ReadOnlyView<int>", Message(Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n")));
         Assert.Contains("Down -> Down", Message(Kernel("b[i] = Down(a[i]);", members: "[DeviceFunction] public static float Down(float x) => x < 1f ? x : Down(x - 1f);")));
     }
 

@@ -20,7 +20,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor ParameterType = Error(
         "GV0003", "Unsupported parameter",
-        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int or uint, and scalars int, uint, float or bool (device functions may also take SharedArray<T>)");
+        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int, uint, Half or BFloat16, and scalars int, uint, float or bool (device functions may also take SharedArray<T>)");
 
     public static readonly DiagnosticDescriptor UnsupportedType = Error(
         "GV0004", "Unsupported type",
@@ -68,7 +68,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor SharedMemory = Error(
         "GV0015", "Invalid group-shared array",
-        "Group.Shared {0}; declare it at the top level of a kernel body as 'var name = Group.Shared<float>(N);' with N a positive compile-time constant, and T float, int or uint");
+        "Group.Shared {0}; declare it at the top level of a kernel body as 'var name = Group.Shared<float>(N);' with N a positive compile-time constant, and T float, int, uint, Half or BFloat16");
 
     public static readonly DiagnosticDescriptor DuplicateName = Error(
         "GV0016", "Duplicate kernel or device function name",
@@ -93,6 +93,10 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor UnmappedIntrinsic = Error(
         "GV0021", "Intrinsic without an OpenCL C/CUDA C mapping",
         "'{0}' has no OpenCL C/CUDA C mapping yet; add its spellings to the intrinsic table in src/Kernels/Generator/Intrinsics.cs");
+
+    public static readonly DiagnosticDescriptor Storage16 = Error(
+        "GV0024", "16-bit float used other than as storage",
+        "'{0}' {1}; Half and BFloat16 are storage only: load with '(float)view[i]', compute in float, and store with 'view[i] = (Half)x;' or 'view[i] = (BFloat16)x;'");
 
     private static DiagnosticDescriptor Error(string id, string title, string message) =>
         new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true,
@@ -121,6 +125,7 @@ internal static class Diagnostics
         "GV0019" => DeviceFunctionSignature,
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
+        "GV0024" => Storage16,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };
 }

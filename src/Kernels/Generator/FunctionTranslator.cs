@@ -13,7 +13,7 @@ namespace GpuViT.Kernels.Generator;
 /// statement, keeping the C# names. Whatever it does not know is a GV diagnostic: the language
 /// is an allow-list, so nothing unsupported can slip through into the C source.
 /// </summary>
-internal sealed class FunctionTranslator
+internal sealed partial class FunctionTranslator
 {
     private readonly SemanticModel _model;
     private readonly Dialect _dialect;
@@ -89,7 +89,7 @@ internal sealed class FunctionTranslator
             return true;
         }
 
-        string? element = KernelTypes.Scalar(method.TypeArguments[0]);
+        string? element = KernelTypes.Scalar(method.TypeArguments[0]) ?? KernelTypes.Storage16(method.TypeArguments[0]);
         if (element is null or "bool")
         {
             Report(Diagnostics.SharedMemory, call, $"of '{method.TypeArguments[0].ToDisplayString()}' is not supported");
@@ -359,6 +359,11 @@ internal sealed class FunctionTranslator
     /// <summary>Translates an expression; reports at most one diagnostic for the innermost fault.</summary>
     private string Expression(ExpressionSyntax expression)
     {
+        if (Storage16Access(expression) is { } storage16)
+        {
+            return storage16;
+        }
+
         int before = _diagnostics.Count;
         string text = ExpressionCore(expression);
         if (_diagnostics.Count == before)
@@ -649,6 +654,11 @@ internal sealed class FunctionTranslator
             return Expression(element.Expression) + "[/* error */]";
         }
 
+        if (Storage16Element(element) is not null)
+        {
+            return Fail(Diagnostics.Storage16, element, Show(element), "reads or writes a 16-bit element outside the two storage forms");
+        }
+
         if (element.ArgumentList.Arguments.Count != 1
             || element.ArgumentList.Arguments[0].Expression is RangeExpressionSyntax or PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.IndexExpression })
         {
@@ -761,6 +771,12 @@ internal sealed class FunctionTranslator
         if (KernelTypes.IsKernelThread(type) || KernelTypes.IsInt3(type))
         {
             Report(Diagnostics.ThreadUse, site, Show(site));
+            return;
+        }
+
+        if (KernelTypes.Storage16(type) is not null)
+        {
+            Report(Diagnostics.Storage16, site, Show(site), "is a 16-bit value (" + type!.Name + "), which kernels do not compute on");
             return;
         }
 

@@ -119,11 +119,14 @@ internal static class KernelTranslation
         bool usesBarrier = kernel.UsesBarrier || functions.Any(f => f.Translator.UsesBarrier);
         bool floatAtomicGlobal = kernel.UsesFloatAtomicGlobal || functions.Any(f => f.Translator.UsesFloatAtomicGlobal);
         bool floatAtomicShared = kernel.UsesFloatAtomicShared || functions.Any(f => f.Translator.UsesFloatAtomicShared);
+        bool usesHalf = kernel.UsesHalf || functions.Any(f => f.Translator.UsesHalf);
+        bool usesBFloat16 = kernel.UsesBFloat16 || functions.Any(f => f.Translator.UsesBFloat16);
 
         var source = new StringBuilder();
         source.Append("// Kernel ").Append(method.Name).Append(" (").Append(method.ContainingType.ToDisplayString()).Append('.').Append(method.Name)
             .Append("), translated from C# to ").Append(dialect.Name).Append(" by GpuViT at build time; edit the C# source instead.\n\n");
         source.Append(dialect.Prelude(floatAtomicGlobal, floatAtomicShared));
+        source.Append(dialect.Storage16Prelude(usesHalf, usesBFloat16));
 
         if (functions.Count > 0)
         {
@@ -160,7 +163,7 @@ internal static class KernelTranslation
         return new Program
         {
             Source = source.ToString(),
-            SharedMemoryBytes = kernel.Shared.Sum(s => s.Length * 4),
+            SharedMemoryBytes = kernel.Shared.Sum(s => s.Length * (s.Element is "half" or "ushort" or "unsigned short" ? 2 : 4)),
             UsesBarrier = usesBarrier,
             DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
         };
@@ -336,12 +339,13 @@ internal static class KernelTranslation
         {
             string access = view.Kind == "ReadOnlyView" ? "ReadOnly" : "ReadWrite";
             info = new ParameterInfo(parameter.Name, "Buffer", Capitalise(view.Element), access,
-                "global::GpuViT.Kernels." + view.Kind + "<" + view.Element + ">");
+                "global::GpuViT.Kernels." + view.Kind + "<" + KernelTypes.CSharpElement(view.Element) + ">");
         }
         else
         {
             problem ??= "has type " + parameter.Type.ToDisplayString()
-                + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty);
+                + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty)
+                + (KernelTypes.Storage16(parameter.Type) is not null ? " (a 16-bit float is storage only: pass a float, or a view of Half or BFloat16)" : string.Empty);
         }
 
         if (problem is not null)
@@ -353,7 +357,12 @@ internal static class KernelTranslation
         return info;
     }
 
-    private static string Capitalise(string scalar) => scalar == "uint" ? "UInt" : char.ToUpperInvariant(scalar[0]) + scalar.Substring(1);
+    private static string Capitalise(string scalar) => scalar switch
+    {
+        "uint" => "UInt",
+        "bfloat16" => "BFloat16",
+        _ => char.ToUpperInvariant(scalar[0]) + scalar.Substring(1),
+    };
 
     private static Location ParameterLocation(IParameterSymbol parameter, Location fallback) =>
         parameter.Locations.FirstOrDefault() ?? fallback;

@@ -112,6 +112,19 @@ public class DiagnosticTests
         // GV0021 a member of an intrinsic class that the intrinsic table lacks
         { "GV0021", Kernel("b[i] = KernelMath.Sin(a[i]);") + IntrinsicTableTests.KernelMathWithSin, "KernelMath.Sin" },
         { "GV0021", Kernel("b[i] = (float)thread.Lane.X;") + IntrinsicTableTests.KernelThreadWithLane, "thread.Lane" },
+
+        // GV0024 16-bit floats other than as storage
+        { "GV0024", Kernel("Half x = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters), "o[i] += (Half)1f" },
+        { "GV0024", Kernel("o[i] = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] = (Half)n;", parameters: Storage16Parameters), "(Half)n" },
+        { "GV0024", Kernel("int k = (int)h[i];", parameters: Storage16Parameters), "(int)h[i]" },
+        { "GV0024", Kernel("float y = (float)(h[i] + h[i]);", parameters: Storage16Parameters), "h[i] + h[i]" },
+        { "GV0024", Kernel("float y = (float)(o[i] = (Half)1f);", parameters: Storage16Parameters), "o[i] = (Half)1f" },
+        { "GV0024", Kernel("float y = (float)(BFloat16)1f;", parameters: Storage16Parameters), "BFloat16" },
+        { "GV0024", Kernel("o[i]++;", parameters: Storage16Parameters), "o[i]" },
+        { "GV0024", Kernel("var s = Group.Shared<BFloat16>(4); s[0] = bo[i];", parameters: Storage16Parameters), "bo[i]" },
+        { "GV0003", Kernel("", parameters: "Half scale"), "scale" },
     };
 
     [Theory]
@@ -137,7 +150,7 @@ public class DiagnosticTests
             .ToArray();
         string[] tested = Cases.Select(row => row.Data.Item1).Distinct().Order().ToArray();
 
-        Assert.Equal(21, declared.Length);
+        Assert.Equal(22, declared.Length);
         Assert.Equal(declared, tested);
     }
 
@@ -170,6 +183,20 @@ public class DiagnosticTests
 
         Assert.Equal(["GV0006"], result.Ids);
     }
+
+    [Fact]
+    public void Sixteen_bit_messages_show_the_two_storage_forms()
+    {
+        string message = Message(Kernel("Half x = h[i];", parameters: Storage16Parameters));
+        Assert.Contains("'(float)view[i]'", message);
+        Assert.Contains("'view[i] = (Half)x;'", message);
+        Assert.Contains("'view[i] = (BFloat16)x;'", message);
+        Assert.Contains("(Half)(float)x", Message(Kernel("o[i] = (Half)n;", parameters: Storage16Parameters)));
+        Assert.Contains("16-bit", Message(Kernel("", parameters: "Half scale")));
+        Assert.Contains("compound assignment", Message(Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters)));
+    }
+
+    private const string Storage16Parameters = "ReadOnlyView<Half> h, ReadWriteView<Half> o, ReadWriteView<BFloat16> bo, int n";
 
     private static string Message(string source) => Assert.Single(Run(source).GeneratorDiagnostics).GetMessage();
 }

@@ -281,7 +281,8 @@ internal static class KernelTranslation
             string? scalar = KernelTypes.Scalar(method.ReturnType);
             if (scalar is null || method.ReturnsByRef || method.ReturnsByRefReadonly)
             {
-                Signature("returns " + method.ReturnType.ToDisplayString());
+                Signature("returns " + method.ReturnType.ToDisplayString()
+                    + (KernelTypes.Storage16(method.ReturnType) is not null ? " (a 16-bit float is storage only: return a float and store it with a cast)" : string.Empty));
             }
             else
             {

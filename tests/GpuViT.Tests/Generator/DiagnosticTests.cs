@@ -125,6 +125,7 @@ public class DiagnosticTests
         { "GV0024", Kernel("o[i]++;", parameters: Storage16Parameters), "o[i]" },
         { "GV0024", Kernel("var s = Group.Shared<BFloat16>(4); s[0] = bo[i];", parameters: Storage16Parameters), "bo[i]" },
         { "GV0003", Kernel("", parameters: "Half scale"), "scale" },
+        { "GV0019", "using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }", "Narrow" },
     };
 
     [Theory]
@@ -193,6 +194,7 @@ public class DiagnosticTests
         Assert.Contains("'view[i] = (BFloat16)x;'", message);
         Assert.Contains("(Half)(float)x", Message(Kernel("o[i] = (Half)n;", parameters: Storage16Parameters)));
         Assert.Contains("16-bit", Message(Kernel("", parameters: "Half scale")));
+        Assert.Contains("16-bit", Message("using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }"));
         Assert.Contains("compound assignment", Message(Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters)));
     }
 

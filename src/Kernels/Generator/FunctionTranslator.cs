@@ -98,7 +98,7 @@ internal sealed partial class FunctionTranslator
             return true;
         }
 
-        string? element = KernelTypes.Scalar(method.TypeArguments[0]);
+        string? element = KernelTypes.Scalar(method.TypeArguments[0]) ?? KernelTypes.Storage16(method.TypeArguments[0]);
         if (element is null && ReportSharedVector(call, method.TypeArguments[0]))
         {
             return true;
@@ -395,6 +395,11 @@ internal sealed partial class FunctionTranslator
     /// <summary>Translates an expression; reports at most one diagnostic for the innermost fault.</summary>
     private string Expression(ExpressionSyntax expression)
     {
+        if (Storage16Access(expression) is { } storage16)
+        {
+            return storage16;
+        }
+
         int before = _diagnostics.Count;
         string text = ExpressionCore(expression);
         if (_diagnostics.Count == before)
@@ -725,6 +730,11 @@ internal sealed partial class FunctionTranslator
             return Expression(element.Expression) + "[/* error */]";
         }
 
+        if (Storage16Element(element) is not null)
+        {
+            return Fail(Diagnostics.Storage16, element, Show(element), "reads or writes a 16-bit element outside the two storage forms");
+        }
+
         if (element.ArgumentList.Arguments.Count != 1
             || element.ArgumentList.Arguments[0].Expression is RangeExpressionSyntax or PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.IndexExpression })
         {
@@ -843,6 +853,12 @@ internal sealed partial class FunctionTranslator
         if (KernelTypes.IsKernelThread(type) || KernelTypes.IsInt3(type))
         {
             Report(Diagnostics.ThreadUse, site, Show(site));
+            return;
+        }
+
+        if (KernelTypes.Storage16(type) is not null)
+        {
+            Report(Diagnostics.Storage16, site, Show(site), "is a 16-bit value (" + type!.Name + "), which kernels do not compute on");
             return;
         }
 

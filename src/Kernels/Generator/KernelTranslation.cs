@@ -137,6 +137,8 @@ internal static class KernelTranslation
         string SignatureWithScratch(string signature) => scratchWords == 0
             ? signature
             : signature.Substring(0, signature.Length - 1) + (signature.EndsWith("()", System.StringComparison.Ordinal) ? string.Empty : ", ") + scratchParameter + ")";
+        bool usesHalf = kernel.UsesHalf || functions.Any(f => f.Translator.UsesHalf);
+        bool usesBFloat16 = kernel.UsesBFloat16 || functions.Any(f => f.Translator.UsesBFloat16);
 
         var source = new StringBuilder();
         source.Append("// Kernel ").Append(method.Name).Append(" (").Append(method.ContainingType.ToDisplayString()).Append('.').Append(method.Name)
@@ -150,6 +152,7 @@ internal static class KernelTranslation
                 source.Append(prelude.TrimEnd('\n')).Append("\n\n");
             }
         }
+        source.Append(dialect.Storage16Prelude(usesHalf, usesBFloat16));
 
         if (functions.Count > 0)
         {
@@ -209,7 +212,7 @@ internal static class KernelTranslation
                 bytes = (bytes + 15) / 16 * 16;
             }
 
-            bytes += length * 4;
+            bytes += length * (element is "half" or "ushort" or "unsigned short" ? 2 : 4);
         }
 
         return bytes;
@@ -328,7 +331,8 @@ internal static class KernelTranslation
             string? vector = KernelTypes.Vector(method.ReturnType);
             if ((scalar is null && vector is null) || method.ReturnsByRef || method.ReturnsByRefReadonly)
             {
-                Signature("returns " + method.ReturnType.ToDisplayString());
+                Signature("returns " + method.ReturnType.ToDisplayString()
+                    + (KernelTypes.Storage16(method.ReturnType) is not null ? " (a 16-bit float is storage only: return a float and store it with a cast)" : string.Empty));
             }
             else
             {
@@ -401,14 +405,15 @@ internal static class KernelTranslation
         {
             string access = view.Kind == "ReadOnlyView" ? "ReadOnly" : "ReadWrite";
             info = new ParameterInfo(parameter.Name, "Buffer", Capitalise(view.Element), access,
-                "global::GpuViT.Kernels." + view.Kind + "<" + view.Element + ">");
+                "global::GpuViT.Kernels." + view.Kind + "<" + KernelTypes.CSharpElement(view.Element) + ">");
         }
         else
         {
             problem ??= "has type " + parameter.Type.ToDisplayString()
                 + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty)
                 + (KernelTypes.RegisterArray(parameter.Type) is not null ? " (a kernel makes its register arrays with stackalloc)" : string.Empty)
-                + (IsOrHoldsVector(parameter.Type) ? " (pass a ReadOnlyView<float> and Load2/Load4 from it)" : string.Empty);
+                + (IsOrHoldsVector(parameter.Type) ? " (pass a ReadOnlyView<float> and Load2/Load4 from it)" : string.Empty)
+                + (KernelTypes.Storage16(parameter.Type) is not null ? " (a 16-bit float is storage only: pass a float, or a view of Half or BFloat16)" : string.Empty);
         }
 
         if (problem is not null)
@@ -425,7 +430,12 @@ internal static class KernelTranslation
         KernelTypes.Vector(type) is not null
         || (type is INamedTypeSymbol { IsGenericType: true } named && named.TypeArguments.Any(argument => KernelTypes.Vector(argument) is not null));
 
-    private static string Capitalise(string scalar) => scalar == "uint" ? "UInt" : char.ToUpperInvariant(scalar[0]) + scalar.Substring(1);
+    private static string Capitalise(string scalar) => scalar switch
+    {
+        "uint" => "UInt",
+        "bfloat16" => "BFloat16",
+        _ => char.ToUpperInvariant(scalar[0]) + scalar.Substring(1),
+    };
 
     private static Location ParameterLocation(IParameterSymbol parameter, Location fallback) =>
         parameter.Locations.FirstOrDefault() ?? fallback;

@@ -132,6 +132,19 @@ public class DiagnosticTests
         { "GV0023", Kernel("var text = a.Load2(0).ToString();"), "a.Load2(0).ToString()" },
         { "GV0003", Kernel("", parameters: "Float4 v"), "v" },
         { "GV0003", Kernel("", parameters: "ReadOnlyView<Float4> v"), "v" },
+        // GV0024 16-bit floats other than as storage
+        { "GV0024", Kernel("Half x = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters), "o[i] += (Half)1f" },
+        { "GV0024", Kernel("o[i] = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] = (Half)n;", parameters: Storage16Parameters), "(Half)n" },
+        { "GV0024", Kernel("int k = (int)h[i];", parameters: Storage16Parameters), "(int)h[i]" },
+        { "GV0024", Kernel("float y = (float)(h[i] + h[i]);", parameters: Storage16Parameters), "h[i] + h[i]" },
+        { "GV0024", Kernel("float y = (float)(o[i] = (Half)1f);", parameters: Storage16Parameters), "o[i] = (Half)1f" },
+        { "GV0024", Kernel("float y = (float)(BFloat16)1f;", parameters: Storage16Parameters), "BFloat16" },
+        { "GV0024", Kernel("o[i]++;", parameters: Storage16Parameters), "o[i]" },
+        { "GV0024", Kernel("var s = Group.Shared<BFloat16>(4); s[0] = bo[i];", parameters: Storage16Parameters), "bo[i]" },
+        { "GV0003", Kernel("", parameters: "Half scale"), "scale" },
+        { "GV0019", "using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }", "Narrow" },
     };
 
     [Theory]
@@ -197,6 +210,21 @@ public class DiagnosticTests
 
         Assert.Equal(["GV0006"], result.Ids);
     }
+
+    [Fact]
+    public void Sixteen_bit_messages_show_the_two_storage_forms()
+    {
+        string message = Message(Kernel("Half x = h[i];", parameters: Storage16Parameters));
+        Assert.Contains("'(float)view[i]'", message);
+        Assert.Contains("'view[i] = (Half)x;'", message);
+        Assert.Contains("'view[i] = (BFloat16)x;'", message);
+        Assert.Contains("(Half)(float)x", Message(Kernel("o[i] = (Half)n;", parameters: Storage16Parameters)));
+        Assert.Contains("16-bit", Message(Kernel("", parameters: "Half scale")));
+        Assert.Contains("16-bit", Message("using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }"));
+        Assert.Contains("compound assignment", Message(Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters)));
+    }
+
+    private const string Storage16Parameters = "ReadOnlyView<Half> h, ReadWriteView<Half> o, ReadWriteView<BFloat16> bo, int n";
 
     private static string Message(string source) => Assert.Single(Run(source).GeneratorDiagnostics).GetMessage();
 }

@@ -44,11 +44,11 @@ public sealed class VectorKernelTests(TestDevices devices) : IClassFixture<TestD
 
     [Theory]
     [KernelBackendData]
-    public void ReverseThroughShared_reverses_each_group(string backend)
+    public void ReverseQuadsThroughShared_reverses_each_group(string backend)
     {
         int groups = 3, perGroup = 4 * VectorKernels.ReverseGroup;
         float[] x = TestData.Random(groups * perGroup, 23), y = new float[groups * perGroup];
-        devices.Launch(backend, T.ReverseThroughShared, Int3.Size(groups), Int3.Size(VectorKernels.ReverseGroup), x, y);
+        devices.Launch(backend, T.ReverseQuadsThroughShared, Int3.Size(groups), Int3.Size(VectorKernels.ReverseGroup), x, y);
 
         float[] expected = Enumerable.Range(0, groups).SelectMany(g => x.Skip(g * perGroup).Take(perGroup).Reverse()).ToArray();
         Assert.Equal(expected, y);
@@ -82,7 +82,7 @@ public sealed class VectorKernelTests(TestDevices devices) : IClassFixture<TestD
     public void Vector_accesses_map_to_their_C_forms()
     {
         KernelDescriptor scale = AllKernels.Get("ScaleQuads");
-        KernelDescriptor reverse = AllKernels.Get("ReverseThroughShared");
+        KernelDescriptor reverse = AllKernels.Get("ReverseQuadsThroughShared");
 
         Assert.Contains("float4 v = vload4(0, x + (4 * q));", scale.OpenCLSource);
         Assert.Contains("float4 v = *(const float4*)(x + (4 * q));", scale.CudaSource);

@@ -42,7 +42,7 @@ public static class VectorKernels
     /// device function) and a pair (Load2), and writes the quad with its components reversed.
     /// </summary>
     [Kernel]
-    public static void ReverseThroughShared(KernelThread thread, ReadOnlyView<float> x, ReadWriteView<float> y)
+    public static void ReverseQuadsThroughShared(KernelThread thread, ReadOnlyView<float> x, ReadWriteView<float> y)
     {
         var tile = Group.Shared<float>(4 * ReverseGroup);
         int lane = thread.Local.X;

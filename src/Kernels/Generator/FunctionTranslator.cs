@@ -98,7 +98,12 @@ internal sealed partial class FunctionTranslator
             return true;
         }
 
-        string? element = KernelTypes.Scalar(method.TypeArguments[0]);
+        string? element = KernelTypes.Scalar(method.TypeArguments[0]) ?? KernelTypes.Storage16(method.TypeArguments[0]);
+        if (element is null && ReportSharedVector(call, method.TypeArguments[0]))
+        {
+            return true;
+        }
+
         if (element is null or "bool")
         {
             Report(Diagnostics.SharedMemory, call, $"of '{method.TypeArguments[0].ToDisplayString()}' is not supported");
@@ -310,6 +315,11 @@ internal sealed partial class FunctionTranslator
             return null;
         }
 
+        if (KernelTypes.Vector(type) is { } vector)
+        {
+            return vector;
+        }
+
         ReportType(type, site);
         return null;
     }
@@ -389,6 +399,11 @@ internal sealed partial class FunctionTranslator
     /// <summary>Translates an expression; reports at most one diagnostic for the innermost fault.</summary>
     private string Expression(ExpressionSyntax expression)
     {
+        if (Storage16Access(expression) is { } storage16)
+        {
+            return storage16;
+        }
+
         int before = _diagnostics.Count;
         string text = ExpressionCore(expression);
         if (_diagnostics.Count == before)
@@ -440,6 +455,9 @@ internal sealed partial class FunctionTranslator
 
             case CastExpressionSyntax cast:
                 return Cast(cast);
+
+            case BaseObjectCreationExpressionSyntax creation when KernelTypes.Vector(_model.GetTypeInfo(creation).Type) is { } vector:
+                return VectorCreation(creation, vector);
 
             case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax or ArrayCreationExpressionSyntax
                 or ImplicitArrayCreationExpressionSyntax or StackAllocArrayCreationExpressionSyntax
@@ -543,6 +561,11 @@ internal sealed partial class FunctionTranslator
             return IntrinsicOrReport(index, inner) is { } intrinsic ? _dialect.ThreadIndex(intrinsic, dimension) : Error;
         }
 
+        if (VectorMember(member) is { } component)
+        {
+            return component;
+        }
+
         if (ThreadScalar(member) is { } threadScalar)
         {
             return threadScalar;
@@ -613,6 +636,11 @@ internal sealed partial class FunctionTranslator
             {
                 return Fail(Diagnostics.UnsupportedExpression, argument, Show(argument), " (pass arguments by position)");
             }
+        }
+
+        if (VectorCall(call, method) is { } vectorAccess)
+        {
+            return vectorAccess;
         }
 
         if (intrinsic is not null && intrinsic.Class is not ("Group" or "KernelThread"))
@@ -709,6 +737,11 @@ internal sealed partial class FunctionTranslator
         {
             // Reports what the receiver is: a static array (captured state), an array type, ...
             return Expression(element.Expression) + "[/* error */]";
+        }
+
+        if (Storage16Element(element) is not null)
+        {
+            return Fail(Diagnostics.Storage16, element, Show(element), "reads or writes a 16-bit element outside the two storage forms");
         }
 
         if (element.ArgumentList.Arguments.Count != 1
@@ -812,7 +845,8 @@ internal sealed partial class FunctionTranslator
         foreach (ITypeSymbol? type in new[] { info.Type, info.ConvertedType })
         {
             if (type is null || type.SpecialType == SpecialType.System_Void || KernelTypes.Scalar(type) is not null
-                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null)
+                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null
+                || KernelTypes.Vector(type) is not null)
             {
                 continue;
             }
@@ -833,6 +867,12 @@ internal sealed partial class FunctionTranslator
         if (KernelTypes.IsKernelThread(type) || KernelTypes.IsInt3(type))
         {
             Report(Diagnostics.ThreadUse, site, Show(site));
+            return;
+        }
+
+        if (KernelTypes.Storage16(type) is not null)
+        {
+            Report(Diagnostics.Storage16, site, Show(site), "is a 16-bit value (" + type!.Name + "), which kernels do not compute on");
             return;
         }
 

@@ -127,6 +127,8 @@ internal static class LaunchChecks
         ElementType.Float => "float",
         ElementType.Int => "int",
         ElementType.UInt => "uint",
+        ElementType.Half => "Half",
+        ElementType.BFloat16 => "BFloat16",
         _ => "bool",
     };
 }

@@ -10,7 +10,7 @@ public sealed class WarpAndCopyEmulatorTests
 
     private static KernelDescriptor Describe(string name, KernelBody body, bool usesWarp = true) => new(
         name, typeof(WarpAndCopyEmulatorTests).FullName!, [new KernelParameter("output", ParameterKind.Buffer, ElementType.Float, BufferAccess.ReadWrite)],
-        0, usesBarrier: true, 0, 0, "", "", body)
+        0, usesBarrier: true, "", "", body)
     { UsesWarp = usesWarp };
 
     private static async Task<KernelEmulationException> Fails(KernelDescriptor kernel, Int3 groupSize, float[] output) =>

@@ -123,6 +123,28 @@ public class DiagnosticTests
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; Span<float> t = s;"), "t = s" },
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; s = stackalloc float[8];"), "s = stackalloc float[8]" },
         { "GV0003", Kernel("", parameters: "Span<float> s"), "s" },
+        // GV0023 vector access
+        { "GV0023", Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n"), "k.Load4(4 * i)" },
+        { "GV0023", Kernel("u.Store2(0, new Float2(1f, 2f));", parameters: "ReadWriteView<uint> u, int n"), "u.Store2(0, new Float2(1f, 2f))" },
+        { "GV0023", Kernel("var tile = Group.Shared<Float4>(16);"), "Group.Shared<Float4>(16)" },
+        { "GV0023", Kernel("var v = new Float4();"), "new Float4()" },
+        { "GV0023", Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };"), "new Float4(1f, 2f, 3f, 4f) { }" },
+        { "GV0023", Kernel("var text = a.Load2(0).ToString();"), "a.Load2(0).ToString()" },
+        { "GV0003", Kernel("", parameters: "Float4 v"), "v" },
+        { "GV0003", Kernel("", parameters: "ReadOnlyView<Float4> v"), "v" },
+        // GV0024 16-bit floats other than as storage
+        { "GV0024", Kernel("Half x = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters), "o[i] += (Half)1f" },
+        { "GV0024", Kernel("o[i] = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] = (Half)n;", parameters: Storage16Parameters), "(Half)n" },
+        { "GV0024", Kernel("int k = (int)h[i];", parameters: Storage16Parameters), "(int)h[i]" },
+        { "GV0024", Kernel("float y = (float)(h[i] + h[i]);", parameters: Storage16Parameters), "h[i] + h[i]" },
+        { "GV0024", Kernel("float y = (float)(o[i] = (Half)1f);", parameters: Storage16Parameters), "o[i] = (Half)1f" },
+        { "GV0024", Kernel("float y = (float)(BFloat16)1f;", parameters: Storage16Parameters), "BFloat16" },
+        { "GV0024", Kernel("o[i]++;", parameters: Storage16Parameters), "o[i]" },
+        { "GV0024", Kernel("var s = Group.Shared<BFloat16>(4); s[0] = bo[i];", parameters: Storage16Parameters), "bo[i]" },
+        { "GV0003", Kernel("", parameters: "Half scale"), "scale" },
+        { "GV0019", "using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }", "Narrow" },
 
         // GV0025 a warp operation that only some threads evaluate
         { "GV0025", Kernel("bool big = i > 3 && Warp.Sum(a[i]) > 1f;"), "Warp.Sum(a[i])" },
@@ -173,6 +195,12 @@ public class DiagnosticTests
         Assert.Contains("Group.Shared<T>(N)", Message(Kernel("var scratch = new float[4];")));
         Assert.Contains("use if/else", Message(Kernel("switch (n) { case 0: break; }")));
         Assert.Contains("pass lengths as int parameters", Message(Kernel("int length = a.Length;")));
+        Assert.Contains("declare Group.Shared<float>(4 * N) and use Load4/Store4", Message(Kernel("var tile = Group.Shared<Float4>(16);")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "Float4 v")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "ReadOnlyView<Float2> v")));
+        Assert.Contains("Float4 has no settable members", Message(Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };")));
+        Assert.Contains("as in 'new Float2(x, y)'", Message(Kernel("Float2 v = new();")));
+        Assert.Contains("is on a ReadOnlyView<int>", Message(Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n")));
         Assert.Contains("Down -> Down", Message(Kernel("b[i] = Down(a[i]);", members: "[DeviceFunction] public static float Down(float x) => x < 1f ? x : Down(x - 1f);")));
     }
 
@@ -193,6 +221,21 @@ public class DiagnosticTests
 
         Assert.Equal(["GV0006"], result.Ids);
     }
+
+    [Fact]
+    public void Sixteen_bit_messages_show_the_two_storage_forms()
+    {
+        string message = Message(Kernel("Half x = h[i];", parameters: Storage16Parameters));
+        Assert.Contains("'(float)view[i]'", message);
+        Assert.Contains("'view[i] = (Half)x;'", message);
+        Assert.Contains("'view[i] = (BFloat16)x;'", message);
+        Assert.Contains("(Half)(float)x", Message(Kernel("o[i] = (Half)n;", parameters: Storage16Parameters)));
+        Assert.Contains("16-bit", Message(Kernel("", parameters: "Half scale")));
+        Assert.Contains("16-bit", Message("using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }"));
+        Assert.Contains("compound assignment", Message(Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters)));
+    }
+
+    private const string Storage16Parameters = "ReadOnlyView<Half> h, ReadWriteView<Half> o, ReadWriteView<BFloat16> bo, int n";
 
     private static string Message(string source) => Assert.Single(Run(source).GeneratorDiagnostics).GetMessage();
 }

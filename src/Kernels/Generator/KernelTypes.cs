@@ -100,6 +100,9 @@ internal static class KernelTypes
         "fmod", "fmodf", "atomic_cmpxchg", "INFINITY", "NAN", "NULL",
         "vload2", "vload4", "vstore2", "vstore4", "make_float2", "make_float4",
         "vload_half", "vstore_half_rte", "as_float", "as_uint", "__float_as_uint", "__uint_as_float",
+
+        // The group-copy macros expand in the kernel body and call these.
+        "async_work_group_copy", "wait_group_events",
     }.Concat(Intrinsics.CNames()));
 
     /// <summary>The C name of a C# identifier: unchanged unless C reserves it, then with a trailing '_'.</summary>

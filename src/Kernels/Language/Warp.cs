@@ -66,9 +66,13 @@ public static class Warp
     private static T Exchange<T>(WarpShuffle.Mode mode, T value, int argument) where T : unmanaged
     {
         WarpShuffle operation = WarpShuffle.For(mode);
-        return (T)GroupContext.Require(operation.Name).Collective(operation, new WarpShuffle.Input(value, argument))!;
+        return (T)Context(operation).Collective(operation, new WarpShuffle.Input(value, argument))!;
     }
 
     private static T Reduce<T>(WarpReduction operation, T value) where T : unmanaged =>
-        (T)GroupContext.Require(operation.Name).Collective(operation, value)!;
+        (T)Context(operation).Collective(operation, value)!;
+
+    private static IGroupContext Context(CollectiveOperation operation) =>
+        GroupContext.Current ?? throw new InvalidOperationException(
+            $"{operation.Name} can only run inside a kernel launched on the emulator (KernelEmulator.Launch).");
 }

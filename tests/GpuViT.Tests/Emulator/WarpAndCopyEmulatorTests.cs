@@ -151,6 +151,14 @@ public sealed class WarpAndCopyEmulatorTests
         }
     }
 
+    [Fact]
+    public void Warp_operations_outside_a_kernel_say_where_they_run()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Warp.ShuffleXor(1, 1));
+
+        Assert.Equal("Warp.ShuffleXor can only run inside a kernel launched on the emulator (KernelEmulator.Launch).", error.Message);
+    }
+
     // ---- group copies ---------------------------------------------------------------------
 
     private static readonly float[] s_source = Enumerable.Range(0, 100).Select(i => (float)i).ToArray();

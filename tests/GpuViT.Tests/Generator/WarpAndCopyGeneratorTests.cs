@@ -1,3 +1,4 @@
+using System.Globalization;
 using static GpuViT.Tests.Generator.GeneratorHarness;
 
 namespace GpuViT.Tests.Generator;
@@ -31,6 +32,22 @@ public sealed class WarpAndCopyGeneratorTests
         Assert.Contains("s += __shfl_xor_sync(0xffffffffu, s, 1);", result.KernelSource("cudaSource"));
         Assert.Contains("UsesWarp = true", result.Catalog);
     }
+
+    [Fact]
+    public void Misuse_messages_say_what_to_write_instead()
+    {
+        Assert.Equal(
+            "'Warp.Sum(a[i])' is evaluated by only some threads (the right operand of '&&'); every thread of the group must reach " +
+            "every warp operation together, so call it unconditionally into a local first (float s = Warp.Sum(v);) and use the local there",
+            Message(Kernel("bool big = i > 3 && Warp.Sum(a[i]) > 1f;")));
+        Assert.Equal(
+            "'Group.WaitCopies()' is in a device function (the copies' state lives in the kernel body: call it there); " +
+            "Group.CopyAsync(...) and Group.WaitCopies() are statements of their own in a kernel body, reached by every thread of the group",
+            Message(Kernel("Wait();", members: "[DeviceFunction] public static void Wait() { Group.WaitCopies(); }")));
+        Assert.StartsWith("'Group.WaitCopies()' is inside an expression; ", Message(Kernel("for (int k = 0; k < n; k++, Group.WaitCopies()) { }")));
+    }
+
+    private static string Message(string source) => Assert.Single(Run(source).GeneratorDiagnostics).GetMessage(CultureInfo.InvariantCulture);
 
     [Fact]
     public void Lane_and_warp_alone_need_neither_whole_warps_nor_the_barrier_runner()

@@ -650,7 +650,8 @@ internal sealed partial class FunctionTranslator
 
         if (intrinsic is { Class: "Group" })
         {
-            return method.Name == "Barrier" ? Fail(Diagnostics.Barrier, call, Show(call.Parent ?? call))
+            return method.Name == "Barrier"
+                ? Fail(Diagnostics.Barrier, call, Show(call.Parent ?? call))
                 : IsGroupCopy(call) ? Fail(Diagnostics.GroupCopy, call, Show(call), "is inside an expression")
                 : Fail(Diagnostics.SharedMemory, call, "must initialise a local at the top level of a kernel body");
         }

@@ -106,6 +106,7 @@ internal static class Intrinsics
         // KernelThread.Lane and .Warp: the linear local index modulo and divided by 32, as int expressions.
         new Intrinsic("KernelThread", "Lane", WarpIntrinsics.OpenCLLane, WarpIntrinsics.CudaLane),
         new Intrinsic("KernelThread", "Warp", WarpIntrinsics.OpenCLWarp, WarpIntrinsics.CudaWarp),
+
         // Warp: group-collective (OpenCL exchanges through the scratch between barriers); helpers in WarpIntrinsics.
         Warp("Shuffle(float, int)", WarpIntrinsics.OpenCL("shuffle", "float"), WarpIntrinsics.CudaShuffle),
         Warp("Shuffle(int, int)", WarpIntrinsics.OpenCL("shuffle", "int"), WarpIntrinsics.CudaShuffle),

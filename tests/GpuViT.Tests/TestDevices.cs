@@ -85,6 +85,8 @@ public sealed class TestDevices : IDisposable
                 bound[i] = type == typeof(float[]) ? Keep(device.Upload<float>((float[])argument!))
                     : type == typeof(int[]) ? Keep(device.Upload<int>((int[])argument!))
                     : type == typeof(uint[]) ? Keep(device.Upload<uint>((uint[])argument!))
+                    : type == typeof(Half[]) ? Keep(device.Upload<Half>((Half[])argument!))
+                    : type == typeof(BFloat16[]) ? Keep(device.Upload<BFloat16>((BFloat16[])argument!))
                     : argument!;
             }
 
@@ -104,6 +106,12 @@ public sealed class TestDevices : IDisposable
                             break;
                         case DeviceBuffer<uint> buffer:
                             buffer.Download((uint[])arguments[i]);
+                            break;
+                        case DeviceBuffer<Half> buffer:
+                            buffer.Download((Half[])arguments[i]);
+                            break;
+                        case DeviceBuffer<BFloat16> buffer:
+                            buffer.Download((BFloat16[])arguments[i]);
                             break;
                     }
                 }

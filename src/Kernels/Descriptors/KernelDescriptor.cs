@@ -26,6 +26,12 @@ public enum ElementType
 
     /// <summary>Scalars only; passed to devices as a 32-bit int (0 or 1), since OpenCL forbids bool kernel arguments.</summary>
     Bool,
+
+    /// <summary>Buffers only: IEEE 754 binary16 (<see cref="System.Half"/>), 2 bytes an element, read and written as float.</summary>
+    Half,
+
+    /// <summary>Buffers only: bfloat16 (<see cref="Kernels.BFloat16"/>), 2 bytes an element, read and written as float.</summary>
+    BFloat16,
 }
 
 /// <summary>How a kernel may touch a buffer.</summary>
@@ -48,6 +54,8 @@ public sealed record KernelParameter(string Name, ParameterKind Kind, ElementTyp
             ElementType.Float => "float",
             ElementType.Int => "int",
             ElementType.UInt => "uint",
+            ElementType.Half => "Half",
+            ElementType.BFloat16 => "BFloat16",
             _ => "bool",
         };
         return Kind == ParameterKind.Scalar
@@ -69,11 +77,11 @@ public sealed class KernelDescriptor(
     IReadOnlyList<KernelParameter> parameters,
     int sharedMemoryBytes,
     bool usesBarrier,
-    int openCLScratchWordsPerThread,
-    int minimumComputeCapability,
     string openCLSource,
     string cudaSource,
-    KernelBody body)
+    KernelBody body,
+    int openCLScratchWordsPerThread = 0,
+    int minimumComputeCapability = 0)
 {
     /// <summary>The C# method name, which is also the entry point in both generated sources.</summary>
     public string Name { get; } = name;
@@ -97,6 +105,12 @@ public sealed class KernelDescriptor(
 
     /// <summary>The oldest CUDA compute capability the kernel runs on, as 80 for 8.0 (tensor-core MMA, cp.async); 0 for any.</summary>
     public int MinimumComputeCapability { get; } = minimumComputeCapability;
+
+    /// <summary>
+    /// Whether the kernel, or a device function it calls, uses warp operations (Warp.*, and the Mma multiply-accumulates): its groups
+    /// must then have a multiple of <see cref="Warp.Size"/> threads, which every launch checks.
+    /// </summary>
+    public bool UsesWarp { get; init; }
 
     public string OpenCLSource { get; } = openCLSource;
 

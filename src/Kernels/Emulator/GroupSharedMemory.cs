@@ -85,6 +85,10 @@ internal sealed class GroupSharedMemory
         {
             Unsafe.As<Half[]>(array).AsSpan().Fill(Half.NaN);
         }
+        else if (typeof(T) == typeof(BFloat16))
+        {
+            Unsafe.As<BFloat16[]>(array).AsSpan().Fill(BFloat16.NaN);
+        }
         else
         {
             MemoryMarshal.AsBytes(array.AsSpan()).Fill(GarbageByte);

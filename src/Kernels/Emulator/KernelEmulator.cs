@@ -12,11 +12,13 @@ namespace GpuViT.Kernels;
 /// Buffers are bounds-checked: an index outside one fails the launch with a message that names
 /// the parameter. Every failure of a kernel thread is rethrown as a
 /// <see cref="KernelEmulationException"/> naming the kernel, group and thread; only the first
-/// failure of a launch is reported, and the launch stops handing out groups after it.
+/// failure of a launch is reported, and the launch stops handing out groups after it. Vector
+/// loads and stores (<c>Load4</c>, <c>Store2</c>, ...) are checked against CUDA's alignment too:
+/// the view's offset plus the index must be a multiple of the width.
 /// </para>
 /// <para>
 /// <see cref="Group.Shared{T}(int)"/> memory belongs to one group and starts as garbage, as on a
-/// GPU: <c>float</c> (and <c>double</c>, <c>Half</c>) elements are NaN, all other element types
+/// GPU: <c>float</c> (and <c>double</c>, <c>Half</c>, <c>BFloat16</c>) elements are NaN, all other element types
 /// are filled with 0xCD bytes (an <c>int</c> or <c>uint</c> reads 0xCDCDCDCD), in every group,
 /// so a read before a write shows in the results.
 /// </para>
@@ -41,7 +43,7 @@ public static class KernelEmulator
     /// <summary>Runs <paramref name="kernel"/> on <paramref name="groupCount"/> groups of <paramref name="groupSize"/> threads.</summary>
     /// <param name="arguments">
     /// One per <see cref="KernelDescriptor.Parameters"/> entry: for a buffer, a <c>float[]</c>,
-    /// <c>int[]</c> or <c>uint[]</c> (wrapped in a view named after the parameter) or a view of the
+    /// <c>int[]</c>, <c>uint[]</c>, <c>Half[]</c> or <c>BFloat16[]</c> (wrapped in a view named after the parameter) or a view of the
     /// parameter's exact type; for a scalar, an <c>int</c>, <c>uint</c>, <c>float</c> or <c>bool</c>.
     /// </param>
     /// <exception cref="ArgumentException">The sizes or arguments do not fit the kernel.</exception>
@@ -64,6 +66,13 @@ public static class KernelEmulator
         {
             throw new ArgumentOutOfRangeException(
                 nameof(groupCount), groupCount, $"the global size {groupCount} × {groupSize} overflows an int index");
+        }
+
+        if (kernel.UsesWarp && groupSize.Product % Warp.Size != 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(groupSize), groupSize,
+                $"kernel '{kernel.Name}' uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}");
         }
 
         var launch = new EmulatedLaunch(kernel, groupCount, groupSize, BindArguments(kernel, arguments));
@@ -131,6 +140,8 @@ public static class KernelEmulator
             ElementType.Float => BindBuffer<float>(parameter, argument),
             ElementType.Int => BindBuffer<int>(parameter, argument),
             ElementType.UInt => BindBuffer<uint>(parameter, argument),
+            ElementType.Half => BindBuffer<Half>(parameter, argument),
+            ElementType.BFloat16 => BindBuffer<BFloat16>(parameter, argument),
             _ => null,
         };
     }
@@ -152,6 +163,8 @@ public static class KernelEmulator
             ElementType.Float => "float",
             ElementType.Int => "int",
             ElementType.UInt => "uint",
+            ElementType.Half => "Half",
+            ElementType.BFloat16 => "BFloat16",
             _ => "bool",
         };
         if (parameter.Kind == ParameterKind.Scalar)

@@ -20,7 +20,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor ParameterType = Error(
         "GV0003", "Unsupported parameter",
-        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int or uint, and scalars int, uint, float or bool (device functions may also take SharedArray<T>)");
+        "Parameter '{0}' of '{1}' {2}; allowed: ReadOnlyView<T> or ReadWriteView<T> of float, int, uint, Half or BFloat16, and scalars int, uint, float or bool (device functions may also take SharedArray<T>, register arrays Span<T>, Float2 and Float4)");
 
     public static readonly DiagnosticDescriptor UnsupportedType = Error(
         "GV0004", "Unsupported type",
@@ -68,7 +68,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor SharedMemory = Error(
         "GV0015", "Invalid group-shared array",
-        "Group.Shared {0}; declare it at the top level of a kernel body as 'var name = Group.Shared<float>(N);' with N a positive compile-time constant, and T float, int or uint");
+        "Group.Shared {0}; declare it at the top level of a kernel body as 'var name = Group.Shared<float>(N);' with N a positive compile-time constant, and T float, int, uint, Half or BFloat16");
 
     public static readonly DiagnosticDescriptor DuplicateName = Error(
         "GV0016", "Duplicate kernel or device function name",
@@ -84,7 +84,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor DeviceFunctionSignature = Error(
         "GV0019", "Invalid device function signature",
-        "Device function '{0}' {1}; a device function is a static, non-generic method returning void, float, int, uint or bool");
+        "Device function '{0}' {1}; a device function is a static, non-generic method returning void, float, int, uint, bool, Float2 or Float4");
 
     public static readonly DiagnosticDescriptor Barrier = Error(
         "GV0020", "Invalid barrier",
@@ -97,6 +97,20 @@ internal static class Diagnostics
     public static readonly DiagnosticDescriptor RegisterArray = Error(
         "GV0022", "Invalid register array",
         "Register array {0}; declare it as 'Span<float> name = stackalloc float[N];' with N a compile-time constant from 1 to 1024 and T float, int or uint, then only index it or pass it to a device function's Span<T> parameter");
+    public static readonly DiagnosticDescriptor VectorAccess = Error(
+        "GV0023", "Invalid vector access",
+        "'{0}' {1}; Float2 and Float4 are made with 'new Float4(x, y, z, w)' or Load2/Load4, read by component (v.X, v.Y, v.Z, v.W) and written with Store2/Store4, on views and shared arrays of float only");
+    public static readonly DiagnosticDescriptor Storage16 = Error(
+        "GV0024", "16-bit float used other than as storage",
+        "'{0}' {1}; Half and BFloat16 are storage only: load with '(float)view[i]', compute in float, and store with 'view[i] = (Half)x;' or 'view[i] = (BFloat16)x;'");
+
+    public static readonly DiagnosticDescriptor WarpOperation = Error(
+        "GV0025", "Invalid warp operation",
+        "'{0}' {1}; every thread of the group must reach every warp operation together, so call it unconditionally into a local first (float s = Warp.Sum(v);) and use the local there");
+
+    public static readonly DiagnosticDescriptor GroupCopy = Error(
+        "GV0026", "Invalid group copy",
+        "'{0}' {1}; Group.CopyAsync(...) and Group.WaitCopies() are statements of their own in a kernel body, reached by every thread of the group");
 
     public static readonly DiagnosticDescriptor MmaFragment = Error(
         "GV0027", "Invalid matrix multiply-accumulate fragment",
@@ -130,6 +144,10 @@ internal static class Diagnostics
         "GV0020" => Barrier,
         "GV0021" => UnmappedIntrinsic,
         "GV0022" => RegisterArray,
+        "GV0023" => VectorAccess,
+        "GV0024" => Storage16,
+        "GV0025" => WarpOperation,
+        "GV0026" => GroupCopy,
         "GV0027" => MmaFragment,
         _ => throw new System.ArgumentException("unknown diagnostic id " + id),
     };

@@ -13,7 +13,7 @@ internal abstract class Dialect
 
     public abstract string Name { get; }
 
-    /// <summary>A scalar C type for float, int, uint or bool.</summary>
+    /// <summary>A scalar C type for float, int, uint or bool; for the view elements half and bfloat16, the C type a buffer of them has.</summary>
     public abstract string Scalar(string type);
 
     /// <summary>A pointer to buffer elements: global memory (views) or group-shared memory.</summary>
@@ -30,7 +30,42 @@ internal abstract class Dialect
     public abstract string DeviceFunctionQualifier { get; }
 
     public string SharedDeclaration(string element, string name, int length) =>
-        Spelling(Intrinsics.GroupShared) + " " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
+        element == "half" && this is OpenCLDialect
+            ? HalfSharedDeclaration(name, length)
+            : Spelling(Intrinsics.GroupShared) + " " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
+
+    // OpenCL 1.2 without cl_khr_fp16 allows half only as a pointer to memory of them, not as the
+    // type of an array: the array is ushort and the name a half pointer to it, for vload_half.
+    private string HalfSharedDeclaration(string name, int length) =>
+        Spelling(Intrinsics.GroupShared) + " ushort gv_" + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];\n    "
+        + Spelling(Intrinsics.GroupShared) + " half* " + name + " = (" + Spelling(Intrinsics.GroupShared) + " half*)gv_" + name + ";";
+
+    /// <summary>The float value of element <paramref name="index"/> of a view of 16-bit floats ("half" or "bfloat16").</summary>
+    public abstract string Load16(string element, string view, string index);
+
+    /// <summary>A statement (without ';') that rounds the float <paramref name="value"/> to nearest even and stores it.</summary>
+    public abstract string Store16(string element, string view, string index, string value);
+
+    /// <summary>The conversion functions that Load16 and Store16 call, for the element types a program uses.</summary>
+    public abstract string Storage16Prelude(bool half, bool bfloat16);
+
+    /// <summary>bfloat16 conversions in plain C: the float's top 16 bits, rounded to nearest even; NaN stays NaN (quiet).</summary>
+    protected static string BFloat16Functions(string qualifier, string ushortType, string uintType, string asFloat, string asUint) =>
+        "// bfloat16 is the top half of a float: widen by shifting, narrow by rounding to nearest even.\n" +
+        qualifier + "float gv_bf16_to_float(" + ushortType + " bits)\n" +
+        "{\n" +
+        "    return " + asFloat + "((" + uintType + ")bits << 16);\n" +
+        "}\n\n" +
+        qualifier + ushortType + " gv_float_to_bf16(float value)\n" +
+        "{\n" +
+        "    " + uintType + " bits = " + asUint + "(value);\n" +
+        "    if ((bits & 0x7fffffffu) > 0x7f800000u)\n" +
+        "    {\n" +
+        "        // NaN: keep the sign and top payload, set the quiet bit so that it stays a NaN.\n" +
+        "        return (" + ushortType + ")((bits >> 16) | 0x0040u);\n" +
+        "    }\n\n" +
+        "    return (" + ushortType + ")((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);\n" +
+        "}\n\n";
 
     /// <summary>An intrinsic as this dialect spells it, placeholders and all.</summary>
     public abstract string Spelling(Intrinsic intrinsic);
@@ -75,11 +110,23 @@ internal abstract class Dialect
     /// <summary>How a thread index names dimension 0..2.</summary>
     protected abstract string DimensionName(int dimension);
 
+    /// <summary>A float2 or float4 (width 2 or 4) made from its comma-separated components.</summary>
+    public abstract string VectorConstruction(int width, string components);
+
+    /// <summary>A float2 or float4 read from the elements at pointer + (index).</summary>
+    public abstract string VectorLoad(int width, string pointer, string index);
+
+    /// <summary>The statement expression that writes value to the elements at pointer + (index).</summary>
+    public abstract string VectorStore(int width, string pointer, string index, string value);
+
+    /// <summary>A group-shared float array aligned for float4 access (16 bytes), for kernels that use vector access on shared memory.</summary>
+    public abstract string VectorAlignedSharedDeclaration(string element, string name, int length);
+
     private sealed class OpenCLDialect : Dialect
     {
         public override string Name => "OpenCL C 1.2";
 
-        public override string Scalar(string type) => type;
+        public override string Scalar(string type) => type == "bfloat16" ? "ushort" : type;
 
         public override string Pointer(string element, bool readOnly, bool shared) =>
             (shared ? Spelling(Intrinsics.GroupShared) : "__global") + " " + (readOnly ? "const " : string.Empty) + element + "*";
@@ -121,6 +168,16 @@ internal abstract class Dialect
             return text;
         }
 
+        // vload_half and vstore_half_rte are core OpenCL 1.2 (no cl_khr_fp16 needed); _rte rounds to nearest even.
+        public override string Load16(string element, string view, string index) =>
+            element == "half" ? "vload_half(" + index + ", " + view + ")" : "gv_bf16_to_float(" + view + "[" + index + "])";
+
+        public override string Store16(string element, string view, string index, string value) =>
+            element == "half" ? "vstore_half_rte(" + value + ", " + index + ", " + view + ")" : view + "[" + index + "] = gv_float_to_bf16(" + value + ")";
+
+        public override string Storage16Prelude(bool half, bool bfloat16) =>
+            bfloat16 ? BFloat16Functions(string.Empty, "ushort", "uint", "as_float", "as_uint") : string.Empty;
+
         private static string FloatAtomic(bool shared) =>
             "float " + Intrinsics.InSpace(Intrinsics.FloatAtomicAdd.OpenCL, shared) + "(volatile __" + Intrinsics.AddressSpace(shared) + " float* address, float value)\n" +
             "{\n" +
@@ -133,13 +190,30 @@ internal abstract class Dialect
             "    while (atomic_cmpxchg((volatile __" + Intrinsics.AddressSpace(shared) + " uint*)address, old.bits, sum.bits) != old.bits);\n" +
             "    return old.value;\n" +
             "}\n\n";
+
+        public override string VectorConstruction(int width, string components) => "(float" + width.ToString(CultureInfo.InvariantCulture) + ")(" + components + ")";
+
+        // vloadn/vstoren need only element alignment in OpenCL; the emulator checks CUDA's stricter rule.
+        public override string VectorLoad(int width, string pointer, string index) =>
+            "vload" + width.ToString(CultureInfo.InvariantCulture) + "(0, " + pointer + " + (" + index + "))";
+
+        public override string VectorStore(int width, string pointer, string index, string value) =>
+            "vstore" + width.ToString(CultureInfo.InvariantCulture) + "(" + value + ", 0, " + pointer + " + (" + index + "))";
+
+        public override string VectorAlignedSharedDeclaration(string element, string name, int length) =>
+            SharedDeclaration(element, name, length).TrimEnd(';') + " __attribute__((aligned(16)));";
     }
 
     private sealed class CudaDialect : Dialect
     {
         public override string Name => "CUDA C";
 
-        public override string Scalar(string type) => type == "uint" ? "unsigned int" : type;
+        public override string Scalar(string type) => type switch
+        {
+            "uint" => "unsigned int",
+            "half" or "bfloat16" => "unsigned short",
+            _ => type,
+        };
 
         public override string Pointer(string element, bool readOnly, bool shared) =>
             (readOnly ? "const " : string.Empty) + element + "*";
@@ -166,5 +240,41 @@ internal abstract class Dialect
         protected override string DimensionName(int dimension) => "xyz".Substring(dimension, 1);
 
         public override string Prelude(bool floatAtomicsGlobal, bool floatAtomicsShared) => string.Empty;
+
+        public override string VectorConstruction(int width, string components) => "make_float" + width.ToString(CultureInfo.InvariantCulture) + "(" + components + ")";
+
+        // One 8- or 16-byte access, which needs the address aligned to its size.
+        public override string VectorLoad(int width, string pointer, string index) =>
+            "*(const float" + width.ToString(CultureInfo.InvariantCulture) + "*)(" + pointer + " + (" + index + "))";
+
+        public override string VectorStore(int width, string pointer, string index, string value) =>
+            "*(float" + width.ToString(CultureInfo.InvariantCulture) + "*)(" + pointer + " + (" + index + ")) = " + value;
+
+        public override string VectorAlignedSharedDeclaration(string element, string name, int length) =>
+            Spelling(Intrinsics.GroupShared) + " __align__(16) " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
+        public override string Load16(string element, string view, string index) =>
+            (element == "half" ? "gv_half_to_float(" : "gv_bf16_to_float(") + view + "[" + index + "])";
+
+        public override string Store16(string element, string view, string index, string value) =>
+            view + "[" + index + "] = " + (element == "half" ? "gv_float_to_half(" : "gv_float_to_bf16(") + value + ")";
+
+        public override string Storage16Prelude(bool half, bool bfloat16) =>
+            (half ? HalfFunctions : string.Empty)
+            + (bfloat16 ? BFloat16Functions("__device__ ", "unsigned short", "unsigned int", "__uint_as_float", "__float_as_uint") : string.Empty);
+
+        // NVRTC here has no cuda_fp16.h: PTX's own conversions (every architecture), round to nearest even.
+        private const string HalfFunctions =
+            "__device__ float gv_half_to_float(unsigned short bits)\n" +
+            "{\n" +
+            "    float value;\n" +
+            "    asm(\"cvt.f32.f16 %0, %1;\" : \"=f\"(value) : \"h\"(bits));\n" +
+            "    return value;\n" +
+            "}\n\n" +
+            "__device__ unsigned short gv_float_to_half(float value)\n" +
+            "{\n" +
+            "    unsigned short bits;\n" +
+            "    asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(bits) : \"f\"(value));\n" +
+            "    return bits;\n" +
+            "}\n\n";
     }
 }

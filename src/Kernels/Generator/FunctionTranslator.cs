@@ -98,7 +98,12 @@ internal sealed partial class FunctionTranslator
             return true;
         }
 
-        string? element = KernelTypes.Scalar(method.TypeArguments[0]);
+        string? element = KernelTypes.Scalar(method.TypeArguments[0]) ?? KernelTypes.Storage16(method.TypeArguments[0]);
+        if (element is null && ReportSharedVector(call, method.TypeArguments[0]))
+        {
+            return true;
+        }
+
         if (element is null or "bool")
         {
             Report(Diagnostics.SharedMemory, call, $"of '{method.TypeArguments[0].ToDisplayString()}' is not supported");
@@ -145,6 +150,10 @@ internal sealed partial class FunctionTranslator
                     Line(_dialect.Spelling(intrinsic) + ";");
                 }
 
+                break;
+
+            case ExpressionStatementSyntax { Expression: InvocationExpressionSyntax call } when IsGroupCopy(call):
+                GroupCopyStatement(call);
                 break;
 
             case ExpressionStatementSyntax expression:
@@ -306,6 +315,11 @@ internal sealed partial class FunctionTranslator
             return null;
         }
 
+        if (KernelTypes.Vector(type) is { } vector)
+        {
+            return vector;
+        }
+
         ReportType(type, site);
         return null;
     }
@@ -385,6 +399,11 @@ internal sealed partial class FunctionTranslator
     /// <summary>Translates an expression; reports at most one diagnostic for the innermost fault.</summary>
     private string Expression(ExpressionSyntax expression)
     {
+        if (Storage16Access(expression) is { } storage16)
+        {
+            return storage16;
+        }
+
         int before = _diagnostics.Count;
         string text = ExpressionCore(expression);
         if (_diagnostics.Count == before)
@@ -432,10 +451,13 @@ internal sealed partial class FunctionTranslator
                 return Assignment(assignment);
 
             case ConditionalExpressionSyntax conditional:
-                return Expression(conditional.Condition) + " ? " + Expression(conditional.WhenTrue) + " : " + Expression(conditional.WhenFalse);
+                return Conditional(conditional);
 
             case CastExpressionSyntax cast:
                 return Cast(cast);
+
+            case BaseObjectCreationExpressionSyntax creation when KernelTypes.Vector(_model.GetTypeInfo(creation).Type) is { } vector:
+                return VectorCreation(creation, vector);
 
             case ObjectCreationExpressionSyntax or ImplicitObjectCreationExpressionSyntax or ArrayCreationExpressionSyntax
                 or ImplicitArrayCreationExpressionSyntax or StackAllocArrayCreationExpressionSyntax
@@ -539,6 +561,16 @@ internal sealed partial class FunctionTranslator
             return IntrinsicOrReport(index, inner) is { } intrinsic ? _dialect.ThreadIndex(intrinsic, dimension) : Error;
         }
 
+        if (VectorMember(member) is { } component)
+        {
+            return component;
+        }
+
+        if (ThreadScalar(member) is { } threadScalar)
+        {
+            return threadScalar;
+        }
+
         ISymbol? symbol = _model.GetSymbolInfo(member).Symbol;
         ITypeSymbol? receiver = _model.GetTypeInfo(member.Expression).Type;
         if (KernelTypes.RegisterArray(receiver) is not null)
@@ -606,6 +638,11 @@ internal sealed partial class FunctionTranslator
             }
         }
 
+        if (VectorCall(call, method) is { } vectorAccess)
+        {
+            return vectorAccess;
+        }
+
         if (intrinsic is { Class: "Mma" } && !MmaFragmentsAreRegisterArrays(call, method))
         {
             return Error;
@@ -620,6 +657,7 @@ internal sealed partial class FunctionTranslator
         {
             return method.Name == "Barrier"
                 ? Fail(Diagnostics.Barrier, call, Show(call.Parent ?? call))
+                : IsGroupCopy(call) ? Fail(Diagnostics.GroupCopy, call, Show(call), "is inside an expression")
                 : Fail(Diagnostics.SharedMemory, call, "must initialise a local at the top level of a kernel body");
         }
 
@@ -707,6 +745,11 @@ internal sealed partial class FunctionTranslator
             return Expression(element.Expression) + "[/* error */]";
         }
 
+        if (Storage16Element(element) is not null)
+        {
+            return Fail(Diagnostics.Storage16, element, Show(element), "reads or writes a 16-bit element outside the two storage forms");
+        }
+
         if (element.ArgumentList.Arguments.Count != 1
             || element.ArgumentList.Arguments[0].Expression is RangeExpressionSyntax or PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.IndexExpression })
         {
@@ -730,6 +773,11 @@ internal sealed partial class FunctionTranslator
                 break;
             default:
                 return Fail(Diagnostics.UnsupportedExpression, binary, binary.OperatorToken.Text, ExpressionHint(binary));
+        }
+
+        if (ShortCircuitWarpOperation(binary) is { } fault)
+        {
+            return fault;
         }
 
         // C# widens both operands (int with uint to long, float with double to double) before the
@@ -803,7 +851,8 @@ internal sealed partial class FunctionTranslator
         foreach (ITypeSymbol? type in new[] { info.Type, info.ConvertedType })
         {
             if (type is null || type.SpecialType == SpecialType.System_Void || KernelTypes.Scalar(type) is not null
-                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null)
+                || KernelTypes.View(type) is not null || KernelTypes.RegisterArray(type) is not null
+                || KernelTypes.Vector(type) is not null)
             {
                 continue;
             }
@@ -824,6 +873,12 @@ internal sealed partial class FunctionTranslator
         if (KernelTypes.IsKernelThread(type) || KernelTypes.IsInt3(type))
         {
             Report(Diagnostics.ThreadUse, site, Show(site));
+            return;
+        }
+
+        if (KernelTypes.Storage16(type) is not null)
+        {
+            Report(Diagnostics.Storage16, site, Show(site), "is a 16-bit value (" + type!.Name + "), which kernels do not compute on");
             return;
         }
 

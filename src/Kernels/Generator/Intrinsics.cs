@@ -55,7 +55,7 @@ internal static class Intrinsics
     public const string Space = "{space}";
 
     /// <summary>The kernel-language classes whose members are all intrinsics.</summary>
-    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic", "Mma" };
+    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic", "Warp", "Mma" };
 
     /// <summary>Group.Shared: the address space of a group-shared array (and, in OpenCL, of pointers to one).</summary>
     public static readonly Intrinsic GroupShared = new("Group", "Shared<T>(int)", "__local", "__shared__");
@@ -103,6 +103,34 @@ internal static class Intrinsics
         new Intrinsic("Atomic", "Add(ref int, int)", "atomic_add", "atomicAdd"),
         new Intrinsic("Atomic", "Add(ref uint, uint)", "atomic_add", "atomicAdd"),
 
+        // KernelThread.Lane and .Warp: the linear local index modulo and divided by 32, as int expressions.
+        new Intrinsic("KernelThread", "Lane", WarpIntrinsics.OpenCLLane, WarpIntrinsics.CudaLane),
+        new Intrinsic("KernelThread", "Warp", WarpIntrinsics.OpenCLWarp, WarpIntrinsics.CudaWarp),
+
+        // Warp: group-collective (OpenCL exchanges through the scratch between barriers); helpers in WarpIntrinsics.
+        Warp("Shuffle(float, int)", WarpIntrinsics.OpenCL("shuffle", "float"), WarpIntrinsics.CudaShuffle),
+        Warp("Shuffle(int, int)", WarpIntrinsics.OpenCL("shuffle", "int"), WarpIntrinsics.CudaShuffle),
+        Warp("Shuffle(uint, int)", WarpIntrinsics.OpenCL("shuffle", "uint"), WarpIntrinsics.CudaShuffle),
+        Warp("ShuffleXor(float, int)", WarpIntrinsics.OpenCL("shuffle_xor", "float"), WarpIntrinsics.CudaShuffleXor),
+        Warp("ShuffleXor(int, int)", WarpIntrinsics.OpenCL("shuffle_xor", "int"), WarpIntrinsics.CudaShuffleXor),
+        Warp("ShuffleXor(uint, int)", WarpIntrinsics.OpenCL("shuffle_xor", "uint"), WarpIntrinsics.CudaShuffleXor),
+        Warp("ShuffleDown(float, int)", WarpIntrinsics.OpenCL("shuffle_down", "float"), WarpIntrinsics.CudaShuffleDown),
+        Warp("ShuffleDown(int, int)", WarpIntrinsics.OpenCL("shuffle_down", "int"), WarpIntrinsics.CudaShuffleDown),
+        Warp("ShuffleDown(uint, int)", WarpIntrinsics.OpenCL("shuffle_down", "uint"), WarpIntrinsics.CudaShuffleDown),
+        Warp("Sum(float)", WarpIntrinsics.OpenCL("sum", "float"), WarpIntrinsics.Cuda("sum", "float")),
+        Warp("Sum(int)", WarpIntrinsics.OpenCL("sum", "int"), WarpIntrinsics.Cuda("sum", "int")),
+        Warp("Max(float)", WarpIntrinsics.OpenCL("max", "float"), WarpIntrinsics.Cuda("max", "float")),
+        Warp("Min(float)", WarpIntrinsics.OpenCL("min", "float"), WarpIntrinsics.Cuda("min", "float")),
+
+        // Group copies: statements of a kernel body (GV0026); helpers in GroupCopyIntrinsics.
+        GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<float>, int, GpuViT.Kernels.ReadOnlyView<float>, int, int)", GroupCopyIntrinsics.CopyAsync),
+        GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<float>, int, GpuViT.Kernels.ReadWriteView<float>, int, int)", GroupCopyIntrinsics.CopyAsync),
+        GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<int>, int, GpuViT.Kernels.ReadOnlyView<int>, int, int)", GroupCopyIntrinsics.CopyAsync),
+        GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<int>, int, GpuViT.Kernels.ReadWriteView<int>, int, int)", GroupCopyIntrinsics.CopyAsync),
+        GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<uint>, int, GpuViT.Kernels.ReadOnlyView<uint>, int, int)", GroupCopyIntrinsics.CopyAsync),
+        GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<uint>, int, GpuViT.Kernels.ReadWriteView<uint>, int, int)", GroupCopyIntrinsics.CopyAsync),
+        GroupCopy("WaitCopies()", GroupCopyIntrinsics.WaitCopies),
+
         // Mma: tensor-core matrix multiply-accumulate (MmaIntrinsics.cs): the PTX instruction in
         // CUDA, the same tile in software through group-local scratch in OpenCL.
         new Intrinsic("Mma", "M16N8K8Tf32(System.Span<float>, int, System.Span<float>, int, System.Span<float>, int)",
@@ -131,6 +159,21 @@ internal static class Intrinsics
         {
             OpenCLPrelude = MmaIntrinsics.PackHalf(cuda: false), CudaPrelude = MmaIntrinsics.PackHalf(cuda: true),
         },
+    };
+
+    private static Intrinsic Warp(string member, string openCL, string cuda) => new("Warp", member, openCL, cuda)
+    {
+        Collective = true,
+        OpenCLScratchWords = 1,
+        OpenCLPrelude = WarpIntrinsics.OpenCLPrelude,
+        CudaPrelude = WarpIntrinsics.CudaPrelude,
+    };
+
+    private static Intrinsic GroupCopy(string member, string spelling) => new("Group", member, spelling, spelling)
+    {
+        Collective = true,
+        OpenCLPrelude = GroupCopyIntrinsics.OpenCLPrelude,
+        CudaPrelude = GroupCopyIntrinsics.CudaPrelude,
     };
 
     private static readonly Regex CIdentifier = new(@"(?<![\w.])[A-Za-z_]\w*");

@@ -100,8 +100,7 @@ public sealed class KernelGenerator : IIncrementalGenerator
             text.Append("        },\n")
                 .Append("        sharedMemoryBytes: ").Append(kernel.SharedMemoryBytes).Append(",\n")
                 .Append("        usesBarrier: ").Append(kernel.UsesBarrier ? "true" : "false").Append(",\n")
-                .Append("        openCLScratchWordsPerThread: ").Append(kernel.OpenCLScratchWordsPerThread).Append(",\n")
-                .Append("        minimumComputeCapability: ").Append(kernel.MinimumComputeCapability).Append(",\n")
+
                 .Append("        openCLSource: ").Append(Literal(kernel.OpenCLSource)).Append(",\n")
                 .Append("        cudaSource: ").Append(Literal(kernel.CudaSource)).Append(",\n")
                 .Append("        body: static (thread, arguments) => ").Append(kernel.MethodReference).Append("(thread");
@@ -110,7 +109,11 @@ public sealed class KernelGenerator : IIncrementalGenerator
                 text.Append(", (").Append(kernel.Parameters[i].CSharpType).Append(")arguments[").Append(i).Append(']');
             }
 
-            text.Append("));\n\n");
+            // UsesWarp is set only where true, so the catalog of a kernel without warp operations reads as before.
+            text.Append("),\n")
+                .Append("        openCLScratchWordsPerThread: ").Append(kernel.OpenCLScratchWordsPerThread).Append(",\n")
+                .Append("        minimumComputeCapability: ").Append(kernel.MinimumComputeCapability).Append(")")
+                .Append(kernel.UsesWarp ? " { UsesWarp = true }" : string.Empty).Append(";\n\n");
         }
 
         text.Append("    /// <summary>Every kernel above, ordered by name.</summary>\n")

@@ -24,7 +24,7 @@ internal static class KernelTranslation
             return new KernelInfo(
                 method.Name, LocationInfo.From(syntax.Identifier.GetLocation()), method.ContainingType.ToDisplayString(), string.Empty,
                 new EquatableArray<ParameterInfo>(parameters), 0, false, 0, 0, string.Empty, string.Empty,
-                new EquatableArray<string>(new string[0]), new EquatableArray<DiagnosticInfo>(diagnostics));
+                new EquatableArray<string>(new string[0]), new EquatableArray<DiagnosticInfo>(diagnostics), false);
         }
 
         // Diagnostics come from the first dialect; the second translation walks the same code.
@@ -44,7 +44,8 @@ internal static class KernelTranslation
             openCL.Source,
             cuda.Source,
             new EquatableArray<string>(openCL.DeviceFunctions),
-            new EquatableArray<DiagnosticInfo>(diagnostics));
+            new EquatableArray<DiagnosticInfo>(diagnostics),
+            openCL.UsesWarp);
     }
 
     /// <summary>Checks a device function on its own, so one that no kernel calls is checked too.</summary>
@@ -72,6 +73,7 @@ internal static class KernelTranslation
         public bool UsesBarrier;
         public int ScratchWordsPerThread;
         public int MinimumComputeCapability;
+        public bool UsesWarp;
         public List<string> DeviceFunctions = new();
     }
 
@@ -123,6 +125,7 @@ internal static class KernelTranslation
         bool usesBarrier = kernel.UsesBarrier || functions.Any(f => f.Translator.UsesBarrier);
         bool floatAtomicGlobal = kernel.UsesFloatAtomicGlobal || functions.Any(f => f.Translator.UsesFloatAtomicGlobal);
         bool floatAtomicShared = kernel.UsesFloatAtomicShared || functions.Any(f => f.Translator.UsesFloatAtomicShared);
+        bool sharedVectors = kernel.UsesSharedVectorAccess || functions.Any(f => f.Translator.UsesSharedVectorAccess);
 
         List<Intrinsic> intrinsics = kernel.CalledIntrinsics.Concat(functions.SelectMany(f => f.Translator.CalledIntrinsics)).Distinct().ToList();
         int scratchWords = dialect == Dialect.OpenCL ? intrinsics.Select(i => i.OpenCLScratchWords).DefaultIfEmpty(0).Max() : 0;
@@ -136,6 +139,8 @@ internal static class KernelTranslation
         string SignatureWithScratch(string signature) => scratchWords == 0
             ? signature
             : signature.Substring(0, signature.Length - 1) + (signature.EndsWith("()", System.StringComparison.Ordinal) ? string.Empty : ", ") + scratchParameter + ")";
+        bool usesHalf = kernel.UsesHalf || functions.Any(f => f.Translator.UsesHalf);
+        bool usesBFloat16 = kernel.UsesBFloat16 || functions.Any(f => f.Translator.UsesBFloat16);
 
         var source = new StringBuilder();
         source.Append("// Kernel ").Append(method.Name).Append(" (").Append(method.ContainingType.ToDisplayString()).Append('.').Append(method.Name)
@@ -149,6 +154,7 @@ internal static class KernelTranslation
                 source.Append(prelude.TrimEnd('\n')).Append("\n\n");
             }
         }
+        source.Append(dialect.Storage16Prelude(usesHalf, usesBFloat16));
 
         if (functions.Count > 0)
         {
@@ -177,7 +183,16 @@ internal static class KernelTranslation
 
         foreach ((string element, string name, int length) in kernel.Shared)
         {
-            source.Append("    ").Append(dialect.SharedDeclaration(element, name, length)).Append('\n');
+            // Vector access on shared memory may reach any float array (device functions take them as parameters).
+            string declaration = sharedVectors && element == "float"
+                ? dialect.VectorAlignedSharedDeclaration(element, name, length)
+                : dialect.SharedDeclaration(element, name, length);
+            source.Append("    ").Append(declaration).Append('\n');
+        }
+
+        if (kernel.UsesGroupCopy && dialect == Dialect.OpenCL)
+        {
+            source.Append("    ").Append(GroupCopyIntrinsics.OpenCLState).Append('\n');
         }
 
         source.Append(WithScratch(kernel.Body)).Append("}\n");
@@ -185,12 +200,30 @@ internal static class KernelTranslation
         return new Program
         {
             Source = source.ToString(),
-            SharedMemoryBytes = kernel.Shared.Sum(s => s.Length * 4),
+            SharedMemoryBytes = SharedMemoryBytes(kernel.Shared, sharedVectors),
             UsesBarrier = usesBarrier,
             ScratchWordsPerThread = scratchWords,
             MinimumComputeCapability = intrinsics.Select(i => i.MinimumComputeCapability).DefaultIfEmpty(0).Max(),
+            UsesWarp = intrinsics.Any(i => i.Class == "Warp" || (i.Class == "Mma" && i.Collective)),
             DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
         };
+    }
+
+    /// <summary>The arrays' bytes, laid out in order, float arrays starting at a 16-byte boundary when aligned for vectors.</summary>
+    private static int SharedMemoryBytes(List<(string Element, string Name, int Length)> shared, bool vectorAligned)
+    {
+        int bytes = 0;
+        foreach ((string element, _, int length) in shared)
+        {
+            if (vectorAligned && element == "float")
+            {
+                bytes = (bytes + 15) / 16 * 16;
+            }
+
+            bytes += length * (element is "half" or "ushort" or "unsigned short" ? 2 : 4);
+        }
+
+        return bytes;
     }
 
     private static string BufferPointer(Dialect dialect, ParameterInfo parameter) =>
@@ -303,13 +336,15 @@ internal static class KernelTranslation
         if (!method.ReturnsVoid)
         {
             string? scalar = KernelTypes.Scalar(method.ReturnType);
-            if (scalar is null || method.ReturnsByRef || method.ReturnsByRefReadonly)
+            string? vector = KernelTypes.Vector(method.ReturnType);
+            if ((scalar is null && vector is null) || method.ReturnsByRef || method.ReturnsByRefReadonly)
             {
-                Signature("returns " + method.ReturnType.ToDisplayString());
+                Signature("returns " + method.ReturnType.ToDisplayString()
+                    + (KernelTypes.Storage16(method.ReturnType) is not null ? " (a 16-bit float is storage only: return a float and store it with a cast)" : string.Empty));
             }
             else
             {
-                returnType = dialect.Scalar(scalar);
+                returnType = vector ?? dialect.Scalar(scalar!);
             }
         }
 
@@ -320,6 +355,13 @@ internal static class KernelTranslation
             {
                 diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ParameterType, ParameterLocation(parameter, location), parameter.Name, method.Name,
                     "is a KernelThread; read the coordinates in the kernel and pass them as int"));
+                continue;
+            }
+
+            // Float2 and Float4 are device-function parameters (not kernel parameters): float2/float4 in both dialects.
+            if (KernelTypes.Vector(parameter.Type) is { } vector && parameter.RefKind == RefKind.None && !parameter.HasExplicitDefaultValue)
+            {
+                parameters.Add(vector + " " + KernelTypes.CName(parameter.Name));
                 continue;
             }
 
@@ -371,13 +413,15 @@ internal static class KernelTranslation
         {
             string access = view.Kind == "ReadOnlyView" ? "ReadOnly" : "ReadWrite";
             info = new ParameterInfo(parameter.Name, "Buffer", Capitalise(view.Element), access,
-                "global::GpuViT.Kernels." + view.Kind + "<" + view.Element + ">");
+                "global::GpuViT.Kernels." + view.Kind + "<" + KernelTypes.CSharpElement(view.Element) + ">");
         }
         else
         {
             problem ??= "has type " + parameter.Type.ToDisplayString()
                 + (KernelTypes.View(parameter.Type) is { Kind: "SharedArray" } ? " (a kernel makes its shared arrays with Group.Shared)" : string.Empty)
-                + (KernelTypes.RegisterArray(parameter.Type) is not null ? " (a kernel makes its register arrays with stackalloc)" : string.Empty);
+                + (KernelTypes.RegisterArray(parameter.Type) is not null ? " (a kernel makes its register arrays with stackalloc)" : string.Empty)
+                + (IsOrHoldsVector(parameter.Type) ? " (pass a ReadOnlyView<float> and Load2/Load4 from it)" : string.Empty)
+                + (KernelTypes.Storage16(parameter.Type) is not null ? " (a 16-bit float is storage only: pass a float, or a view of Half or BFloat16)" : string.Empty);
         }
 
         if (problem is not null)
@@ -389,7 +433,17 @@ internal static class KernelTranslation
         return info;
     }
 
-    private static string Capitalise(string scalar) => scalar == "uint" ? "UInt" : char.ToUpperInvariant(scalar[0]) + scalar.Substring(1);
+    /// <summary>Float2/Float4, or a view of them: kernels take views of float and load vectors from them.</summary>
+    private static bool IsOrHoldsVector(ITypeSymbol type) =>
+        KernelTypes.Vector(type) is not null
+        || (type is INamedTypeSymbol { IsGenericType: true } named && named.TypeArguments.Any(argument => KernelTypes.Vector(argument) is not null));
+
+    private static string Capitalise(string scalar) => scalar switch
+    {
+        "uint" => "UInt",
+        "bfloat16" => "BFloat16",
+        _ => char.ToUpperInvariant(scalar[0]) + scalar.Substring(1),
+    };
 
     private static Location ParameterLocation(IParameterSymbol parameter, Location fallback) =>
         parameter.Locations.FirstOrDefault() ?? fallback;

@@ -85,7 +85,8 @@ internal sealed record KernelInfo(
     string OpenCLSource,
     string CudaSource,
     EquatableArray<string> DeviceFunctions,
-    EquatableArray<DiagnosticInfo> Diagnostics);
+    EquatableArray<DiagnosticInfo> Diagnostics,
+    bool UsesWarp);
 
 /// <summary>A device function's own checks (reported even when no kernel calls it).</summary>
 internal sealed record DeviceFunctionInfo(string Name, LocationInfo Location, string DeclaringType, EquatableArray<DiagnosticInfo> Diagnostics);

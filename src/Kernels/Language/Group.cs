@@ -1,7 +1,7 @@
 namespace GpuViT.Kernels;
 
-/// <summary>Operations on the thread's group: barrier and group-shared memory.</summary>
-public static class Group
+/// <summary>Operations on the thread's group: barrier, group-shared memory and group copies.</summary>
+public static partial class Group
 {
     /// <summary>
     /// Waits until every thread of the group has reached this barrier; writes to shared and
@@ -14,7 +14,7 @@ public static class Group
     /// Memory shared by the threads of this group. <paramref name="length"/> must be a
     /// compile-time constant, and the call must stand at the top level of a kernel body
     /// (<c>var tile = Group.Shared&lt;float&gt;(16 * 16);</c>). Contents start undefined: the
-    /// emulator fills float arrays with NaN, and int and uint arrays with 0xCDCDCDCD, in every
+    /// emulator fills float, Half and BFloat16 arrays with NaN, and int and uint arrays with 0xCDCDCDCD, in every
     /// group, so that a read before a write shows.
     /// </summary>
     public static SharedArray<T> Shared<T>(int length) where T : unmanaged =>

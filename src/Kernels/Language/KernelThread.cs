@@ -40,6 +40,17 @@ public readonly struct KernelThread(Int3 group, Int3 local, Int3 groupSize, Int3
         Group.Y * GroupSize.Y + Local.Y,
         Group.Z * GroupSize.Z + Local.Z);
 
+    /// <summary>
+    /// This thread's lane in its warp, 0..31: its linear local index ((z·sizeY + y)·sizeX + x)
+    /// modulo <see cref="Kernels.Warp.Size"/>, as CUDA numbers lanes.
+    /// </summary>
+    public int Lane => LinearLocal % Kernels.Warp.Size;
+
+    /// <summary>This thread's warp in its group: its linear local index divided by <see cref="Kernels.Warp.Size"/>.</summary>
+    public int Warp => LinearLocal / Kernels.Warp.Size;
+
+    private int LinearLocal => (Local.Z * GroupSize.Y + Local.Y) * GroupSize.X + Local.X;
+
     /// <summary>GroupCount · GroupSize (OpenCL get_global_size).</summary>
     public Int3 GlobalSize => new(
         GroupCount.X * GroupSize.X,

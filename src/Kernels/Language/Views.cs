@@ -47,6 +47,20 @@ public readonly struct ReadOnlyView<T> where T : unmanaged
     }
 
     public T this[uint index] => this[checked((int)index)];
+
+    /// <summary>
+    /// Elements <paramref name="index"/> to index+1 as one Float2 (OpenCL <c>vload2</c>, CUDA a <c>float2</c> load).
+    /// Views of float only; the emulator checks that the first element's position in the buffer is a
+    /// multiple of 2, as CUDA's 8-byte load needs.
+    /// </summary>
+    public Float2 Load2(int index) => VectorAccess.Load2(_array, _offset, Length, index, Name);
+
+    /// <summary>
+    /// Elements <paramref name="index"/> to index+3 as one Float4 (OpenCL <c>vload4</c>, CUDA a <c>float4</c> load).
+    /// Views of float only; the emulator checks that the first element's position in the buffer is a
+    /// multiple of 4, as CUDA's 16-byte load needs.
+    /// </summary>
+    public Float4 Load4(int index) => VectorAccess.Load4(_array, _offset, Length, index, Name);
 }
 
 /// <summary>
@@ -94,6 +108,32 @@ public readonly struct ReadWriteView<T> where T : unmanaged
     }
 
     public ref T this[uint index] => ref this[checked((int)index)];
+
+    /// <summary>
+    /// Elements <paramref name="index"/> to index+1 as one Float2 (OpenCL <c>vload2</c>, CUDA a <c>float2</c> load).
+    /// Views of float only; the emulator checks that the first element's position in the buffer is a
+    /// multiple of 2, as CUDA's 8-byte load needs.
+    /// </summary>
+    public Float2 Load2(int index) => VectorAccess.Load2(_array, _offset, Length, index, Name);
+
+    /// <summary>
+    /// Elements <paramref name="index"/> to index+3 as one Float4 (OpenCL <c>vload4</c>, CUDA a <c>float4</c> load).
+    /// Views of float only; the emulator checks that the first element's position in the buffer is a
+    /// multiple of 4, as CUDA's 16-byte load needs.
+    /// </summary>
+    public Float4 Load4(int index) => VectorAccess.Load4(_array, _offset, Length, index, Name);
+
+    /// <summary>
+    /// Writes <paramref name="value"/> to elements <paramref name="index"/> to index+1 (OpenCL <c>vstore2</c>, CUDA a
+    /// <c>float2</c> store). Views of float only; aligned as for <see cref="Load2"/>.
+    /// </summary>
+    public void Store2(int index, Float2 value) => VectorAccess.Store2(_array, _offset, Length, index, value, Name);
+
+    /// <summary>
+    /// Writes <paramref name="value"/> to elements <paramref name="index"/> to index+3 (OpenCL <c>vstore4</c>, CUDA a
+    /// <c>float4</c> store). Views of float only; aligned as for <see cref="Load4"/>.
+    /// </summary>
+    public void Store4(int index, Float4 value) => VectorAccess.Store4(_array, _offset, Length, index, value, Name);
 }
 
 /// <summary>
@@ -121,6 +161,36 @@ public readonly struct SharedArray<T> where T : unmanaged
     }
 
     public ref T this[uint index] => ref this[checked((int)index)];
+
+    /// <summary>
+    /// Elements <paramref name="index"/> to index+1 as one Float2 (OpenCL <c>vload2</c>, CUDA a <c>float2</c> load).
+    /// Shared arrays of float only; the emulator checks that the index is a multiple of 2, as CUDA's 8-byte load needs.
+    /// </summary>
+    public Float2 Load2(int index) => VectorAccess.Load2(_array, 0, _array.Length, index, "shared array");
+
+    /// <summary>
+    /// Elements <paramref name="index"/> to index+3 as one Float4 (OpenCL <c>vload4</c>, CUDA a <c>float4</c> load).
+    /// Shared arrays of float only; the emulator checks that the index is a multiple of 4, as CUDA's 16-byte load needs.
+    /// </summary>
+    public Float4 Load4(int index) => VectorAccess.Load4(_array, 0, _array.Length, index, "shared array");
+
+    /// <summary>
+    /// Writes <paramref name="value"/> to elements <paramref name="index"/> to index+1 (OpenCL <c>vstore2</c>, CUDA a
+    /// <c>float2</c> store). Shared arrays of float only; aligned as for <see cref="Load2"/>.
+    /// </summary>
+    public void Store2(int index, Float2 value) => VectorAccess.Store2(_array, 0, _array.Length, index, value, "shared array");
+
+    /// <summary>
+    /// Writes <paramref name="value"/> to elements <paramref name="index"/> to index+3 (OpenCL <c>vstore4</c>, CUDA a
+    /// <c>float4</c> store). Shared arrays of float only; aligned as for <see cref="Load4"/>.
+    /// </summary>
+    public void Store4(int index, Float4 value) => VectorAccess.Store4(_array, 0, _array.Length, index, value, "shared array");
+
+    /// <summary>Elements in the array, for the emulator's checks (kernels know the constant size).</summary>
+    internal int Length => _array.Length;
+
+    /// <summary>The elements [start, start + length), for the emulator's group copies.</summary>
+    internal Span<T> AsSpan(int start, int length) => _array.AsSpan(start, length);
 }
 
 internal static class ViewChecks

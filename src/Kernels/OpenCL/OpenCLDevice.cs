@@ -526,15 +526,17 @@ internal sealed unsafe class OpenCLDevice : Device
 
             uint arguments;
             OpenCLQueries.Check(clGetKernelInfo(clKernel.Value, CL_KERNEL_NUM_ARGS, sizeof(uint), &arguments, null), "clGetKernelInfo");
-            // Kernels with warp operations take their local scratch as a hidden last argument.
-            int expected = kernel.Parameters.Sum(p => p.Kind == ParameterKind.Buffer ? 2 : 1) + (kernel.OpenCLScratchWordsPerThread > 0 ? 1 : 0);
+            // The warp operations' scratch is a hidden last argument.
+            int scratch = kernel.OpenCLScratchWordsPerThread > 0 ? 1 : 0;
+            int expected = kernel.Parameters.Sum(p => p.Kind == ParameterKind.Buffer ? 2 : 1) + scratch;
             if (arguments != expected)
             {
                 throw new KernelBuildException(
                     kernel.Name,
                     KernelDialect.OpenCL,
                     $"the __kernel '{kernel.Name}' takes {arguments} arguments; its {kernel.Parameters.Count} parameters need {expected} "
-                    + "(a buffer is a pointer and an int element offset, a scalar one argument, and the warp operations' scratch one)");
+                    + "(a buffer is a pointer and an int element offset, a scalar one argument"
+                    + (scratch > 0 ? ", and the warp operations' local scratch" : string.Empty) + ")");
             }
 
             nuint maxGroupSize;

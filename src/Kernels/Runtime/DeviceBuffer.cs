@@ -260,5 +260,7 @@ internal static class ElementTypes
         typeof(T) == typeof(float) ? ElementType.Float
         : typeof(T) == typeof(int) ? ElementType.Int
         : typeof(T) == typeof(uint) ? ElementType.UInt
-        : throw new NotSupportedException($"device buffers hold float, int or uint, not {typeof(T).Name}");
+        : typeof(T) == typeof(Half) ? ElementType.Half
+        : typeof(T) == typeof(BFloat16) ? ElementType.BFloat16
+        : throw new NotSupportedException($"device buffers hold float, int, uint, Half or BFloat16, not {typeof(T).Name}");
 }

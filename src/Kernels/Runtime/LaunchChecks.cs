@@ -35,6 +35,10 @@ internal static class LaunchChecks
         {
             problem = "the global size overflows the kernels' int indices";
         }
+        else if (kernel.UsesWarp && groupSize.Product % Warp.Size != 0)
+        {
+            problem = $"the kernel uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}";
+        }
         else if (kernel.SharedMemoryBytes > info.SharedMemoryBytesPerGroup)
         {
             problem = $"the kernel uses {kernel.SharedMemoryBytes} bytes of group-shared memory; {info.Id} has {info.SharedMemoryBytesPerGroup} per group";
@@ -123,6 +127,8 @@ internal static class LaunchChecks
         ElementType.Float => "float",
         ElementType.Int => "int",
         ElementType.UInt => "uint",
+        ElementType.Half => "Half",
+        ElementType.BFloat16 => "BFloat16",
         _ => "bool",
     };
 }

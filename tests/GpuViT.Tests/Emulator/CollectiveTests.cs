@@ -41,7 +41,7 @@ public sealed class CollectiveTests
 
     private static KernelDescriptor Describe(string name, KernelBody body) => new(
         name, typeof(CollectiveTests).FullName!, [new KernelParameter("output", ParameterKind.Buffer, ElementType.Int, BufferAccess.ReadWrite)],
-        0, usesBarrier: true, 0, 0, "", "", body);
+        0, usesBarrier: true, "", "", body);
 
     [Fact]
     public void Every_thread_gets_the_result_of_every_round_between_barriers()

@@ -201,7 +201,7 @@ public sealed class KernelEmulatorTests
         new(name, ParameterKind.Scalar, type, BufferAccess.None);
 
     private static KernelDescriptor Describe(string name, bool usesBarrier, KernelBody body, params KernelParameter[] parameters) =>
-        new(name, typeof(KernelEmulatorTests).FullName!, parameters, 0, usesBarrier, 0, 0, "", "", body);
+        new(name, typeof(KernelEmulatorTests).FullName!, parameters, 0, usesBarrier, "", "", body);
 
     private static KernelDescriptor WriteIndicesKernel(bool usesBarrier) => Describe(
         nameof(WriteIndices), usesBarrier, (t, a) => WriteIndices(t, (ReadWriteView<int>)a[0]), Out("output", ElementType.Int));

@@ -111,7 +111,7 @@ public class DiagnosticTests
 
         // GV0021 a member of an intrinsic class that the intrinsic table lacks
         { "GV0021", Kernel("b[i] = KernelMath.Sin(a[i]);") + IntrinsicTableTests.KernelMathWithSin, "KernelMath.Sin" },
-        { "GV0021", Kernel("b[i] = (float)thread.Lane.X;") + IntrinsicTableTests.KernelThreadWithLane, "thread.Lane" },
+        { "GV0021", Kernel("b[i] = (float)thread.Quad.X;") + IntrinsicTableTests.KernelThreadWithQuad, "thread.Quad" },
 
         // GV0022 register arrays
         { "GV0022", Kernel("Span<float> s = stackalloc float[n];"), "n" },
@@ -123,6 +123,39 @@ public class DiagnosticTests
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; Span<float> t = s;"), "t = s" },
         { "GV0022", Kernel("Span<float> s = stackalloc float[4]; s = stackalloc float[8];"), "s = stackalloc float[8]" },
         { "GV0003", Kernel("", parameters: "Span<float> s"), "s" },
+        // GV0023 vector access
+        { "GV0023", Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n"), "k.Load4(4 * i)" },
+        { "GV0023", Kernel("u.Store2(0, new Float2(1f, 2f));", parameters: "ReadWriteView<uint> u, int n"), "u.Store2(0, new Float2(1f, 2f))" },
+        { "GV0023", Kernel("var tile = Group.Shared<Float4>(16);"), "Group.Shared<Float4>(16)" },
+        { "GV0023", Kernel("var v = new Float4();"), "new Float4()" },
+        { "GV0023", Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };"), "new Float4(1f, 2f, 3f, 4f) { }" },
+        { "GV0023", Kernel("var text = a.Load2(0).ToString();"), "a.Load2(0).ToString()" },
+        { "GV0003", Kernel("", parameters: "Float4 v"), "v" },
+        { "GV0003", Kernel("", parameters: "ReadOnlyView<Float4> v"), "v" },
+        // GV0024 16-bit floats other than as storage
+        { "GV0024", Kernel("Half x = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters), "o[i] += (Half)1f" },
+        { "GV0024", Kernel("o[i] = h[i];", parameters: Storage16Parameters), "h[i]" },
+        { "GV0024", Kernel("o[i] = (Half)n;", parameters: Storage16Parameters), "(Half)n" },
+        { "GV0024", Kernel("int k = (int)h[i];", parameters: Storage16Parameters), "(int)h[i]" },
+        { "GV0024", Kernel("float y = (float)(h[i] + h[i]);", parameters: Storage16Parameters), "h[i] + h[i]" },
+        { "GV0024", Kernel("float y = (float)(o[i] = (Half)1f);", parameters: Storage16Parameters), "o[i] = (Half)1f" },
+        { "GV0024", Kernel("float y = (float)(BFloat16)1f;", parameters: Storage16Parameters), "BFloat16" },
+        { "GV0024", Kernel("o[i]++;", parameters: Storage16Parameters), "o[i]" },
+        { "GV0024", Kernel("var s = Group.Shared<BFloat16>(4); s[0] = bo[i];", parameters: Storage16Parameters), "bo[i]" },
+        { "GV0003", Kernel("", parameters: "Half scale"), "scale" },
+        { "GV0019", "using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }", "Narrow" },
+
+        // GV0025 a warp operation that only some threads evaluate
+        { "GV0025", Kernel("bool big = i > 3 && Warp.Sum(a[i]) > 1f;"), "Warp.Sum(a[i])" },
+        { "GV0025", Kernel("bool any = i > 3 || Warp.Max(a[i]) > 1f;"), "Warp.Max(a[i])" },
+        { "GV0025", Kernel("b[i] = i < 16 ? Warp.Shuffle(a[i], 0) : 0f;"), "Warp.Shuffle(a[i], 0)" },
+        { "GV0025", Kernel("b[i] = i < 16 ? 0f : 2f * Warp.ShuffleDown(a[i], 1);"), "Warp.ShuffleDown(a[i], 1)" },
+
+        // GV0026 group copies outside a kernel body's statements
+        { "GV0026", Kernel("var s = Group.Shared<float>(64); for (int k = 0; k < n; k++, Group.WaitCopies()) { }"), "Group.WaitCopies()" },
+        { "GV0026", Kernel("var s = Group.Shared<float>(64); Fill(s, a);", members: "[DeviceFunction] public static void Fill(SharedArray<float> s, ReadOnlyView<float> a) { Group.CopyAsync(s, 0, a, 0, 64); }"), "Group.CopyAsync(s, 0, a, 0, 64)" },
+        { "GV0026", Kernel("Wait();", members: "[DeviceFunction] public static void Wait() { Group.WaitCopies(); }"), "Group.WaitCopies()" },
 
         // GV0027 Mma fragments that are not register arrays, or a constant index past one
         { "GV0027", Kernel(MmaFragments + "Mma.M16N8K8Tf32(d, 2, f, 0, f, 0);"), "2" },
@@ -194,6 +227,12 @@ public class DiagnosticTests
         Assert.Contains("Group.Shared<T>(N)", Message(Kernel("var scratch = new float[4];")));
         Assert.Contains("use if/else", Message(Kernel("switch (n) { case 0: break; }")));
         Assert.Contains("pass lengths as int parameters", Message(Kernel("int length = a.Length;")));
+        Assert.Contains("declare Group.Shared<float>(4 * N) and use Load4/Store4", Message(Kernel("var tile = Group.Shared<Float4>(16);")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "Float4 v")));
+        Assert.Contains("pass a ReadOnlyView<float> and Load2/Load4", Message(Kernel("", parameters: "ReadOnlyView<Float2> v")));
+        Assert.Contains("Float4 has no settable members", Message(Kernel("var v = new Float4(1f, 2f, 3f, 4f) { };")));
+        Assert.Contains("as in 'new Float2(x, y)'", Message(Kernel("Float2 v = new();")));
+        Assert.Contains("is on a ReadOnlyView<int>", Message(Kernel("Float4 v = k.Load4(4 * i);", parameters: "ReadOnlyView<int> k, ReadWriteView<float> b, int n")));
         Assert.Contains("Down -> Down", Message(Kernel("b[i] = Down(a[i]);", members: "[DeviceFunction] public static float Down(float x) => x < 1f ? x : Down(x - 1f);")));
     }
 
@@ -214,6 +253,21 @@ public class DiagnosticTests
 
         Assert.Equal(["GV0006"], result.Ids);
     }
+
+    [Fact]
+    public void Sixteen_bit_messages_show_the_two_storage_forms()
+    {
+        string message = Message(Kernel("Half x = h[i];", parameters: Storage16Parameters));
+        Assert.Contains("'(float)view[i]'", message);
+        Assert.Contains("'view[i] = (Half)x;'", message);
+        Assert.Contains("'view[i] = (BFloat16)x;'", message);
+        Assert.Contains("(Half)(float)x", Message(Kernel("o[i] = (Half)n;", parameters: Storage16Parameters)));
+        Assert.Contains("16-bit", Message(Kernel("", parameters: "Half scale")));
+        Assert.Contains("16-bit", Message("using System; using GpuViT.Kernels; public static class S { [DeviceFunction] public static Half Narrow(float x) => (Half)x; }"));
+        Assert.Contains("compound assignment", Message(Kernel("o[i] += (Half)1f;", parameters: Storage16Parameters)));
+    }
+
+    private const string Storage16Parameters = "ReadOnlyView<Half> h, ReadWriteView<Half> o, ReadWriteView<BFloat16> bo, int n";
 
     private static string Message(string source) => Assert.Single(Run(source).GeneratorDiagnostics).GetMessage();
 }

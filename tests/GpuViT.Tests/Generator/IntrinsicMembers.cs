@@ -4,7 +4,7 @@ namespace GpuViT.Tests.Generator;
 
 /// <summary>
 /// The kernel language's intrinsics found by reflection over the Kernels assembly: every public
-/// static member of KernelMath, Group and Atomic, and every index of KernelThread. Each is named
+/// static member of KernelMath, Group, Atomic and Warp, and every index of KernelThread. Each is named
 /// as the generator's intrinsic table names it ("KernelMath.Min(int, int)"), and comes with a
 /// probe kernel that uses it once.
 /// </summary>
@@ -16,12 +16,12 @@ public static class IntrinsicMembers
 
     public const string SharedMember = "Group.Shared<T>(int)";
 
-    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic), typeof(Mma)];
+    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic), typeof(Warp), typeof(Mma)];
 
     public static IReadOnlyDictionary<string, MemberInfo> All { get; } =
         Classes.SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
             .Cast<MemberInfo>()
-            .Concat(typeof(KernelThread).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.PropertyType == typeof(Int3)))
+            .Concat(typeof(KernelThread).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.PropertyType == typeof(Int3) || p.PropertyType == typeof(int)))
             .ToDictionary(Name);
 
     public static TheoryData<string> Names => new(All.Keys.Order());
@@ -34,8 +34,14 @@ public static class IntrinsicMembers
     {
         switch (All[member])
         {
+            case PropertyInfo { PropertyType.Name: "Int32" } index:
+                return $"ki[i] = thread.{index.Name};";
             case PropertyInfo index:
                 return $"ki[i] = thread.{index.Name}.Y;";
+            case MethodInfo { Name: "CopyAsync" } copy:
+                // A group copy is a statement of the kernel body into a shared array, then the wait.
+                Type element = copy.GetParameters()[0].ParameterType.GetGenericArguments()[0];
+                return $"var probe = Group.Shared<{ScalarName(element)}>(4);\n{CopyCall(copy)};\nGroup.WaitCopies();\n{Output(element)}[i] = probe[0];";
             case MethodInfo when member == SharedMember:
                 // A shared array is a top-level local of constant length.
                 return "var probe = Group.Shared<float>(4);\nprobe[0] = x[i];\nf[i] = probe[0];";
@@ -45,7 +51,7 @@ public static class IntrinsicMembers
                 string result = statement ? call + ";" : $"{Output(method.ReturnType)}[i] = {call};";
 
                 // Fragments (Mma): register arrays of each element type.
-                return method.GetParameters().Any(p => p.ParameterType.IsGenericType)
+                return method.GetParameters().Any(p => p.ParameterType == typeof(Span<float>) || p.ParameterType == typeof(Span<uint>))
                     ? "Span<float> rf = stackalloc float[8];\nSpan<uint> ru = stackalloc uint[8];\n" + result
                     : result;
             default:
@@ -63,6 +69,14 @@ public static class IntrinsicMembers
             : p.ParameterType == typeof(Span<float>) ? "rf"
             : p.ParameterType == typeof(Span<uint>) ? "ru"
             : Input(p.ParameterType) + (p.Position == 0 ? "[i]" : $"[i + {p.Position}]"));
+
+    /// <summary>The probe's Group.CopyAsync call: one element from i of the source of the overload's type into probe[0].</summary>
+    public static string CopyCall(MethodInfo copy)
+    {
+        Type element = copy.GetParameters()[0].ParameterType.GetGenericArguments()[0];
+        string source = copy.GetParameters()[2].ParameterType.Name.StartsWith("ReadOnly", StringComparison.Ordinal) ? Input(element) : Output(element);
+        return $"Group.CopyAsync(probe, 0, {source}, i, 1)";
+    }
 
     /// <summary>The name of the probe's output view for a result type.</summary>
     public static string Output(Type type) => ScalarName(type) switch { "float" => "f", "int" => "ki", _ => "ku" };
@@ -85,5 +99,6 @@ public static class IntrinsicMembers
         : type.IsGenericParameter ? type.Name
         : type == typeof(Span<float>) ? "System.Span<float>"
         : type == typeof(Span<uint>) ? "System.Span<uint>"
+        : type.IsGenericType ? "GpuViT.Kernels." + type.Name[..type.Name.IndexOf('`')] + "<" + ScalarName(type.GetGenericArguments()[0]) + ">"
         : throw new InvalidOperationException($"an intrinsic takes a {type}; teach IntrinsicMembers its C# keyword and a probe argument");
 }

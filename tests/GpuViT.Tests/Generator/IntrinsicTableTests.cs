@@ -18,8 +18,8 @@ public sealed class IntrinsicTableTests
         "namespace GpuViT.Kernels { public static class KernelMath { public static float Sin(float x) => MathF.Sin(x); } }";
 
     /// <summary>Declared in a sample, this KernelThread stands in for the library's with a new index.</summary>
-    public const string KernelThreadWithLane =
-        "namespace GpuViT.Kernels { public readonly struct KernelThread { public Int3 Global => default; public Int3 Lane => default; } }";
+    public const string KernelThreadWithQuad =
+        "namespace GpuViT.Kernels { public readonly struct KernelThread { public Int3 Global => default; public Int3 Quad => default; } }";
 
     public static TheoryData<string> Members => IntrinsicMembers.Names;
 
@@ -61,11 +61,13 @@ public sealed class IntrinsicTableTests
     /// <summary>What the generated C must contain: the call on the probe's arguments, the cast index, the statement or the declaration.</summary>
     private static string Expected(string member, string spelling) => IntrinsicMembers.All[member] switch
     {
+        PropertyInfo { PropertyType.Name: "Int32" } => spelling,
         PropertyInfo => "(int)" + spelling,
-        MethodInfo when member == IntrinsicMembers.SharedMember => spelling + " float probe[4];",
-        MethodInfo method when method.GetParameters().Length == 0 => spelling + ";",
+        MethodInfo { Name: "CopyAsync" } copy => spelling + IntrinsicMembers.CopyCall(copy)["Group.CopyAsync".Length..] + ";",
         MethodInfo method when spelling.Contains(Intrinsics.Arguments) =>
             spelling.Replace(Intrinsics.Arguments, string.Join(", ", IntrinsicMembers.Arguments(method))).Replace(Intrinsics.Scratch, Intrinsics.ScratchName),
+        MethodInfo when member == IntrinsicMembers.SharedMember => spelling + " float probe[4];",
+        MethodInfo method when method.GetParameters().Length == 0 => spelling + (spelling.EndsWith(')') ? ";" : "();"),
         MethodInfo method => spelling + "(" + string.Join(", ", IntrinsicMembers.Arguments(method).Select(a => a.Replace("ref ", "&"))) + ")",
         _ => throw new InvalidOperationException($"'{member}' is neither a method nor a property"),
     };

@@ -67,7 +67,14 @@ public sealed class GeneratedSourceTests
         Assert.DoesNotContain("generic", kernel.OpenCLSource);
         foreach (KernelParameter parameter in kernel.Parameters.Where(p => p.Kind == ParameterKind.Buffer))
         {
-            string element = parameter.ElementType switch { ElementType.Float => "float", ElementType.Int => "int", _ => "uint" };
+            string element = parameter.ElementType switch
+            {
+                ElementType.Float => "float",
+                ElementType.Int => "int",
+                ElementType.Half => "half",
+                ElementType.BFloat16 => "ushort",
+                _ => "uint",
+            };
             string constness = parameter.Access == BufferAccess.ReadOnly ? "const " : "";
             Assert.Contains($"__global {constness}{element}* {parameter.Name}", kernel.OpenCLSource);
         }

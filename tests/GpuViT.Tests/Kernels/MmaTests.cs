@@ -156,15 +156,16 @@ public sealed class MmaTests(TestDevices devices) : IClassFixture<TestDevices>
             half ? v => MmaFragments.HalfValue(MmaFragments.HalfBits(v)) : v => MmaFragments.Bf16Value(MmaFragments.Bf16Bits(v)));
     }
 
-    [Fact]
-    public void The_emulator_refuses_a_group_that_is_not_whole_warps_naming_the_kernel_and_the_size()
+    [Theory]
+    [KernelBackendData]
+    public void A_launch_of_groups_that_are_not_whole_warps_is_refused_naming_the_kernel_and_the_size(string backend)
     {
-        var d = new float[48 * 128];
-        var exception = Assert.Throws<KernelEmulationException>(() =>
-            KernelEmulator.Launch(T.MmaTf32Tiles, Int3.Size(1), Int3.Size(48), new float[48 * 8 * 8], new float[48 * 8 * 8], new float[48 * 128], d));
+        Assert.True(T.MmaTf32Tiles.UsesWarp);
+        var exception = Assert.ThrowsAny<Exception>(() =>
+            devices.Launch(backend, T.MmaTf32Tiles, Int3.Size(1), Int3.Size(48), new float[512], new float[512], new float[512], new float[512]));
 
-        Assert.Contains("kernel 'MmaTf32Tiles'", exception.Message);
-        Assert.Contains("Mma.M16N8K8Tf32 needs whole warps of 32 threads, but the group has 48 threads", exception.Message);
+        Assert.Contains("MmaTf32Tiles", exception.Message);
+        Assert.Contains("multiple of 32 threads per group; (48,1,1) has 48", exception.Message);
     }
 
     [Theory]

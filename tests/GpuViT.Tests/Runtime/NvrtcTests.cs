@@ -106,6 +106,6 @@ public sealed class NvrtcTests
     }
 
     private static KernelDescriptor Kernel(string name, string cudaSource) =>
-        new(name, typeof(NvrtcTests).FullName!, [], sharedMemoryBytes: 0, usesBarrier: false, openCLScratchWordsPerThread: 0, minimumComputeCapability: 0,
+        new(name, typeof(NvrtcTests).FullName!, [], sharedMemoryBytes: 0, usesBarrier: false,
             openCLSource: "", cudaSource, (_, _) => throw new NotSupportedException("these tests compile CUDA only"));
 }

@@ -513,7 +513,7 @@ public sealed class OpenCLDeviceTests(OpenCLDeviceFixture fixture) : IClassFixtu
     }
 
     private static KernelDescriptor Kernel(string name, string openCLSource, params KernelParameter[] parameters) =>
-        new(name, typeof(OpenCLDeviceTests).FullName!, parameters, sharedMemoryBytes: 0, usesBarrier: false, openCLScratchWordsPerThread: 0, minimumComputeCapability: 0,
+        new(name, typeof(OpenCLDeviceTests).FullName!, parameters, sharedMemoryBytes: 0, usesBarrier: false,
             openCLSource, cudaSource: "", (_, _) => throw new NotSupportedException("these tests run OpenCL only"));
 
     private static KernelParameter In(string name, ElementType type) => new(name, ParameterKind.Buffer, type, BufferAccess.ReadOnly);

@@ -19,7 +19,7 @@ namespace GpuViT.Kernels;
 /// </remarks>
 internal static class MmaFragments
 {
-    public const int WarpSize = 32;
+    public const int WarpSize = Warp.Size;
 
     /// <summary>Registers per thread: A words, B words, D floats (the same for the three shapes).</summary>
     public const int AWords = 4, BWords = 2, DFloats = 4;

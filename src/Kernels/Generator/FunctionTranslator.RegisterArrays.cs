@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -52,12 +53,14 @@ internal sealed partial class FunctionTranslator
     }
 
     /// <summary>
-    /// 'for (int i = A; i &lt; B; i++)' (or &lt;=, &gt;, &gt;=, --, += C, -= C) with A, B and C
-    /// compile-time constants and i not assigned in the body: its trip count is known, so it is
-    /// marked '#pragma unroll' (CUDA, and the clang-based OpenCL compilers) and register arrays
-    /// indexed by i stay in registers.
+    /// Whether to mark a loop '#pragma unroll': 'for (int i = A; i &lt; B; i++)' (or &lt;=, &gt;,
+    /// &gt;=, --, += C, -= C) with A, B and C compile-time constants, i not assigned in the body, and
+    /// i used to index a register array (directly, or as an argument beside one in a call), which
+    /// only stays in registers when every index is a constant after unrolling. Other constant
+    /// loops are left to the compilers: unrolled by force, a 16-deep k-slice loop around a 4×4
+    /// micro-tile made the register-blocked GEMM 4× slower on PoCL.
     /// </summary>
-    private bool HasConstantTripCount(ForStatementSyntax statement)
+    private bool ShouldUnroll(ForStatementSyntax statement)
     {
         if (statement.Declaration is not { Variables.Count: 1 } declaration
             || declaration.Variables[0].Initializer is not { } initializer
@@ -81,8 +84,33 @@ internal sealed partial class FunctionTranslator
                 => IsLocal(step.Left, counter) && _model.GetConstantValue(step.Right).HasValue,
             _ => false,
         };
-        return constantStep && !AssignsTo(statement.Statement, counter);
+        return constantStep && !AssignsTo(statement.Statement, counter) && IndexesRegisterArray(statement.Statement, counter);
     }
+
+    /// <summary>Whether the body indexes a register array with an expression of the counter, or passes both to a call.</summary>
+    private bool IndexesRegisterArray(StatementSyntax body, ILocalSymbol counter)
+    {
+        foreach (SyntaxNode node in body.DescendantNodes())
+        {
+            bool uses = node switch
+            {
+                ElementAccessExpressionSyntax element => IsRegisterArray(element.Expression) && Mentions(element.ArgumentList, counter),
+                InvocationExpressionSyntax call => call.ArgumentList.Arguments.Any(a => IsRegisterArray(a.Expression)) && Mentions(call.ArgumentList, counter),
+                _ => false,
+            };
+            if (uses)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool IsRegisterArray(ExpressionSyntax expression) => KernelTypes.RegisterArray(_model.GetTypeInfo(expression).Type) is not null;
+
+    private bool Mentions(SyntaxNode node, ILocalSymbol local) =>
+        node.DescendantNodes().OfType<IdentifierNameSyntax>().Any(name => IsLocal(name, local));
 
     private bool IsLocal(ExpressionSyntax expression, ILocalSymbol local) =>
         expression is IdentifierNameSyntax && SymbolEqualityComparer.Default.Equals(_model.GetSymbolInfo(expression).Symbol, local);

@@ -369,7 +369,7 @@ internal sealed partial class FunctionTranslator
 
         string condition = statement.Condition is null ? string.Empty : Expression(statement.Condition);
         string step = string.Join(", ", statement.Incrementors.Select(Expression));
-        if (HasConstantTripCount(statement))
+        if (ShouldUnroll(statement))
         {
             Line("#pragma unroll");
         }

@@ -88,6 +88,21 @@ public sealed class RegisterArrayTests(TestDevices devices) : IClassFixture<Test
         }
     }
 
+    [Theory]
+    [InlineData("Span<float> r = stackalloc float[8]; for (int k = 0; k < 8; k++) { r[k] = a[k]; } b[i] = r[3];", true)]
+    [InlineData("Span<float> r = stackalloc float[8]; for (int k = 0; k < 4; k++) { First(r, 2 * k); } b[i] = r[3];", true)]
+    [InlineData("float s = 0f; for (int k = 0; k < 8; k++) { s += a[k]; } b[i] = s;", false)]
+    [InlineData("Span<float> r = stackalloc float[8]; for (int k = 0; k < 8; k++) { r[0] += a[k]; } b[i] = r[0];", false)]
+    [InlineData("Span<float> r = stackalloc float[8]; for (int k = 0; k < n; k++) { r[k % 8] += a[k]; } b[i] = r[0];", false)]
+    public void Constant_loops_are_marked_for_unrolling_only_where_they_index_a_register_array(string body, bool unrolled)
+    {
+        GeneratorHarness.Result result = GeneratorHarness.Run(GeneratorHarness.Kernel(
+            body, members: "[DeviceFunction] public static void First(Span<float> r, int at) { r[at] = 1f; }"));
+
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Equal(unrolled, result.KernelSource("openCLSource").Contains("#pragma unroll\n    for (int k", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_loop_that_assigns_its_counter_is_not_marked_for_unrolling()
     {

@@ -19,6 +19,9 @@ public static class Attention
     /// <summary>Keys per shared K/V tile of the fused kernel, and the group's X size (one lane per key).</summary>
     public const int KeyBlock = 32;
 
+    /// <summary>Output columns a lane of the fused kernel owns: lane + KeyBlock·i, enough for <see cref="MaxHeadSize"/>.</summary>
+    private const int ColumnsPerLane = MaxHeadSize / KeyBlock;
+
     /// <summary>Threads per group of the fused kernel.</summary>
     private const int FusedThreads = QueryBlock * KeyBlock;
 
@@ -34,9 +37,10 @@ public static class Attention
     /// (image, head) and walks the keys in tiles of KeyBlock held in shared memory. Per tile, lane
     /// j of query row i computes score (i, j); each row takes the tile's max, rescales its running
     /// sum and accumulator by exp(oldMax − newMax) (online softmax), and adds p·V. A lane owns
-    /// output columns lane, lane + 32, lane + 64 and lane + 96 (four registers: kernels have no
-    /// local arrays), so any headSize ≤ <see cref="MaxHeadSize"/> works. Launch groups of
-    /// (KeyBlock, QueryBlock) over (ceil(tokens / QueryBlock), heads, batch).
+    /// output columns lane, lane + 32, lane + 64 and lane + 96 (a register array, indexed only by
+    /// unrolled constant-bound loops so that it stays in registers), so any headSize ≤
+    /// <see cref="MaxHeadSize"/> works. Launch groups of (KeyBlock, QueryBlock) over
+    /// (ceil(tokens / QueryBlock), heads, batch).
     /// </summary>
     [Kernel]
     public static void AttentionFused(
@@ -71,10 +75,7 @@ public static class Attention
 
         float runningMax = float.NegativeInfinity;
         float runningSum = 0f;
-        float acc0 = 0f;
-        float acc1 = 0f;
-        float acc2 = 0f;
-        float acc3 = 0f;
+        Span<float> acc = stackalloc float[ColumnsPerLane];
 
         for (int firstKey = 0; firstKey < tokens; firstKey += KeyBlock)
         {
@@ -133,7 +134,7 @@ public static class Attention
                     sum0 += p * valueTile[j * MaxHeadSize + lane];
                 }
 
-                acc0 = acc0 * correction + sum0;
+                acc[0] = acc[0] * correction + sum0;
             }
             else
             {
@@ -146,37 +147,19 @@ public static class Attention
             runningSum = runningSum * correction + tileSum;
             runningMax = newMax;
 
-            if (lane + KeyBlock < headSize)
+            for (int part = 1; part < ColumnsPerLane; part++)
             {
-                float sum1 = 0f;
-                for (int j = 0; j < keys; j++)
+                int column = lane + part * KeyBlock;
+                if (column < headSize)
                 {
-                    sum1 += probabilities[row * KeyBlock + j] * valueTile[j * MaxHeadSize + lane + KeyBlock];
+                    float sum = 0f;
+                    for (int j = 0; j < keys; j++)
+                    {
+                        sum += probabilities[row * KeyBlock + j] * valueTile[j * MaxHeadSize + column];
+                    }
+
+                    acc[part] = acc[part] * correction + sum;
                 }
-
-                acc1 = acc1 * correction + sum1;
-            }
-
-            if (lane + 2 * KeyBlock < headSize)
-            {
-                float sum2 = 0f;
-                for (int j = 0; j < keys; j++)
-                {
-                    sum2 += probabilities[row * KeyBlock + j] * valueTile[j * MaxHeadSize + lane + 2 * KeyBlock];
-                }
-
-                acc2 = acc2 * correction + sum2;
-            }
-
-            if (lane + 3 * KeyBlock < headSize)
-            {
-                float sum3 = 0f;
-                for (int j = 0; j < keys; j++)
-                {
-                    sum3 += probabilities[row * KeyBlock + j] * valueTile[j * MaxHeadSize + lane + 3 * KeyBlock];
-                }
-
-                acc3 = acc3 * correction + sum3;
             }
         }
 
@@ -184,24 +167,12 @@ public static class Attention
         {
             float inverse = 1f / runningSum;
             int at = (image * tokens + query) * dim + head * headSize + lane;
-            if (lane < headSize)
+            for (int part = 0; part < ColumnsPerLane; part++)
             {
-                output[at] = acc0 * inverse;
-            }
-
-            if (lane + KeyBlock < headSize)
-            {
-                output[at + KeyBlock] = acc1 * inverse;
-            }
-
-            if (lane + 2 * KeyBlock < headSize)
-            {
-                output[at + 2 * KeyBlock] = acc2 * inverse;
-            }
-
-            if (lane + 3 * KeyBlock < headSize)
-            {
-                output[at + 3 * KeyBlock] = acc3 * inverse;
+                if (lane + part * KeyBlock < headSize)
+                {
+                    output[at + part * KeyBlock] = acc[part] * inverse;
+                }
             }
         }
     }

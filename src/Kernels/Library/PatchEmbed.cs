@@ -9,11 +9,14 @@ namespace GpuViT.Kernels.Library;
 /// </summary>
 public static class PatchEmbed
 {
-    /// <summary>Threads per group along each dimension; each thread computes 4×4 outputs.</summary>
+    /// <summary>Threads per group along each dimension; each thread computes MicroTile × MicroTile outputs.</summary>
     public const int Threads = 16;
 
+    /// <summary>Each thread computes MicroTile × MicroTile outputs, strided by Threads.</summary>
+    public const int MicroTile = 4;
+
     /// <summary>Rows (patches) and columns (embedding features) of the output tile one group computes.</summary>
-    public const int Tile = 4 * Threads;
+    public const int Tile = MicroTile * Threads;
 
     /// <summary>The K-slice staged in shared memory per step: thread column tx loads K-column tx.</summary>
     public const int TileK = Threads;
@@ -48,16 +51,22 @@ public static class PatchEmbed
         int tokenCount = prefix + patches;
 
         // Thread (tx, ty) loads rows ty + Threads·i of both tiles at K-column tx; where its patch rows start in the images.
-        int pixels0 = PatchOrigin(rowBase + ty, rows, patches, grid, channels, imageSize, patchSize);
-        int pixels1 = PatchOrigin(rowBase + ty + Threads, rows, patches, grid, channels, imageSize, patchSize);
-        int pixels2 = PatchOrigin(rowBase + ty + 2 * Threads, rows, patches, grid, channels, imageSize, patchSize);
-        int pixels3 = PatchOrigin(rowBase + ty + 3 * Threads, rows, patches, grid, channels, imageSize, patchSize);
+        // Every register array below is indexed by unrolled constant-bound loops only, so it stays in registers.
+        Span<int> origins = stackalloc int[MicroTile];
+        for (int i = 0; i < MicroTile; i++)
+        {
+            origins[i] = PatchOrigin(rowBase + ty + i * Threads, rows, patches, grid, channels, imageSize, patchSize);
+        }
 
-        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f;
-        float c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f;
-        float c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f;
-        float c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f;
+        // c[i·MicroTile + j]: patch row ty + Threads·i, feature column tx + Threads·j.
+        Span<float> c = stackalloc float[MicroTile * MicroTile];
+        Span<float> a = stackalloc float[MicroTile];
+        Span<float> b = stackalloc float[MicroTile];
 
+        // A local, not the constant, bounds the k-slice loop: the generator marks constant-bound
+        // loops '#pragma unroll', and unrolling this one (it indexes no register array) costs PoCL
+        // as much as it does GemmRegisterBlocked. The MicroTile loops stay unrolled.
+        int sliceDepth = TileK;
         for (int k0 = 0; k0 < k; k0 += TileK)
         {
             int kk = k0 + tx;
@@ -73,57 +82,45 @@ public static class PatchEmbed
             }
 
             int store = tx * Stride + ty;
-            patchTile[store] = PatchPixel(images, pixels0, within);
-            patchTile[store + Threads] = PatchPixel(images, pixels1, within);
-            patchTile[store + 2 * Threads] = PatchPixel(images, pixels2, within);
-            patchTile[store + 3 * Threads] = PatchPixel(images, pixels3, within);
-            weightTile[store] = PatchWeight(weight, columnBase + ty, dim, kk, k);
-            weightTile[store + Threads] = PatchWeight(weight, columnBase + ty + Threads, dim, kk, k);
-            weightTile[store + 2 * Threads] = PatchWeight(weight, columnBase + ty + 2 * Threads, dim, kk, k);
-            weightTile[store + 3 * Threads] = PatchWeight(weight, columnBase + ty + 3 * Threads, dim, kk, k);
+            for (int i = 0; i < MicroTile; i++)
+            {
+                patchTile[store + i * Threads] = PatchPixel(images, origins[i], within);
+            }
+
+            for (int i = 0; i < MicroTile; i++)
+            {
+                weightTile[store + i * Threads] = PatchWeight(weight, columnBase + ty + i * Threads, dim, kk, k);
+            }
+
             Group.Barrier();
 
-            for (int i = 0; i < TileK; i++)
+            for (int i = 0; i < sliceDepth; i++)
             {
                 int at = i * Stride;
-                float a0 = patchTile[at + ty];
-                float a1 = patchTile[at + ty + Threads];
-                float a2 = patchTile[at + ty + 2 * Threads];
-                float a3 = patchTile[at + ty + 3 * Threads];
-                float b0 = weightTile[at + tx];
-                float b1 = weightTile[at + tx + Threads];
-                float b2 = weightTile[at + tx + 2 * Threads];
-                float b3 = weightTile[at + tx + 3 * Threads];
-                c00 += a0 * b0;
-                c01 += a0 * b1;
-                c02 += a0 * b2;
-                c03 += a0 * b3;
-                c10 += a1 * b0;
-                c11 += a1 * b1;
-                c12 += a1 * b2;
-                c13 += a1 * b3;
-                c20 += a2 * b0;
-                c21 += a2 * b1;
-                c22 += a2 * b2;
-                c23 += a2 * b3;
-                c30 += a3 * b0;
-                c31 += a3 * b1;
-                c32 += a3 * b2;
-                c33 += a3 * b3;
+                for (int t = 0; t < MicroTile; t++)
+                {
+                    a[t] = patchTile[at + ty + t * Threads];
+                    b[t] = weightTile[at + tx + t * Threads];
+                }
+
+                for (int r = 0; r < MicroTile; r++)
+                {
+                    for (int s = 0; s < MicroTile; s++)
+                    {
+                        c[r * MicroTile + s] += a[r] * b[s];
+                    }
+                }
             }
 
             Group.Barrier();
         }
 
         int column = columnBase + tx;
-        int out0 = PatchTokenRow(rowBase + ty, rows, patches, tokenCount, prefix, dim);
-        int out1 = PatchTokenRow(rowBase + ty + Threads, rows, patches, tokenCount, prefix, dim);
-        int out2 = PatchTokenRow(rowBase + ty + 2 * Threads, rows, patches, tokenCount, prefix, dim);
-        int out3 = PatchTokenRow(rowBase + ty + 3 * Threads, rows, patches, tokenCount, prefix, dim);
-        PatchStore(tokens, bias, out0, column, dim, c00, c01, c02, c03);
-        PatchStore(tokens, bias, out1, column, dim, c10, c11, c12, c13);
-        PatchStore(tokens, bias, out2, column, dim, c20, c21, c22, c23);
-        PatchStore(tokens, bias, out3, column, dim, c30, c31, c32, c33);
+        for (int r = 0; r < MicroTile; r++)
+        {
+            int row = PatchTokenRow(rowBase + ty + r * Threads, rows, patches, tokenCount, prefix, dim);
+            PatchStore(tokens, bias, row, column, dim, c, r * MicroTile);
+        }
     }
 
     /// <summary>The index of the top-left pixel of patch row m in channel 0 of its image; −1 past the last patch.</summary>
@@ -165,34 +162,25 @@ public static class PatchEmbed
         return (image * tokenCount + prefix + m - image * patches) * dim;
     }
 
-    /// <summary>Writes one thread's four outputs of a token row (columns column + Threads·j), plus the bias.</summary>
+    /// <summary>
+    /// Writes one thread's MicroTile outputs of a token row (columns column + Threads·j, values
+    /// c[first + j]), plus the bias; nothing for a row past the last patch (−1).
+    /// </summary>
     [DeviceFunction]
-    public static void PatchStore(
-        ReadWriteView<float> tokens, ReadOnlyView<float> bias, int row, int column, int dim, float v0, float v1, float v2, float v3)
+    public static void PatchStore(ReadWriteView<float> tokens, ReadOnlyView<float> bias, int row, int column, int dim, Span<float> c, int first)
     {
         if (row < 0)
         {
             return;
         }
 
-        if (column < dim)
+        for (int j = 0; j < MicroTile; j++)
         {
-            tokens[row + column] = v0 + bias[column];
-        }
-
-        if (column + Threads < dim)
-        {
-            tokens[row + column + Threads] = v1 + bias[column + Threads];
-        }
-
-        if (column + 2 * Threads < dim)
-        {
-            tokens[row + column + 2 * Threads] = v2 + bias[column + 2 * Threads];
-        }
-
-        if (column + 3 * Threads < dim)
-        {
-            tokens[row + column + 3 * Threads] = v3 + bias[column + 3 * Threads];
+            int at = column + j * Threads;
+            if (at < dim)
+            {
+                tokens[row + at] = c[first + j] + bias[at];
+            }
         }
     }
 }

@@ -35,20 +35,19 @@ public static class Rnn
     [DeviceFunction]
     public static float Phi(float sum, bool relu) => relu ? KernelMath.Max(sum, 0f) : KernelMath.Tanh(sum);
 
-    /// <summary>φ of one unit's sums for a pass of images into next: the first two always, the third and fourth when the batch has them.</summary>
+    /// <summary>
+    /// φ of one unit's sums for a pass of up to <see cref="ImagesPerThread"/> images into next:
+    /// sums[first + j] is image + j's, stored when the batch has that image.
+    /// </summary>
     [DeviceFunction]
-    public static void StoreImages(ReadWriteView<float> next, int units, int unit, int image, int batch, float sum0, float sum1, float sum2, float sum3, bool relu)
+    public static void StoreImages(ReadWriteView<float> next, int units, int unit, int image, int batch, Span<float> sums, int first, bool relu)
     {
-        next[image * units + unit] = Phi(sum0, relu);
-        next[(image + 1) * units + unit] = Phi(sum1, relu);
-        if (image + 2 < batch)
+        for (int j = 0; j < ImagesPerThread; j++)
         {
-            next[(image + 2) * units + unit] = Phi(sum2, relu);
-        }
-
-        if (image + 3 < batch)
-        {
-            next[(image + 3) * units + unit] = Phi(sum3, relu);
+            if (image + j < batch)
+            {
+                next[(image + j) * units + unit] = Phi(sums[first + j], relu);
+            }
         }
     }
 
@@ -65,6 +64,8 @@ public static class Rnn
     /// A short last group repeats its last image and stores only the real ones. The first version,
     /// kept beside <see cref="RnnStepUnsharedStreaming"/> for the benchmark: a batch of eight reads
     /// every weight twice, and the per-tap branches keep about one weight load in flight per thread.
+    /// Its four sums stay written out: as a register array with unrolled loops this baseline would
+    /// take 44 registers on sm_90, not 40 (NVRTC 11.8).
     /// </summary>
     [Kernel]
     public static void RnnStepUnshared(
@@ -292,27 +293,30 @@ public static class Rnn
             int y = p / width;
             int x = p - y * width;
             int c0 = group * ChannelsPerThread;
-            int unit0 = c0 * positions + p;
-            int unit1 = KernelMath.Min(c0 + 1, channels - 1) * positions + p;
-            int unit2 = KernelMath.Min(c0 + 2, channels - 1) * positions + p;
-            int unit3 = KernelMath.Min(c0 + 3, channels - 1) * positions + p;
             int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
             int lane = x % lanes;
             int taps = kernel * kernel;
 
-            // Tap 0 of each unit in each weight tensor; tap j is j·lanes further on.
-            int inputWeights0 = UnsharedWeightBase(unit0, lane, InputChannels * taps);
-            int inputWeights1 = UnsharedWeightBase(unit1, lane, InputChannels * taps);
-            int inputWeights2 = UnsharedWeightBase(unit2, lane, InputChannels * taps);
-            int inputWeights3 = UnsharedWeightBase(unit3, lane, InputChannels * taps);
-            int recurrentWeights0 = UnsharedWeightBase(unit0, lane, channels * taps);
-            int recurrentWeights1 = UnsharedWeightBase(unit1, lane, channels * taps);
-            int recurrentWeights2 = UnsharedWeightBase(unit2, lane, channels * taps);
-            int recurrentWeights3 = UnsharedWeightBase(unit3, lane, channels * taps);
-            float start0 = bias[unit0];
-            float start1 = bias[unit1];
-            float start2 = bias[unit2];
-            float start3 = bias[unit3];
+            // Every register array here is indexed only by unrolled constant-bound loops (channel i,
+            // image j), so all stay in registers. Tap 0 of each unit in each weight tensor; tap j is
+            // j·lanes further on.
+            Span<int> unitOf = stackalloc int[ChannelsPerThread];
+            Span<float> starts = stackalloc float[ChannelsPerThread];
+            ThreadUnits(bias, unitOf, starts, c0, channels, positions, p);
+            Span<int> inputBases = stackalloc int[ChannelsPerThread];
+            Span<int> recurrentBases = stackalloc int[ChannelsPerThread];
+            for (int i = 0; i < ChannelsPerThread; i++)
+            {
+                inputBases[i] = UnsharedWeightBase(unitOf[i], lane, InputChannels * taps);
+                recurrentBases[i] = UnsharedWeightBase(unitOf[i], lane, channels * taps);
+            }
+
+            // sums[i·ImagesPerThread + j]: channel c0 + i of image + j.
+            Span<int> inputAt = stackalloc int[ImagesPerThread];
+            Span<int> stateAt = stackalloc int[ImagesPerThread];
+            Span<float> sums = stackalloc float[ChannelsPerThread * ImagesPerThread];
+            Span<float> weights = stackalloc float[ChannelsPerThread];
+            Span<float> values = stackalloc float[ImagesPerThread];
             int inputImage = InputChannels * positions;
             int image = 0;
             while (image < batch)
@@ -320,33 +324,21 @@ public static class Rnn
                 if (batch - image >= 2)
                 {
                     // Up to four images; a short pass repeats its last image and stores only the real ones.
-                    int image1 = image + 1;
-                    int image2 = KernelMath.Min(image + 2, batch - 1);
-                    int image3 = KernelMath.Min(image + 3, batch - 1);
-                    int input0 = image * inputImage;
-                    int input1 = image1 * inputImage;
-                    int input2 = image2 * inputImage;
-                    int input3 = image3 * inputImage;
-                    int state0 = image * units;
-                    int state1 = image1 * units;
-                    int state2 = image2 * units;
-                    int state3 = image3 * units;
-                    float sum00 = start0;
-                    float sum01 = start0;
-                    float sum02 = start0;
-                    float sum03 = start0;
-                    float sum10 = start1;
-                    float sum11 = start1;
-                    float sum12 = start1;
-                    float sum13 = start1;
-                    float sum20 = start2;
-                    float sum21 = start2;
-                    float sum22 = start2;
-                    float sum23 = start2;
-                    float sum30 = start3;
-                    float sum31 = start3;
-                    float sum32 = start3;
-                    float sum33 = start3;
+                    for (int j = 0; j < ImagesPerThread; j++)
+                    {
+                        int imageJ = KernelMath.Min(image + j, batch - 1);
+                        inputAt[j] = imageJ * inputImage;
+                        stateAt[j] = imageJ * units;
+                    }
+
+                    for (int i = 0; i < ChannelsPerThread; i++)
+                    {
+                        for (int j = 0; j < ImagesPerThread; j++)
+                        {
+                            sums[i * ImagesPerThread + j] = starts[i];
+                        }
+                    }
+
                     for (int t = 0; t < taps; t++)
                     {
                         int dy = t / kernel;
@@ -358,89 +350,81 @@ public static class Rnn
                             for (int ci = 0; ci < InputChannels; ci++)
                             {
                                 int tap = (ci * taps + t) * lanes;
-                                float weight0 = inputWeights[inputWeights0 + tap];
-                                float weight1 = inputWeights[inputWeights1 + tap];
-                                float weight2 = inputWeights[inputWeights2 + tap];
-                                float weight3 = inputWeights[inputWeights3 + tap];
                                 int at = ci * positions + window;
-                                float value0 = input[input0 + at];
-                                float value1 = input[input1 + at];
-                                float value2 = input[input2 + at];
-                                float value3 = input[input3 + at];
-                                sum00 += weight0 * value0;
-                                sum01 += weight0 * value1;
-                                sum02 += weight0 * value2;
-                                sum03 += weight0 * value3;
-                                sum10 += weight1 * value0;
-                                sum11 += weight1 * value1;
-                                sum12 += weight1 * value2;
-                                sum13 += weight1 * value3;
-                                sum20 += weight2 * value0;
-                                sum21 += weight2 * value1;
-                                sum22 += weight2 * value2;
-                                sum23 += weight2 * value3;
-                                sum30 += weight3 * value0;
-                                sum31 += weight3 * value1;
-                                sum32 += weight3 * value2;
-                                sum33 += weight3 * value3;
+                                for (int i = 0; i < ChannelsPerThread; i++)
+                                {
+                                    weights[i] = inputWeights[inputBases[i] + tap];
+                                }
+
+                                for (int j = 0; j < ImagesPerThread; j++)
+                                {
+                                    values[j] = input[inputAt[j] + at];
+                                }
+
+                                AccumulateOuter(sums, weights, values);
                             }
 
                             for (int ci = 0; ci < channels; ci++)
                             {
                                 int tap = (ci * taps + t) * lanes;
-                                float weight0 = recurrentWeights[recurrentWeights0 + tap];
-                                float weight1 = recurrentWeights[recurrentWeights1 + tap];
-                                float weight2 = recurrentWeights[recurrentWeights2 + tap];
-                                float weight3 = recurrentWeights[recurrentWeights3 + tap];
                                 int at = ci * positions + window;
-                                float value0 = state[state0 + at];
-                                float value1 = state[state1 + at];
-                                float value2 = state[state2 + at];
-                                float value3 = state[state3 + at];
-                                sum00 += weight0 * value0;
-                                sum01 += weight0 * value1;
-                                sum02 += weight0 * value2;
-                                sum03 += weight0 * value3;
-                                sum10 += weight1 * value0;
-                                sum11 += weight1 * value1;
-                                sum12 += weight1 * value2;
-                                sum13 += weight1 * value3;
-                                sum20 += weight2 * value0;
-                                sum21 += weight2 * value1;
-                                sum22 += weight2 * value2;
-                                sum23 += weight2 * value3;
-                                sum30 += weight3 * value0;
-                                sum31 += weight3 * value1;
-                                sum32 += weight3 * value2;
-                                sum33 += weight3 * value3;
+                                for (int i = 0; i < ChannelsPerThread; i++)
+                                {
+                                    weights[i] = recurrentWeights[recurrentBases[i] + tap];
+                                }
+
+                                for (int j = 0; j < ImagesPerThread; j++)
+                                {
+                                    values[j] = state[stateAt[j] + at];
+                                }
+
+                                AccumulateOuter(sums, weights, values);
                             }
                         }
                     }
 
-                    StoreImages(next, units, unit0, image, batch, sum00, sum01, sum02, sum03, relu);
-                    if (c0 + 1 < channels)
+                    for (int i = 0; i < ChannelsPerThread; i++)
                     {
-                        StoreImages(next, units, unit1, image, batch, sum10, sum11, sum12, sum13, relu);
-                    }
-
-                    if (c0 + 2 < channels)
-                    {
-                        StoreImages(next, units, unit2, image, batch, sum20, sum21, sum22, sum23, relu);
-                    }
-
-                    if (c0 + 3 < channels)
-                    {
-                        StoreImages(next, units, unit3, image, batch, sum30, sum31, sum32, sum33, relu);
+                        if (c0 + i < channels)
+                        {
+                            StoreImages(next, units, unitOf[i], image, batch, sums, i * ImagesPerThread, relu);
+                        }
                     }
 
                     image += ImagesPerThread;
                 }
                 else
                 {
-                    StepOneImage(input, state, inputWeights, recurrentWeights, next, image, channels, height, width, kernel, relu, y, x, c0, lane,
-                        unit0, unit1, unit2, unit3, start0, start1, start2, start3);
+                    StepOneImage(input, state, inputWeights, recurrentWeights, next, image, channels, height, width, kernel, relu, y, x, c0, lane, unitOf, starts);
                     image++;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The four units of a streaming-step thread (channels c0 + i, clamped to the last, at position
+    /// p) into unitOf, and their biases into starts.
+    /// </summary>
+    [DeviceFunction]
+    public static void ThreadUnits(ReadOnlyView<float> bias, Span<int> unitOf, Span<float> starts, int c0, int channels, int positions, int p)
+    {
+        for (int i = 0; i < ChannelsPerThread; i++)
+        {
+            unitOf[i] = KernelMath.Min(c0 + i, channels - 1) * positions + p;
+            starts[i] = bias[unitOf[i]];
+        }
+    }
+
+    /// <summary>sums[i·ImagesPerThread + j] += weights[i] · values[j]: one tap of four channels for four images.</summary>
+    [DeviceFunction]
+    public static void AccumulateOuter(Span<float> sums, Span<float> weights, Span<float> values)
+    {
+        for (int i = 0; i < ChannelsPerThread; i++)
+        {
+            for (int j = 0; j < ImagesPerThread; j++)
+            {
+                sums[i * ImagesPerThread + j] += weights[i] * values[j];
             }
         }
     }
@@ -466,52 +450,43 @@ public static class Rnn
             int y = p / width;
             int x = p - y * width;
             int c0 = group * ChannelsPerThread;
-            int unit0 = c0 * positions + p;
-            int unit1 = KernelMath.Min(c0 + 1, channels - 1) * positions + p;
-            int unit2 = KernelMath.Min(c0 + 2, channels - 1) * positions + p;
-            int unit3 = KernelMath.Min(c0 + 3, channels - 1) * positions + p;
             int lane = width % WeightLanes == 0 ? x % WeightLanes : 0;
-            float start0 = bias[unit0];
-            float start1 = bias[unit1];
-            float start2 = bias[unit2];
-            float start3 = bias[unit3];
+            Span<int> unitOf = stackalloc int[ChannelsPerThread];
+            Span<float> starts = stackalloc float[ChannelsPerThread];
+            ThreadUnits(bias, unitOf, starts, c0, channels, positions, p);
             for (int image = 0; image < batch; image++)
             {
-                StepOneImage(input, state, inputWeights, recurrentWeights, next, image, channels, height, width, kernel, relu, y, x, c0, lane,
-                    unit0, unit1, unit2, unit3, start0, start1, start2, start3);
+                StepOneImage(input, state, inputWeights, recurrentWeights, next, image, channels, height, width, kernel, relu, y, x, c0, lane, unitOf, starts);
             }
         }
     }
 
     /// <summary>
-    /// One image's pass of the streaming step for the four units (channels c0..c0+3, clamped to
-    /// the last, at the same position) of one thread: the lone image of a batch, and every image
-    /// of <see cref="RnnStepUnsharedOneImage"/>.
+    /// One image's pass of the streaming step for the four units (unitOf: channels c0..c0+3, clamped
+    /// to the last, at the same position; starts: their biases) of one thread: the lone image of a
+    /// batch, and every image of <see cref="RnnStepUnsharedOneImage"/>.
     /// </summary>
     [DeviceFunction]
     public static void StepOneImage(
         ReadOnlyView<float> input, ReadOnlyView<float> state, ReadOnlyView<float> inputWeights, ReadOnlyView<float> recurrentWeights, ReadWriteView<float> next,
-        int image, int channels, int height, int width, int kernel, bool relu, int y, int x, int c0, int lane,
-        int unit0, int unit1, int unit2, int unit3, float start0, float start1, float start2, float start3)
+        int image, int channels, int height, int width, int kernel, bool relu, int y, int x, int c0, int lane, Span<int> unitOf, Span<float> starts)
     {
         int positions = height * width;
         int units = channels * positions;
         int taps = kernel * kernel;
         int lanes = width % WeightLanes == 0 ? WeightLanes : 1;
-        int inputWeights0 = UnsharedWeightBase(unit0, lane, InputChannels * taps);
-        int inputWeights1 = UnsharedWeightBase(unit1, lane, InputChannels * taps);
-        int inputWeights2 = UnsharedWeightBase(unit2, lane, InputChannels * taps);
-        int inputWeights3 = UnsharedWeightBase(unit3, lane, InputChannels * taps);
-        int recurrentWeights0 = UnsharedWeightBase(unit0, lane, channels * taps);
-        int recurrentWeights1 = UnsharedWeightBase(unit1, lane, channels * taps);
-        int recurrentWeights2 = UnsharedWeightBase(unit2, lane, channels * taps);
-        int recurrentWeights3 = UnsharedWeightBase(unit3, lane, channels * taps);
+        Span<int> inputBases = stackalloc int[ChannelsPerThread];
+        Span<int> recurrentBases = stackalloc int[ChannelsPerThread];
+        Span<float> sums = stackalloc float[ChannelsPerThread];
+        for (int i = 0; i < ChannelsPerThread; i++)
+        {
+            inputBases[i] = UnsharedWeightBase(unitOf[i], lane, InputChannels * taps);
+            recurrentBases[i] = UnsharedWeightBase(unitOf[i], lane, channels * taps);
+            sums[i] = starts[i];
+        }
+
         int input0 = image * InputChannels * positions;
         int state0 = image * units;
-        float sum0 = start0;
-        float sum1 = start1;
-        float sum2 = start2;
-        float sum3 = start3;
         for (int t = 0; t < taps; t++)
         {
             int dy = t / kernel;
@@ -523,50 +498,41 @@ public static class Rnn
                 for (int ci = 0; ci < InputChannels; ci++)
                 {
                     int tap = (ci * taps + t) * lanes;
-                    float weight0 = inputWeights[inputWeights0 + tap];
-                    float weight1 = inputWeights[inputWeights1 + tap];
-                    float weight2 = inputWeights[inputWeights2 + tap];
-                    float weight3 = inputWeights[inputWeights3 + tap];
-                    int at = ci * positions + window;
-                    float value = input[input0 + at];
-                    sum0 += weight0 * value;
-                    sum1 += weight1 * value;
-                    sum2 += weight2 * value;
-                    sum3 += weight3 * value;
+                    float value = input[input0 + ci * positions + window];
+                    for (int i = 0; i < ChannelsPerThread; i++)
+                    {
+                        sums[i] += inputWeights[inputBases[i] + tap] * value;
+                    }
                 }
 
                 for (int ci = 0; ci < channels; ci++)
                 {
                     int tap = (ci * taps + t) * lanes;
-                    float weight0 = recurrentWeights[recurrentWeights0 + tap];
-                    float weight1 = recurrentWeights[recurrentWeights1 + tap];
-                    float weight2 = recurrentWeights[recurrentWeights2 + tap];
-                    float weight3 = recurrentWeights[recurrentWeights3 + tap];
-                    int at = ci * positions + window;
-                    float value = state[state0 + at];
-                    sum0 += weight0 * value;
-                    sum1 += weight1 * value;
-                    sum2 += weight2 * value;
-                    sum3 += weight3 * value;
+                    float value = state[state0 + ci * positions + window];
+                    for (int i = 0; i < ChannelsPerThread; i++)
+                    {
+                        sums[i] += recurrentWeights[recurrentBases[i] + tap] * value;
+                    }
                 }
             }
         }
 
-        next[image * units + unit0] = Phi(sum0, relu);
-
+        // Written out rather than as a loop over i: the loop form costs both kernels that inline
+        // this 8 more registers on sm_80 (56, not 48) with NVRTC 11.8, though it unrolls to the same stores.
+        next[image * units + unitOf[0]] = Phi(sums[0], relu);
         if (c0 + 1 < channels)
         {
-            next[image * units + unit1] = Phi(sum1, relu);
+            next[image * units + unitOf[1]] = Phi(sums[1], relu);
         }
 
         if (c0 + 2 < channels)
         {
-            next[image * units + unit2] = Phi(sum2, relu);
+            next[image * units + unitOf[2]] = Phi(sums[2], relu);
         }
 
         if (c0 + 3 < channels)
         {
-            next[image * units + unit3] = Phi(sum3, relu);
+            next[image * units + unitOf[3]] = Phi(sums[3], relu);
         }
     }
 
@@ -657,45 +623,39 @@ public static class Rnn
         int width = thread.GroupSize.X;
         if (k < classes && image0 < batch)
         {
-            int image1 = KernelMath.Min(image0 + 1, batch - 1);
-            int image2 = KernelMath.Min(image0 + 2, batch - 1);
-            int image3 = KernelMath.Min(image0 + 3, batch - 1);
+            // images[j]: image0 + j, clamped to the last; sums[j] its partial sum.
+            Span<int> images = stackalloc int[ImagesPerThread];
+            Span<float> sums = stackalloc float[ImagesPerThread];
+            for (int j = 0; j < ImagesPerThread; j++)
+            {
+                images[j] = KernelMath.Min(image0 + j, batch - 1);
+            }
+
             int length = (units + slices - 1) / slices;
             int first = slice * length;
             int end = KernelMath.Min(first + length, units);
-            float sum0 = 0f;
-            float sum1 = 0f;
-            float sum2 = 0f;
-            float sum3 = 0f;
             for (int u = first + lane; u < end; u += width)
             {
                 float w = weights[k * units + u];
-                sum0 += w * state[image0 * units + u];
-                sum1 += w * state[image1 * units + u];
-                sum2 += w * state[image2 * units + u];
-                sum3 += w * state[image3 * units + u];
+                for (int j = 0; j < ImagesPerThread; j++)
+                {
+                    sums[j] += w * state[images[j] * units + u];
+                }
             }
 
-            float total0 = GroupReductions.GroupSum(shared, lane, width, sum0);
-            float total1 = GroupReductions.GroupSum(shared, lane, width, sum1);
-            float total2 = GroupReductions.GroupSum(shared, lane, width, sum2);
-            float total3 = GroupReductions.GroupSum(shared, lane, width, sum3);
+            for (int j = 0; j < ImagesPerThread; j++)
+            {
+                sums[j] = GroupReductions.GroupSum(shared, lane, width, sums[j]);
+            }
+
             if (lane == 0)
             {
-                partial[(image0 * classes + k) * slices + slice] = total0;
-                if (image0 + 1 < batch)
+                for (int j = 0; j < ImagesPerThread; j++)
                 {
-                    partial[(image1 * classes + k) * slices + slice] = total1;
-                }
-
-                if (image0 + 2 < batch)
-                {
-                    partial[(image2 * classes + k) * slices + slice] = total2;
-                }
-
-                if (image0 + 3 < batch)
-                {
-                    partial[(image3 * classes + k) * slices + slice] = total3;
+                    if (image0 + j < batch)
+                    {
+                        partial[(images[j] * classes + k) * slices + slice] = sums[j];
+                    }
                 }
             }
         }

@@ -1,0 +1,83 @@
+using GpuViT.Kernels.Cuda;
+using GpuViT.Tests.Runtime;
+
+namespace GpuViT.Tests.Kernels;
+
+/// <summary>
+/// The library kernels that keep their accumulators in register arrays: the arrays are declared,
+/// the loops that index them are unrolled, the long loops around them are not (unrolled, they made
+/// GemmRegisterBlocked 4× slower on PoCL), and NVRTC keeps every array in registers.
+/// </summary>
+public sealed class LibraryRegisterArrayTests
+{
+    /// <summary>
+    /// Registers per thread measured with NVRTC 11.8 when the register arrays came in: a budget,
+    /// so that a change which spills or costs occupancy is seen. Raise it knowingly.
+    /// </summary>
+    public static TheoryData<string, string, int> RegisterBudgets => new()
+    {
+        { "GemmRegisterBlocked", "sm_80", 48 }, { "GemmRegisterBlocked", "sm_90", 40 },
+        { "PatchEmbedTiled", "sm_80", 48 }, { "PatchEmbedTiled", "sm_90", 48 },
+        { "AttentionFused", "sm_80", 48 }, { "AttentionFused", "sm_90", 48 },
+        { "RnnStepUnsharedStreaming", "sm_80", 80 }, { "RnnStepUnsharedStreaming", "sm_90", 72 },
+        { "RnnStepUnsharedOneImage", "sm_80", 48 }, { "RnnStepUnsharedOneImage", "sm_90", 56 },
+        { "RnnReadoutUnits", "sm_80", 40 }, { "RnnReadoutUnits", "sm_90", 32 },
+    };
+
+    [Theory]
+    [MemberData(nameof(RegisterBudgets))]
+    public void Register_arrays_stay_in_registers_nvrtc(string name, string architecture, int budget)
+    {
+        RuntimeRequirement.Nvrtc();
+        KernelResources resources = CubinResources.Read(Nvrtc.CompileToCubin(AllKernels.Get(name), architecture), name);
+
+        Assert.Equal(0, resources.StackBytes);
+        Assert.True(resources.Registers <= budget, $"{name} at {architecture}: {resources.Registers} registers, budget {budget}");
+    }
+
+    [Fact]
+    public void Micro_tiles_are_register_arrays_whose_loops_are_unrolled_and_the_k_slice_loops_are_not()
+    {
+        foreach (string name in new[] { "GemmRegisterBlocked", "PatchEmbedTiled" })
+        {
+            KernelDescriptor kernel = AllKernels.Get(name);
+            foreach (string source in new[] { kernel.OpenCLSource, kernel.CudaSource })
+            {
+                Assert.Contains("float c[16 /* MicroTile * MicroTile */] = { 0 };", source);
+                Assert.True(MarkedForUnrolling(source, "for (int r = 0; r < 4 /* MicroTile */; r++)"), name);
+                Assert.True(MarkedForUnrolling(source, "for (int s = 0; s < 4 /* MicroTile */; s++)"), name);
+                Assert.True(LeftRolled(source, "for (int i = 0; i < sliceDepth; i++)"), name);
+            }
+        }
+
+        string gemm = AllKernels.Get("GemmRegisterBlocked").OpenCLSource;
+        Assert.True(LeftRolled(gemm, "for (int pass = 0; pass < loadRows; pass += 16 /* BlockThreads */)"));
+    }
+
+    [Fact]
+    public void Attention_and_the_streaming_step_index_their_arrays_from_unrolled_loops()
+    {
+        string attention = AllKernels.Get("AttentionFused").CudaSource;
+        Assert.Contains("float acc[4 /* ColumnsPerLane */] = { 0 };", attention);
+        Assert.True(MarkedForUnrolling(attention, "for (int part = 1; part < 4 /* ColumnsPerLane */; part++)"));
+
+        string streaming = AllKernels.Get("RnnStepUnsharedStreaming").CudaSource;
+        Assert.Contains("float sums[16 /* ChannelsPerThread * ImagesPerThread */] = { 0 };", streaming);
+        Assert.Contains("__device__ void AccumulateOuter(float* sums, float* weights, float* values)", streaming);
+        Assert.True(MarkedForUnrolling(streaming, "for (int i = 0; i < 4 /* ChannelsPerThread */; i++)"));
+    }
+
+    /// <summary>Whether every occurrence of the loop header (there must be one) has '#pragma unroll' on the line before it.</summary>
+    private static bool MarkedForUnrolling(string source, string loopHeader) => UnrollMarks(source, loopHeader).All(marked => marked);
+
+    /// <summary>Whether no occurrence of the loop header (there must be one) has '#pragma unroll' on the line before it.</summary>
+    private static bool LeftRolled(string source, string loopHeader) => !UnrollMarks(source, loopHeader).Any(marked => marked);
+
+    private static bool[] UnrollMarks(string source, string loopHeader)
+    {
+        string[] lines = source.Split('\n');
+        bool[] marks = [.. Enumerable.Range(1, lines.Length - 1).Where(i => lines[i].Trim() == loopHeader).Select(i => lines[i - 1].Trim() == "#pragma unroll")];
+        Assert.True(marks.Length > 0, "no loop '" + loopHeader + "' in the source");
+        return marks;
+    }
+}

@@ -152,16 +152,11 @@ public static class Gemm
         Span<float> a = stackalloc float[MicroTile];
         Span<float> b = stackalloc float[MicroTile];
 
-        // Locals, not the constants, bound the load and k-slice loops: the generator marks
-        // constant-bound loops '#pragma unroll', and unrolling these two (which index no register
-        // array) made this kernel 4× slower on PoCL (2× each). The MicroTile loops stay unrolled.
-        int loadRows = BlockTile;
-        int sliceDepth = BlockK;
         for (int k0 = 0; k0 < k; k0 += BlockK)
         {
             int kk = k0 + loadK;
             bool kInside = kk < k;
-            for (int pass = 0; pass < loadRows; pass += BlockThreads)
+            for (int pass = 0; pass < BlockTile; pass += BlockThreads)
             {
                 int r = loadRow + pass;
                 int xRow = rowBase + r;
@@ -172,7 +167,7 @@ public static class Gemm
 
             Group.Barrier();
 
-            for (int i = 0; i < sliceDepth; i++)
+            for (int i = 0; i < BlockK; i++)
             {
                 int xAt = i * SlicePitch + ty;
                 int wAt = i * SlicePitch + tx;

@@ -63,10 +63,6 @@ public static class PatchEmbed
         Span<float> a = stackalloc float[MicroTile];
         Span<float> b = stackalloc float[MicroTile];
 
-        // A local, not the constant, bounds the k-slice loop: the generator marks constant-bound
-        // loops '#pragma unroll', and unrolling this one (it indexes no register array) costs PoCL
-        // as much as it does GemmRegisterBlocked. The MicroTile loops stay unrolled.
-        int sliceDepth = TileK;
         for (int k0 = 0; k0 < k; k0 += TileK)
         {
             int kk = k0 + tx;
@@ -94,7 +90,7 @@ public static class PatchEmbed
 
             Group.Barrier();
 
-            for (int i = 0; i < sliceDepth; i++)
+            for (int i = 0; i < TileK; i++)
             {
                 int at = i * Stride;
                 for (int t = 0; t < MicroTile; t++)

@@ -46,12 +46,12 @@ public sealed class LibraryRegisterArrayTests
                 Assert.Contains("float c[16 /* MicroTile * MicroTile */] = { 0 };", source);
                 Assert.True(MarkedForUnrolling(source, "for (int r = 0; r < 4 /* MicroTile */; r++)"), name);
                 Assert.True(MarkedForUnrolling(source, "for (int s = 0; s < 4 /* MicroTile */; s++)"), name);
-                Assert.True(LeftRolled(source, "for (int i = 0; i < sliceDepth; i++)"), name);
+                Assert.True(LeftRolled(source, "for (int i = 0; i < 16 /* " + (name == "PatchEmbedTiled" ? "TileK" : "BlockK") + " */; i++)"), name);
             }
         }
 
         string gemm = AllKernels.Get("GemmRegisterBlocked").OpenCLSource;
-        Assert.True(LeftRolled(gemm, "for (int pass = 0; pass < loadRows; pass += 16 /* BlockThreads */)"));
+        Assert.True(LeftRolled(gemm, "for (int pass = 0; pass < 64 /* BlockTile */; pass += 16 /* BlockThreads */)"));
     }
 
     [Fact]

@@ -41,7 +41,7 @@ internal static class WarpIntrinsics
     /// lane follows PTX's shfl.sync: Shuffle takes it modulo 32; ShuffleXor and ShuffleDown keep the
     /// thread's own value when the source is past lane 31 (the emulator refuses arguments outside 0..31).
     /// </summary>
-    public const string OpenCLPrelude =
+    public static readonly string OpenCLPrelude =
         "// Warp operations: 32 lanes by linear local index. OpenCL 1.2 has no sub-groups, so each exchange\n" +
         "// goes through the group's scratch words between two barriers, which every work-item reaches.\n" +
         "uint gv_warp_read(__local uint* scratch, uint value, uint source_lane)\n" +
@@ -66,7 +66,7 @@ internal static class WarpIntrinsics
         "float gv_warp_shuffle_float(__local uint* scratch, float value, int source_lane) { return as_float(gv_warp_shuffle_uint(scratch, as_uint(value), source_lane)); }\n" +
         "float gv_warp_shuffle_xor_float(__local uint* scratch, float value, int lane_mask) { return as_float(gv_warp_shuffle_xor_uint(scratch, as_uint(value), lane_mask)); }\n" +
         "float gv_warp_shuffle_down_float(__local uint* scratch, float value, int delta) { return as_float(gv_warp_shuffle_down_uint(scratch, as_uint(value), delta)); }\n\n" +
-        PickOpenCL +
+        Pick(string.Empty, "uint", "as_float", "as_uint") +
         "// Reductions: the xor butterfly, each lane combining its value with its partner's.\n" +
         "float gv_warp_sum_float(__local uint* scratch, float value)\n" +
         "{\n" +
@@ -102,9 +102,9 @@ internal static class WarpIntrinsics
         "}\n\n";
 
     /// <summary>Every CUDA helper (the reductions), one text for all Warp rows.</summary>
-    public const string CudaPrelude =
+    public static readonly string CudaPrelude =
         "// Warp reductions: the xor butterfly, each lane combining its value with its partner's.\n" +
-        PickCuda +
+        Pick("__device__ ", "unsigned int", "__uint_as_float", "__float_as_uint") +
         "__device__ float gv_warp_sum_float(float value)\n" +
         "{\n" +
         "    for (int mask = 16; mask > 0; mask >>= 1)\n" +
@@ -140,15 +140,15 @@ internal static class WarpIntrinsics
 
     // Max and Min of a pair as the emulator's WarpReduction.Pick: a NaN is ignored (two NaNs give
     // their bits or-ed), +0 is above -0; commutative to the bit, so every lane ends equal.
-    private const string PickOpenCL =
+    private static string Pick(string qualifier, string uintType, string asFloat, string asUint) =>
         "// The larger (larger = 1) or smaller of two floats, ignoring a NaN, with +0 above -0.\n" +
-        "float gv_warp_pick(float x, float y, int larger)\n" +
+        qualifier + "float gv_warp_pick(float x, float y, int larger)\n" +
         "{\n" +
-        "    uint x_bits = as_uint(x), y_bits = as_uint(y);\n" +
+        "    " + uintType + " x_bits = " + asUint + "(x), y_bits = " + asUint + "(y);\n" +
         "    int x_nan = (x_bits & 0x7fffffffu) > 0x7f800000u, y_nan = (y_bits & 0x7fffffffu) > 0x7f800000u;\n" +
         "    if (x_nan)\n" +
         "    {\n" +
-        "        return y_nan ? as_float(x_bits | y_bits) : y;\n" +
+        "        return y_nan ? " + asFloat + "(x_bits | y_bits) : y;\n" +
         "    }\n\n" +
         "    if (y_nan)\n" +
         "    {\n" +
@@ -156,28 +156,7 @@ internal static class WarpIntrinsics
         "    }\n\n" +
         "    if (x == y)\n" +
         "    {\n" +
-        "        return as_float(larger ? (x_bits & y_bits) : (x_bits | y_bits));\n" +
-        "    }\n\n" +
-        "    return (x > y) == larger ? x : y;\n" +
-        "}\n\n";
-
-    private const string PickCuda =
-        "// The larger (larger = 1) or smaller of two floats, ignoring a NaN, with +0 above -0.\n" +
-        "__device__ float gv_warp_pick(float x, float y, int larger)\n" +
-        "{\n" +
-        "    unsigned int x_bits = __float_as_uint(x), y_bits = __float_as_uint(y);\n" +
-        "    int x_nan = (x_bits & 0x7fffffffu) > 0x7f800000u, y_nan = (y_bits & 0x7fffffffu) > 0x7f800000u;\n" +
-        "    if (x_nan)\n" +
-        "    {\n" +
-        "        return y_nan ? __uint_as_float(x_bits | y_bits) : y;\n" +
-        "    }\n\n" +
-        "    if (y_nan)\n" +
-        "    {\n" +
-        "        return x;\n" +
-        "    }\n\n" +
-        "    if (x == y)\n" +
-        "    {\n" +
-        "        return __uint_as_float(larger ? (x_bits & y_bits) : (x_bits | y_bits));\n" +
+        "        return " + asFloat + "(larger ? (x_bits & y_bits) : (x_bits | y_bits));\n" +
         "    }\n\n" +
         "    return (int)(x > y) == larger ? x : y;\n" +
         "}\n\n";

@@ -230,7 +230,7 @@ public abstract class Device : IDisposable
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(kernel);
-        LaunchChecks.Shape(this, kernel, groupCount, groupSize);
+        LaunchChecks.Shape(Info, kernel, groupCount, groupSize);
         KernelArgument[] bound = LaunchChecks.Arguments(this, kernel, arguments);
         DeviceStream target = stream ?? DefaultStream;
         if (!ReferenceEquals(target.Device, this))

@@ -10,9 +10,8 @@ public readonly record struct KernelArgument(KernelParameter Parameter, DeviceBu
 /// <summary>Everything a launch is checked for before anything is queued, the same on every backend.</summary>
 internal static class LaunchChecks
 {
-    public static void Shape(Device device, KernelDescriptor kernel, Int3 groupCount, Int3 groupSize)
+    public static void Shape(DeviceInfo info, KernelDescriptor kernel, Int3 groupCount, Int3 groupSize)
     {
-        DeviceInfo info = device.Info;
         string? problem = null;
         if (groupCount.X < 1 || groupCount.Y < 1 || groupCount.Z < 1 || groupSize.X < 1 || groupSize.Y < 1 || groupSize.Z < 1)
         {
@@ -39,16 +38,23 @@ internal static class LaunchChecks
         {
             problem = $"the kernel uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}";
         }
-        else if (kernel.SharedMemoryBytes > info.SharedMemoryBytesPerGroup)
+        else if (kernel.SharedMemoryBytes + OpenCLScratchBytes(info, kernel, groupSize) > info.SharedMemoryBytesPerGroup)
         {
-            problem = $"the kernel uses {kernel.SharedMemoryBytes} bytes of group-shared memory; {info.Id} has {info.SharedMemoryBytesPerGroup} per group";
+            long scratch = OpenCLScratchBytes(info, kernel, groupSize);
+            problem = $"the kernel uses {kernel.SharedMemoryBytes} bytes of group-shared memory" +
+                (scratch > 0 ? $" and {scratch} bytes of local scratch for its warp operations at {groupSize.Product} threads" : string.Empty) +
+                $"; {info.Id} has {info.SharedMemoryBytesPerGroup} per group";
         }
 
         if (problem is not null)
         {
-            throw new KernelLaunchException(kernel.Name, groupCount, groupSize, device.Info.Id, problem);
+            throw new KernelLaunchException(kernel.Name, groupCount, groupSize, info.Id, problem);
         }
     }
+
+    /// <summary>The hidden __local scratch an OpenCL launch adds for the kernel's warp operations (0 elsewhere).</summary>
+    private static long OpenCLScratchBytes(DeviceInfo info, KernelDescriptor kernel, Int3 groupSize) =>
+        info.Kind == DeviceKind.OpenCL ? (long)kernel.OpenCLScratchWordsPerThread * sizeof(uint) * groupSize.Product : 0;
 
     public static KernelArgument[] Arguments(Device device, KernelDescriptor kernel, object[] arguments)
     {

@@ -301,6 +301,26 @@ public sealed class WarpTests(TestDevices devices) : IClassFixture<TestDevices>
         Assert.EndsWith("failed: the kernel uses warp operations, which need a multiple of 32 threads per group; (48,1,1) has 48", error.Message);
     }
 
+    /// <summary>On OpenCL the warp operations' scratch is local memory too: it counts against the device's limit.</summary>
+    [Fact]
+    public void An_OpenCL_launch_counts_the_warp_scratch_in_the_local_memory_limit()
+    {
+        KernelDescriptor kernel = T.WarpSumThroughDeviceFunction;
+        int scratch = kernel.OpenCLScratchWordsPerThread * sizeof(uint) * 64;
+        Assert.True(scratch > 0);
+        DeviceInfo info = devices.Device(TestBackends.OpenCL).Info with { SharedMemoryBytesPerGroup = kernel.SharedMemoryBytes + scratch };
+        LaunchChecks.Shape(info, kernel, Int3.Size(1), Int3.Size(64));
+
+        var error = Assert.Throws<KernelLaunchException>(() => LaunchChecks.Shape(info with { SharedMemoryBytesPerGroup = scratch - 1 }, kernel, Int3.Size(1), Int3.Size(64)));
+
+        Assert.EndsWith(
+            $"failed: the kernel uses 0 bytes of group-shared memory and {scratch} bytes of local scratch for its warp operations at 64 threads; " +
+            $"{info.Id} has {scratch - 1} per group", error.Message);
+
+        // CUDA and the emulator have no such scratch: the same limit passes there.
+        LaunchChecks.Shape(info with { Kind = DeviceKind.Emulator, SharedMemoryBytesPerGroup = 0 }, kernel, Int3.Size(1), Int3.Size(64));
+    }
+
     [Fact]
     public void The_emulator_refuses_a_group_size_that_is_not_whole_warps()
     {

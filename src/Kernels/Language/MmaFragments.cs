@@ -52,17 +52,8 @@ internal static class MmaFragments
     public static uint Tf32Bits(uint bits) =>
         (bits & 0x7FFFFFFFu) > 0x7F800000u ? bits : (bits + 0x1000u) & 0xFFFFE000u;
 
-    /// <summary>A float's bfloat16 bits, rounded to nearest with ties to even; NaN becomes a quiet NaN of the same sign.</summary>
-    public static uint Bf16Bits(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
-        {
-            return (bits >> 16) | 0x40u;
-        }
-
-        return (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-    }
+    /// <summary>A float's bfloat16 bits, rounded to nearest with ties to even; NaN becomes a quiet NaN of the same sign (the BFloat16 conversion).</summary>
+    public static uint Bf16Bits(float value) => ((BFloat16)value).Bits;
 
     /// <summary>A float's IEEE half bits, rounded to nearest with ties to even (overflow to infinity, subnormals kept); NaN becomes a quiet NaN of the same sign.</summary>
     public static uint HalfBits(float value)

@@ -32,6 +32,20 @@ public static class RegisterArrayKernels
         }
     }
 
+    /// <summary>y[i] = r[which[i]] from a register array holding 0, 1, 2, 3: an index past it is a misuse.</summary>
+    [Kernel]
+    public static void PickRegister(KernelThread thread, ReadOnlyView<int> which, ReadWriteView<float> y)
+    {
+        int i = thread.Global.X;
+        Span<float> r = stackalloc float[Width];
+        for (int j = 0; j < Width; j++)
+        {
+            r[j] = (float)j;
+        }
+
+        y[i] = r[which[i]];
+    }
+
     [DeviceFunction]
     public static void AccumulateRow(Span<float> acc, float value, ReadOnlyView<float> w, int offset)
     {
@@ -71,6 +85,16 @@ public sealed class RegisterArrayTests(TestDevices devices) : IClassFixture<Test
 
             Assert.Equal(expected, y);
         }
+    }
+
+    [Fact]
+    public void An_index_outside_a_register_array_fails_on_the_emulator_naming_the_kernel_and_the_thread()
+    {
+        var error = Assert.Throws<KernelEmulationException>(() =>
+            KernelEmulator.Launch(T.PickRegister, Int3.Size(1), Int3.Size(4), new[] { 3, 0, 4, 1 }, new float[4]));
+
+        Assert.StartsWith("kernel 'PickRegister' failed in group (0,0,0), thread (2,0,0)", error.Message);
+        Assert.IsType<IndexOutOfRangeException>(error.InnerException);
     }
 
     [Fact]

@@ -79,9 +79,7 @@ public sealed class KernelDescriptor(
     bool usesBarrier,
     string openCLSource,
     string cudaSource,
-    KernelBody body,
-    int openCLScratchWordsPerThread = 0,
-    int minimumComputeCapability = 0)
+    KernelBody body)
 {
     /// <summary>The C# method name, which is also the entry point in both generated sources.</summary>
     public string Name { get; } = name;
@@ -101,10 +99,10 @@ public sealed class KernelDescriptor(
     /// 32-bit words of group-local scratch per thread that the OpenCL program's warp operations
     /// need (0: none). The OpenCL kernel takes it as a hidden last __local parameter, sized at launch.
     /// </summary>
-    public int OpenCLScratchWordsPerThread { get; } = openCLScratchWordsPerThread;
+    public int OpenCLScratchWordsPerThread { get; init; }
 
     /// <summary>The oldest CUDA compute capability the kernel runs on, as 80 for 8.0 (tensor-core MMA, cp.async); 0 for any.</summary>
-    public int MinimumComputeCapability { get; } = minimumComputeCapability;
+    public int MinimumComputeCapability { get; init; }
 
     /// <summary>
     /// Whether the kernel, or a device function it calls, uses warp operations (Warp.*, and the Mma multiply-accumulates): its groups

@@ -18,6 +18,9 @@ internal sealed record Intrinsic(string Class, string Member, string OpenCL, str
     /// </summary>
     public bool Collective { get; init; }
 
+    /// <summary>It works on whole warps of 32 threads (shuffles, MMA): a kernel using it needs groups of a multiple of 32.</summary>
+    public bool WholeWarps { get; init; }
+
     /// <summary>32-bit words per thread of group-local scratch the OpenCL spelling needs ({scratch}).</summary>
     public int OpenCLScratchWords { get; init; }
 
@@ -136,19 +139,19 @@ internal static class Intrinsics
         new Intrinsic("Mma", "M16N8K8Tf32(System.Span<float>, int, System.Span<float>, int, System.Span<float>, int)",
             MmaIntrinsics.OpenCLCall(MmaIntrinsics.Tf32Name), MmaIntrinsics.Tf32Name)
         {
-            Collective = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
+            Collective = true, WholeWarps = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
             OpenCLPrelude = MmaIntrinsics.Tf32OpenCL, CudaPrelude = MmaIntrinsics.Tf32Cuda,
         },
         new Intrinsic("Mma", "M16N8K16Bf16(System.Span<float>, int, System.Span<uint>, int, System.Span<uint>, int)",
             MmaIntrinsics.OpenCLCall(MmaIntrinsics.Bf16Name), MmaIntrinsics.Bf16Name)
         {
-            Collective = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
+            Collective = true, WholeWarps = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
             OpenCLPrelude = MmaIntrinsics.Bf16OpenCL, CudaPrelude = MmaIntrinsics.Bf16Cuda,
         },
         new Intrinsic("Mma", "M16N8K16F16(System.Span<float>, int, System.Span<uint>, int, System.Span<uint>, int)",
             MmaIntrinsics.OpenCLCall(MmaIntrinsics.F16Name), MmaIntrinsics.F16Name)
         {
-            Collective = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
+            Collective = true, WholeWarps = true, OpenCLScratchWords = MmaIntrinsics.ScratchWords, MinimumComputeCapability = 80,
             OpenCLPrelude = MmaIntrinsics.F16OpenCL, CudaPrelude = MmaIntrinsics.F16Cuda,
         },
         new Intrinsic("Mma", "PackBf16(float, float)", MmaIntrinsics.PackBf16Name, MmaIntrinsics.PackBf16Name)
@@ -164,6 +167,7 @@ internal static class Intrinsics
     private static Intrinsic Warp(string member, string openCL, string cuda) => new("Warp", member, openCL, cuda)
     {
         Collective = true,
+        WholeWarps = true,
         OpenCLScratchWords = 1,
         OpenCLPrelude = WarpIntrinsics.OpenCLPrelude,
         CudaPrelude = WarpIntrinsics.CudaPrelude,

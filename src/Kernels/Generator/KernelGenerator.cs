@@ -100,7 +100,6 @@ public sealed class KernelGenerator : IIncrementalGenerator
             text.Append("        },\n")
                 .Append("        sharedMemoryBytes: ").Append(kernel.SharedMemoryBytes).Append(",\n")
                 .Append("        usesBarrier: ").Append(kernel.UsesBarrier ? "true" : "false").Append(",\n")
-
                 .Append("        openCLSource: ").Append(Literal(kernel.OpenCLSource)).Append(",\n")
                 .Append("        cudaSource: ").Append(Literal(kernel.CudaSource)).Append(",\n")
                 .Append("        body: static (thread, arguments) => ").Append(kernel.MethodReference).Append("(thread");
@@ -109,11 +108,24 @@ public sealed class KernelGenerator : IIncrementalGenerator
                 text.Append(", (").Append(kernel.Parameters[i].CSharpType).Append(")arguments[").Append(i).Append(']');
             }
 
-            // UsesWarp is set only where true, so the catalog of a kernel without warp operations reads as before.
-            text.Append("),\n")
-                .Append("        openCLScratchWordsPerThread: ").Append(kernel.OpenCLScratchWordsPerThread).Append(",\n")
-                .Append("        minimumComputeCapability: ").Append(kernel.MinimumComputeCapability).Append(")")
-                .Append(kernel.UsesWarp ? " { UsesWarp = true }" : string.Empty).Append(";\n\n");
+            // The facts only some kernels have are set where they are, so most descriptors read as before.
+            var facts = new List<string>();
+            if (kernel.OpenCLScratchWordsPerThread > 0)
+            {
+                facts.Add("OpenCLScratchWordsPerThread = " + kernel.OpenCLScratchWordsPerThread);
+            }
+
+            if (kernel.MinimumComputeCapability > 0)
+            {
+                facts.Add("MinimumComputeCapability = " + kernel.MinimumComputeCapability);
+            }
+
+            if (kernel.UsesWarp)
+            {
+                facts.Add("UsesWarp = true");
+            }
+
+            text.Append("))").Append(facts.Count == 0 ? string.Empty : " { " + string.Join(", ", facts) + " }").Append(";\n\n");
         }
 
         text.Append("    /// <summary>Every kernel above, ordered by name.</summary>\n")

@@ -146,14 +146,16 @@ internal static class KernelTranslation
         source.Append("// Kernel ").Append(method.Name).Append(" (").Append(method.ContainingType.ToDisplayString()).Append('.').Append(method.Name)
             .Append("), translated from C# to ").Append(dialect.Name).Append(" by GpuViT at build time; edit the C# source instead.\n\n");
         source.Append(dialect.Prelude(floatAtomicGlobal, floatAtomicShared));
-        foreach (Intrinsic intrinsic in Intrinsics.All.Where(intrinsics.Contains))
+        // In table order, each text once: rows of one family share their helpers.
+        IEnumerable<string> preludes = Intrinsics.All.Where(intrinsics.Contains)
+            .Select(i => dialect == Dialect.OpenCL ? i.OpenCLPrelude : i.CudaPrelude)
+            .Where(prelude => prelude.Length > 0)
+            .Distinct();
+        foreach (string prelude in preludes)
         {
-            string prelude = dialect == Dialect.OpenCL ? intrinsic.OpenCLPrelude : intrinsic.CudaPrelude;
-            if (prelude.Length > 0 && source.ToString().IndexOf(prelude, System.StringComparison.Ordinal) < 0)
-            {
-                source.Append(prelude.TrimEnd('\n')).Append("\n\n");
-            }
+            source.Append(prelude.TrimEnd('\n')).Append("\n\n");
         }
+
         source.Append(dialect.Storage16Prelude(usesHalf, usesBFloat16));
 
         if (functions.Count > 0)
@@ -204,7 +206,7 @@ internal static class KernelTranslation
             UsesBarrier = usesBarrier,
             ScratchWordsPerThread = scratchWords,
             MinimumComputeCapability = intrinsics.Select(i => i.MinimumComputeCapability).DefaultIfEmpty(0).Max(),
-            UsesWarp = intrinsics.Any(i => i.Class == "Warp" || (i.Class == "Mma" && i.Collective)),
+            UsesWarp = intrinsics.Any(i => i.WholeWarps),
             DeviceFunctions = functions.Select(f => f.Method.ContainingType.Name + "." + f.Method.Name).ToList(),
         };
     }

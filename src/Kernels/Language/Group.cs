@@ -8,7 +8,7 @@ public static partial class Group
     /// global memory before it are visible to the group after it. Every thread of the group must
     /// reach it (CUDA __syncthreads, OpenCL barrier); the emulator reports a group that does not.
     /// </summary>
-    public static void Barrier() => GroupContext.Require(nameof(Barrier)).Barrier();
+    public static void Barrier() => GroupContext.Require("Group.Barrier").Barrier();
 
     /// <summary>
     /// Memory shared by the threads of this group. <paramref name="length"/> must be a
@@ -18,7 +18,7 @@ public static partial class Group
     /// group, so that a read before a write shows.
     /// </summary>
     public static SharedArray<T> Shared<T>(int length) where T : unmanaged =>
-        GroupContext.Require(nameof(Shared)).Shared<T>(length);
+        GroupContext.Require("Group.Shared").Shared<T>(length);
 }
 
 /// <summary>Atomic read-modify-write on an element of a read-write view or a shared array.</summary>
@@ -69,7 +69,12 @@ internal static class GroupContext
         set => s_current = value;
     }
 
+    /// <param name="operation">How a kernel spells it, as in "Group.Barrier", for the message.</param>
     public static IGroupContext Require(string operation) =>
         s_current ?? throw new InvalidOperationException(
-            $"Group.{operation} can only run inside a kernel launched on the emulator (KernelEmulator.Launch).");
+            $"{operation} can only run inside a kernel launched on the emulator (KernelEmulator.Launch).");
+
+    /// <summary>This thread's part in a collective operation: its input in, its output back.</summary>
+    public static object? Collective(CollectiveOperation operation, object? input) =>
+        Require(operation.Name).Collective(operation, input);
 }

@@ -40,7 +40,7 @@ public static partial class Group
     /// has landed, then is a <see cref="Barrier"/>: every thread of the group reaches it, and sees
     /// every copied element after it.
     /// </summary>
-    public static void WaitCopies() => GroupContext.Require(nameof(WaitCopies)).Collective(WaitGroupCopies.Instance, null);
+    public static void WaitCopies() => GroupContext.Collective(WaitGroupCopies.Instance, null);
 }
 
 /// <summary>A copy's source view, seen the same way whether it is read-only or read-write.</summary>
@@ -63,7 +63,7 @@ internal sealed class GroupCopy<T> : CollectiveOperation where T : unmanaged
 
     public static void Start(SharedArray<T> destination, int destinationIndex, CopySource<T> source, int sourceIndex, int count)
     {
-        IGroupContext context = GroupContext.Require("CopyAsync");
+        IGroupContext context = GroupContext.Require("Group.CopyAsync");
         if (count < 0)
         {
             throw new ArgumentException($"Group.CopyAsync: count {count} is negative");

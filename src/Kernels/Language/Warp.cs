@@ -66,13 +66,9 @@ public static class Warp
     private static T Exchange<T>(WarpShuffle.Mode mode, T value, int argument) where T : unmanaged
     {
         WarpShuffle operation = WarpShuffle.For(mode);
-        return (T)Context(operation).Collective(operation, new WarpShuffle.Input(value, argument))!;
+        return (T)GroupContext.Collective(operation, new WarpShuffle.Input(value, argument))!;
     }
 
     private static T Reduce<T>(WarpReduction operation, T value) where T : unmanaged =>
-        (T)Context(operation).Collective(operation, value)!;
-
-    private static IGroupContext Context(CollectiveOperation operation) =>
-        GroupContext.Current ?? throw new InvalidOperationException(
-            $"{operation.Name} can only run inside a kernel launched on the emulator (KernelEmulator.Launch).");
+        (T)GroupContext.Collective(operation, value)!;
 }

@@ -108,9 +108,9 @@ public sealed class VectorAccessTests
         Assert.Contains("b[0] = vload4_.x + make_float2_.y;", source);
     }
 
-    /// <summary>The example of docs/kernel-language.md, "Vector access", emits what the page shows.</summary>
+    /// <summary>A Load4, a scaled Float4 built from its components and a Store4, in the docs example's shape.</summary>
     [Fact]
-    public void Documented_example_emits_the_documented_C()
+    public void A_scaled_quad_copy_emits_one_vector_load_and_one_vector_store()
     {
         Result result = Translate(Kernel(
             """

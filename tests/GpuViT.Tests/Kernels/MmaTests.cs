@@ -83,6 +83,18 @@ public static class MmaKernels
         }
     }
 
+    /// <summary>Pairs of x packed by both pack helpers: bf16[i] and half[i] from x[2i] (low) and x[2i + 1] (high).</summary>
+    [Kernel]
+    public static void PackPairs(KernelThread thread, ReadOnlyView<float> x, ReadWriteView<uint> bf16, ReadWriteView<uint> half, int pairs)
+    {
+        int i = thread.Global.X;
+        if (i < pairs)
+        {
+            bf16[i] = Mma.PackBf16(x[2 * i], x[2 * i + 1]);
+            half[i] = Mma.PackHalf(x[2 * i], x[2 * i + 1]);
+        }
+    }
+
     [DeviceFunction]
     public static uint Pack(float low, float high, bool half) => half ? Mma.PackHalf(low, high) : Mma.PackBf16(low, high);
 
@@ -126,6 +138,40 @@ public static class MmaKernels
 
 public sealed class MmaTests(TestDevices devices) : IClassFixture<TestDevices>
 {
+    /// <summary>
+    /// The C pack helpers (written out in both dialects) round as .NET's Half and GpuViT's BFloat16
+    /// do, on ties, the largest finite values, overflow, subnormals, signed zeros, infinities and
+    /// NaNs, to the bit: a NaN becomes the quiet NaN of its sign.
+    /// </summary>
+    [Theory]
+    [KernelBackendData]
+    public void Pack_helpers_round_to_nearest_even_to_the_bit(string backend)
+    {
+        float[] edges =
+        [
+            65504f, 65519.99f, 65520f, -65520f, 6.1035156e-5f, 5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f, 0f, -0f,
+            float.MaxValue, float.Epsilon, float.PositiveInfinity, float.NegativeInfinity, float.NaN,
+            BitConverter.UInt32BitsToSingle(0x7F800001u), BitConverter.UInt32BitsToSingle(0xFFC01234u), 1f + MathF.Pow(2, -8), 1f + 3 * MathF.Pow(2, -8),
+        ];
+        float[] x = edges.Concat(MmaArithmeticTests.Samples().Take(30000)).ToArray();
+        if (x.Length % 2 == 1)
+        {
+            x = [.. x, 1f];
+        }
+
+        int pairs = x.Length / 2;
+        uint[] bf16 = new uint[pairs], half = new uint[pairs];
+        devices.Launch(backend, T.PackPairs, Int3.Size(TestDevices.Groups(pairs, 64)), Int3.Size(64), x, bf16, half, pairs);
+
+        static uint Half16(float v) => float.IsNaN(v) ? (BitConverter.SingleToUInt32Bits(v) >> 16 & 0x8000u) | 0x7E00u : BitConverter.HalfToUInt16Bits((Half)v);
+        for (int i = 0; i < pairs; i++)
+        {
+            float low = x[2 * i], high = x[2 * i + 1];
+            Assert.True((((BFloat16)low).Bits | ((uint)((BFloat16)high).Bits << 16)) == bf16[i], $"bf16 of ({low:R}, {high:R}): 0x{bf16[i]:X8}");
+            Assert.True((Half16(low) | (Half16(high) << 16)) == half[i], $"half of ({low:R}, {high:R}): 0x{half[i]:X8}");
+        }
+    }
+
     [Theory]
     [KernelBackendData(32, 1)]
     [KernelBackendData(64, 1)]

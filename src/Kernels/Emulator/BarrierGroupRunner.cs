@@ -89,7 +89,7 @@ internal sealed class GroupCrew
     private string? _collectiveMismatch;
     private readonly object?[] _inputs;
     private readonly object?[] _outputs;
-    private CollectiveGroup _collectiveGroup;
+    private readonly CollectiveGroup _collectiveGroup;
     private int _returned;
     private int _exitedCount;
     private int _barriersPassed;
@@ -208,10 +208,12 @@ internal sealed class GroupCrew
             _collective = operation;
             _collectiveFirst = local;
         }
-        else if (_collective.Name != operation.Name)
+        else if (!ReferenceEquals(_collective, operation))
         {
+            // One operation object per kind and element type: Warp.Sum of int against Warp.Sum of float diverges too.
             _collectiveMismatch ??= $"thread {_launch.LocalAt(local)} reached {operation.Name} where thread " +
-                $"{_launch.LocalAt(_collectiveFirst)} reached {_collective.Name}";
+                $"{_launch.LocalAt(_collectiveFirst)} reached {_collective.Name}" +
+                (operation.Name == _collective.Name ? " on another element type" : string.Empty);
         }
 
         _inputs[local] = input;
@@ -384,7 +386,7 @@ internal sealed class GroupCrew
         _atCollective = 0;
         _collective = null;
         _collectiveMismatch = null;
-        _collectiveGroup = new CollectiveGroup(_size);
+        _collectiveGroup.Pending.Clear();
         _aborting = false;
         Array.Clear(_exited);
         _shared.StartGroup();

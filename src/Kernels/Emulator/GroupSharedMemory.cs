@@ -65,33 +65,34 @@ internal sealed class GroupSharedMemory
             }
         }
 
-        FillWithGarbage(array);
+        FillWithGarbage(array.AsSpan());
         _inUse = callIndex + 1;
         return new SharedArray<T>(array);
     }
 
     /// <summary>NaN for floating point, 0xCD bytes for the rest: a read before a write shows in results.</summary>
-    private static void FillWithGarbage<T>(T[] array) where T : unmanaged
+    /// <remarks>Also what a group copy's destination holds until its wait (Group.CopyAsync).</remarks>
+    public static void FillWithGarbage<T>(Span<T> memory) where T : unmanaged
     {
         if (typeof(T) == typeof(float))
         {
-            Unsafe.As<float[]>(array).AsSpan().Fill(float.NaN);
+            MemoryMarshal.Cast<T, float>(memory).Fill(float.NaN);
         }
         else if (typeof(T) == typeof(double))
         {
-            Unsafe.As<double[]>(array).AsSpan().Fill(double.NaN);
+            MemoryMarshal.Cast<T, double>(memory).Fill(double.NaN);
         }
         else if (typeof(T) == typeof(Half))
         {
-            Unsafe.As<Half[]>(array).AsSpan().Fill(Half.NaN);
+            MemoryMarshal.Cast<T, Half>(memory).Fill(Half.NaN);
         }
         else if (typeof(T) == typeof(BFloat16))
         {
-            Unsafe.As<BFloat16[]>(array).AsSpan().Fill(BFloat16.NaN);
+            MemoryMarshal.Cast<T, BFloat16>(memory).Fill(BFloat16.NaN);
         }
         else
         {
-            MemoryMarshal.AsBytes(array.AsSpan()).Fill(GarbageByte);
+            MemoryMarshal.AsBytes(memory).Fill(GarbageByte);
         }
     }
 }

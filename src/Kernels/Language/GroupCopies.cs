@@ -1,4 +1,4 @@
-using System.Runtime.CompilerServices;
+using GpuViT.Kernels.Emulator;
 
 namespace GpuViT.Kernels;
 
@@ -81,7 +81,7 @@ internal sealed class GroupCopy<T> : CollectiveOperation where T : unmanaged
                 $"Group.CopyAsync: the destination range [{destinationIndex}, {(long)destinationIndex + count}) is outside the shared array of length {destination.Length}");
         }
 
-        FillWithGarbage(destination, destinationIndex, count);
+        GroupSharedMemory.FillWithGarbage(destination.AsSpan(destinationIndex, count));
         context.Collective(s_instance, new Request(destination, destinationIndex, source, sourceIndex, count));
     }
 
@@ -110,15 +110,7 @@ internal sealed class GroupCopy<T> : CollectiveOperation where T : unmanaged
             copied[i] = first.Source.Read(first.SourceIndex + i);
         }
 
-        FillWithGarbage(first.Destination, first.DestinationIndex, first.Count);
         group.Pending.Add(() => copied.CopyTo(first.Destination.AsSpan(first.DestinationIndex, first.Count)));
-    }
-
-    /// <summary>What group-shared memory holds before it is written: NaN, or 0xCDCDCDCD.</summary>
-    private static void FillWithGarbage(SharedArray<T> destination, int index, int count)
-    {
-        T garbage = typeof(T) == typeof(float) ? (T)(object)float.NaN : Unsafe.BitCast<uint, T>(0xCDCDCDCDu);
-        destination.AsSpan(index, count).Fill(garbage);
     }
 }
 

@@ -1,3 +1,5 @@
+using GpuViT.Kernels.Emulator;
+
 namespace GpuViT.Kernels;
 
 /// <summary>What the emulator computes for the warps of a group; see <see cref="Warp"/>.</summary>
@@ -63,9 +65,16 @@ internal sealed class WarpShuffle : CollectiveOperation
     public override void Complete(object?[] inputs, object?[] outputs, CollectiveGroup group)
     {
         int warps = WarpGroups.Count(Name, group);
+        Type type = ((Input)inputs[0]!).Value.GetType();
         for (int thread = 0; thread < warps * Warp.Size; thread++)
         {
             var input = (Input)inputs[thread]!;
+            if (input.Value.GetType() != type)
+            {
+                // One shuffle object serves float, int and uint: the element type is checked here.
+                throw new CollectiveException(thread, $"{Name} of {TypeNames.Of(input.Value.GetType())} where thread 0 shuffled {TypeNames.Of(type)}; every thread of the group must reach the same operation");
+            }
+
             int argument = input.Argument;
             if ((uint)argument >= Warp.Size)
             {

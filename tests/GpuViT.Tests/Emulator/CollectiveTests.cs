@@ -143,4 +143,31 @@ public sealed class CollectiveTests
         Assert.Contains("kernel 'Refused' failed in group (0,0,0), thread (7,0,0)", error.Message);
         Assert.Contains("input -1 is refused", error.Message);
     }
+
+    [Fact]
+    public async Task One_operation_on_two_element_types_is_divergence()
+    {
+        KernelDescriptor sums = Describe("SumsOfTwoTypes", (thread, arguments) =>
+        {
+            if (thread.Local.X < 32)
+            {
+                Warp.Sum(1f);
+            }
+            else
+            {
+                Warp.Sum(1);
+            }
+        });
+        KernelDescriptor shuffles = Describe("ShufflesOfTwoTypes", (thread, arguments) =>
+            _ = thread.Local.X < 32 ? Warp.Shuffle(1f, 0) : (float)Warp.Shuffle(1, 0));
+
+        var sumError = await Assert.ThrowsAsync<KernelEmulationException>(
+            () => Task.Run(() => KernelEmulator.Launch(sums, Int3.Size(1), Int3.Size(64), new int[1])).WaitAsync(s_hangGuard));
+        var shuffleError = await Assert.ThrowsAsync<KernelEmulationException>(
+            () => Task.Run(() => KernelEmulator.Launch(shuffles, Int3.Size(1), Int3.Size(64), new int[1])).WaitAsync(s_hangGuard));
+
+        Assert.Contains("thread (32,0,0) reached Warp.Sum where thread (0,0,0) reached Warp.Sum on another element type", sumError.Message);
+        Assert.Equal(new Int3(32, 0, 0), shuffleError.Thread);
+        Assert.Contains("Warp.Shuffle of int where thread 0 shuffled float", shuffleError.Message);
+    }
 }

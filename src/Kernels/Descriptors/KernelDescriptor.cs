@@ -101,6 +101,14 @@ public sealed class KernelDescriptor(
     /// </summary>
     public int OpenCLScratchWordsPerThread { get; init; }
 
+    /// <summary>The bytes of that scratch an OpenCL launch of groups of <paramref name="groupSize"/> passes.</summary>
+    public long OpenCLScratchBytes(Int3 groupSize) => (long)OpenCLScratchWordsPerThread * sizeof(uint) * groupSize.Product;
+
+    /// <summary>Why a group of <paramref name="groupSize"/> cannot run this kernel's warp operations, or null when it can.</summary>
+    public string? WholeWarpProblem(Int3 groupSize) => UsesWarp && groupSize.Product % Warp.Size != 0
+        ? $"the kernel uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}"
+        : null;
+
     /// <summary>The oldest CUDA compute capability the kernel runs on, as 80 for 8.0 (tensor-core MMA, cp.async); 0 for any.</summary>
     public int MinimumComputeCapability { get; init; }
 

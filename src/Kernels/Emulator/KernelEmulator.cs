@@ -68,11 +68,9 @@ public static class KernelEmulator
                 nameof(groupCount), groupCount, $"the global size {groupCount} × {groupSize} overflows an int index");
         }
 
-        if (kernel.UsesWarp && groupSize.Product % Warp.Size != 0)
+        if (kernel.WholeWarpProblem(groupSize) is { } warps)
         {
-            throw new ArgumentOutOfRangeException(
-                nameof(groupSize), groupSize,
-                $"kernel '{kernel.Name}' uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}");
+            throw new ArgumentOutOfRangeException(nameof(groupSize), groupSize, $"kernel '{kernel.Name}': {warps}");
         }
 
         var launch = new EmulatedLaunch(kernel, groupCount, groupSize, BindArguments(kernel, arguments));

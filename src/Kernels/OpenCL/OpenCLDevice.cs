@@ -263,7 +263,7 @@ internal sealed unsafe class OpenCLDevice : Device
                 // Warp operations' scratch: the hidden last __local argument, one slice per thread.
                 if (kernel.OpenCLScratchWordsPerThread > 0)
                 {
-                    nuint scratchBytes = (nuint)(kernel.OpenCLScratchWordsPerThread * sizeof(uint) * groupSize.Product);
+                    nuint scratchBytes = (nuint)kernel.OpenCLScratchBytes(groupSize);
                     int scratchStatus = clSetKernelArg(clKernel, index++, scratchBytes, null);
                     if (scratchStatus != CL_SUCCESS)
                     {

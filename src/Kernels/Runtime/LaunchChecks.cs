@@ -34,13 +34,13 @@ internal static class LaunchChecks
         {
             problem = "the global size overflows the kernels' int indices";
         }
-        else if (kernel.UsesWarp && groupSize.Product % Warp.Size != 0)
+        else if (kernel.WholeWarpProblem(groupSize) is { } warps)
         {
-            problem = $"the kernel uses warp operations, which need a multiple of {Warp.Size} threads per group; {groupSize} has {groupSize.Product}";
+            problem = warps;
         }
-        else if (kernel.SharedMemoryBytes + OpenCLScratchBytes(info, kernel, groupSize) > info.SharedMemoryBytesPerGroup)
+        else if (kernel.SharedMemoryBytes + OpenCLScratchBytes(info, kernel, groupSize) is var local && local > info.SharedMemoryBytesPerGroup)
         {
-            long scratch = OpenCLScratchBytes(info, kernel, groupSize);
+            long scratch = local - kernel.SharedMemoryBytes;
             problem = $"the kernel uses {kernel.SharedMemoryBytes} bytes of group-shared memory" +
                 (scratch > 0 ? $" and {scratch} bytes of local scratch for its warp operations at {groupSize.Product} threads" : string.Empty) +
                 $"; {info.Id} has {info.SharedMemoryBytesPerGroup} per group";
@@ -54,7 +54,7 @@ internal static class LaunchChecks
 
     /// <summary>The hidden __local scratch an OpenCL launch adds for the kernel's warp operations (0 elsewhere).</summary>
     private static long OpenCLScratchBytes(DeviceInfo info, KernelDescriptor kernel, Int3 groupSize) =>
-        info.Kind == DeviceKind.OpenCL ? (long)kernel.OpenCLScratchWordsPerThread * sizeof(uint) * groupSize.Product : 0;
+        info.Kind == DeviceKind.OpenCL ? kernel.OpenCLScratchBytes(groupSize) : 0;
 
     public static KernelArgument[] Arguments(Device device, KernelDescriptor kernel, object[] arguments)
     {

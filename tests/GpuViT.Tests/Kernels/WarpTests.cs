@@ -327,7 +327,7 @@ public sealed class WarpTests(TestDevices devices) : IClassFixture<TestDevices>
         var error = Assert.Throws<ArgumentOutOfRangeException>(() =>
             KernelEmulator.Launch(T.WarpSumThroughDeviceFunction, Int3.Size(1), Int3.Size(16, 3), new float[48], new float[48]));
 
-        Assert.StartsWith("kernel 'WarpSumThroughDeviceFunction' uses warp operations, which need a multiple of 32 threads per group; (16,3,1) has 48", error.Message);
+        Assert.StartsWith("kernel 'WarpSumThroughDeviceFunction': the kernel uses warp operations, which need a multiple of 32 threads per group; (16,3,1) has 48", error.Message);
     }
 
     [Theory]

@@ -58,7 +58,7 @@ internal static class GroupCopyIntrinsics
         "template <typename T>\n" +
         "__device__ void gv_copy_async(T* destination, int destination_index, const T* source, int source_index, int count)\n" +
         "{\n" +
-        "    int thread = (int)((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x);\n" +
+        "    int thread = " + WarpIntrinsics.CudaLinearLocal + ";\n" +
         "    int threads = (int)(blockDim.x * blockDim.y * blockDim.z);\n" +
         "    T* to = destination + destination_index;\n" +
         "    const T* from = source + source_index;\n" +

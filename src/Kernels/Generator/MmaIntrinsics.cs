@@ -96,7 +96,7 @@ internal static class MmaIntrinsics
     private const string OpenCLMma =
         "void {name}(float* d, int di, const {a_type}* a, int ai, const {a_type}* b, int bi, __local uint* scratch)\n" +
         "{\n" +
-        "    int self = (int)(get_local_id(0) + get_local_size(0) * (get_local_id(1) + get_local_size(1) * get_local_id(2)));\n" +
+        "    int self = " + WarpIntrinsics.OpenCLLinearLocal + ";\n" +
         "    int lane = self & 31;\n" +
         "    __local uint* warp = scratch + (self - lane) * 6;\n" +
         "    __local uint* mine = warp + lane * 6;\n" +

@@ -9,19 +9,23 @@ namespace GpuViT.Kernels.Generator;
 /// </summary>
 internal static class WarpIntrinsics
 {
-    /// <summary>thread.Lane in OpenCL C: the linear local index modulo 32 (OpenCL 1.2 has no get_local_linear_id).</summary>
-    public const string OpenCLLane =
-        "((int)((get_local_id(2) * get_local_size(1) + get_local_id(1)) * get_local_size(0) + get_local_id(0)) & 31)";
+    /// <summary>The thread's linear local index, X fastest, in OpenCL C (OpenCL 1.2 has no get_local_linear_id).</summary>
+    public const string OpenCLLinearLocal = "(int)((get_local_id(2) * get_local_size(1) + get_local_id(1)) * get_local_size(0) + get_local_id(0))";
+
+    /// <summary>The thread's linear local index, X fastest, in CUDA C: warps are 32 consecutive ones.</summary>
+    public const string CudaLinearLocal = "(int)((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x)";
+
+    /// <summary>thread.Lane in OpenCL C: the linear local index modulo 32.</summary>
+    public const string OpenCLLane = "(" + OpenCLLinearLocal + " & 31)";
 
     /// <summary>thread.Warp in OpenCL C: the linear local index divided by 32.</summary>
-    public const string OpenCLWarp =
-        "((int)((get_local_id(2) * get_local_size(1) + get_local_id(1)) * get_local_size(0) + get_local_id(0)) >> 5)";
+    public const string OpenCLWarp = "(" + OpenCLLinearLocal + " >> 5)";
 
     /// <summary>thread.Lane in CUDA C.</summary>
-    public const string CudaLane = "((int)((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x) & 31)";
+    public const string CudaLane = "(" + CudaLinearLocal + " & 31)";
 
     /// <summary>thread.Warp in CUDA C.</summary>
-    public const string CudaWarp = "((int)((threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x) >> 5)";
+    public const string CudaWarp = "(" + CudaLinearLocal + " >> 5)";
 
     /// <summary>CUDA's shuffles over the whole warp (mask of all 32 lanes, width 32).</summary>
     public const string CudaShuffle = "__shfl_sync(0xffffffffu, {args})";
@@ -46,7 +50,7 @@ internal static class WarpIntrinsics
         "// goes through the group's scratch words between two barriers, which every work-item reaches.\n" +
         "uint gv_warp_read(__local uint* scratch, uint value, uint source_lane)\n" +
         "{\n" +
-        "    int linear = (int)((get_local_id(2) * get_local_size(1) + get_local_id(1)) * get_local_size(0) + get_local_id(0));\n" +
+        "    int linear = " + OpenCLLinearLocal + ";\n" +
         "    scratch[linear] = value;\n" +
         "    barrier(CLK_LOCAL_MEM_FENCE);\n" +
         "    uint result = source_lane < 32u ? scratch[(linear & ~31) + (int)source_lane] : value;\n" +
@@ -55,7 +59,7 @@ internal static class WarpIntrinsics
         "}\n\n" +
         "uint gv_warp_lane(void)\n" +
         "{\n" +
-        "    return (uint)((get_local_id(2) * get_local_size(1) + get_local_id(1)) * get_local_size(0) + get_local_id(0)) & 31u;\n" +
+        "    return (uint)" + OpenCLLinearLocal + " & 31u;\n" +
         "}\n\n" +
         "uint gv_warp_shuffle_uint(__local uint* scratch, uint value, int source_lane) { return gv_warp_read(scratch, value, (uint)source_lane & 31u); }\n" +
         "uint gv_warp_shuffle_xor_uint(__local uint* scratch, uint value, int lane_mask) { return gv_warp_read(scratch, value, gv_warp_lane() ^ (uint)lane_mask); }\n" +

@@ -34,6 +34,21 @@ public enum ElementType
     BFloat16,
 }
 
+/// <summary>How kernels spell the element types.</summary>
+internal static class ElementTypeNames
+{
+    /// <summary>"float", "int", "uint", "Half", "BFloat16" or "bool".</summary>
+    public static string Of(ElementType type) => type switch
+    {
+        ElementType.Float => "float",
+        ElementType.Int => "int",
+        ElementType.UInt => "uint",
+        ElementType.Half => "Half",
+        ElementType.BFloat16 => "BFloat16",
+        _ => "bool",
+    };
+}
+
 /// <summary>How a kernel may touch a buffer.</summary>
 public enum BufferAccess
 {
@@ -49,15 +64,7 @@ public sealed record KernelParameter(string Name, ParameterKind Kind, ElementTyp
     /// <summary>C#-like spelling, e.g. <c>ReadOnlyView&lt;float&gt; a</c> or <c>int n</c>.</summary>
     public override string ToString()
     {
-        string element = ElementType switch
-        {
-            ElementType.Float => "float",
-            ElementType.Int => "int",
-            ElementType.UInt => "uint",
-            ElementType.Half => "Half",
-            ElementType.BFloat16 => "BFloat16",
-            _ => "bool",
-        };
+        string element = ElementTypeNames.Of(ElementType);
         return Kind == ParameterKind.Scalar
             ? $"{element} {Name}"
             : $"{(Access == BufferAccess.ReadOnly ? "ReadOnlyView" : "ReadWriteView")}<{element}> {Name}";

@@ -156,15 +156,7 @@ public static class KernelEmulator
 
     private static string Expected(KernelParameter parameter)
     {
-        string element = parameter.ElementType switch
-        {
-            ElementType.Float => "float",
-            ElementType.Int => "int",
-            ElementType.UInt => "uint",
-            ElementType.Half => "Half",
-            ElementType.BFloat16 => "BFloat16",
-            _ => "bool",
-        };
+        string element = ElementTypeNames.Of(parameter.ElementType);
         if (parameter.Kind == ParameterKind.Scalar)
         {
             return $"a boxed {element}";

@@ -27,7 +27,7 @@ internal sealed partial class FunctionTranslator
                     return Fail(Diagnostics.Storage16, cast, Show(cast), "converts a 16-bit element to another type than float");
                 }
 
-                return Storage16Index(element) is { } loadIndex
+                return SingleIndex(element) is { } loadIndex
                     ? Used16(loaded).Load16(loaded, Expression(element.Expression), loadIndex)
                     : Error;
 
@@ -53,7 +53,7 @@ internal sealed partial class FunctionTranslator
                     return Fail(Diagnostics.Storage16, value, Show(value), "converts a value that is not a float (cast it to float first: " + castText + "(float)x)");
                 }
 
-                return Storage16Index(element) is { } storeIndex
+                return SingleIndex(element) is { } storeIndex
                     ? Used16(stored).Store16(stored, Expression(element.Expression), storeIndex, Expression(value.Expression))
                     : Error;
 
@@ -66,19 +66,7 @@ internal sealed partial class FunctionTranslator
     private string? Storage16Element(ElementAccessExpressionSyntax element) =>
         KernelTypes.View(_model.GetTypeInfo(element.Expression).Type) is { } view && view.Element is "half" or "bfloat16" ? view.Element : null;
 
-    /// <summary>The index of a 16-bit element access, or null after reporting an index that is not one int or uint.</summary>
-    private string? Storage16Index(ElementAccessExpressionSyntax element)
-    {
-        if (element.ArgumentList.Arguments.Count != 1
-            || element.ArgumentList.Arguments[0].Expression is RangeExpressionSyntax or PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.IndexExpression })
-        {
-            Report(Diagnostics.UnsupportedExpression, element, Show(element), " (index with one int or uint)");
-            return null;
-        }
-
-        return Expression(element.ArgumentList.Arguments[0].Expression);
-    }
-
+    /// <summary>The dialect, after noting which conversions the program needs.</summary>
     private Dialect Used16(string element)
     {
         UsesHalf |= element == "half";

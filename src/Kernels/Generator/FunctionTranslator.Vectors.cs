@@ -81,7 +81,7 @@ internal sealed partial class FunctionTranslator
         }
 
         UsesSharedVectorAccess |= view.Kind == "SharedArray";
-        int width = method.Name[method.Name.Length - 1] - '0';
+        int width = Width(method.Name);
         string pointer = Operand(access.Expression);
         string index = Expression(call.ArgumentList.Arguments[0].Expression);
         return method.Name.StartsWith("Load", System.StringComparison.Ordinal)

@@ -750,13 +750,20 @@ internal sealed partial class FunctionTranslator
             return Fail(Diagnostics.Storage16, element, Show(element), "reads or writes a 16-bit element outside the two storage forms");
         }
 
+        return SingleIndex(element) is { } index ? Expression(element.Expression) + "[" + index + "]" : Error;
+    }
+
+    /// <summary>The one int or uint index of an element access, or null after reporting any other (ranges, ^i, several).</summary>
+    private string? SingleIndex(ElementAccessExpressionSyntax element)
+    {
         if (element.ArgumentList.Arguments.Count != 1
             || element.ArgumentList.Arguments[0].Expression is RangeExpressionSyntax or PrefixUnaryExpressionSyntax { RawKind: (int)SyntaxKind.IndexExpression })
         {
-            return Fail(Diagnostics.UnsupportedExpression, element, Show(element), " (index with one int or uint)");
+            Report(Diagnostics.UnsupportedExpression, element, Show(element), " (index with one int or uint)");
+            return null;
         }
 
-        return Expression(element.Expression) + "[" + Expression(element.ArgumentList.Arguments[0].Expression) + "]";
+        return Expression(element.ArgumentList.Arguments[0].Expression);
     }
 
     private string Binary(BinaryExpressionSyntax binary)

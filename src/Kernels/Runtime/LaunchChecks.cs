@@ -84,12 +84,12 @@ internal static class LaunchChecks
         IDeviceView view = argument switch
         {
             IDeviceView v => v,
-            _ => throw Mismatch(kernel, parameter, argument, $"a {Name(parameter.ElementType)} DeviceBuffer or DeviceView"),
+            _ => throw Mismatch(kernel, parameter, argument, $"a {ElementTypeNames.Of(parameter.ElementType)} DeviceBuffer or DeviceView"),
         };
 
         if (view.Buffer.ElementType != parameter.ElementType)
         {
-            throw Mismatch(kernel, parameter, argument, $"a {Name(parameter.ElementType)} buffer");
+            throw Mismatch(kernel, parameter, argument, $"a {ElementTypeNames.Of(parameter.ElementType)} buffer");
         }
 
         if (!ReferenceEquals(view.Buffer.Device, device))
@@ -112,7 +112,7 @@ internal static class LaunchChecks
             (ElementType.UInt, uint v) => (object)v,
             (ElementType.Float, float v) => (object)v,
             (ElementType.Bool, bool v) => (object)(v ? 1 : 0),
-            _ => throw Mismatch(kernel, parameter, argument, $"a {Name(parameter.ElementType)}"),
+            _ => throw Mismatch(kernel, parameter, argument, $"a {ElementTypeNames.Of(parameter.ElementType)}"),
         };
         return new KernelArgument(parameter, null, 0, 0, value);
     }
@@ -126,15 +126,5 @@ internal static class LaunchChecks
         DeviceBuffer buffer => buffer.ToString(),
         IDeviceView view => $"a view of {view.Buffer}",
         _ => $"{argument.GetType().Name} {argument}",
-    };
-
-    private static string Name(ElementType type) => type switch
-    {
-        ElementType.Float => "float",
-        ElementType.Int => "int",
-        ElementType.UInt => "uint",
-        ElementType.Half => "Half",
-        ElementType.BFloat16 => "BFloat16",
-        _ => "bool",
     };
 }

@@ -23,33 +23,25 @@ public enum TensorCoreShape
 /// for speed only where <see cref="HasMma"/> is true.
 /// </remarks>
 /// <param name="ComputeCapability">CUDA's major·10 + minor (80 for 8.0, 90 for 9.0); null on other backends.</param>
-/// <param name="HasNativeWarps">Whether groups run as 32-thread warps in hardware (CUDA); elsewhere warp operations go through group-local memory.</param>
-/// <param name="TensorCoreShapes">The MMA shapes the device runs on tensor cores.</param>
-public sealed record DeviceCapabilities(int? ComputeCapability, bool HasNativeWarps, IReadOnlyList<TensorCoreShape> TensorCoreShapes)
+public sealed record DeviceCapabilities(int? ComputeCapability)
 {
     /// <summary>No compute capability, no native warps, no tensor cores: OpenCL, cpu and the emulator.</summary>
-    public static DeviceCapabilities None { get; } = new(null, false, []);
+    public static DeviceCapabilities None { get; } = new((int?)null);
 
     /// <summary>The compute capability at which CUDA GPUs have the three shapes of <see cref="TensorCoreShape"/> (Ampere).</summary>
     public const int MmaComputeCapability = 80;
 
     /// <summary>A CUDA GPU of compute capability major.minor.</summary>
-    public static DeviceCapabilities Cuda(int major, int minor)
-    {
-        int capability = major * 10 + minor;
-        TensorCoreShape[] shapes = capability >= MmaComputeCapability ? Enum.GetValues<TensorCoreShape>() : [];
-        return new DeviceCapabilities(capability, true, shapes);
-    }
+    public static DeviceCapabilities Cuda(int major, int minor) => new(major * 10 + minor);
 
-    /// <summary>Equal capabilities: the same compute capability, warps and shapes (the list compared by its elements).</summary>
-    public bool Equals(DeviceCapabilities? other) =>
-        other is not null && ComputeCapability == other.ComputeCapability && HasNativeWarps == other.HasNativeWarps
-        && TensorCoreShapes.SequenceEqual(other.TensorCoreShapes);
+    /// <summary>Whether groups run as 32-thread warps in hardware (CUDA); elsewhere warp operations go through group-local memory.</summary>
+    public bool HasNativeWarps => ComputeCapability is not null;
 
-    public override int GetHashCode() => HashCode.Combine(ComputeCapability, HasNativeWarps, TensorCoreShapes.Count);
+    /// <summary>The MMA shapes the device runs on tensor cores: all three from sm_80 on, none elsewhere.</summary>
+    public IReadOnlyList<TensorCoreShape> TensorCoreShapes => ComputeCapability >= MmaComputeCapability ? Enum.GetValues<TensorCoreShape>() : [];
 
     /// <summary>Whether the device runs <paramref name="shape"/> on tensor cores.</summary>
-    public bool HasMma(TensorCoreShape shape) => TensorCoreShapes.Contains(shape);
+    public bool HasMma(TensorCoreShape shape) => ComputeCapability >= MmaComputeCapability && Enum.IsDefined(shape);
 
     /// <summary>"sm_80: tf32 bf16 f16", "sm_75: none", or "-" off CUDA; for `gpuvit devices`.</summary>
     public string TensorCoreSummary => ComputeCapability is not { } capability

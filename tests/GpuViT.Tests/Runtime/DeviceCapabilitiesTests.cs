@@ -12,7 +12,6 @@ public sealed class DeviceCapabilitiesTests(TestDevices devices) : IClassFixture
         DeviceCapabilities capabilities = devices.Device(backend).Info.Capabilities;
 
         Assert.Equal(DeviceCapabilities.None, capabilities);
-        Assert.Null(capabilities.ComputeCapability);
         Assert.False(capabilities.HasNativeWarps);
         Assert.All(Enum.GetValues<TensorCoreShape>(), shape => Assert.False(capabilities.HasMma(shape)));
         Assert.Equal("-", capabilities.TensorCoreSummary);
@@ -27,7 +26,6 @@ public sealed class DeviceCapabilitiesTests(TestDevices devices) : IClassFixture
         Assert.NotNull(capabilities.ComputeCapability);
         Assert.True(capabilities.HasNativeWarps);
         Assert.Contains($"compute capability {capabilities.ComputeCapability / 10}.{capabilities.ComputeCapability % 10}", device.Info.Driver);
-        Assert.Equal(capabilities.ComputeCapability >= 80, capabilities.HasMma(TensorCoreShape.M16N8K8Tf32));
     }
 
     [Theory]

@@ -16,27 +16,21 @@ public sealed partial class KernelTransformerOps
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
         int m, int n, int k, Activation activation, DeviceStream? stream)
     {
-        if (GemmVersion is GemmVersion.MmaTf32 or GemmVersion.MmaBf16)
+        // Each schedule: its kernel, the block of Y (columns × rows) a group computes, and the group.
+        (KernelDescriptor kernel, int blockColumns, int blockRows, Int3 group) = GemmVersion switch
         {
-            // Four warps per BlockM × BlockN block of Y, in a 1D group.
-            Device.Launch(
-                GemmVersion == GemmVersion.MmaTf32 ? Catalog.GemmMmaTf32 : Catalog.GemmMmaBf16,
-                Int3.Size(Groups(n, MmaGemm.BlockN), Groups(m, MmaGemm.BlockM)), Int3.Size(MmaGemm.Threads), stream,
-                x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
-            return;
-        }
-
-        (KernelDescriptor kernel, int outputsPerGroup, int threads) = GemmVersion switch
-        {
-            GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup),
-            GemmVersion.Tiled => (Catalog.GemmTiled, GemmKernels.Tile, GemmKernels.Tile),
-            GemmVersion.RegisterBlocked => (Catalog.GemmRegisterBlocked, GemmKernels.BlockTile, GemmKernels.BlockThreads),
+            GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup, Int3.Size(GemmKernels.NaiveGroup, GemmKernels.NaiveGroup)),
+            GemmVersion.Tiled => (Catalog.GemmTiled, GemmKernels.Tile, GemmKernels.Tile, Int3.Size(GemmKernels.Tile, GemmKernels.Tile)),
+            GemmVersion.RegisterBlocked => (Catalog.GemmRegisterBlocked, GemmKernels.BlockTile, GemmKernels.BlockTile, Int3.Size(GemmKernels.BlockThreads, GemmKernels.BlockThreads)),
+            // Four warps in a 1D group per BlockM × BlockN block.
+            GemmVersion.MmaTf32 => (Catalog.GemmMmaTf32, MmaGemm.BlockN, MmaGemm.BlockM, Int3.Size(MmaGemm.Threads)),
+            GemmVersion.MmaBf16 => (Catalog.GemmMmaBf16, MmaGemm.BlockN, MmaGemm.BlockM, Int3.Size(MmaGemm.Threads)),
             _ => throw new InvalidOperationException($"GemmVersion {GemmVersion} is not a GEMM schedule"),
         };
 
         // The activation's enum value is the kernel's code (None 0, Gelu 1, GeluTanh 2).
         Device.Launch(
-            kernel, Int3.Size(Groups(n, outputsPerGroup), Groups(m, outputsPerGroup)), Int3.Size(threads, threads), stream,
+            kernel, Int3.Size(Groups(n, blockColumns), Groups(m, blockRows)), group, stream,
             x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
     }
 

@@ -29,16 +29,11 @@ internal abstract class Dialect
 
     public abstract string DeviceFunctionQualifier { get; }
 
-    public string SharedDeclaration(string element, string name, int length) =>
-        element == "half" && this is OpenCLDialect
-            ? HalfSharedDeclaration(name, length)
-            : Spelling(Intrinsics.GroupShared) + " " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
-
-    // OpenCL 1.2 without cl_khr_fp16 allows half only as a pointer to memory of them, not as the
-    // type of an array: the array is ushort and the name a half pointer to it, for vload_half.
-    private string HalfSharedDeclaration(string name, int length) =>
-        Spelling(Intrinsics.GroupShared) + " ushort gv_" + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];\n    "
-        + Spelling(Intrinsics.GroupShared) + " half* " + name + " = (" + Spelling(Intrinsics.GroupShared) + " half*)gv_" + name + ";";
+    /// <summary>
+    /// A group-shared array of a kernel-language element type ("float", "int", "uint", "half",
+    /// "bfloat16"); <paramref name="aligned16"/>: 16-byte aligned, for float4 access.
+    /// </summary>
+    public abstract string SharedDeclaration(string element, string name, int length, bool aligned16);
 
     /// <summary>The float value of element <paramref name="index"/> of a view of 16-bit floats ("half" or "bfloat16").</summary>
     public abstract string Load16(string element, string view, string index);
@@ -119,9 +114,6 @@ internal abstract class Dialect
     /// <summary>The statement expression that writes value to the elements at pointer + (index).</summary>
     public abstract string VectorStore(int width, string pointer, string index, string value);
 
-    /// <summary>A group-shared float array aligned for float4 access (16 bytes), for kernels that use vector access on shared memory.</summary>
-    public abstract string VectorAlignedSharedDeclaration(string element, string name, int length);
-
     private sealed class OpenCLDialect : Dialect
     {
         public override string Name => "OpenCL C 1.2";
@@ -200,8 +192,16 @@ internal abstract class Dialect
         public override string VectorStore(int width, string pointer, string index, string value) =>
             "vstore" + width.ToString(CultureInfo.InvariantCulture) + "(" + value + ", 0, " + pointer + " + (" + index + "))";
 
-        public override string VectorAlignedSharedDeclaration(string element, string name, int length) =>
-            SharedDeclaration(element, name, length).TrimEnd(';') + " __attribute__((aligned(16)));";
+        // OpenCL 1.2 without cl_khr_fp16 allows half only as a pointer to memory of them, not as the
+        // type of an array: the array is ushort and the name a half pointer to it, for vload_half.
+        public override string SharedDeclaration(string element, string name, int length, bool aligned16)
+        {
+            string local = Spelling(Intrinsics.GroupShared);
+            string array = "[" + length.ToString(CultureInfo.InvariantCulture) + "]" + (aligned16 ? " __attribute__((aligned(16)))" : string.Empty);
+            return element == "half"
+                ? local + " ushort gv_" + name + array + ";\n    " + local + " half* " + name + " = (" + local + " half*)gv_" + name + ";"
+                : local + " " + Scalar(element) + " " + name + array + ";";
+        }
     }
 
     private sealed class CudaDialect : Dialect
@@ -250,8 +250,9 @@ internal abstract class Dialect
         public override string VectorStore(int width, string pointer, string index, string value) =>
             "*(float" + width.ToString(CultureInfo.InvariantCulture) + "*)(" + pointer + " + (" + index + ")) = " + value;
 
-        public override string VectorAlignedSharedDeclaration(string element, string name, int length) =>
-            Spelling(Intrinsics.GroupShared) + " __align__(16) " + element + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
+        public override string SharedDeclaration(string element, string name, int length, bool aligned16) =>
+            Spelling(Intrinsics.GroupShared) + (aligned16 ? " __align__(16) " : " ") + Scalar(element) + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
+
         public override string Load16(string element, string view, string index) =>
             (element == "half" ? "gv_half_to_float(" : "gv_bf16_to_float(") + view + "[" + index + "])";
 

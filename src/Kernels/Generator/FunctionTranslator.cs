@@ -30,7 +30,7 @@ internal sealed partial class FunctionTranslator
         _diagnostics = diagnostics;
     }
 
-    /// <summary>Group-shared arrays of a kernel, hoisted to the top of its C body.</summary>
+    /// <summary>Group-shared arrays of a kernel (kernel-language element type, C name, length), hoisted to the top of its C body.</summary>
     public List<(string Element, string Name, int Length)> Shared { get; } = new();
 
     /// <summary>Device functions called, with the first call site of each.</summary>
@@ -117,7 +117,7 @@ internal sealed partial class FunctionTranslator
             return true;
         }
 
-        Shared.Add((_dialect.Scalar(element), KernelTypes.CName(variable.Identifier.ValueText), count));
+        Shared.Add((element, KernelTypes.CName(variable.Identifier.ValueText), count));
         return true;
     }
 

@@ -186,10 +186,7 @@ internal static class KernelTranslation
         foreach ((string element, string name, int length) in kernel.Shared)
         {
             // Vector access on shared memory may reach any float array (device functions take them as parameters).
-            string declaration = sharedVectors && element == "float"
-                ? dialect.VectorAlignedSharedDeclaration(element, name, length)
-                : dialect.SharedDeclaration(element, name, length);
-            source.Append("    ").Append(declaration).Append('\n');
+            source.Append("    ").Append(dialect.SharedDeclaration(element, name, length, aligned16: sharedVectors && element == "float")).Append('\n');
         }
 
         if (kernel.UsesGroupCopy && dialect == Dialect.OpenCL)
@@ -222,7 +219,7 @@ internal static class KernelTranslation
                 bytes = (bytes + 15) / 16 * 16;
             }
 
-            bytes += length * (element is "half" or "ushort" or "unsigned short" ? 2 : 4);
+            bytes += length * (element is "half" or "bfloat16" ? 2 : 4);
         }
 
         return bytes;

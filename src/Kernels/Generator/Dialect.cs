@@ -36,10 +36,18 @@ internal abstract class Dialect
     public abstract string SharedDeclaration(string element, string name, int length, bool aligned16);
 
     /// <summary>The float value of element <paramref name="index"/> of a view of 16-bit floats ("half" or "bfloat16").</summary>
-    public abstract string Load16(string element, string view, string index);
+    public string Load16(string element, string view, string index) =>
+        element == "half" ? LoadHalf(view, index) : "gv_bf16_to_float(" + view + "[" + index + "])";
 
     /// <summary>A statement (without ';') that rounds the float <paramref name="value"/> to nearest even and stores it.</summary>
-    public abstract string Store16(string element, string view, string index, string value);
+    public string Store16(string element, string view, string index, string value) =>
+        element == "half" ? StoreHalf(view, index, value) : view + "[" + index + "] = gv_float_to_bf16(" + value + ")";
+
+    /// <summary>Load16 of a half: bfloat16 is the same plain C in both dialects, half is not.</summary>
+    protected abstract string LoadHalf(string view, string index);
+
+    /// <summary>Store16 of a half.</summary>
+    protected abstract string StoreHalf(string view, string index, string value);
 
     /// <summary>The conversion functions that Load16 and Store16 call, for the element types a program uses.</summary>
     public abstract string Storage16Prelude(bool half, bool bfloat16);
@@ -161,11 +169,9 @@ internal abstract class Dialect
         }
 
         // vload_half and vstore_half_rte are core OpenCL 1.2 (no cl_khr_fp16 needed); _rte rounds to nearest even.
-        public override string Load16(string element, string view, string index) =>
-            element == "half" ? "vload_half(" + index + ", " + view + ")" : "gv_bf16_to_float(" + view + "[" + index + "])";
+        protected override string LoadHalf(string view, string index) => "vload_half(" + index + ", " + view + ")";
 
-        public override string Store16(string element, string view, string index, string value) =>
-            element == "half" ? "vstore_half_rte(" + value + ", " + index + ", " + view + ")" : view + "[" + index + "] = gv_float_to_bf16(" + value + ")";
+        protected override string StoreHalf(string view, string index, string value) => "vstore_half_rte(" + value + ", " + index + ", " + view + ")";
 
         public override string Storage16Prelude(bool half, bool bfloat16) =>
             bfloat16 ? BFloat16Functions(string.Empty, "ushort", "uint", "as_float", "as_uint") : string.Empty;
@@ -253,11 +259,9 @@ internal abstract class Dialect
         public override string SharedDeclaration(string element, string name, int length, bool aligned16) =>
             Spelling(Intrinsics.GroupShared) + (aligned16 ? " __align__(16) " : " ") + Scalar(element) + " " + name + "[" + length.ToString(CultureInfo.InvariantCulture) + "];";
 
-        public override string Load16(string element, string view, string index) =>
-            (element == "half" ? "gv_half_to_float(" : "gv_bf16_to_float(") + view + "[" + index + "])";
+        protected override string LoadHalf(string view, string index) => "gv_half_to_float(" + view + "[" + index + "])";
 
-        public override string Store16(string element, string view, string index, string value) =>
-            view + "[" + index + "] = " + (element == "half" ? "gv_float_to_half(" : "gv_float_to_bf16(") + value + ")";
+        protected override string StoreHalf(string view, string index, string value) => view + "[" + index + "] = gv_float_to_half(" + value + ")";
 
         public override string Storage16Prelude(bool half, bool bfloat16) =>
             (half ? HalfFunctions : string.Empty)

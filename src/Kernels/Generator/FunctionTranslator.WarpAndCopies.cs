@@ -47,12 +47,13 @@ internal sealed partial class FunctionTranslator
 
     /// <summary>
     /// An operand that only some threads may evaluate (the right of &amp;&amp; or ||, a branch of ?:):
-    /// GV0025 for a warp operation in it, which every thread must reach. Null when it has none.
+    /// GV0025 for a collective operation in it (a warp operation), which every thread must reach.
+    /// Null when it has none.
     /// </summary>
     private string? ConditionalWarpOperation(ExpressionSyntax operand, string where)
     {
         InvocationExpressionSyntax? warp = operand.DescendantNodesAndSelf().OfType<InvocationExpressionSyntax>().FirstOrDefault(call =>
-            _model.GetSymbolInfo(call).Symbol is IMethodSymbol method && method.ContainingType is { } type && KernelTypes.IsLanguageType(type, "Warp"));
+            _model.GetSymbolInfo(call).Symbol is IMethodSymbol method && Intrinsics.IsIntrinsicMember(method) && Intrinsics.Find(method) is { Collective: true });
         return warp is null ? null : Fail(Diagnostics.WarpOperation, warp, Show(warp), "is evaluated by only some threads (" + where + ")");
     }
 

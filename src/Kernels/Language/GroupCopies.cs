@@ -110,7 +110,21 @@ internal sealed class GroupCopy<T> : CollectiveOperation where T : unmanaged
             copied[i] = first.Source.Read(first.SourceIndex + i);
         }
 
-        group.Pending.Add(() => copied.CopyTo(first.Destination.AsSpan(first.DestinationIndex, first.Count)));
+        group.Pending.Add(() =>
+        {
+            // The hardware may read the source any time before the wait: a write to it meanwhile is a race.
+            for (int i = 0; i < copied.Length; i++)
+            {
+                if (!EqualityComparer<T>.Default.Equals(first.Source.Read(first.SourceIndex + i), copied[i]))
+                {
+                    throw new CollectiveException(0,
+                        $"Group.CopyAsync: '{first.Source.Name}' changed at element {first.SourceIndex + i} between the copy and Group.WaitCopies; " +
+                        "its source must not be written until the wait");
+                }
+            }
+
+            copied.CopyTo(first.Destination.AsSpan(first.DestinationIndex, first.Count));
+        });
     }
 }
 

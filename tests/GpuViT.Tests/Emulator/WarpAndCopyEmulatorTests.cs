@@ -211,6 +211,27 @@ public sealed class WarpAndCopyEmulatorTests
     }
 
     [Fact]
+    public async Task Writing_a_copy_source_before_the_wait_is_refused_naming_the_element()
+    {
+        KernelDescriptor kernel = Describe("SourceRace", (thread, arguments) =>
+        {
+            var tile = Group.Shared<float>(32);
+            var source = (ReadWriteView<float>)arguments[0];
+            Group.CopyAsync(tile, 0, source, 0, 32);
+            if (thread.Local.X == 7)
+            {
+                source[thread.Local.X] = -1f;
+            }
+
+            Group.WaitCopies();
+        }, usesWarp: false);
+
+        KernelEmulationException error = await Fails(kernel, Int3.Size(32), Enumerable.Range(0, 32).Select(i => (float)i).ToArray());
+
+        Assert.Contains("Group.CopyAsync: 'output' changed at element 7 between the copy and Group.WaitCopies", error.Message);
+    }
+
+    [Fact]
     public async Task Threads_copying_different_ranges_are_refused_naming_the_first_that_differs()
     {
         KernelDescriptor kernel = Describe("UnevenCopy", (thread, arguments) =>

@@ -37,7 +37,7 @@ public static class Gemm
     public const int BlockK = 16;
 
     /// <summary>Each thread of <see cref="GemmRegisterBlocked"/> computes MicroTile × MicroTile outputs.</summary>
-    public const int MicroTile = 4;
+    public const int MicroTile = MicroTiles.Size;
 
     /// <summary>Group edge of <see cref="GemmRegisterBlocked"/>: BlockThreads × BlockThreads threads.</summary>
     public const int BlockThreads = BlockTile / MicroTile;
@@ -177,13 +177,7 @@ public static class Gemm
                     b[t] = wSlice[wAt + t * BlockThreads];
                 }
 
-                for (int r = 0; r < MicroTile; r++)
-                {
-                    for (int s = 0; s < MicroTile; s++)
-                    {
-                        c[r * MicroTile + s] += a[r] * b[s];
-                    }
-                }
+                MicroTiles.OuterProductAdd(c, a, b);
             }
 
             Group.Barrier();

@@ -13,7 +13,7 @@ public static class PatchEmbed
     public const int Threads = 16;
 
     /// <summary>Each thread computes MicroTile × MicroTile outputs, strided by Threads.</summary>
-    public const int MicroTile = 4;
+    public const int MicroTile = MicroTiles.Size;
 
     /// <summary>Rows (patches) and columns (embedding features) of the output tile one group computes.</summary>
     public const int Tile = MicroTile * Threads;
@@ -99,13 +99,7 @@ public static class PatchEmbed
                     b[t] = weightTile[at + tx + t * Threads];
                 }
 
-                for (int r = 0; r < MicroTile; r++)
-                {
-                    for (int s = 0; s < MicroTile; s++)
-                    {
-                        c[r * MicroTile + s] += a[r] * b[s];
-                    }
-                }
+                MicroTiles.OuterProductAdd(c, a, b);
             }
 
             Group.Barrier();

@@ -55,7 +55,7 @@ public static class Rnn
     public const int InputChannels = 3;
 
     /// <summary>Images one thread of the unshared step and of the per-unit readout computes at a time: each weight it loads serves them all.</summary>
-    public const int ImagesPerThread = 4;
+    public const int ImagesPerThread = MicroTiles.Size;
 
     /// <summary>
     /// One step of the unshared (locally connected) net for one unit of up to four images (global X:
@@ -259,7 +259,7 @@ public static class Rnn
     }
 
     /// <summary>Output channels one thread of <see cref="RnnStepUnsharedStreaming"/> computes: each state value it loads serves them all.</summary>
-    public const int ChannelsPerThread = 4;
+    public const int ChannelsPerThread = MicroTiles.Size;
 
     /// <summary>
     /// One step of the unshared net as a bandwidth kernel (it replaces <see cref="RnnStepUnshared"/>
@@ -361,7 +361,7 @@ public static class Rnn
                                     values[j] = input[inputAt[j] + at];
                                 }
 
-                                AccumulateOuter(sums, weights, values);
+                                MicroTiles.OuterProductAdd(sums, weights, values);
                             }
 
                             for (int ci = 0; ci < channels; ci++)
@@ -378,7 +378,7 @@ public static class Rnn
                                     values[j] = state[stateAt[j] + at];
                                 }
 
-                                AccumulateOuter(sums, weights, values);
+                                MicroTiles.OuterProductAdd(sums, weights, values);
                             }
                         }
                     }
@@ -413,19 +413,6 @@ public static class Rnn
         {
             unitOf[i] = KernelMath.Min(c0 + i, channels - 1) * positions + p;
             starts[i] = bias[unitOf[i]];
-        }
-    }
-
-    /// <summary>sums[i·ImagesPerThread + j] += weights[i] · values[j]: one tap of four channels for four images.</summary>
-    [DeviceFunction]
-    public static void AccumulateOuter(Span<float> sums, Span<float> weights, Span<float> values)
-    {
-        for (int i = 0; i < ChannelsPerThread; i++)
-        {
-            for (int j = 0; j < ImagesPerThread; j++)
-            {
-                sums[i * ImagesPerThread + j] += weights[i] * values[j];
-            }
         }
     }
 

@@ -47,8 +47,9 @@ public sealed class LibraryRegisterArrayTests
             foreach (string source in new[] { kernel.OpenCLSource, kernel.CudaSource })
             {
                 Assert.Contains("float c[16 /* MicroTile * MicroTile */] = { 0 };", source);
-                Assert.True(MarkedForUnrolling(source, "for (int r = 0; r < 4 /* MicroTile */; r++)"), name);
-                Assert.True(MarkedForUnrolling(source, "for (int s = 0; s < 4 /* MicroTile */; s++)"), name);
+                Assert.Contains("OuterProductAdd(c, a, b", source);
+                Assert.True(MarkedForUnrolling(source, "for (int r = 0; r < 4 /* Size */; r++)"), name);
+                Assert.True(MarkedForUnrolling(source, "for (int s = 0; s < 4 /* Size */; s++)"), name);
                 Assert.True(LeftRolled(source, "for (int i = 0; i < 16 /* " + (name == "PatchEmbedTiled" ? "TileK" : "BlockK") + " */; i++)"), name);
             }
         }
@@ -66,7 +67,8 @@ public sealed class LibraryRegisterArrayTests
 
         string streaming = AllKernels.Get("RnnStepUnsharedStreaming").CudaSource;
         Assert.Contains("float sums[16 /* ChannelsPerThread * ImagesPerThread */] = { 0 };", streaming);
-        Assert.Contains("__device__ void AccumulateOuter(float* sums, float* weights, float* values)", streaming);
+        Assert.Contains("__device__ void OuterProductAdd(float* c, float* a, float* b)", streaming);
+        Assert.True(MarkedForUnrolling(streaming, "for (int s = 0; s < 4 /* Size */; s++)"));
         Assert.True(MarkedForUnrolling(streaming, "for (int i = 0; i < 4 /* ChannelsPerThread */; i++)"));
     }
 

@@ -35,7 +35,7 @@ public class GemmKernelBenchmarks
     {
         (_m, _n, _k) = Parse(Shape);
         _device = OpenCLDevice.Open(0, 0, KernelCache.Default);
-        _ops = new KernelTransformerOps(_device, Version);
+        _ops = new KernelTransformerOps(_device, Version, Version.Precision());
         _x = Upload((long)_m * _k, 1);
         _w = Upload((long)_n * _k, 2);
         _bias = Upload(_n, 3);

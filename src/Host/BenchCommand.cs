@@ -90,7 +90,7 @@ public static class BenchCommand
             Dictionary<string, int> sizes = Shape(name, parsed.GetValue(shape));
             GemmVersion version = Version(parsed.GetValue(gemm)!);
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
-            TransformerOps ops = TransformerOps.For(device, version);
+            TransformerOps ops = TransformerOps.For(device, version, version.Precision());
             try
             {
                 Result result = Run(ops, name, sizes, !parsed.GetValue(unfused), interrupt);

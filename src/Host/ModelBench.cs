@@ -44,7 +44,8 @@ internal static class ModelBench
         }
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
-        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), BenchCommand.Version(gemm), fused);
+        GemmVersion version = BenchCommand.Version(gemm);
+        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), version, fused, precision: version.Precision());
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
         if (pixels > Array.MaxLength || pixels * sizeof(float) > device.Info.MemoryBytes)
         {

@@ -30,7 +30,7 @@ public sealed class TestDevices : IDisposable
     public TransformerOps Ops(string backend, GemmVersion gemm = GemmVersion.RegisterBlocked)
     {
         Device device = Device(backend);
-        TransformerOps ops = backend == TestBackends.Cpu ? TransformerOps.For(device) : new KernelTransformerOps(device, gemm);
+        TransformerOps ops = backend == TestBackends.Cpu ? TransformerOps.For(device) : new KernelTransformerOps(device, gemm, gemm.Precision());
         lock (_ops)
         {
             _ops.Add(ops);

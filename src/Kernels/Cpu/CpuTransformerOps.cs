@@ -11,7 +11,7 @@ namespace GpuViT.Kernels.Cpu;
 public sealed unsafe partial class CpuTransformerOps : TransformerOps
 {
     public CpuTransformerOps(Device device)
-        : base(HostViews.RequireHostDevice(device))
+        : base(HostViews.RequireHostDevice(device), Precision.Fp32)
     {
     }
 

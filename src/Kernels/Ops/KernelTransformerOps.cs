@@ -14,20 +14,28 @@ public sealed partial class KernelTransformerOps : TransformerOps
     /// <summary>The unfused attention's scores and probabilities, [batch, heads, tokens, tokens] each (allocated on first use).</summary>
     private readonly ScratchBuffer _attentionScores;
 
-    public KernelTransformerOps(Device device, GemmVersion gemm = GemmVersion.RegisterBlocked)
-        : base(device)
+    /// <param name="gemm">One GEMM kernel for every call (for comparing kernels); it must compute in <paramref name="precision"/>. Null: the ops' choice for the precision.</param>
+    public KernelTransformerOps(Device device, GemmVersion? gemm = null, Precision precision = Precision.Fp32)
+        : base(device, precision)
     {
         if (device.Kind == DeviceKind.Cpu)
         {
             throw new ArgumentException("the cpu device runs managed ops (CpuTransformerOps), not kernels", nameof(device));
         }
 
-        GemmVersion = gemm;
+        GemmVersion version = gemm ?? GemmVersions.DefaultFor(precision);
+        if (version.Precision() != precision)
+        {
+            throw new ArgumentException(
+                $"GEMM version {version} computes in {version.Precision().Name()}, not {precision.Name()}", nameof(gemm));
+        }
+
+        GemmVersion = version;
         _empty = new Lazy<DeviceBuffer<float>>(() => device.Allocate<float>(1));
         _attentionScores = new ScratchBuffer(device);
     }
 
-    /// <summary>The GEMM schedule Gemm launches; all three are kept for the comparison.</summary>
+    /// <summary>The GEMM schedule Gemm launches; the older ones are kept for the comparison.</summary>
     public GemmVersion GemmVersion { get; }
 
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>

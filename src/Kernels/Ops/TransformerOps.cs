@@ -27,6 +27,27 @@ public enum GemmVersion
     MmaBf16,
 }
 
+/// <summary>What each <see cref="GemmVersion"/> computes in, and which one the ops run for a precision.</summary>
+public static class GemmVersions
+{
+    /// <summary>The precision of <paramref name="version"/>'s products.</summary>
+    public static Precision Precision(this GemmVersion version) => version switch
+    {
+        GemmVersion.MmaTf32 => Ops.Precision.Tf32,
+        GemmVersion.MmaBf16 => Ops.Precision.Bf16,
+        _ => Ops.Precision.Fp32,
+    };
+
+    /// <summary>The GEMM the kernel ops run for <paramref name="precision"/> when none is named.</summary>
+    public static GemmVersion DefaultFor(Precision precision) => precision switch
+    {
+        Ops.Precision.Fp32 => GemmVersion.RegisterBlocked,
+        Ops.Precision.Tf32 => GemmVersion.MmaTf32,
+        Ops.Precision.Bf16 => GemmVersion.MmaBf16,
+        _ => throw new NotSupportedException($"no GEMM computes in {precision.Name()} yet"),
+    };
+}
+
 /// <summary>How a ViT turns its tokens into one vector per image.</summary>
 public enum PoolMode
 {
@@ -47,13 +68,37 @@ public enum PoolMode
 /// </summary>
 public abstract class TransformerOps : IDisposable
 {
-    private protected TransformerOps(Device device) => Device = device;
+    private protected TransformerOps(Device device, Precision precision)
+    {
+        Device = device;
+        Precision = precision;
+    }
 
     public Device Device { get; }
 
-    /// <summary>The ops for a device: managed ops on cpu (<see cref="CpuTransformerOps"/>), generated kernels everywhere else (<see cref="KernelTransformerOps"/>).</summary>
-    public static TransformerOps For(Device device, GemmVersion gemm = GemmVersion.RegisterBlocked) =>
-        device.Kind == DeviceKind.Cpu ? new CpuTransformerOps(device) : new KernelTransformerOps(device, gemm);
+    /// <summary>The arithmetic the GEMMs and attention run in (accumulation is fp32 in all of them).</summary>
+    public Precision Precision { get; }
+
+    /// <summary>
+    /// The ops for a device: managed ops on cpu (<see cref="CpuTransformerOps"/>, fp32 only), generated
+    /// kernels everywhere else (<see cref="KernelTransformerOps"/>). <paramref name="gemm"/> names one
+    /// GEMM kernel (for comparing kernels); null lets the ops choose for the precision and each shape.
+    /// </summary>
+    public static TransformerOps For(Device device, GemmVersion? gemm = null, Precision precision = Precision.Fp32)
+    {
+        if (device.Kind != DeviceKind.Cpu)
+        {
+            return new KernelTransformerOps(device, gemm, precision);
+        }
+
+        if (precision != Precision.Fp32)
+        {
+            throw new ArgumentException(
+                $"the cpu backend computes in fp32 only, not {precision.Name()}: tf32, bf16 and fp16 run on cuda, opencl and the emulator", nameof(precision));
+        }
+
+        return new CpuTransformerOps(device);
+    }
 
     /// <summary>Y[m,n] = act(X[m,k]·W[n,k]ᵀ + bias[n]) + residual[m,n]; bias and residual optional.</summary>
     public void Gemm(

@@ -30,13 +30,13 @@ public sealed class VitModel : IDisposable
     private Activations? _activations;
     private bool _disposed;
 
-    private VitModel(VitConfig config, VitWeights weights, Device device, TransformerOps? ops, GemmVersion gemm, bool fusedAttention)
+    private VitModel(VitConfig config, VitWeights weights, Device device, TransformerOps? ops, GemmVersion? gemm, bool fusedAttention, Precision precision)
     {
         Config = config.Validate();
         weights.Validate(config);
         Device = device;
         _fusedAttention = fusedAttention;
-        _ops = ops ?? TransformerOps.For(device, gemm);
+        _ops = ops ?? TransformerOps.For(device, gemm, precision);
         _ownsOps = ops is null;
         if (_ops.Device != device)
         {
@@ -91,11 +91,16 @@ public sealed class VitModel : IDisposable
     }
 
     /// <summary>Validates the config and the weights, and uploads the weights to the device.</summary>
-    /// <param name="ops">The ops to run (owned by the caller); by default <see cref="TransformerOps.For"/> with <paramref name="gemm"/>, owned by the model.</param>
+    /// <param name="gemm">One GEMM kernel for every layer (for comparing kernels); null: the ops' choice for the precision.</param>
+    /// <param name="ops">The ops to run (owned by the caller; their precision is the model's); by default <see cref="TransformerOps.For"/> with <paramref name="gemm"/> and <paramref name="precision"/>, owned by the model.</param>
+    /// <param name="precision">The GEMMs' and attention's arithmetic; the weights are converted to it once, here.</param>
     public static VitModel Load(
-        Device device, VitConfig config, VitWeights weights, GemmVersion gemm = GemmVersion.RegisterBlocked,
-        bool fusedAttention = true, TransformerOps? ops = null) =>
-        new(config, weights, device, ops, gemm, fusedAttention);
+        Device device, VitConfig config, VitWeights weights, GemmVersion? gemm = null,
+        bool fusedAttention = true, TransformerOps? ops = null, Precision precision = Precision.Fp32) =>
+        new(config, weights, device, ops, gemm, fusedAttention, precision);
+
+    /// <summary>The arithmetic of the GEMMs and attention.</summary>
+    public Precision Precision => _ops.Precision;
 
     public VitConfig Config { get; }
 

@@ -17,7 +17,8 @@ public sealed partial class KernelTransformerOps
         int m, int n, int k, Activation activation, DeviceStream? stream)
     {
         // Each schedule: its kernel, the block of Y (columns × rows) a group computes, and the group.
-        (KernelDescriptor kernel, int blockColumns, int blockRows, Int3 group) = GemmVersion switch
+        GemmVersion version = GemmFor(m, n, k);
+        (KernelDescriptor kernel, int blockColumns, int blockRows, Int3 group) = version switch
         {
             GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup, Int3.Size(GemmKernels.NaiveGroup, GemmKernels.NaiveGroup)),
             GemmVersion.Tiled => (Catalog.GemmTiled, GemmKernels.Tile, GemmKernels.Tile, Int3.Size(GemmKernels.Tile, GemmKernels.Tile)),
@@ -25,7 +26,7 @@ public sealed partial class KernelTransformerOps
             // Four warps in a 1D group per BlockM × BlockN block.
             GemmVersion.MmaTf32 => (Catalog.GemmMmaTf32, MmaGemm.BlockN, MmaGemm.BlockM, Int3.Size(MmaGemm.Threads)),
             GemmVersion.MmaBf16 => (Catalog.GemmMmaBf16, MmaGemm.BlockN, MmaGemm.BlockM, Int3.Size(MmaGemm.Threads)),
-            _ => throw new InvalidOperationException($"GemmVersion {GemmVersion} is not a GEMM schedule"),
+            _ => throw new InvalidOperationException($"GemmVersion {version} is not a GEMM schedule"),
         };
 
         // The activation's enum value is the kernel's code (None 0, Gelu 1, GeluTanh 2).

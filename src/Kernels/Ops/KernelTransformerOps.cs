@@ -23,20 +23,21 @@ public sealed partial class KernelTransformerOps : TransformerOps
             throw new ArgumentException("the cpu device runs managed ops (CpuTransformerOps), not kernels", nameof(device));
         }
 
-        GemmVersion version = gemm ?? GemmVersions.DefaultFor(precision);
-        if (version.Precision() != precision)
+        if (gemm is { } named && named.Precision() != precision)
         {
-            throw new ArgumentException(
-                $"GEMM version {version} computes in {version.Precision().Name()}, not {precision.Name()}", nameof(gemm));
+            throw new ArgumentException($"GEMM version {named} computes in {named.Precision().Name()}, not {precision.Name()}", nameof(gemm));
         }
 
-        GemmVersion = version;
+        NamedGemm = gemm;
         _empty = new Lazy<DeviceBuffer<float>>(() => device.Allocate<float>(1));
         _attentionScores = new ScratchBuffer(device);
     }
 
-    /// <summary>The GEMM schedule Gemm launches; the older ones are kept for the comparison.</summary>
-    public GemmVersion GemmVersion { get; }
+    /// <summary>The one GEMM kernel every call runs, when the caller named one; null: <see cref="GemmFor"/> chooses per call.</summary>
+    public GemmVersion? NamedGemm { get; }
+
+    /// <summary>The GEMM kernel a call of shape m × n × k runs: the named one, else the choice for the precision.</summary>
+    public GemmVersion GemmFor(int m, int n, int k) => NamedGemm ?? GemmVersions.DefaultFor(Precision);
 
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>
     private DeviceView<float> Empty => _empty.Value;

@@ -37,7 +37,13 @@ public sealed partial class KernelTransformerOps : TransformerOps
     public GemmVersion? NamedGemm { get; }
 
     /// <summary>The GEMM kernel a call of shape m × n × k runs: the named one, else the choice for the precision.</summary>
-    public GemmVersion GemmFor(int m, int n, int k) => NamedGemm ?? GemmVersions.DefaultFor(Precision);
+    public GemmVersion GemmFor(int m, int n, int k) => NamedGemm ?? (Precision == Precision.Fp32 ? Fp32GemmFor(m, n, k) : TensorCoreGemmFor(m, n, k));
+
+    /// <summary>The fp32 (SIMT) GEMM for a shape.</summary>
+    private static GemmVersion Fp32GemmFor(int m, int n, int k) => GemmVersion.RegisterBlocked;
+
+    /// <summary>The tensor-core GEMM of this precision for a shape.</summary>
+    private GemmVersion TensorCoreGemmFor(int m, int n, int k) => GemmVersions.DefaultFor(Precision);
 
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>
     private DeviceView<float> Empty => _empty.Value;

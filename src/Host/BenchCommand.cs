@@ -45,10 +45,10 @@ public static class BenchCommand
         {
             Description = "Sizes as name=value pairs: gemm m,k,n; attention batch,tokens,heads,head; layernorm and softmax rows,cols; gelu n (default: ViT-S/16 at 224, batch 8)",
         };
-        var gemm = new Option<string>("--gemm")
+        var gemm = new Option<string?>("--gemm")
         {
-            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked, or mma-tf32 / mma-bf16 (tensor cores on CUDA sm_80+, software elsewhere)",
-            DefaultValueFactory = _ => "register-blocked",
+            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked (fp32), or mma-tf32 / mma-bf16 (tensor cores on CUDA sm_80+, software elsewhere); "
+                + "it computes in its own precision, which --precision may repeat but not contradict (default: the precision's GEMM, register-blocked for fp32)",
         };
         gemm.AcceptOnlyFromAmong([.. GemmVersions.Keys]);
         var rnnKernels = new Option<string>("--rnn-kernels")
@@ -59,6 +59,7 @@ public static class BenchCommand
         rnnKernels.AcceptOnlyFromAmong("streaming", "per-thread");
         var unfused = new Option<bool>("--unfused") { Description = "Attention as GEMM, softmax, GEMM instead of the fused kernel" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var precision = PrecisionOption.Create("--op gemm and attention, and the ViT models; the dense RNN runs in fp32");
 
         var command = new Command("bench", "Benchmark one op, or a model's forward pass, on a device: seconds per run, achieved GFLOP/s and GB/s");
         command.Options.Add(op);
@@ -68,6 +69,7 @@ public static class BenchCommand
         command.Options.Add(patchSize);
         command.Options.Add(shape);
         command.Options.Add(gemm);
+        command.Options.Add(precision);
         command.Options.Add(rnnKernels);
         command.Options.Add(unfused);
         command.Options.Add(json);
@@ -78,23 +80,30 @@ public static class BenchCommand
                 throw new UsageException("bench needs either --op NAME or --model PRESET");
             }
 
+            (GemmVersion? named, Precision arithmetic) = Arithmetic(parsed, gemm, precision);
             if (parsed.GetValue(model) is { } preset)
             {
                 ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(patchSize), parsed.GetValue(json),
-                    !parsed.GetValue(unfused), parsed.GetValue(gemm)!,
+                    !parsed.GetValue(unfused), named, arithmetic,
                     parsed.GetValue(rnnKernels) == "per-thread" ? RnnKernelVersion.PerThread : RnnKernelVersion.Streaming, interrupt);
                 return 0;
             }
 
             string name = parsed.GetValue(op)!;
+            if (arithmetic != Precision.Fp32 && name is not ("gemm" or "attention"))
+            {
+                throw new UsageException($"{PrecisionOption.Name} {arithmetic.Name()}: {name} runs in fp32 in every precision; it applies to --op gemm and attention");
+            }
+
             Dictionary<string, int> sizes = Shape(name, parsed.GetValue(shape));
-            GemmVersion version = Version(parsed.GetValue(gemm)!);
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
-            TransformerOps ops = TransformerOps.For(device, version, version.Precision());
+            PrecisionOption.Check(device, arithmetic, error);
+            TransformerOps ops = PrecisionOption.Load(arithmetic, () => TransformerOps.For(device, named, arithmetic));
             try
             {
                 Result result = Run(ops, name, sizes, !parsed.GetValue(unfused), interrupt);
-                Print(output, parsed.GetValue(json), name, device, sizes, result, ops is KernelTransformerOps ? version : null);
+                GemmVersion? version = ops is KernelTransformerOps kernels ? kernels.GemmFor(sizes.GetValueOrDefault("m"), sizes.GetValueOrDefault("n"), sizes.GetValueOrDefault("k")) : null;
+                Print(output, parsed.GetValue(json), name, device, sizes, result, version, arithmetic);
             }
             finally
             {
@@ -119,6 +128,27 @@ public static class BenchCommand
     };
 
     internal static GemmVersion Version(string text) => GemmVersions[text];
+
+    /// <summary>
+    /// The GEMM the command line names (null: the ops choose for the precision) and the precision:
+    /// a named GEMM implies its own, which --precision, if given, must repeat.
+    /// </summary>
+    internal static (GemmVersion? Gemm, Precision Precision) Arithmetic(ParseResult parsed, Option<string?> gemm, Option<string> precision)
+    {
+        Precision given = PrecisionOption.Value(parsed, precision);
+        if (parsed.GetValue(gemm) is not { } name)
+        {
+            return (null, given);
+        }
+
+        GemmVersion version = Version(name);
+        if (PrecisionOption.Given(parsed, precision) && version.Precision() != given)
+        {
+            throw new UsageException($"--gemm {name} computes in {version.Precision().Name()}, not {PrecisionOption.Name} {given.Name()}: give one, or make them agree");
+        }
+
+        return (version, version.Precision());
+    }
 
     private static Dictionary<string, int> Shape(string op, string? text)
     {
@@ -231,7 +261,7 @@ public static class BenchCommand
         return new Result(Stopwatch.GetElapsedTime(start).TotalSeconds / runs, flops, bytes, variant);
     }
 
-    private static void Print(TextWriter output, bool json, string op, Device device, Dictionary<string, int> sizes, Result result, GemmVersion? version)
+    private static void Print(TextWriter output, bool json, string op, Device device, Dictionary<string, int> sizes, Result result, GemmVersion? version, Precision precision)
     {
         string shape = string.Join(",", sizes.Select(p => $"{p.Key}={p.Value}"));
         double gflops = result.Flops / result.Seconds / 1e9, gbps = result.Bytes / result.Seconds / 1e9;
@@ -245,6 +275,7 @@ public static class BenchCommand
                 ["device_name"] = device.Info.Name,
                 ["shape"] = shape,
                 ["variant"] = variant,
+                ["precision"] = precision.Name(),
                 ["seconds"] = result.Seconds,
                 ["gflops"] = gflops,
                 ["gbps"] = gbps,
@@ -252,7 +283,7 @@ public static class BenchCommand
             return;
         }
 
-        output.WriteLine($"{op} {shape} on {device.Info.Id} ({device.Info.Name}){(variant.Length > 0 ? ", " + variant : "")}:");
+        output.WriteLine($"{op} {shape} on {device.Info.Id} ({device.Info.Name}), {precision.Name()}{(variant.Length > 0 ? ", " + variant : "")}:");
         output.WriteLine(FormattableString.Invariant($"  {result.Seconds * 1e3:F3} ms per run, {gflops:F2} GFLOP/s, {gbps:F2} GB/s"));
     }
 }

@@ -12,7 +12,7 @@ namespace GpuViT.Host;
 /// <summary>`gpuvit bench --model PRESET`: a ViT forward pass with random weights, timed after a warm-up.</summary>
 internal static class ModelBench
 {
-    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, string gemm,
+    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, GemmVersion? gemm, Precision precision,
         RnnKernelVersion rnnKernels = RnnKernelVersion.Streaming, CancellationToken interrupt = default)
     {
         if (batch < 1)
@@ -27,6 +27,11 @@ internal static class ModelBench
 
         if (preset is DenseRnnModelName or DenseRnnSharedModelName)
         {
+            if (precision != Precision.Fp32)
+            {
+                throw new UsageException($"{PrecisionOption.Name} {precision.Name()}: the dense RNN runs in fp32 only");
+            }
+
             RunDenseRnn(output, error, parsed, preset == DenseRnnSharedModelName, batch, imageSize ?? 64, json, rnnKernels, interrupt);
             return;
         }
@@ -44,8 +49,8 @@ internal static class ModelBench
         }
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
-        GemmVersion version = BenchCommand.Version(gemm);
-        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), version, fused, precision: version.Precision());
+        PrecisionOption.Check(device, precision, error);
+        using VitModel model = PrecisionOption.Load(precision, () => VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), gemm, fused, precision: precision));
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
         if (pixels > Array.MaxLength || pixels * sizeof(float) > device.Info.MemoryBytes)
         {
@@ -70,6 +75,7 @@ internal static class ModelBench
                 ["device"] = device.Info.Id,
                 ["device_name"] = device.Info.Name,
                 ["batch"] = batch,
+                ["precision"] = precision.Name(),
                 ["seconds"] = seconds,
                 ["images_per_s"] = batch / seconds,
                 ["gflops"] = gflops,
@@ -82,7 +88,7 @@ internal static class ModelBench
             return;
         }
 
-        output.WriteLine($"{preset} at {config.ImageSize}, batch {batch}, on {device.Info.Id} ({device.Info.Name}):");
+        output.WriteLine($"{preset} at {config.ImageSize}, batch {batch}, {precision.Name()}, on {device.Info.Id} ({device.Info.Name}):");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {seconds * 1e3:F1} ms per batch, {batch / seconds:F2} images/s, {gflops:F1} GFLOP/s, {gbps:F2} GB/s"));
     }

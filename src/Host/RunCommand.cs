@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models;
 using GpuViT.Models.Images;
@@ -36,6 +37,11 @@ public static class RunCommand
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
         var maxImagePixels = MaxImagePixelsOption.Create();
+        var precision = PrecisionOption.Create();
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "After the run, a table on stderr of where the wall time went: start, weights, device, decode, copies, compute, outputs, and the time to the first logits",
+        };
         var verbose = new Option<bool>("--verbose") { Description = "Say where each setting of the model came from (flags, the file's metadata, its shapes, a config.json, defaults)" };
 
         var onError = new Option<string>("--on-error")
@@ -46,7 +52,7 @@ public static class RunCommand
         onError.AcceptOnlyFromAmong("skip", "fail");
 
         var command = new Command("run", "Classify images with a ViT: print the top-k classes of each input");
-        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, maxImagePixels, verbose })
+        foreach (Option option in new Option[] { weights, config, heads, model, randomInit, seed, input, batch, top, labels, saveLogits, maxImagePixels, precision, profile, verbose })
         {
             command.Options.Add(option);
         }
@@ -72,8 +78,11 @@ public static class RunCommand
                 [.. OutputPaths.ModelFiles(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
                     .. (parsed.GetValue(input) ?? []).Select(path => new OutputPaths.Input("--input", path))]);
 
-            LoadedVit vit = Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
-                parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed));
+            RunProfile? timing = parsed.GetValue(profile) ? new RunProfile() : null;
+            T Timed<T>(string phase, string note, Func<T> work) => timing is null ? work() : timing.Time(phase, note, work);
+            Precision arithmetic = PrecisionOption.Value(parsed, precision);
+            LoadedVit vit = Timed("weights: read", "host: the file read, its layout mapped", () => Load(parsed.GetValue(weights), parsed.GetValue(config), parsed.GetValue(heads),
+                parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed)));
             ReportSources(error, vit, parsed.GetValue(verbose), parsed.GetValue(labels));
             IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;
 
@@ -90,8 +99,10 @@ public static class RunCommand
                 deferArrayErrors: !failFast, maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels));
             string? logitsPath = parsed.GetValue(saveLogits);
 
-            using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
-            using VitModel vitModel = VitModel.Load(device, c, vit.Weights);
+            using Device device = Timed("device open", "the driver's context; kernels build at the first pass", () => DeviceOption.Open(DeviceOption.Selector(parsed), error));
+            PrecisionOption.Check(device, arithmetic, error);
+            using VitModel vitModel = Timed("weights: convert + upload", $"to {arithmetic.Name()}, packed, copied to the device",
+                () => PrecisionOption.Load(arithmetic, () => VitModel.Load(device, c, vit.Weights, precision: arithmetic)));
             var stream = new VitStreamModel(vitModel);
             long budget;
             try
@@ -109,9 +120,16 @@ public static class RunCommand
             {
                 try
                 {
-                    foreach (StreamedBatch batch in ImageStream.Run(stream, source.Count, (i, image) => results.Decode(i, c.ImageSize, image), budget, interrupt))
+                    foreach (StreamedBatch batch in ImageStream.Run(stream, source.Count, (i, image) => results.Decode(i, c.ImageSize, image), budget, interrupt, timing?.Stream))
                     {
-                        if (!results.Add(batch, progress))
+                        long printStart = Stopwatch.GetTimestamp();
+                        bool more = results.Add(batch, progress);
+                        if (timing is not null)
+                        {
+                            timing.PrintSeconds += Stopwatch.GetElapsedTime(printStart).TotalSeconds;
+                        }
+
+                        if (!more)
                         {
                             break;
                         }
@@ -128,15 +146,29 @@ public static class RunCommand
                 }
             });
 
+            double streamSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+
             // The logits of every image that finished, also when interrupted or failing: a whole file, never half a one.
             if (logitsPath is not null && results.Finished > 0)
             {
-                NpyFile.WriteFloat32(logitsPath, results.Logits, [results.Finished, c.Classes]);
+                Timed("writing the logits", logitsPath, () =>
+                {
+                    NpyFile.WriteFloat32(logitsPath, results.Logits, [results.Finished, c.Classes]);
+                    return 0;
+                });
             }
             else if (logitsPath is not null && interrupted)
             {
                 // An empty array would tell nothing and could replace a whole earlier one.
                 error.WriteLine($"gpuvit: no image finished; {logitsPath} {(File.Exists(logitsPath) ? "left as it was" : "not written")}");
+            }
+
+            if (timing is not null)
+            {
+                foreach (string line in timing.Table(device, results.Finished, streamSeconds))
+                {
+                    error.WriteLine(line);
+                }
             }
 
             if (results.Failure is { } failure)

@@ -43,17 +43,19 @@ public static class CompareCommand
         (CompareMeasurement.Plan plan, KnownGpu? gpu) = PlanFrom(parsed, options, error, interrupt);
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
+        PrecisionOption.Check(device, plan.VitPrecision, error);
+        TensorCoreRoof? tensorCores = TensorCoreRoofFor(device.Info.Capabilities, plan.VitPrecision);
         DevicePeaks peaks = DeviceProbe.Measure(device);
         CompareMeasurement.Results measured = ProgressDisplay.Run(output, error, $"compare on {device.Info.Id}", plan.Count,
             progress => CompareMeasurement.Run(device, plan, progress, interrupt));
 
         // What was measured is written also when interrupted; the device's memory goes back as it closes.
         output.WriteLine(parsed.GetValue(options.Json)
-            ? CompareJson.Rows(measured.Rows, device.Info.Name, peaks, gpu)
-            : CompareText.Table(measured.Rows, device.ToString(), peaks, gpu, plan.View));
+            ? CompareJson.Rows(measured.Rows, device.Info.Name, peaks, gpu, tensorCores)
+            : CompareText.Table(measured.Rows, device.ToString(), peaks, gpu, plan.View, tensorCores));
         if (reportPath is not null)
         {
-            AtomicFile.WriteAllText(reportPath, CompareReport.Html(measured.Rows, measured.Skipped, device.ToString(), peaks, gpu, plan.View));
+            AtomicFile.WriteAllText(reportPath, CompareReport.Html(measured.Rows, measured.Skipped, device.ToString(), peaks, gpu, plan.View, tensorCores));
             error.WriteLine($"gpuvit: wrote {reportPath}");
         }
 
@@ -169,7 +171,8 @@ public static class CompareCommand
             ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), mean: trained?.Mean, std: trained?.Std,
                 maxImagePixels: MaxImagePixelsOption.Value(parsed, options.MaxImagePixels))
             : ImageSource.Synthetic(CompareMeasurement.SyntheticImages);
-        return (new CompareMeasurement.Plan(sizes, batches, vits, rnns, trained?.Weights, CompareMeasurement.Decode(source, sizes, batches, interrupt), minSeconds, view), gpu);
+        return (new CompareMeasurement.Plan(sizes, batches, vits, rnns, trained?.Weights, CompareMeasurement.Decode(source, sizes, batches, interrupt), minSeconds, view,
+            PrecisionOption.Value(parsed, options.Precision)), gpu);
     }
 
     private static int[] List(string text, string option)
@@ -222,6 +225,7 @@ public static class CompareCommand
             DefaultValueFactory = _ => 1.0,
         };
 
+        public readonly Option<string> Precision = PrecisionOption.Create("the ViT's; the RNNs run in fp32");
         public readonly Option<bool> Json = new("--json") { Description = "Print a JSON array of rows" };
         public readonly Option<string> Report = new("--report")
         {
@@ -232,6 +236,6 @@ public static class CompareCommand
         public readonly Option<bool> NoReport = new("--no-report") { Description = "Write no report" };
         public readonly Option<string?> Project = new("--project") { Description = $"Also project roofline-bound times onto a GPU not present: {string.Join(", ", KnownGpus.Select(g => g.Key))}" };
 
-        public IEnumerable<Option> All => [ImageSizes, Batches, Images, NoResize, MaxImagePixels, Vit, Weights, Heads, Match, Seconds, Json, Report, NoReport, Project];
+        public IEnumerable<Option> All => [ImageSizes, Batches, Images, NoResize, MaxImagePixels, Vit, Weights, Heads, Match, Precision, Seconds, Json, Report, NoReport, Project];
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Images;
 using GpuViT.Models.Rnn;
@@ -22,7 +23,7 @@ public static class CompareMeasurement
     public sealed record Row(
         string Model, int ImageSize, int Batch, long Params, long WeightBytes, double FlopsPerImage, double BytesPerImage,
         double DeviceP50, double DeviceP95, double DeviceImagesPerS, double StreamImagesPerS, string Device,
-        View View = View.AsConfigured, DenseRnnConfig? Rnn = null)
+        View View = View.AsConfigured, DenseRnnConfig? Rnn = null, Precision Precision = Precision.Fp32)
     {
         public double Intensity => FlopsPerImage / BytesPerImage;
 
@@ -41,7 +42,7 @@ public static class CompareMeasurement
     internal sealed record Plan(
         IReadOnlyList<int> Sizes, IReadOnlyList<int> Batches, IReadOnlyDictionary<int, VitConfig> Vits,
         IReadOnlyDictionary<(int Size, bool Shared), DenseRnnConfig> Rnns, VitWeights? TrainedWeights,
-        IReadOnlyDictionary<int, float[][]> Images, double MinSeconds, View View)
+        IReadOnlyDictionary<int, float[][]> Images, double MinSeconds, View View, Precision VitPrecision = Precision.Fp32)
     {
         /// <summary>Measurements in the plan: three models at each size and batch.</summary>
         public int Count => Sizes.Count * Batches.Count * 3;
@@ -107,7 +108,8 @@ public static class CompareMeasurement
                     foreach (int batch in plan.Batches)
                     {
                         Measure(VitName, size, batch, () => MeasureVit(
-                            vitModel ??= VitModel.Load(device, plan.Vits[size], plan.TrainedWeights ?? VitWeights.RandomInit(plan.Vits[size], seed: 0)),
+                            vitModel ??= PrecisionOption.Load(plan.VitPrecision, () => VitModel.Load(
+                                device, plan.Vits[size], plan.TrainedWeights ?? VitWeights.RandomInit(plan.Vits[size], seed: 0), precision: plan.VitPrecision)),
                             batch, plan.Images[size], plan.MinSeconds, plan.View, interrupt));
                         foreach (bool shared in new[] { false, true })
                         {
@@ -143,7 +145,7 @@ public static class CompareMeasurement
         (ModelBench.PassTimes pass, double stream) = MeasureBothWays(
             new VitStreamModel(model), batch, images, minSeconds, (input, logits) => model.Forward(input, logits, batch), cancel);
         return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, config.BytesPerImage(batch),
-            pass.P50, pass.P95, batch / pass.Mean, stream, model.Device.Info.Id, view);
+            pass.P50, pass.P95, batch / pass.Mean, stream, model.Device.Info.Id, view, Precision: model.Precision);
     }
 
     /// <summary>The RNN timed both ways, on the same images as the ViT.</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using static GpuViT.Host.Compare.ComparedModels;
 using static GpuViT.Host.Compare.CompareMeasurement;
@@ -9,7 +10,7 @@ using static GpuViT.Host.Compare.Roofline;
 namespace GpuViT.Host.Compare;
 
 /// <summary>The self-contained HTML page for `gpuvit compare --report`: inline SVG, no scripts, no network.</summary>
-internal static class CompareReport
+public static class CompareReport
 {
     private const int Width = 640, Height = 400, Left = 70, Right = 20, Top = 20, Bottom = 50;
 
@@ -21,7 +22,8 @@ internal static class CompareReport
     };
 
     /// <param name="skipped">Measurements that did not fit the device, each with the reason.</param>
-    public static string Html(IReadOnlyList<Row> rows, IReadOnlyList<string> skipped, string device, DevicePeaks peaks, KnownGpu? gpu, View view)
+    /// <param name="tensorCores">The tensor-core roof the rows in its precision are read against; null: every row against the probed fp32 peak.</param>
+    public static string Html(IReadOnlyList<Row> rows, IReadOnlyList<string> skipped, string device, DevicePeaks peaks, KnownGpu? gpu, View view, TensorCoreRoof? tensorCores = null)
     {
         var html = new StringBuilder();
         html.AppendLine("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gpuvit compare</title>");
@@ -29,6 +31,11 @@ internal static class CompareReport
         html.AppendLine($"<h1>ViT vs dense RNN on {E(device)}</h1>");
         html.AppendLine(Inv($"<p>Peaks: {Num(peaks.Fp32Gflops)} GFLOP/s FP32, {Num(peaks.MemoryGbps)} GB/s ({peaks.Source}).</p>"));
         html.AppendLine($"<p>{E(ViewLine(view))}</p>");
+        if (PrecisionLine(rows, tensorCores) is { } precision)
+        {
+            html.AppendLine($"<p>{E(precision)}</p>");
+        }
+
         string skippedList = skipped.Count == 0 ? ""
             : "<p>Skipped, too large for the device:</p><ul>" + string.Concat(skipped.Select(line => $"<li>{E(line)}</li>")) + "</ul>";
         if (rows.Count == 0)
@@ -43,13 +50,13 @@ internal static class CompareReport
             html.AppendLine($"<p><b>{E(headline)}</b></p>");
         }
 
-        if (PeakUseLine(rows, peaks) is { } peakUse)
+        if (PeakUseLine(rows, peaks, tensorCores) is { } peakUse)
         {
             html.AppendLine($"<p>{E(peakUse)}</p>");
         }
 
         html.AppendLine("<h2>Roofline</h2><p>Each point is one model, size and batch at its arithmetic intensity (FLOP per byte that must move) and achieved GFLOP/s. Below the slanted roof a model is bandwidth-bound; under the flat roof, compute-bound.</p>");
-        html.AppendLine(RooflineChart(rows, peaks));
+        html.AppendLine(RooflineChart(rows, peaks, tensorCores));
         html.AppendLine("<h2>Cost vs image size</h2>");
         int batch = rows.Min(r => r.Batch);
         html.AppendLine(Series(rows.Where(r => r.Batch == batch).ToList(), r => r.Params, "parameters"));
@@ -61,14 +68,14 @@ internal static class CompareReport
         {
             string steps = r.Rnn is { } c ? Inv($"{c.Steps}") : "-";
             html.Append(Inv($"<tr><td>{E(r.Model)}</td><td>{r.ImageSize}</td><td>{r.Batch}</td><td>{steps}</td><td>{r.Params:N0}</td><td>{r.FlopsPerImage / 1e6:F1}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td>"));
-            html.Append(Inv($"<td>{r.DeviceP50 * 1e3:F2}</td><td>{r.DeviceP95 * 1e3:F2}</td><td>{r.DeviceImagesPerS:F1}</td><td>{1e3 / r.DeviceImagesPerS:F3}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{E(RoofText(RoofFraction(r, peaks)))}</td>"));
+            html.Append(Inv($"<td>{r.DeviceP50 * 1e3:F2}</td><td>{r.DeviceP95 * 1e3:F2}</td><td>{r.DeviceImagesPerS:F1}</td><td>{1e3 / r.DeviceImagesPerS:F3}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{E(RoofText(RoofFraction(r, peaks, tensorCores)))}</td>"));
             html.Append(Inv($"<td>{r.StreamImagesPerS:F1}</td><td>{1e3 / r.StreamImagesPerS:F3}</td>"));
             html.AppendLine(gpu is null ? "</tr>" : Inv($"<td>{ProjectedSecondsPerImage(r, gpu) * 1e6:F1}</td><td>{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6:F1}</td></tr>"));
         }
 
         html.AppendLine("</table>");
         html.AppendLine($"<p>T: the RNN's steps. {E(TimingNote)} roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.</p>");
-        if (rows.Any(r => RoofFraction(r, peaks) > 1))
+        if (rows.Any(r => RoofFraction(r, peaks, tensorCores) > 1))
         {
             html.AppendLine($"<p>{E(AboveRoofNote)}</p>");
         }
@@ -84,10 +91,10 @@ internal static class CompareReport
         return html.ToString();
     }
 
-    private static string RooflineChart(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    private static string RooflineChart(IReadOnlyList<Row> rows, DevicePeaks peaks, TensorCoreRoof? tensorCores)
     {
         double xMin = rows.Min(r => r.Intensity) / 2, xMax = rows.Max(r => r.Intensity) * 2;
-        double yMin = rows.Min(r => r.Gflops) / 2, yMax = Math.Max(rows.Max(r => r.Gflops), peaks.Fp32Gflops ?? 0) * 2;
+        double yMin = rows.Min(r => r.Gflops) / 2, yMax = Math.Max(Math.Max(rows.Max(r => r.Gflops), peaks.Fp32Gflops ?? 0), tensorCores?.Gflops ?? 0) * 2;
         var svg = Frame("arithmetic intensity (FLOP/byte)", "GFLOP/s", xMin, xMax, yMin, yMax, out Func<double, double> x, out Func<double, double> y);
         if (peaks is { Fp32Gflops: { } flops, MemoryGbps: { } gbps })
         {
@@ -103,6 +110,15 @@ internal static class CompareReport
             {
                 svg.AppendLine(Inv($"<text x=\"{x(slope) + 8:F1}\" y=\"{y(slope * gbps) + 4:F1}\" fill=\"#555\">bandwidth roof {gbps:F0} GB/s</text>"));
             }
+        }
+
+        if (tensorCores is not null && peaks.MemoryGbps is { } memory)
+        {
+            // The tensor-core roof, dashed, for the rows in its precision: the same bandwidth slope under a higher ceiling.
+            var points = Enumerable.Range(0, 101).Select(i => xMin * Math.Pow(xMax / xMin, i / 100.0))
+                .Select(i => Inv($"{x(i):F1},{y(Math.Clamp(Math.Min(tensorCores.Gflops, i * memory), yMin, yMax)):F1}"));
+            svg.AppendLine($"<polyline fill=\"none\" stroke=\"#555\" stroke-width=\"1\" stroke-dasharray=\"6 4\" points=\"{string.Join(" ", points)}\"/>");
+            svg.AppendLine(Inv($"<text x=\"{Width - Right - 4}\" y=\"{y(tensorCores.Gflops) - 6:F1}\" text-anchor=\"end\" fill=\"#555\">{tensorCores.Precision.Name()} tensor-core roof {tensorCores.Gflops:F0} GFLOP/s ({E(tensorCores.Source)})</text>"));
         }
 
         foreach (Row r in rows)

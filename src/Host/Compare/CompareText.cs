@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using GpuViT.Models.Rnn;
 using static GpuViT.Host.Compare.ComparedModels;
@@ -12,10 +13,16 @@ namespace GpuViT.Host.Compare;
 public static class CompareText
 {
     /// <summary>The table: costs, then the device-resident timing (dev, with GFLOP/s and roof), then end to end (e2e); the notes; the finding.</summary>
-    public static string Table(IReadOnlyList<Row> rows, string device, DevicePeaks peaks, KnownGpu? gpu, View view)
+    /// <param name="tensorCores">The tensor-core roof the rows in its precision are read against; null: every row against the probed fp32 peak.</param>
+    public static string Table(IReadOnlyList<Row> rows, string device, DevicePeaks peaks, KnownGpu? gpu, View view, TensorCoreRoof? tensorCores = null)
     {
         var text = new StringBuilder();
         text.AppendLine(Inv($"{device} — peaks: {Peak(peaks.Fp32Gflops, "GFLOP/s")}, {Peak(peaks.MemoryGbps, "GB/s")} ({peaks.Source})"));
+        if (PrecisionLine(rows, tensorCores) is { } precision)
+        {
+            text.AppendLine(precision);
+        }
+
         text.AppendLine(ViewLine(view));
         string header = Inv($"{"model",-17}{"size",5}{"batch",6}{"T",6}{"params",12}{"MB",9}{"MFLOP/img",11}{"MB/img",9}{"FLOP/B",8}")
             + Inv($"{"dev p50 ms",11}{"dev p95 ms",11}{"dev img/s",10}{"dev ms/img",11}{"GFLOP/s",9}{"GB/s",8}{"roof",7} {"e2e img/s",10}{"e2e ms/img",11}");
@@ -27,7 +34,7 @@ public static class CompareText
         text.AppendLine(header);
         foreach (Row r in rows)
         {
-            string roof = RoofText(RoofFraction(r, peaks));
+            string roof = RoofText(RoofFraction(r, peaks, tensorCores));
             string line = Inv($"{r.Model,-17}{r.ImageSize,5}{r.Batch,6}{(r.Rnn is { } c ? c.Steps.ToString(CultureInfo.InvariantCulture) : "-"),6}{r.Params,12:N0}{r.WeightBytes / 1e6,9:F2}{r.FlopsPerImage / 1e6,11:F1}{r.BytesPerImage / 1e6,9:F2}{r.Intensity,8:F1}")
                 + Inv($"{r.DeviceP50 * 1e3,11:F2}{r.DeviceP95 * 1e3,11:F2}{r.DeviceImagesPerS,10:F1}{1e3 / r.DeviceImagesPerS,11:F3}{r.Gflops,9:F2}{r.Gbps,8:F2}")
                 + (roof.EndsWith(AboveRoofMark, StringComparison.Ordinal) ? Inv($"{roof,8}") : Inv($"{roof,7} "))
@@ -47,12 +54,12 @@ public static class CompareText
 
         text.AppendLine("T: the RNN's steps. " + TimingNote);
         text.Append("roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.");
-        if (rows.Any(r => RoofFraction(r, peaks) > 1))
+        if (rows.Any(r => RoofFraction(r, peaks, tensorCores) > 1))
         {
             text.AppendLine().Append(AboveRoofNote);
         }
 
-        if (PeakUseLine(rows, peaks) is { } peakUse)
+        if (PeakUseLine(rows, peaks, tensorCores) is { } peakUse)
         {
             text.AppendLine().Append(peakUse);
         }
@@ -63,6 +70,24 @@ public static class CompareText
         }
 
         return text.ToString();
+    }
+
+    /// <summary>
+    /// Which precision the rows ran in, and the tensor-core roof the narrowed ones are read
+    /// against (a datasheet number: the probe measures fp32 only); null when every row is fp32.
+    /// </summary>
+    public static string? PrecisionLine(IReadOnlyList<Row> rows, TensorCoreRoof? tensorCores)
+    {
+        var narrowed = rows.Where(r => r.Precision != Precision.Fp32).Select(r => (r.Model, r.Precision)).Distinct().ToList();
+        if (narrowed.Count == 0)
+        {
+            return null;
+        }
+
+        string which = string.Join(", ", narrowed.Select(n => $"{n.Model} in {n.Precision.Name()}")) + "; the other models in fp32";
+        return tensorCores is not null
+            ? Inv($"precision: {which}. Rows in {tensorCores.Precision.Name()} are read against the tensor-core roof {tensorCores.Gflops:N0} GFLOP/s ({tensorCores.Source}, dense), the rest against the probed fp32 peak.")
+            : $"precision: {which}. No tensor-core roof is known for this device (none, or no datasheet peak for it): every row is read against the probed fp32 peak.";
     }
 
     private static string Peak(double? value, string unit) => value is { } v ? Inv($"{v:F1} {unit}") : $"? {unit}";
@@ -112,11 +137,14 @@ public static class CompareText
     }
 
     /// <summary>The line that states <see cref="PeakUse"/>; null without a probed peak.</summary>
-    public static string? PeakUseLine(IReadOnlyList<Row> rows, DevicePeaks peaks)
+    public static string? PeakUseLine(IReadOnlyList<Row> rows, DevicePeaks peaks, TensorCoreRoof? tensorCores = null)
     {
-        var use = PeakUse(rows, peaks);
+        var use = PeakUse(rows, peaks, tensorCores);
+        string tensorPeak = tensorCores is not null && use.Any(u => u.Best.Precision == tensorCores.Precision)
+            ? Inv($" ({tensorCores.Precision.Name()} rows: of the tensor-core peak {tensorCores.Gflops:N0} GFLOP/s)")
+            : "";
         return use.Count == 0 ? null
-            : Inv($"Share of the device's peak {peaks.Fp32Gflops:F1} GFLOP/s at each model's best batch (device-resident): ")
+            : Inv($"Share of the device's peak {peaks.Fp32Gflops:F1} GFLOP/s{tensorPeak} at each model's best batch (device-resident): ")
                 + string.Join(", ", use.Select(u => Inv($"{u.Best.Model} {RoofText(u.PeakFraction)} ({u.Best.ImageSize}×{u.Best.ImageSize}, batch {u.Best.Batch})"))) + "."
                 + (use.Any(u => u.PeakFraction > 1) ? " " + AbovePeakNote : "");
     }

@@ -1,3 +1,4 @@
+using GpuViT.Kernels.Ops;
 using GpuViT.Kernels.Runtime;
 using static GpuViT.Host.Compare.CompareMeasurement;
 
@@ -20,27 +21,66 @@ public static class Roofline
         new("rtx4090", "NVIDIA RTX 4090", 82_600, 82_600, 165_200, 1_008),
     ];
 
+    /// <summary>A tensor-core compute roof: the precision it is for, its dense peak, and where the number comes from.</summary>
+    public sealed record TensorCoreRoof(Precision Precision, double Gflops, string Source);
+
+    /// <summary>
+    /// Published dense tensor-core peaks (GFLOP/s, no sparsity) by compute capability and precision:
+    /// the probe measures fp32 only, so these are the SXM parts' datasheet numbers (H100/H200 for sm_90, A100 for sm_80).
+    /// </summary>
+    public static readonly IReadOnlyDictionary<(int ComputeCapability, Precision Precision), double> DatasheetTensorCoreGflops =
+        new Dictionary<(int, Precision), double>
+        {
+            [(90, Precision.Tf32)] = 495_000,
+            [(90, Precision.Bf16)] = 989_000,
+            [(90, Precision.Fp16)] = 989_000,
+            [(80, Precision.Tf32)] = 156_000,
+            [(80, Precision.Bf16)] = 312_000,
+            [(80, Precision.Fp16)] = 312_000,
+        };
+
+    /// <summary>
+    /// The tensor-core roof a model at <paramref name="precision"/> is read against on a device: null
+    /// at fp32, without tensor cores for it, or where no datasheet peak is known for its compute capability.
+    /// </summary>
+    public static TensorCoreRoof? TensorCoreRoofFor(DeviceCapabilities capabilities, Precision precision) =>
+        precision != Precision.Fp32 && capabilities.ComputeCapability is { } cc && capabilities.HasMma(PrecisionOption.Shape(precision))
+            && DatasheetTensorCoreGflops.TryGetValue((cc, precision), out double gflops)
+            ? new TensorCoreRoof(precision, gflops, $"datasheet, sm_{cc}")
+            : null;
+
+    /// <summary>The compute peak a row is read against: the tensor-core roof for a row in its precision, else the probed fp32 peak.</summary>
+    public static double? ComputePeak(Row row, DevicePeaks peaks, TensorCoreRoof? tensorCores) =>
+        tensorCores is not null && row.Precision == tensorCores.Precision ? tensorCores.Gflops : peaks.Fp32Gflops;
+
     /// <summary>The known GPU of that key, in any case; null for an unknown one.</summary>
     public static KnownGpu? FindGpu(string key) => KnownGpus.FirstOrDefault(g => g.Key == key.ToLowerInvariant());
 
     /// <summary>What the roofline allows at this intensity, in GFLOP/s; null without probed peaks.</summary>
-    public static double? Attainable(DevicePeaks peaks, double intensity) =>
-        peaks is { Fp32Gflops: { } flops, MemoryGbps: { } gbps } ? Math.Min(flops, intensity * gbps) : null;
+    public static double? Attainable(DevicePeaks peaks, double intensity) => Attainable(peaks.Fp32Gflops, peaks.MemoryGbps, intensity);
+
+    /// <summary>What the roofline allows for a row: its compute peak (<see cref="ComputePeak"/>) or its bytes, whichever binds.</summary>
+    public static double? Attainable(Row row, DevicePeaks peaks, TensorCoreRoof? tensorCores) =>
+        Attainable(ComputePeak(row, peaks, tensorCores), peaks.MemoryGbps, row.Intensity);
+
+    private static double? Attainable(double? computeGflops, double? memoryGbps, double intensity) =>
+        computeGflops is { } flops && memoryGbps is { } gbps ? Math.Min(flops, intensity * gbps) : null;
 
     /// <summary>Achieved GFLOP/s over what the roofline allows at the row's intensity; null without probed peaks.</summary>
-    public static double? RoofFraction(Row row, DevicePeaks peaks) => Attainable(peaks, row.Intensity) is { } a ? row.Gflops / a : null;
+    public static double? RoofFraction(Row row, DevicePeaks peaks, TensorCoreRoof? tensorCores = null) =>
+        Attainable(row, peaks, tensorCores) is { } a ? row.Gflops / a : null;
 
     /// <summary>
     /// The seeds' claim, one number per model: at the largest size it was measured at, its best
     /// batch's device-resident GFLOP/s as a fraction of the device's probed peak FLOP/s. Empty without a probed peak.
     /// </summary>
-    public static IReadOnlyList<(Row Best, double PeakFraction)> PeakUse(IReadOnlyList<Row> rows, DevicePeaks peaks) =>
-        peaks.Fp32Gflops is not { } peak ? []
+    public static IReadOnlyList<(Row Best, double PeakFraction)> PeakUse(IReadOnlyList<Row> rows, DevicePeaks peaks, TensorCoreRoof? tensorCores = null) =>
+        peaks.Fp32Gflops is null ? []
             : [.. rows.GroupBy(r => r.Model).Select(model =>
             {
                 int size = model.Max(r => r.ImageSize);
                 Row best = model.Where(r => r.ImageSize == size).MaxBy(r => r.Gflops)!;
-                return (best, best.Gflops / peak);
+                return (best, best.Gflops / ComputePeak(best, peaks, tensorCores)!.Value);
             })];
 
     /// <summary>Marks a row whose achieved GFLOP/s passes its roof: not a result to read as one.</summary>

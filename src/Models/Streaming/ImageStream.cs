@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using GpuViT.Kernels.Runtime;
 
@@ -115,10 +116,10 @@ public static class ImageStream
     /// memory is freed when the enumeration ends, also when it is cancelled or a decode fails.
     /// Cancelled, it starts no further micro-batch, yields those already on the device (their
     /// results exist or are moments away: nothing finished is lost), then throws
-    /// <see cref="OperationCanceledException"/>.
+    /// <see cref="OperationCanceledException"/>. With a <paramref name="profile"/>, it says where the time went.
     /// </summary>
     public static IEnumerable<StreamedBatch> Run(
-        IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default)
+        IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default, StreamProfile? profile = null)
     {
         IReadOnlyList<MicroBatch> plan = Plan(count, model.TokensPerImage, tokenBudget);
         if (plan.Count == 0)
@@ -142,23 +143,40 @@ public static class ImageStream
                 slots[s] = new Slot(device, maxBatch * pixels, maxBatch * outputs);
             }
 
-            decoding = Decode(plan[0], slots[0]!, decode, pixels, cancel);
+            decoding = Decode(plan[0], slots[0]!, decode, pixels, profile, cancel);
             bool cancelled = false;
             for (int i = 0; i < plan.Count; i++)
             {
                 MicroBatch batch = plan[i];
                 Slot slot = slots[i % 2]!;
-                if (!Decoded(decoding, cancel))
+                long waitStart = Stopwatch.GetTimestamp();
+                bool decoded = Decoded(decoding, cancel);
+                if (profile is not null)
+                {
+                    profile.DecodeWaitSeconds += Stopwatch.GetElapsedTime(waitStart).TotalSeconds;
+                }
+
+                if (!decoded)
                 {
                     cancelled = true;
                     break;
                 }
 
                 // The slot's device buffers are free: its last micro-batch (i - 2) was finished below, before this one.
+                slot.UploadStarted = upload.RecordEvent();
                 slot.Images.UploadAsync(slot.HostImages, upload);
                 slot.Uploaded = upload.RecordEvent();
                 compute.WaitFor(slot.Uploaded);
                 slot.Started = compute.RecordEvent();
+
+                // Micro-batch i + 1 decodes into the other slot once that slot's upload has read it,
+                // while this one uploads and computes: started before the forward pass is queued,
+                // since a device that runs work as it is queued (the cpu) returns only when it is done.
+                if (i + 1 < plan.Count)
+                {
+                    decoding = Decode(plan[i + 1], slots[(i + 1) % 2]!, decode, pixels, profile, cancel);
+                }
+
                 try
                 {
                     model.Forward(slot.Images.View(0, (long)batch.Count * pixels), slot.Outputs.View(0, (long)batch.Count * outputs), batch.Count, compute, cancel);
@@ -175,24 +193,17 @@ public static class ImageStream
                 slot.Downloaded = compute.RecordEvent();
                 pending.Enqueue((batch, slot));
 
-                // Micro-batch i + 1 decodes into the other slot once that slot's upload has read it,
-                // while this one uploads and the one before computes.
-                if (i + 1 < plan.Count)
-                {
-                    decoding = Decode(plan[i + 1], slots[(i + 1) % 2]!, decode, pixels, cancel);
-                }
-
                 // Results come out one micro-batch behind, so the device always has work queued.
                 if (pending.Count == 2)
                 {
                     (MicroBatch done, Slot doneSlot) = pending.Dequeue();
-                    yield return doneSlot.Finish(done, outputs);
+                    yield return doneSlot.Finish(done, outputs, profile);
                 }
             }
 
             while (pending.TryDequeue(out var last))
             {
-                yield return last.Slot.Finish(last.Batch, outputs);
+                yield return last.Slot.Finish(last.Batch, outputs, profile);
             }
 
             if (cancelled)
@@ -242,12 +253,14 @@ public static class ImageStream
     /// <summary>Writes image <c>index</c>'s values into <c>destination</c>; called from worker threads.</summary>
     public delegate void DecodeInto(int index, Span<float> destination);
 
-    private static Task Decode(MicroBatch batch, Slot slot, DecodeInto decode, int pixels, CancellationToken cancel) =>
+    private static Task Decode(MicroBatch batch, Slot slot, DecodeInto decode, int pixels, StreamProfile? profile, CancellationToken cancel) =>
         Task.Run(() =>
         {
             // The slot's host images are still being read by its previous upload until that completes.
             slot.Uploaded?.Synchronize();
+            long start = Stopwatch.GetTimestamp();
             ForEachImage(batch.Count, cancel, k => decode(batch.First + k, slot.HostImages.Span.Slice(k * pixels, pixels)));
+            profile?.AddDecode(Stopwatch.GetTimestamp() - start);
         }, cancel);
 
     /// <summary>
@@ -309,14 +322,29 @@ public static class ImageStream
             }
         }
 
+        public DeviceEvent? UploadStarted { get; set; }
         public DeviceEvent? Started { get; set; }
         public DeviceEvent? Done { get; set; }
         public DeviceEvent? Downloaded { get; set; }
 
-        public StreamedBatch Finish(MicroBatch batch, int outputs)
+        public StreamedBatch Finish(MicroBatch batch, int outputs, StreamProfile? profile)
         {
+            long waitStart = Stopwatch.GetTimestamp();
             Downloaded!.Synchronize();
             double seconds = Done!.ElapsedMillisecondsSince(Started!) / 1e3;
+            if (profile is not null)
+            {
+                profile.DeviceWaitSeconds += Stopwatch.GetElapsedTime(waitStart).TotalSeconds;
+                profile.FirstOutputTimestamp ??= Stopwatch.GetTimestamp();
+                profile.FirstComputeSeconds = profile.MicroBatches == 0 ? seconds : profile.FirstComputeSeconds;
+                profile.MicroBatches++;
+                profile.ComputeSeconds += seconds;
+                profile.DownloadSeconds += Downloaded.ElapsedMillisecondsSince(Done) / 1e3;
+
+                // The upload's events are on the other stream: complete, as the compute waited for them.
+                profile.UploadSeconds += Uploaded!.ElapsedMillisecondsSince(UploadStarted!) / 1e3;
+            }
+
             float[] values = HostOutputs.Span[..(batch.Count * outputs)].ToArray();
             DisposeEvents(uploaded: false);
             return new StreamedBatch(batch, values, outputs, seconds);
@@ -338,12 +366,12 @@ public static class ImageStream
                 Uploaded = null;
             }
 
-            foreach (DeviceEvent? e in new[] { Started, Done, Downloaded })
+            foreach (DeviceEvent? e in new[] { UploadStarted, Started, Done, Downloaded })
             {
                 e?.Dispose();
             }
 
-            (Started, Done, Downloaded) = (null, null, null);
+            (UploadStarted, Started, Done, Downloaded) = (null, null, null, null);
         }
     }
 }

@@ -315,6 +315,10 @@ internal sealed unsafe class CudaDevice : Device
         }
     }
 
+    /// <summary>A CUDA graph of the stream's work (<see cref="CudaGraph.Capture"/>), or the work requeued with the driver's reason.</summary>
+    protected override DeviceGraph CaptureCore(DeviceStream stream, Action<DeviceStream> queue) =>
+        CudaGraph.Capture(this, (CudaStream)stream, queue);
+
     protected override void SynchronizeCore()
     {
         Enter();

@@ -262,6 +262,12 @@ internal sealed unsafe class CudaDevice : Device
         }
     }
 
+    /// <remarks>
+    /// Nothing here synchronizes or allocates (cuCtxSetCurrent and cuLaunchKernel only), so a
+    /// launch may be captured into a graph. Build the kernel before a capture (a plain first pass
+    /// does): Launch builds it on first use, and loading a module is no graph work and may be
+    /// refused inside a capture.
+    /// </remarks>
     protected override void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments)
     {
         CudaKernel compiled = _kernels[kernel];

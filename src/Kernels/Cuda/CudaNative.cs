@@ -5,11 +5,12 @@ namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// The CUDA driver API (libcuda.so.1, installed by the NVIDIA driver, not by the toolkit). Only the
-/// entry points <see cref="CudaDevice"/> uses, by their exported names: where cuda.h maps a name to
-/// a versioned symbol (<c>#define cuMemAlloc cuMemAlloc_v2</c>) the versioned one is imported, since
-/// the unversioned export is the old 32-bit-size ABI. Handles (CUcontext, CUstream, CUevent,
-/// CUmodule, CUfunction, CUgraph, CUgraphExec) are <see cref="nint"/>; CUdeviceptr is <see cref="ulong"/>; CUdevice is
-/// an <see cref="int"/> ordinal handle; every call returns a CUresult (<see cref="CUDA_SUCCESS"/> = 0).
+/// entry points <see cref="CudaDevice"/> and its streams, events and graphs use, by their exported
+/// names: where cuda.h maps a name to a versioned symbol (<c>#define cuMemAlloc cuMemAlloc_v2</c>)
+/// the versioned one is imported, since the unversioned export is the old 32-bit-size ABI. Handles
+/// (CUcontext, CUstream, CUevent, CUmodule, CUfunction, CUgraph, CUgraphExec) are <see cref="nint"/>;
+/// CUdeviceptr is <see cref="ulong"/>; CUdevice is an <see cref="int"/> ordinal handle; every call
+/// returns a CUresult (<see cref="CUDA_SUCCESS"/> = 0).
 /// </summary>
 internal static unsafe partial class CudaNative
 {

@@ -27,6 +27,14 @@ public sealed class GraphReplayTests(TestDevices devices) : IClassFixture<TestDe
         Assert.Equal(backend == TestBackends.Cuda, devices.Device(backend).Info.Capabilities.HasGraphs);
     }
 
+    [Fact]
+    public void Every_CUDA_capability_has_graphs_and_none_has_none()
+    {
+        Assert.True(DeviceCapabilities.Cuda(7, 5).HasGraphs);
+        Assert.True(DeviceCapabilities.Cuda(9, 0).HasGraphs);
+        Assert.False(DeviceCapabilities.None.HasGraphs);
+    }
+
     [Theory]
     [InlineData(TestBackends.Emulator)]
     [InlineData(TestBackends.OpenCL)]

@@ -262,6 +262,12 @@ internal sealed unsafe class CudaDevice : Device
         }
     }
 
+    /// <remarks>
+    /// Nothing here synchronizes or allocates (cuCtxSetCurrent and cuLaunchKernel only), so a
+    /// launch may be captured into a graph. Build the kernel before a capture (a plain first pass
+    /// does): Launch builds it on first use, and loading a module is no graph work and may be
+    /// refused inside a capture.
+    /// </remarks>
     protected override void LaunchCore(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, DeviceStream stream, KernelArgument[] arguments)
     {
         CudaKernel compiled = _kernels[kernel];
@@ -314,6 +320,10 @@ internal sealed unsafe class CudaDevice : Device
             throw new KernelLaunchException(kernel.Name, groupCount, groupSize, Info.Id, $"cuLaunchKernel returned {ErrorName(result)}");
         }
     }
+
+    /// <summary>A CUDA graph of the stream's work (<see cref="CudaGraph.Capture"/>), or the work requeued with the driver's reason.</summary>
+    protected override DeviceGraph CaptureCore(DeviceStream stream, Action<DeviceStream> queue) =>
+        CudaGraph.Capture(this, (CudaStream)stream, queue);
 
     protected override void SynchronizeCore()
     {

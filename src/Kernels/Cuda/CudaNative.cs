@@ -5,11 +5,12 @@ namespace GpuViT.Kernels.Cuda;
 
 /// <summary>
 /// The CUDA driver API (libcuda.so.1, installed by the NVIDIA driver, not by the toolkit). Only the
-/// entry points <see cref="CudaDevice"/> uses, by their exported names: where cuda.h maps a name to
-/// a versioned symbol (<c>#define cuMemAlloc cuMemAlloc_v2</c>) the versioned one is imported, since
-/// the unversioned export is the old 32-bit-size ABI. Handles (CUcontext, CUstream, CUevent,
-/// CUmodule, CUfunction) are <see cref="nint"/>; CUdeviceptr is <see cref="ulong"/>; CUdevice is
-/// an <see cref="int"/> ordinal handle; every call returns a CUresult (<see cref="CUDA_SUCCESS"/> = 0).
+/// entry points <see cref="CudaDevice"/> and its streams, events and graphs use, by their exported
+/// names: where cuda.h maps a name to a versioned symbol (<c>#define cuMemAlloc cuMemAlloc_v2</c>)
+/// the versioned one is imported, since the unversioned export is the old 32-bit-size ABI. Handles
+/// (CUcontext, CUstream, CUevent, CUmodule, CUfunction, CUgraph, CUgraphExec) are <see cref="nint"/>;
+/// CUdeviceptr is <see cref="ulong"/>; CUdevice is an <see cref="int"/> ordinal handle; every call
+/// returns a CUresult (<see cref="CUDA_SUCCESS"/> = 0).
 /// </summary>
 internal static unsafe partial class CudaNative
 {
@@ -22,6 +23,8 @@ internal static unsafe partial class CudaNative
     public const int CUDA_ERROR_STUB_LIBRARY = 34;
     public const int CUDA_ERROR_NO_DEVICE = 100;
     public const int CUDA_ERROR_NOT_READY = 600;
+    public const int CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900;
+    public const int CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901;
 
     // CUdevice_attribute
     public const int CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK = 1;
@@ -41,6 +44,14 @@ internal static unsafe partial class CudaNative
 
     /// <summary>cuStreamCreate: no implicit synchronization with the legacy NULL stream.</summary>
     public const uint CU_STREAM_NON_BLOCKING = 0x1;
+
+    /// <summary>
+    /// CUstreamCaptureMode for cuStreamBeginCapture_v2: unsafe calls (a synchronization, an
+    /// allocation) from the capturing thread fail and invalidate the capture, while other threads,
+    /// working on other streams, are not restricted (GLOBAL = 0 would restrict them too; RELAXED =
+    /// 2 would let an allocation inside the capture pass unnoticed).
+    /// </summary>
+    public const int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
 
     /// <summary>cuEventCreate: a plain event, which records time stamps (CU_EVENT_DISABLE_TIMING would not).</summary>
     public const uint CU_EVENT_DEFAULT = 0x0;
@@ -135,6 +146,37 @@ internal static unsafe partial class CudaNative
     [LibraryImport(Library)]
     public static partial int cuEventDestroy_v2(nint @event);
 
+    /// <summary>
+    /// Starts recording the work queued on <paramref name="stream"/> into a graph instead of running
+    /// it (cuda.h maps cuStreamBeginCapture to this export). The legacy NULL stream cannot be captured;
+    /// this runtime's streams are all created.
+    /// </summary>
+    [LibraryImport(Library)]
+    public static partial int cuStreamBeginCapture_v2(nint stream, int mode);
+
+    /// <summary>
+    /// Ends the capture begun on <paramref name="stream"/>, on the same thread (not RELAXED), and
+    /// gives the graph; a capture invalidated by an error gives CUDA_ERROR_STREAM_CAPTURE_INVALIDATED
+    /// and a NULL graph. Called even after a failure, since the stream stays capturing until then.
+    /// </summary>
+    [LibraryImport(Library)]
+    public static partial int cuStreamEndCapture(nint stream, nint* graph);
+
+    /// <summary>Makes an executable graph; flags 0. Since CUDA 11.4; CUDA 12's cuGraphInstantiate maps to it.</summary>
+    [LibraryImport(Library)]
+    public static partial int cuGraphInstantiateWithFlags(nint* graphExec, nint graph, ulong flags);
+
+    /// <summary>Queues the whole executable graph on <paramref name="stream"/>, in order with the stream's other work.</summary>
+    [LibraryImport(Library)]
+    public static partial int cuGraphLaunch(nint graphExec, nint stream);
+
+    /// <summary>An executable graph still running is not stopped: the driver frees it when it completes.</summary>
+    [LibraryImport(Library)]
+    public static partial int cuGraphExecDestroy(nint graphExec);
+
+    [LibraryImport(Library)]
+    public static partial int cuGraphDestroy(nint graph);
+
     /// <summary>Takes a cubin (ELF) or NUL-terminated PTX text, which the driver JIT-compiles.</summary>
     [LibraryImport(Library)]
     public static partial int cuModuleLoadData(nint* module, void* image);
@@ -223,6 +265,15 @@ internal static unsafe partial class CudaNative
         802 => "CUDA_ERROR_SYSTEM_NOT_READY",
         803 => "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
         804 => "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
+        900 => "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+        901 => "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED",
+        902 => "CUDA_ERROR_STREAM_CAPTURE_MERGE",
+        903 => "CUDA_ERROR_STREAM_CAPTURE_UNMATCHED",
+        904 => "CUDA_ERROR_STREAM_CAPTURE_UNJOINED",
+        905 => "CUDA_ERROR_STREAM_CAPTURE_ISOLATION",
+        906 => "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT",
+        907 => "CUDA_ERROR_CAPTURED_EVENT",
+        908 => "CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD",
         999 => "CUDA_ERROR_UNKNOWN",
         _ => $"CUresult {result}",
     };

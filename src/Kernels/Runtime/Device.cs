@@ -246,6 +246,40 @@ public abstract class Device : IDisposable
     public void Launch(KernelDescriptor kernel, Int3 groupCount, Int3 groupSize, params object[] arguments) =>
         Launch(kernel, groupCount, groupSize, null, arguments);
 
+    /// <summary>
+    /// Records what <paramref name="queue"/> queues on <paramref name="stream"/> as a graph, which
+    /// <see cref="DeviceGraph.Launch"/> then replays with one call (CUDA graphs). The work is not
+    /// run by the capture, only by launches. Where the device has no graphs
+    /// (<see cref="DeviceCapabilities.HasGraphs"/>), or the capture fails (a driver error while
+    /// queuing: a synchronous call, an allocation or a host read inside the capture), the result
+    /// runs <paramref name="queue"/> again at each launch instead, and says why
+    /// (<see cref="DeviceGraph.FallbackReason"/>); a failed capture is ended and released first.
+    /// </summary>
+    /// <remarks>
+    /// Rules for <paramref name="queue"/>, so that the capture holds: queue work on the stream it is
+    /// given only; allocate nothing, synchronize nothing and read nothing back (create buffers and
+    /// build kernels before, e.g. by running the work once plainly); and keep every buffer it uses
+    /// alive, at the same place, for as long as the graph is launched.
+    /// An exception from <paramref name="queue"/> other than a driver or launch error (a bad
+    /// argument, a cancellation) ends the capture, releases it and is rethrown.
+    /// </remarks>
+    public DeviceGraph Capture(DeviceStream stream, Action<DeviceStream> queue)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(queue);
+        if (!ReferenceEquals(stream.Device, this))
+        {
+            throw new ArgumentException($"the stream belongs to {stream.Device.Info.Id}, not {Info.Id}", nameof(stream));
+        }
+
+        DeviceGraph graph = Info.Capabilities.HasGraphs
+            ? CaptureCore(stream, queue)
+            : new RequeuedWork(this, queue, $"{Info.Id} has no graphs: each launch queues the work again");
+        Own(graph);
+        return graph;
+    }
+
     /// <summary>Waits until everything queued on every stream of this device has finished.</summary>
     public void Synchronize()
     {
@@ -311,6 +345,16 @@ public abstract class Device : IDisposable
 
     protected abstract void SynchronizeCore();
 
+    /// <summary>
+    /// The backend's capture, for devices whose <see cref="DeviceCapabilities.HasGraphs"/> is true;
+    /// it must end and release a failed capture and return a fallback (<see cref="RequeuedGraph"/>).
+    /// </summary>
+    protected virtual DeviceGraph CaptureCore(DeviceStream stream, Action<DeviceStream> queue) =>
+        RequeuedGraph(queue, $"{Info.Id} has no graph capture");
+
+    /// <summary>A graph that runs <paramref name="queue"/> again at each launch, for <paramref name="reason"/>.</summary>
+    protected DeviceGraph RequeuedGraph(Action<DeviceStream> queue, string reason) => new RequeuedWork(this, queue, reason);
+
     /// <summary>Free memory as the driver counts it, where the backend can ask; null otherwise.</summary>
     protected virtual long? DriverFreeBytes() => null;
 
@@ -324,6 +368,15 @@ public abstract class Device : IDisposable
         lock (_gate)
         {
             _owned.Add(item);
+        }
+    }
+
+    /// <summary>Stops tracking a graph disposed before the device (so that a long run of captures does not pile up).</summary>
+    internal void Disown(IDisposable item)
+    {
+        lock (_gate)
+        {
+            _owned.Remove(item);
         }
     }
 

@@ -15,7 +15,8 @@ public enum TensorCoreShape
 
 /// <summary>
 /// What a device does in hardware, for ops that choose between kernels: its CUDA compute
-/// capability, whether it runs 32-thread warps natively, and which tensor-core shapes it has.
+/// capability, whether it runs 32-thread warps natively, which tensor-core shapes it has, and
+/// whether it records work as graphs.
 /// </summary>
 /// <remarks>
 /// The kernel language runs warp operations and <see cref="Mma"/> everywhere (in software on OpenCL
@@ -31,8 +32,15 @@ public sealed record DeviceCapabilities(int? ComputeCapability)
     /// <summary>The compute capability at which CUDA GPUs have the three shapes of <see cref="TensorCoreShape"/> (Ampere).</summary>
     public const int MmaComputeCapability = 80;
 
-    /// <summary>A CUDA GPU of compute capability major.minor.</summary>
-    public static DeviceCapabilities Cuda(int major, int minor) => new(major * 10 + minor);
+    /// <summary>A CUDA GPU of compute capability major.minor; every CUDA device has graphs.</summary>
+    public static DeviceCapabilities Cuda(int major, int minor) => new(major * 10 + minor) { HasGraphs = true };
+
+    /// <summary>
+    /// Whether <see cref="Device.Capture"/> records a stream's work as a graph that one launch
+    /// replays (CUDA graphs). Without graphs, Capture gives a <see cref="DeviceGraph"/> that queues
+    /// the work again at each launch: one code path either way, but no launches saved.
+    /// </summary>
+    public bool HasGraphs { get; init; }
 
     /// <summary>Whether groups run as 32-thread warps in hardware (CUDA); elsewhere warp operations go through group-local memory.</summary>
     public bool HasNativeWarps => ComputeCapability is not null;

@@ -14,6 +14,11 @@ namespace GpuViT.Models.Vit;
 /// panels on cpu), not on every call. Activation
 /// buffers are allocated for a batch size and reused until the batch size changes.
 /// </summary>
+/// <remarks>
+/// On a device with graphs (<see cref="DeviceCapabilities.HasGraphs"/>: CUDA) the device-buffer
+/// forward pass is captured once per (batch, images view, logits view, stream) and replayed with
+/// one launch instead of some 85 (<see cref="UsesGraphs"/>; docs/runtime.md, "Graphs").
+/// </remarks>
 public sealed class VitModel : IDisposable
 {
     private readonly TransformerOps _ops;
@@ -28,14 +33,22 @@ public sealed class VitModel : IDisposable
     // One entry per layer; with ShareLayers every entry is the same block.
     private readonly Block[] _layers;
     private Activations? _activations;
+
+    /// <summary>The forward passes seen on the device-buffer path, most recently used last; at most <see cref="MaxGraphs"/>.</summary>
+    private readonly List<GraphEntry> _graphs = [];
+    private readonly bool _graphsAsked;
+    private int _captures, _replays;
+    private string? _graphFallbackReason;
     private bool _disposed;
 
-    private VitModel(VitConfig config, VitWeights weights, Device device, TransformerOps? ops, GemmVersion? gemm, bool fusedAttention, Precision precision)
+    private VitModel(
+        VitConfig config, VitWeights weights, Device device, TransformerOps? ops, GemmVersion? gemm, bool fusedAttention, Precision precision, bool graphs)
     {
         Config = config.Validate();
         weights.Validate(config);
         Device = device;
         _fusedAttention = fusedAttention;
+        _graphsAsked = graphs;
         _ops = ops ?? TransformerOps.For(device, gemm, precision);
         _ownsOps = ops is null;
         if (_ops.Device != device)
@@ -94,10 +107,29 @@ public sealed class VitModel : IDisposable
     /// <param name="gemm">One GEMM kernel for every layer (for comparing kernels); null: the ops' choice for the precision.</param>
     /// <param name="ops">The ops to run (owned by the caller; their precision is the model's); by default <see cref="TransformerOps.For"/> with <paramref name="gemm"/> and <paramref name="precision"/>, owned by the model.</param>
     /// <param name="precision">The GEMMs' and attention's arithmetic; the weights are converted to it once, here.</param>
+    /// <param name="graphs">
+    /// Whether the device-buffer forward pass is captured as a graph and replayed, where the device
+    /// has graphs and the model owns its ops (<see cref="UsesGraphs"/>); false: plain launches, to compare.
+    /// </param>
     public static VitModel Load(
         Device device, VitConfig config, VitWeights weights, GemmVersion? gemm = null,
-        bool fusedAttention = true, TransformerOps? ops = null, Precision precision = Precision.Fp32) =>
-        new(config, weights, device, ops, gemm, fusedAttention, precision);
+        bool fusedAttention = true, TransformerOps? ops = null, Precision precision = Precision.Fp32, bool graphs = true) =>
+        new(config, weights, device, ops, gemm, fusedAttention, precision, graphs);
+
+    /// <summary>Forward passes (distinct batch, buffers and stream) whose graphs are kept; the least recently used goes first.</summary>
+    public const int MaxGraphs = 4;
+
+    /// <summary>
+    /// Whether <see cref="Forward(DeviceView{float}, DeviceView{float}, int, DeviceStream?, CancellationToken)"/>
+    /// captures and replays graphs: asked at load (on by default), the device has graphs (cuda), and
+    /// the ops are the model's own. Ops passed in are not: another user of theirs could regrow
+    /// their scratch memory, which a graph would go on writing.
+    /// </summary>
+    public bool UsesGraphs => _graphsAsked && _ownsOps && Device.Info.Capabilities.HasGraphs;
+
+    /// <summary>Graphs captured, passes replayed from them, graphs held now, and why the last capture fell back to plain launches (null if none did).</summary>
+    public VitGraphStatistics GraphStatistics =>
+        new(_captures, _replays, _graphs.Count(e => e.Graph is { IsGraph: true }), _graphFallbackReason);
 
     /// <summary>The arithmetic of the GEMMs and attention.</summary>
     public Precision Precision => _ops.Precision;
@@ -133,9 +165,10 @@ public sealed class VitModel : IDisposable
 
         // Device copies for this call only: the activations hold what every forward pass needs, not
         // what only this convenience does (the stream and the benchmarks pass device buffers).
+        // Fresh buffers each call, so a graph of them could never be replayed: plain launches.
         using DeviceBuffer<float> deviceImages = Device.Upload(images);
         using DeviceBuffer<float> deviceLogits = Device.Allocate<float>((long)batch * Config.Classes);
-        Forward(deviceImages, deviceLogits, batch);
+        Forward(deviceImages, deviceLogits, batch, null, default, graphs: false);
         return deviceLogits.ToArray();
     }
 
@@ -145,7 +178,20 @@ public sealed class VitModel : IDisposable
     /// stops before the next block (<see cref="OperationCanceledException"/>), which on the cpu,
     /// where each op runs as it is queued, ends a long pass within a block's time.
     /// </summary>
-    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null, CancellationToken cancel = default)
+    /// <remarks>
+    /// With graphs (<see cref="UsesGraphs"/>), the first pass for a (batch, images view, logits view,
+    /// stream) runs plainly: it allocates what is allocated lazily (the activations, the ops'
+    /// scratch and placeholder buffers) and builds every kernel, so that nothing inside a capture
+    /// allocates or synchronizes. The second is captured and launched, and later ones replay the
+    /// graph: the same kernels on the same buffers, reading whatever the images hold by then. A
+    /// replay cannot stop mid-pass, so the token is checked once, before it; on a GPU a pass takes
+    /// milliseconds. Where a capture fails, that pass and its later ones run plainly
+    /// (<see cref="GraphStatistics"/> says why).
+    /// </remarks>
+    public void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream = null, CancellationToken cancel = default) =>
+        Forward(images, logits, batch, stream, cancel, UsesGraphs);
+
+    private void Forward(DeviceView<float> images, DeviceView<float> logits, int batch, DeviceStream? stream, CancellationToken cancel, bool graphs)
     {
         ThrowIfDisposed();
         VitConfig c = Config;
@@ -157,6 +203,50 @@ public sealed class VitModel : IDisposable
                 $"batch {batch} needs {pixels} image values and {classes} logits; got {images.Length} and {logits.Length}");
         }
 
+        if (!graphs)
+        {
+            Queue(images, logits, batch, a, stream, cancel);
+            return;
+        }
+
+        DeviceStream target = stream ?? Device.DefaultStream;
+        cancel.ThrowIfCancellationRequested();
+        var key = new GraphKey(images, logits, batch, target);
+        GraphEntry? entry = FindGraph(key);
+        if (entry is null)
+        {
+            // Warm pass: everything the capture will use comes to exist here.
+            Queue(images, logits, batch, a, target, cancel);
+            RememberGraph(new GraphEntry(key));
+            return;
+        }
+
+        if (entry.Graph is null)
+        {
+            // The queued code closes over this call's views and activations, which the key and
+            // ActivationsFor keep valid for as long as the graph is held; no token inside.
+            entry.Graph = Device.Capture(target, s => Queue(images, logits, batch, a, s, CancellationToken.None));
+            if (entry.Graph.IsGraph)
+            {
+                _captures++;
+            }
+            else
+            {
+                _graphFallbackReason = entry.Graph.FallbackReason;
+            }
+        }
+
+        entry.Graph.Launch(target);
+        if (entry.Graph.IsGraph)
+        {
+            _replays++;
+        }
+    }
+
+    /// <summary>Queues the forward pass's ops; cancelled, it stops before the next block.</summary>
+    private void Queue(DeviceView<float> images, DeviceView<float> logits, int batch, Activations a, DeviceStream? stream, CancellationToken cancel)
+    {
+        VitConfig c = Config;
         int d = c.Width, t = c.Tokens, rows = batch * t;
         _ops.PatchEmbed(images, _patchWeight, _patchBias, a.X, batch, c.Channels, c.ImageSize, c.PatchSize, d, c.Prefix, stream);
         _ops.ClassTokenAndPositions(a.X, _classToken?.View(), _positions, batch, t, d, stream);
@@ -191,6 +281,7 @@ public sealed class VitModel : IDisposable
         }
 
         _disposed = true;
+        ClearGraphs();
         _activations?.Dispose();
         _activations = null;
         foreach (DeviceBuffer<float> buffer in _weightBuffers)
@@ -223,6 +314,8 @@ public sealed class VitModel : IDisposable
         // Kept for the largest batch so far: a stream's short last micro-batch reuses them.
         if (_activations is null || _activations.Batch < batch)
         {
+            // Every graph points at the old activations (and the ops' scratch, which grows with them).
+            ClearGraphs();
             _activations?.Dispose();
             _activations = null;
             _activations = new Activations(Device, Config, batch);
@@ -232,6 +325,64 @@ public sealed class VitModel : IDisposable
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>The entry for <paramref name="key"/>, made most recently used; entries whose buffers were disposed go first.</summary>
+    private GraphEntry? FindGraph(GraphKey key)
+    {
+        foreach (GraphEntry stale in _graphs.Where(e => e.Key.Images.Buffer.IsDisposed || e.Key.Logits.Buffer.IsDisposed).ToList())
+        {
+            _graphs.Remove(stale);
+            stale.Graph?.Dispose();
+        }
+
+        GraphEntry? found = _graphs.Find(e => e.Key.Matches(key));
+        if (found is not null)
+        {
+            _graphs.Remove(found);
+            _graphs.Add(found);
+        }
+
+        return found;
+    }
+
+    private void RememberGraph(GraphEntry entry)
+    {
+        if (_graphs.Count == MaxGraphs)
+        {
+            _graphs[0].Graph?.Dispose();
+            _graphs.RemoveAt(0);
+        }
+
+        _graphs.Add(entry);
+    }
+
+    private void ClearGraphs()
+    {
+        foreach (GraphEntry entry in _graphs)
+        {
+            entry.Graph?.Dispose();
+        }
+
+        _graphs.Clear();
+    }
+
+    /// <summary>What a captured pass is bound to: the batch, the very buffers and ranges, and the stream (by identity).</summary>
+    private readonly record struct GraphKey(DeviceView<float> Images, DeviceView<float> Logits, int Batch, DeviceStream Stream)
+    {
+        public bool Matches(GraphKey other) =>
+            Batch == other.Batch && ReferenceEquals(Stream, other.Stream) && Same(Images, other.Images) && Same(Logits, other.Logits);
+
+        private static bool Same(DeviceView<float> a, DeviceView<float> b) =>
+            ReferenceEquals(a.Buffer, b.Buffer) && a.Offset == b.Offset && a.Length == b.Length;
+    }
+
+    /// <summary>A pass seen once (no graph yet: the next is captured), or captured.</summary>
+    private sealed class GraphEntry(GraphKey key)
+    {
+        public GraphKey Key { get; } = key;
+
+        public DeviceGraph? Graph { get; set; }
+    }
 
     private sealed record Block(
         DeviceBuffer<float> Norm1Weight, DeviceBuffer<float> Norm1Bias, PackedWeight QkvWeight, DeviceBuffer<float> QkvBias,
@@ -297,3 +448,10 @@ public sealed class VitModel : IDisposable
         public void Dispose() => _all.ForEach(b => b.Dispose());
     }
 }
+
+/// <summary>What a <see cref="VitModel"/>'s graphs did.</summary>
+/// <param name="Captures">Forward passes captured as graphs.</param>
+/// <param name="Replays">Forward passes run by launching a graph (the first launch after a capture included).</param>
+/// <param name="Graphs">Graphs held now.</param>
+/// <param name="FallbackReason">Why the last capture that failed did (the pass runs plainly instead); null if none failed.</param>
+public sealed record VitGraphStatistics(int Captures, int Replays, int Graphs, string? FallbackReason);

@@ -19,13 +19,15 @@ public sealed class TensorCoreAttentionTests(TestDevices devices) : IClassFixtur
     /// <summary>
     /// Normalized squared error against fp32 attention on inputs in [−2, 2]: a few times u² of the
     /// products' inputs (u = 2⁻⁸ for bf16, 2⁻¹¹ for tf32 and fp16), so about 1e-4 for bf16 and
-    /// 2e-6 for the 11-bit formats. Measured: see the report in docs/ops.md.
+    /// 2e-6 for the 11-bit formats. Measured on these shapes: bf16 3e-6 to 1.1e-5, tf32 and fp16
+    /// 3e-8 to 1.6e-7, so about 10× below.
     /// </summary>
     private static double BoundAgainstFp32(Precision precision) => precision == Precision.Bf16 ? 1e-4 : 2e-6;
 
     /// <summary>
     /// Against the loop that rounds as the kernel does, only the order of fp32 sums (and on OpenCL
-    /// its exp, which can flip a rare P rounding) differ.
+    /// its exp, which can flip a rare P rounding) differ. Measured: 0 to 2e-14 on the emulator, up
+    /// to 1.2e-11 on OpenCL; fp32 results are 3e-8 to 1e-5 away from it on the same shapes.
     /// </summary>
     private const double TightBound = 1e-10;
 
@@ -80,14 +82,14 @@ public sealed class TensorCoreAttentionTests(TestDevices devices) : IClassFixtur
         // without the max subtracted; scores span about ±80 here.
         int batch = 1, tokens = backend == "emulator" ? 40 : 70, heads = 2;
         float[] qkv = TestData.Random(batch * tokens * 3 * heads * headSize, 31, -2f, 2f);
-        float[] largeQkv = qkv.Select(v => v * 3.5f).ToArray();
+        float[] largeQkv = qkv.Select(v => v * 4.5f).ToArray();
         double maxScore = MaxAbsScore(largeQkv, batch, tokens, heads, headSize);
         Assert.InRange(maxScore, 60, 200);
 
         float[] result = Run(backend, precision, largeQkv, batch, tokens, heads, headSize);
 
         Assert.All(result, v => Assert.True(float.IsFinite(v)));
-        Close.Nmse(RoundingReference(largeQkv, batch, tokens, heads, headSize, precision), result, TightBound, $"{backend} {precision} ×3.5");
+        Close.Nmse(RoundingReference(largeQkv, batch, tokens, heads, headSize, precision), result, TightBound, $"{backend} {precision} ×4.5");
     }
 
     [Theory]

@@ -2,13 +2,18 @@ using GpuViT.Kernels.Runtime;
 using static GpuViT.Kernels.Ops.LaunchGrid;
 using AttentionKernels = GpuViT.Kernels.Library.Attention;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
+using TensorCoreKernels = GpuViT.Kernels.Library.TensorCoreAttention;
 
 namespace GpuViT.Kernels.Ops;
 
 public sealed partial class KernelTransformerOps
 {
     /// <summary>
-    /// Fused: one <see cref="AttentionKernels.AttentionFused"/> launch. Unfused, as docs/ops.md has
+    /// Fused in <see cref="Precision.Tf32"/>, <see cref="Precision.Bf16"/> or <see cref="Precision.Fp16"/>
+    /// with headSize 64 or 128: one launch of that precision's tensor-core kernel
+    /// (<see cref="TensorCoreKernels"/>: Q·Kᵀ and P·V on MMA, softmax in fp32). Every other call
+    /// computes in fp32 whatever the precision (other head sizes, and the unfused path, have no
+    /// tensor-core kernel): fused, one <see cref="AttentionKernels.AttentionFused"/> launch; unfused, as docs/ops.md has
     /// it: BatchedGemm (scale·Q·Kᵀ per head) into a scratch buffer this object keeps (so concurrent
     /// unfused calls on different streams must not share one KernelTransformerOps), Softmax into
     /// probabilities beside the scores, BatchedGemm (P·V) into the output.
@@ -35,6 +40,17 @@ public sealed partial class KernelTransformerOps
         }
 
         float scale = 1f / MathF.Sqrt(headSize);
+        if (fused && TensorCoreKernelFor(headSize) is { } tensorCore)
+        {
+            Device.Launch(
+                tensorCore,
+                Int3.Size(Groups(tokens, TensorCoreKernels.QueryBlock), heads, batch),
+                Int3.Size(TensorCoreKernels.Threads),
+                stream,
+                qkv, output, tokens, heads, scale);
+            return;
+        }
+
         if (fused)
         {
             Device.Launch(
@@ -64,6 +80,18 @@ public sealed partial class KernelTransformerOps
             probabilities, scoreStrides, Skip(qkv, 2 * dim), qkvStrides, output, new BlockStrides(tokens * dim, headSize, dim),
             batch, heads, tokens, headSize, tokens, transposeB: false, 1f, stream);
     }
+
+    /// <summary>The fused tensor-core kernel for this ops' precision and <paramref name="headSize"/>, or null (fp32, or a head size without one).</summary>
+    private KernelDescriptor? TensorCoreKernelFor(int headSize) => (Precision, headSize) switch
+    {
+        (Precision.Tf32, 64) => Catalog.AttentionMmaTf32Head64,
+        (Precision.Tf32, 128) => Catalog.AttentionMmaTf32Head128,
+        (Precision.Bf16, 64) => Catalog.AttentionMmaBf16Head64,
+        (Precision.Bf16, 128) => Catalog.AttentionMmaBf16Head128,
+        (Precision.Fp16, 64) => Catalog.AttentionMmaF16Head64,
+        (Precision.Fp16, 128) => Catalog.AttentionMmaF16Head128,
+        _ => null,
+    };
 
     /// <summary>The view without its first <paramref name="count"/> elements.</summary>
     private static DeviceView<float> Skip(DeviceView<float> view, long count) => new(view.Buffer, view.Offset + count, view.Length - count);

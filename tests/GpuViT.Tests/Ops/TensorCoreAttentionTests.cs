@@ -12,7 +12,8 @@ namespace GpuViT.Tests.Ops;
 /// for tf32, bf16 and fp16 at head sizes 64 and 128) on the emulator and OpenCL: against the cpu
 /// backend's fp32 attention within each precision's bound, and tightly against a plain loop that
 /// rounds Q, K, V and P as the kernel does; large logits, NaN, views at offsets, the fp32 fallback,
-/// and NVRTC keeping the register arrays in registers.
+/// and NVRTC keeping the register arrays in registers. The same shapes run on cuda where a CUDA
+/// device opens.
 /// </summary>
 public sealed class TensorCoreAttentionTests(TestDevices devices) : IClassFixture<TestDevices>
 {
@@ -63,6 +64,12 @@ public sealed class TensorCoreAttentionTests(TestDevices devices) : IClassFixtur
     [MemberData(nameof(OpenClShapes))]
     public void OpenCL_matches_fp32_attention_and_the_rounding_loop(Precision precision, int batch, int tokens, int heads, int headSize) =>
         MatchesFp32AndTheRoundingLoop("opencl", precision, batch, tokens, heads, headSize);
+
+    /// <summary>The OpenCL shapes on a CUDA GPU (mma.sync in hardware; skipped where no CUDA device opens).</summary>
+    [Theory]
+    [MemberData(nameof(OpenClShapes))]
+    public void Cuda_matches_fp32_attention_and_the_rounding_loop(Precision precision, int batch, int tokens, int heads, int headSize) =>
+        MatchesFp32AndTheRoundingLoop("cuda", precision, batch, tokens, heads, headSize);
 
     [Theory]
     [MemberData(nameof(EmulatorShapes))]

@@ -47,7 +47,7 @@ public static class BenchCommand
         };
         var gemm = new Option<string>("--gemm")
         {
-            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked, or mma-tf32 / mma-bf16 (tensor cores on CUDA sm_80+, software elsewhere)",
+            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked, mma-tf32 / mma-bf16 (demonstrations), or tc-tf32 / tc-bf16 / tc-fp16 (tensor cores on CUDA sm_80+, software elsewhere)",
             DefaultValueFactory = _ => "register-blocked",
         };
         gemm.AcceptOnlyFromAmong([.. GemmVersions.Keys]);
@@ -116,6 +116,9 @@ public static class BenchCommand
         ["register-blocked"] = GemmVersion.RegisterBlocked,
         ["mma-tf32"] = GemmVersion.MmaTf32,
         ["mma-bf16"] = GemmVersion.MmaBf16,
+        ["tc-tf32"] = GemmVersion.TensorCoreTf32,
+        ["tc-bf16"] = GemmVersion.TensorCoreBf16,
+        ["tc-fp16"] = GemmVersion.TensorCoreFp16,
     };
 
     internal static GemmVersion Version(string text) => GemmVersions[text];

@@ -136,7 +136,7 @@ public sealed partial class KernelTransformerOps
                 return;
             default:
                 // A named version that reads fp32 W (MmaBf16): the 16-bit weight widened, exactly.
-                GemmCore(x, FloatWeight(w, stream), bias, residual, y, m, w.N, w.K, activation, stream);
+                GemmCore(x, FloatWeight(w, nameof(w), stream), bias, residual, y, m, w.N, w.K, activation, stream);
                 return;
         }
     }
@@ -145,7 +145,7 @@ public sealed partial class KernelTransformerOps
     /// A packed weight as fp32 W [n, k], for kernels that read fp32 weights (the patch embedding, the
     /// MMA demonstrations): the buffer itself, or a 16-bit weight widened (exactly) into scratch memory.
     /// </summary>
-    private DeviceView<float> FloatWeight(PackedWeight weight, DeviceStream? stream)
+    private DeviceView<float> FloatWeight(PackedWeight weight, string name, DeviceStream? stream)
     {
         int count = checked(weight.N * weight.K);
         if (weight is DeviceWeight fp32)
@@ -165,7 +165,7 @@ public sealed partial class KernelTransformerOps
                 LaunchIfAny(Catalog.WidenHalf, groups, threads, stream, fp16.Buffer, widened, count);
                 break;
             default:
-                throw new ArgumentException($"{weight} was packed by other ops: these read {nameof(DeviceWeight)}, {nameof(Bf16Weight)} or {nameof(Fp16Weight)}", nameof(weight));
+                throw new ArgumentException($"{weight} was packed by other ops: these read {nameof(DeviceWeight)}, {nameof(Bf16Weight)} or {nameof(Fp16Weight)}", name);
         }
 
         return widened.View(0, count);

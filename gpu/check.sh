@@ -80,8 +80,8 @@ if [ "$mode" != quick ]; then
   for g in naive tiled register-blocked; do bench --op gemm --gemm $g; done
   bench --op gemm --shape m=12608,k=384,n=1152
   bench --op gemm --shape m=4096,k=4096,n=4096
-  # The tensor-core demonstration GEMMs (issue 14), beside cuBLAS's TF32/BF16 in peer.jsonl.
-  for g in mma-tf32 mma-bf16; do bench --op gemm --gemm $g; bench --op gemm --gemm $g --shape m=4096,k=4096,n=4096; done
+  # The tensor-core GEMMs: the demonstrations (issue 14) and the production ones (issue 15), beside cuBLAS's TF32/BF16 in peer.jsonl.
+  for g in mma-tf32 mma-bf16 tc-tf32 tc-bf16 tc-fp16; do bench --op gemm --gemm $g; bench --op gemm --gemm $g --shape m=4096,k=4096,n=4096; done
   bench --op attention; bench --op attention --unfused
   bench --op attention --shape batch=64,tokens=197,heads=6,head=64
   for o in layernorm softmax gelu; do bench --op $o; done

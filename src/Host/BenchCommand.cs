@@ -47,8 +47,9 @@ public static class BenchCommand
         };
         var gemm = new Option<string?>("--gemm")
         {
-            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked (fp32), or mma-tf32 / mma-bf16 (tensor cores on CUDA sm_80+, software elsewhere); "
-                + "it computes in its own precision, which --precision may repeat but not contradict (default: the precision's GEMM, register-blocked for fp32)",
+            Description = "GEMM schedule on kernel devices: naive, tiled, register-blocked (fp32), mma-tf32 / mma-bf16 (demonstrations), or tc-tf32 / tc-bf16 / tc-fp16 "
+                + "(tensor cores on CUDA sm_80+, software elsewhere); it computes in its own precision, which --precision may repeat but not contradict "
+                + "(default: the ops' choice for the precision and each shape)",
         };
         gemm.AcceptOnlyFromAmong([.. GemmVersions.Keys]);
         var rnnKernels = new Option<string>("--rnn-kernels")
@@ -125,6 +126,9 @@ public static class BenchCommand
         ["register-blocked"] = GemmVersion.RegisterBlocked,
         ["mma-tf32"] = GemmVersion.MmaTf32,
         ["mma-bf16"] = GemmVersion.MmaBf16,
+        ["tc-tf32"] = GemmVersion.TensorCoreTf32,
+        ["tc-bf16"] = GemmVersion.TensorCoreBf16,
+        ["tc-fp16"] = GemmVersion.TensorCoreFp16,
     };
 
     internal static GemmVersion Version(string text) => GemmVersions[text];

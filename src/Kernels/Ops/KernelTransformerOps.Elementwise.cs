@@ -30,7 +30,7 @@ public sealed partial class KernelTransformerOps
         DeviceView<float> images, PackedWeight weight, DeviceView<float> bias, DeviceView<float> tokens, PatchShape shape,
         int batch, int channels, int imageSize, int patchSize, int dim, int prefix, DeviceStream? stream)
     {
-        DeviceBuffer<float> w = weight.As<DeviceWeight>(nameof(weight)).Buffer;
+        DeviceView<float> w = FloatWeight(weight, nameof(weight), stream);
         var groups = Int3.Size(Groups(dim, Library.PatchEmbed.Tile), Groups(shape.Rows, Library.PatchEmbed.Tile));
         var threads = Int3.Size(Library.PatchEmbed.Threads, Library.PatchEmbed.Threads);
         Device.Launch(Catalog.PatchEmbedTiled, groups, threads, stream, images, w, bias, tokens, batch, channels, imageSize, patchSize, dim, prefix);

@@ -4,6 +4,7 @@ using static GpuViT.Kernels.Ops.LaunchGrid;
 using BatchedGemmKernels = GpuViT.Kernels.Library.BatchedGemm;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 using GemmKernels = GpuViT.Kernels.Library.Gemm;
+using TensorCoreKernels = GpuViT.Kernels.Library.TensorCoreGemm;
 
 namespace GpuViT.Kernels.Ops;
 
@@ -12,12 +13,61 @@ internal readonly record struct BlockStrides(int Batch, int Head, int Row);
 
 public sealed partial class KernelTransformerOps
 {
+    // The tensor-core GEMM's scratch memory, made on first use: W rounded to 16 bits on the fly, a
+    // 16-bit weight widened for fp32 kernels, split-K's partial sums.
+    private ScratchBuffer<BFloat16>? _roundedBf16Buffer;
+    private ScratchBuffer<Half>? _roundedHalfBuffer;
+    private ScratchBuffer? _widenedWeightBuffer;
+    private ScratchBuffer? _splitKPartialsBuffer;
+
+    private ScratchBuffer<BFloat16> RoundedBf16Scratch => _roundedBf16Buffer ??= new ScratchBuffer<BFloat16>(Device);
+
+    private ScratchBuffer<Half> RoundedHalfScratch => _roundedHalfBuffer ??= new ScratchBuffer<Half>(Device);
+
+    private ScratchBuffer WidenedWeightScratch => _widenedWeightBuffer ??= new ScratchBuffer(Device);
+
+    private ScratchBuffer SplitKPartialsScratch => _splitKPartialsBuffer ??= new ScratchBuffer(Device);
+
+    /// <summary>Frees the tensor-core GEMM's scratch memory (from DisposeCore).</summary>
+    private void DisposeGemmScratch()
+    {
+        _roundedBf16Buffer?.Dispose();
+        _roundedHalfBuffer?.Dispose();
+        _widenedWeightBuffer?.Dispose();
+        _splitKPartialsBuffer?.Dispose();
+    }
+
     private protected override void GemmCore(
         DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
         int m, int n, int k, Activation activation, DeviceStream? stream)
     {
-        // Each schedule: its kernel, the block of Y (columns × rows) a group computes, and the group.
         GemmVersion version = GemmFor(m, n, k);
+        switch (version)
+        {
+            case GemmVersion.TensorCoreTf32:
+                TensorCoreGemm(version, x, w, default, default, bias, residual, y, m, n, k, activation, stream);
+                return;
+            case GemmVersion.TensorCoreBf16:
+            {
+                // W rounded to bfloat16 on the fly (what PackWeight does once), then the packed-weight kernel.
+                int count = checked(n * k);
+                DeviceBuffer<BFloat16> rounded = RoundedBf16Scratch.AtLeast(Math.Max(1, count), stream);
+                LaunchIfAny(Catalog.RoundToBf16, Int3.Size(Groups(count, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream, w, rounded, count);
+                TensorCoreGemm(version, x, default, rounded.View(0, count), default, bias, residual, y, m, n, k, activation, stream);
+                return;
+            }
+
+            case GemmVersion.TensorCoreFp16:
+            {
+                int count = checked(n * k);
+                DeviceBuffer<Half> rounded = RoundedHalfScratch.AtLeast(Math.Max(1, count), stream);
+                LaunchIfAny(Catalog.RoundToHalf, Int3.Size(Groups(count, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream, w, rounded, count);
+                TensorCoreGemm(version, x, default, default, rounded.View(0, count), bias, residual, y, m, n, k, activation, stream);
+                return;
+            }
+        }
+
+        // Each schedule: its kernel, the block of Y (columns × rows) a group computes, and the group.
         (KernelDescriptor kernel, int blockColumns, int blockRows, Int3 group) = version switch
         {
             GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup, Int3.Size(GemmKernels.NaiveGroup, GemmKernels.NaiveGroup)),
@@ -35,18 +85,196 @@ public sealed partial class KernelTransformerOps
             x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
     }
 
-    /// <summary>W uploaded as is: the kernels read W [n, k] straight from device memory.</summary>
-    private protected override PackedWeight PackWeightCore(ReadOnlySpan<float> w, int n, int k) => new DeviceWeight(Device, Device.Upload(w), n, k);
+    /// <summary>
+    /// W made once for this precision: bfloat16 or IEEE half at Bf16 and Fp16 (rounded to nearest
+    /// even on the host, as (BFloat16)x and (Half)x do; half the bytes), fp32 as is otherwise.
+    /// </summary>
+    private protected override PackedWeight PackWeightCore(ReadOnlySpan<float> w, int n, int k)
+    {
+        switch (Precision)
+        {
+            case Precision.Bf16:
+            {
+                var values = new BFloat16[w.Length];
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i] = (BFloat16)w[i];
+                }
 
-    /// <summary>The Gemm above on the buffer <see cref="PackWeightCore"/> uploaded.</summary>
+                return new Bf16Weight(Device, Device.Upload<BFloat16>(values), n, k);
+            }
+
+            case Precision.Fp16:
+            {
+                var values = new Half[w.Length];
+                for (int i = 0; i < values.Length; i++)
+                {
+                    values[i] = (Half)w[i];
+                }
+
+                return new Fp16Weight(Device, Device.Upload<Half>(values), n, k);
+            }
+
+            default:
+                return new DeviceWeight(Device, Device.Upload(w), n, k);
+        }
+    }
+
+    /// <summary>The Gemm above on the weight <see cref="PackWeightCore"/> made: 16-bit weights straight into the tensor-core kernels.</summary>
     private protected override void GemmCore(
         DeviceView<float> x, PackedWeight w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
-        int m, Activation activation, DeviceStream? stream) =>
-        GemmCore(x, w.As<DeviceWeight>(nameof(w)).Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
+        int m, Activation activation, DeviceStream? stream)
+    {
+        GemmVersion version = GemmFor(m, w.N, w.K);
+        switch (w)
+        {
+            case Bf16Weight bf16 when version == GemmVersion.TensorCoreBf16:
+                TensorCoreGemm(version, x, default, bf16.Buffer, default, bias, residual, y, m, w.N, w.K, activation, stream);
+                return;
+            case Fp16Weight fp16 when version == GemmVersion.TensorCoreFp16:
+                TensorCoreGemm(version, x, default, default, fp16.Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
+                return;
+            default:
+                // A named version that reads fp32 W (MmaBf16): the 16-bit weight widened, exactly.
+                GemmCore(x, FloatWeight(w, nameof(w), stream), bias, residual, y, m, w.N, w.K, activation, stream);
+                return;
+        }
+    }
+
+    /// <summary>
+    /// A packed weight as fp32 W [n, k], for kernels that read fp32 weights (the patch embedding, the
+    /// MMA demonstrations): the buffer itself, or a 16-bit weight widened (exactly) into scratch memory.
+    /// </summary>
+    private DeviceView<float> FloatWeight(PackedWeight weight, string name, DeviceStream? stream)
+    {
+        int count = checked(weight.N * weight.K);
+        if (weight is DeviceWeight fp32)
+        {
+            return fp32.Buffer;
+        }
+
+        DeviceBuffer<float> widened = WidenedWeightScratch.AtLeast(Math.Max(1, count), stream);
+        var groups = Int3.Size(Groups(count, TensorCoreKernels.ElementThreads));
+        var threads = Int3.Size(TensorCoreKernels.ElementThreads);
+        switch (weight)
+        {
+            case Bf16Weight bf16:
+                LaunchIfAny(Catalog.WidenBf16, groups, threads, stream, bf16.Buffer, widened, count);
+                break;
+            case Fp16Weight fp16:
+                LaunchIfAny(Catalog.WidenHalf, groups, threads, stream, fp16.Buffer, widened, count);
+                break;
+            default:
+                throw new ArgumentException($"{weight} was packed by other ops: these read {nameof(DeviceWeight)}, {nameof(Bf16Weight)} or {nameof(Fp16Weight)}", name);
+        }
+
+        return widened.View(0, count);
+    }
+
+    /// <summary>
+    /// One tensor-core GEMM call: the plan for the shape (<see cref="TensorCorePlan.For"/>), then the
+    /// kernel of the version's precision and the plan's tile; with split-K, the partial sums go to
+    /// scratch memory and <see cref="TensorCoreKernels.SplitKReduce"/> applies the epilogue. W is
+    /// <paramref name="w"/> (fp32, TF32), <paramref name="wBf16"/> or <paramref name="wHalf"/>.
+    /// </summary>
+    private void TensorCoreGemm(
+        GemmVersion version, DeviceView<float> x, DeviceView<float> w, DeviceView<BFloat16> wBf16, DeviceView<Half> wHalf,
+        DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int k, Activation activation, DeviceStream? stream)
+    {
+        int sliceK = version == GemmVersion.TensorCoreTf32 ? TensorCoreKernels.SliceKTf32 : TensorCoreKernels.SliceK16;
+        TensorCorePlan plan = ForcedPlan ?? TensorCorePlan.For(m, n, k, Device.Info.ComputeUnits, sliceK);
+        TensorCoreGemm(version, plan, x, w, wBf16, wHalf, bias, residual, y, m, n, k, activation, stream);
+    }
+
+    /// <summary>For tests: the plan every tensor-core call runs instead of the shape's (its tile and split).</summary>
+    internal TensorCorePlan? ForcedPlan { get; set; }
+
+    private void TensorCoreGemm(
+        GemmVersion version, TensorCorePlan plan, DeviceView<float> x, DeviceView<float> w, DeviceView<BFloat16> wBf16, DeviceView<Half> wHalf,
+        DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int k, Activation activation, DeviceStream? stream)
+    {
+        bool large = plan.Tile == TensorCoreTile.Large;
+        KernelDescriptor kernel = (version, large) switch
+        {
+            (GemmVersion.TensorCoreTf32, true) => Catalog.TensorCoreGemmTf32Large,
+            (GemmVersion.TensorCoreTf32, false) => Catalog.TensorCoreGemmTf32Small,
+            (GemmVersion.TensorCoreBf16, true) => Catalog.TensorCoreGemmBf16Large,
+            (GemmVersion.TensorCoreBf16, false) => Catalog.TensorCoreGemmBf16Small,
+            (GemmVersion.TensorCoreFp16, true) => Catalog.TensorCoreGemmFp16Large,
+            (GemmVersion.TensorCoreFp16, false) => Catalog.TensorCoreGemmFp16Small,
+            _ => throw new InvalidOperationException($"GemmVersion {version} is not a tensor-core GEMM"),
+        };
+        int block = large ? TensorCoreKernels.LargeBlock : TensorCoreKernels.SmallBlock;
+        var group = Int3.Size(large ? TensorCoreKernels.LargeThreads : TensorCoreKernels.SmallThreads);
+
+        // 16-byte loads of X (and of fp32 W) need every 4-column chunk aligned: k a multiple of 4
+        // and the views starting at a multiple of 4 elements (buffers themselves are 256-byte aligned).
+        bool vectorLoads = k % 4 == 0 && x.Offset % 4 == 0 && (version != GemmVersion.TensorCoreTf32 || w.Offset % 4 == 0);
+        object weight = version switch
+        {
+            GemmVersion.TensorCoreBf16 => wBf16,
+            GemmVersion.TensorCoreFp16 => wHalf,
+            _ => w,
+        };
+
+        if (plan.Splits <= 1)
+        {
+            Device.Launch(
+                kernel, Int3.Size(Groups(n, block), Groups(m, block)), group, stream,
+                x, weight, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue,
+                vectorLoads, plan.SlicesPerSplit, false);
+            return;
+        }
+
+        long outputs = (long)m * n;
+        long partialCount = checked(outputs * plan.Splits);
+        if (partialCount > int.MaxValue)
+        {
+            throw new ArgumentException($"split-K of {m}×{n} into {plan.Splits} parts needs {partialCount} partial sums, past the kernels' int indices");
+        }
+
+        DeviceBuffer<float> partials = SplitKPartialsScratch.AtLeast(partialCount, stream);
+        Device.Launch(
+            kernel, Int3.Size(Groups(n, block), Groups(m, block), plan.Splits), group, stream,
+            x, weight, Empty, Empty, partials, m, n, k, false, 0, false,
+            vectorLoads, plan.SlicesPerSplit, true);
+        Device.Launch(
+            Catalog.SplitKReduce, Int3.Size(Groups(outputs, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream,
+            partials, bias ?? Empty, residual ?? Empty, y, m, n, plan.Splits, bias.HasValue, (int)activation, residual.HasValue);
+    }
+
+    /// <summary>An element-wise launch over <c>count</c> (its last argument), skipped when there is nothing to do.</summary>
+    private void LaunchIfAny(KernelDescriptor kernel, Int3 groups, Int3 threads, DeviceStream? stream, object source, object destination, int count)
+    {
+        if (count > 0)
+        {
+            Device.Launch(kernel, groups, threads, stream, source, destination, count);
+        }
+    }
 
     private sealed class DeviceWeight(Device device, DeviceBuffer<float> buffer, int n, int k) : PackedWeight(device, n, k)
     {
         public DeviceBuffer<float> Buffer => buffer;
+
+        public override long Bytes => buffer.Bytes;
+
+        protected override void DisposeCore() => buffer.Dispose();
+    }
+
+    /// <summary>W [n, k] in bfloat16: what the BF16 tensor-core kernels read.</summary>
+    private sealed class Bf16Weight(Device device, DeviceBuffer<BFloat16> buffer, int n, int k) : PackedWeight(device, n, k)
+    {
+        public DeviceBuffer<BFloat16> Buffer => buffer;
+
+        public override long Bytes => buffer.Bytes;
+
+        protected override void DisposeCore() => buffer.Dispose();
+    }
+
+    /// <summary>W [n, k] in IEEE half: what the FP16 tensor-core kernels read.</summary>
+    private sealed class Fp16Weight(Device device, DeviceBuffer<Half> buffer, int n, int k) : PackedWeight(device, n, k)
+    {
+        public DeviceBuffer<Half> Buffer => buffer;
 
         public override long Bytes => buffer.Bytes;
 

@@ -43,6 +43,10 @@ public sealed partial class KernelTransformerOps : TransformerOps
     private static GemmVersion Fp32GemmFor(int m, int n, int k) => GemmVersion.RegisterBlocked;
 
     /// <summary>The tensor-core GEMM of this precision for a shape.</summary>
+    /// <remarks>
+    /// One version per precision (TensorCoreTf32, Bf16, Fp16); the block tile and split-K are chosen
+    /// per call from the shape and the device's multiprocessors (<see cref="TensorCorePlan.For"/>).
+    /// </remarks>
     private GemmVersion TensorCoreGemmFor(int m, int n, int k) => GemmVersions.DefaultFor(Precision);
 
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>
@@ -56,5 +60,6 @@ public sealed partial class KernelTransformerOps : TransformerOps
         }
 
         _attentionScores.Dispose();
+        DisposeGemmScratch();
     }
 }

@@ -25,6 +25,18 @@ public enum GemmVersion
 
     /// <summary>As <see cref="MmaTf32"/> with BF16 products: X and W rounded to bfloat16.</summary>
     MmaBf16,
+
+    /// <summary>
+    /// Production tensor-core GEMM with TF32 products (Library/TensorCoreGemm.cs): 128 × 128 or 64 × 64
+    /// blocks chosen per shape, a double-buffered pipeline, split-K for shapes that leave the device idle.
+    /// </summary>
+    TensorCoreTf32,
+
+    /// <summary>As <see cref="TensorCoreTf32"/> with BF16 products; a packed weight is held in bfloat16 (half the bytes).</summary>
+    TensorCoreBf16,
+
+    /// <summary>As <see cref="TensorCoreTf32"/> with FP16 products; a packed weight is held in IEEE half.</summary>
+    TensorCoreFp16,
 }
 
 /// <summary>What each <see cref="GemmVersion"/> computes in, and which one the ops run for a precision.</summary>
@@ -35,6 +47,9 @@ public static class GemmVersions
     {
         GemmVersion.MmaTf32 => Ops.Precision.Tf32,
         GemmVersion.MmaBf16 => Ops.Precision.Bf16,
+        GemmVersion.TensorCoreTf32 => Ops.Precision.Tf32,
+        GemmVersion.TensorCoreBf16 => Ops.Precision.Bf16,
+        GemmVersion.TensorCoreFp16 => Ops.Precision.Fp16,
         _ => Ops.Precision.Fp32,
     };
 
@@ -42,9 +57,10 @@ public static class GemmVersions
     public static GemmVersion DefaultFor(Precision precision) => precision switch
     {
         Ops.Precision.Fp32 => GemmVersion.RegisterBlocked,
-        Ops.Precision.Tf32 => GemmVersion.MmaTf32,
-        Ops.Precision.Bf16 => GemmVersion.MmaBf16,
-        _ => throw new NotSupportedException($"no GEMM computes in {precision.Name()} yet"),
+        Ops.Precision.Tf32 => GemmVersion.TensorCoreTf32,
+        Ops.Precision.Bf16 => GemmVersion.TensorCoreBf16,
+        Ops.Precision.Fp16 => GemmVersion.TensorCoreFp16,
+        _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, "not a precision"),
     };
 }
 

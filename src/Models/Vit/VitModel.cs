@@ -139,10 +139,11 @@ public sealed class VitModel : IDisposable
     public Device Device { get; }
 
     /// <summary>
-    /// Bytes of the weights the model holds, 4 per parameter (blocks once when layers are shared);
-    /// packing may pad a weight in memory past that.
+    /// Bytes of the weights the model holds in device memory (blocks once when layers are shared):
+    /// 4 per parameter, but 2 per GEMM weight at bf16 and fp16, and the cpu backend's packing may pad
+    /// a GEMM weight past its n·k values.
     /// </summary>
-    public long WeightBytes => _weightBuffers.Sum(b => b.Bytes) + _packedWeights.Sum(w => (long)w.N * w.K * sizeof(float));
+    public long WeightBytes => _weightBuffers.Sum(b => b.Bytes) + _packedWeights.Sum(w => w.Bytes);
 
     /// <summary>Bytes of activations held now (zero before the first forward pass).</summary>
     public long ActivationBytes => _activations?.Bytes ?? 0;

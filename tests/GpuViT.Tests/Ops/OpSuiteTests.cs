@@ -27,8 +27,8 @@ public sealed class OpSuiteTests(TestDevices devices) : IClassFixture<TestDevice
         }
 
         (int M, int N, int K)[] shapes = [(1, 1, 1), (1, 7, 3), (37, 53, 29), (64, 64, 64), (65, 63, 67), (197, 96, 64), (1, 384, 384)];
-        // The MMA versions round their inputs (TF32, BF16): MmaGemmTests holds them to their own bounds.
-        foreach (GemmVersion version in Enum.GetValues<GemmVersion>().Where(v => v is not (GemmVersion.MmaTf32 or GemmVersion.MmaBf16)))
+        // The tensor-core versions round their inputs (TF32, BF16, FP16): MmaGemmTests and TensorCoreGemmTests hold them to their own bounds.
+        foreach (GemmVersion version in Enum.GetValues<GemmVersion>().Where(v => v.Precision() == Precision.Fp32))
         {
             foreach ((int m, int n, int k) in shapes)
             {

@@ -1,0 +1,37 @@
+using GpuViT.Kernels.Runtime;
+
+namespace GpuViT.Kernels.Ops;
+
+/// <summary>
+/// <see cref="ScratchBuffer"/> for any element type (the tensor-core GEMM's 16-bit weights rounded
+/// on the fly): grown on demand, reused, freed with the op.
+/// </summary>
+internal sealed class ScratchBuffer<T>(Device device) : IDisposable
+    where T : unmanaged
+{
+    private DeviceBuffer<T>? _buffer;
+
+    /// <summary>A buffer of at least <paramref name="elements"/>; growing it first waits for <paramref name="stream"/>, whose queued work may still use the old one.</summary>
+    public DeviceBuffer<T> AtLeast(long elements, DeviceStream? stream)
+    {
+        if (_buffer is null || _buffer.Length < elements)
+        {
+            if (_buffer is not null)
+            {
+                (stream ?? device.DefaultStream).Synchronize();
+                _buffer.Dispose();
+                _buffer = null;
+            }
+
+            _buffer = device.Allocate<T>(elements);
+        }
+
+        return _buffer;
+    }
+
+    public void Dispose()
+    {
+        _buffer?.Dispose();
+        _buffer = null;
+    }
+}

@@ -283,6 +283,47 @@ public sealed class VitTests(TestDevices devices) : IClassFixture<TestDevices>
         Close.Nmse(cpu.Forward(images, batch), kernels.Forward(images, batch), 1e-10, $"{backend} {name} {gemm} fused={fused}");
     }
 
+    /// <summary>
+    /// A whole ViT in each narrowed precision with heads of 64 and 128, the sizes the tensor-core
+    /// attention takes (the PyTorch fixtures' heads are 16, which run the fp32 attention): the
+    /// tensor-core GEMMs on 16-bit packed weights (and the patch embedding on them), the tensor-core
+    /// attention, against the cpu's fp32 logits within the fixtures' bounds, with the same top-1.
+    /// </summary>
+    [Theory]
+    [KernelDeviceData(Precision.Tf32, 64)]
+    [KernelDeviceData(Precision.Bf16, 64)]
+    [KernelDeviceData(Precision.Fp16, 128)]
+    [KernelDeviceData(Precision.Bf16, 128)]
+    public void Narrowed_precisions_with_tensor_core_heads_stay_near_cpu_fp32(string backend, Precision precision, int headSize)
+    {
+        VitConfig config = VitPresets.VitTestTiny with { Width = 2 * headSize, Heads = 2, MlpWidth = 4 * headSize, Depth = 2 };
+        VitWeights weights = Perturbed(VitWeights.RandomInit(config, 61), 62);
+        const int batch = 3;
+        float[] images = Images(config, batch, 63);
+
+        using VitModel cpu = VitModel.Load(devices.Cpu, config, weights);
+        using VitModel narrowed = VitModel.Load(devices.Device(backend), config, weights, precision: precision);
+        float[] expected = cpu.Forward(images, batch), actual = narrowed.Forward(images, batch);
+
+        double scale = expected.Max(Math.Abs), error = expected.Zip(actual, (e, a) => Math.Abs(e - (double)a)).Max();
+        Assert.True(error <= PrecisionPyTorchTests.Bound(precision) * scale, $"{backend} {precision}: max |error| {error:E2}, logits' scale {scale:E2}");
+        for (int image = 0; image < batch; image++)
+        {
+            Assert.Equal(ArgMax(expected.AsSpan(image * config.Classes, config.Classes)), ArgMax(actual.AsSpan(image * config.Classes, config.Classes)));
+        }
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+        {
+            best = values[i] > values[best] ? i : best;
+        }
+
+        return best;
+    }
+
     /// <summary>Random init plus noise everywhere, so biases, LayerNorms and the class token matter.</summary>
     private static VitWeights Perturbed(VitWeights weights, int seed) =>
         new(weights.Tensors.Select((p, i) => KeyValuePair.Create(

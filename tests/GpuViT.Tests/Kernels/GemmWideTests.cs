@@ -173,15 +173,23 @@ public sealed class GemmWideTests(TestDevices devices) : IClassFixture<TestDevic
     public void Fp32_choice_fills_one_wave_with_the_8x8_kernel(int m, int n, int computeUnits, GemmVersion expected) =>
         Assert.Equal(expected, KernelTransformerOps.Fp32GemmForComputeUnits(m, n, computeUnits));
 
-    [Fact]
-    public void Unnamed_fp32_ops_choose_by_the_device_compute_units()
+    /// <summary>
+    /// The unnamed fp32 ops follow the one-wave rule with the device's compute units on a GPU, and
+    /// keep the 4 × 4 kernel for every shape elsewhere (the emulator, PoCL).
+    /// </summary>
+    [Theory]
+    [KernelBackendData]
+    public void Unnamed_fp32_ops_choose_by_device(string backend)
     {
-        using Device device = TestBackends.Open(TestBackends.Emulator);
+        Device device = devices.Device(backend);
         using var ops = new KernelTransformerOps(device);
         int units = device.Info.ComputeUnits;
-        Assert.Equal(GemmVersion.RegisterBlocked8x8, ops.GemmFor(128 * units, 128, 64));
-        Assert.Equal(GemmVersion.RegisterBlocked8x8, ops.GemmFor(128 * units - 127, 128, 64));
-        Assert.Equal(GemmVersion.RegisterBlocked, ops.GemmFor(128 * (units - 1), 128, 64));
+        foreach ((int m, int n) in new[] { (128 * units, 128), (128 * units - 128, 128), (197, 1152), (4096, 4096) })
+        {
+            GemmVersion expected = device.Info.IsGpu ? KernelTransformerOps.Fp32GemmForComputeUnits(m, n, units) : GemmVersion.RegisterBlocked;
+            Assert.Equal(expected, ops.GemmFor(m, n, 64));
+        }
+
         Assert.Equal(Precision.Fp32, GemmVersion.RegisterBlocked8x8.Precision());
     }
 

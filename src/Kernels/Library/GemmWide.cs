@@ -298,12 +298,13 @@ public static class GemmWide
                     int column = column4 + half * HalfTile;
                     if (column < n)
                     {
-                        // Each output reads its residual before the store, so Y may be the residual.
-                        int s = r * MicroTile + half * 4;
-                        float v0 = Gemm.GemmEpilogue(c[s], row, column, n, bias, residual, hasBias, activation, hasResidual);
-                        float v1 = Gemm.GemmEpilogue(c[s + 1], row, column + 1, n, bias, residual, hasBias, activation, hasResidual);
-                        float v2 = Gemm.GemmEpilogue(c[s + 2], row, column + 2, n, bias, residual, hasBias, activation, hasResidual);
-                        float v3 = Gemm.GemmEpilogue(c[s + 3], row, column + 3, n, bias, residual, hasBias, activation, hasResidual);
+                        // Each output reads its residual before the store, so Y may be the residual. c is
+                        // indexed by the loop counters themselves, so the loops are unrolled (see the
+                        // kernel language's register arrays) and c never needs an address.
+                        float v0 = Gemm.GemmEpilogue(c[r * MicroTile + half * 4], row, column, n, bias, residual, hasBias, activation, hasResidual);
+                        float v1 = Gemm.GemmEpilogue(c[r * MicroTile + half * 4 + 1], row, column + 1, n, bias, residual, hasBias, activation, hasResidual);
+                        float v2 = Gemm.GemmEpilogue(c[r * MicroTile + half * 4 + 2], row, column + 2, n, bias, residual, hasBias, activation, hasResidual);
+                        float v3 = Gemm.GemmEpilogue(c[r * MicroTile + half * 4 + 3], row, column + 3, n, bias, residual, hasBias, activation, hasResidual);
                         y.Store4(row * n + column, new Float4(v0, v1, v2, v3));
                     }
                 }

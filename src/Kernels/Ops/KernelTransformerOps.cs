@@ -52,7 +52,7 @@ public sealed partial class KernelTransformerOps : TransformerOps
     /// saves. A projection from the Nsight Compute profile of the 4 × 4 kernel (bound by
     /// shared-memory loads); the threshold is to be measured on a GPU. k does not enter: both
     /// kernels loop over it. Off GPUs the 4 × 4 kernel always: on PoCL (CPU) the 8 × 8 one measured
-    /// 17-22× slower at ViT-S shapes (docs/ops.md).
+    /// 15-25× slower at ViT-S shapes (docs/ops.md).
     /// </summary>
     internal static GemmVersion Fp32GemmForComputeUnits(int m, int n, int computeUnits)
     {

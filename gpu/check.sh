@@ -77,7 +77,7 @@ done; done; done
 bench --model dense-rnn-shared --image-size 224 --batch 8
 if [ "$mode" != quick ]; then
   step "ops: gpuvit bench --op (bench.jsonl)"
-  for g in naive tiled register-blocked; do bench --op gemm --gemm $g; done
+  for g in naive tiled register-blocked register-blocked-8x8; do bench --op gemm --gemm $g; done
   bench --op gemm --shape m=12608,k=384,n=1152
   bench --op gemm --shape m=4096,k=4096,n=4096
   # The tensor-core GEMMs: the demonstrations (issue 14) and the production ones (issue 15), beside cuBLAS's TF32/BF16 in peer.jsonl.

@@ -124,6 +124,7 @@ public static class BenchCommand
         ["naive"] = GemmVersion.Naive,
         ["tiled"] = GemmVersion.Tiled,
         ["register-blocked"] = GemmVersion.RegisterBlocked,
+        ["register-blocked-8x8"] = GemmVersion.RegisterBlocked8x8,
         ["mma-tf32"] = GemmVersion.MmaTf32,
         ["mma-bf16"] = GemmVersion.MmaBf16,
         ["tc-tf32"] = GemmVersion.TensorCoreTf32,

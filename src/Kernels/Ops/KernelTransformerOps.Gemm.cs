@@ -73,6 +73,9 @@ public sealed partial class KernelTransformerOps
             GemmVersion.Naive => (Catalog.GemmNaive, GemmKernels.NaiveGroup, GemmKernels.NaiveGroup, Int3.Size(GemmKernels.NaiveGroup, GemmKernels.NaiveGroup)),
             GemmVersion.Tiled => (Catalog.GemmTiled, GemmKernels.Tile, GemmKernels.Tile, Int3.Size(GemmKernels.Tile, GemmKernels.Tile)),
             GemmVersion.RegisterBlocked => (Catalog.GemmRegisterBlocked, GemmKernels.BlockTile, GemmKernels.BlockTile, Int3.Size(GemmKernels.BlockThreads, GemmKernels.BlockThreads)),
+            GemmVersion.RegisterBlocked8x8 => (
+                AlignedForQuads(x, w, y, n, k) ? Catalog.GemmRegisterBlocked8x8 : Catalog.GemmRegisterBlocked8x8ScalarLoads,
+                GemmWide.BlockTile, GemmWide.BlockTile, Int3.Size(GemmWide.Threads, GemmWide.Threads)),
             // Four warps in a 1D group per BlockM × BlockN block.
             GemmVersion.MmaTf32 => (Catalog.GemmMmaTf32, MmaGemm.BlockN, MmaGemm.BlockM, Int3.Size(MmaGemm.Threads)),
             GemmVersion.MmaBf16 => (Catalog.GemmMmaBf16, MmaGemm.BlockN, MmaGemm.BlockM, Int3.Size(MmaGemm.Threads)),
@@ -84,6 +87,15 @@ public sealed partial class KernelTransformerOps
             kernel, Int3.Size(Groups(n, blockColumns), Groups(m, blockRows)), group, stream,
             x, w, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue);
     }
+
+    /// <summary>
+    /// Whether <see cref="GemmWide.GemmRegisterBlocked8x8"/>'s Float4 loads of X and W rows and
+    /// stores of Y rows are 16-byte aligned, as CUDA requires: rows of k and n floats starting at
+    /// multiples of 4 elements (buffers themselves start 256-byte aligned). Otherwise the same
+    /// tiles with scalar loads and stores.
+    /// </summary>
+    internal static bool AlignedForQuads(DeviceView<float> x, DeviceView<float> w, DeviceView<float> y, int n, int k) =>
+        k % 4 == 0 && n % 4 == 0 && x.Offset % 4 == 0 && w.Offset % 4 == 0 && y.Offset % 4 == 0;
 
     /// <summary>
     /// W made once for this precision: bfloat16 or IEEE half at Bf16 and Fp16 (rounded to nearest

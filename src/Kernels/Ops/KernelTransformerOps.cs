@@ -1,3 +1,4 @@
+using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Kernels.Ops;
@@ -39,8 +40,25 @@ public sealed partial class KernelTransformerOps : TransformerOps
     /// <summary>The GEMM kernel a call of shape m × n × k runs: the named one, else the choice for the precision.</summary>
     public GemmVersion GemmFor(int m, int n, int k) => NamedGemm ?? (Precision == Precision.Fp32 ? Fp32GemmFor(m, n, k) : TensorCoreGemmFor(m, n, k));
 
-    /// <summary>The fp32 (SIMT) GEMM for a shape.</summary>
-    private static GemmVersion Fp32GemmFor(int m, int n, int k) => GemmVersion.RegisterBlocked;
+    /// <summary>The fp32 (SIMT) GEMM for a shape on this device: see <see cref="Fp32GemmForComputeUnits"/>.</summary>
+    private GemmVersion Fp32GemmFor(int m, int n, int k) =>
+        Device.Info.IsGpu ? Fp32GemmForComputeUnits(m, n, Device.Info.ComputeUnits) : GemmVersion.RegisterBlocked;
+
+    /// <summary>
+    /// On a GPU: the 8 × 8 micro-tile kernel (128 × 128 blocks) where its groups fill at least one
+    /// wave, one group per compute unit; else the 4 × 4 one (64 × 64 blocks), which launches 4× as
+    /// many groups: at batch 1 (m = 197) a ViT-S layer has 2·3 to 2·12 blocks of 128, far fewer
+    /// than an H200's 132 SMs, and idle SMs would cost more than the cheaper shared-memory traffic
+    /// saves. A projection from the Nsight Compute profile of the 4 × 4 kernel (bound by
+    /// shared-memory loads); the threshold is to be measured on a GPU. k does not enter: both
+    /// kernels loop over it. Off GPUs the 4 × 4 kernel always: on PoCL (CPU) the 8 × 8 one measured
+    /// 15-25× slower at ViT-S shapes (docs/ops.md).
+    /// </summary>
+    internal static GemmVersion Fp32GemmForComputeUnits(int m, int n, int computeUnits)
+    {
+        long wideGroups = (long)LaunchGrid.Groups(m, GemmWide.BlockTile) * LaunchGrid.Groups(n, GemmWide.BlockTile);
+        return wideGroups >= computeUnits ? GemmVersion.RegisterBlocked8x8 : GemmVersion.RegisterBlocked;
+    }
 
     /// <summary>The tensor-core GEMM of this precision for a shape.</summary>
     /// <remarks>

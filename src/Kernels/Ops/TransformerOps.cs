@@ -18,6 +18,13 @@ public enum GemmVersion
     RegisterBlocked,
 
     /// <summary>
+    /// 128 × 128 blocks of 256 threads, each an 8 × 8 micro-tile; Float4 loads and double-buffered
+    /// shared slices (Library/GemmWide.cs). Fewer, bigger groups: the kernel ops choose it when it
+    /// fills the device (<see cref="KernelTransformerOps.GemmFor"/>).
+    /// </summary>
+    RegisterBlocked8x8,
+
+    /// <summary>
     /// Tensor-core MMA with TF32 products and fp32 sums (Library/MmaGemm.cs): fast on CUDA sm_80 and
     /// later; elsewhere the products are computed in software, for testing only.
     /// </summary>

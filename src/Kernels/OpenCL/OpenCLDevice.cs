@@ -47,6 +47,14 @@ internal sealed unsafe class OpenCLDevice : Device
     /// </summary>
     public static DeviceDiscovery Discover()
     {
+        lock (OpenCLQueries.DriverGate)
+        {
+            return DiscoverUnderGate();
+        }
+    }
+
+    private static DeviceDiscovery DiscoverUnderGate()
+    {
         nint[]? platforms = OpenCLQueries.TryGetPlatforms(out string problem);
         if (platforms is null)
         {
@@ -129,6 +137,14 @@ internal sealed unsafe class OpenCLDevice : Device
     public static OpenCLDevice Open(int platform, int device, KernelCache cache)
     {
         ArgumentNullException.ThrowIfNull(cache);
+        lock (OpenCLQueries.DriverGate)
+        {
+            return OpenUnderGate(platform, device, cache);
+        }
+    }
+
+    private static OpenCLDevice OpenUnderGate(int platform, int device, KernelCache cache)
+    {
         string id = $"opencl:{platform}.{device}";
         nint[] platforms = OpenCLQueries.TryGetPlatforms(out string problem) ?? throw new DeviceUnavailableException(problem);
         try
@@ -507,7 +523,10 @@ internal sealed unsafe class OpenCLDevice : Device
         nint device = _device;
         fixed (byte* optionText = options)
         {
-            return clBuildProgram(program, 1, &device, optionText, 0, 0);
+            lock (OpenCLQueries.DriverGate)
+            {
+                return clBuildProgram(program, 1, &device, optionText, 0, 0);
+            }
         }
     }
 

@@ -9,6 +9,15 @@ internal static unsafe class OpenCLQueries
 {
     public const string InstallHint = "Debian: apt-get install ocl-icd-libopencl1 pocl-opencl-icd";
 
+    /// <summary>
+    /// Held, process-wide, around listing platforms and devices, creating a context and building a
+    /// program. PoCL 3.1 (Debian 12's) is not safe doing these at once on several threads: a device
+    /// listed while another thread built a program came back missing ("found none"), and runs
+    /// crashed, when two test classes opened and built at the same time. Builds on PoCL are
+    /// CPU-bound anyway, and a GPU driver's are cached.
+    /// </summary>
+    public static readonly object DriverGate = new();
+
     /// <summary>The platforms, or null with one line saying why there are none.</summary>
     public static nint[]? TryGetPlatforms(out string problem)
     {

@@ -10,7 +10,7 @@ namespace GpuViT.Kernels.Ops;
 /// </summary>
 public sealed partial class KernelTransformerOps : TransformerOps
 {
-    private readonly Lazy<DeviceBuffer<float>> _empty;
+    private readonly DeviceBuffer<float> _empty;
 
     /// <summary>The unfused attention's scores and probabilities, [batch, heads, tokens, tokens] each (allocated on first use).</summary>
     private readonly ScratchBuffer _attentionScores;
@@ -30,7 +30,8 @@ public sealed partial class KernelTransformerOps : TransformerOps
         }
 
         NamedGemm = gemm;
-        _empty = new Lazy<DeviceBuffer<float>>(() => device.Allocate<float>(1));
+        // Made now, not on first use: a first use inside a CUDA graph capture could not allocate.
+        _empty = device.Allocate<float>(1);
         _attentionScores = new ScratchBuffer(device);
     }
 
@@ -68,15 +69,11 @@ public sealed partial class KernelTransformerOps : TransformerOps
     private GemmVersion TensorCoreGemmFor(int m, int n, int k) => GemmVersions.DefaultFor(Precision);
 
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>
-    private DeviceView<float> Empty => _empty.Value;
+    private DeviceView<float> Empty => _empty;
 
     private protected override void DisposeCore()
     {
-        if (_empty.IsValueCreated)
-        {
-            _empty.Value.Dispose();
-        }
-
+        _empty.Dispose();
         _attentionScores.Dispose();
         DisposeGemmScratch();
     }

@@ -4,7 +4,7 @@
 # against PyTorch on the same GPU. Results go to $OUT (else .gpu/out).
 #   bash .gpu/check.sh          tests, correctness, op and model benchmarks, peers, compare (~5 min)
 #   bash .gpu/check.sh tests    the tests only
-#   bash .gpu/check.sh quick    tests, correctness and the ViT/RNN model benchmarks
+#   bash .gpu/check.sh quick    tests, correctness, the ViT (every precision) and RNN model benchmarks, the stream
 #   EXTRA='gpuvit bench ...'    also runs that line (with `gpuvit` on PATH), output in the log
 #   NCU='RnnStepUnsharedOneImage'  also profiles the 5th launch of that kernel with ncu, in ncu.txt
 #                               (NCU_CMD='gpuvit bench ...' to profile another run than dense-rnn at 224, batch 1)
@@ -69,7 +69,27 @@ done
 J=$OUT/bench.jsonl
 bench() { echo "\$ gpuvit bench $*" >>"$L"; timeout 90 "$G" bench --device cuda --json "$@" >>"$J" 2>>"$L"; echo "[exit $?]" >>"$L"; }
 step "models: gpuvit bench --model (bench.jsonl)"
-for b in 1 8 64 256; do bench --model vit_small_patch16_224 --batch $b; done
+# Every precision at every batch (the targets beside peer.jsonl's timm rows), and batch 1 without
+# the CUDA graph, to show what the graph saves.
+for p in fp32 tf32 bf16 fp16; do for b in 1 8 64 256; do bench --model vit_small_patch16_224 --batch $b --precision $p; done; done
+for p in fp32 bf16; do bench --model vit_small_patch16_224 --batch 1 --precision $p --no-graphs; done
+step "stream: gpuvit run over 2,048 images of 224 from one .npy at batch 64, --profile (log); fixed cost of 3 images"
+/usr/bin/python3 -c "import numpy as np; np.save('/tmp/gv2048.npy', np.random.default_rng(0).standard_normal((2048,3,224,224), dtype=np.float32)); np.save('/tmp/gv3.npy', np.zeros((3,3,224,224), np.float32))" 2>>"$L"
+# A weights file as a user has one (timm's random init saved by safetensors), so the fixed cost is
+# not the time to draw 22 M random numbers; --random-init where that cannot be made.
+W="--model vit_small_patch16_224 --random-init"
+python3 -c "import timm, safetensors.torch as s; s.save_file(timm.create_model('vit_small_patch16_224').state_dict(), '/tmp/gv-vits.safetensors')" 2>>"$L" \
+  && W="--weights /tmp/gv-vits.safetensors --heads 6"
+for p in fp32 bf16; do
+  bench --model vit_small_patch16_224 --batch 64 --precision $p
+  for n in 2048 3; do
+    echo "\$ time gpuvit run ($n images, $p)" >>"$L"
+    s0=$(date +%s%N)
+    timeout 120 "$G" run --device cuda $W --input /tmp/gv$n.npy --batch 64 --precision $p --top 1 --profile >/dev/null 2>>"$L"
+    echo "[exit $?] $n images, $p: $(( ($(date +%s%N) - s0) / 1000000 )) ms wall" | tee -a "$L"
+  done
+done
+rm -f /tmp/gv2048.npy /tmp/gv3.npy /tmp/gv-vits.safetensors
 # The dense RNN's two kernel versions side by side: steps' GB/s against the probed copy, the readout's share.
 for s in 128 224; do for b in 1 8; do for v in per-thread streaming; do
   bench --model dense-rnn --image-size $s --batch $b --rnn-kernels $v

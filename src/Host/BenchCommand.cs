@@ -60,6 +60,10 @@ public static class BenchCommand
         rnnKernels.AcceptOnlyFromAmong("streaming", "per-thread");
         var unfused = new Option<bool>("--unfused") { Description = "Attention as GEMM, softmax, GEMM instead of the fused kernel" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var noGraphs = new Option<bool>("--no-graphs")
+        {
+            Description = "ViT benches: launch each forward pass's kernels one by one instead of replaying a CUDA graph of the pass (graphs apply on cuda only)",
+        };
         var precision = PrecisionOption.Create("--op gemm and attention, and the ViT models; the dense RNN runs in fp32");
 
         var command = new Command("bench", "Benchmark one op, or a model's forward pass, on a device: seconds per run, achieved GFLOP/s and GB/s");
@@ -74,6 +78,7 @@ public static class BenchCommand
         command.Options.Add(rnnKernels);
         command.Options.Add(unfused);
         command.Options.Add(json);
+        command.Options.Add(noGraphs);
         command.SetAction(parsed =>
         {
             if ((parsed.GetValue(op) is null) == (parsed.GetValue(model) is null))
@@ -85,7 +90,7 @@ public static class BenchCommand
             if (parsed.GetValue(model) is { } preset)
             {
                 ModelBench.Run(output, error, parsed, preset, parsed.GetValue(batch), parsed.GetValue(imageSize), parsed.GetValue(patchSize), parsed.GetValue(json),
-                    !parsed.GetValue(unfused), named, arithmetic,
+                    !parsed.GetValue(unfused), named, arithmetic, !parsed.GetValue(noGraphs),
                     parsed.GetValue(rnnKernels) == "per-thread" ? RnnKernelVersion.PerThread : RnnKernelVersion.Streaming, interrupt);
                 return 0;
             }

@@ -12,7 +12,7 @@ namespace GpuViT.Host;
 /// <summary>`gpuvit bench --model PRESET`: a ViT forward pass with random weights, timed after a warm-up.</summary>
 internal static class ModelBench
 {
-    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, GemmVersion? gemm, Precision precision,
+    public static void Run(TextWriter output, TextWriter error, ParseResult parsed, string preset, int batch, int? imageSize, int? patchSize, bool json, bool fused, GemmVersion? gemm, Precision precision, bool graphs,
         RnnKernelVersion rnnKernels = RnnKernelVersion.Streaming, CancellationToken interrupt = default)
     {
         if (batch < 1)
@@ -50,7 +50,7 @@ internal static class ModelBench
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
         PrecisionOption.Check(device, precision, error);
-        using VitModel model = PrecisionOption.Load(precision, () => VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), gemm, fused, precision: precision));
+        using VitModel model = PrecisionOption.Load(precision, () => VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), gemm, fused, precision: precision, graphs: graphs));
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
         if (pixels > Array.MaxLength || pixels * sizeof(float) > device.Info.MemoryBytes)
         {
@@ -64,6 +64,10 @@ internal static class ModelBench
 
         double seconds = Time(device, () => model.Forward(images, logits, batch), cancel: interrupt).Mean;
         double gflops = config.FlopsPerImage * batch / seconds / 1e9;
+        if (model.GraphStatistics.FallbackReason is { } fallback)
+        {
+            error.WriteLine($"gpuvit: warning: the forward pass runs as plain launches, its CUDA graph capture failed: {fallback}");
+        }
 
         double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
         if (json)
@@ -83,12 +87,18 @@ internal static class ModelBench
                 ["patch_size"] = config.PatchSize,
                 ["parameters"] = config.ParameterCount,
                 ["weight_bytes"] = config.WeightBytes,
+                ["weight_bytes_held"] = model.WeightBytes,
                 ["flops_per_image"] = config.FlopsPerImage,
+                ["graphs"] = model.UsesGraphs,
+                ["graph_captures"] = model.GraphStatistics.Captures,
+                ["graph_replays"] = model.GraphStatistics.Replays,
+                ["graph_fallback"] = model.GraphStatistics.FallbackReason ?? "",
             }));
             return;
         }
 
-        output.WriteLine($"{preset} at {config.ImageSize}, batch {batch}, {precision.Name()}, on {device.Info.Id} ({device.Info.Name}):");
+        string graphNote = model.UsesGraphs ? $", CUDA graph ({model.GraphStatistics.Replays} replays)" : "";
+        output.WriteLine($"{preset} at {config.ImageSize}, batch {batch}, {precision.Name()}{graphNote}, on {device.Info.Id} ({device.Info.Name}):");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {seconds * 1e3:F1} ms per batch, {batch / seconds:F2} images/s, {gflops:F1} GFLOP/s, {gbps:F2} GB/s"));
     }

@@ -16,7 +16,7 @@ public sealed class KernelRnnOps(Device device, RnnKernelVersion version = RnnKe
     private const int MinSliceLength = 8 * Library.Rnn.ReduceGroupSize;
 
     /// <summary>The readouts' partial sums.</summary>
-    private readonly ScratchBuffer _partial = new(device);
+    private readonly ScratchBuffer<float> _partial = new(device);
 
     public RnnKernelVersion Version { get; } = version;
 

@@ -17,16 +17,16 @@ public sealed partial class KernelTransformerOps
     // 16-bit weight widened for fp32 kernels, split-K's partial sums.
     private ScratchBuffer<BFloat16>? _roundedBf16Buffer;
     private ScratchBuffer<Half>? _roundedHalfBuffer;
-    private ScratchBuffer? _widenedWeightBuffer;
-    private ScratchBuffer? _splitKPartialsBuffer;
+    private ScratchBuffer<float>? _widenedWeightBuffer;
+    private ScratchBuffer<float>? _splitKPartialsBuffer;
 
     private ScratchBuffer<BFloat16> RoundedBf16Scratch => _roundedBf16Buffer ??= new ScratchBuffer<BFloat16>(Device);
 
     private ScratchBuffer<Half> RoundedHalfScratch => _roundedHalfBuffer ??= new ScratchBuffer<Half>(Device);
 
-    private ScratchBuffer WidenedWeightScratch => _widenedWeightBuffer ??= new ScratchBuffer(Device);
+    private ScratchBuffer<float> WidenedWeightScratch => _widenedWeightBuffer ??= new ScratchBuffer<float>(Device);
 
-    private ScratchBuffer SplitKPartialsScratch => _splitKPartialsBuffer ??= new ScratchBuffer(Device);
+    private ScratchBuffer<float> SplitKPartialsScratch => _splitKPartialsBuffer ??= new ScratchBuffer<float>(Device);
 
     /// <summary>Frees the tensor-core GEMM's scratch memory (from DisposeCore).</summary>
     private void DisposeGemmScratch()

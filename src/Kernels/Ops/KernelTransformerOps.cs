@@ -13,7 +13,7 @@ public sealed partial class KernelTransformerOps : TransformerOps
     private readonly DeviceBuffer<float> _empty;
 
     /// <summary>The unfused attention's scores and probabilities, [batch, heads, tokens, tokens] each (allocated on first use).</summary>
-    private readonly ScratchBuffer _attentionScores;
+    private readonly ScratchBuffer<float> _attentionScores;
 
     /// <param name="gemm">One GEMM kernel for every call (for comparing kernels); it must compute in <paramref name="precision"/>. Null: the ops' choice for the precision.</param>
     public KernelTransformerOps(Device device, GemmVersion? gemm = null, Precision precision = Precision.Fp32)
@@ -32,7 +32,7 @@ public sealed partial class KernelTransformerOps : TransformerOps
         NamedGemm = gemm;
         // Made now, not on first use: a first use inside a CUDA graph capture could not allocate.
         _empty = device.Allocate<float>(1);
-        _attentionScores = new ScratchBuffer(device);
+        _attentionScores = new ScratchBuffer<float>(device);
     }
 
     /// <summary>The one GEMM kernel every call runs, when the caller named one; null: <see cref="GemmFor"/> chooses per call.</summary>

@@ -6,12 +6,13 @@ namespace GpuViT.Kernels.Ops;
 /// A device buffer an op keeps between calls: grown on demand, reused, freed with the op. Work
 /// queued on one stream may share it (in order); ops used from several streams at once need one each.
 /// </summary>
-internal sealed class ScratchBuffer(Device device) : IDisposable
+internal sealed class ScratchBuffer<T>(Device device) : IDisposable
+    where T : unmanaged
 {
-    private DeviceBuffer<float>? _buffer;
+    private DeviceBuffer<T>? _buffer;
 
     /// <summary>A buffer of at least <paramref name="elements"/>; growing it first waits for <paramref name="stream"/>, whose queued work may still use the old one.</summary>
-    public DeviceBuffer<float> AtLeast(long elements, DeviceStream? stream)
+    public DeviceBuffer<T> AtLeast(long elements, DeviceStream? stream)
     {
         if (_buffer is null || _buffer.Length < elements)
         {
@@ -22,7 +23,7 @@ internal sealed class ScratchBuffer(Device device) : IDisposable
                 _buffer = null;
             }
 
-            _buffer = device.Allocate<float>(elements);
+            _buffer = device.Allocate<T>(elements);
         }
 
         return _buffer;

@@ -12,8 +12,8 @@ namespace GpuViT.Tests.Ops;
 /// for tf32, bf16 and fp16 at head sizes 64 and 128) on the emulator and OpenCL: against the cpu
 /// backend's fp32 attention within each precision's bound, and tightly against a plain loop that
 /// rounds Q, K, V and P as the kernel does; large logits, NaN, views at offsets, the fp32 fallback,
-/// and NVRTC keeping the register arrays in registers. The same shapes run on cuda where a CUDA
-/// device opens.
+/// and NVRTC keeping the register arrays in registers. The OpenCL shapes also run on cuda where a
+/// CUDA device opens.
 /// </summary>
 public sealed class TensorCoreAttentionTests(TestDevices devices) : IClassFixture<TestDevices>
 {
@@ -60,16 +60,26 @@ public sealed class TensorCoreAttentionTests(TestDevices devices) : IClassFixtur
         { Precision.Fp16, 2, 17, 1, 128 },
     };
 
-    [Theory]
-    [MemberData(nameof(OpenClShapes))]
-    public void OpenCL_matches_fp32_attention_and_the_rounding_loop(Precision precision, int batch, int tokens, int heads, int headSize) =>
-        MatchesFp32AndTheRoundingLoop("opencl", precision, batch, tokens, heads, headSize);
+    /// <summary>The OpenCL shapes on OpenCL and on a CUDA GPU (mma.sync in hardware; skipped where no CUDA device opens).</summary>
+    public static TheoryData<string, Precision, int, int, int, int> KernelDeviceShapes()
+    {
+        var data = new TheoryData<string, Precision, int, int, int, int>();
+        foreach (string backend in TestBackends.KernelDevices)
+        {
+            foreach (TheoryDataRow<Precision, int, int, int, int> row in OpenClShapes())
+            {
+                (Precision precision, int batch, int tokens, int heads, int headSize) = row.Data;
+                data.Add(backend, precision, batch, tokens, heads, headSize);
+            }
+        }
 
-    /// <summary>The OpenCL shapes on a CUDA GPU (mma.sync in hardware; skipped where no CUDA device opens).</summary>
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(OpenClShapes))]
-    public void Cuda_matches_fp32_attention_and_the_rounding_loop(Precision precision, int batch, int tokens, int heads, int headSize) =>
-        MatchesFp32AndTheRoundingLoop("cuda", precision, batch, tokens, heads, headSize);
+    [MemberData(nameof(KernelDeviceShapes))]
+    public void Kernel_devices_match_fp32_attention_and_the_rounding_loop(string backend, Precision precision, int batch, int tokens, int heads, int headSize) =>
+        MatchesFp32AndTheRoundingLoop(backend, precision, batch, tokens, heads, headSize);
 
     [Theory]
     [MemberData(nameof(EmulatorShapes))]

@@ -1,7 +1,9 @@
+using System.Text.Json;
 using GpuViT.Kernels.Cpu;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Tests.Runtime;
+using GpuViT.Tests.Host;
 
 namespace GpuViT.Tests.Kernels;
 
@@ -175,6 +177,17 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         {
             ExpectLoop(x, w, bias, null, m, n, k, Activation.None, Run(chosen, x, w, bias, null, m, n, k, Activation.None), $"{backend} chosen");
         }
+    }
+
+    /// <summary>`bench --op gemm` says which kernel ran and into how many parts k was split (1 off GPUs).</summary>
+    [Fact]
+    public void Bench_json_says_the_gemm_and_its_parts()
+    {
+        (int exit, string output, string error) = CliHarness.Run("bench", "--op", "gemm", "--shape", "m=19,k=150,n=23", "--device", "emulator", "--json");
+        Assert.True(exit == 0, error);
+        using JsonDocument json = JsonDocument.Parse(output);
+        Assert.StartsWith("RegisterBlocked", json.RootElement.GetProperty("variant").GetString());
+        Assert.Equal(1, json.RootElement.GetProperty("splits").GetInt32());
     }
 
     private KernelTransformerOps Ops(string backend, SplitKPlan split)

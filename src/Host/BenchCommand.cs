@@ -108,8 +108,10 @@ public static class BenchCommand
             try
             {
                 Result result = Run(ops, name, sizes, !parsed.GetValue(unfused), interrupt);
-                GemmVersion? version = ops is KernelTransformerOps kernels ? kernels.GemmFor(sizes.GetValueOrDefault("m"), sizes.GetValueOrDefault("n"), sizes.GetValueOrDefault("k")) : null;
-                Print(output, parsed.GetValue(json), name, device, sizes, result, version, arithmetic);
+                (GemmVersion Version, int Splits)? gemmPlan = ops is KernelTransformerOps kernels
+                    ? kernels.GemmPlanFor(sizes.GetValueOrDefault("m"), sizes.GetValueOrDefault("n"), sizes.GetValueOrDefault("k"))
+                    : null;
+                Print(output, parsed.GetValue(json), name, device, sizes, result, gemmPlan, arithmetic);
             }
             finally
             {
@@ -271,14 +273,17 @@ public static class BenchCommand
         return new Result(Stopwatch.GetElapsedTime(start).TotalSeconds / runs, flops, bytes, variant);
     }
 
-    private static void Print(TextWriter output, bool json, string op, Device device, Dictionary<string, int> sizes, Result result, GemmVersion? version, Precision precision)
+    /// <param name="gemmPlan">The kernel GEMM's version and its parts of k (split-K; 1: none); null on the cpu backend.</param>
+    private static void Print(
+        TextWriter output, bool json, string op, Device device, Dictionary<string, int> sizes, Result result, (GemmVersion Version, int Splits)? gemmPlan, Precision precision)
     {
         string shape = string.Join(",", sizes.Select(p => $"{p.Key}={p.Value}"));
         double gflops = result.Flops / result.Seconds / 1e9, gbps = result.Bytes / result.Seconds / 1e9;
-        string variant = string.Join(" ", new[] { op == "gemm" ? version?.ToString() : null, result.Variant }.Where(v => !string.IsNullOrEmpty(v)));
+        string? gemm = op == "gemm" && gemmPlan is { } plan ? plan.Version + (plan.Splits > 1 ? $" split-K {plan.Splits}" : "") : null;
+        string variant = string.Join(" ", new[] { gemm, result.Variant }.Where(v => !string.IsNullOrEmpty(v)));
         if (json)
         {
-            output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            var fields = new Dictionary<string, object>
             {
                 ["op"] = op,
                 ["device"] = device.Info.Id,
@@ -289,7 +294,13 @@ public static class BenchCommand
                 ["seconds"] = result.Seconds,
                 ["gflops"] = gflops,
                 ["gbps"] = gbps,
-            }));
+            };
+            if (op == "gemm" && gemmPlan is { } planned)
+            {
+                fields["splits"] = planned.Splits;
+            }
+
+            output.WriteLine(JsonSerializer.Serialize(fields));
             return;
         }
 

@@ -12,6 +12,9 @@ namespace GpuViT.Kernels.Library;
 /// residual is any one-element buffer with its flag false; the kernels never read it then. Y may
 /// be the residual buffer itself (each output reads its residual before writing it), but not X
 /// or W. Edges (m, n, k that are not multiples of a tile) are handled in the kernels.
+/// <see cref="GemmRegisterBlockedSplitK"/> is the exception: the register-blocked product over one
+/// part of k into a partial-sums buffer, for split-K at small m (the epilogue comes after, in
+/// <see cref="TensorCoreGemm.SplitKReduce"/>).
 /// </remarks>
 public static class Gemm
 {
@@ -141,47 +144,12 @@ public static class Gemm
         int rowBase = thread.Group.Y * BlockTile;
         int columnBase = thread.Group.X * BlockTile;
 
-        // Loading: the 256 threads cover a 64 × 16 slice in 4 passes of 16 rows, k fastest (coalesced);
-        // this needs BlockK == BlockThreads.
-        int loadK = tx;
-        int loadRow = ty;
-
         // c[i·MicroTile + j] is output (row ty + BlockThreads·i, column tx + BlockThreads·j); every
         // index below is a constant once the MicroTile loops are unrolled, so all stay in registers.
         Span<float> c = stackalloc float[MicroTile * MicroTile];
         Span<float> a = stackalloc float[MicroTile];
         Span<float> b = stackalloc float[MicroTile];
-
-        for (int k0 = 0; k0 < k; k0 += BlockK)
-        {
-            int kk = k0 + loadK;
-            bool kInside = kk < k;
-            for (int pass = 0; pass < BlockTile; pass += BlockThreads)
-            {
-                int r = loadRow + pass;
-                int xRow = rowBase + r;
-                int wRow = columnBase + r;
-                xSlice[loadK * SlicePitch + r] = kInside && xRow < m ? x[xRow * k + kk] : 0f;
-                wSlice[loadK * SlicePitch + r] = kInside && wRow < n ? w[wRow * k + kk] : 0f;
-            }
-
-            Group.Barrier();
-
-            for (int i = 0; i < BlockK; i++)
-            {
-                int xAt = i * SlicePitch + ty;
-                int wAt = i * SlicePitch + tx;
-                for (int t = 0; t < MicroTile; t++)
-                {
-                    a[t] = xSlice[xAt + t * BlockThreads];
-                    b[t] = wSlice[wAt + t * BlockThreads];
-                }
-
-                MicroTiles.OuterProductAdd(c, a, b);
-            }
-
-            Group.Barrier();
-        }
+        RegisterBlockedProduct(c, a, b, xSlice, wSlice, x, w, tx, ty, rowBase, columnBase, m, n, k, 0, k);
 
         int row0 = rowBase + ty;
         int column0 = columnBase + tx;
@@ -200,6 +168,103 @@ public static class Gemm
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="GemmRegisterBlocked"/>'s product over part of k, for split-K at small m: group z of
+    /// the grid's third dimension sums k-slices [z·slicesPerSplit, (z + 1)·slicesPerSplit) (the last
+    /// part may be shorter) and writes its raw sums, no epilogue, to partials[z·m·n + row·n + column];
+    /// <see cref="TensorCoreGemm.SplitKReduce"/> then adds the parts in order and applies the
+    /// epilogue. Groups of BlockThreads × BlockThreads over ceil(n / BlockTile) × ceil(m / BlockTile) × parts.
+    /// </summary>
+    [Kernel]
+    public static void GemmRegisterBlockedSplitK(
+        KernelThread thread, ReadOnlyView<float> x, ReadOnlyView<float> w, ReadWriteView<float> partials, int m, int n, int k, int slicesPerSplit)
+    {
+        var xSlice = Group.Shared<float>(BlockK * SlicePitch);
+        var wSlice = Group.Shared<float>(BlockK * SlicePitch);
+        int tx = thread.Local.X;
+        int ty = thread.Local.Y;
+        int rowBase = thread.Group.Y * BlockTile;
+        int columnBase = thread.Group.X * BlockTile;
+        int part = thread.Group.Z;
+        int kBegin = part * slicesPerSplit * BlockK;
+        int kEnd = KernelMath.Min(k, kBegin + slicesPerSplit * BlockK);
+
+        Span<float> c = stackalloc float[MicroTile * MicroTile];
+        Span<float> a = stackalloc float[MicroTile];
+        Span<float> b = stackalloc float[MicroTile];
+        RegisterBlockedProduct(c, a, b, xSlice, wSlice, x, w, tx, ty, rowBase, columnBase, m, n, k, kBegin, kEnd);
+
+        int partBase = part * m * n;
+        int row0 = rowBase + ty;
+        int column0 = columnBase + tx;
+        for (int r = 0; r < MicroTile; r++)
+        {
+            int row = row0 + r * BlockThreads;
+            if (row < m)
+            {
+                int at = partBase + row * n;
+                for (int s = 0; s < MicroTile; s++)
+                {
+                    int column = column0 + s * BlockThreads;
+                    if (column < n)
+                    {
+                        partials[at + column] = c[r * MicroTile + s];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The register-blocked main loop of <see cref="GemmRegisterBlocked"/> and
+    /// <see cref="GemmRegisterBlockedSplitK"/>: adds X[rows, kBegin..kEnd)·W[columns, kBegin..kEnd)ᵀ
+    /// of the group's BlockTile × BlockTile block into c (thread (tx, ty)'s MicroTile × MicroTile
+    /// sums: c[i·MicroTile + j] is row ty + BlockThreads·i, column tx + BlockThreads·j), staging
+    /// BlockK-deep slices in xSlice and wSlice (zeros past m, n and kEnd). X and W rows are k long;
+    /// kBegin is a multiple of BlockK. Every thread of the group calls it (it has barriers).
+    /// </summary>
+    [DeviceFunction]
+    public static void RegisterBlockedProduct(
+        Span<float> c, Span<float> a, Span<float> b, SharedArray<float> xSlice, SharedArray<float> wSlice, ReadOnlyView<float> x, ReadOnlyView<float> w,
+        int tx, int ty, int rowBase, int columnBase, int m, int n, int k, int kBegin, int kEnd)
+    {
+        // Loading: the 256 threads cover a 64 × 16 slice in 4 passes of 16 rows, k fastest (coalesced);
+        // this needs BlockK == BlockThreads.
+        int loadK = tx;
+        int loadRow = ty;
+        for (int k0 = kBegin; k0 < kEnd; k0 += BlockK)
+        {
+            int kk = k0 + loadK;
+            bool kInside = kk < kEnd;
+            for (int pass = 0; pass < BlockTile; pass += BlockThreads)
+            {
+                int r = loadRow + pass;
+                int xRow = rowBase + r;
+                int wRow = columnBase + r;
+                xSlice[loadK * SlicePitch + r] = kInside && xRow < m ? x[xRow * k + kk] : 0f;
+                wSlice[loadK * SlicePitch + r] = kInside && wRow < n ? w[wRow * k + kk] : 0f;
+            }
+
+            Group.Barrier();
+
+            // Every index below is a constant once the MicroTile loops are unrolled, so a, b and c stay in registers.
+            for (int i = 0; i < BlockK; i++)
+            {
+                int xAt = i * SlicePitch + ty;
+                int wAt = i * SlicePitch + tx;
+                for (int t = 0; t < MicroTile; t++)
+                {
+                    a[t] = xSlice[xAt + t * BlockThreads];
+                    b[t] = wSlice[wAt + t * BlockThreads];
+                }
+
+                MicroTiles.OuterProductAdd(c, a, b);
+            }
+
+            Group.Barrier();
         }
     }
 

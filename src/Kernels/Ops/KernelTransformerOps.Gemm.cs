@@ -13,8 +13,8 @@ internal readonly record struct BlockStrides(int Batch, int Head, int Row);
 
 public sealed partial class KernelTransformerOps
 {
-    // The tensor-core GEMM's scratch memory, made on first use: W rounded to 16 bits on the fly, a
-    // 16-bit weight widened for fp32 kernels, split-K's partial sums.
+    // The GEMMs' scratch memory, made on first use: W rounded to 16 bits on the fly, a 16-bit weight
+    // widened for fp32 kernels, split-K's partial sums (tensor-core and fp32 register-blocked).
     private ScratchBuffer<BFloat16>? _roundedBf16Buffer;
     private ScratchBuffer<Half>? _roundedHalfBuffer;
     private ScratchBuffer<float>? _widenedWeightBuffer;
@@ -28,7 +28,7 @@ public sealed partial class KernelTransformerOps
 
     private ScratchBuffer<float> SplitKPartialsScratch => _splitKPartialsBuffer ??= new ScratchBuffer<float>(Device);
 
-    /// <summary>Frees the tensor-core GEMM's scratch memory (from DisposeCore).</summary>
+    /// <summary>Frees the GEMMs' scratch memory (from DisposeCore).</summary>
     private void DisposeGemmScratch()
     {
         _roundedBf16Buffer?.Dispose();
@@ -65,6 +65,12 @@ public sealed partial class KernelTransformerOps
                 TensorCoreGemm(version, x, default, default, rounded.View(0, count), bias, residual, y, m, n, k, activation, stream);
                 return;
             }
+        }
+
+        if (version == GemmVersion.RegisterBlocked && Fp32SplitFor(m, n, k) is { Splits: > 1 } split)
+        {
+            RegisterBlockedSplitK(split, x, w, bias, residual, y, m, n, k, activation, stream);
+            return;
         }
 
         // Each schedule: its kernel, the block of Y (columns × rows) a group computes, and the group.
@@ -194,9 +200,11 @@ public sealed partial class KernelTransformerOps
         DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int k, Activation activation, DeviceStream? stream)
     {
         int sliceK = version == GemmVersion.TensorCoreTf32 ? TensorCoreKernels.SliceKTf32 : TensorCoreKernels.SliceK16;
-        TensorCorePlan plan = ForcedPlan ?? TensorCorePlan.For(m, n, k, Device.Info.ComputeUnits, sliceK);
-        TensorCoreGemm(version, plan, x, w, wBf16, wHalf, bias, residual, y, m, n, k, activation, stream);
+        TensorCoreGemm(version, TensorCorePlanFor(m, n, k, sliceK), x, w, wBf16, wHalf, bias, residual, y, m, n, k, activation, stream);
     }
+
+    /// <summary>The tensor-core plan a call runs: the forced one, else the shape's on this device.</summary>
+    private TensorCorePlan TensorCorePlanFor(int m, int n, int k, int sliceK) => ForcedPlan ?? TensorCorePlan.For(m, n, k, Device.Info.ComputeUnits, sliceK);
 
     /// <summary>For tests: the plan every tensor-core call runs instead of the shape's (its tile and split).</summary>
     internal TensorCorePlan? ForcedPlan { get; set; }
@@ -238,22 +246,49 @@ public sealed partial class KernelTransformerOps
             return;
         }
 
-        long outputs = (long)m * n;
-        long partialCount = checked(outputs * plan.Splits);
-        if (partialCount > int.MaxValue)
-        {
-            throw new ArgumentException($"split-K of {m}×{n} into {plan.Splits} parts needs {partialCount} partial sums, past the kernels' int indices");
-        }
-
-        DeviceBuffer<float> partials = SplitKPartialsScratch.AtLeast(partialCount, stream);
+        DeviceBuffer<float> partials = PartialSums(m, n, plan.Splits, stream);
         Device.Launch(
             kernel, Int3.Size(Groups(n, block), Groups(m, block), plan.Splits), group, stream,
             x, weight, Empty, Empty, partials, m, n, k, false, 0, false,
             vectorLoads, plan.SlicesPerSplit, true);
-        Device.Launch(
-            Catalog.SplitKReduce, Int3.Size(Groups(outputs, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream,
-            partials, bias ?? Empty, residual ?? Empty, y, m, n, plan.Splits, bias.HasValue, (int)activation, residual.HasValue);
+        ReduceSplitK(partials, bias, residual, y, m, n, plan.Splits, activation, stream);
     }
+
+    /// <summary>
+    /// The fp32 register-blocked GEMM with k split into parts (small m on a GPU, or forced by a
+    /// test): <see cref="GemmKernels.GemmRegisterBlockedSplitK"/> writes each part's sums to scratch
+    /// memory, then <see cref="TensorCoreKernels.SplitKReduce"/> adds them in order and applies the epilogue.
+    /// </summary>
+    private void RegisterBlockedSplitK(
+        SplitKPlan split, DeviceView<float> x, DeviceView<float> w, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y,
+        int m, int n, int k, Activation activation, DeviceStream? stream)
+    {
+        DeviceBuffer<float> partials = PartialSums(m, n, split.Splits, stream);
+        Device.Launch(
+            Catalog.GemmRegisterBlockedSplitK, Int3.Size(Groups(n, GemmKernels.BlockTile), Groups(m, GemmKernels.BlockTile), split.Splits),
+            Int3.Size(GemmKernels.BlockThreads, GemmKernels.BlockThreads), stream,
+            x, w, partials, m, n, k, split.SlicesPerSplit);
+        ReduceSplitK(partials, bias, residual, y, m, n, split.Splits, activation, stream);
+    }
+
+    /// <summary>Scratch memory for <paramref name="splits"/> parts of m × n partial sums, checked against the kernels' int indices.</summary>
+    private DeviceBuffer<float> PartialSums(int m, int n, int splits, DeviceStream? stream)
+    {
+        long partialCount = checked((long)m * n * splits);
+        if (partialCount > int.MaxValue)
+        {
+            throw new ArgumentException($"split-K of {m}×{n} into {splits} parts needs {partialCount} partial sums, past the kernels' int indices");
+        }
+
+        return SplitKPartialsScratch.AtLeast(partialCount, stream);
+    }
+
+    /// <summary>Split-K's second pass: Y = epilogue(the parts' sum, added in order).</summary>
+    private void ReduceSplitK(
+        DeviceBuffer<float> partials, DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int splits, Activation activation, DeviceStream? stream) =>
+        Device.Launch(
+            Catalog.SplitKReduce, Int3.Size(Groups((long)m * n, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream,
+            partials, bias ?? Empty, residual ?? Empty, y, m, n, splits, bias.HasValue, (int)activation, residual.HasValue);
 
     /// <summary>An element-wise launch over <c>count</c> (its last argument), skipped when there is nothing to do.</summary>
     private void LaunchIfAny(KernelDescriptor kernel, Int3 groups, Int3 threads, DeviceStream? stream, object source, object destination, int count)

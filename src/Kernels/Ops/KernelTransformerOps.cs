@@ -1,5 +1,7 @@
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Runtime;
+using GemmKernels = GpuViT.Kernels.Library.Gemm;
+using TensorCoreKernels = GpuViT.Kernels.Library.TensorCoreGemm;
 
 namespace GpuViT.Kernels.Ops;
 
@@ -59,6 +61,47 @@ public sealed partial class KernelTransformerOps : TransformerOps
     {
         long wideGroups = (long)LaunchGrid.Groups(m, GemmWide.BlockTile) * LaunchGrid.Groups(n, GemmWide.BlockTile);
         return wideGroups >= computeUnits ? GemmVersion.RegisterBlocked8x8 : GemmVersion.RegisterBlocked;
+    }
+
+    /// <summary>
+    /// Into how many parts the fp32 register-blocked GEMM (64 × 64 blocks) splits k for a shape on
+    /// this device: when the ops choose it on a GPU, <see cref="Fp32SplitForComputeUnits"/>; a named
+    /// version (<see cref="NamedGemm"/>, for comparing kernels) and other devices (PoCL, the
+    /// emulator) no split, unless a test forces one (<see cref="ForcedFp32Split"/>). Other versions never split.
+    /// </summary>
+    public SplitKPlan Fp32SplitFor(int m, int n, int k) =>
+        ForcedFp32Split ?? (NamedGemm is null && Device.Info.IsGpu
+            ? Fp32SplitForComputeUnits(m, n, k, Device.Info.ComputeUnits)
+            : SplitKPlan.None(SplitKPlan.Slices(k, GemmKernels.BlockK)));
+
+    /// <summary>For tests: the split every fp32 register-blocked call runs instead of the shape's.</summary>
+    internal SplitKPlan? ForcedFp32Split { get; set; }
+
+    /// <summary>
+    /// The split of k for the register-blocked GEMM's 64 × 64 groups on <paramref name="computeUnits"/>
+    /// multiprocessors (<see cref="SplitKPlan.For"/> over its 16-deep k-slices): none while the
+    /// groups fill at least half the device; else enough parts of at least 4 slices to fill it.
+    /// ViT-S at batch 1 (m = 197) on 132 SMs: proj (n 384, k 384) 24 groups, 6 parts of 4 slices;
+    /// fc2 (k 1536) 6 parts of 16; qkv (n 1152, 72 groups) and fc1 (96) no split. That a split
+    /// pays for its partial sums' traffic is a projection, to be measured on a GPU.
+    /// </summary>
+    internal static SplitKPlan Fp32SplitForComputeUnits(int m, int n, int k, int computeUnits)
+    {
+        long groups = (long)LaunchGrid.Groups(m, GemmKernels.BlockTile) * LaunchGrid.Groups(n, GemmKernels.BlockTile);
+        return SplitKPlan.For(groups, SplitKPlan.Slices(k, GemmKernels.BlockK), computeUnits);
+    }
+
+    /// <summary>What a GEMM call of shape m × n × k runs: its version, and into how many parts k is split (1: none).</summary>
+    public (GemmVersion Version, int Splits) GemmPlanFor(int m, int n, int k)
+    {
+        GemmVersion version = GemmFor(m, n, k);
+        return version switch
+        {
+            GemmVersion.RegisterBlocked => (version, Fp32SplitFor(m, n, k).Splits),
+            GemmVersion.TensorCoreTf32 => (version, TensorCorePlanFor(m, n, k, TensorCoreKernels.SliceKTf32).Splits),
+            GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreFp16 => (version, TensorCorePlanFor(m, n, k, TensorCoreKernels.SliceK16).Splits),
+            _ => (version, 1),
+        };
     }
 
     /// <summary>The tensor-core GEMM of this precision for a shape.</summary>

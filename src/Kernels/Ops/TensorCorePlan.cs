@@ -15,22 +15,22 @@ public enum TensorCoreTile
 public readonly record struct TensorCorePlan(TensorCoreTile Tile, int Splits, int SlicesPerSplit)
 {
     /// <summary>Fewest k-slices one split computes: below this the partial sums' traffic outweighs the extra groups.</summary>
-    public const int MinimumSlicesPerSplit = 4;
+    public const int MinimumSlicesPerSplit = SplitKPlan.MinimumSlicesPerSplit;
 
     /// <summary>Most parts k is split into.</summary>
-    public const int MaximumSplits = 16;
+    public const int MaximumSplits = SplitKPlan.MaximumSplits;
 
     /// <summary>
     /// The plan for m × n × k on a device of <paramref name="computeUnits"/> multiprocessors, k-slices
     /// of <paramref name="sliceK"/>: the Large tile when its groups fill the device; else the Small
     /// one; and when even the Small tile's groups fill less than half the device, k split into as
-    /// many parts as bring the groups up to the device's size (each part at least
-    /// <see cref="MinimumSlicesPerSplit"/> slices, at most <see cref="MaximumSplits"/> parts).
+    /// many parts as bring the groups up to the device's size (<see cref="SplitKPlan.For"/>: each
+    /// part at least <see cref="MinimumSlicesPerSplit"/> slices, at most <see cref="MaximumSplits"/> parts).
     /// Batch 1 of ViT-S's MLP down-projection (197 × 384 × 1536) on 132 SMs: 24 Small groups, 6 parts.
     /// </summary>
     public static TensorCorePlan For(int m, int n, int k, int computeUnits, int sliceK)
     {
-        int slices = Math.Max(1, (k + sliceK - 1) / sliceK);
+        int slices = SplitKPlan.Slices(k, sliceK);
         long large = Groups(m, Library.TensorCoreGemm.LargeBlock) * Groups(n, Library.TensorCoreGemm.LargeBlock);
         if (large >= computeUnits)
         {
@@ -38,17 +38,8 @@ public readonly record struct TensorCorePlan(TensorCoreTile Tile, int Splits, in
         }
 
         long small = Groups(m, Library.TensorCoreGemm.SmallBlock) * Groups(n, Library.TensorCoreGemm.SmallBlock);
-        int splits = 1;
-        if (2 * small < computeUnits)
-        {
-            long wanted = (computeUnits + small - 1) / small;
-            splits = (int)Math.Min(Math.Min(wanted, MaximumSplits), slices / MinimumSlicesPerSplit);
-            splits = Math.Max(1, splits);
-        }
-
-        // Parts of whole slices; the last may be shorter, and none is empty.
-        int perSplit = (slices + splits - 1) / splits;
-        return new TensorCorePlan(TensorCoreTile.Small, (slices + perSplit - 1) / perSplit, perSplit);
+        SplitKPlan split = SplitKPlan.For(small, slices, computeUnits);
+        return new TensorCorePlan(TensorCoreTile.Small, split.Splits, split.SlicesPerSplit);
     }
 
     private static long Groups(int count, int block) => ((long)count + block - 1) / block;

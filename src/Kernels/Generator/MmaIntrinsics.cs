@@ -16,7 +16,10 @@ internal static class MmaIntrinsics
     /// <summary>32-bit words of scratch per thread the OpenCL MMAs use: 4 of A, 2 of B.</summary>
     public const int ScratchWords = 6;
 
-    /// <summary>PTX cvt.rna.tf32.f32 in integer arithmetic: to nearest, ties away from zero, 10 mantissa bits; NaN stays NaN.</summary>
+    /// <summary>
+    /// PTX cvt.rna.tf32.f32 in integer arithmetic: to nearest, ties away from zero, 10 mantissa bits; a
+    /// NaN is kept as it is (the hardware also clears a NaN's low 13 bits: see MmaFragments.Tf32Bits).
+    /// </summary>
     private const string Tf32Bits =
         "{fn}{uint} gv_mma_tf32_bits(float value)\n" +
         "{\n" +

@@ -46,7 +46,12 @@ internal static class MmaFragments
         }
     }
 
-    /// <summary>PTX cvt.rna.tf32.f32: to nearest with ties away from zero, keeping 10 mantissa bits (the low 13 bits become 0); NaN stays NaN.</summary>
+    /// <summary>
+    /// PTX cvt.rna.tf32.f32: to nearest with ties away from zero, keeping 10 mantissa bits (the low 13
+    /// bits become 0). A NaN is kept as it is here; the hardware (sm_86's machine code) clears its low 13
+    /// bits too, so a NaN whose payload lies only there becomes ±infinity on a GPU. NaNs that arithmetic
+    /// makes have the quiet bit set and stay NaN in both.
+    /// </summary>
     public static uint Tf32Bits(uint bits) =>
         (bits & 0x7FFFFFFFu) > 0x7F800000u ? bits : (bits + 0x1000u) & 0xFFFFE000u;
 

@@ -28,6 +28,11 @@ public sealed partial class KernelTransformerOps
 
     private ScratchBuffer<float> SplitKPartialsScratch => _splitKPartialsBuffer ??= new ScratchBuffer<float>(Device);
 
+    /// <summary>The GEMMs' scratch buffers' <see cref="ScratchBuffer{T}.Replacements"/>, summed.</summary>
+    private int GemmScratchReplacements() =>
+        (_roundedBf16Buffer?.Replacements ?? 0) + (_roundedHalfBuffer?.Replacements ?? 0)
+        + (_widenedWeightBuffer?.Replacements ?? 0) + (_splitKPartialsBuffer?.Replacements ?? 0);
+
     /// <summary>Frees the GEMMs' scratch memory (from DisposeCore).</summary>
     private void DisposeGemmScratch()
     {

@@ -114,6 +114,8 @@ public sealed partial class KernelTransformerOps : TransformerOps
     /// <summary>A one-element buffer passed where an optional buffer is absent (kernels never read it).</summary>
     private DeviceView<float> Empty => _empty;
 
+    public override int ScratchReplacements => _attentionScores.Replacements + GemmScratchReplacements();
+
     private protected override void DisposeCore()
     {
         _empty.Dispose();

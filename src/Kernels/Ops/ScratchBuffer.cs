@@ -11,6 +11,12 @@ internal sealed class ScratchBuffer<T>(Device device) : IDisposable
 {
     private DeviceBuffer<T>? _buffer;
 
+    /// <summary>
+    /// How many times a buffer was freed and replaced by a larger one: work captured earlier (a CUDA
+    /// graph) that points at the old one is stale once this changes.
+    /// </summary>
+    public int Replacements { get; private set; }
+
     /// <summary>A buffer of at least <paramref name="elements"/>; growing it first waits for <paramref name="stream"/>, whose queued work may still use the old one.</summary>
     public DeviceBuffer<T> AtLeast(long elements, DeviceStream? stream)
     {
@@ -21,6 +27,7 @@ internal sealed class ScratchBuffer<T>(Device device) : IDisposable
                 (stream ?? device.DefaultStream).Synchronize();
                 _buffer.Dispose();
                 _buffer = null;
+                Replacements++;
             }
 
             _buffer = device.Allocate<T>(elements);

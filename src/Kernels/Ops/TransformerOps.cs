@@ -294,6 +294,13 @@ public abstract class TransformerOps : IDisposable
         }
     }
 
+    /// <summary>
+    /// How many times these ops have freed scratch memory of theirs and replaced it with a larger
+    /// buffer (zero where they keep none). Launches recorded before a change, such as a CUDA graph
+    /// of earlier calls, may point at freed memory: record them again.
+    /// </summary>
+    public virtual int ScratchReplacements => 0;
+
     public void Dispose()
     {
         DisposeCore();

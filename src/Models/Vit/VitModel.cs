@@ -38,6 +38,9 @@ public sealed class VitModel : IDisposable
     private readonly List<GraphEntry> _graphs = [];
     private readonly bool _graphsAsked;
     private int _captures, _replays;
+
+    // The ops' ScratchReplacements when the graphs held were made.
+    private int _scratchReplacementsSeen;
     private string? _graphFallbackReason;
     private bool _disposed;
 
@@ -218,6 +221,15 @@ public sealed class VitModel : IDisposable
         {
             // Warm pass: everything the capture will use comes to exist here.
             Queue(images, logits, batch, a, target, cancel);
+            if (_ops.ScratchReplacements != _scratchReplacementsSeen)
+            {
+                // The ops' scratch need not grow with the batch (split-K partial sums are largest at
+                // small batches), so this warm pass may have replaced a buffer that graphs of other
+                // batches point at: drop those.
+                _scratchReplacementsSeen = _ops.ScratchReplacements;
+                ClearGraphs();
+            }
+
             RememberGraph(new GraphEntry(key));
             return;
         }
@@ -315,8 +327,14 @@ public sealed class VitModel : IDisposable
         // Kept for the largest batch so far: a stream's short last micro-batch reuses them.
         if (_activations is null || _activations.Batch < batch)
         {
-            // Every graph points at the old activations (and the ops' scratch, which grows with them).
+            // Every graph points at the old activations; work queued on them finishes before they go
+            // (freeing device memory is not promised to wait for it).
             ClearGraphs();
+            if (_activations is not null)
+            {
+                Device.Synchronize();
+            }
+
             _activations?.Dispose();
             _activations = null;
             _activations = new Activations(Device, Config, batch);

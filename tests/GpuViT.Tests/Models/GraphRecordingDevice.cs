@@ -15,10 +15,12 @@ internal sealed class GraphRecordingDevice : HostMemoryDevice
     private List<(KernelDescriptor Kernel, Int3 Count, Int3 Size, KernelArgument[] Arguments)>? _recorded;
     private int _openGraphs;
 
-    public GraphRecordingDevice()
+    /// <param name="computeUnits">What the device says it has (the GEMM plans split k to fill them); the host's cores by default.</param>
+    public GraphRecordingDevice(int? computeUnits = null)
         : base(Describe("recording-graphs", DeviceKind.Emulator, "emulator with recorded graphs") with
         {
             Capabilities = DeviceCapabilities.None with { HasGraphs = true },
+            ComputeUnits = computeUnits ?? Environment.ProcessorCount,
         }) => _default = new RecordingStream(this);
 
     public override DeviceStream DefaultStream => _default;

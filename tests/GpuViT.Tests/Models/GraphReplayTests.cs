@@ -246,6 +246,39 @@ public sealed class GraphReplayTests(TestDevices devices) : IClassFixture<TestDe
     }
 
     [Fact]
+    public void A_warm_pass_that_replaces_the_ops_scratch_drops_the_graphs_that_point_at_it()
+    {
+        // Split-K partial sums are largest at small batches: on 8 compute units, the bf16 MLP
+        // down-projection (k = 1024, 32 slices) splits 4 ways at batch 4 (2 groups) and 8 ways at
+        // batch 3 (1 group), 17,408 floats against 26,112. Batch 3's warm pass therefore frees the
+        // partials buffer batch 4's graph was captured with, while the activations (kept for the
+        // largest batch) stay: that graph must go, or its replay reads freed memory.
+        using var device = new GraphRecordingDevice(computeUnits: 8);
+        VitConfig config = VitPresets.VitTestTiny with { Width = 64, Heads = 1, MlpWidth = 1024, Depth = 1 };
+        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, 71), precision: Precision.Bf16);
+        using VitModel plain = VitModel.Load(device, config, VitWeights.RandomInit(config, 71), precision: Precision.Bf16, graphs: false);
+        int pixels = config.Channels * config.ImageSize * config.ImageSize;
+        using DeviceBuffer<float> images = device.Upload<float>(TestData.Random(4 * pixels, 72, -2f, 2f));
+        using DeviceBuffer<float> logits = device.Allocate<float>(4 * config.Classes);
+        using DeviceBuffer<float> otherLogits = device.Allocate<float>(4 * config.Classes);
+
+        model.Forward(images, logits, 4);
+        model.Forward(images, logits, 4);
+        Assert.Equal(1, device.Captures);
+        model.Forward(images, otherLogits, 3);
+        Assert.Equal(0, model.GraphStatistics.Graphs);
+
+        // Batch 4 again: a warm pass and a new capture, not a replay of the stale graph; and its logits are right.
+        int launches = device.GraphLaunches;
+        model.Forward(images, logits, 4);
+        Assert.Equal(launches, device.GraphLaunches);
+        model.Forward(images, logits, 4);
+        Assert.Equal(2, device.Captures);
+        Assert.Equal(plain.Forward(images.ToArray(), 4), logits.ToArray());
+        Assert.Equal(0, device.CaptureViolations);
+    }
+
+    [Fact]
     public void Growing_the_activations_or_disposing_a_buffer_or_the_model_releases_graphs_and_memory()
     {
         using var device = new GraphRecordingDevice();

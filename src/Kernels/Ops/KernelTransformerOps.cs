@@ -63,8 +63,9 @@ public sealed partial class KernelTransformerOps : TransformerOps
 
     /// <summary>The tensor-core GEMM of this precision for a shape.</summary>
     /// <remarks>
-    /// One version per precision (TensorCoreTf32, Bf16, Fp16); the block tile and split-K are chosen
-    /// per call from the shape and the device's multiprocessors (<see cref="TensorCorePlan.For"/>).
+    /// One version per precision (TensorCoreTf32, Bf16, Fp16); the pipeline (cp.async on aligned calls),
+    /// the block tile and split-K are chosen per call from the shape, the views and the device's
+    /// multiprocessors (<see cref="TensorCorePlan.For"/>).
     /// </remarks>
     private GemmVersion TensorCoreGemmFor(int m, int n, int k) => GemmVersions.DefaultFor(Precision);
 

@@ -101,7 +101,7 @@ if [ "$mode" != quick ]; then
   bench --op gemm --shape m=12608,k=384,n=1152
   bench --op gemm --shape m=4096,k=4096,n=4096
   # The tensor-core GEMMs: the demonstrations (issue 14) and the production ones (issue 15), beside cuBLAS's TF32/BF16 in peer.jsonl.
-  for g in mma-tf32 mma-bf16 tc-tf32 tc-bf16 tc-fp16; do bench --op gemm --gemm $g; bench --op gemm --gemm $g --shape m=4096,k=4096,n=4096; done
+  for g in mma-tf32 mma-bf16 tc-tf32 tc-bf16 tc-fp16 tc-tf32-register-staged tc-bf16-register-staged tc-fp16-register-staged; do bench --op gemm --gemm $g; bench --op gemm --gemm $g --shape m=4096,k=4096,n=4096; done
   bench --op attention; bench --op attention --unfused
   bench --op attention --shape batch=64,tokens=197,heads=6,head=64
   for o in layernorm softmax gelu; do bench --op $o; done

@@ -137,6 +137,9 @@ public static class BenchCommand
         ["tc-tf32"] = GemmVersion.TensorCoreTf32,
         ["tc-bf16"] = GemmVersion.TensorCoreBf16,
         ["tc-fp16"] = GemmVersion.TensorCoreFp16,
+        ["tc-tf32-register-staged"] = GemmVersion.TensorCoreTf32RegisterStaged,
+        ["tc-bf16-register-staged"] = GemmVersion.TensorCoreBf16RegisterStaged,
+        ["tc-fp16-register-staged"] = GemmVersion.TensorCoreFp16RegisterStaged,
     };
 
     internal static GemmVersion Version(string text) => GemmVersions[text];

@@ -428,7 +428,11 @@ internal sealed class CrewThreadContext : IGroupContext
         _local = local;
     }
 
-    public void StartThread() => _sharedCalls = 0;
+    public void StartThread()
+    {
+        _sharedCalls = 0;
+        AsyncCopies.StartThread();
+    }
 
     public void Barrier() => _crew.Barrier(_local);
 

@@ -69,6 +69,7 @@ internal sealed class SequentialGroupRunner : IGroupContext
                     for (int x = 0; x < size.X; x++)
                     {
                         _sharedCalls = 0;
+                        AsyncCopies.StartThread();
                         try
                         {
                             body(_launch.Thread(group, new Int3(x, y, z)), arguments);

@@ -58,7 +58,7 @@ internal static class Intrinsics
     public const string Space = "{space}";
 
     /// <summary>The kernel-language classes whose members are all intrinsics.</summary>
-    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic", "Warp", "Mma" };
+    public static readonly string[] Classes = { "KernelMath", "KernelThread", "Group", "Atomic", "Warp", "Mma", "Async" };
 
     /// <summary>Group.Shared: the address space of a group-shared array (and, in OpenCL, of pointers to one).</summary>
     public static readonly Intrinsic GroupShared = new("Group", "Shared<T>(int)", "__local", "__shared__");
@@ -134,6 +134,13 @@ internal static class Intrinsics
         GroupCopy("CopyAsync(GpuViT.Kernels.SharedArray<uint>, int, GpuViT.Kernels.ReadWriteView<uint>, int, int)", GroupCopyIntrinsics.CopyAsync),
         GroupCopy("WaitCopies()", GroupCopyIntrinsics.WaitCopies),
 
+        // Async: per-thread asynchronous copies of 16 bytes, calls of the helpers in AsyncCopyIntrinsics.
+        AsyncCopy("Copy4(GpuViT.Kernels.SharedArray<float>, int, GpuViT.Kernels.ReadOnlyView<float>, int, int)", AsyncCopyIntrinsics.Copy4, AsyncCopyIntrinsics.Copy4),
+        AsyncCopy("Copy8(GpuViT.Kernels.SharedArray<uint>, int, GpuViT.Kernels.ReadOnlyView<GpuViT.Kernels.BFloat16>, int, int)", AsyncCopyIntrinsics.Copy8BFloat16OpenCL, AsyncCopyIntrinsics.Copy8Cuda),
+        AsyncCopy("Copy8(GpuViT.Kernels.SharedArray<uint>, int, GpuViT.Kernels.ReadOnlyView<System.Half>, int, int)", AsyncCopyIntrinsics.Copy8HalfOpenCL, AsyncCopyIntrinsics.Copy8Cuda),
+        AsyncCopy("Commit()", AsyncCopyIntrinsics.Commit, AsyncCopyIntrinsics.Commit),
+        AsyncCopy("Wait(int)", AsyncCopyIntrinsics.Wait, AsyncCopyIntrinsics.Wait),
+
         // Mma: tensor-core matrix multiply-accumulate (MmaIntrinsics.cs): the PTX instruction in
         // CUDA, the same tile in software through group-local scratch in OpenCL.
         new Intrinsic("Mma", "M16N8K8Tf32(System.Span<float>, int, System.Span<float>, int, System.Span<float>, int)",
@@ -178,6 +185,12 @@ internal static class Intrinsics
         Collective = true,
         OpenCLPrelude = GroupCopyIntrinsics.OpenCLPrelude,
         CudaPrelude = GroupCopyIntrinsics.CudaPrelude,
+    };
+
+    private static Intrinsic AsyncCopy(string member, string openCL, string cuda) => new("Async", member, openCL, cuda)
+    {
+        OpenCLPrelude = AsyncCopyIntrinsics.OpenCLPrelude,
+        CudaPrelude = AsyncCopyIntrinsics.CudaPrelude,
     };
 
     private static readonly Regex CIdentifier = new(@"(?<![\w.])[A-Za-z_]\w*");

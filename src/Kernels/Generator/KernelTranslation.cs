@@ -128,6 +128,8 @@ internal static class KernelTranslation
         bool sharedVectors = kernel.UsesSharedVectorAccess || functions.Any(f => f.Translator.UsesSharedVectorAccess);
 
         List<Intrinsic> intrinsics = kernel.CalledIntrinsics.Concat(functions.SelectMany(f => f.Translator.CalledIntrinsics)).Distinct().ToList();
+        // cp.async needs 16-byte aligned shared addresses: every shared array of a kernel that copies asynchronously is aligned.
+        bool asyncCopies = intrinsics.Any(i => i.Class == "Async");
         int scratchWords = dialect == Dialect.OpenCL ? intrinsics.Select(i => i.OpenCLScratchWords).DefaultIfEmpty(0).Max() : 0;
 
         // OpenCL only declares __local memory at kernel scope: the kernel takes the scratch as a
@@ -186,7 +188,7 @@ internal static class KernelTranslation
         foreach ((string element, string name, int length) in kernel.Shared)
         {
             // Vector access on shared memory may reach any float array (device functions take them as parameters).
-            source.Append("    ").Append(dialect.SharedDeclaration(element, name, length, aligned16: sharedVectors && element == "float")).Append('\n');
+            source.Append("    ").Append(dialect.SharedDeclaration(element, name, length, aligned16: asyncCopies || (sharedVectors && element == "float"))).Append('\n');
         }
 
         if (kernel.UsesGroupCopy && dialect == Dialect.OpenCL)
@@ -199,7 +201,7 @@ internal static class KernelTranslation
         return new Program
         {
             Source = source.ToString(),
-            SharedMemoryBytes = SharedMemoryBytes(kernel.Shared, sharedVectors),
+            SharedMemoryBytes = SharedMemoryBytes(kernel.Shared, sharedVectors, asyncCopies),
             UsesBarrier = usesBarrier,
             ScratchWordsPerThread = scratchWords,
             MinimumComputeCapability = intrinsics.Select(i => i.MinimumComputeCapability).DefaultIfEmpty(0).Max(),
@@ -209,12 +211,12 @@ internal static class KernelTranslation
     }
 
     /// <summary>The arrays' bytes, laid out in order, float arrays starting at a 16-byte boundary when aligned for vectors.</summary>
-    private static int SharedMemoryBytes(List<(string Element, string Name, int Length)> shared, bool vectorAligned)
+    private static int SharedMemoryBytes(List<(string Element, string Name, int Length)> shared, bool vectorAligned, bool allAligned)
     {
         int bytes = 0;
         foreach ((string element, _, int length) in shared)
         {
-            if (vectorAligned && element == "float")
+            if (allAligned || (vectorAligned && element == "float"))
             {
                 bytes = (bytes + 15) / 16 * 16;
             }

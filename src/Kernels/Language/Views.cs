@@ -29,6 +29,9 @@ public readonly struct ReadOnlyView<T> where T : unmanaged
     /// <summary>Elements in the view. Host side only: kernels take lengths as parameters.</summary>
     public int Length { get; }
 
+    /// <summary>Where the view starts in its buffer, for the emulator's alignment checks.</summary>
+    internal int Offset => _offset;
+
     /// <summary>The parameter name, for error messages.</summary>
     public string Name { get; }
 

@@ -16,8 +16,9 @@ namespace GpuViT.Kernels.Library;
 /// uses. This is register-staged double buffering rather than Group.CopyAsync: CopyAsync copies
 /// one contiguous range per call by the whole group, so a 128-row tile would take 128 calls per
 /// operand and slice, in each of which every thread runs the helper's alignment test, its loop and
-/// a cp.async commit (about 256 calls per slice against about 100 MMA instructions per warp). A
-/// per-thread 16-byte cp.async would remove the staging registers; the language has none yet.
+/// a cp.async commit (about 256 calls per slice against about 100 MMA instructions per warp). The
+/// per-thread 16-byte copies of <see cref="Async"/> remove the staging registers: <see cref="TensorCoreGemmCpAsync"/>,
+/// which the ops run on aligned calls; these kernels run the rest (and GemmVersion.TensorCore*RegisterStaged).
 /// </para>
 /// <para>
 /// Shared rows are padded by 4 words (<see cref="PitchTf32"/>, <see cref="Pitch16"/> = 20 words):

@@ -4,6 +4,7 @@ using static GpuViT.Kernels.Ops.LaunchGrid;
 using BatchedGemmKernels = GpuViT.Kernels.Library.BatchedGemm;
 using Catalog = GpuViT.Kernels.Generated.KernelCatalog;
 using GemmKernels = GpuViT.Kernels.Library.Gemm;
+using CpAsyncKernels = GpuViT.Kernels.Library.TensorCoreGemmCpAsync;
 using TensorCoreKernels = GpuViT.Kernels.Library.TensorCoreGemm;
 
 namespace GpuViT.Kernels.Ops;
@@ -50,9 +51,11 @@ public sealed partial class KernelTransformerOps
         switch (version)
         {
             case GemmVersion.TensorCoreTf32:
+            case GemmVersion.TensorCoreTf32RegisterStaged:
                 TensorCoreGemm(version, x, w, default, default, bias, residual, y, m, n, k, activation, stream);
                 return;
             case GemmVersion.TensorCoreBf16:
+            case GemmVersion.TensorCoreBf16RegisterStaged:
             {
                 // W rounded to bfloat16 on the fly (what PackWeight does once), then the packed-weight kernel.
                 int count = checked(n * k);
@@ -63,6 +66,7 @@ public sealed partial class KernelTransformerOps
             }
 
             case GemmVersion.TensorCoreFp16:
+            case GemmVersion.TensorCoreFp16RegisterStaged:
             {
                 int count = checked(n * k);
                 DeviceBuffer<Half> rounded = RoundedHalfScratch.AtLeast(Math.Max(1, count), stream);
@@ -151,10 +155,10 @@ public sealed partial class KernelTransformerOps
         GemmVersion version = GemmFor(m, w.N, w.K);
         switch (w)
         {
-            case Bf16Weight bf16 when version == GemmVersion.TensorCoreBf16:
+            case Bf16Weight bf16 when version is GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged:
                 TensorCoreGemm(version, x, default, bf16.Buffer, default, bias, residual, y, m, w.N, w.K, activation, stream);
                 return;
-            case Fp16Weight fp16 when version == GemmVersion.TensorCoreFp16:
+            case Fp16Weight fp16 when version is GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged:
                 TensorCoreGemm(version, x, default, default, fp16.Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
                 return;
             default:
@@ -195,40 +199,66 @@ public sealed partial class KernelTransformerOps
     }
 
     /// <summary>
-    /// One tensor-core GEMM call: the plan for the shape (<see cref="TensorCorePlan.For"/>), then the
-    /// kernel of the version's precision and the plan's tile; with split-K, the partial sums go to
-    /// scratch memory and <see cref="TensorCoreKernels.SplitKReduce"/> applies the epilogue. W is
-    /// <paramref name="w"/> (fp32, TF32), <paramref name="wBf16"/> or <paramref name="wHalf"/>.
+    /// One tensor-core GEMM call: the pipeline (<see cref="UsesCpAsync"/>), the plan for the shape
+    /// (<see cref="TensorCorePlan.For"/>, in the kernel's k-slices), then the kernel of the version's
+    /// precision, pipeline and the plan's tile; with split-K, the partial sums go to scratch memory and
+    /// <see cref="TensorCoreKernels.SplitKReduce"/> applies the epilogue. W is <paramref name="w"/>
+    /// (fp32, TF32), <paramref name="wBf16"/> or <paramref name="wHalf"/>.
     /// </summary>
     private void TensorCoreGemm(
         GemmVersion version, DeviceView<float> x, DeviceView<float> w, DeviceView<BFloat16> wBf16, DeviceView<Half> wHalf,
         DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int k, Activation activation, DeviceStream? stream)
     {
-        int sliceK = version == GemmVersion.TensorCoreTf32 ? TensorCoreKernels.SliceKTf32 : TensorCoreKernels.SliceK16;
-        TensorCoreGemm(version, TensorCorePlanFor(m, n, k, sliceK), x, w, wBf16, wHalf, bias, residual, y, m, n, k, activation, stream);
+        long wOffset = version switch
+        {
+            GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged => wBf16.Offset,
+            GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged => wHalf.Offset,
+            _ => w.Offset,
+        };
+        bool cpAsync = UsesCpAsync(version, k, x.Offset, wOffset);
+        TensorCoreGemm(version, cpAsync, TensorCorePlanFor(version, cpAsync, m, n, k), x, w, wBf16, wHalf, bias, residual, y, m, n, k, activation, stream);
     }
 
-    /// <summary>The tensor-core plan a call runs: the forced one, else the shape's on this device.</summary>
-    private TensorCorePlan TensorCorePlanFor(int m, int n, int k, int sliceK) => ForcedPlan ?? TensorCorePlan.For(m, n, k, Device.Info.ComputeUnits, sliceK);
+    /// <summary>
+    /// The tensor-core plan a call runs: the forced one, else the shape's on this device, in the
+    /// k-slices of the kernel that runs (the cp.async kernels' are half as deep).
+    /// </summary>
+    private TensorCorePlan TensorCorePlanFor(GemmVersion version, bool cpAsync, int m, int n, int k)
+    {
+        bool tf32 = version is GemmVersion.TensorCoreTf32 or GemmVersion.TensorCoreTf32RegisterStaged;
+        int sliceK = (tf32, cpAsync) switch
+        {
+            (true, true) => CpAsyncKernels.SliceKTf32,
+            (true, false) => TensorCoreKernels.SliceKTf32,
+            (false, true) => CpAsyncKernels.SliceK16,
+            (false, false) => TensorCoreKernels.SliceK16,
+        };
+        return ForcedPlan ?? TensorCorePlan.For(m, n, k, Device.Info.ComputeUnits, sliceK);
+    }
+
+    /// <summary>
+    /// Whether a tensor-core call runs the cp.async pipeline (Library/TensorCoreGemmCpAsync.cs): for the
+    /// default versions when every 16-byte chunk it copies is 16-byte aligned, as cp.async requires:
+    /// k a multiple of 4 floats (8 16-bit values for BF16/FP16 W), X's view starting at a multiple of 4
+    /// elements and W's at a multiple of 4 (fp32) or 8 (16-bit); buffers themselves are 256-byte
+    /// aligned. Otherwise, and always for the RegisterStaged versions, the register-staged kernels.
+    /// </summary>
+    internal static bool UsesCpAsync(GemmVersion version, int k, long xOffset, long wOffset) => version switch
+    {
+        GemmVersion.TensorCoreTf32 => k % 4 == 0 && xOffset % 4 == 0 && wOffset % 4 == 0,
+        GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreFp16 => k % 8 == 0 && xOffset % 4 == 0 && wOffset % 8 == 0,
+        _ => false,
+    };
 
     /// <summary>For tests: the plan every tensor-core call runs instead of the shape's (its tile and split).</summary>
     internal TensorCorePlan? ForcedPlan { get; set; }
 
     private void TensorCoreGemm(
-        GemmVersion version, TensorCorePlan plan, DeviceView<float> x, DeviceView<float> w, DeviceView<BFloat16> wBf16, DeviceView<Half> wHalf,
+        GemmVersion version, bool cpAsync, TensorCorePlan plan, DeviceView<float> x, DeviceView<float> w, DeviceView<BFloat16> wBf16, DeviceView<Half> wHalf,
         DeviceView<float>? bias, DeviceView<float>? residual, DeviceView<float> y, int m, int n, int k, Activation activation, DeviceStream? stream)
     {
         bool large = plan.Tile == TensorCoreTile.Large;
-        KernelDescriptor kernel = (version, large) switch
-        {
-            (GemmVersion.TensorCoreTf32, true) => Catalog.TensorCoreGemmTf32Large,
-            (GemmVersion.TensorCoreTf32, false) => Catalog.TensorCoreGemmTf32Small,
-            (GemmVersion.TensorCoreBf16, true) => Catalog.TensorCoreGemmBf16Large,
-            (GemmVersion.TensorCoreBf16, false) => Catalog.TensorCoreGemmBf16Small,
-            (GemmVersion.TensorCoreFp16, true) => Catalog.TensorCoreGemmFp16Large,
-            (GemmVersion.TensorCoreFp16, false) => Catalog.TensorCoreGemmFp16Small,
-            _ => throw new InvalidOperationException($"GemmVersion {version} is not a tensor-core GEMM"),
-        };
+        KernelDescriptor kernel = TensorCoreKernel(version, cpAsync, plan.Tile);
         int block = large ? TensorCoreKernels.LargeBlock : TensorCoreKernels.SmallBlock;
         var group = Int3.Size(large ? TensorCoreKernels.LargeThreads : TensorCoreKernels.SmallThreads);
 
@@ -237,25 +267,28 @@ public sealed partial class KernelTransformerOps
         bool vectorLoads = k % 4 == 0 && x.Offset % 4 == 0 && (version != GemmVersion.TensorCoreTf32 || w.Offset % 4 == 0);
         object weight = version switch
         {
-            GemmVersion.TensorCoreBf16 => wBf16,
-            GemmVersion.TensorCoreFp16 => wHalf,
+            GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged => wBf16,
+            GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged => wHalf,
             _ => w,
         };
+
+        // The cp.async kernels take no vectorLoads flag: they run on aligned calls only.
+        object[] Arguments(object target, bool hasBias, int activationCode, bool hasResidual, bool partials) => cpAsync
+            ? [x, weight, hasBias ? bias!.Value : Empty, hasResidual ? residual!.Value : Empty, target, m, n, k, hasBias, activationCode, hasResidual, plan.SlicesPerSplit, partials]
+            : [x, weight, hasBias ? bias!.Value : Empty, hasResidual ? residual!.Value : Empty, target, m, n, k, hasBias, activationCode, hasResidual, vectorLoads, plan.SlicesPerSplit, partials];
 
         if (plan.Splits <= 1)
         {
             Device.Launch(
                 kernel, Int3.Size(Groups(n, block), Groups(m, block)), group, stream,
-                x, weight, bias ?? Empty, residual ?? Empty, y, m, n, k, bias.HasValue, (int)activation, residual.HasValue,
-                vectorLoads, plan.SlicesPerSplit, false);
+                Arguments(y, bias.HasValue, (int)activation, residual.HasValue, false));
             return;
         }
 
         DeviceBuffer<float> partials = PartialSums(m, n, plan.Splits, stream);
         Device.Launch(
             kernel, Int3.Size(Groups(n, block), Groups(m, block), plan.Splits), group, stream,
-            x, weight, Empty, Empty, partials, m, n, k, false, 0, false,
-            vectorLoads, plan.SlicesPerSplit, true);
+            Arguments(partials, false, 0, false, true));
         ReduceSplitK(partials, bias, residual, y, m, n, plan.Splits, activation, stream);
     }
 
@@ -294,6 +327,24 @@ public sealed partial class KernelTransformerOps
         Device.Launch(
             Catalog.SplitKReduce, Int3.Size(Groups((long)m * n, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream,
             partials, bias ?? Empty, residual ?? Empty, y, m, n, splits, bias.HasValue, (int)activation, residual.HasValue);
+
+    /// <summary>The kernel of a tensor-core version, pipeline and tile.</summary>
+    internal static KernelDescriptor TensorCoreKernel(GemmVersion version, bool cpAsync, TensorCoreTile tile) => (version, cpAsync, tile) switch
+    {
+        (GemmVersion.TensorCoreTf32, true, TensorCoreTile.Large) => Catalog.TensorCoreGemmTf32LargeCpAsync,
+        (GemmVersion.TensorCoreTf32, true, TensorCoreTile.Small) => Catalog.TensorCoreGemmTf32SmallCpAsync,
+        (GemmVersion.TensorCoreBf16, true, TensorCoreTile.Large) => Catalog.TensorCoreGemmBf16LargeCpAsync,
+        (GemmVersion.TensorCoreBf16, true, TensorCoreTile.Small) => Catalog.TensorCoreGemmBf16SmallCpAsync,
+        (GemmVersion.TensorCoreFp16, true, TensorCoreTile.Large) => Catalog.TensorCoreGemmFp16LargeCpAsync,
+        (GemmVersion.TensorCoreFp16, true, TensorCoreTile.Small) => Catalog.TensorCoreGemmFp16SmallCpAsync,
+        (GemmVersion.TensorCoreTf32 or GemmVersion.TensorCoreTf32RegisterStaged, false, TensorCoreTile.Large) => Catalog.TensorCoreGemmTf32Large,
+        (GemmVersion.TensorCoreTf32 or GemmVersion.TensorCoreTf32RegisterStaged, false, TensorCoreTile.Small) => Catalog.TensorCoreGemmTf32Small,
+        (GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged, false, TensorCoreTile.Large) => Catalog.TensorCoreGemmBf16Large,
+        (GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged, false, TensorCoreTile.Small) => Catalog.TensorCoreGemmBf16Small,
+        (GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged, false, TensorCoreTile.Large) => Catalog.TensorCoreGemmFp16Large,
+        (GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged, false, TensorCoreTile.Small) => Catalog.TensorCoreGemmFp16Small,
+        _ => throw new InvalidOperationException($"GemmVersion {version} with cp.async {cpAsync} is not a tensor-core GEMM"),
+    };
 
     /// <summary>An element-wise launch over <c>count</c> (its last argument), skipped when there is nothing to do.</summary>
     private void LaunchIfAny(KernelDescriptor kernel, Int3 groups, Int3 threads, DeviceStream? stream, object source, object destination, int count)

@@ -91,23 +91,25 @@ public sealed partial class KernelTransformerOps : TransformerOps
         return SplitKPlan.For(groups, SplitKPlan.Slices(k, GemmKernels.BlockK), computeUnits);
     }
 
-    /// <summary>What a GEMM call of shape m × n × k runs: its version, and into how many parts k is split (1: none).</summary>
+    /// <summary>What a GEMM call of shape m × n × k on views at offset 0 runs: its version, and into how many parts k is split (1: none).</summary>
     public (GemmVersion Version, int Splits) GemmPlanFor(int m, int n, int k)
     {
         GemmVersion version = GemmFor(m, n, k);
         return version switch
         {
             GemmVersion.RegisterBlocked => (version, Fp32SplitFor(m, n, k).Splits),
-            GemmVersion.TensorCoreTf32 => (version, TensorCorePlanFor(m, n, k, TensorCoreKernels.SliceKTf32).Splits),
-            GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreFp16 => (version, TensorCorePlanFor(m, n, k, TensorCoreKernels.SliceK16).Splits),
+            // Views at offset 0, as the bench's fresh buffers are.
+            _ when version.Precision() != Precision.Fp32 && version is not (GemmVersion.MmaTf32 or GemmVersion.MmaBf16) =>
+                (version, TensorCorePlanFor(version, UsesCpAsync(version, k, 0, 0), m, n, k).Splits),
             _ => (version, 1),
         };
     }
 
     /// <summary>The tensor-core GEMM of this precision for a shape.</summary>
     /// <remarks>
-    /// One version per precision (TensorCoreTf32, Bf16, Fp16); the block tile and split-K are chosen
-    /// per call from the shape and the device's multiprocessors (<see cref="TensorCorePlan.For"/>).
+    /// One version per precision (TensorCoreTf32, Bf16, Fp16); the pipeline (cp.async on aligned calls),
+    /// the block tile and split-K are chosen per call from the shape, the views and the device's
+    /// multiprocessors (<see cref="TensorCorePlan.For"/>).
     /// </remarks>
     private GemmVersion TensorCoreGemmFor(int m, int n, int k) => GemmVersions.DefaultFor(Precision);
 

@@ -34,8 +34,10 @@ public enum GemmVersion
     MmaBf16,
 
     /// <summary>
-    /// Production tensor-core GEMM with TF32 products (Library/TensorCoreGemm.cs): 128 × 128 or 64 × 64
-    /// blocks chosen per shape, a double-buffered pipeline, split-K for shapes that leave the device idle.
+    /// Production tensor-core GEMM with TF32 products: 128 × 128 or 64 × 64 blocks chosen per shape,
+    /// split-K for shapes that leave the device idle; a 3-stage cp.async pipeline
+    /// (Library/TensorCoreGemmCpAsync.cs) when k and the views are 16-byte aligned, else the
+    /// register-staged double buffering of <see cref="TensorCoreTf32RegisterStaged"/>.
     /// </summary>
     TensorCoreTf32,
 
@@ -44,6 +46,18 @@ public enum GemmVersion
 
     /// <summary>As <see cref="TensorCoreTf32"/> with FP16 products; a packed weight is held in IEEE half.</summary>
     TensorCoreFp16,
+
+    /// <summary>
+    /// <see cref="TensorCoreTf32"/> with register-staged double buffering for every call
+    /// (Library/TensorCoreGemm.cs): the kernels before the cp.async pipeline, kept to compare.
+    /// </summary>
+    TensorCoreTf32RegisterStaged,
+
+    /// <summary>As <see cref="TensorCoreTf32RegisterStaged"/> with BF16 products.</summary>
+    TensorCoreBf16RegisterStaged,
+
+    /// <summary>As <see cref="TensorCoreTf32RegisterStaged"/> with FP16 products.</summary>
+    TensorCoreFp16RegisterStaged,
 }
 
 /// <summary>What each <see cref="GemmVersion"/> computes in, and which one the ops run for a precision.</summary>
@@ -57,6 +71,9 @@ public static class GemmVersions
         GemmVersion.TensorCoreTf32 => Ops.Precision.Tf32,
         GemmVersion.TensorCoreBf16 => Ops.Precision.Bf16,
         GemmVersion.TensorCoreFp16 => Ops.Precision.Fp16,
+        GemmVersion.TensorCoreTf32RegisterStaged => Ops.Precision.Tf32,
+        GemmVersion.TensorCoreBf16RegisterStaged => Ops.Precision.Bf16,
+        GemmVersion.TensorCoreFp16RegisterStaged => Ops.Precision.Fp16,
         _ => Ops.Precision.Fp32,
     };
 

@@ -4,7 +4,7 @@ namespace GpuViT.Tests.Generator;
 
 /// <summary>
 /// The kernel language's intrinsics found by reflection over the Kernels assembly: every public
-/// static member of KernelMath, Group, Atomic and Warp, and every index of KernelThread. Each is named
+/// static member of KernelMath, Group, Atomic, Warp, Mma and Async, and every index of KernelThread. Each is named
 /// as the generator's intrinsic table names it ("KernelMath.Min(int, int)"), and comes with a
 /// probe kernel that uses it once.
 /// </summary>
@@ -16,7 +16,11 @@ public static class IntrinsicMembers
 
     public const string SharedMember = "Group.Shared<T>(int)";
 
-    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic), typeof(Warp), typeof(Mma)];
+    /// <summary>The probe's parameters for a member: 16-bit views as well for Async.Copy8.</summary>
+    public static string ParametersFor(string member) =>
+        member.StartsWith("Async.Copy8", StringComparison.Ordinal) ? Parameters + ", ReadOnlyView<BFloat16> b16, ReadOnlyView<Half> h16" : Parameters;
+
+    private static readonly Type[] Classes = [typeof(KernelMath), typeof(Group), typeof(Atomic), typeof(Warp), typeof(Mma), typeof(Async)];
 
     public static IReadOnlyDictionary<string, MemberInfo> All { get; } =
         Classes.SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
@@ -42,6 +46,10 @@ public static class IntrinsicMembers
                 // A group copy is a statement of the kernel body into a shared array, then the wait.
                 Type element = copy.GetParameters()[0].ParameterType.GetGenericArguments()[0];
                 return $"var probe = Group.Shared<{ScalarName(element)}>(4);\n{CopyCall(copy)};\nGroup.WaitCopies();\n{Output(element)}[i] = probe[0];";
+            case MethodInfo { Name: "Copy4" or "Copy8" } copy:
+                // An asynchronous copy of 16 bytes into a shared array, committed and waited for.
+                string shared = copy.Name == "Copy4" ? "float" : "uint";
+                return $"var probe = Group.Shared<{shared}>(4);\nAsync.{copy.Name}{AsyncCopyArguments(copy)};\nAsync.Commit();\nAsync.Wait(0);\n{(copy.Name == "Copy4" ? "f" : "ku")}[i] = probe[0];";
             case MethodInfo when member == SharedMember:
                 // A shared array is a top-level local of constant length.
                 return "var probe = Group.Shared<float>(4);\nprobe[0] = x[i];\nf[i] = probe[0];";
@@ -78,6 +86,15 @@ public static class IntrinsicMembers
         return $"Group.CopyAsync(probe, 0, {source}, i, 1)";
     }
 
+    /// <summary>The probe's Async.Copy4 or Copy8 arguments: 16 bytes from element 4i (8i) of the input of the overload's type into probe[0..3].</summary>
+    public static string AsyncCopyArguments(MethodInfo copy)
+    {
+        Type element = copy.GetParameters()[2].ParameterType.GetGenericArguments()[0];
+        string source = element == typeof(float) ? "x" : element == typeof(Half) ? "h16" : "b16";
+        int count = copy.Name == "Copy4" ? 4 : 8;
+        return $"(probe, 0, {source}, {count} * i, {count})";
+    }
+
     /// <summary>The name of the probe's output view for a result type.</summary>
     public static string Output(Type type) => ScalarName(type) switch { "float" => "f", "int" => "ki", _ => "ku" };
 
@@ -96,6 +113,8 @@ public static class IntrinsicMembers
         type == typeof(float) ? "float"
         : type == typeof(int) ? "int"
         : type == typeof(uint) ? "uint"
+        : type == typeof(Half) ? "System.Half"
+        : type == typeof(BFloat16) ? "GpuViT.Kernels.BFloat16"
         : type.IsGenericParameter ? type.Name
         : type == typeof(Span<float>) ? "System.Span<float>"
         : type == typeof(Span<uint>) ? "System.Span<uint>"

@@ -37,7 +37,7 @@ public sealed class IntrinsicTableTests
     {
         Intrinsic intrinsic = Assert.Single(Intrinsics.All, i => i.Class + "." + i.Member == member);
 
-        Result result = Run(Kernel(IntrinsicMembers.Body(member), parameters: IntrinsicMembers.Parameters));
+        Result result = Run(Kernel(IntrinsicMembers.Body(member), parameters: IntrinsicMembers.ParametersFor(member)));
 
         Assert.Empty(result.GeneratorDiagnostics);
         Assert.Empty(result.CompilationErrors);
@@ -64,6 +64,7 @@ public sealed class IntrinsicTableTests
         PropertyInfo { PropertyType.Name: "Int32" } => spelling,
         PropertyInfo => "(int)" + spelling,
         MethodInfo { Name: "CopyAsync" } copy => spelling + IntrinsicMembers.CopyCall(copy)["Group.CopyAsync".Length..] + ";",
+        MethodInfo { Name: "Copy4" or "Copy8" } copy => spelling + IntrinsicMembers.AsyncCopyArguments(copy) + ";",
         MethodInfo method when spelling.Contains(Intrinsics.Arguments) =>
             spelling.Replace(Intrinsics.Arguments, string.Join(", ", IntrinsicMembers.Arguments(method))).Replace(Intrinsics.Scratch, Intrinsics.ScratchName),
         MethodInfo when member == IntrinsicMembers.SharedMember => spelling + " float probe[4];",

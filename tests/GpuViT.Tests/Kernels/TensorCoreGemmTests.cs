@@ -10,11 +10,17 @@ namespace GpuViT.Tests.Kernels;
 /// the cpu backend's GEMM on inputs rounded to the precision (only the order of the fp32 sums
 /// differs, so the bound is a few ulps of the sums' scale), and against fp32 within the precision's
 /// bound. Odd shapes, every epilogue, views at offsets, unaligned k (element-by-element staging),
-/// packed 16-bit weights and split-K. The emulator gets small shapes.
+/// packed 16-bit weights and split-K. The emulator gets small shapes. The default versions run the
+/// cp.async pipeline (Library/TensorCoreGemmCpAsync.cs) on aligned calls (k a multiple of 4, or 8 at
+/// BF16/FP16) and the register-staged kernels otherwise; the RegisterStaged versions always the latter.
 /// </summary>
 public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<TestDevices>
 {
-    private static readonly GemmVersion[] Versions = [GemmVersion.TensorCoreTf32, GemmVersion.TensorCoreBf16, GemmVersion.TensorCoreFp16];
+    private static readonly GemmVersion[] Versions =
+    [
+        GemmVersion.TensorCoreTf32, GemmVersion.TensorCoreBf16, GemmVersion.TensorCoreFp16,
+        GemmVersion.TensorCoreTf32RegisterStaged, GemmVersion.TensorCoreBf16RegisterStaged, GemmVersion.TensorCoreFp16RegisterStaged,
+    ];
 
     public static TheoryData<string, GemmVersion, TensorCoreTile, int, int, int, Activation, bool, bool> Cases()
     {
@@ -29,6 +35,7 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
                     data.Add(backend, version, tile, 31, 17, 45, Activation.Gelu, true, true);
                     data.Add(backend, version, tile, 9, 70, 36, Activation.GeluTanh, true, false);
                     data.Add(backend, version, tile, 20, 9, 64, Activation.None, false, true);
+                    data.Add(backend, version, tile, 70, 66, 40, Activation.Gelu, true, true);
                 }
 
                 foreach (string backend in TestBackends.KernelDevices)
@@ -65,6 +72,9 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
     [KernelBackendData(GemmVersion.TensorCoreBf16, 45, 3)]
     [KernelBackendData(GemmVersion.TensorCoreFp16, 48, 2)]
     [KernelBackendData(GemmVersion.TensorCoreFp16, 45, 4)]
+    [KernelBackendData(GemmVersion.TensorCoreFp16, 40, 8)]
+    [KernelBackendData(GemmVersion.TensorCoreTf32, 44, 8)]
+    [KernelBackendData(GemmVersion.TensorCoreBf16, 44, 4)]
     public void Tensor_core_gemm_takes_views_at_offsets_and_unaligned_k(string backend, GemmVersion version, int k, int offset)
     {
         const int m = 21, n = 19;
@@ -110,11 +120,20 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
     [KernelBackendData(GemmVersion.TensorCoreTf32, TensorCoreTile.Small, 3)]
     [KernelBackendData(GemmVersion.TensorCoreBf16, TensorCoreTile.Small, 2)]
     [KernelBackendData(GemmVersion.TensorCoreFp16, TensorCoreTile.Large, 2)]
-    public void Split_k_matches_cpu_on_rounded_inputs(string backend, GemmVersion version, TensorCoreTile tile, int slicesPerSplit)
+    [KernelBackendData(GemmVersion.TensorCoreTf32, TensorCoreTile.Small, 4, 152)]
+    [KernelBackendData(GemmVersion.TensorCoreBf16, TensorCoreTile.Large, 3, 152)]
+    [KernelBackendData(GemmVersion.TensorCoreFp16, TensorCoreTile.Small, 3, 152)]
+    public void Split_k_matches_cpu_on_rounded_inputs(string backend, GemmVersion version, TensorCoreTile tile, int slicesPerSplit, int k = 150)
     {
-        const int m = 19, n = 23, k = 150;
+        const int m = 19, n = 23;
         float[] x = TestData.Random(m * k, 41), w = TestData.Random(n * k, 42), bias = TestData.Random(n, 43), residual = TestData.Random(m * n, 44);
-        int sliceK = version == GemmVersion.TensorCoreTf32 ? TensorCoreGemm.SliceKTf32 : TensorCoreGemm.SliceK16;
+        int sliceK = (version == GemmVersion.TensorCoreTf32, KernelTransformerOps.UsesCpAsync(version, k, 0, 0)) switch
+        {
+            (true, true) => TensorCoreGemmCpAsync.SliceKTf32,
+            (true, false) => TensorCoreGemm.SliceKTf32,
+            (false, true) => TensorCoreGemmCpAsync.SliceK16,
+            (false, false) => TensorCoreGemm.SliceK16,
+        };
         int slices = (k + sliceK - 1) / sliceK;
         int splits = (slices + slicesPerSplit - 1) / slicesPerSplit;
         Assert.True(splits >= 2 && slices % slicesPerSplit != 0, "the case must split into parts with a shorter last one");
@@ -123,6 +142,68 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
         float[] y = Run(ops, x, w, bias, residual, m, n, k, Activation.Gelu);
 
         ExpectRounded(version, x, w, bias, residual, m, n, k, Activation.Gelu, y, $"{backend} {version} split-K {splits}");
+    }
+
+    /// <summary>
+    /// Without split-K the cp.async kernels run the same MMAs in the same k order as the
+    /// register-staged ones, so they give the same bits: aligned shapes with m and n edges, a k that
+    /// ends inside a stage's slice, every epilogue.
+    /// </summary>
+    [Theory]
+    [KernelBackendData(GemmVersion.TensorCoreTf32, TensorCoreTile.Large, 36)]
+    [KernelBackendData(GemmVersion.TensorCoreTf32, TensorCoreTile.Small, 44)]
+    [KernelBackendData(GemmVersion.TensorCoreBf16, TensorCoreTile.Large, 40)]
+    [KernelBackendData(GemmVersion.TensorCoreBf16, TensorCoreTile.Small, 72)]
+    [KernelBackendData(GemmVersion.TensorCoreFp16, TensorCoreTile.Large, 24)]
+    [KernelBackendData(GemmVersion.TensorCoreFp16, TensorCoreTile.Small, 40)]
+    public void Cp_async_kernels_give_the_register_staged_bits(string backend, GemmVersion version, TensorCoreTile tile, int k)
+    {
+        const int m = 67, n = 70;
+        Assert.True(KernelTransformerOps.UsesCpAsync(version, k, 0, 0));
+        float[] x = TestData.Random(m * k, 51), w = TestData.Random(n * k, 52), bias = TestData.Random(n, 53), residual = TestData.Random(m * n, 54);
+        GemmVersion staged = version switch
+        {
+            GemmVersion.TensorCoreTf32 => GemmVersion.TensorCoreTf32RegisterStaged,
+            GemmVersion.TensorCoreBf16 => GemmVersion.TensorCoreBf16RegisterStaged,
+            _ => GemmVersion.TensorCoreFp16RegisterStaged,
+        };
+        var plan = new TensorCorePlan(tile, 1, int.MaxValue);
+
+        foreach ((Activation activation, bool hasBias, bool hasResidual) in new[] { (Activation.None, false, false), (Activation.Gelu, true, true), (Activation.GeluTanh, true, false) })
+        {
+            float[]? b = hasBias ? bias : null, r = hasResidual ? residual : null;
+            float[] pipelined = Run(Ops(backend, version, plan), x, w, b, r, m, n, k, activation);
+            float[] registerStaged = Run(Ops(backend, staged, plan), x, w, b, r, m, n, k, activation);
+
+            Assert.Equal(registerStaged, pipelined);
+            ExpectRounded(version, x, w, b, r, m, n, k, activation, pipelined, $"{backend} {version} {tile} k={k} {activation} cp.async");
+        }
+    }
+
+    [Theory]
+    [InlineData(GemmVersion.TensorCoreTf32, 48, 0, 0, true)]
+    [InlineData(GemmVersion.TensorCoreTf32, 44, 4, 8, true)]
+    [InlineData(GemmVersion.TensorCoreTf32, 46, 0, 0, false)]
+    [InlineData(GemmVersion.TensorCoreTf32, 48, 2, 0, false)]
+    [InlineData(GemmVersion.TensorCoreTf32, 48, 0, 6, false)]
+    [InlineData(GemmVersion.TensorCoreBf16, 48, 4, 8, true)]
+    [InlineData(GemmVersion.TensorCoreBf16, 44, 0, 0, false)]
+    [InlineData(GemmVersion.TensorCoreBf16, 48, 0, 4, false)]
+    [InlineData(GemmVersion.TensorCoreFp16, 40, 12, 16, true)]
+    [InlineData(GemmVersion.TensorCoreFp16, 40, 2, 0, false)]
+    [InlineData(GemmVersion.TensorCoreTf32RegisterStaged, 48, 0, 0, false)]
+    [InlineData(GemmVersion.TensorCoreBf16RegisterStaged, 48, 0, 0, false)]
+    [InlineData(GemmVersion.TensorCoreFp16RegisterStaged, 48, 0, 0, false)]
+    public void Aligned_calls_take_the_cp_async_kernels_and_the_rest_the_register_staged_ones(GemmVersion version, int k, int xOffset, int wOffset, bool cpAsync)
+    {
+        Assert.Equal(cpAsync, KernelTransformerOps.UsesCpAsync(version, k, xOffset, wOffset));
+        foreach (TensorCoreTile tile in new[] { TensorCoreTile.Large, TensorCoreTile.Small })
+        {
+            KernelDescriptor kernel = KernelTransformerOps.TensorCoreKernel(version, cpAsync, tile);
+            Assert.Equal(cpAsync, kernel.Name.EndsWith("CpAsync", StringComparison.Ordinal));
+            Assert.Contains(version.Precision().ToString(), kernel.Name, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains(tile.ToString(), kernel.Name);
+        }
     }
 
     [Fact]
@@ -148,10 +229,13 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
         Assert.Equal(GemmVersion.TensorCoreTf32, GemmVersions.DefaultFor(Precision.Tf32));
         Assert.Equal(GemmVersion.TensorCoreBf16, GemmVersions.DefaultFor(Precision.Bf16));
         Assert.Equal(GemmVersion.TensorCoreFp16, GemmVersions.DefaultFor(Precision.Fp16));
-        foreach (GemmVersion version in Versions)
+        foreach (GemmVersion version in Versions[..3])
         {
             Assert.Equal(version, GemmVersions.DefaultFor(version.Precision()));
         }
+
+        // The register-staged versions compute in their precision too; they are named, never the default.
+        Assert.Equal(Versions[..3].Select(v => v.Precision()), Versions[3..].Select(v => v.Precision()));
 
         const int m = 5, n = 6, k = 7;
         float[] x = TestData.Random(m * k, 51), w = TestData.Random(n * k, 52);
@@ -178,10 +262,10 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
     }
 
     /// <summary>The input rounding of a version: TF32 to nearest, ties away (cvt.rna.tf32.f32); BF16 and FP16 to nearest even.</summary>
-    private static float Round(GemmVersion version, float value) => version switch
+    private static float Round(GemmVersion version, float value) => version.Precision() switch
     {
-        GemmVersion.TensorCoreTf32 => float.IsFinite(value) ? BitConverter.UInt32BitsToSingle((BitConverter.SingleToUInt32Bits(value) + 0x1000u) & 0xFFFFE000u) : value,
-        GemmVersion.TensorCoreBf16 => (float)(BFloat16)value,
+        Precision.Tf32 => float.IsFinite(value) ? BitConverter.UInt32BitsToSingle((BitConverter.SingleToUInt32Bits(value) + 0x1000u) & 0xFFFFE000u) : value,
+        Precision.Bf16 => (float)(BFloat16)value,
         _ => (float)(Half)value,
     };
 
@@ -216,10 +300,10 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
     private void ExpectFp32(GemmVersion version, float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] y, string what)
     {
         float[] expected = Run(devices.Ops(TestBackends.Cpu), x, w, bias, residual, m, n, k, activation);
-        double u = version switch
+        double u = version.Precision() switch
         {
-            GemmVersion.TensorCoreTf32 => Math.ScaleB(1, -11),
-            GemmVersion.TensorCoreBf16 => Math.ScaleB(1, -8),
+            Precision.Tf32 => Math.ScaleB(1, -11),
+            Precision.Bf16 => Math.ScaleB(1, -8),
             _ => Math.ScaleB(1, -11),
         };
         Close.Nmse(expected, y, 20 * u * u, what + " against fp32");

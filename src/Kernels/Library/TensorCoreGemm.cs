@@ -92,77 +92,15 @@ public static class TensorCoreGemm
     {
         var xs = Group.Shared<float>(2 * LargeBlock * PitchTf32);
         var ws = Group.Shared<float>(2 * LargeBlock * PitchTf32);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (LargeBlock / WarpColumns) * (2 * HalfRows);
-        int warpColumn = local / 32 % (LargeBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * LargeBlock;
-        int columnBase = thread.Group.X * LargeBlock;
-        int slices = (k + SliceKTf32 - 1) / SliceKTf32;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
 
         // Two 32-row halves of 2 × 4 tiles; A of one half, B of the 4 tiles; slice s + 1 in flight (X chunks 0, 1, W chunks 2, 3).
         Span<float> acc = stackalloc float[2 * HalfAccumulators];
         Span<float> fa = stackalloc float[8];
         Span<float> fb = stackalloc float[8];
         Span<float> stage = stackalloc float[16];
-        if (first < last)
-        {
-            for (int chunk = 0; chunk < 2; chunk++)
-            {
-                LoadChunkTf32(stage, 4 * chunk, x, local + chunk * LargeThreads, rowBase, m, first * SliceKTf32, k, vectorLoads);
-                LoadChunkTf32(stage, 8 + 4 * chunk, w, local + chunk * LargeThreads, columnBase, n, first * SliceKTf32, k, vectorLoads);
-            }
-
-            for (int chunk = 0; chunk < 2; chunk++)
-            {
-                StoreChunkTf32(xs, 0, stage, 4 * chunk, local + chunk * LargeThreads);
-                StoreChunkTf32(ws, 0, stage, 8 + 4 * chunk, local + chunk * LargeThreads);
-            }
-        }
-
-        Group.Barrier();
-        for (int s = first; s < last; s++)
-        {
-            int buffer = (s - first) % 2 * LargeBlock * PitchTf32;
-            int next = LargeBlock * PitchTf32 - buffer;
-            bool more = s + 1 < last;
-            if (more)
-            {
-                for (int chunk = 0; chunk < 2; chunk++)
-                {
-                    LoadChunkTf32(stage, 4 * chunk, x, local + chunk * LargeThreads, rowBase, m, (s + 1) * SliceKTf32, k, vectorLoads);
-                    LoadChunkTf32(stage, 8 + 4 * chunk, w, local + chunk * LargeThreads, columnBase, n, (s + 1) * SliceKTf32, k, vectorLoads);
-                }
-            }
-
-            for (int step = 0; step < SliceKTf32; step += 8)
-            {
-                LoadBTf32(fb, ws, buffer + warpColumn * PitchTf32 + step, lane);
-                for (int half = 0; half < 2; half++)
-                {
-                    MmaHalfTf32(acc, HalfAccumulators * half, fa, fb, xs, buffer + (warpRow + HalfRows * half) * PitchTf32 + step, lane);
-                }
-            }
-
-            if (more)
-            {
-                for (int chunk = 0; chunk < 2; chunk++)
-                {
-                    StoreChunkTf32(xs, next, stage, 4 * chunk, local + chunk * LargeThreads);
-                    StoreChunkTf32(ws, next, stage, 8 + 4 * chunk, local + chunk * LargeThreads);
-                }
-            }
-
-            Group.Barrier();
-        }
-
-        for (int half = 0; half < 2; half++)
-        {
-            StoreHalf(acc, HalfAccumulators * half, rowBase + warpRow + HalfRows * half, columnBase + warpColumn, lane, m, n, bias, residual, y,
-                hasBias, activation, hasResidual, partials, thread.Group.Z);
-        }
+        GemmTf32(
+            xs, ws, acc, fa, fb, stage, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, vectorLoads, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, LargeBlock, LargeThreads, true);
     }
 
     /// <summary>TF32, 64 × 64 block.</summary>
@@ -173,69 +111,13 @@ public static class TensorCoreGemm
     {
         var xs = Group.Shared<float>(2 * SmallBlock * PitchTf32);
         var ws = Group.Shared<float>(2 * SmallBlock * PitchTf32);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (SmallBlock / WarpColumns) * HalfRows;
-        int warpColumn = local / 32 % (SmallBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * SmallBlock;
-        int columnBase = thread.Group.X * SmallBlock;
-        int slices = (k + SliceKTf32 - 1) / SliceKTf32;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[HalfAccumulators];
         Span<float> fa = stackalloc float[8];
         Span<float> fb = stackalloc float[8];
         Span<float> stage = stackalloc float[16];
-        if (first < last)
-        {
-            for (int chunk = 0; chunk < 2; chunk++)
-            {
-                LoadChunkTf32(stage, 4 * chunk, x, local + chunk * SmallThreads, rowBase, m, first * SliceKTf32, k, vectorLoads);
-                LoadChunkTf32(stage, 8 + 4 * chunk, w, local + chunk * SmallThreads, columnBase, n, first * SliceKTf32, k, vectorLoads);
-            }
-
-            for (int chunk = 0; chunk < 2; chunk++)
-            {
-                StoreChunkTf32(xs, 0, stage, 4 * chunk, local + chunk * SmallThreads);
-                StoreChunkTf32(ws, 0, stage, 8 + 4 * chunk, local + chunk * SmallThreads);
-            }
-        }
-
-        Group.Barrier();
-        for (int s = first; s < last; s++)
-        {
-            int buffer = (s - first) % 2 * SmallBlock * PitchTf32;
-            int next = SmallBlock * PitchTf32 - buffer;
-            bool more = s + 1 < last;
-            if (more)
-            {
-                for (int chunk = 0; chunk < 2; chunk++)
-                {
-                    LoadChunkTf32(stage, 4 * chunk, x, local + chunk * SmallThreads, rowBase, m, (s + 1) * SliceKTf32, k, vectorLoads);
-                    LoadChunkTf32(stage, 8 + 4 * chunk, w, local + chunk * SmallThreads, columnBase, n, (s + 1) * SliceKTf32, k, vectorLoads);
-                }
-            }
-
-            for (int step = 0; step < SliceKTf32; step += 8)
-            {
-                LoadBTf32(fb, ws, buffer + warpColumn * PitchTf32 + step, lane);
-                MmaHalfTf32(acc, 0, fa, fb, xs, buffer + warpRow * PitchTf32 + step, lane);
-            }
-
-            if (more)
-            {
-                for (int chunk = 0; chunk < 2; chunk++)
-                {
-                    StoreChunkTf32(xs, next, stage, 4 * chunk, local + chunk * SmallThreads);
-                    StoreChunkTf32(ws, next, stage, 8 + 4 * chunk, local + chunk * SmallThreads);
-                }
-            }
-
-            Group.Barrier();
-        }
-
-        StoreHalf(acc, 0, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, thread.Group.Z);
+        GemmTf32(
+            xs, ws, acc, fa, fb, stage, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, vectorLoads, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, SmallBlock, SmallThreads, false);
     }
 
     /// <summary>BF16, 128 × 128 block; W is bfloat16 [n, k] (X is rounded to bfloat16 when staged).</summary>
@@ -246,82 +128,15 @@ public static class TensorCoreGemm
     {
         var xs = Group.Shared<uint>(2 * LargeBlock * Pitch16);
         var ws = Group.Shared<uint>(2 * LargeBlock * Pitch16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (LargeBlock / WarpColumns) * (2 * HalfRows);
-        int warpColumn = local / 32 % (LargeBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * LargeBlock;
-        int columnBase = thread.Group.X * LargeBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
 
         // Slice s + 1 in flight: X in 4 chunks of 4 floats (0..15), W in 8 pairs (16..31).
         Span<float> acc = stackalloc float[2 * HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
         Span<float> stage = stackalloc float[32];
-        if (first < last)
-        {
-            for (int chunk = 0; chunk < 4; chunk++)
-            {
-                LoadChunk16(stage, 4 * chunk, x, local + chunk * LargeThreads, rowBase, m, first * SliceK16, k, vectorLoads);
-            }
-
-            for (int pair = 0; pair < 8; pair++)
-            {
-                LoadPairBf16(stage, 16 + 2 * pair, w, local + pair * LargeThreads, columnBase, n, first * SliceK16, k);
-            }
-
-            StoreStage16(xs, ws, 0, stage, local, LargeThreads, false);
-        }
-
-        Group.Barrier();
-        for (int s = first; s < last; s++)
-        {
-            int buffer = (s - first) % 2 * LargeBlock * Pitch16;
-            int next = LargeBlock * Pitch16 - buffer;
-            bool more = s + 1 < last;
-            if (more)
-            {
-                for (int chunk = 0; chunk < 4; chunk++)
-                {
-                    LoadChunk16(stage, 4 * chunk, x, local + chunk * LargeThreads, rowBase, m, (s + 1) * SliceK16, k, vectorLoads);
-                }
-
-                for (int pair = 0; pair < 8; pair++)
-                {
-                    LoadPairBf16(stage, 16 + 2 * pair, w, local + pair * LargeThreads, columnBase, n, (s + 1) * SliceK16, k);
-                }
-            }
-
-            for (int step = 0; step < SliceK16 / 2; step += 8)
-            {
-                LoadB16(fb, ws, buffer + warpColumn * Pitch16 + step, lane);
-                for (int half = 0; half < 2; half++)
-                {
-                    LoadA16(fa, xs, buffer + (warpRow + HalfRows * half) * Pitch16 + step, lane);
-                    for (int tile = 0; tile < 8; tile++)
-                    {
-                        // Tile (i, j) of the half: m-tile i = tile / 4 (A words 4i..4i+3), n-tile j = tile % 4 (B words 2j, 2j + 1).
-                        Mma.M16N8K16Bf16(acc, HalfAccumulators * half + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-                    }
-                }
-            }
-
-            if (more)
-            {
-                StoreStage16(xs, ws, next, stage, local, LargeThreads, false);
-            }
-
-            Group.Barrier();
-        }
-
-        for (int half = 0; half < 2; half++)
-        {
-            StoreHalf(acc, HalfAccumulators * half, rowBase + warpRow + HalfRows * half, columnBase + warpColumn, lane, m, n, bias, residual, y,
-                hasBias, activation, hasResidual, partials, thread.Group.Z);
-        }
+        GemmBf16(
+            xs, ws, acc, fa, fb, stage, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, vectorLoads, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, LargeBlock, LargeThreads, true);
     }
 
     /// <summary>BF16, 64 × 64 block.</summary>
@@ -332,73 +147,13 @@ public static class TensorCoreGemm
     {
         var xs = Group.Shared<uint>(2 * SmallBlock * Pitch16);
         var ws = Group.Shared<uint>(2 * SmallBlock * Pitch16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (SmallBlock / WarpColumns) * HalfRows;
-        int warpColumn = local / 32 % (SmallBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * SmallBlock;
-        int columnBase = thread.Group.X * SmallBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
         Span<float> stage = stackalloc float[32];
-        if (first < last)
-        {
-            for (int chunk = 0; chunk < 4; chunk++)
-            {
-                LoadChunk16(stage, 4 * chunk, x, local + chunk * SmallThreads, rowBase, m, first * SliceK16, k, vectorLoads);
-            }
-
-            for (int pair = 0; pair < 8; pair++)
-            {
-                LoadPairBf16(stage, 16 + 2 * pair, w, local + pair * SmallThreads, columnBase, n, first * SliceK16, k);
-            }
-
-            StoreStage16(xs, ws, 0, stage, local, SmallThreads, false);
-        }
-
-        Group.Barrier();
-        for (int s = first; s < last; s++)
-        {
-            int buffer = (s - first) % 2 * SmallBlock * Pitch16;
-            int next = SmallBlock * Pitch16 - buffer;
-            bool more = s + 1 < last;
-            if (more)
-            {
-                for (int chunk = 0; chunk < 4; chunk++)
-                {
-                    LoadChunk16(stage, 4 * chunk, x, local + chunk * SmallThreads, rowBase, m, (s + 1) * SliceK16, k, vectorLoads);
-                }
-
-                for (int pair = 0; pair < 8; pair++)
-                {
-                    LoadPairBf16(stage, 16 + 2 * pair, w, local + pair * SmallThreads, columnBase, n, (s + 1) * SliceK16, k);
-                }
-            }
-
-            for (int step = 0; step < SliceK16 / 2; step += 8)
-            {
-                LoadB16(fb, ws, buffer + warpColumn * Pitch16 + step, lane);
-                LoadA16(fa, xs, buffer + warpRow * Pitch16 + step, lane);
-                for (int tile = 0; tile < 8; tile++)
-                {
-                    Mma.M16N8K16Bf16(acc, 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-                }
-            }
-
-            if (more)
-            {
-                StoreStage16(xs, ws, next, stage, local, SmallThreads, false);
-            }
-
-            Group.Barrier();
-        }
-
-        StoreHalf(acc, 0, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, thread.Group.Z);
+        GemmBf16(
+            xs, ws, acc, fa, fb, stage, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, vectorLoads, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, SmallBlock, SmallThreads, false);
     }
 
     /// <summary>FP16, 128 × 128 block; W is IEEE half [n, k] (X is rounded to half when staged).</summary>
@@ -409,80 +164,13 @@ public static class TensorCoreGemm
     {
         var xs = Group.Shared<uint>(2 * LargeBlock * Pitch16);
         var ws = Group.Shared<uint>(2 * LargeBlock * Pitch16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (LargeBlock / WarpColumns) * (2 * HalfRows);
-        int warpColumn = local / 32 % (LargeBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * LargeBlock;
-        int columnBase = thread.Group.X * LargeBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[2 * HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
         Span<float> stage = stackalloc float[32];
-        if (first < last)
-        {
-            for (int chunk = 0; chunk < 4; chunk++)
-            {
-                LoadChunk16(stage, 4 * chunk, x, local + chunk * LargeThreads, rowBase, m, first * SliceK16, k, vectorLoads);
-            }
-
-            for (int pair = 0; pair < 8; pair++)
-            {
-                LoadPairHalf(stage, 16 + 2 * pair, w, local + pair * LargeThreads, columnBase, n, first * SliceK16, k);
-            }
-
-            StoreStage16(xs, ws, 0, stage, local, LargeThreads, true);
-        }
-
-        Group.Barrier();
-        for (int s = first; s < last; s++)
-        {
-            int buffer = (s - first) % 2 * LargeBlock * Pitch16;
-            int next = LargeBlock * Pitch16 - buffer;
-            bool more = s + 1 < last;
-            if (more)
-            {
-                for (int chunk = 0; chunk < 4; chunk++)
-                {
-                    LoadChunk16(stage, 4 * chunk, x, local + chunk * LargeThreads, rowBase, m, (s + 1) * SliceK16, k, vectorLoads);
-                }
-
-                for (int pair = 0; pair < 8; pair++)
-                {
-                    LoadPairHalf(stage, 16 + 2 * pair, w, local + pair * LargeThreads, columnBase, n, (s + 1) * SliceK16, k);
-                }
-            }
-
-            for (int step = 0; step < SliceK16 / 2; step += 8)
-            {
-                LoadB16(fb, ws, buffer + warpColumn * Pitch16 + step, lane);
-                for (int half = 0; half < 2; half++)
-                {
-                    LoadA16(fa, xs, buffer + (warpRow + HalfRows * half) * Pitch16 + step, lane);
-                    for (int tile = 0; tile < 8; tile++)
-                    {
-                        Mma.M16N8K16F16(acc, HalfAccumulators * half + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-                    }
-                }
-            }
-
-            if (more)
-            {
-                StoreStage16(xs, ws, next, stage, local, LargeThreads, true);
-            }
-
-            Group.Barrier();
-        }
-
-        for (int half = 0; half < 2; half++)
-        {
-            StoreHalf(acc, HalfAccumulators * half, rowBase + warpRow + HalfRows * half, columnBase + warpColumn, lane, m, n, bias, residual, y,
-                hasBias, activation, hasResidual, partials, thread.Group.Z);
-        }
+        GemmFp16(
+            xs, ws, acc, fa, fb, stage, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, vectorLoads, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, LargeBlock, LargeThreads, true);
     }
 
     /// <summary>FP16, 64 × 64 block.</summary>
@@ -493,73 +181,13 @@ public static class TensorCoreGemm
     {
         var xs = Group.Shared<uint>(2 * SmallBlock * Pitch16);
         var ws = Group.Shared<uint>(2 * SmallBlock * Pitch16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (SmallBlock / WarpColumns) * HalfRows;
-        int warpColumn = local / 32 % (SmallBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * SmallBlock;
-        int columnBase = thread.Group.X * SmallBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
         Span<float> stage = stackalloc float[32];
-        if (first < last)
-        {
-            for (int chunk = 0; chunk < 4; chunk++)
-            {
-                LoadChunk16(stage, 4 * chunk, x, local + chunk * SmallThreads, rowBase, m, first * SliceK16, k, vectorLoads);
-            }
-
-            for (int pair = 0; pair < 8; pair++)
-            {
-                LoadPairHalf(stage, 16 + 2 * pair, w, local + pair * SmallThreads, columnBase, n, first * SliceK16, k);
-            }
-
-            StoreStage16(xs, ws, 0, stage, local, SmallThreads, true);
-        }
-
-        Group.Barrier();
-        for (int s = first; s < last; s++)
-        {
-            int buffer = (s - first) % 2 * SmallBlock * Pitch16;
-            int next = SmallBlock * Pitch16 - buffer;
-            bool more = s + 1 < last;
-            if (more)
-            {
-                for (int chunk = 0; chunk < 4; chunk++)
-                {
-                    LoadChunk16(stage, 4 * chunk, x, local + chunk * SmallThreads, rowBase, m, (s + 1) * SliceK16, k, vectorLoads);
-                }
-
-                for (int pair = 0; pair < 8; pair++)
-                {
-                    LoadPairHalf(stage, 16 + 2 * pair, w, local + pair * SmallThreads, columnBase, n, (s + 1) * SliceK16, k);
-                }
-            }
-
-            for (int step = 0; step < SliceK16 / 2; step += 8)
-            {
-                LoadB16(fb, ws, buffer + warpColumn * Pitch16 + step, lane);
-                LoadA16(fa, xs, buffer + warpRow * Pitch16 + step, lane);
-                for (int tile = 0; tile < 8; tile++)
-                {
-                    Mma.M16N8K16F16(acc, 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-                }
-            }
-
-            if (more)
-            {
-                StoreStage16(xs, ws, next, stage, local, SmallThreads, true);
-            }
-
-            Group.Barrier();
-        }
-
-        StoreHalf(acc, 0, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, thread.Group.Z);
+        GemmFp16(
+            xs, ws, acc, fa, fb, stage, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, vectorLoads, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, SmallBlock, SmallThreads, false);
     }
 
     /// <summary>
@@ -629,6 +257,225 @@ public static class TensorCoreGemm
     }
 
     /// <summary>
+    /// The TF32 kernels' body, for a block of <paramref name="block"/> × <paramref name="block"/> of Y
+    /// run by <paramref name="threads"/> threads, each warp 64 × 32 of Y (<paramref name="twoHalves"/>)
+    /// or 32 × 32. The kernels pass constants, so once the C compilers inline this, its loops and
+    /// register-array indices are the constants of one kernel written per tile.
+    /// </summary>
+    [DeviceFunction]
+    public static void GemmTf32(
+        SharedArray<float> xs, SharedArray<float> ws, Span<float> acc, Span<float> fa, Span<float> fb, Span<float> stage,
+        ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, bool vectorLoads, int slicesPerSplit, bool partials,
+        int local, int groupX, int groupY, int groupZ, int block, int threads, bool twoHalves)
+    {
+        int lane = local % 32;
+        int warpRow = WarpRow(local, block, twoHalves);
+        int warpColumn = WarpColumn(local, block);
+        int rowBase = groupY * block;
+        int columnBase = groupX * block;
+        int first = groupZ * slicesPerSplit;
+        int last = KernelMath.Min((k + SliceKTf32 - 1) / SliceKTf32, first + slicesPerSplit);
+        if (first < last)
+        {
+            LoadSliceTf32(stage, x, w, local, threads, rowBase, columnBase, m, n, first * SliceKTf32, k, vectorLoads);
+            StoreSliceTf32(xs, ws, 0, stage, local, threads);
+        }
+
+        Group.Barrier();
+        for (int s = first; s < last; s++)
+        {
+            int buffer = (s - first) % 2 * block * PitchTf32;
+            int next = block * PitchTf32 - buffer;
+            bool more = s + 1 < last;
+            if (more)
+            {
+                LoadSliceTf32(stage, x, w, local, threads, rowBase, columnBase, m, n, (s + 1) * SliceKTf32, k, vectorLoads);
+            }
+
+            for (int step = 0; step < SliceKTf32; step += 8)
+            {
+                MmaStepTf32(acc, fa, fb, xs, ws, buffer + warpRow * PitchTf32 + step, buffer + warpColumn * PitchTf32 + step, lane, PitchTf32, twoHalves);
+            }
+
+            if (more)
+            {
+                StoreSliceTf32(xs, ws, next, stage, local, threads);
+            }
+
+            Group.Barrier();
+        }
+
+        StoreWarpTile(acc, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, groupZ, twoHalves);
+    }
+
+    /// <summary>
+    /// The BF16 kernels' body (tile as in <see cref="GemmTf32"/>). Only the loads of W are its own:
+    /// device functions are not generic, so the FP16 body <see cref="GemmFp16"/> is this with a half W.
+    /// </summary>
+    [DeviceFunction]
+    public static void GemmBf16(
+        SharedArray<uint> xs, SharedArray<uint> ws, Span<float> acc, Span<uint> fa, Span<uint> fb, Span<float> stage,
+        ReadOnlyView<float> x, ReadOnlyView<BFloat16> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, bool vectorLoads, int slicesPerSplit, bool partials,
+        int local, int groupX, int groupY, int groupZ, int block, int threads, bool twoHalves)
+    {
+        int first = groupZ * slicesPerSplit;
+        int last = KernelMath.Min((k + SliceK16 - 1) / SliceK16, first + slicesPerSplit);
+        if (first < last)
+        {
+            LoadPairsBf16(stage, w, local, threads, groupX * block, n, first * SliceK16, k);
+        }
+
+        StartSlices16(xs, ws, stage, x, m, k, vectorLoads, local, groupY, block, threads, false, first, last);
+        for (int s = first; s < last; s++)
+        {
+            if (s + 1 < last)
+            {
+                LoadPairsBf16(stage, w, local, threads, groupX * block, n, (s + 1) * SliceK16, k);
+            }
+
+            Slice16(xs, ws, acc, fa, fb, stage, x, m, k, vectorLoads, local, groupY, block, threads, twoHalves, false, s, first, last);
+        }
+
+        StoreWarpTile(
+            acc, groupY * block + WarpRow(local, block, twoHalves), groupX * block + WarpColumn(local, block), local % 32, m, n, bias, residual, y,
+            hasBias, activation, hasResidual, partials, groupZ, twoHalves);
+    }
+
+    /// <summary>The FP16 kernels' body: <see cref="GemmBf16"/> with a half W.</summary>
+    [DeviceFunction]
+    public static void GemmFp16(
+        SharedArray<uint> xs, SharedArray<uint> ws, Span<float> acc, Span<uint> fa, Span<uint> fb, Span<float> stage,
+        ReadOnlyView<float> x, ReadOnlyView<Half> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, bool vectorLoads, int slicesPerSplit, bool partials,
+        int local, int groupX, int groupY, int groupZ, int block, int threads, bool twoHalves)
+    {
+        int first = groupZ * slicesPerSplit;
+        int last = KernelMath.Min((k + SliceK16 - 1) / SliceK16, first + slicesPerSplit);
+        if (first < last)
+        {
+            LoadPairsHalf(stage, w, local, threads, groupX * block, n, first * SliceK16, k);
+        }
+
+        StartSlices16(xs, ws, stage, x, m, k, vectorLoads, local, groupY, block, threads, true, first, last);
+        for (int s = first; s < last; s++)
+        {
+            if (s + 1 < last)
+            {
+                LoadPairsHalf(stage, w, local, threads, groupX * block, n, (s + 1) * SliceK16, k);
+            }
+
+            Slice16(xs, ws, acc, fa, fb, stage, x, m, k, vectorLoads, local, groupY, block, threads, twoHalves, true, s, first, last);
+        }
+
+        StoreWarpTile(
+            acc, groupY * block + WarpRow(local, block, twoHalves), groupX * block + WarpColumn(local, block), local % 32, m, n, bias, residual, y,
+            hasBias, activation, hasResidual, partials, groupZ, twoHalves);
+    }
+
+    /// <summary>
+    /// The 16-bit pipeline's start: X of slice <paramref name="first"/> into the stage (beside W's pairs,
+    /// already loaded), the stage into buffer 0 (rounded to half when <paramref name="fp16"/>, else
+    /// bfloat16), then the barrier, which every thread reaches also when it has no slice.
+    /// </summary>
+    [DeviceFunction]
+    public static void StartSlices16(
+        SharedArray<uint> xs, SharedArray<uint> ws, Span<float> stage, ReadOnlyView<float> x, int m, int k, bool vectorLoads,
+        int local, int groupY, int block, int threads, bool fp16, int first, int last)
+    {
+        if (first < last)
+        {
+            LoadChunks16(stage, x, local, threads, groupY * block, m, first * SliceK16, k, vectorLoads);
+            StoreStage16(xs, ws, 0, stage, local, threads, fp16);
+        }
+
+        Group.Barrier();
+    }
+
+    /// <summary>
+    /// One 16-bit pipeline step: X of slice s + 1 into the stage (W's pairs are already loaded), the
+    /// MMAs of slice s from its buffer, then the stage into the other buffer and the barrier.
+    /// </summary>
+    [DeviceFunction]
+    public static void Slice16(
+        SharedArray<uint> xs, SharedArray<uint> ws, Span<float> acc, Span<uint> fa, Span<uint> fb, Span<float> stage, ReadOnlyView<float> x,
+        int m, int k, bool vectorLoads, int local, int groupY, int block, int threads, bool twoHalves, bool fp16, int s, int first, int last)
+    {
+        int lane = local % 32;
+        int warpRow = WarpRow(local, block, twoHalves);
+        int warpColumn = WarpColumn(local, block);
+        int buffer = (s - first) % 2 * block * Pitch16;
+        int next = block * Pitch16 - buffer;
+        bool more = s + 1 < last;
+        if (more)
+        {
+            LoadChunks16(stage, x, local, threads, groupY * block, m, (s + 1) * SliceK16, k, vectorLoads);
+        }
+
+        for (int step = 0; step < SliceK16 / 2; step += 8)
+        {
+            LoadB16(fb, ws, buffer + warpColumn * Pitch16 + step, lane, Pitch16);
+            for (int half = 0; half < 2; half++)
+            {
+                if (half == 0 || twoHalves)
+                {
+                    LoadA16(fa, xs, buffer + (warpRow + HalfRows * half) * Pitch16 + step, lane);
+                    MmaTiles16(acc, HalfAccumulators * half, fa, fb, fp16);
+                }
+            }
+        }
+
+        if (more)
+        {
+            StoreStage16(xs, ws, next, stage, local, threads, fp16);
+        }
+
+        Group.Barrier();
+    }
+
+    /// <summary>The first row of Y (in the block) of the warp of thread <paramref name="local"/>: warps are laid out along n first.</summary>
+    [DeviceFunction]
+    public static int WarpRow(int local, int block, bool twoHalves) => local / 32 / (block / WarpColumns) * (twoHalves ? 2 * HalfRows : HalfRows);
+
+    /// <summary>The first column of Y (in the block) of the warp of thread <paramref name="local"/>.</summary>
+    [DeviceFunction]
+    public static int WarpColumn(int local, int block) => local / 32 % (block / WarpColumns) * WarpColumns;
+
+    /// <summary>X and W chunks of a TF32 slice (2 each per thread, interleaved) into stage[0..7] (X) and stage[8..15] (W).</summary>
+    [DeviceFunction]
+    public static void LoadSliceTf32(
+        Span<float> stage, ReadOnlyView<float> x, ReadOnlyView<float> w, int local, int threads, int rowBase, int columnBase, int m, int n, int k0, int k, bool vectorLoads)
+    {
+        for (int chunk = 0; chunk < 2; chunk++)
+        {
+            LoadChunkTf32(stage, 4 * chunk, x, local + chunk * threads, rowBase, m, k0, k, vectorLoads);
+            LoadChunkTf32(stage, 8 + 4 * chunk, w, local + chunk * threads, columnBase, n, k0, k, vectorLoads);
+        }
+    }
+
+    /// <summary>A staged TF32 slice (<see cref="LoadSliceTf32"/>) into the shared buffers at <paramref name="buffer"/>.</summary>
+    [DeviceFunction]
+    public static void StoreSliceTf32(SharedArray<float> xs, SharedArray<float> ws, int buffer, Span<float> stage, int local, int threads)
+    {
+        for (int chunk = 0; chunk < 2; chunk++)
+        {
+            StoreChunkTf32(xs, buffer, stage, 4 * chunk, local + chunk * threads);
+            StoreChunkTf32(ws, buffer, stage, 8 + 4 * chunk, local + chunk * threads);
+        }
+    }
+
+    /// <summary>X's 4 chunks of a 16-bit slice per thread into stage[0..15].</summary>
+    [DeviceFunction]
+    public static void LoadChunks16(Span<float> stage, ReadOnlyView<float> x, int local, int threads, int rowBase, int m, int k0, int k, bool vectorLoads)
+    {
+        for (int chunk = 0; chunk < 4; chunk++)
+        {
+            LoadChunk16(stage, 4 * chunk, x, local + chunk * threads, rowBase, m, k0, k, vectorLoads);
+        }
+    }
+
+    /// <summary>
     /// Loads chunk e of a TF32 slice (4 chunks of 4 columns per row: row e / 4, columns k0 + 4·(e % 4)..+3)
     /// of the rows [rowBase, rowBase + ...) of a [rows, k] matrix into stage[at..at + 3]; zeros outside.
     /// </summary>
@@ -673,24 +520,35 @@ public static class TensorCoreGemm
         }
     }
 
-    /// <summary>Pair e of a 16-bit W slice (16 pairs per row: row e / 16, columns k0 + 2·(e % 16) and the next) into stage[at], stage[at + 1].</summary>
+    /// <summary>
+    /// W's 8 pairs of a 16-bit slice per thread into stage[16..31] as floats: pair e (16 per row: row e / 16,
+    /// columns k0 + 2·(e % 16) and the next) for e = local + p·threads, zeros past rows or k.
+    /// </summary>
     [DeviceFunction]
-    public static void LoadPairBf16(Span<float> stage, int at, ReadOnlyView<BFloat16> w, int e, int rowBase, int rows, int k0, int k)
+    public static void LoadPairsBf16(Span<float> stage, ReadOnlyView<BFloat16> w, int local, int threads, int rowBase, int rows, int k0, int k)
     {
-        int row = rowBase + e / (SliceK16 / 2);
-        int column = k0 + e % (SliceK16 / 2) * 2;
-        stage[at] = row < rows && column < k ? (float)w[row * k + column] : 0f;
-        stage[at + 1] = row < rows && column + 1 < k ? (float)w[row * k + column + 1] : 0f;
+        for (int pair = 0; pair < 8; pair++)
+        {
+            int e = local + pair * threads;
+            int row = rowBase + e / (SliceK16 / 2);
+            int column = k0 + e % (SliceK16 / 2) * 2;
+            stage[16 + 2 * pair] = row < rows && column < k ? (float)w[row * k + column] : 0f;
+            stage[17 + 2 * pair] = row < rows && column + 1 < k ? (float)w[row * k + column + 1] : 0f;
+        }
     }
 
-    /// <summary>As <see cref="LoadPairBf16"/> for a half W.</summary>
+    /// <summary>As <see cref="LoadPairsBf16"/> for a half W.</summary>
     [DeviceFunction]
-    public static void LoadPairHalf(Span<float> stage, int at, ReadOnlyView<Half> w, int e, int rowBase, int rows, int k0, int k)
+    public static void LoadPairsHalf(Span<float> stage, ReadOnlyView<Half> w, int local, int threads, int rowBase, int rows, int k0, int k)
     {
-        int row = rowBase + e / (SliceK16 / 2);
-        int column = k0 + e % (SliceK16 / 2) * 2;
-        stage[at] = row < rows && column < k ? (float)w[row * k + column] : 0f;
-        stage[at + 1] = row < rows && column + 1 < k ? (float)w[row * k + column + 1] : 0f;
+        for (int pair = 0; pair < 8; pair++)
+        {
+            int e = local + pair * threads;
+            int row = rowBase + e / (SliceK16 / 2);
+            int column = k0 + e % (SliceK16 / 2) * 2;
+            stage[16 + 2 * pair] = row < rows && column < k ? (float)w[row * k + column] : 0f;
+            stage[17 + 2 * pair] = row < rows && column + 1 < k ? (float)w[row * k + column + 1] : 0f;
+        }
     }
 
     /// <summary>Stores chunk e of a TF32 slice (stage[from..from + 3]) at its row of the shared buffer starting at <paramref name="buffer"/>.</summary>
@@ -726,32 +584,51 @@ public static class TensorCoreGemm
     }
 
     /// <summary>
-    /// B of four TF32 n-tiles from the W slice: fb[2j + i] = W[warp column + 8j + groupID, step + threadID_in_group + 4i];
-    /// <paramref name="at"/> is the warp's first W row and the step's first column in the shared buffer.
+    /// One k-step of 8 for the warp: B of its four TF32 n-tiles, then A and the MMAs of its first
+    /// 32-row half and, with <paramref name="twoHalves"/>, of the second (32 rows further). aAt and bAt
+    /// are the warp's first X and W rows at the step's first column; rows are <paramref name="pitch"/> words apart.
     /// </summary>
     [DeviceFunction]
-    public static void LoadBTf32(Span<float> fb, SharedArray<float> ws, int at, int lane)
+    public static void MmaStepTf32(Span<float> acc, Span<float> fa, Span<float> fb, SharedArray<float> xs, SharedArray<float> ws, int aAt, int bAt, int lane, int pitch, bool twoHalves)
     {
-        int start = at + lane / 4 * PitchTf32 + lane % 4;
+        LoadBTf32(fb, ws, bAt, lane, pitch);
+        for (int half = 0; half < 2; half++)
+        {
+            if (half == 0 || twoHalves)
+            {
+                MmaHalfTf32(acc, HalfAccumulators * half, fa, fb, xs, aAt + HalfRows * half * pitch, lane, pitch);
+            }
+        }
+    }
+
+    /// <summary>
+    /// B of four TF32 n-tiles from the W slice: fb[2j + i] = W[warp column + 8j + groupID, step + threadID_in_group + 4i];
+    /// <paramref name="at"/> is the warp's first W row and the step's first column in the shared buffer, rows <paramref name="pitch"/> words apart.
+    /// </summary>
+    [DeviceFunction]
+    public static void LoadBTf32(Span<float> fb, SharedArray<float> ws, int at, int lane, int pitch)
+    {
+        int start = at + lane / 4 * pitch + lane % 4;
         for (int tile = 0; tile < 4; tile++)
         {
-            fb[2 * tile] = ws[start + 8 * tile * PitchTf32];
-            fb[2 * tile + 1] = ws[start + 8 * tile * PitchTf32 + 4];
+            fb[2 * tile] = ws[start + 8 * tile * pitch];
+            fb[2 * tile + 1] = ws[start + 8 * tile * pitch + 4];
         }
     }
 
     /// <summary>
     /// One k-step of 8 for a 32-row half of a warp's region: A of its two m-tiles from the X slice
-    /// (rows groupID + 8·(i % 2), columns threadID_in_group + 4·(i / 2)), then the 2 × 4 MMAs into acc[accBase..].
+    /// (rows groupID + 8·(i % 2), columns threadID_in_group + 4·(i / 2)), then the 2 × 4 MMAs into acc[accBase..];
+    /// rows are <paramref name="pitch"/> words apart.
     /// </summary>
     [DeviceFunction]
-    public static void MmaHalfTf32(Span<float> acc, int accBase, Span<float> fa, Span<float> fb, SharedArray<float> xs, int at, int lane)
+    public static void MmaHalfTf32(Span<float> acc, int accBase, Span<float> fa, Span<float> fb, SharedArray<float> xs, int at, int lane, int pitch)
     {
-        int start = at + lane / 4 * PitchTf32 + lane % 4;
+        int start = at + lane / 4 * pitch + lane % 4;
         for (int i = 0; i < 8; i++)
         {
             // Fragment i / 4 (m-tile), element i % 4.
-            fa[i] = xs[start + (16 * (i / 4) + 8 * (i % 2)) * PitchTf32 + 4 * (i % 4 / 2)];
+            fa[i] = xs[start + (16 * (i / 4) + 8 * (i % 2)) * pitch + 4 * (i % 4 / 2)];
         }
 
         for (int tile = 0; tile < 8; tile++)
@@ -760,15 +637,15 @@ public static class TensorCoreGemm
         }
     }
 
-    /// <summary>B of four 16-bit n-tiles: word fb[2j + r] = W[warp column + 8j + groupID, pair step + threadID_in_group + 4r].</summary>
+    /// <summary>B of four 16-bit n-tiles: word fb[2j + r] = W[warp column + 8j + groupID, pair step + threadID_in_group + 4r] (rows <paramref name="pitch"/> words apart).</summary>
     [DeviceFunction]
-    public static void LoadB16(Span<uint> fb, SharedArray<uint> ws, int at, int lane)
+    public static void LoadB16(Span<uint> fb, SharedArray<uint> ws, int at, int lane, int pitch)
     {
-        int start = at + lane / 4 * Pitch16 + lane % 4;
+        int start = at + lane / 4 * pitch + lane % 4;
         for (int tile = 0; tile < 4; tile++)
         {
-            fb[2 * tile] = ws[start + 8 * tile * Pitch16];
-            fb[2 * tile + 1] = ws[start + 8 * tile * Pitch16 + 4];
+            fb[2 * tile] = ws[start + 8 * tile * pitch];
+            fb[2 * tile + 1] = ws[start + 8 * tile * pitch + 4];
         }
     }
 
@@ -780,6 +657,44 @@ public static class TensorCoreGemm
         for (int i = 0; i < 8; i++)
         {
             fa[i] = xs[start + (16 * (i / 4) + 8 * (i % 2)) * Pitch16 + 4 * (i % 4 / 2)];
+        }
+    }
+
+    /// <summary>
+    /// The 2 × 4 MMAs of a 32-row half with 16-bit A and B (FP16 when <paramref name="fp16"/>, else BF16)
+    /// into acc[accBase..]: tile (i, j), m-tile i = tile / 4 (A words 4i..4i+3), n-tile j = tile % 4 (B words 2j, 2j + 1).
+    /// </summary>
+    [DeviceFunction]
+    public static void MmaTiles16(Span<float> acc, int accBase, Span<uint> fa, Span<uint> fb, bool fp16)
+    {
+        for (int tile = 0; tile < 8; tile++)
+        {
+            if (fp16)
+            {
+                Mma.M16N8K16F16(acc, accBase + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
+            }
+            else
+            {
+                Mma.M16N8K16Bf16(acc, accBase + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the warp's region of Y (<see cref="StoreHalf"/>): its first 32-row half from acc[0..31] at
+    /// row0 and, with <paramref name="twoHalves"/>, the second from acc[32..63] 32 rows further.
+    /// </summary>
+    [DeviceFunction]
+    public static void StoreWarpTile(
+        Span<float> acc, int row0, int column0, int lane, int m, int n, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        bool hasBias, int activation, bool hasResidual, bool partials, int z, bool twoHalves)
+    {
+        for (int half = 0; half < 2; half++)
+        {
+            if (half == 0 || twoHalves)
+            {
+                StoreHalf(acc, HalfAccumulators * half, row0 + HalfRows * half, column0, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, z);
+            }
         }
     }
 

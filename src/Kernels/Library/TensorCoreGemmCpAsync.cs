@@ -58,10 +58,8 @@ public static class TensorCoreGemmCpAsync
     /// <summary>Words between rows of W in a BF16/FP16 stage: 8 words of two 16-bit values and 4 of padding.</summary>
     private const int PitchW16 = SliceK16 / 2 + 4;
 
-    /// <summary>Rows of Y per warp half (32) and columns per warp (32), as in <see cref="TensorCoreGemm"/>.</summary>
+    /// <summary>Rows of Y per warp half, as in <see cref="TensorCoreGemm"/>.</summary>
     private const int HalfRows = 32;
-
-    private const int WarpColumns = 32;
 
     /// <summary>Accumulators per half-warp region: 2 m-tiles × 4 n-tiles × 4 floats.</summary>
     private const int HalfAccumulators = 32;
@@ -74,56 +72,12 @@ public static class TensorCoreGemmCpAsync
     {
         var xs = Group.Shared<float>(Stages * TensorCoreGemm.LargeBlock * PitchTf32);
         var ws = Group.Shared<float>(Stages * TensorCoreGemm.LargeBlock * PitchTf32);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (TensorCoreGemm.LargeBlock / WarpColumns) * (2 * HalfRows);
-        int warpColumn = local / 32 % (TensorCoreGemm.LargeBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * TensorCoreGemm.LargeBlock;
-        int columnBase = thread.Group.X * TensorCoreGemm.LargeBlock;
-        int slices = (k + SliceKTf32 - 1) / SliceKTf32;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[2 * HalfAccumulators];
         Span<float> fa = stackalloc float[8];
         Span<float> fb = stackalloc float[8];
-        for (int p = 0; p < Stages - 1; p++)
-        {
-            if (first + p < last)
-            {
-                IssueFloats(xs, p * TensorCoreGemm.LargeBlock * PitchTf32, x, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, rowBase, m, (first + p) * SliceKTf32, k, SliceKTf32, PitchTf32);
-                IssueFloats(ws, p * TensorCoreGemm.LargeBlock * PitchTf32, w, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, columnBase, n, (first + p) * SliceKTf32, k, SliceKTf32, PitchTf32);
-            }
-
-            Async.Commit();
-        }
-
-        for (int s = first; s < last; s++)
-        {
-            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
-            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
-            Async.Wait(Stages - 2);
-            Group.Barrier();
-            int stage = (s - first) % Stages;
-            if (s + Stages - 1 < last)
-            {
-                IssueFloats(xs, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.LargeBlock * PitchTf32, x, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, rowBase, m, (s + Stages - 1) * SliceKTf32, k, SliceKTf32, PitchTf32);
-                IssueFloats(ws, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.LargeBlock * PitchTf32, w, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, columnBase, n, (s + Stages - 1) * SliceKTf32, k, SliceKTf32, PitchTf32);
-            }
-
-            Async.Commit();
-            LoadBTf32Pitched(fb, ws, stage * TensorCoreGemm.LargeBlock * PitchTf32 + warpColumn * PitchTf32, lane);
-            for (int half = 0; half < 2; half++)
-            {
-                MmaHalfTf32Pitched(acc, HalfAccumulators * half, fa, fb, xs, stage * TensorCoreGemm.LargeBlock * PitchTf32 + (warpRow + HalfRows * half) * PitchTf32, lane);
-            }
-        }
-
-        for (int half = 0; half < 2; half++)
-        {
-            TensorCoreGemm.StoreHalf(acc, HalfAccumulators * half, rowBase + warpRow + HalfRows * half, columnBase + warpColumn, lane, m, n, bias, residual, y,
-                hasBias, activation, hasResidual, partials, thread.Group.Z);
-        }
+        GemmTf32CpAsync(
+            xs, ws, acc, fa, fb, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, TensorCoreGemm.LargeBlock, TensorCoreGemm.LargeThreads, true);
     }
 
     /// <summary>TF32, 64 × 64 block, <see cref="Stages"/>-stage cp.async pipeline.</summary>
@@ -134,49 +88,12 @@ public static class TensorCoreGemmCpAsync
     {
         var xs = Group.Shared<float>(Stages * TensorCoreGemm.SmallBlock * PitchTf32);
         var ws = Group.Shared<float>(Stages * TensorCoreGemm.SmallBlock * PitchTf32);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (TensorCoreGemm.SmallBlock / WarpColumns) * HalfRows;
-        int warpColumn = local / 32 % (TensorCoreGemm.SmallBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * TensorCoreGemm.SmallBlock;
-        int columnBase = thread.Group.X * TensorCoreGemm.SmallBlock;
-        int slices = (k + SliceKTf32 - 1) / SliceKTf32;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[HalfAccumulators];
         Span<float> fa = stackalloc float[8];
         Span<float> fb = stackalloc float[8];
-        for (int p = 0; p < Stages - 1; p++)
-        {
-            if (first + p < last)
-            {
-                IssueFloats(xs, p * TensorCoreGemm.SmallBlock * PitchTf32, x, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, rowBase, m, (first + p) * SliceKTf32, k, SliceKTf32, PitchTf32);
-                IssueFloats(ws, p * TensorCoreGemm.SmallBlock * PitchTf32, w, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, columnBase, n, (first + p) * SliceKTf32, k, SliceKTf32, PitchTf32);
-            }
-
-            Async.Commit();
-        }
-
-        for (int s = first; s < last; s++)
-        {
-            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
-            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
-            Async.Wait(Stages - 2);
-            Group.Barrier();
-            int stage = (s - first) % Stages;
-            if (s + Stages - 1 < last)
-            {
-                IssueFloats(xs, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.SmallBlock * PitchTf32, x, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, rowBase, m, (s + Stages - 1) * SliceKTf32, k, SliceKTf32, PitchTf32);
-                IssueFloats(ws, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.SmallBlock * PitchTf32, w, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, columnBase, n, (s + Stages - 1) * SliceKTf32, k, SliceKTf32, PitchTf32);
-            }
-
-            Async.Commit();
-            LoadBTf32Pitched(fb, ws, stage * TensorCoreGemm.SmallBlock * PitchTf32 + warpColumn * PitchTf32, lane);
-            MmaHalfTf32Pitched(acc, 0, fa, fb, xs, stage * TensorCoreGemm.SmallBlock * PitchTf32 + warpRow * PitchTf32, lane);
-        }
-
-        TensorCoreGemm.StoreHalf(acc, 0, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, thread.Group.Z);
+        GemmTf32CpAsync(
+            xs, ws, acc, fa, fb, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, TensorCoreGemm.SmallBlock, TensorCoreGemm.SmallThreads, false);
     }
 
     /// <summary>BF16, 128 × 128 block, <see cref="Stages"/>-stage cp.async pipeline.</summary>
@@ -187,60 +104,12 @@ public static class TensorCoreGemmCpAsync
     {
         var xs = Group.Shared<float>(Stages * TensorCoreGemm.LargeBlock * PitchX16);
         var ws = Group.Shared<uint>(Stages * TensorCoreGemm.LargeBlock * PitchW16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (TensorCoreGemm.LargeBlock / WarpColumns) * (2 * HalfRows);
-        int warpColumn = local / 32 % (TensorCoreGemm.LargeBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * TensorCoreGemm.LargeBlock;
-        int columnBase = thread.Group.X * TensorCoreGemm.LargeBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[2 * HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
-        for (int p = 0; p < Stages - 1; p++)
-        {
-            if (first + p < last)
-            {
-                IssueFloats(xs, p * TensorCoreGemm.LargeBlock * PitchX16, x, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, rowBase, m, (first + p) * SliceK16, k, SliceK16, PitchX16);
-                IssueBf16(ws, p * TensorCoreGemm.LargeBlock * PitchW16, w, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, columnBase, n, (first + p) * SliceK16, k);
-            }
-
-            Async.Commit();
-        }
-
-        for (int s = first; s < last; s++)
-        {
-            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
-            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
-            Async.Wait(Stages - 2);
-            Group.Barrier();
-            int stage = (s - first) % Stages;
-            if (s + Stages - 1 < last)
-            {
-                IssueFloats(xs, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.LargeBlock * PitchX16, x, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, rowBase, m, (s + Stages - 1) * SliceK16, k, SliceK16, PitchX16);
-                IssueBf16(ws, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.LargeBlock * PitchW16, w, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, columnBase, n, (s + Stages - 1) * SliceK16, k);
-            }
-
-            Async.Commit();
-            LoadB16Pitched(fb, ws, stage * TensorCoreGemm.LargeBlock * PitchW16 + warpColumn * PitchW16, lane);
-            for (int half = 0; half < 2; half++)
-            {
-                LoadA16FromFloats(fa, xs, stage * TensorCoreGemm.LargeBlock * PitchX16 + (warpRow + HalfRows * half) * PitchX16, lane, false);
-                for (int tile = 0; tile < 8; tile++)
-                {
-                    Mma.M16N8K16Bf16(acc, HalfAccumulators * half + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-                }
-            }
-        }
-
-        for (int half = 0; half < 2; half++)
-        {
-            TensorCoreGemm.StoreHalf(acc, HalfAccumulators * half, rowBase + warpRow + HalfRows * half, columnBase + warpColumn, lane, m, n, bias, residual, y,
-                hasBias, activation, hasResidual, partials, thread.Group.Z);
-        }
+        GemmBf16CpAsync(
+            xs, ws, acc, fa, fb, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, TensorCoreGemm.LargeBlock, TensorCoreGemm.LargeThreads, true);
     }
 
     /// <summary>BF16, 64 × 64 block, <see cref="Stages"/>-stage cp.async pipeline.</summary>
@@ -251,53 +120,12 @@ public static class TensorCoreGemmCpAsync
     {
         var xs = Group.Shared<float>(Stages * TensorCoreGemm.SmallBlock * PitchX16);
         var ws = Group.Shared<uint>(Stages * TensorCoreGemm.SmallBlock * PitchW16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (TensorCoreGemm.SmallBlock / WarpColumns) * HalfRows;
-        int warpColumn = local / 32 % (TensorCoreGemm.SmallBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * TensorCoreGemm.SmallBlock;
-        int columnBase = thread.Group.X * TensorCoreGemm.SmallBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
-        for (int p = 0; p < Stages - 1; p++)
-        {
-            if (first + p < last)
-            {
-                IssueFloats(xs, p * TensorCoreGemm.SmallBlock * PitchX16, x, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, rowBase, m, (first + p) * SliceK16, k, SliceK16, PitchX16);
-                IssueBf16(ws, p * TensorCoreGemm.SmallBlock * PitchW16, w, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, columnBase, n, (first + p) * SliceK16, k);
-            }
-
-            Async.Commit();
-        }
-
-        for (int s = first; s < last; s++)
-        {
-            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
-            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
-            Async.Wait(Stages - 2);
-            Group.Barrier();
-            int stage = (s - first) % Stages;
-            if (s + Stages - 1 < last)
-            {
-                IssueFloats(xs, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.SmallBlock * PitchX16, x, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, rowBase, m, (s + Stages - 1) * SliceK16, k, SliceK16, PitchX16);
-                IssueBf16(ws, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.SmallBlock * PitchW16, w, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, columnBase, n, (s + Stages - 1) * SliceK16, k);
-            }
-
-            Async.Commit();
-            LoadB16Pitched(fb, ws, stage * TensorCoreGemm.SmallBlock * PitchW16 + warpColumn * PitchW16, lane);
-            LoadA16FromFloats(fa, xs, stage * TensorCoreGemm.SmallBlock * PitchX16 + warpRow * PitchX16, lane, false);
-            for (int tile = 0; tile < 8; tile++)
-            {
-                Mma.M16N8K16Bf16(acc, 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-            }
-        }
-
-        TensorCoreGemm.StoreHalf(acc, 0, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, thread.Group.Z);
+        GemmBf16CpAsync(
+            xs, ws, acc, fa, fb, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, TensorCoreGemm.SmallBlock, TensorCoreGemm.SmallThreads, false);
     }
 
     /// <summary>FP16, 128 × 128 block, <see cref="Stages"/>-stage cp.async pipeline.</summary>
@@ -308,60 +136,12 @@ public static class TensorCoreGemmCpAsync
     {
         var xs = Group.Shared<float>(Stages * TensorCoreGemm.LargeBlock * PitchX16);
         var ws = Group.Shared<uint>(Stages * TensorCoreGemm.LargeBlock * PitchW16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (TensorCoreGemm.LargeBlock / WarpColumns) * (2 * HalfRows);
-        int warpColumn = local / 32 % (TensorCoreGemm.LargeBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * TensorCoreGemm.LargeBlock;
-        int columnBase = thread.Group.X * TensorCoreGemm.LargeBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[2 * HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
-        for (int p = 0; p < Stages - 1; p++)
-        {
-            if (first + p < last)
-            {
-                IssueFloats(xs, p * TensorCoreGemm.LargeBlock * PitchX16, x, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, rowBase, m, (first + p) * SliceK16, k, SliceK16, PitchX16);
-                IssueHalf(ws, p * TensorCoreGemm.LargeBlock * PitchW16, w, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, columnBase, n, (first + p) * SliceK16, k);
-            }
-
-            Async.Commit();
-        }
-
-        for (int s = first; s < last; s++)
-        {
-            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
-            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
-            Async.Wait(Stages - 2);
-            Group.Barrier();
-            int stage = (s - first) % Stages;
-            if (s + Stages - 1 < last)
-            {
-                IssueFloats(xs, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.LargeBlock * PitchX16, x, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, rowBase, m, (s + Stages - 1) * SliceK16, k, SliceK16, PitchX16);
-                IssueHalf(ws, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.LargeBlock * PitchW16, w, local, TensorCoreGemm.LargeThreads, TensorCoreGemm.LargeBlock, columnBase, n, (s + Stages - 1) * SliceK16, k);
-            }
-
-            Async.Commit();
-            LoadB16Pitched(fb, ws, stage * TensorCoreGemm.LargeBlock * PitchW16 + warpColumn * PitchW16, lane);
-            for (int half = 0; half < 2; half++)
-            {
-                LoadA16FromFloats(fa, xs, stage * TensorCoreGemm.LargeBlock * PitchX16 + (warpRow + HalfRows * half) * PitchX16, lane, true);
-                for (int tile = 0; tile < 8; tile++)
-                {
-                    Mma.M16N8K16F16(acc, HalfAccumulators * half + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-                }
-            }
-        }
-
-        for (int half = 0; half < 2; half++)
-        {
-            TensorCoreGemm.StoreHalf(acc, HalfAccumulators * half, rowBase + warpRow + HalfRows * half, columnBase + warpColumn, lane, m, n, bias, residual, y,
-                hasBias, activation, hasResidual, partials, thread.Group.Z);
-        }
+        GemmFp16CpAsync(
+            xs, ws, acc, fa, fb, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, TensorCoreGemm.LargeBlock, TensorCoreGemm.LargeThreads, true);
     }
 
     /// <summary>FP16, 64 × 64 block, <see cref="Stages"/>-stage cp.async pipeline.</summary>
@@ -372,28 +152,33 @@ public static class TensorCoreGemmCpAsync
     {
         var xs = Group.Shared<float>(Stages * TensorCoreGemm.SmallBlock * PitchX16);
         var ws = Group.Shared<uint>(Stages * TensorCoreGemm.SmallBlock * PitchW16);
-        int local = thread.Local.X;
-        int lane = local % 32;
-        int warpRow = local / 32 / (TensorCoreGemm.SmallBlock / WarpColumns) * HalfRows;
-        int warpColumn = local / 32 % (TensorCoreGemm.SmallBlock / WarpColumns) * WarpColumns;
-        int rowBase = thread.Group.Y * TensorCoreGemm.SmallBlock;
-        int columnBase = thread.Group.X * TensorCoreGemm.SmallBlock;
-        int slices = (k + SliceK16 - 1) / SliceK16;
-        int first = thread.Group.Z * slicesPerSplit;
-        int last = KernelMath.Min(slices, first + slicesPerSplit);
-
         Span<float> acc = stackalloc float[HalfAccumulators];
         Span<uint> fa = stackalloc uint[8];
         Span<uint> fb = stackalloc uint[8];
+        GemmFp16CpAsync(
+            xs, ws, acc, fa, fb, x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, slicesPerSplit, partials,
+            thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z, TensorCoreGemm.SmallBlock, TensorCoreGemm.SmallThreads, false);
+    }
+
+    /// <summary>
+    /// The TF32 kernels' body, for a block of <paramref name="block"/> × <paramref name="block"/> of Y run by
+    /// <paramref name="threads"/> threads, each warp 64 × 32 of Y (<paramref name="twoHalves"/>) or 32 × 32: the
+    /// kernels pass constants, which the C compilers propagate once they inline it.
+    /// </summary>
+    [DeviceFunction]
+    public static void GemmTf32CpAsync(
+        SharedArray<float> xs, SharedArray<float> ws, Span<float> acc, Span<float> fa, Span<float> fb,
+        ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, int slicesPerSplit, bool partials,
+        int local, int groupX, int groupY, int groupZ, int block, int threads, bool twoHalves)
+    {
+        int rowBase = groupY * block;
+        int columnBase = groupX * block;
+        int first = groupZ * slicesPerSplit;
+        int last = KernelMath.Min((k + SliceKTf32 - 1) / SliceKTf32, first + slicesPerSplit);
         for (int p = 0; p < Stages - 1; p++)
         {
-            if (first + p < last)
-            {
-                IssueFloats(xs, p * TensorCoreGemm.SmallBlock * PitchX16, x, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, rowBase, m, (first + p) * SliceK16, k, SliceK16, PitchX16);
-                IssueHalf(ws, p * TensorCoreGemm.SmallBlock * PitchW16, w, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, columnBase, n, (first + p) * SliceK16, k);
-            }
-
-            Async.Commit();
+            IssueSliceTf32(xs, ws, p, x, w, local, threads, block, rowBase, columnBase, m, n, first + p, last, k);
         }
 
         for (int s = first; s < last; s++)
@@ -402,23 +187,153 @@ public static class TensorCoreGemmCpAsync
             // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
             Async.Wait(Stages - 2);
             Group.Barrier();
-            int stage = (s - first) % Stages;
-            if (s + Stages - 1 < last)
-            {
-                IssueFloats(xs, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.SmallBlock * PitchX16, x, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, rowBase, m, (s + Stages - 1) * SliceK16, k, SliceK16, PitchX16);
-                IssueHalf(ws, ((s - first + Stages - 1) % Stages) * TensorCoreGemm.SmallBlock * PitchW16, w, local, TensorCoreGemm.SmallThreads, TensorCoreGemm.SmallBlock, columnBase, n, (s + Stages - 1) * SliceK16, k);
-            }
-
-            Async.Commit();
-            LoadB16Pitched(fb, ws, stage * TensorCoreGemm.SmallBlock * PitchW16 + warpColumn * PitchW16, lane);
-            LoadA16FromFloats(fa, xs, stage * TensorCoreGemm.SmallBlock * PitchX16 + warpRow * PitchX16, lane, true);
-            for (int tile = 0; tile < 8; tile++)
-            {
-                Mma.M16N8K16F16(acc, 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-            }
+            IssueSliceTf32(xs, ws, (s - first + Stages - 1) % Stages, x, w, local, threads, block, rowBase, columnBase, m, n, s + Stages - 1, last, k);
+            int at = (s - first) % Stages * block * PitchTf32;
+            TensorCoreGemm.MmaStepTf32(
+                acc, fa, fb, xs, ws, at + TensorCoreGemm.WarpRow(local, block, twoHalves) * PitchTf32, at + TensorCoreGemm.WarpColumn(local, block) * PitchTf32,
+                local % 32, PitchTf32, twoHalves);
         }
 
-        TensorCoreGemm.StoreHalf(acc, 0, rowBase + warpRow, columnBase + warpColumn, lane, m, n, bias, residual, y, hasBias, activation, hasResidual, partials, thread.Group.Z);
+        TensorCoreGemm.StoreWarpTile(
+            acc, rowBase + TensorCoreGemm.WarpRow(local, block, twoHalves), columnBase + TensorCoreGemm.WarpColumn(local, block), local % 32, m, n, bias, residual, y,
+            hasBias, activation, hasResidual, partials, groupZ, twoHalves);
+    }
+
+    /// <summary>
+    /// The BF16 kernels' body (tile as in <see cref="GemmTf32CpAsync"/>); only its copies of W are its own
+    /// (device functions are not generic): <see cref="GemmFp16CpAsync"/> is this with a half W.
+    /// </summary>
+    [DeviceFunction]
+    public static void GemmBf16CpAsync(
+        SharedArray<float> xs, SharedArray<uint> ws, Span<float> acc, Span<uint> fa, Span<uint> fb,
+        ReadOnlyView<float> x, ReadOnlyView<BFloat16> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, int slicesPerSplit, bool partials,
+        int local, int groupX, int groupY, int groupZ, int block, int threads, bool twoHalves)
+    {
+        int rowBase = groupY * block;
+        int columnBase = groupX * block;
+        int first = groupZ * slicesPerSplit;
+        int last = KernelMath.Min((k + SliceK16 - 1) / SliceK16, first + slicesPerSplit);
+        for (int p = 0; p < Stages - 1; p++)
+        {
+            IssueSliceBf16(xs, ws, p, x, w, local, threads, block, rowBase, columnBase, m, n, first + p, last, k);
+        }
+
+        for (int s = first; s < last; s++)
+        {
+            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
+            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
+            Async.Wait(Stages - 2);
+            Group.Barrier();
+            IssueSliceBf16(xs, ws, (s - first + Stages - 1) % Stages, x, w, local, threads, block, rowBase, columnBase, m, n, s + Stages - 1, last, k);
+            MmaStage16(acc, fa, fb, xs, ws, (s - first) % Stages, local, block, twoHalves, false);
+        }
+
+        TensorCoreGemm.StoreWarpTile(
+            acc, rowBase + TensorCoreGemm.WarpRow(local, block, twoHalves), columnBase + TensorCoreGemm.WarpColumn(local, block), local % 32, m, n, bias, residual, y,
+            hasBias, activation, hasResidual, partials, groupZ, twoHalves);
+    }
+
+    /// <summary>The FP16 kernels' body: <see cref="GemmBf16CpAsync"/> with a half W.</summary>
+    [DeviceFunction]
+    public static void GemmFp16CpAsync(
+        SharedArray<float> xs, SharedArray<uint> ws, Span<float> acc, Span<uint> fa, Span<uint> fb,
+        ReadOnlyView<float> x, ReadOnlyView<Half> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, int slicesPerSplit, bool partials,
+        int local, int groupX, int groupY, int groupZ, int block, int threads, bool twoHalves)
+    {
+        int rowBase = groupY * block;
+        int columnBase = groupX * block;
+        int first = groupZ * slicesPerSplit;
+        int last = KernelMath.Min((k + SliceK16 - 1) / SliceK16, first + slicesPerSplit);
+        for (int p = 0; p < Stages - 1; p++)
+        {
+            IssueSliceHalf(xs, ws, p, x, w, local, threads, block, rowBase, columnBase, m, n, first + p, last, k);
+        }
+
+        for (int s = first; s < last; s++)
+        {
+            // Slice s has landed (at most the Stages - 2 newer groups pending), for every thread after the
+            // barrier, which also ends every warp's reads of slice s - 1: its stage takes slice s + Stages - 1.
+            Async.Wait(Stages - 2);
+            Group.Barrier();
+            IssueSliceHalf(xs, ws, (s - first + Stages - 1) % Stages, x, w, local, threads, block, rowBase, columnBase, m, n, s + Stages - 1, last, k);
+            MmaStage16(acc, fa, fb, xs, ws, (s - first) % Stages, local, block, twoHalves, true);
+        }
+
+        TensorCoreGemm.StoreWarpTile(
+            acc, rowBase + TensorCoreGemm.WarpRow(local, block, twoHalves), columnBase + TensorCoreGemm.WarpColumn(local, block), local % 32, m, n, bias, residual, y,
+            hasBias, activation, hasResidual, partials, groupZ, twoHalves);
+    }
+
+    /// <summary>
+    /// Starts the copies of TF32 slice <paramref name="slice"/> (X rows rowBase.., W rows columnBase..) into
+    /// stage <paramref name="stage"/> when it is before <paramref name="last"/>, and commits them as one group
+    /// (an empty one otherwise, so that every thread counts the same groups).
+    /// </summary>
+    [DeviceFunction]
+    public static void IssueSliceTf32(
+        SharedArray<float> xs, SharedArray<float> ws, int stage, ReadOnlyView<float> x, ReadOnlyView<float> w,
+        int local, int threads, int block, int rowBase, int columnBase, int m, int n, int slice, int last, int k)
+    {
+        if (slice < last)
+        {
+            IssueFloats(xs, stage * block * PitchTf32, x, local, threads, block, rowBase, m, slice * SliceKTf32, k, SliceKTf32, PitchTf32);
+            IssueFloats(ws, stage * block * PitchTf32, w, local, threads, block, columnBase, n, slice * SliceKTf32, k, SliceKTf32, PitchTf32);
+        }
+
+        Async.Commit();
+    }
+
+    /// <summary>As <see cref="IssueSliceTf32"/> for a BF16 slice: X as fp32, W as raw bfloat16 chunks.</summary>
+    [DeviceFunction]
+    public static void IssueSliceBf16(
+        SharedArray<float> xs, SharedArray<uint> ws, int stage, ReadOnlyView<float> x, ReadOnlyView<BFloat16> w,
+        int local, int threads, int block, int rowBase, int columnBase, int m, int n, int slice, int last, int k)
+    {
+        if (slice < last)
+        {
+            IssueFloats(xs, stage * block * PitchX16, x, local, threads, block, rowBase, m, slice * SliceK16, k, SliceK16, PitchX16);
+            IssueBf16(ws, stage * block * PitchW16, w, local, threads, block, columnBase, n, slice * SliceK16, k);
+        }
+
+        Async.Commit();
+    }
+
+    /// <summary>As <see cref="IssueSliceBf16"/> for a half W.</summary>
+    [DeviceFunction]
+    public static void IssueSliceHalf(
+        SharedArray<float> xs, SharedArray<uint> ws, int stage, ReadOnlyView<float> x, ReadOnlyView<Half> w,
+        int local, int threads, int block, int rowBase, int columnBase, int m, int n, int slice, int last, int k)
+    {
+        if (slice < last)
+        {
+            IssueFloats(xs, stage * block * PitchX16, x, local, threads, block, rowBase, m, slice * SliceK16, k, SliceK16, PitchX16);
+            IssueHalf(ws, stage * block * PitchW16, w, local, threads, block, columnBase, n, slice * SliceK16, k);
+        }
+
+        Async.Commit();
+    }
+
+    /// <summary>
+    /// The MMAs of the 16-bit slice in stage <paramref name="stage"/> (FP16 when <paramref name="fp16"/>, else BF16):
+    /// B of the warp's four n-tiles, then A (X rounded from fp32) and the MMAs of its first 32-row half and,
+    /// with <paramref name="twoHalves"/>, of the second.
+    /// </summary>
+    [DeviceFunction]
+    public static void MmaStage16(Span<float> acc, Span<uint> fa, Span<uint> fb, SharedArray<float> xs, SharedArray<uint> ws, int stage, int local, int block, bool twoHalves, bool fp16)
+    {
+        int lane = local % 32;
+        int warpRow = TensorCoreGemm.WarpRow(local, block, twoHalves);
+        TensorCoreGemm.LoadB16(fb, ws, stage * block * PitchW16 + TensorCoreGemm.WarpColumn(local, block) * PitchW16, lane, PitchW16);
+        for (int half = 0; half < 2; half++)
+        {
+            if (half == 0 || twoHalves)
+            {
+                LoadA16FromFloats(fa, xs, stage * block * PitchX16 + (warpRow + HalfRows * half) * PitchX16, lane, fp16);
+                TensorCoreGemm.MmaTiles16(acc, HalfAccumulators * half, fa, fb, fp16);
+            }
+        }
     }
 
     /// <summary>
@@ -467,46 +382,6 @@ public static class TensorCoreGemmCpAsync
             int column = k0 + e % (SliceK16 / 8) * 8;
             int valid = rowBase + row < rows ? KernelMath.Max(0, KernelMath.Min(8, k - column)) : 0;
             Async.Copy8(shared, stageBase + row * PitchW16 + e % (SliceK16 / 8) * 4, source, valid > 0 ? (rowBase + row) * k + column : 0, valid);
-        }
-    }
-
-    /// <summary>B of four TF32 n-tiles from a stage: fb[2j + i] = W[warp column + 8j + groupID, threadID_in_group + 4i].</summary>
-    [DeviceFunction]
-    public static void LoadBTf32Pitched(Span<float> fb, SharedArray<float> ws, int at, int lane)
-    {
-        int start = at + lane / 4 * PitchTf32 + lane % 4;
-        for (int tile = 0; tile < 4; tile++)
-        {
-            fb[2 * tile] = ws[start + 8 * tile * PitchTf32];
-            fb[2 * tile + 1] = ws[start + 8 * tile * PitchTf32 + 4];
-        }
-    }
-
-    /// <summary>The k-step of 8 for a 32-row half: A of its two m-tiles from a stage, then the 2 × 4 MMAs into acc[accBase..].</summary>
-    [DeviceFunction]
-    public static void MmaHalfTf32Pitched(Span<float> acc, int accBase, Span<float> fa, Span<float> fb, SharedArray<float> xs, int at, int lane)
-    {
-        int start = at + lane / 4 * PitchTf32 + lane % 4;
-        for (int i = 0; i < 8; i++)
-        {
-            fa[i] = xs[start + (16 * (i / 4) + 8 * (i % 2)) * PitchTf32 + 4 * (i % 4 / 2)];
-        }
-
-        for (int tile = 0; tile < 8; tile++)
-        {
-            Mma.M16N8K8Tf32(acc, accBase + 4 * tile, fa, tile / 4 * 4, fb, tile % 4 * 2);
-        }
-    }
-
-    /// <summary>B of four 16-bit n-tiles from a stage: word fb[2j + r] = W[warp column + 8j + groupID, pair threadID_in_group + 4r].</summary>
-    [DeviceFunction]
-    public static void LoadB16Pitched(Span<uint> fb, SharedArray<uint> ws, int at, int lane)
-    {
-        int start = at + lane / 4 * PitchW16 + lane % 4;
-        for (int tile = 0; tile < 4; tile++)
-        {
-            fb[2 * tile] = ws[start + 8 * tile * PitchW16];
-            fb[2 * tile + 1] = ws[start + 8 * tile * PitchW16 + 4];
         }
     }
 

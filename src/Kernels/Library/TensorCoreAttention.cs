@@ -351,6 +351,20 @@ public static class TensorCoreAttention
     [DeviceFunction]
     public static uint Pack16(float low, float high, bool fp16) => fp16 ? Mma.PackHalf(low, high) : Mma.PackBf16(low, high);
 
+    /// <summary>d (fragment at dIndex) += a (fragment at aIndex) · b, m16n8k16 in FP16 or BF16.</summary>
+    [DeviceFunction]
+    public static void Mma16(Span<float> d, int dIndex, Span<uint> a, int aIndex, Span<uint> b, bool fp16)
+    {
+        if (fp16)
+        {
+            Mma.M16N8K16F16(d, dIndex, a, aIndex, b, 0);
+        }
+        else
+        {
+            Mma.M16N8K16Bf16(d, dIndex, a, aIndex, b, 0);
+        }
+    }
+
     /// <summary>Running max −∞ and running sums 0 for this lane's two rows: stats = (max0, max1, sum0, sum1, correction0, correction1).</summary>
     [DeviceFunction]
     public static void StartStatistics(Span<float> stats)
@@ -461,14 +475,7 @@ public static class TensorCoreAttention
                 int at = (8 * nt + groupId) * pitch + column0 / 2 + 8 * ks + inGroup;
                 b[0] = keys[at];
                 b[1] = keys[at + 4];
-                if (fp16)
-                {
-                    Mma.M16N8K16F16(s, 4 * nt, q, 4 * ks, b, 0);
-                }
-                else
-                {
-                    Mma.M16N8K16Bf16(s, 4 * nt, q, 4 * ks, b, 0);
-                }
+                Mma16(s, 4 * nt, q, 4 * ks, b, fp16);
             }
         }
     }
@@ -620,14 +627,7 @@ public static class TensorCoreAttention
                 int at = (column0 + 8 * nt + groupId) * ValueWordPitch + 8 * kk + inGroup;
                 b[0] = values[at];
                 b[1] = values[at + 4];
-                if (fp16)
-                {
-                    Mma.M16N8K16F16(o, 4 * nt, p, 4 * kk, b, 0);
-                }
-                else
-                {
-                    Mma.M16N8K16Bf16(o, 4 * nt, p, 4 * kk, b, 0);
-                }
+                Mma16(o, 4 * nt, p, 4 * kk, b, fp16);
             }
         }
     }

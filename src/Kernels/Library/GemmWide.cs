@@ -27,7 +27,9 @@ namespace GpuViT.Kernels.Library;
 /// k and n are multiples of 4 and X, W and Y start at multiples of 4 elements (every ViT layer);
 /// <see cref="GemmRegisterBlocked8x8ScalarLoads"/> takes every other shape with the same tiles,
 /// loading and storing element by element. A separate kernel rather than a run-time flag keeps
-/// the argument list of every GEMM version the same. Edges (m, n, k not multiples of the tiles)
+/// the argument list of every GEMM version the same; both are thin entry points to one body,
+/// <see cref="MultiplyBlock"/>, which gets the choice as a literal, so the C compiler drops the
+/// other path after inlining. Edges (m, n, k not multiples of the tiles)
 /// are zeros in the slices and guarded stores.
 /// </para>
 /// Groups of Threads × Threads over ceil(n / BlockTile) × ceil(m / BlockTile).
@@ -70,11 +72,46 @@ public static class GemmWide
     {
         var xs = Group.Shared<float>(2 * SliceWords);
         var ws = Group.Shared<float>(2 * SliceWords);
-        int tx = thread.Local.X;
-        int ty = thread.Local.Y;
-        int rowBase = thread.Group.Y * BlockTile;
-        int columnBase = thread.Group.X * BlockTile;
+        Span<float> c = stackalloc float[MicroTile * MicroTile];
+        Span<float> a = stackalloc float[MicroTile];
+        Span<float> b = stackalloc float[MicroTile];
+        MultiplyBlock(
+            c, a, b, xs, ws, thread.Local.X, thread.Local.Y, thread.Group.Y * BlockTile, thread.Group.X * BlockTile,
+            x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, true);
+    }
 
+    /// <summary>
+    /// <see cref="GemmRegisterBlocked8x8"/> for any k, n and offsets: the same tiles and double
+    /// buffering, X and W loaded and Y stored one element at a time.
+    /// </summary>
+    [Kernel]
+    public static void GemmRegisterBlocked8x8ScalarLoads(
+        KernelThread thread, ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual)
+    {
+        var xs = Group.Shared<float>(2 * SliceWords);
+        var ws = Group.Shared<float>(2 * SliceWords);
+        Span<float> c = stackalloc float[MicroTile * MicroTile];
+        Span<float> a = stackalloc float[MicroTile];
+        Span<float> b = stackalloc float[MicroTile];
+        MultiplyBlock(
+            c, a, b, xs, ws, thread.Local.X, thread.Local.Y, thread.Group.Y * BlockTile, thread.Group.X * BlockTile,
+            x, w, bias, residual, y, m, n, k, hasBias, activation, hasResidual, false);
+    }
+
+    /// <summary>
+    /// The body of both kernels for thread (tx, ty) of the group whose block starts at row
+    /// <paramref name="rowBase"/> and column <paramref name="columnBase"/>: the kernels own the
+    /// shared slices and the register arrays (their sizes must be constants there), and pass
+    /// <paramref name="quads"/> as a literal, so once the C compiler inlines this the choice of
+    /// loads and stores is made at compile time.
+    /// </summary>
+    [DeviceFunction]
+    public static void MultiplyBlock(
+        Span<float> c, Span<float> a, Span<float> b, SharedArray<float> xs, SharedArray<float> ws, int tx, int ty, int rowBase, int columnBase,
+        ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
+        int m, int n, int k, bool hasBias, int activation, bool hasResidual, bool quads)
+    {
         // Loading: 256 threads × one quad of k cover a 128 × 8 slice; the two threads of a row
         // read its 8 consecutive floats (32 bytes).
         int local = ty * Threads + tx;
@@ -86,17 +123,13 @@ public static class GemmWide
         bool wInside = wRow < n;
         int storeAt = loadK * Pitch + loadRow;
 
-        Span<float> c = stackalloc float[MicroTile * MicroTile];
-        Span<float> a = stackalloc float[MicroTile];
-        Span<float> b = stackalloc float[MicroTile];
-
         int slices = (k + BlockK - 1) / BlockK;
         Float4 xNext = new Float4(0f, 0f, 0f, 0f);
         Float4 wNext = new Float4(0f, 0f, 0f, 0f);
         if (slices > 0)
         {
-            xNext = LoadQuad(x, xRow, loadK, xInside, k);
-            wNext = LoadQuad(w, wRow, loadK, wInside, k);
+            xNext = LoadQuadOf(x, xRow, loadK, xInside, k, quads);
+            wNext = LoadQuadOf(w, wRow, loadK, wInside, k, quads);
             StoreQuad(xs, storeAt, xNext);
             StoreQuad(ws, storeAt, wNext);
         }
@@ -109,8 +142,8 @@ public static class GemmWide
             if (more)
             {
                 int kk = (s + 1) * BlockK + loadK;
-                xNext = LoadQuad(x, xRow, kk, xInside, k);
-                wNext = LoadQuad(w, wRow, kk, wInside, k);
+                xNext = LoadQuadOf(x, xRow, kk, xInside, k, quads);
+                wNext = LoadQuadOf(w, wRow, kk, wInside, k, quads);
             }
 
             MultiplySlice(c, a, b, xs, ws, s % 2 * SliceWords, 4 * ty, 4 * tx);
@@ -125,72 +158,26 @@ public static class GemmWide
             Group.Barrier();
         }
 
-        StoreBlockQuads(c, rowBase + 4 * ty, columnBase + 4 * tx, m, n, bias, residual, y, hasBias, activation, hasResidual);
+        if (quads)
+        {
+            StoreBlockQuads(c, rowBase + 4 * ty, columnBase + 4 * tx, m, n, bias, residual, y, hasBias, activation, hasResidual);
+        }
+        else
+        {
+            StoreBlockScalars(c, rowBase + 4 * ty, columnBase + 4 * tx, m, n, bias, residual, y, hasBias, activation, hasResidual);
+        }
     }
 
-    /// <summary>
-    /// <see cref="GemmRegisterBlocked8x8"/> for any k, n and offsets: the same tiles and double
-    /// buffering, X and W loaded and Y stored one element at a time.
-    /// </summary>
-    [Kernel]
-    public static void GemmRegisterBlocked8x8ScalarLoads(
-        KernelThread thread, ReadOnlyView<float> x, ReadOnlyView<float> w, ReadOnlyView<float> bias, ReadOnlyView<float> residual, ReadWriteView<float> y,
-        int m, int n, int k, bool hasBias, int activation, bool hasResidual)
+    /// <summary>A quad of X or W as <see cref="LoadQuad"/> (one Float4) or <see cref="LoadQuadScalar"/> (element by element).</summary>
+    [DeviceFunction]
+    public static Float4 LoadQuadOf(ReadOnlyView<float> view, int row, int kk, bool rowInside, int k, bool quads)
     {
-        var xs = Group.Shared<float>(2 * SliceWords);
-        var ws = Group.Shared<float>(2 * SliceWords);
-        int tx = thread.Local.X;
-        int ty = thread.Local.Y;
-        int rowBase = thread.Group.Y * BlockTile;
-        int columnBase = thread.Group.X * BlockTile;
-
-        int local = ty * Threads + tx;
-        int loadRow = local / 2;
-        int loadK = local % 2 * 4;
-        int xRow = rowBase + loadRow;
-        int wRow = columnBase + loadRow;
-        bool xInside = xRow < m;
-        bool wInside = wRow < n;
-        int storeAt = loadK * Pitch + loadRow;
-
-        Span<float> c = stackalloc float[MicroTile * MicroTile];
-        Span<float> a = stackalloc float[MicroTile];
-        Span<float> b = stackalloc float[MicroTile];
-
-        int slices = (k + BlockK - 1) / BlockK;
-        Float4 xNext = new Float4(0f, 0f, 0f, 0f);
-        Float4 wNext = new Float4(0f, 0f, 0f, 0f);
-        if (slices > 0)
+        if (quads)
         {
-            xNext = LoadQuadScalar(x, xRow, loadK, xInside, k);
-            wNext = LoadQuadScalar(w, wRow, loadK, wInside, k);
-            StoreQuad(xs, storeAt, xNext);
-            StoreQuad(ws, storeAt, wNext);
+            return LoadQuad(view, row, kk, rowInside, k);
         }
 
-        Group.Barrier();
-        for (int s = 0; s < slices; s++)
-        {
-            bool more = s + 1 < slices;
-            if (more)
-            {
-                int kk = (s + 1) * BlockK + loadK;
-                xNext = LoadQuadScalar(x, xRow, kk, xInside, k);
-                wNext = LoadQuadScalar(w, wRow, kk, wInside, k);
-            }
-
-            MultiplySlice(c, a, b, xs, ws, s % 2 * SliceWords, 4 * ty, 4 * tx);
-            if (more)
-            {
-                int next = (s + 1) % 2 * SliceWords + storeAt;
-                StoreQuad(xs, next, xNext);
-                StoreQuad(ws, next, wNext);
-            }
-
-            Group.Barrier();
-        }
-
-        StoreBlockScalars(c, rowBase + 4 * ty, columnBase + 4 * tx, m, n, bias, residual, y, hasBias, activation, hasResidual);
+        return LoadQuadScalar(view, row, kk, rowInside, k);
     }
 
     /// <summary>

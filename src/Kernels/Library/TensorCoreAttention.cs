@@ -6,8 +6,10 @@ namespace GpuViT.Kernels.Library;
 /// 3·dim], output [batch, tokens, dim], dim = heads · headSize), with the products in TF32, BF16 or
 /// FP16 and everything else (scores, softmax statistics, sums) in fp32. One kernel per precision
 /// and head size (64 or 128): register arrays need constant sizes, and a 128-wide layout used for
-/// 64 would hold twice the accumulator registers it needs. All six share the device functions
-/// below, which work on 64 head columns at a time; the head-128 kernels call them for both halves.
+/// 64 would hold twice the accumulator registers it needs. Each kernel only declares its shared
+/// tiles and register arrays and calls one body, <see cref="AttentionTf32"/> or
+/// <see cref="Attention16"/>, with the head size (and FP16 or BF16) as literals; the bodies' device
+/// functions work on 64 head columns at a time, called for both halves of a head of 128.
 /// </summary>
 /// <remarks>
 /// Groups of <see cref="Threads"/> threads (four warps, 1D) over (ceil(tokens / <see cref="QueryBlock"/>),
@@ -51,46 +53,17 @@ public static class TensorCoreAttention
     public static void AttentionMmaTf32Head64(KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale)
     {
         const int HeadSize = 64;
-        const int Pitch = HeadSize + FloatPad;
-        var keys = Group.Shared<float>(KeyTile * Pitch);
-        var values = Group.Shared<float>(KeyTile * Pitch);
+        var keys = Group.Shared<float>(KeyTile * (HeadSize + FloatPad));
+        var values = Group.Shared<float>(KeyTile * (HeadSize + FloatPad));
         Span<float> query = stackalloc float[Columns / 2];
         Span<float> outputTile = stackalloc float[Columns / 2];
         Span<float> scores = stackalloc float[KeyTile / 2];
         Span<float> b = stackalloc float[2];
         Span<float> stats = stackalloc float[6];
-
-        int local = thread.Local.X;
-        int inGroup = local % 4;
-        int row0 = thread.Group.X * QueryBlock + local / 4 % 8 + local / 32 * 16;
-        int dim = heads * HeadSize;
-        int rowStride = 3 * dim;
-        int headBase = thread.Group.Z * tokens * rowStride + thread.Group.Y * HeadSize;
-        int query0 = headBase + row0 * rowStride;
-        LoadQueryTf32(query, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup);
-        StartStatistics(stats);
-
-        for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
-        {
-            // Everyone is done with the previous tile before it is overwritten.
-            Group.Barrier();
-            int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
-            int keyAt = headBase + firstKey * rowStride + dim;
-            StageFloatRows(keys, qkv, keyAt, keyRows, rowStride, Pitch, HeadSize, local);
-            StageFloatRows(values, qkv, keyAt + dim, keyRows, rowStride, Pitch, HeadSize, local);
-            Group.Barrier();
-
-            ClearScores(scores);
-            ScoresTf32(scores, query, b, keys, Pitch, 0, local);
-            OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
-            RescaleOutput(outputTile, stats);
-            ProbabilitiesTf32(scores);
-            ValuesTf32(outputTile, scores, b, values, Pitch, 0, local);
-        }
-
-        FinishRowSums(stats);
-        int outputAt = (thread.Group.Z * tokens + row0) * dim + thread.Group.Y * HeadSize;
-        StoreRows(outputTile, stats, output, outputAt, outputAt + 8 * dim, row0 < tokens, row0 + 8 < tokens, inGroup);
+        // One 64-column half: the body never reaches its high-half arrays, so the low ones stand in.
+        AttentionTf32(
+            keys, values, query, query, outputTile, outputTile, scores, b, stats,
+            qkv, output, tokens, heads, scale, HeadSize, thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z);
     }
 
     /// <summary>TF32 products, head size 128: the head as two 64-column halves.</summary>
@@ -98,9 +71,8 @@ public static class TensorCoreAttention
     public static void AttentionMmaTf32Head128(KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale)
     {
         const int HeadSize = 128;
-        const int Pitch = HeadSize + FloatPad;
-        var keys = Group.Shared<float>(KeyTile * Pitch);
-        var values = Group.Shared<float>(KeyTile * Pitch);
+        var keys = Group.Shared<float>(KeyTile * (HeadSize + FloatPad));
+        var values = Group.Shared<float>(KeyTile * (HeadSize + FloatPad));
         Span<float> queryLow = stackalloc float[Columns / 2];
         Span<float> queryHigh = stackalloc float[Columns / 2];
         Span<float> outputLow = stackalloc float[Columns / 2];
@@ -108,42 +80,9 @@ public static class TensorCoreAttention
         Span<float> scores = stackalloc float[KeyTile / 2];
         Span<float> b = stackalloc float[2];
         Span<float> stats = stackalloc float[6];
-
-        int local = thread.Local.X;
-        int inGroup = local % 4;
-        int row0 = thread.Group.X * QueryBlock + local / 4 % 8 + local / 32 * 16;
-        int dim = heads * HeadSize;
-        int rowStride = 3 * dim;
-        int headBase = thread.Group.Z * tokens * rowStride + thread.Group.Y * HeadSize;
-        int query0 = headBase + row0 * rowStride;
-        LoadQueryTf32(queryLow, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup);
-        LoadQueryTf32(queryHigh, qkv, query0 + Columns, query0 + 8 * rowStride + Columns, row0 < tokens, row0 + 8 < tokens, inGroup);
-        StartStatistics(stats);
-
-        for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
-        {
-            Group.Barrier();
-            int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
-            int keyAt = headBase + firstKey * rowStride + dim;
-            StageFloatRows(keys, qkv, keyAt, keyRows, rowStride, Pitch, HeadSize, local);
-            StageFloatRows(values, qkv, keyAt + dim, keyRows, rowStride, Pitch, HeadSize, local);
-            Group.Barrier();
-
-            ClearScores(scores);
-            ScoresTf32(scores, queryLow, b, keys, Pitch, 0, local);
-            ScoresTf32(scores, queryHigh, b, keys, Pitch, Columns, local);
-            OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
-            RescaleOutput(outputLow, stats);
-            RescaleOutput(outputHigh, stats);
-            ProbabilitiesTf32(scores);
-            ValuesTf32(outputLow, scores, b, values, Pitch, 0, local);
-            ValuesTf32(outputHigh, scores, b, values, Pitch, Columns, local);
-        }
-
-        FinishRowSums(stats);
-        int outputAt = (thread.Group.Z * tokens + row0) * dim + thread.Group.Y * HeadSize;
-        StoreRows(outputLow, stats, output, outputAt, outputAt + 8 * dim, row0 < tokens, row0 + 8 < tokens, inGroup);
-        StoreRows(outputHigh, stats, output, outputAt + Columns, outputAt + 8 * dim + Columns, row0 < tokens, row0 + 8 < tokens, inGroup);
+        AttentionTf32(
+            keys, values, queryLow, queryHigh, outputLow, outputHigh, scores, b, stats,
+            qkv, output, tokens, heads, scale, HeadSize, thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z);
     }
 
     /// <summary>BF16 products, head size 64.</summary>
@@ -151,9 +90,7 @@ public static class TensorCoreAttention
     public static void AttentionMmaBf16Head64(KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale)
     {
         const int HeadSize = 64;
-        const bool Fp16 = false;
-        const int KeyPitch = HeadSize / 2 + KeyWordPad;
-        var keys = Group.Shared<uint>(KeyTile * KeyPitch);
+        var keys = Group.Shared<uint>(KeyTile * (HeadSize / 2 + KeyWordPad));
         var values = Group.Shared<uint>(HeadSize * ValueWordPitch);
         Span<uint> query = stackalloc uint[Columns / 4];
         Span<float> outputTile = stackalloc float[Columns / 2];
@@ -161,37 +98,10 @@ public static class TensorCoreAttention
         Span<uint> probabilities = stackalloc uint[KeyTile / 4];
         Span<uint> b = stackalloc uint[2];
         Span<float> stats = stackalloc float[6];
-
-        int local = thread.Local.X;
-        int inGroup = local % 4;
-        int row0 = thread.Group.X * QueryBlock + local / 4 % 8 + local / 32 * 16;
-        int dim = heads * HeadSize;
-        int rowStride = 3 * dim;
-        int headBase = thread.Group.Z * tokens * rowStride + thread.Group.Y * HeadSize;
-        int query0 = headBase + row0 * rowStride;
-        LoadQuery16(query, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup, Fp16);
-        StartStatistics(stats);
-
-        for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
-        {
-            Group.Barrier();
-            int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
-            int keyAt = headBase + firstKey * rowStride + dim;
-            StageKeys16(keys, qkv, keyAt, keyRows, rowStride, KeyPitch, HeadSize, local, Fp16);
-            StageValues16(values, qkv, keyAt + dim, keyRows, rowStride, HeadSize, local, Fp16);
-            Group.Barrier();
-
-            ClearScores(scores);
-            Scores16(scores, query, b, keys, KeyPitch, 0, local, Fp16);
-            OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
-            RescaleOutput(outputTile, stats);
-            Probabilities16(probabilities, scores, Fp16);
-            Values16(outputTile, probabilities, b, values, 0, local, Fp16);
-        }
-
-        FinishRowSums(stats);
-        int outputAt = (thread.Group.Z * tokens + row0) * dim + thread.Group.Y * HeadSize;
-        StoreRows(outputTile, stats, output, outputAt, outputAt + 8 * dim, row0 < tokens, row0 + 8 < tokens, inGroup);
+        // One 64-column half: the body never reaches its high-half arrays, so the low ones stand in.
+        Attention16(
+            keys, values, query, query, outputTile, outputTile, scores, probabilities, b, stats,
+            qkv, output, tokens, heads, scale, HeadSize, false, thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z);
     }
 
     /// <summary>BF16 products, head size 128: the head as two 64-column halves.</summary>
@@ -199,9 +109,7 @@ public static class TensorCoreAttention
     public static void AttentionMmaBf16Head128(KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale)
     {
         const int HeadSize = 128;
-        const bool Fp16 = false;
-        const int KeyPitch = HeadSize / 2 + KeyWordPad;
-        var keys = Group.Shared<uint>(KeyTile * KeyPitch);
+        var keys = Group.Shared<uint>(KeyTile * (HeadSize / 2 + KeyWordPad));
         var values = Group.Shared<uint>(HeadSize * ValueWordPitch);
         Span<uint> queryLow = stackalloc uint[Columns / 4];
         Span<uint> queryHigh = stackalloc uint[Columns / 4];
@@ -211,42 +119,9 @@ public static class TensorCoreAttention
         Span<uint> probabilities = stackalloc uint[KeyTile / 4];
         Span<uint> b = stackalloc uint[2];
         Span<float> stats = stackalloc float[6];
-
-        int local = thread.Local.X;
-        int inGroup = local % 4;
-        int row0 = thread.Group.X * QueryBlock + local / 4 % 8 + local / 32 * 16;
-        int dim = heads * HeadSize;
-        int rowStride = 3 * dim;
-        int headBase = thread.Group.Z * tokens * rowStride + thread.Group.Y * HeadSize;
-        int query0 = headBase + row0 * rowStride;
-        LoadQuery16(queryLow, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup, Fp16);
-        LoadQuery16(queryHigh, qkv, query0 + Columns, query0 + 8 * rowStride + Columns, row0 < tokens, row0 + 8 < tokens, inGroup, Fp16);
-        StartStatistics(stats);
-
-        for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
-        {
-            Group.Barrier();
-            int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
-            int keyAt = headBase + firstKey * rowStride + dim;
-            StageKeys16(keys, qkv, keyAt, keyRows, rowStride, KeyPitch, HeadSize, local, Fp16);
-            StageValues16(values, qkv, keyAt + dim, keyRows, rowStride, HeadSize, local, Fp16);
-            Group.Barrier();
-
-            ClearScores(scores);
-            Scores16(scores, queryLow, b, keys, KeyPitch, 0, local, Fp16);
-            Scores16(scores, queryHigh, b, keys, KeyPitch, Columns, local, Fp16);
-            OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
-            RescaleOutput(outputLow, stats);
-            RescaleOutput(outputHigh, stats);
-            Probabilities16(probabilities, scores, Fp16);
-            Values16(outputLow, probabilities, b, values, 0, local, Fp16);
-            Values16(outputHigh, probabilities, b, values, Columns, local, Fp16);
-        }
-
-        FinishRowSums(stats);
-        int outputAt = (thread.Group.Z * tokens + row0) * dim + thread.Group.Y * HeadSize;
-        StoreRows(outputLow, stats, output, outputAt, outputAt + 8 * dim, row0 < tokens, row0 + 8 < tokens, inGroup);
-        StoreRows(outputHigh, stats, output, outputAt + Columns, outputAt + 8 * dim + Columns, row0 < tokens, row0 + 8 < tokens, inGroup);
+        Attention16(
+            keys, values, queryLow, queryHigh, outputLow, outputHigh, scores, probabilities, b, stats,
+            qkv, output, tokens, heads, scale, HeadSize, false, thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z);
     }
 
     /// <summary>FP16 products, head size 64.</summary>
@@ -254,9 +129,7 @@ public static class TensorCoreAttention
     public static void AttentionMmaF16Head64(KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale)
     {
         const int HeadSize = 64;
-        const bool Fp16 = true;
-        const int KeyPitch = HeadSize / 2 + KeyWordPad;
-        var keys = Group.Shared<uint>(KeyTile * KeyPitch);
+        var keys = Group.Shared<uint>(KeyTile * (HeadSize / 2 + KeyWordPad));
         var values = Group.Shared<uint>(HeadSize * ValueWordPitch);
         Span<uint> query = stackalloc uint[Columns / 4];
         Span<float> outputTile = stackalloc float[Columns / 2];
@@ -264,37 +137,10 @@ public static class TensorCoreAttention
         Span<uint> probabilities = stackalloc uint[KeyTile / 4];
         Span<uint> b = stackalloc uint[2];
         Span<float> stats = stackalloc float[6];
-
-        int local = thread.Local.X;
-        int inGroup = local % 4;
-        int row0 = thread.Group.X * QueryBlock + local / 4 % 8 + local / 32 * 16;
-        int dim = heads * HeadSize;
-        int rowStride = 3 * dim;
-        int headBase = thread.Group.Z * tokens * rowStride + thread.Group.Y * HeadSize;
-        int query0 = headBase + row0 * rowStride;
-        LoadQuery16(query, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup, Fp16);
-        StartStatistics(stats);
-
-        for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
-        {
-            Group.Barrier();
-            int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
-            int keyAt = headBase + firstKey * rowStride + dim;
-            StageKeys16(keys, qkv, keyAt, keyRows, rowStride, KeyPitch, HeadSize, local, Fp16);
-            StageValues16(values, qkv, keyAt + dim, keyRows, rowStride, HeadSize, local, Fp16);
-            Group.Barrier();
-
-            ClearScores(scores);
-            Scores16(scores, query, b, keys, KeyPitch, 0, local, Fp16);
-            OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
-            RescaleOutput(outputTile, stats);
-            Probabilities16(probabilities, scores, Fp16);
-            Values16(outputTile, probabilities, b, values, 0, local, Fp16);
-        }
-
-        FinishRowSums(stats);
-        int outputAt = (thread.Group.Z * tokens + row0) * dim + thread.Group.Y * HeadSize;
-        StoreRows(outputTile, stats, output, outputAt, outputAt + 8 * dim, row0 < tokens, row0 + 8 < tokens, inGroup);
+        // One 64-column half: the body never reaches its high-half arrays, so the low ones stand in.
+        Attention16(
+            keys, values, query, query, outputTile, outputTile, scores, probabilities, b, stats,
+            qkv, output, tokens, heads, scale, HeadSize, true, thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z);
     }
 
     /// <summary>FP16 products, head size 128: the head as two 64-column halves.</summary>
@@ -302,9 +148,7 @@ public static class TensorCoreAttention
     public static void AttentionMmaF16Head128(KernelThread thread, ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale)
     {
         const int HeadSize = 128;
-        const bool Fp16 = true;
-        const int KeyPitch = HeadSize / 2 + KeyWordPad;
-        var keys = Group.Shared<uint>(KeyTile * KeyPitch);
+        var keys = Group.Shared<uint>(KeyTile * (HeadSize / 2 + KeyWordPad));
         var values = Group.Shared<uint>(HeadSize * ValueWordPitch);
         Span<uint> queryLow = stackalloc uint[Columns / 4];
         Span<uint> queryHigh = stackalloc uint[Columns / 4];
@@ -314,42 +158,154 @@ public static class TensorCoreAttention
         Span<uint> probabilities = stackalloc uint[KeyTile / 4];
         Span<uint> b = stackalloc uint[2];
         Span<float> stats = stackalloc float[6];
+        Attention16(
+            keys, values, queryLow, queryHigh, outputLow, outputHigh, scores, probabilities, b, stats,
+            qkv, output, tokens, heads, scale, HeadSize, true, thread.Local.X, thread.Group.X, thread.Group.Y, thread.Group.Z);
+    }
 
-        int local = thread.Local.X;
+    /// <summary>
+    /// The TF32 kernels' body, for head <paramref name="head"/> of image <paramref name="image"/>,
+    /// query block <paramref name="queryBlock"/>, thread <paramref name="local"/> of the group:
+    /// the kernels own the shared tiles (a row per key, headSize + <see cref="FloatPad"/> floats)
+    /// and the register arrays, whose sizes must be constants there, and pass
+    /// <paramref name="headSize"/> as a literal, so after the C compiler inlines this the
+    /// high-half calls of a head of 64 are gone and every pitch is a constant.
+    /// </summary>
+    [DeviceFunction]
+    public static void AttentionTf32(
+        SharedArray<float> keys, SharedArray<float> values, Span<float> queryLow, Span<float> queryHigh, Span<float> outputLow, Span<float> outputHigh,
+        Span<float> scores, Span<float> b, Span<float> stats,
+        ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale, int headSize, int local, int queryBlock, int head, int image)
+    {
+        bool twoHalves = headSize > Columns;
+        int pitch = headSize + FloatPad;
         int inGroup = local % 4;
-        int row0 = thread.Group.X * QueryBlock + local / 4 % 8 + local / 32 * 16;
-        int dim = heads * HeadSize;
+        int row0 = FirstRow(queryBlock, local);
+        int dim = heads * headSize;
         int rowStride = 3 * dim;
-        int headBase = thread.Group.Z * tokens * rowStride + thread.Group.Y * HeadSize;
+        int headBase = image * tokens * rowStride + head * headSize;
         int query0 = headBase + row0 * rowStride;
-        LoadQuery16(queryLow, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup, Fp16);
-        LoadQuery16(queryHigh, qkv, query0 + Columns, query0 + 8 * rowStride + Columns, row0 < tokens, row0 + 8 < tokens, inGroup, Fp16);
-        StartStatistics(stats);
+        LoadQueryTf32(queryLow, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup);
+        if (twoHalves)
+        {
+            LoadQueryTf32(queryHigh, qkv, query0 + Columns, query0 + 8 * rowStride + Columns, row0 < tokens, row0 + 8 < tokens, inGroup);
+        }
 
+        StartStatistics(stats);
+        for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
+        {
+            // Everyone is done with the previous tile before it is overwritten.
+            Group.Barrier();
+            int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
+            int keyAt = headBase + firstKey * rowStride + dim;
+            StageFloatRows(keys, qkv, keyAt, keyRows, rowStride, pitch, headSize, local);
+            StageFloatRows(values, qkv, keyAt + dim, keyRows, rowStride, pitch, headSize, local);
+            Group.Barrier();
+
+            ClearScores(scores);
+            ScoresTf32(scores, queryLow, b, keys, pitch, 0, local);
+            if (twoHalves)
+            {
+                ScoresTf32(scores, queryHigh, b, keys, pitch, Columns, local);
+            }
+
+            OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
+            RescaleOutputs(outputLow, outputHigh, stats, twoHalves);
+            ProbabilitiesTf32(scores);
+            ValuesTf32(outputLow, scores, b, values, pitch, 0, local);
+            if (twoHalves)
+            {
+                ValuesTf32(outputHigh, scores, b, values, pitch, Columns, local);
+            }
+        }
+
+        FinishAndStore(outputLow, outputHigh, stats, output, tokens, dim, headSize, row0, head, image, inGroup, twoHalves);
+    }
+
+    /// <summary>
+    /// The BF16 and FP16 kernels' body, as <see cref="AttentionTf32"/>: keys staged as column
+    /// pairs (a row per key, headSize / 2 + <see cref="KeyWordPad"/> words), values transposed as
+    /// key pairs (a row per head column, <see cref="ValueWordPitch"/> words); <paramref name="fp16"/>
+    /// is a literal too.
+    /// </summary>
+    [DeviceFunction]
+    public static void Attention16(
+        SharedArray<uint> keys, SharedArray<uint> values, Span<uint> queryLow, Span<uint> queryHigh, Span<float> outputLow, Span<float> outputHigh,
+        Span<float> scores, Span<uint> probabilities, Span<uint> b, Span<float> stats,
+        ReadOnlyView<float> qkv, ReadWriteView<float> output, int tokens, int heads, float scale, int headSize, bool fp16, int local, int queryBlock, int head, int image)
+    {
+        bool twoHalves = headSize > Columns;
+        int keyPitch = headSize / 2 + KeyWordPad;
+        int inGroup = local % 4;
+        int row0 = FirstRow(queryBlock, local);
+        int dim = heads * headSize;
+        int rowStride = 3 * dim;
+        int headBase = image * tokens * rowStride + head * headSize;
+        int query0 = headBase + row0 * rowStride;
+        LoadQuery16(queryLow, qkv, query0, query0 + 8 * rowStride, row0 < tokens, row0 + 8 < tokens, inGroup, fp16);
+        if (twoHalves)
+        {
+            LoadQuery16(queryHigh, qkv, query0 + Columns, query0 + 8 * rowStride + Columns, row0 < tokens, row0 + 8 < tokens, inGroup, fp16);
+        }
+
+        StartStatistics(stats);
         for (int firstKey = 0; firstKey < tokens; firstKey += KeyTile)
         {
             Group.Barrier();
             int keyRows = KernelMath.Min(KeyTile, tokens - firstKey);
             int keyAt = headBase + firstKey * rowStride + dim;
-            StageKeys16(keys, qkv, keyAt, keyRows, rowStride, KeyPitch, HeadSize, local, Fp16);
-            StageValues16(values, qkv, keyAt + dim, keyRows, rowStride, HeadSize, local, Fp16);
+            StageKeys16(keys, qkv, keyAt, keyRows, rowStride, keyPitch, headSize, local, fp16);
+            StageValues16(values, qkv, keyAt + dim, keyRows, rowStride, headSize, local, fp16);
             Group.Barrier();
 
             ClearScores(scores);
-            Scores16(scores, queryLow, b, keys, KeyPitch, 0, local, Fp16);
-            Scores16(scores, queryHigh, b, keys, KeyPitch, Columns, local, Fp16);
+            Scores16(scores, queryLow, b, keys, keyPitch, 0, local, fp16);
+            if (twoHalves)
+            {
+                Scores16(scores, queryHigh, b, keys, keyPitch, Columns, local, fp16);
+            }
+
             OnlineSoftmaxTile(scores, stats, firstKey, tokens, scale, inGroup);
-            RescaleOutput(outputLow, stats);
-            RescaleOutput(outputHigh, stats);
-            Probabilities16(probabilities, scores, Fp16);
-            Values16(outputLow, probabilities, b, values, 0, local, Fp16);
-            Values16(outputHigh, probabilities, b, values, Columns, local, Fp16);
+            RescaleOutputs(outputLow, outputHigh, stats, twoHalves);
+            Probabilities16(probabilities, scores, fp16);
+            Values16(outputLow, probabilities, b, values, 0, local, fp16);
+            if (twoHalves)
+            {
+                Values16(outputHigh, probabilities, b, values, Columns, local, fp16);
+            }
         }
 
+        FinishAndStore(outputLow, outputHigh, stats, output, tokens, dim, headSize, row0, head, image, inGroup, twoHalves);
+    }
+
+    /// <summary>This lane's first query row (groupID of its warp's 16); its second is 8 further.</summary>
+    [DeviceFunction]
+    public static int FirstRow(int queryBlock, int local) => queryBlock * QueryBlock + local / 4 % 8 + local / 32 * 16;
+
+    /// <summary>Both halves of O (the high one only for a head of 128) times this tile's corrections.</summary>
+    [DeviceFunction]
+    public static void RescaleOutputs(Span<float> outputLow, Span<float> outputHigh, Span<float> stats, bool twoHalves)
+    {
+        RescaleOutput(outputLow, stats);
+        if (twoHalves)
+        {
+            RescaleOutput(outputHigh, stats);
+        }
+    }
+
+    /// <summary>The row sums over the four lanes of a row, then O / rowsum of both halves into output.</summary>
+    [DeviceFunction]
+    public static void FinishAndStore(
+        Span<float> outputLow, Span<float> outputHigh, Span<float> stats, ReadWriteView<float> output,
+        int tokens, int dim, int headSize, int row0, int head, int image, int inGroup, bool twoHalves)
+    {
         FinishRowSums(stats);
-        int outputAt = (thread.Group.Z * tokens + row0) * dim + thread.Group.Y * HeadSize;
+        int outputAt = (image * tokens + row0) * dim + head * headSize;
         StoreRows(outputLow, stats, output, outputAt, outputAt + 8 * dim, row0 < tokens, row0 + 8 < tokens, inGroup);
-        StoreRows(outputHigh, stats, output, outputAt + Columns, outputAt + 8 * dim + Columns, row0 < tokens, row0 + 8 < tokens, inGroup);
+        if (twoHalves)
+        {
+            StoreRows(outputHigh, stats, output, outputAt + Columns, outputAt + 8 * dim + Columns, row0 < tokens, row0 + 8 < tokens, inGroup);
+        }
     }
 
     /// <summary>
@@ -394,6 +350,20 @@ public static class TensorCoreAttention
     /// <summary>Two floats rounded to FP16 or BF16 (to nearest even) in one word, low first.</summary>
     [DeviceFunction]
     public static uint Pack16(float low, float high, bool fp16) => fp16 ? Mma.PackHalf(low, high) : Mma.PackBf16(low, high);
+
+    /// <summary>d (fragment at dIndex) += a (fragment at aIndex) · b, m16n8k16 in FP16 or BF16.</summary>
+    [DeviceFunction]
+    public static void Mma16(Span<float> d, int dIndex, Span<uint> a, int aIndex, Span<uint> b, bool fp16)
+    {
+        if (fp16)
+        {
+            Mma.M16N8K16F16(d, dIndex, a, aIndex, b, 0);
+        }
+        else
+        {
+            Mma.M16N8K16Bf16(d, dIndex, a, aIndex, b, 0);
+        }
+    }
 
     /// <summary>Running max −∞ and running sums 0 for this lane's two rows: stats = (max0, max1, sum0, sum1, correction0, correction1).</summary>
     [DeviceFunction]
@@ -505,14 +475,7 @@ public static class TensorCoreAttention
                 int at = (8 * nt + groupId) * pitch + column0 / 2 + 8 * ks + inGroup;
                 b[0] = keys[at];
                 b[1] = keys[at + 4];
-                if (fp16)
-                {
-                    Mma.M16N8K16F16(s, 4 * nt, q, 4 * ks, b, 0);
-                }
-                else
-                {
-                    Mma.M16N8K16Bf16(s, 4 * nt, q, 4 * ks, b, 0);
-                }
+                Mma16(s, 4 * nt, q, 4 * ks, b, fp16);
             }
         }
     }
@@ -664,14 +627,7 @@ public static class TensorCoreAttention
                 int at = (column0 + 8 * nt + groupId) * ValueWordPitch + 8 * kk + inGroup;
                 b[0] = values[at];
                 b[1] = values[at + 4];
-                if (fp16)
-                {
-                    Mma.M16N8K16F16(o, 4 * nt, p, 4 * kk, b, 0);
-                }
-                else
-                {
-                    Mma.M16N8K16Bf16(o, 4 * nt, p, 4 * kk, b, 0);
-                }
+                Mma16(o, 4 * nt, p, 4 * kk, b, fp16);
             }
         }
     }

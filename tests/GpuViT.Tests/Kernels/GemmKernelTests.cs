@@ -209,7 +209,7 @@ public sealed class GemmKernelTests(TestDevices devices) : IClassFixture<TestDev
     /// act(X·Wᵀ + bias) + R in double precision. The tolerance grows with Σ|x·w|, which bounds the
     /// float32 rounding of the sum, so it stays tight for small outputs of large products.
     /// </summary>
-    private static void Expect(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] actual, string what)
+    internal static void Expect(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] actual, string what)
     {
         Assert.Equal(m * n, actual.Length);
         for (int i = 0; i < m; i++)

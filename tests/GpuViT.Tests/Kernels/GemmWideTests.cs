@@ -78,7 +78,7 @@ public sealed class GemmWideTests(TestDevices devices) : IClassFixture<TestDevic
 
         string what = $"{backend} 8x8 {m}x{n}x{k} {activation} bias {hasBias} residual {hasResidual}";
         float[] actual = Run(Ops(backend));
-        Expect(x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation, actual, what);
+        GemmKernelTests.Expect(x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation, actual, what);
         Close.Nmse(Run(devices.Ops(TestBackends.Cpu)), actual, 1e-10, what);
     }
 
@@ -114,7 +114,7 @@ public sealed class GemmWideTests(TestDevices devices) : IClassFixture<TestDevic
         ops.Gemm(xView, wView, buffer.View(biasAt, n), y, y, m, n, k, Activation.GeluTanh);
 
         float[] after = buffer.ToArray();
-        Expect(x, w, bias, residual, m, n, k, Activation.GeluTanh, after[yAt..(yAt + m * n)], $"{backend} offsets {offsetStep}");
+        GemmKernelTests.Expect(x, w, bias, residual, m, n, k, Activation.GeluTanh, after[yAt..(yAt + m * n)], $"{backend} offsets {offsetStep}");
 
         // Nothing outside Y was written.
         Assert.Equal(all[..yAt], after[..yAt]);
@@ -137,8 +137,8 @@ public sealed class GemmWideTests(TestDevices devices) : IClassFixture<TestDevic
             return y;
         }
 
-        Expect(x, w, bias, null, m, n, k, Activation.Gelu, Launch(Catalog.GemmRegisterBlocked8x8), $"{backend} Float4 kernel");
-        Expect(x, w, bias, null, m, n, k, Activation.Gelu, Launch(Catalog.GemmRegisterBlocked8x8ScalarLoads), $"{backend} scalar-load kernel");
+        GemmKernelTests.Expect(x, w, bias, null, m, n, k, Activation.Gelu, Launch(Catalog.GemmRegisterBlocked8x8), $"{backend} Float4 kernel");
+        GemmKernelTests.Expect(x, w, bias, null, m, n, k, Activation.Gelu, Launch(Catalog.GemmRegisterBlocked8x8ScalarLoads), $"{backend} scalar-load kernel");
     }
 
     [Fact]
@@ -191,37 +191,5 @@ public sealed class GemmWideTests(TestDevices devices) : IClassFixture<TestDevic
         }
 
         Assert.Equal(Precision.Fp32, GemmVersion.RegisterBlocked8x8.Precision());
-    }
-
-    /// <summary>act(X·Wᵀ + bias) + R in double precision, with a tolerance that grows with Σ|x·w| (GemmKernelTests' bound).</summary>
-    private static void Expect(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] actual, string what)
-    {
-        Assert.Equal(m * n, actual.Length);
-        for (int i = 0; i < m; i++)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                double sum = 0, magnitude = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    double product = (double)x[i * k + p] * w[j * k + p];
-                    sum += product;
-                    magnitude += Math.Abs(product);
-                }
-
-                double value = sum + (bias?[j] ?? 0);
-                value = activation switch
-                {
-                    Activation.Gelu => 0.5 * value * (1.0 + KernelMath.Erf((float)(value / Math.Sqrt(2.0)))),
-                    Activation.GeluTanh => 0.5 * value * (1.0 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (value + 0.044715 * value * value * value))),
-                    _ => value,
-                };
-                value += residual?[i * n + j] ?? 0;
-
-                float got = actual[i * n + j];
-                double tolerance = 1e-6 + 1e-5 * Math.Abs(value) + 2e-6 * magnitude;
-                Assert.True(Math.Abs(got - value) <= tolerance, $"{what}: Y[{i}, {j}] expected {value:R}, got {got:R} (error {Math.Abs(got - value):G3}, tolerance {tolerance:G3})");
-            }
-        }
     }
 }

@@ -57,7 +57,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
 
         string what = $"{backend} {m}x{n}x{k} in {splits} parts {activation}";
         ExpectCpu(x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation, y, what);
-        ExpectLoop(x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation, y, what);
+        GemmKernelTests.Expect(x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation, y, what);
     }
 
     /// <summary>Every count of parts from 1 (the plain kernel) to 16, the most the plan makes: 2·parts slices of 16, the last 11 deep.</summary>
@@ -100,7 +100,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         ops.Gemm(buffer.View(xAt, m * k), buffer.View(wAt, n * k), buffer.View(biasAt, n), y, y, m, n, k, Activation.GeluTanh);
 
         float[] after = buffer.ToArray();
-        ExpectLoop(x, w, bias, residual, m, n, k, Activation.GeluTanh, after[yAt..(yAt + m * n)], $"{backend} views");
+        GemmKernelTests.Expect(x, w, bias, residual, m, n, k, Activation.GeluTanh, after[yAt..(yAt + m * n)], $"{backend} views");
 
         // Nothing outside Y was written.
         Assert.Equal(all[..yAt], after[..yAt]);
@@ -124,7 +124,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         ops.Gemm(xs, packed, bs.View(), null, fromPacked, m, Activation.Gelu);
 
         Assert.Equal(plain.ToArray(), fromPacked.ToArray());
-        ExpectLoop(x, w, bias, null, m, n, k, Activation.Gelu, fromPacked.ToArray(), $"{backend} packed");
+        GemmKernelTests.Expect(x, w, bias, null, m, n, k, Activation.Gelu, fromPacked.ToArray(), $"{backend} packed");
     }
 
     [Fact]
@@ -175,7 +175,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         float[] x = TestData.Random(m * k, 101), w = TestData.Random(n * k, 102), bias = TestData.Random(n, 103);
         if (backend != TestBackends.Emulator)
         {
-            ExpectLoop(x, w, bias, null, m, n, k, Activation.None, Run(chosen, x, w, bias, null, m, n, k, Activation.None), $"{backend} chosen");
+            GemmKernelTests.Expect(x, w, bias, null, m, n, k, Activation.None, Run(chosen, x, w, bias, null, m, n, k, Activation.None), $"{backend} chosen");
         }
     }
 
@@ -228,38 +228,6 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
                 int at = row * n + column;
                 double bound = 1.13 * factor * magnitudes + 4 * Math.ScaleB(Math.Abs(expected[at]) + Math.Abs(bias?[column] ?? 0) + 1, -23);
                 Assert.True(Math.Abs(y[at] - expected[at]) <= bound, $"{what}: Y[{row}, {column}] = {y[at]:R}, cpu {expected[at]:R}, bound {bound:G3}");
-            }
-        }
-    }
-
-    /// <summary>Against a plain loop in double precision (GemmKernelTests' bound).</summary>
-    private static void ExpectLoop(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] actual, string what)
-    {
-        Assert.Equal(m * n, actual.Length);
-        for (int i = 0; i < m; i++)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                double sum = 0, magnitude = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    double product = (double)x[i * k + p] * w[j * k + p];
-                    sum += product;
-                    magnitude += Math.Abs(product);
-                }
-
-                double value = sum + (bias?[j] ?? 0);
-                value = activation switch
-                {
-                    Activation.Gelu => 0.5 * value * (1.0 + KernelMath.Erf((float)(value / Math.Sqrt(2.0)))),
-                    Activation.GeluTanh => 0.5 * value * (1.0 + Math.Tanh(Math.Sqrt(2.0 / Math.PI) * (value + 0.044715 * value * value * value))),
-                    _ => value,
-                };
-                value += residual?[i * n + j] ?? 0;
-
-                float got = actual[i * n + j];
-                double tolerance = 1e-6 + 1e-5 * Math.Abs(value) + 2e-6 * magnitude;
-                Assert.True(Math.Abs(got - value) <= tolerance, $"{what}: Y[{i}, {j}] expected {value:R}, got {got:R} (error {Math.Abs(got - value):G3}, tolerance {tolerance:G3})");
             }
         }
     }

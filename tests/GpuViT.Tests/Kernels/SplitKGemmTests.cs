@@ -207,28 +207,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         return y.ToArray()[..(m * n)];
     }
 
-    /// <summary>
-    /// Against the cpu backend's GEMM: only the order of the fp32 sums differs, so the bound is
-    /// (k + 4)·2^-24 of Σ|x·w| (at least 1e-5 of it) plus the epilogue's ulps.
-    /// </summary>
-    private void ExpectCpu(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] y, string what)
-    {
-        float[] expected = Run(devices.Ops(TestBackends.Cpu), x, w, bias, residual, m, n, k, activation);
-        double factor = Math.Max(1e-5, (k + 4) * Math.ScaleB(1, -24));
-        for (int row = 0; row < m; row++)
-        {
-            for (int column = 0; column < n; column++)
-            {
-                double magnitudes = 0;
-                for (int i = 0; i < k; i++)
-                {
-                    magnitudes += Math.Abs((double)x[row * k + i] * w[column * k + i]);
-                }
-
-                int at = row * n + column;
-                double bound = 1.13 * factor * magnitudes + 4 * Math.ScaleB(Math.Abs(expected[at]) + Math.Abs(bias?[column] ?? 0) + 1, -23);
-                Assert.True(Math.Abs(y[at] - expected[at]) <= bound, $"{what}: Y[{row}, {column}] = {y[at]:R}, cpu {expected[at]:R}, bound {bound:G3}");
-            }
-        }
-    }
+    /// <summary>Against the cpu backend's GEMM, where only the order of the fp32 sums may differ.</summary>
+    private void ExpectCpu(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] y, string what) =>
+        TensorCoreGemmTests.ExpectWithinSumOrder(Run(devices.Ops(TestBackends.Cpu), x, w, bias, residual, m, n, k, activation), x, w, bias, m, n, k, y, $"{what}, against cpu");
 }

@@ -14,32 +14,27 @@ internal readonly record struct BlockStrides(int Batch, int Head, int Row);
 
 public sealed partial class KernelTransformerOps
 {
-    // The GEMMs' scratch memory, made on first use: W rounded to 16 bits on the fly, a 16-bit weight
-    // widened for fp32 kernels, split-K's partial sums (tensor-core and fp32 register-blocked).
+    // The GEMMs' scratch memory, made on first use: W rounded to 16 bits on the fly, split-K's partial
+    // sums (tensor-core and fp32 register-blocked).
     private ScratchBuffer<BFloat16>? _roundedBf16Buffer;
     private ScratchBuffer<Half>? _roundedHalfBuffer;
-    private ScratchBuffer<float>? _widenedWeightBuffer;
     private ScratchBuffer<float>? _splitKPartialsBuffer;
 
     private ScratchBuffer<BFloat16> RoundedBf16Scratch => _roundedBf16Buffer ??= new ScratchBuffer<BFloat16>(Device);
 
     private ScratchBuffer<Half> RoundedHalfScratch => _roundedHalfBuffer ??= new ScratchBuffer<Half>(Device);
 
-    private ScratchBuffer<float> WidenedWeightScratch => _widenedWeightBuffer ??= new ScratchBuffer<float>(Device);
-
     private ScratchBuffer<float> SplitKPartialsScratch => _splitKPartialsBuffer ??= new ScratchBuffer<float>(Device);
 
     /// <summary>The GEMMs' scratch buffers' <see cref="ScratchBuffer{T}.Replacements"/>, summed.</summary>
     private int GemmScratchReplacements() =>
-        (_roundedBf16Buffer?.Replacements ?? 0) + (_roundedHalfBuffer?.Replacements ?? 0)
-        + (_widenedWeightBuffer?.Replacements ?? 0) + (_splitKPartialsBuffer?.Replacements ?? 0);
+        (_roundedBf16Buffer?.Replacements ?? 0) + (_roundedHalfBuffer?.Replacements ?? 0) + (_splitKPartialsBuffer?.Replacements ?? 0);
 
     /// <summary>Frees the GEMMs' scratch memory (from DisposeCore).</summary>
     private void DisposeGemmScratch()
     {
         _roundedBf16Buffer?.Dispose();
         _roundedHalfBuffer?.Dispose();
-        _widenedWeightBuffer?.Dispose();
         _splitKPartialsBuffer?.Dispose();
     }
 
@@ -54,26 +49,15 @@ public sealed partial class KernelTransformerOps
             case GemmVersion.TensorCoreTf32RegisterStaged:
                 TensorCoreGemm(version, x, w, default, default, bias, residual, y, m, n, k, activation, stream);
                 return;
+            // W rounded to 16 bits on the fly (what PackWeight does once), then the packed-weight kernel.
             case GemmVersion.TensorCoreBf16:
             case GemmVersion.TensorCoreBf16RegisterStaged:
-            {
-                // W rounded to bfloat16 on the fly (what PackWeight does once), then the packed-weight kernel.
-                int count = checked(n * k);
-                DeviceBuffer<BFloat16> rounded = RoundedBf16Scratch.AtLeast(Math.Max(1, count), stream);
-                LaunchIfAny(Catalog.RoundToBf16, Int3.Size(Groups(count, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream, w, rounded, count);
-                TensorCoreGemm(version, x, default, rounded.View(0, count), default, bias, residual, y, m, n, k, activation, stream);
+                TensorCoreGemm(version, x, default, Rounded(RoundedBf16Scratch, Catalog.RoundToBf16, w, n, k, stream), default, bias, residual, y, m, n, k, activation, stream);
                 return;
-            }
-
             case GemmVersion.TensorCoreFp16:
             case GemmVersion.TensorCoreFp16RegisterStaged:
-            {
-                int count = checked(n * k);
-                DeviceBuffer<Half> rounded = RoundedHalfScratch.AtLeast(Math.Max(1, count), stream);
-                LaunchIfAny(Catalog.RoundToHalf, Int3.Size(Groups(count, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream, w, rounded, count);
-                TensorCoreGemm(version, x, default, default, rounded.View(0, count), bias, residual, y, m, n, k, activation, stream);
+                TensorCoreGemm(version, x, default, default, Rounded(RoundedHalfScratch, Catalog.RoundToHalf, w, n, k, stream), bias, residual, y, m, n, k, activation, stream);
                 return;
-            }
         }
 
         if (version == GemmVersion.RegisterBlocked && Fp32SplitFor(m, n, k) is { Splits: > 1 } split)
@@ -118,33 +102,24 @@ public sealed partial class KernelTransformerOps
     /// </summary>
     private protected override PackedWeight PackWeightCore(ReadOnlySpan<float> w, int n, int k)
     {
-        switch (Precision)
+        return Precision switch
         {
-            case Precision.Bf16:
-            {
-                var values = new BFloat16[w.Length];
-                for (int i = 0; i < values.Length; i++)
-                {
-                    values[i] = (BFloat16)w[i];
-                }
+            Precision.Bf16 => Pack16(w, n, k, value => (BFloat16)value, Catalog.WidenBf16),
+            Precision.Fp16 => Pack16(w, n, k, value => (Half)value, Catalog.WidenHalf),
+            _ => new DeviceWeight(Device, Device.Upload(w), n, k),
+        };
+    }
 
-                return new Bf16Weight(Device, Device.Upload<BFloat16>(values), n, k);
-            }
-
-            case Precision.Fp16:
-            {
-                var values = new Half[w.Length];
-                for (int i = 0; i < values.Length; i++)
-                {
-                    values[i] = (Half)w[i];
-                }
-
-                return new Fp16Weight(Device, Device.Upload<Half>(values), n, k);
-            }
-
-            default:
-                return new DeviceWeight(Device, Device.Upload(w), n, k);
+    private Weight16<T> Pack16<T>(ReadOnlySpan<float> w, int n, int k, Func<float, T> round, KernelDescriptor widen)
+        where T : unmanaged
+    {
+        var values = new T[w.Length];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = round(w[i]);
         }
+
+        return new Weight16<T>(Device, Device.Upload<T>(values), n, k, widen);
     }
 
     /// <summary>The Gemm above on the weight <see cref="PackWeightCore"/> made: 16-bit weights straight into the tensor-core kernels.</summary>
@@ -155,10 +130,10 @@ public sealed partial class KernelTransformerOps
         GemmVersion version = GemmFor(m, w.N, w.K);
         switch (w)
         {
-            case Bf16Weight bf16 when version is GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged:
+            case Weight16<BFloat16> bf16 when version is GemmVersion.TensorCoreBf16 or GemmVersion.TensorCoreBf16RegisterStaged:
                 TensorCoreGemm(version, x, default, bf16.Buffer, default, bias, residual, y, m, w.N, w.K, activation, stream);
                 return;
-            case Fp16Weight fp16 when version is GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged:
+            case Weight16<Half> fp16 when version is GemmVersion.TensorCoreFp16 or GemmVersion.TensorCoreFp16RegisterStaged:
                 TensorCoreGemm(version, x, default, default, fp16.Buffer, bias, residual, y, m, w.N, w.K, activation, stream);
                 return;
             default:
@@ -170,32 +145,29 @@ public sealed partial class KernelTransformerOps
 
     /// <summary>
     /// A packed weight as fp32 W [n, k], for kernels that read fp32 weights (the patch embedding, the
-    /// MMA demonstrations): the buffer itself, or a 16-bit weight widened (exactly) into scratch memory.
+    /// MMA demonstrations): the buffer itself, or a 16-bit weight widened (exactly) once, on first use,
+    /// and kept with the weight: the patch embedding reads it on every forward pass.
     /// </summary>
-    private DeviceView<float> FloatWeight(PackedWeight weight, string name, DeviceStream? stream)
+    private DeviceView<float> FloatWeight(PackedWeight weight, string name, DeviceStream? stream) => weight switch
+    {
+        DeviceWeight fp32 => fp32.Buffer,
+        Weight16<BFloat16> bf16 => Widened(bf16, stream),
+        Weight16<Half> fp16 => Widened(fp16, stream),
+        _ => throw new ArgumentException($"{weight} was packed by other ops: these read fp32, bfloat16 or half weights of their own", name),
+    };
+
+    private DeviceView<float> Widened<T>(Weight16<T> weight, DeviceStream? stream)
+        where T : unmanaged
     {
         int count = checked(weight.N * weight.K);
-        if (weight is DeviceWeight fp32)
+        if (weight.Widened is null)
         {
-            return fp32.Buffer;
+            DeviceBuffer<float> widened = Device.Allocate<float>(Math.Max(1, count));
+            LaunchIfAny(weight.Widen, Int3.Size(Groups(count, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream, weight.Buffer, widened, count);
+            weight.Widened = widened;
         }
 
-        DeviceBuffer<float> widened = WidenedWeightScratch.AtLeast(Math.Max(1, count), stream);
-        var groups = Int3.Size(Groups(count, TensorCoreKernels.ElementThreads));
-        var threads = Int3.Size(TensorCoreKernels.ElementThreads);
-        switch (weight)
-        {
-            case Bf16Weight bf16:
-                LaunchIfAny(Catalog.WidenBf16, groups, threads, stream, bf16.Buffer, widened, count);
-                break;
-            case Fp16Weight fp16:
-                LaunchIfAny(Catalog.WidenHalf, groups, threads, stream, fp16.Buffer, widened, count);
-                break;
-            default:
-                throw new ArgumentException($"{weight} was packed by other ops: these read {nameof(DeviceWeight)}, {nameof(Bf16Weight)} or {nameof(Fp16Weight)}", name);
-        }
-
-        return widened.View(0, count);
+        return weight.Widened.View(0, count);
     }
 
     /// <summary>
@@ -346,6 +318,16 @@ public sealed partial class KernelTransformerOps
         _ => throw new InvalidOperationException($"GemmVersion {version} with cp.async {cpAsync} is not a tensor-core GEMM"),
     };
 
+    /// <summary>W [n, k] rounded by <paramref name="round"/> (RoundToBf16 or RoundToHalf) into <paramref name="scratch"/>.</summary>
+    private DeviceView<T> Rounded<T>(ScratchBuffer<T> scratch, KernelDescriptor round, DeviceView<float> w, int n, int k, DeviceStream? stream)
+        where T : unmanaged
+    {
+        int count = checked(n * k);
+        DeviceBuffer<T> rounded = scratch.AtLeast(Math.Max(1, count), stream);
+        LaunchIfAny(round, Int3.Size(Groups(count, TensorCoreKernels.ElementThreads)), Int3.Size(TensorCoreKernels.ElementThreads), stream, w, rounded, count);
+        return rounded.View(0, count);
+    }
+
     /// <summary>An element-wise launch over <c>count</c> (its last argument), skipped when there is nothing to do.</summary>
     private void LaunchIfAny(KernelDescriptor kernel, Int3 groups, Int3 threads, DeviceStream? stream, object source, object destination, int count)
     {
@@ -364,24 +346,26 @@ public sealed partial class KernelTransformerOps
         protected override void DisposeCore() => buffer.Dispose();
     }
 
-    /// <summary>W [n, k] in bfloat16: what the BF16 tensor-core kernels read.</summary>
-    private sealed class Bf16Weight(Device device, DeviceBuffer<BFloat16> buffer, int n, int k) : PackedWeight(device, n, k)
+    /// <summary>
+    /// W [n, k] in bfloat16 or IEEE half: what the BF16 and FP16 tensor-core kernels read; with its
+    /// fp32 widening (by <paramref name="widen"/>) once a kernel that reads fp32 weights has needed it.
+    /// </summary>
+    private sealed class Weight16<T>(Device device, DeviceBuffer<T> buffer, int n, int k, KernelDescriptor widen) : PackedWeight(device, n, k)
+        where T : unmanaged
     {
-        public DeviceBuffer<BFloat16> Buffer => buffer;
+        public DeviceBuffer<T> Buffer => buffer;
 
-        public override long Bytes => buffer.Bytes;
+        public KernelDescriptor Widen => widen;
 
-        protected override void DisposeCore() => buffer.Dispose();
-    }
+        public DeviceBuffer<float>? Widened { get; set; }
 
-    /// <summary>W [n, k] in IEEE half: what the FP16 tensor-core kernels read.</summary>
-    private sealed class Fp16Weight(Device device, DeviceBuffer<Half> buffer, int n, int k) : PackedWeight(device, n, k)
-    {
-        public DeviceBuffer<Half> Buffer => buffer;
+        public override long Bytes => buffer.Bytes + (Widened?.Bytes ?? 0);
 
-        public override long Bytes => buffer.Bytes;
-
-        protected override void DisposeCore() => buffer.Dispose();
+        protected override void DisposeCore()
+        {
+            buffer.Dispose();
+            Widened?.Dispose();
+        }
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using GpuViT.Kernels;
 using GpuViT.Kernels.Library;
 using GpuViT.Kernels.Ops;
 using GpuViT.Tests.Runtime;
@@ -90,6 +91,39 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
         ops.Gemm(xs.View(offset, m * k), ws.View(offset, n * k), bs.View(), rs.View(), y, m, n, k, Activation.Gelu);
 
         ExpectRounded(version, x, w, bias, residual, m, n, k, Activation.Gelu, y.ToArray(), $"{backend} {version} k={k} offset {offset}");
+    }
+
+    /// <summary>
+    /// The patch embedding reads fp32 weights: a 16-bit packed weight is widened once, on first use,
+    /// and kept with the weight (its bytes grow by n·k·4 then, and never again), and the embedding
+    /// equals the fp32 ops' on the weight rounded as packing rounds it.
+    /// </summary>
+    [Theory]
+    [InlineData("emulator", Precision.Bf16)]
+    [InlineData("opencl", Precision.Fp16)]
+    public void A_16_bit_weight_is_widened_once_for_the_patch_embedding(string backend, Precision precision)
+    {
+        const int batch = 2, channels = 3, imageSize = 8, patchSize = 4, dim = 8, k = channels * patchSize * patchSize;
+        const int tokens = (imageSize / patchSize) * (imageSize / patchSize);
+        float[] images = TestData.Random(batch * channels * imageSize * imageSize, 41), w = TestData.Random(dim * k, 42), bias = TestData.Random(dim, 43);
+        float[] rounded = w.Select(v => precision == Precision.Bf16 ? (float)(BFloat16)v : (float)(Half)v).ToArray();
+        Device device = devices.Device(backend);
+        using var narrowed = new KernelTransformerOps(device, null, precision);
+        using var fp32 = new KernelTransformerOps(device);
+        using PackedWeight packed = narrowed.PackWeight(w, dim, k), reference = fp32.PackWeight(rounded, dim, k);
+        using DeviceBuffer<float> im = device.Upload<float>(images), b = device.Upload<float>(bias);
+        using DeviceBuffer<float> first = device.Allocate<float>(batch * tokens * dim), second = device.Allocate<float>(batch * tokens * dim), expected = device.Allocate<float>(batch * tokens * dim);
+
+        narrowed.PatchEmbed(im, packed, b, first, batch, channels, imageSize, patchSize, dim, 0);
+        Assert.Equal((long)dim * k * (2 + 4), packed.Bytes);
+        int buffers = device.Memory.Buffers;
+        narrowed.PatchEmbed(im, packed, b, second, batch, channels, imageSize, patchSize, dim, 0);
+        Assert.Equal(buffers, device.Memory.Buffers);
+        Assert.Equal((long)dim * k * (2 + 4), packed.Bytes);
+        fp32.PatchEmbed(im, reference, b, expected, batch, channels, imageSize, patchSize, dim, 0);
+
+        Assert.Equal(expected.ToArray(), first.ToArray());
+        Assert.Equal(expected.ToArray(), second.ToArray());
     }
 
     /// <summary>A packed weight (16-bit at bf16 and fp16: half the bytes) gives the plain Gemm's result to the bit.</summary>

@@ -73,11 +73,11 @@ public sealed class Storage16GeneratorTests
     [Fact]
     public void Conversion_functions_come_only_with_the_element_types_a_kernel_uses()
     {
-        KernelDescriptor halfOnly = GpuViT.Tests.Generated.KernelCatalog.HalfToFloat;
-        KernelDescriptor bfloat16Only = GpuViT.Tests.Generated.KernelCatalog.BFloat16ToFloat;
+        KernelDescriptor halfOnly = GpuViT.Kernels.Generated.KernelCatalog.WidenHalf;
+        KernelDescriptor bfloat16Only = GpuViT.Kernels.Generated.KernelCatalog.WidenBf16;
         KernelDescriptor none = GpuViT.Kernels.Generated.KernelCatalog.Add;
 
-        Assert.DoesNotContain("gv_", halfOnly.OpenCLSource.Replace("gv_h", string.Empty).Replace("gv_x", string.Empty));
+        Assert.DoesNotContain("gv_", halfOnly.OpenCLSource.Replace("gv_source", string.Empty).Replace("gv_destination", string.Empty));
         Assert.Contains("gv_half_to_float", halfOnly.CudaSource);
         Assert.DoesNotContain("bf16", halfOnly.CudaSource);
         Assert.DoesNotContain("gv_half", bfloat16Only.CudaSource);

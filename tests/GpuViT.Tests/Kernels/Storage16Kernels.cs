@@ -1,52 +1,13 @@
 namespace GpuViT.Tests.Kernels;
 
 /// <summary>
-/// Kernels that store 16-bit floats (Half, BFloat16): conversions from and to float buffers, and
-/// both element types through group-shared memory and device functions.
+/// Kernels that store 16-bit floats (Half, BFloat16) through group-shared memory and device
+/// functions; the conversions from and to float buffers are the library's (TensorCoreGemm's
+/// RoundToBf16, RoundToHalf, WidenBf16, WidenHalf).
 /// </summary>
 public static class Storage16Kernels
 {
     public const int ReverseGroup = 64;
-
-    [Kernel]
-    public static void FloatToHalf(KernelThread thread, ReadOnlyView<float> x, ReadWriteView<Half> h, int n)
-    {
-        int i = thread.Global.X;
-        if (i < n)
-        {
-            h[i] = (Half)x[i];
-        }
-    }
-
-    [Kernel]
-    public static void HalfToFloat(KernelThread thread, ReadOnlyView<Half> h, ReadWriteView<float> x, int n)
-    {
-        int i = thread.Global.X;
-        if (i < n)
-        {
-            x[i] = (float)h[i];
-        }
-    }
-
-    [Kernel]
-    public static void FloatToBFloat16(KernelThread thread, ReadOnlyView<float> x, ReadWriteView<BFloat16> b, int n)
-    {
-        int i = thread.Global.X;
-        if (i < n)
-        {
-            b[i] = (BFloat16)x[i];
-        }
-    }
-
-    [Kernel]
-    public static void BFloat16ToFloat(KernelThread thread, ReadOnlyView<BFloat16> b, ReadWriteView<float> x, int n)
-    {
-        int i = thread.Global.X;
-        if (i < n)
-        {
-            x[i] = (float)b[i];
-        }
-    }
 
     /// <summary>
     /// Per group: input's block into shared memory as Half (and three times it as BFloat16),

@@ -1,4 +1,5 @@
 using GpuViT.Tests.Runtime;
+using Library = GpuViT.Kernels.Generated.KernelCatalog;
 using T = GpuViT.Tests.Generated.KernelCatalog;
 
 namespace GpuViT.Tests.Kernels;
@@ -122,7 +123,7 @@ public sealed class Storage16Tests(TestDevices devices) : IClassFixture<TestDevi
     {
         Half[] halves = Enumerable.Range(0, 65536).Select(b => BitConverter.UInt16BitsToHalf((ushort)b)).ToArray();
         var floats = new float[halves.Length];
-        devices.Launch(backend, T.HalfToFloat, Int3.Size(TestDevices.Groups(halves.Length, 256)), Int3.Size(256), halves, floats, halves.Length);
+        devices.Launch(backend, Library.WidenHalf, Int3.Size(TestDevices.Groups(halves.Length, 256)), Int3.Size(256), halves, floats, halves.Length);
 
         for (int b = 0; b < halves.Length; b++)
         {
@@ -143,7 +144,7 @@ public sealed class Storage16Tests(TestDevices devices) : IClassFixture<TestDevi
     {
         float[] values = HalfInputs();
         var halves = new Half[values.Length];
-        devices.Launch(backend, T.FloatToHalf, Int3.Size(TestDevices.Groups(values.Length, 256)), Int3.Size(256), values, halves, values.Length);
+        devices.Launch(backend, Library.RoundToHalf, Int3.Size(TestDevices.Groups(values.Length, 256)), Int3.Size(256), values, halves, values.Length);
 
         for (int i = 0; i < values.Length; i++)
         {
@@ -165,7 +166,7 @@ public sealed class Storage16Tests(TestDevices devices) : IClassFixture<TestDevi
     {
         BFloat16[] bfloats = Enumerable.Range(0, 65536).Select(b => BFloat16.FromBits((ushort)b)).ToArray();
         var floats = new float[bfloats.Length];
-        devices.Launch(backend, T.BFloat16ToFloat, Int3.Size(TestDevices.Groups(bfloats.Length, 256)), Int3.Size(256), bfloats, floats, bfloats.Length);
+        devices.Launch(backend, Library.WidenBf16, Int3.Size(TestDevices.Groups(bfloats.Length, 256)), Int3.Size(256), bfloats, floats, bfloats.Length);
 
         for (int b = 0; b < bfloats.Length; b++)
         {
@@ -179,7 +180,7 @@ public sealed class Storage16Tests(TestDevices devices) : IClassFixture<TestDevi
     {
         float[] values = BFloat16Inputs();
         var bfloats = new BFloat16[values.Length];
-        devices.Launch(backend, T.FloatToBFloat16, Int3.Size(TestDevices.Groups(values.Length, 256)), Int3.Size(256), values, bfloats, values.Length);
+        devices.Launch(backend, Library.RoundToBf16, Int3.Size(TestDevices.Groups(values.Length, 256)), Int3.Size(256), values, bfloats, values.Length);
 
         for (int i = 0; i < values.Length; i++)
         {
@@ -271,8 +272,8 @@ public sealed class Storage16Tests(TestDevices devices) : IClassFixture<TestDevi
         using DeviceBuffer<float> widened = device.Upload<float>(new float[16]);
         using DeviceBuffer<BFloat16> narrowed = device.Upload<BFloat16>(new BFloat16[16]);
 
-        device.Launch(T.HalfToFloat, Int3.Size(1), Int3.Size(8), input.View(3, 5), widened.View(1, 5), 5);
-        device.Launch(T.FloatToBFloat16, Int3.Size(1), Int3.Size(8), widened.View(1, 5), narrowed.View(9, 5), 5);
+        device.Launch(Library.WidenHalf, Int3.Size(1), Int3.Size(8), input.View(3, 5), widened.View(1, 5), 5);
+        device.Launch(Library.RoundToBf16, Int3.Size(1), Int3.Size(8), widened.View(1, 5), narrowed.View(9, 5), 5);
 
         float[] expected = [0f, 1.5f, 2f, 2.5f, 3f, 3.5f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f];
         Assert.Equal(expected, widened.ToArray());
@@ -286,9 +287,9 @@ public sealed class Storage16Tests(TestDevices devices) : IClassFixture<TestDevi
         using DeviceBuffer<BFloat16> bfloats = device.Upload<BFloat16>(new BFloat16[4]);
         using DeviceBuffer<float> floats = device.Upload<float>(new float[4]);
 
-        var error = Assert.Throws<ArgumentException>(() => device.Launch(T.HalfToFloat, Int3.Size(1), Int3.Size(4), bfloats, floats, 4));
+        var error = Assert.Throws<ArgumentException>(() => device.Launch(Library.WidenHalf, Int3.Size(1), Int3.Size(4), bfloats, floats, 4));
 
-        Assert.Contains("ReadOnlyView<Half> h", error.Message);
+        Assert.Contains("ReadOnlyView<Half> source", error.Message);
         Assert.Contains("expects a Half buffer", error.Message);
     }
 

@@ -53,7 +53,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         KernelTransformerOps ops = Ops(backend, new SplitKPlan(splits, slicesPerSplit));
         Assert.Equal((GemmVersion.RegisterBlocked, splits), ops.GemmPlanFor(m, n, k));
 
-        float[] y = Run(ops, x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation);
+        float[] y = TensorCoreGemmTests.Run(ops, x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation);
 
         string what = $"{backend} {m}x{n}x{k} in {splits} parts {activation}";
         ExpectCpu(x, w, hasBias ? bias : null, hasResidual ? residual : null, m, n, k, activation, y, what);
@@ -73,7 +73,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
             KernelTransformerOps ops = Ops(backend, new SplitKPlan(parts, 2));
             Assert.Equal((GemmVersion.RegisterBlocked, parts), ops.GemmPlanFor(m, n, k));
 
-            float[] y = Run(ops, x, w, bias, null, m, n, k, Activation.Gelu);
+            float[] y = TensorCoreGemmTests.Run(ops, x, w, bias, null, m, n, k, Activation.Gelu);
 
             ExpectCpu(x, w, bias, null, m, n, k, Activation.Gelu, y, $"{backend} {parts} parts");
         }
@@ -175,7 +175,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         float[] x = TestData.Random(m * k, 101), w = TestData.Random(n * k, 102), bias = TestData.Random(n, 103);
         if (backend != TestBackends.Emulator)
         {
-            GemmKernelTests.Expect(x, w, bias, null, m, n, k, Activation.None, Run(chosen, x, w, bias, null, m, n, k, Activation.None), $"{backend} chosen");
+            GemmKernelTests.Expect(x, w, bias, null, m, n, k, Activation.None, TensorCoreGemmTests.Run(chosen, x, w, bias, null, m, n, k, Activation.None), $"{backend} chosen");
         }
     }
 
@@ -197,17 +197,7 @@ public sealed class SplitKGemmTests(TestDevices devices) : IClassFixture<TestDev
         return ops;
     }
 
-    private static float[] Run(TransformerOps ops, float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation)
-    {
-        Device device = ops.Device;
-        using DeviceBuffer<float> xs = device.Upload<float>(x), ws = device.Upload<float>(w);
-        using DeviceBuffer<float> bs = device.Upload<float>(bias ?? [0f]), rs = device.Upload<float>(residual ?? [0f]);
-        using DeviceBuffer<float> y = device.Allocate<float>(Math.Max(1, m * n));
-        ops.Gemm(xs, ws, bias is null ? null : bs.View(), residual is null ? null : rs.View(), y, m, n, k, activation);
-        return y.ToArray()[..(m * n)];
-    }
-
     /// <summary>Against the cpu backend's GEMM, where only the order of the fp32 sums may differ.</summary>
     private void ExpectCpu(float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation, float[] y, string what) =>
-        TensorCoreGemmTests.ExpectWithinSumOrder(Run(devices.Ops(TestBackends.Cpu), x, w, bias, residual, m, n, k, activation), x, w, bias, m, n, k, y, $"{what}, against cpu");
+        TensorCoreGemmTests.ExpectWithinSumOrder(TensorCoreGemmTests.Run(devices.Ops(TestBackends.Cpu), x, w, bias, residual, m, n, k, activation), x, w, bias, m, n, k, y, $"{what}, against cpu");
 }

@@ -285,7 +285,8 @@ public sealed class TensorCoreGemmTests(TestDevices devices) : IClassFixture<Tes
         return ops;
     }
 
-    private static float[] Run(TransformerOps ops, float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation)
+    /// <summary>Y of one plain Gemm call on fresh device buffers of these host arrays.</summary>
+    internal static float[] Run(TransformerOps ops, float[] x, float[] w, float[]? bias, float[]? residual, int m, int n, int k, Activation activation)
     {
         Device device = ops.Device;
         using DeviceBuffer<float> xs = device.Upload<float>(x), ws = device.Upload<float>(w);

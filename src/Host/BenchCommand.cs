@@ -104,7 +104,7 @@ public static class BenchCommand
             Dictionary<string, int> sizes = Shape(name, parsed.GetValue(shape));
             using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
             PrecisionOption.Check(device, arithmetic, error);
-            TransformerOps ops = PrecisionOption.Load(arithmetic, () => TransformerOps.For(device, named, arithmetic));
+            TransformerOps ops = TransformerOps.For(device, named, arithmetic);
             try
             {
                 Result result = Run(ops, name, sizes, !parsed.GetValue(unfused), interrupt);

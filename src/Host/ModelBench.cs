@@ -50,7 +50,7 @@ internal static class ModelBench
 
         using Device device = DeviceOption.Open(DeviceOption.Selector(parsed), error);
         PrecisionOption.Check(device, precision, error);
-        using VitModel model = PrecisionOption.Load(precision, () => VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), gemm, fused, precision: precision, graphs: graphs));
+        using VitModel model = VitModel.Load(device, config, VitWeights.RandomInit(config, seed: 0), gemm, fused, precision: precision, graphs: graphs);
         long pixels = (long)batch * config.Channels * config.ImageSize * config.ImageSize;
         if (pixels > Array.MaxLength || pixels * sizeof(float) > device.Info.MemoryBytes)
         {

@@ -47,31 +47,9 @@ public static class PrecisionOption
             throw new UsageException($"{Name} {precision.Name()}: the cpu backend computes in fp32 only; tf32, bf16 and fp16 run on cuda, opencl and the emulator");
         }
 
-        // A precision no GEMM computes in yet fails here, not at the first pass.
-        Load(precision, () => GemmVersions.DefaultFor(precision));
         if (!device.Info.Capabilities.HasMma(Shape(precision)))
         {
             error.WriteLine($"gpuvit: warning: {Name} {precision.Name()} on {device.Info.Id}, which has no tensor cores: the products run in an exact software MMA, correct but slow (use fp32 for speed there)");
-        }
-    }
-
-    /// <summary>
-    /// Runs <paramref name="load"/> (a model or ops being made in <paramref name="precision"/>): a
-    /// precision the ops cannot compute in yet, or one the device refuses, is a usage error in one line.
-    /// </summary>
-    public static T Load<T>(Precision precision, Func<T> load)
-    {
-        try
-        {
-            return load();
-        }
-        catch (NotSupportedException e)
-        {
-            throw new UsageException($"{Name} {precision.Name()}: {e.Message}");
-        }
-        catch (ArgumentException e) when (e.ParamName == "precision")
-        {
-            throw new UsageException($"{Name} {precision.Name()}: {StripParameter(e)}");
         }
     }
 
@@ -82,8 +60,4 @@ public static class PrecisionOption
         Precision.Bf16 => TensorCoreShape.M16N8K16Bf16,
         _ => TensorCoreShape.M16N8K16F16,
     };
-
-    /// <summary>An ArgumentException's message without the " (Parameter 'x')" .NET appends.</summary>
-    private static string StripParameter(ArgumentException e) =>
-        e.ParamName is { } p && e.Message.EndsWith($" (Parameter '{p}')", StringComparison.Ordinal) ? e.Message[..^$" (Parameter '{p}')".Length] : e.Message;
 }

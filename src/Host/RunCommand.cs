@@ -102,7 +102,7 @@ public static class RunCommand
             using Device device = Timed("device open", "the driver's context; kernels build at the first pass", () => DeviceOption.Open(DeviceOption.Selector(parsed), error));
             PrecisionOption.Check(device, arithmetic, error);
             using VitModel vitModel = Timed("weights: convert + upload", $"to {arithmetic.Name()}, packed, copied to the device",
-                () => PrecisionOption.Load(arithmetic, () => VitModel.Load(device, c, vit.Weights, precision: arithmetic)));
+                () => VitModel.Load(device, c, vit.Weights, precision: arithmetic));
             var stream = new VitStreamModel(vitModel);
             long budget;
             try

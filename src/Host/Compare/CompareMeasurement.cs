@@ -108,8 +108,8 @@ public static class CompareMeasurement
                     foreach (int batch in plan.Batches)
                     {
                         Measure(VitName, size, batch, () => MeasureVit(
-                            vitModel ??= PrecisionOption.Load(plan.VitPrecision, () => VitModel.Load(
-                                device, plan.Vits[size], plan.TrainedWeights ?? VitWeights.RandomInit(plan.Vits[size], seed: 0), precision: plan.VitPrecision)),
+                            vitModel ??= VitModel.Load(
+                                device, plan.Vits[size], plan.TrainedWeights ?? VitWeights.RandomInit(plan.Vits[size], seed: 0), precision: plan.VitPrecision),
                             batch, plan.Images[size], plan.MinSeconds, plan.View, interrupt));
                         foreach (bool shared in new[] { false, true })
                         {

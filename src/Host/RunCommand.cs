@@ -386,32 +386,18 @@ public static class RunCommand
     /// </summary>
     private static void PrintTop(IProgressSink output, string name, ReadOnlySpan<float> logits, int k, IReadOnlyList<string>? classNames)
     {
-        float max = float.NegativeInfinity;
-        foreach (float l in logits)
-        {
-            max = float.IsFinite(l) ? Math.Max(max, l) : max;
-        }
-
         output.Print(name);
-        if (float.IsNegativeInfinity(max))
+        ClassScore[] top = Classification.TopK(logits, k, classNames);
+        if (top.Length == 0)
         {
             output.Print("  no finite logits (all NaN or ±∞)");
             return;
         }
 
-        double sum = 0;
-        foreach (float l in logits)
+        foreach (ClassScore c in top)
         {
-            sum += float.IsFinite(l) ? Math.Exp(l - max) : 0;
-        }
-
-        float[] copy = logits.ToArray();
-        int[] order = [.. Enumerable.Range(0, copy.Length).Where(i => float.IsFinite(copy[i])).OrderByDescending(i => copy[i]).ThenBy(i => i).Take(k)];
-        foreach (int i in order)
-        {
-            double p = Math.Exp(copy[i] - max) / sum;
-            string label = classNames is null ? "" : " " + classNames[i];
-            output.Print(string.Create(CultureInfo.InvariantCulture, $"  {p:F4}  {i}{label}"));
+            string label = c.Label is null ? "" : " " + c.Label;
+            output.Print(string.Create(CultureInfo.InvariantCulture, $"  {c.Probability:F4}  {c.Index}{label}"));
         }
     }
 }

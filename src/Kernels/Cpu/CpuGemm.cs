@@ -17,7 +17,7 @@ namespace GpuViT.Kernels.Cpu;
 /// it is in L1. Few rows (matrix–vector) skip packing: one dot product per output, straight from W.
 /// A weight applied in many calls can be packed once instead (<see cref="PackWeight(int, int, ReadOnlySpan{float}, int)"/>,
 /// CpuGemm.Packed.cs).
-/// <see cref="GemmNaive"/> is the same op as one dot product per output, kept for comparison.
+/// <see cref="GemmNaive(int, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Activation, int, int, int, int)"/> is the same op as one dot product per output, kept for comparison.
 /// </para>
 /// <para>
 /// Safe to call from several threads at once. Each thread keeps its packing buffers between calls
@@ -102,7 +102,7 @@ public static unsafe partial class CpuGemm
         int xRowStride = 0, int wRowStride = 0, int yRowStride = 0, int residualRowStride = 0) =>
         Gemm(Current, m, n, k, x, w, y, bias, residual, activation, xRowStride, wRowStride, yRowStride, residualRowStride);
 
-    /// <summary>The span Gemm with a given micro-kernel and blocking (tests run both); null runs <see cref="GemmNaive"/>.</summary>
+    /// <summary>The span Gemm with a given micro-kernel and blocking (tests run both); null runs <see cref="GemmNaive(int, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Activation, int, int, int, int)"/>.</summary>
     internal static void Gemm(
         Tuning? tuning,
         int m, int n, int k,
@@ -392,7 +392,7 @@ public static unsafe partial class CpuGemm
         }
     }
 
-    /// <summary>One dot product per output; for <see cref="GemmNaive"/>.</summary>
+    /// <summary>One dot product per output; for <see cref="GemmNaive(int, int, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Activation, int, int, int, int)"/>.</summary>
     private sealed class NaiveJob(int n, int k, float* x, int ldx, float* w, int ldw, Epilogue epilogue)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

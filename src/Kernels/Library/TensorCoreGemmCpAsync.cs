@@ -27,7 +27,7 @@ namespace GpuViT.Kernels.Library;
 /// <para>
 /// BF16/FP16: X is copied as fp32 and rounded (<see cref="Mma.PackBf16"/>, <see cref="Mma.PackHalf"/>)
 /// when the A fragments are built, exactly as the register-staged kernels round it when staging;
-/// W, already 16-bit in memory, is copied as raw 16-byte chunks of 8 values (<see cref="Async.Copy8"/>)
+/// W, already 16-bit in memory, is copied as raw 16-byte chunks of 8 values (<see cref="Async.Copy8(SharedArray{uint}, int, ReadOnlyView{Half}, int, int)"/>)
 /// that are the (k, k + 1) words the B fragments read. The MMAs run in the same k order as in
 /// <see cref="TensorCoreGemm"/>, so without split-K both give the same bits.
 /// </para>

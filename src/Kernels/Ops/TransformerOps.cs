@@ -101,7 +101,7 @@ public enum PoolMode
 /// <summary>
 /// The ops a ViT runs, on one device (docs/ops.md gives the shapes and the maths). Each op is
 /// checked here, once for every backend, so all backends accept and reject the same calls; then
-/// the backend's core runs it (as <see cref="Device.Launch"/> checks and calls LaunchCore). Work
+/// the backend's core runs it (as <see cref="Device.Launch(KernelDescriptor, Int3, Int3, DeviceStream?, object[])"/> checks and calls LaunchCore). Work
 /// is queued on the given stream, or the device's default stream; the cpu backend runs it before
 /// returning. Buffers are float32 views of the same device. Disposing frees the scratch memory
 /// the ops keep.

@@ -17,7 +17,7 @@ for (int i = 0; i < args.Length; i++)
 
 if (paths.Count < 2)
 {
-    Console.Error.WriteLine($"usage: Classify WEIGHTS.safetensors IMAGE... [--device {Devices.Selectors}]");
+    Console.Error.WriteLine($"usage: Classify WEIGHTS.safetensors IMAGE... [--device D], D: {Devices.Selectors}");
     return 2;
 }
 

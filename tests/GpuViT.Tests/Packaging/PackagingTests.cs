@@ -10,9 +10,10 @@ using GpuViT.Models.Vit;
 namespace GpuViT.Tests.Packaging;
 
 /// <summary>
-/// The packages as a user gets them. The slow tests (about a minute and a half together, most of it
-/// in <see cref="PackedFeed"/>'s `dotnet pack` and `dotnet build`): they need the .NET SDK, so a GPU
-/// machine's bundle leaves this class out (gpu/check.sh), as it does BuildFailureTests.
+/// The packages as a user gets them. The suite's slowest class: one to three minutes, nearly all of
+/// it in <see cref="PackedFeed"/>'s `dotnet pack` (a clean Release build of every project) and
+/// `dotnet build` of the consumers; the tests themselves take seconds. They need the .NET SDK and
+/// the sources, so a GPU machine's bundle leaves this class out (gpu/check.sh), as it does BuildFailureTests.
 /// </summary>
 public sealed class PackagingTests(PackagingTests.PackedFeed feed) : IClassFixture<PackagingTests.PackedFeed>
 {

@@ -81,6 +81,7 @@ public sealed class PreprocessFixtureTests : IDisposable
         Preprocessing preprocessing = Resolve(name);
 
         float error = MaxError(name, preprocessing.Transform);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{name}: max |error| {error:R}");
 
         Assert.True(error <= Tolerance, $"{name}: max |error| {error:R} above {Tolerance:R}");
         Assert.Empty(preprocessing.Warnings);
@@ -95,7 +96,26 @@ public sealed class PreprocessFixtureTests : IDisposable
         Interpolation other = right.Interpolation == Interpolation.Bicubic ? Interpolation.Bilinear : Interpolation.Bicubic;
         EvalTransform wrong = new(right.Size, right.CropPct, right.Mean, right.Std, other, right.CropMode, right.ResizeSize, right.FloorCropOffsets, right.RescaleFactor);
 
-        Assert.True(MaxError(name, wrong) > 0.01f);
+        float error = MaxError(name, wrong);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{name} with {PreprocessResolution.Name(other)}: max |error| {error:R}");
+        Assert.True(error > 0.01f);
+    }
+
+    [Fact]
+    public void An_older_hugging_face_file_with_an_int_size_and_no_rescale_keys_is_the_same_processor()
+    {
+        // google/vit-base-patch16-224's preprocessor_config.json, at 32: ViTFeatureExtractor's keys, transformers' defaults for the rest.
+        string name = "hf_vit_bilinear";
+        Preprocessing preprocessing = Resolve(name);
+        string directory = Path.Combine(_temp.Path, name);
+        File.WriteAllText(Path.Combine(directory, PreprocessResolution.HuggingFaceFileName),
+            """{"do_normalize": true, "do_resize": true, "feature_extractor_type": "ViTFeatureExtractor", "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "resample": 2, "size": 32}""");
+
+        LoadedVit vit = VitWeightFiles.Load(Path.Combine(directory, "model.safetensors"));
+        EvalTransform transform = PreprocessResolution.Resolve(vit, Path.Combine(directory, "model.safetensors"), new PreprocessHints()).Transform;
+
+        Assert.Equal(0f, MaxError(name, transform));
+        Assert.Equal(preprocessing.Transform.RescaleFactor, transform.RescaleFactor);
     }
 
     [Fact]

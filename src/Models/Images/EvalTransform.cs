@@ -119,8 +119,8 @@ public sealed class EvalTransform
     public string? ResizeProblem(int width, int height)
     {
         var (w, h) = ResizedSize(width, height);
-        return (long)w * h > ImageDecoder.DefaultMaxPixels
-            ? $"a {width}x{height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels"
+        return (long)w * h > ImageDecoder.DefaultMaxPixels ? $"a {width}x{height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels"
+            : w < 1 || h < 1 ? $"a {width}x{height} image resizes to nothing ({w}x{h}) in {CropMode.ToString().ToLowerInvariant()} mode"
             : null;
     }
 
@@ -140,8 +140,6 @@ public sealed class EvalTransform
         if (ResizeProblem(image.Width, image.Height) is { } problem)
             throw new ArgumentException(problem);
         var (w, h) = ResizedSize(image.Width, image.Height);
-        if (w < 1 || h < 1)
-            throw new ArgumentException($"a {image.Width}x{image.Height} image resizes to nothing ({w}x{h})");
         RgbImage resized = Resize(image, w, h, Interpolation);
         if (CropMode != CropMode.Border && (w < Size || h < Size))
             throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // ResizeSize ≥ Size rules it out

@@ -130,6 +130,18 @@ public sealed class PreprocessFixtureTests : IDisposable
     }
 
     [Fact]
+    public void A_sliver_that_border_mode_would_resize_to_nothing_is_a_bad_input_not_a_crash()
+    {
+        string path = Path.Combine(_temp.Path, "sliver.ppm");
+        File.WriteAllBytes(path, InputTests.Ppm(1, 300, new byte[300 * 3]));
+        ImageSource source = ImageSource.Open([path], transform: new EvalTransform(8, 1.0, cropMode: CropMode.Border));
+
+        var e = Assert.Throws<InputException>(() => source.Decode(0, 8));
+
+        Assert.Equal($"{path}: a 1x300 image resizes to nothing (0x8) in border mode", e.Message);
+    }
+
+    [Fact]
     public void The_sources_say_which_file_gave_each_setting_and_flags_win()
     {
         Preprocessing timm = Resolve("timm_border_bicubic");

@@ -58,6 +58,8 @@ public static class RunCommand
         }
 
         command.Options.Add(onError);
+        var preprocess = new PreprocessOptions();
+        preprocess.AddTo(command);
 
         command.SetAction(parsed =>
         {
@@ -85,6 +87,7 @@ public static class RunCommand
                 parsed.GetValue(model), parsed.GetValue(randomInit), parsed.GetValue(seed)));
             ReportSources(error, vit, parsed.GetValue(verbose), parsed.GetValue(labels));
             IReadOnlyList<string>? classNames = parsed.GetValue(labels) is { } labelsPath ? ReadLabels(labelsPath, vit.Config.Classes) : vit.ClassNames;
+            EvalTransform transform = preprocess.Resolve(parsed, vit, parsed.GetValue(weights), error, parsed.GetValue(verbose));
 
             VitConfig c = vit.Config;
             if (c.Channels != 3)
@@ -95,7 +98,7 @@ public static class RunCommand
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
             bool failFast = parsed.GetValue(onError) == "fail";
-            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], mean: vit.Mean, std: vit.Std, resizeArrays: false,
+            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], transform: transform, resizeArrays: false,
                 deferArrayErrors: !failFast, maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels));
             string? logitsPath = parsed.GetValue(saveLogits);
 

@@ -168,7 +168,7 @@ public static class CompareCommand
         // Every path is checked before anything decodes; then the images decode at each size.
         string[] paths = parsed.GetValue(options.Images) ?? [];
         ImageSource source = paths.Length > 0
-            ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), mean: trained?.Mean, std: trained?.Std,
+            ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), transform: new EvalTransform(224, mean: trained?.Mean, std: trained?.Std),
                 maxImagePixels: MaxImagePixelsOption.Value(parsed, options.MaxImagePixels))
             : ImageSource.Synthetic(CompareMeasurement.SyntheticImages);
         return (new CompareMeasurement.Plan(sizes, batches, vits, rnns, trained?.Weights, CompareMeasurement.Decode(source, sizes, batches, interrupt), minSeconds, view,

@@ -1,35 +1,64 @@
 namespace GpuViT.Models.Images;
 
 /// <summary>
-/// timm's eval transform (transforms_factory.transforms_imagenet_eval with crop_mode "center"):
+/// The eval transform of a published ViT: timm's transforms_imagenet_eval (crop modes center,
+/// squash and border) and Hugging Face's image processors (a plain resize to the model's size, or
+/// a resize and a centre crop), one parameterised pipeline:
 /// <list type="number">
-/// <item>resize so the shorter side is floor(size / crop_pct) and the longer side is
-/// int(that × long / short), as torchvision's Resize(int) does;</item>
-/// <item>centre crop size × size, the offsets rounded half to even as torchvision's
-/// center_crop does (round((h − size) / 2));</item>
-/// <item>scale to [0, 1] (ToTensor: / 255) and normalise per channel: (x − mean) / std;</item>
+/// <item>resize to <see cref="ResizeSize"/> (floor(size / crop_pct) for timm): the shorter side
+/// (<see cref="CropMode.Center"/>; the longer becomes int(that × long / short), as torchvision's
+/// Resize(int) does), both sides (<see cref="CropMode.Squash"/>), or the longer side keeping the
+/// aspect ratio (<see cref="CropMode.Border"/>, timm's ResizeKeepRatio(longest=1): each side
+/// round(side / ratio));</item>
+/// <item>centre crop size × size, the offsets rounded half to even as torchvision's center_crop
+/// does (round((h − size) / 2)), or floored as Hugging Face's center_crop does
+/// (<see cref="FloorCropOffsets"/>); in border mode a side shorter than size is first padded
+/// with round(255 × mean) (timm's CenterCropOrPad);</item>
+/// <item>scale (ToTensor's / 255, or Hugging Face's rescale_factor: float32(v × factor), the same
+/// floats for 1/255) and normalise per channel in float32: (x − mean) / std;</item>
 /// <item>output float32 CHW.</item>
 /// </list>
-/// The resize is PIL's Image.resize reproduced to the bit for 8-bit images: a triangle filter
-/// (BILINEAR, the default) or Keys' cubic with a = −0.5 (BICUBIC, what timm's ViT configs name),
-/// whose support widens by the scale factor when downscaling (so it antialiases), applied
-/// horizontally then vertically, with 22-bit fixed-point weights and rounding to 8 bits after
-/// each pass (Pillow's libImaging/Resample.c).
+/// The resize is PIL's Image.resize reproduced to the bit for 8-bit images (what torchvision's
+/// Resize on a PIL image and Hugging Face's resize call): a triangle filter (BILINEAR) or Keys'
+/// cubic with a = −0.5 (BICUBIC), whose support widens by the scale factor when downscaling (so
+/// it antialiases), applied horizontally then vertically, with 22-bit fixed-point weights and
+/// rounding to 8 bits after each pass (Pillow's libImaging/Resample.c); NEAREST is Pillow's
+/// affine nearest-neighbour scale (each output reads input floor((x + 0.5) × in / out), the
+/// position accumulated as Pillow does).
 /// </summary>
 public sealed class EvalTransform
 {
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
 
+    /// <summary>ToTensor's and Hugging Face's usual scale: 1/255.</summary>
+    public const double DefaultRescaleFactor = 1.0 / 255;
+
+    /// <param name="resizeSize">The side the resize aims for; null: floor(size / crop_pct). At least size.</param>
+    /// <param name="floorCropOffsets">Hugging Face's centre crop ((h − size) // 2); false: torchvision's (rounded half to even).</param>
+    /// <param name="rescaleFactor">What a pixel is multiplied by before normalising; 1/255 by default.</param>
     public EvalTransform(int size, double cropPct = 0.875, IReadOnlyList<float>? mean = null, IReadOnlyList<float>? std = null,
-                         Interpolation interpolation = Interpolation.Bilinear)
+                         Interpolation interpolation = Interpolation.Bilinear, CropMode cropMode = CropMode.Center,
+                         int? resizeSize = null, bool floorCropOffsets = false, double rescaleFactor = DefaultRescaleFactor)
     {
-        Interpolation = interpolation;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
         if (!(cropPct > 0 && cropPct <= 1))
             throw new ArgumentOutOfRangeException(nameof(cropPct), cropPct, "crop_pct must be in (0, 1]");
+        if (!Enum.IsDefined(interpolation))
+            throw new ArgumentOutOfRangeException(nameof(interpolation), interpolation, "unknown interpolation");
+        if (!Enum.IsDefined(cropMode))
+            throw new ArgumentOutOfRangeException(nameof(cropMode), cropMode, "unknown crop mode");
+        if (!(rescaleFactor > 0 && double.IsFinite(rescaleFactor)))
+            throw new ArgumentOutOfRangeException(nameof(rescaleFactor), rescaleFactor, "the rescale factor must be positive and finite");
         Size = size;
         CropPct = cropPct;
+        Interpolation = interpolation;
+        CropMode = cropMode;
+        ResizeSize = resizeSize ?? (int)Math.Floor(size / cropPct);
+        if (ResizeSize < size)
+            throw new ArgumentOutOfRangeException(nameof(resizeSize), ResizeSize, $"the resize ({ResizeSize}) must be at least the crop ({size})");
+        FloorCropOffsets = floorCropOffsets;
+        RescaleFactor = rescaleFactor;
         Mean = [.. mean ?? ImageNetMean];
         Std = [.. std ?? ImageNetStd];
         if (Mean.Length != 3 || Std.Length != 3)
@@ -44,9 +73,13 @@ public sealed class EvalTransform
     public float[] Mean { get; }
     public float[] Std { get; }
     public Interpolation Interpolation { get; }
+    public CropMode CropMode { get; }
 
-    /// <summary>The shorter side after the resize: floor(size / crop_pct), 224 / 0.875 → 256.</summary>
-    public int ResizeShortSide => (int)Math.Floor(Size / CropPct);
+    /// <summary>The side the resize aims for: floor(size / crop_pct), 224 / 0.875 → 256, unless given.</summary>
+    public int ResizeSize { get; }
+
+    public bool FloorCropOffsets { get; }
+    public double RescaleFactor { get; }
 
     /// <summary>torchvision's Resize(int) output size for a width × height input.</summary>
     public static (int Width, int Height) ResizedSize(int width, int height, int shortSide)
@@ -56,22 +89,38 @@ public sealed class EvalTransform
         return ((int)((long)shortSide * width / height), shortSide);
     }
 
+    /// <summary>The size a <paramref name="width"/> × <paramref name="height"/> image is resized to, before the crop.</summary>
+    public (int Width, int Height) ResizedSize(int width, int height)
+    {
+        switch (CropMode)
+        {
+            case CropMode.Squash:
+                return (ResizeSize, ResizeSize);
+            case CropMode.Border:
+                // timm's ResizeKeepRatio(longest=1): one ratio for both sides, each rounded half to even as Python's round.
+                double ratio = Math.Max((double)height / ResizeSize, (double)width / ResizeSize);
+                return ((int)Math.Round(width / ratio, MidpointRounding.ToEven), (int)Math.Round(height / ratio, MidpointRounding.ToEven));
+            default:
+                return ResizedSize(width, height, ResizeSize);
+        }
+    }
+
     /// <summary>
     /// The memory <see cref="ApplyTo"/> allocates for a <paramref name="width"/> × <paramref name="height"/>
     /// image: the horizontal pass's RGB rows and their transpose, then the vertical pass's and theirs.
     /// </summary>
     public long ResizeBytes(int width, int height)
     {
-        var (w, h) = ResizedSize(width, height, ResizeShortSide);
+        var (w, h) = ResizedSize(width, height);
         return 2L * 3 * w * ((long)height + h);
     }
 
     /// <summary>Why a <paramref name="width"/> × <paramref name="height"/> image cannot be resized (a sliver would resize to gigabytes), or null: known from its header, before it is decoded.</summary>
     public string? ResizeProblem(int width, int height)
     {
-        var (w, h) = ResizedSize(width, height, ResizeShortSide);
-        return (long)w * h > ImageDecoder.DefaultMaxPixels
-            ? $"a {width}x{height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels"
+        var (w, h) = ResizedSize(width, height);
+        return (long)w * h > ImageDecoder.DefaultMaxPixels ? $"a {width}x{height} image resizes to {w}x{h}, more than {ImageDecoder.DefaultMaxPixels} pixels"
+            : w < 1 || h < 1 ? $"a {width}x{height} image resizes to nothing ({w}x{h}) in {CropMode.ToString().ToLowerInvariant()} mode"
             : null;
     }
 
@@ -90,14 +139,22 @@ public sealed class EvalTransform
             throw new ArgumentException($"output needs {3 * Size * Size} floats", nameof(output));
         if (ResizeProblem(image.Width, image.Height) is { } problem)
             throw new ArgumentException(problem);
-        var (w, h) = ResizedSize(image.Width, image.Height, ResizeShortSide);
+        var (w, h) = ResizedSize(image.Width, image.Height);
         RgbImage resized = Resize(image, w, h, Interpolation);
-        if (w < Size || h < Size)
-            throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // crop_pct ≤ 1 rules it out
-        int top = (int)Math.Round((h - Size) / 2.0, MidpointRounding.ToEven);
-        int left = (int)Math.Round((w - Size) / 2.0, MidpointRounding.ToEven);
-        CropAndNormalize(resized, left, top, output);
+        if (CropMode != CropMode.Border && (w < Size || h < Size))
+            throw new InvalidOperationException($"resized image {w}x{h} is smaller than the crop {Size}"); // ResizeSize ≥ Size rules it out
+        CropAndNormalize(resized, CropOffset(w), CropOffset(h), output);
     }
+
+    /// <summary>
+    /// Where the crop starts along a side of <paramref name="length"/>: the centre, rounded half to
+    /// even (torchvision) or floored (Hugging Face). Negative in border mode when the side is shorter
+    /// than the crop: timm pads (size − length) // 2 before it, and the padding reads as the fill.
+    /// </summary>
+    private int CropOffset(int length) =>
+        length < Size ? -((Size - length) / 2)
+        : FloorCropOffsets ? (length - Size) / 2
+        : (int)Math.Round((length - Size) / 2.0, MidpointRounding.ToEven);
 
     /// <summary>
     /// The last step alone, for an image that is already Size × Size: its CHW floats, normalised,
@@ -113,21 +170,28 @@ public sealed class EvalTransform
     }
 
     /// <summary>This transform with another output size (the same crop_pct, mean, std and filter).</summary>
-    public EvalTransform AtSize(int size) => size == Size ? this : new EvalTransform(size, CropPct, Mean, Std, Interpolation);
+    public EvalTransform AtSize(int size) =>
+        size == Size ? this : new EvalTransform(size, CropPct, Mean, Std, Interpolation, CropMode, floorCropOffsets: FloorCropOffsets, rescaleFactor: RescaleFactor);
 
     private void CropAndNormalize(RgbImage image, int left, int top, Span<float> output)
     {
-        int w = image.Width, plane = Size * Size;
+        int w = image.Width, h = image.Height, plane = Size * Size;
         for (int c = 0; c < 3; c++)
         {
-            // (v / 255 − mean) / std, as ToTensor then Normalize compute it in float32.
+            // (v × factor − mean) / std in float32, as ToTensor then Normalize (and Hugging Face's rescale then normalize) compute it.
             float mean = Mean[c], std = Std[c];
+            // timm's border fill, round(255 × mean); it pads only in border mode, where an offset can be negative.
+            float fill = ((float)(Math.Clamp(Math.Round(255.0 * mean, MidpointRounding.ToEven), 0, 255) * RescaleFactor) - mean) / std;
             for (int y = 0; y < Size; y++)
             {
-                int src = ((top + y) * w + left) * 3 + c;
-                int dst = c * plane + y * Size;
+                int sy = top + y, dst = c * plane + y * Size;
                 for (int x = 0; x < Size; x++)
-                    output[dst + x] = (image.Pixels[src + 3 * x] / 255f - mean) / std;
+                {
+                    int sx = left + x;
+                    output[dst + x] = sy < 0 || sy >= h || sx < 0 || sx >= w
+                        ? fill
+                        : ((float)(image.Pixels[(sy * w + sx) * 3 + c] * RescaleFactor) - mean) / std;
+                }
             }
         }
     }
@@ -139,12 +203,42 @@ public sealed class EvalTransform
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
+        if (interpolation == Interpolation.Nearest)
+            return (width, height) == (image.Width, image.Height) ? image : ResizeNearest(image, width, height);
         RgbImage result = image;
         if (width != image.Width)
             result = ResizeHorizontal(result, width, interpolation);
         if (height != image.Height)
             result = Transpose(ResizeHorizontal(Transpose(result), height, interpolation));
         return result;
+    }
+
+    /// <summary>
+    /// Pillow's nearest resize (ImagingScaleAffine): output x reads input (int)xo, where xo starts at
+    /// 0.5 × scale and grows by scale per pixel, summed in double as Pillow sums it.
+    /// </summary>
+    private static int[] NearestIndices(int inSize, int outSize)
+    {
+        double scale = (double)inSize / outSize, position = scale * 0.5;
+        var indices = new int[outSize];
+        for (int x = 0; x < outSize; x++, position += scale)
+            indices[x] = Math.Min((int)position, inSize - 1);
+        return indices;
+    }
+
+    private static RgbImage ResizeNearest(RgbImage image, int width, int height)
+    {
+        int[] xs = NearestIndices(image.Width, width), ys = NearestIndices(image.Height, height);
+        var output = new byte[(long)width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int s = (ys[y] * image.Width + xs[x]) * 3, d = (y * width + x) * 3;
+                output[d] = image.Pixels[s];
+                output[d + 1] = image.Pixels[s + 1];
+                output[d + 2] = image.Pixels[s + 2];
+            }
+        return new RgbImage(width, height, output);
     }
 
     // One pass along rows; the vertical pass runs it on the transpose, which gives the same
@@ -248,6 +342,15 @@ public sealed class EvalTransform
         int channels = planes.Length / inPlane;
         if (output.Length != channels * outPlane)
             throw new ArgumentException($"output needs {channels * outPlane} floats", nameof(output));
+        if (interpolation == Interpolation.Nearest)
+        {
+            int[] xs = NearestIndices(width, outWidth), ys = NearestIndices(height, outHeight);
+            for (int c = 0; c < channels; c++)
+                for (int y = 0; y < outHeight; y++)
+                    for (int x = 0; x < outWidth; x++)
+                        output[c * outPlane + y * outWidth + x] = planes[c * inPlane + ys[y] * width + xs[x]];
+            return;
+        }
 
         var (xStarts, xCounts, xWeights, xKernel) = Weights(width, outWidth, interpolation);
         var (yStarts, yCounts, yWeights, yKernel) = Weights(height, outHeight, interpolation);
@@ -311,9 +414,23 @@ public sealed class EvalTransform
     }
 }
 
-/// <summary>The resize filter, as PIL names them; timm's configs say "bilinear" or "bicubic".</summary>
+/// <summary>The resize filter, as PIL names them; timm's configs say "bilinear", "bicubic" or "nearest", Hugging Face's resample 2, 3 or 0.</summary>
 public enum Interpolation
 {
     Bilinear,
     Bicubic,
+    Nearest,
+}
+
+/// <summary>How the resize and crop fit an image to the model's square (timm's crop_mode).</summary>
+public enum CropMode
+{
+    /// <summary>The shorter side to the resize size, the aspect ratio kept, then a centre crop.</summary>
+    Center,
+
+    /// <summary>Both sides to the resize size (the aspect ratio lost), then a centre crop; with crop_pct 1 a plain resize.</summary>
+    Squash,
+
+    /// <summary>The longer side to the resize size, the aspect ratio kept, then a centre crop that pads the shorter side with the mean colour.</summary>
+    Border,
 }

@@ -63,27 +63,23 @@ public abstract class ImageSource
     /// and each .npy's data is read once, on first use. An image of more than
     /// <paramref name="maxImagePixels"/> pixels is refused from its header when it is decoded, and every
     /// decode first reserves its memory from <see cref="DecodeMemory"/>.
-    /// <para>With <paramref name="resize"/> on, images go through timm's eval transform
-    /// (<see cref="EvalTransform"/>, with <paramref name="mean"/>, <paramref name="std"/>,
-    /// <paramref name="cropPct"/> and <paramref name="interpolation"/>) at the size asked for, and
-    /// arrays of another size are resized with <see cref="EvalTransform.Resize(ReadOnlySpan{float}, int, int, Span{float}, int, int, Interpolation)"/>
+    /// <para>With <paramref name="resize"/> on, images go through <paramref name="transform"/> (by
+    /// default timm's eval transform: crop_pct 0.875, bilinear, ImageNet mean and std) at the size
+    /// asked for, and arrays of another size are resized with <see cref="EvalTransform.Resize(ReadOnlySpan{float}, int, int, Span{float}, int, int, Interpolation)"/>
     /// (antialiased like torch's interpolate(antialias=True)). With it off, an image or array must
-    /// already be size × size (images are then only normalised), else decoding it is an error.
+    /// already be size × size (images are then only scaled and normalised), else decoding it is an error.
     /// <paramref name="resizeArrays"/> off keeps arrays as they are while images are resized
     /// (<c>gpuvit run</c>: a tensor of the wrong size is a mistake, not something to resample).</para>
     /// <para><paramref name="deferArrayErrors"/> on, a .npy whose header is bad is no error here but
     /// one image whose decode throws that error, so that a caller can skip it in its place
     /// (<c>gpuvit run --on-error skip</c>).</para>
     /// </summary>
-    public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, IReadOnlyList<float>? mean = null,
-                                   IReadOnlyList<float>? std = null, double cropPct = 0.875,
-                                   Interpolation interpolation = Interpolation.Bilinear, bool resizeArrays = true,
+    public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, EvalTransform? transform = null, bool resizeArrays = true,
                                    bool deferArrayErrors = false, long maxImagePixels = ImageDecoder.DefaultMaxPixels)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxImagePixels);
-        // The size is a placeholder: each decode takes the transform at its own size.
-        var transform = new EvalTransform(224, cropPct, mean, std, interpolation);
-        return new FileSource(Expand(paths), transform, resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors, maxImagePixels);
+        // Each decode takes the transform at its own size (AtSize).
+        return new FileSource(Expand(paths), transform ?? new EvalTransform(224), resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors, maxImagePixels);
     }
 
     /// <summary>

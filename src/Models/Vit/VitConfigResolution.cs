@@ -73,7 +73,9 @@ internal static class VitConfigResolution
         Setting<int> width = new("width", "hidden_size", null, meta.Int(VitWeightFiles.MetadataKeys.Width), patch[0], json?.Width);
         // Shared layers store one block, so the blocks say nothing of the depth.
         Setting<int> depth = new("depth", "num_hidden_layers", hints.Depth, meta.Int(VitWeightFiles.MetadataKeys.Depth), shared ? null : storedBlocks, json?.Depth);
-        Setting<int> heads = new("heads", "num_attention_heads", hints.Heads, meta.Int(VitWeightFiles.MetadataKeys.Heads), null, json?.Heads);
+        // timm's hub config.json names its architecture ("vit_small_patch16_224.augreg_in21k_ft_in1k"): a preset's heads, if it is one and fits the file.
+        (string Name, VitConfig Config)? architecture = json?.Architecture is { } arch && VitPresets.FromArchitecture(arch) is { } preset ? preset : null;
+        Setting<int> heads = new("heads", "num_attention_heads", hints.Heads, meta.Int(VitWeightFiles.MetadataKeys.Heads), null, json?.Heads ?? architecture?.Config.Heads);
         Setting<int> mlpWidth = new("mlp_width", "intermediate_size", null, meta.Int(VitWeightFiles.MetadataKeys.MlpWidth), Shape("blocks.0.mlp.fc1.weight", 2)[0], json?.MlpWidth);
         Setting<int> classes = new("classes", "the number of classes", null, meta.Int(VitWeightFiles.MetadataKeys.Classes), Shape("head.weight", 2)[0], json?.Classes);
         // timm and torchvision build ViTs with eps 1e-6; Hugging Face's ViTConfig defaults to 1e-12.
@@ -88,6 +90,7 @@ internal static class VitConfigResolution
             ?? imageSize.Disagreement(fileName) ?? patchSize.Disagreement(fileName) ?? channels.Disagreement(fileName)
             ?? width.Disagreement(fileName) ?? depth.Disagreement(fileName) ?? heads.Disagreement(fileName)
             ?? mlpWidth.Disagreement(fileName) ?? classes.Disagreement(fileName) ?? eps.Disagreement(fileName)
+            ?? (architecture is { } a ? ArchitectureDisagreement(fileName, json!.Architecture!, a.Config, imageSize.File, patchSize.File, width.File, depth.File, mlpWidth.File) : null)
             ?? (json is null ? null : NormalisationDisagreement(fileName, json.MeanKey, json.Mean, VitWeightFiles.MetadataKeys.Mean, fileMean, fileChannels, isStd: false)
                 ?? NormalisationDisagreement(fileName, json.StdKey, json.Std, VitWeightFiles.MetadataKeys.Std, fileStd, fileChannels, isStd: true));
         var warnings = new List<string>();
@@ -110,7 +113,8 @@ internal static class VitConfigResolution
         {
             throw new WeightsFormatException(
                 $"{fileName}: the number of heads is not in the file's metadata or a config.json beside it; pass --heads N (N divides the width {width.File})"
-                + (ignored is null ? "" : $" ({ignored})"));
+                + (ignored is not null ? $" ({ignored})"
+                    : useJson && json!.Architecture is { } unknown ? $" (architecture {unknown} is not a preset GpuViT knows)" : ""));
         }
 
         var config = new VitConfig(
@@ -128,6 +132,11 @@ internal static class VitConfigResolution
             ShareLayers: share.Take(log, useJson));
         config.Validate();
 
+        if (useJson && json!.Heads is null && hints.Heads is null && heads.Metadata is null && architecture is { } used)
+        {
+            log.Add(Source.Config, $"architecture {json.Architecture} (preset {used.Name})");
+        }
+
         float[]? mean = log.Take("mean", fileMean, useJson ? json!.Mean : null);
         float[]? std = log.Take("std", fileStd, useJson ? json!.Std : null);
         IReadOnlyList<string>? classNames = useJson ? json!.ClassNames : null;
@@ -135,10 +144,23 @@ internal static class VitConfigResolution
         {
             log.Add(Source.Config, $"class names ({classNames.Count})");
         }
+        else if (config.Classes == ImageNetClasses.Names.Count)
+        {
+            // A 1000-class model that names no classes is an ImageNet-1k classifier in every published ViT.
+            classNames = ImageNetClasses.Names;
+            log.Add(Source.Default, $"class names: ImageNet-1k ({ImageNetClasses.Names.Count}, built in)");
+        }
 
         VitWeights.Validate(shapes, config);
         VitWeights weights = readWeights();
-        return new LoadedVit(config, weights, layout, classNames, mean, std) { Sources = log.Sources(), Warnings = warnings };
+        return new LoadedVit(config, weights, layout, classNames, mean, std)
+        {
+            Sources = log.Sources(),
+            Warnings = warnings,
+            MeanSource = mean is null ? null : log.SourceName(fileMean is not null ? Source.Metadata : Source.Config),
+            StdSource = std is null ? null : log.SourceName(fileStd is not null ? Source.Metadata : Source.Config),
+            PretrainedCfg = useJson && json!.PretrainedData is { } data ? data with { Source = configFile!.Name } : null,
+        };
     }
 
     private static ConfigFile Given(string path)
@@ -171,6 +193,16 @@ internal static class VitConfigResolution
         json is null ? null
         : NormalisationProblem(key, json, channels, isStd)
             ?? (file is not null && !json.SequenceEqual(file) ? $"{key} {Text(json)} disagrees with {fileName} ({fileKey} {Text(file)})" : null);
+
+    /// <summary>Null when the preset an architecture names has the file's shape; else what differs first.</summary>
+    private static string? ArchitectureDisagreement(string fileName, string architecture, VitConfig preset, int? imageSize, int? patchSize, int? width, int? depth, int? mlpWidth) =>
+        new (string Name, int Preset, int? File)[]
+        {
+            ("image_size", preset.ImageSize, imageSize), ("patch_size", preset.PatchSize, patchSize), ("width", preset.Width, width),
+            ("depth", preset.Depth, depth), ("mlp_width", preset.MlpWidth, mlpWidth),
+        }.FirstOrDefault(d => d.File is { } own && own != d.Preset) is { Name: { } name } d
+            ? $"architecture {architecture} has {name} {d.Preset}, {fileName} has {d.File}"
+            : null;
 
     /// <summary>Null when <paramref name="values"/> normalise an image: one finite value per channel, and a std above zero.</summary>
     private static string? NormalisationProblem(string key, float[] values, int channels, bool isStd) =>
@@ -237,16 +269,16 @@ internal static class VitConfigResolution
         }
 
         public IReadOnlyList<ConfigSource> Sources() =>
-        [
-            .. _values.GroupBy(v => v.Source).OrderBy(g => g.Key).Select(g => new ConfigSource(g.Key switch
-            {
-                Source.Given => "the command line",
-                Source.Metadata => $"{fileName} metadata",
-                Source.Shapes => $"{fileName} tensor shapes",
-                Source.Config => configName!,
-                _ => "defaults",
-            }, [.. g.Select(v => v.Value)])),
-        ];
+            [.. _values.GroupBy(v => v.Source).OrderBy(g => g.Key).Select(g => new ConfigSource(SourceName(g.Key), [.. g.Select(v => v.Value)]))];
+
+        public string SourceName(Source source) => source switch
+        {
+            Source.Given => "the command line",
+            Source.Metadata => $"{fileName} metadata",
+            Source.Shapes => $"{fileName} tensor shapes",
+            Source.Config => configName!,
+            _ => "defaults",
+        };
     }
 
     /// <summary>The file's <c>gpuvit.*</c> metadata, parsed; a value that does not parse is an error naming the file and key.</summary>
@@ -316,7 +348,8 @@ internal static class VitConfigResolution
     /// </summary>
     private sealed record JsonConfig(
         int? ImageSize, int? PatchSize, int? Channels, int? Width, int? Depth, int? Heads, int? MlpWidth, int? Classes,
-        float? LayerNormEps, IReadOnlyList<string>? ClassNames, string MeanKey, float[]? Mean, string StdKey, float[]? Std)
+        float? LayerNormEps, IReadOnlyList<string>? ClassNames, string MeanKey, float[]? Mean, string StdKey, float[]? Std,
+        string? Architecture, PretrainedDataConfig? PretrainedData)
     {
         public static JsonConfig Read(string path)
         {
@@ -366,8 +399,31 @@ internal static class VitConfigResolution
             return new JsonConfig(
                 Int(root, "image_size"), Int(root, "patch_size"), Int(root, "num_channels"), Int(root, "hidden_size"),
                 Int(root, "num_hidden_layers"), Int(root, "num_attention_heads"), Int(root, "intermediate_size"),
-                classes ?? classNames?.Count, PositiveFloat(root, "layer_norm_eps"), classNames, meanKey, mean, stdKey, std);
+                classes ?? classNames?.Count, PositiveFloat(root, "layer_norm_eps"), classNames, meanKey, mean, stdKey, std,
+                String(root, "architecture", ""), pretrained.ValueKind == JsonValueKind.Object ? ReadPretrainedData(pretrained) : null);
         }
+
+        /// <summary>pretrained_cfg's preprocessing keys, each of the right kind; the source is filled in by the caller.</summary>
+        private static PretrainedDataConfig? ReadPretrainedData(JsonElement pretrained)
+        {
+            int[]? inputSize = Value(pretrained, "input_size") is { } v
+                ? v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 3
+                  && v.EnumerateArray().All(x => x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out int i) && i > 0)
+                    ? [.. v.EnumerateArray().Select(x => x.GetInt32())]
+                    : throw Bad("pretrained_cfg.input_size", v, "[channels, height, width]")
+                : null;
+            double? cropPct = Value(pretrained, "crop_pct") is { } c
+                ? c.ValueKind == JsonValueKind.Number && c.GetDouble() is > 0 and <= 1 ? c.GetDouble() : throw Bad("pretrained_cfg.crop_pct", c, "a number in (0, 1]")
+                : null;
+            string? interpolation = String(pretrained, "interpolation", "pretrained_cfg."), cropMode = String(pretrained, "crop_mode", "pretrained_cfg.");
+            return inputSize is null && cropPct is null && interpolation is null && cropMode is null ? null
+                : new PretrainedDataConfig("", inputSize, interpolation, cropPct, cropMode);
+        }
+
+        private static string? String(JsonElement parent, string key, string prefix) =>
+            Value(parent, key) is { } v
+                ? v.ValueKind == JsonValueKind.String ? v.GetString() : throw Bad(prefix + key, v, "a string")
+                : null;
 
         private static IReadOnlyList<string>? Labels(JsonElement root)
         {

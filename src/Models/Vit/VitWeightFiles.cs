@@ -40,7 +40,23 @@ public sealed record LoadedVit(
 
     /// <summary>What was not used and why, one line each: a config.json beside the file that disagrees with it or cannot be read.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>Which source gave <see cref="Mean"/> ("model.safetensors metadata", "config.json beside model.safetensors"), or null.</summary>
+    public string? MeanSource { get; init; }
+
+    /// <summary>Which source gave <see cref="Std"/>, or null.</summary>
+    public string? StdSource { get; init; }
+
+    /// <summary>timm's pretrained_cfg preprocessing from the config.json that was used, or null.</summary>
+    public PretrainedDataConfig? PretrainedCfg { get; init; }
 }
+
+/// <summary>
+/// The preprocessing keys of a timm config.json's pretrained_cfg, as written (checked for their
+/// kind only: what they mean is checked where they are used); null where absent.
+/// </summary>
+/// <param name="Source">The config.json they come from, for messages ("config.json beside model.safetensors").</param>
+public sealed record PretrainedDataConfig(string Source, int[]? InputSize, string? Interpolation, double? CropPct, string? CropMode);
 
 /// <summary>One source of a loaded ViT's settings ("model.safetensors metadata") and the values it gave ("heads 12", "mean 0.5,0.5,0.5").</summary>
 public sealed record ConfigSource(string Name, IReadOnlyList<string> Values);

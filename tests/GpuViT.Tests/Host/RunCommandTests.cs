@@ -312,6 +312,7 @@ public sealed class RunCommandTests : IDisposable
             "gpuvit: from model.safetensors tensor shapes: image_size 32, patch_size 8, channels 3, width 32, depth 2, mlp_width 64, classes 10, pooling class_token, class_token true",
             "gpuvit: from config.json beside model.safetensors: layer_norm_eps 1E-06, class names (10)",
             "gpuvit: from defaults: share_layers false",
+            "gpuvit: preprocessing from defaults: image_size 32, crop_pct 0.875, crop_mode center, interpolation bilinear, mean 0.485,0.456,0.406, std 0.229,0.224,0.225",
         ], lines);
     }
 

@@ -61,7 +61,7 @@ public sealed class ImageSourceTests : IDisposable
             WriteImage(Path.Combine(images, "c.ppm"), 16, 16, 3),
         ];
         float[] mean = [0.5f, 0.4f, 0.3f], std = [0.2f, 0.25f, 0.3f];
-        ImageSource source = ImageSource.Open([images], mean: mean, std: std, cropPct: 0.9, interpolation: Interpolation.Bicubic);
+        ImageSource source = ImageSource.Open([images], transform: new EvalTransform(224, 0.9, mean, std, Interpolation.Bicubic));
 
         foreach (int size in new[] { 4, 8, 24 })
         {

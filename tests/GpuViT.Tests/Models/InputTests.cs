@@ -274,7 +274,7 @@ public sealed class InputTests : IDisposable
     {
         var transform = new EvalTransform(224);
 
-        Assert.Equal(256, transform.ResizeShortSide);
+        Assert.Equal(256, transform.ResizeSize);
         Assert.Equal((341, 256), EvalTransform.ResizedSize(640, 480, 256));
         Assert.Equal((256, 341), EvalTransform.ResizedSize(480, 640, 256));
         Assert.Equal(3 * 224 * 224, transform.Apply(new RgbImage(640, 480, new byte[640 * 480 * 3])).Length);
@@ -410,7 +410,7 @@ public sealed class InputTests : IDisposable
         File.WriteAllText(Path.Combine(images, "notes.txt"), "not an image");
         string single = Write("z.ppm", Ppm(3, 2, black));
 
-        ImageSource source = ImageSource.Open([single, images], cropPct: 1.0, mean: [0, 0, 0], std: [1, 1, 1]);
+        ImageSource source = ImageSource.Open([single, images], transform: new EvalTransform(224, 1.0, [0, 0, 0], [1, 1, 1]));
 
         Assert.Equal([single, Path.Combine(images, "a.png"), Path.Combine(images, "b.ppm"), Path.Combine(images, "c.BMP")],
             Enumerable.Range(0, source.Count).Select(source.Name));

@@ -16,6 +16,9 @@ public interface IProgressSink
 
     /// <summary>Steps of the total done, with a line that says what they gave (printed in both modes), or none.</summary>
     void Done(string? line, int steps = 1);
+
+    /// <summary>Steps of the total done that have no line of their own: the bar moves; plain lines say how many of the total are done, and the note.</summary>
+    void Advance(int steps, string? note = null);
 }
 
 /// <summary>
@@ -24,11 +27,12 @@ public interface IProgressSink
 /// </summary>
 public static class ProgressDisplay
 {
-    public static T Run<T>(TextWriter output, TextWriter error, string title, int total, Func<IProgressSink, T> work)
+    /// <param name="unit">What the steps are, for plain lines: "images".</param>
+    public static T Run<T>(TextWriter output, TextWriter error, string title, int total, Func<IProgressSink, T> work, string unit = "steps")
     {
         if (!ReferenceEquals(error, Console.Error) || Console.IsErrorRedirected)
         {
-            return work(new Lines(output, error));
+            return work(new Lines(output, error, title, total, unit));
         }
 
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
@@ -43,8 +47,10 @@ public static class ProgressDisplay
             });
     }
 
-    private sealed class Lines(TextWriter output, TextWriter error) : IProgressSink
+    private sealed class Lines(TextWriter output, TextWriter error, string title, int total, string unit) : IProgressSink
     {
+        private int _done;
+
         public void Print(string line) => output.WriteLine(line);
 
         public void Status(string text)
@@ -57,6 +63,14 @@ public static class ProgressDisplay
             {
                 error.WriteLine(line);
             }
+
+            _done += steps;
+        }
+
+        public void Advance(int steps, string? note = null)
+        {
+            _done += steps;
+            error.WriteLine($"gpuvit: {title}: {_done} of {total} {unit}" + (note is null ? "" : $" ({note})"));
         }
     }
 
@@ -86,5 +100,7 @@ public static class ProgressDisplay
 
             task.Increment(steps);
         }
+
+        public void Advance(int steps, string? note = null) => task.Increment(steps);
     }
 }

@@ -44,9 +44,9 @@ public static class RunCommand
         });
 
         // One path per use, so that it never takes the options after it as paths.
-        var input = new Option<string[]>("--input") { Description = "One more input, as the arguments are (repeatable); in command-line order with them" };
+        var input = new Option<string[]>("--input") { Description = "One more input (repeatable: --input a --input b), in command-line order with the arguments; also for a path that begins with '-'" };
         var batch = new Option<int?>("--batch") { Description = "Images per forward pass (default: as many as half the device's free memory holds, up to 32K tokens)" };
-        var top = new Option<int>("--top", "--topk") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
+        var top = new Option<int>("--top", "--topk") { Description = "Classes to print per input (--topk as timm spells it)", DefaultValueFactory = _ => 5 };
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
         var maxImagePixels = MaxImagePixelsOption.Create();

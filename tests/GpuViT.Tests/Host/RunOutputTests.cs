@@ -161,18 +161,18 @@ public sealed class RunOutputTests : IDisposable
     public void Csv_has_a_header_a_column_group_per_rank_and_quotes_a_path_with_a_comma_a_quote_and_a_line_break()
     {
         string weights = Weights(), npy = Npy(1), labels = Labels(), logits = PathOf("logits.npy");
-        string odd = Image(PathOf("a, \"b\"\nc.ppm"), 50);
+        string odd = Image(PathOf("a, \"b\"\nc.ppm"), 50), lineBreak = Image(PathOf("line\nbreak.ppm"), 90);
 
-        (int exit, string output, string error) = Run("run", "--weights", weights, odd, npy, "--labels", labels, "--topk", "2",
+        (int exit, string output, string error) = Run("run", "--weights", weights, odd, npy, lineBreak, "--labels", labels, "--topk", "2",
             "--format", "csv", "--save-logits", logits, "--device", "cpu");
 
         Assert.True(exit == 0, error);
         List<string[]> rows = ParseCsv(output);
         Assert.Equal(["path", "status", "reason", "index_1", "label_1", "probability_1", "index_2", "label_2", "probability_2"], rows[0]);
-        Assert.Equal(3, rows.Count);
-        Assert.Equal([odd, $"{npy}[0]"], rows.Skip(1).Select(r => r[0]));
+        Assert.Equal(4, rows.Count);
+        Assert.Equal([odd, $"{npy}[0]", lineBreak], rows.Skip(1).Select(r => r[0]));
         ClassScore[][] expected = Expected(logits, 2, File.ReadAllLines(labels));
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
         {
             string[] row = rows[i + 1];
             Assert.Equal(9, row.Length);
@@ -244,6 +244,19 @@ public sealed class RunOutputTests : IDisposable
         Assert.True(exit == 0, error);
         Assert.Equal([.. new[] { "a.ppm", "b.ppm", "b/c.ppm", "b/deeper/d.ppm" }.Select(f => Path.Combine(photos, f))], JsonPaths(output));
         Assert.Contains($"gpuvit: skipped 2 files in the directories given, not images by their extension (.bmp, .jpeg, .jpg, .pgm, .png, .pnm, .ppm): {photos}/b/x.gif, {photos}/notes.txt\n", error);
+    }
+
+    [Fact]
+    public void Save_logits_over_a_nested_image_is_refused_when_recursive_reads_it()
+    {
+        string photos = PathOf("photos");
+        string nested = Image(Path.Combine(photos, "b", "c.ppm"), 3);
+        byte[] before = File.ReadAllBytes(nested);
+
+        (int exit, string output, string error) = Run("run", "--model", "vit_test_tiny", "--random-init", photos, "--recursive", "--save-logits", nested, "--device", "cpu");
+
+        AssertUsageError(exit, output, error, $"--save-logits {nested}: would replace the input {photos} (input argument)");
+        Assert.Equal(before, File.ReadAllBytes(nested));
     }
 
     [Fact]

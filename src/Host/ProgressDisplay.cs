@@ -1,4 +1,5 @@
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace GpuViT.Host;
 
@@ -74,6 +75,18 @@ public static class ProgressDisplay
         }
     }
 
+    /// <summary>
+    /// A line as it is, which the terminal wraps: Spectre's Text folds a line at the console's width
+    /// with a hard line break, which would split a JSON or csv record that is copied from the screen.
+    /// </summary>
+    private sealed class WholeLine(string line) : IRenderable
+    {
+        public Measurement Measure(RenderOptions options, int maxWidth) => new(Math.Min(line.Length, maxWidth), maxWidth);
+
+        public IEnumerable<Segment> Render(RenderOptions options, int maxWidth) =>
+            [new(line), Segment.LineBreak];
+    }
+
     /// <param name="output">Where results go when stdout is not the bar's terminal; null when it is.</param>
     private sealed class Bar(IAnsiConsole console, ProgressTask task, string title, TextWriter? output) : IProgressSink
     {
@@ -85,7 +98,7 @@ public static class ProgressDisplay
             }
             else
             {
-                console.WriteLine(line, Style.Plain);
+                console.Write(new WholeLine(line));
             }
         }
 

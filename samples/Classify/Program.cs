@@ -26,8 +26,11 @@ try
     // The config (sizes, heads, classes, mean, std, class names) from the file's metadata and
     // shapes, and from a config.json beside it.
     LoadedVit vit = VitWeightFiles.Load(paths[0]);
-    // Checks that every image exists; each is decoded, resized and cropped as timm's eval does, when asked.
-    ImageSource images = ImageSource.Open(paths[1..], mean: vit.Mean, std: vit.Std);
+    // The preprocessing the model was published with (timm's pretrained_cfg, a Hugging Face
+    // preprocessor_config.json beside the weights, else timm's defaults).
+    EvalTransform transform = PreprocessResolution.Resolve(vit, paths[0], new PreprocessHints()).Transform;
+    // Checks that every image exists; each is decoded, resized and cropped by the transform when asked.
+    ImageSource images = ImageSource.Open(paths[1..], transform: transform);
 
     DeviceSelection selection = Devices.Open(selector);
     if (selection.Reason is not null)

@@ -15,8 +15,8 @@ namespace GpuViT.Host;
 /// </summary>
 public static class OutputPaths
 {
-    /// <summary>An input file or directory and what names it (an option); a null path is an option not given.</summary>
-    public readonly record struct Input(string Name, string? Path);
+    /// <summary>An input file or directory and what names it (an option); a null path is an option not given. A directory's images are read, with <paramref name="Recursive"/> its subdirectories' too.</summary>
+    public readonly record struct Input(string Name, string? Path, bool Recursive = false);
 
     /// <summary>Throws a <see cref="UsageException"/> unless <paramref name="path"/>, given by <paramref name="option"/>, can be written without replacing any of <paramref name="inputs"/>; a null path (no output asked for) passes.</summary>
     public static void Check(string option, string? path, IEnumerable<Input> inputs)
@@ -57,7 +57,7 @@ public static class OutputPaths
             }
 
             string inputReal = RealPath(inputFull);
-            if (real == inputReal || ReadFromDirectory(real, inputReal))
+            if (real == inputReal || ReadFromDirectory(real, inputReal, input.Recursive))
             {
                 throw new UsageException($"{where}: would replace the input {input.Path} ({input.Name})");
             }
@@ -88,9 +88,10 @@ public static class OutputPaths
         }
     }
 
-    /// <summary>Whether <paramref name="file"/> exists directly in <paramref name="directory"/> as an image that listing it reads.</summary>
-    private static bool ReadFromDirectory(string file, string directory) =>
-        Directory.Exists(directory) && Path.GetDirectoryName(file) == directory
+    /// <summary>Whether <paramref name="file"/> exists in <paramref name="directory"/> (directly, or at any depth when <paramref name="recursive"/>) as an image that listing it reads.</summary>
+    private static bool ReadFromDirectory(string file, string directory, bool recursive) =>
+        Directory.Exists(directory)
+        && (recursive ? file.StartsWith(Path.TrimEndingDirectorySeparator(directory) + "/", StringComparison.Ordinal) : Path.GetDirectoryName(file) == directory)
         && ImageDecoder.Extensions.Contains(Path.GetExtension(file)) && File.Exists(file);
 
     private static string? FullPath(string path)

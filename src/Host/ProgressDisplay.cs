@@ -1,4 +1,5 @@
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace GpuViT.Host;
 
@@ -16,6 +17,9 @@ public interface IProgressSink
 
     /// <summary>Steps of the total done, with a line that says what they gave (printed in both modes), or none.</summary>
     void Done(string? line, int steps = 1);
+
+    /// <summary>Steps of the total done that have no line of their own: the bar moves; plain lines say how many of the total are done, and the note.</summary>
+    void Advance(int steps, string? note = null);
 }
 
 /// <summary>
@@ -24,11 +28,12 @@ public interface IProgressSink
 /// </summary>
 public static class ProgressDisplay
 {
-    public static T Run<T>(TextWriter output, TextWriter error, string title, int total, Func<IProgressSink, T> work)
+    /// <param name="unit">What the steps are, for plain lines: "images".</param>
+    public static T Run<T>(TextWriter output, TextWriter error, string title, int total, Func<IProgressSink, T> work, string unit = "steps")
     {
         if (!ReferenceEquals(error, Console.Error) || Console.IsErrorRedirected)
         {
-            return work(new Lines(output, error));
+            return work(new Lines(output, error, title, total, unit));
         }
 
         IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
@@ -43,8 +48,10 @@ public static class ProgressDisplay
             });
     }
 
-    private sealed class Lines(TextWriter output, TextWriter error) : IProgressSink
+    private sealed class Lines(TextWriter output, TextWriter error, string title, int total, string unit) : IProgressSink
     {
+        private int _done;
+
         public void Print(string line) => output.WriteLine(line);
 
         public void Status(string text)
@@ -57,7 +64,27 @@ public static class ProgressDisplay
             {
                 error.WriteLine(line);
             }
+
+            _done += steps;
         }
+
+        public void Advance(int steps, string? note = null)
+        {
+            _done += steps;
+            error.WriteLine($"gpuvit: {title}: {_done} of {total} {unit}" + (note is null ? "" : $" ({note})"));
+        }
+    }
+
+    /// <summary>
+    /// A line as it is, which the terminal wraps: Spectre's Text folds a line at the console's width
+    /// with a hard line break, which would split a JSON or csv record that is copied from the screen.
+    /// </summary>
+    private sealed class WholeLine(string line) : IRenderable
+    {
+        public Measurement Measure(RenderOptions options, int maxWidth) => new(Math.Min(line.Length, maxWidth), maxWidth);
+
+        public IEnumerable<Segment> Render(RenderOptions options, int maxWidth) =>
+            [new(line), Segment.LineBreak];
     }
 
     /// <param name="output">Where results go when stdout is not the bar's terminal; null when it is.</param>
@@ -71,7 +98,7 @@ public static class ProgressDisplay
             }
             else
             {
-                console.WriteLine(line, Style.Plain);
+                console.Write(new WholeLine(line));
             }
         }
 
@@ -86,5 +113,7 @@ public static class ProgressDisplay
 
             task.Increment(steps);
         }
+
+        public void Advance(int steps, string? note = null) => task.Increment(steps);
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -13,8 +14,8 @@ namespace GpuViT.Host;
 
 /// <summary>
 /// `gpuvit run --weights FILE [--config config.json] [--heads N] | --model PRESET --random-init [--seed S]`
-/// `--input PATH... [--batch N] [--top K] [--labels FILE] [--save-logits OUT.npy] [--on-error skip|fail]`: classifies
-/// images, directories of images and .npy arrays [N, C, H, W], and prints the top-k classes of each.
+/// `PATH... [--input PATH]... [--recursive] [--batch N] [--top K] [--labels FILE] [--format text|json|csv] [--save-logits OUT.npy] [--on-error skip|fail]`:
+/// classifies images, directories of images and .npy arrays [N, C, H, W], and writes the top-k classes of each on stdout.
 /// </summary>
 public static class RunCommand
 {
@@ -26,14 +27,26 @@ public static class RunCommand
         var model = new Option<string?>("--model") { Description = $"A preset to run with random weights (with --random-init): {string.Join(", ", VitPresets.Names)}" };
         var randomInit = new Option<bool>("--random-init") { Description = "Random weights for --model, drawn from --seed" };
         var seed = new Option<int>("--seed") { Description = "Seed for --random-init", DefaultValueFactory = _ => 0 };
-        var input = new Option<string[]>("--input")
+        var inputs = new Argument<string[]>("inputs")
         {
             Description = "Images (PNG, JPEG, BMP, PPM/PGM), directories of images, or .npy float32 arrays [N, C, H, W]",
-            AllowMultipleArgumentsPerToken = true,
-            Required = true,
+            Arity = ArgumentArity.ZeroOrMore,
         };
+
+        // System.CommandLine gives an argument any word it does not know, a mistyped option too: said as it says other unknown words.
+        // (A path that begins with '-' is given as ./-name or with --input.)
+        inputs.Validators.Add(result =>
+        {
+            if (result.Tokens.FirstOrDefault(t => t.Value.Length > 1 && t.Value[0] == '-') is { } unknown)
+            {
+                result.AddError($"Unrecognized command or argument '{unknown.Value}'.");
+            }
+        });
+
+        // One path per use, so that it never takes the options after it as paths.
+        var input = new Option<string[]>("--input") { Description = "One more input (repeatable: --input a --input b), in command-line order with the arguments; also for a path that begins with '-'" };
         var batch = new Option<int?>("--batch") { Description = "Images per forward pass (default: as many as half the device's free memory holds, up to 32K tokens)" };
-        var top = new Option<int>("--top") { Description = "Classes to print per input", DefaultValueFactory = _ => 5 };
+        var top = new Option<int>("--top", "--topk") { Description = "Classes to print per input (--topk as timm spells it)", DefaultValueFactory = _ => 5 };
         var labels = new Option<string?>("--labels") { Description = "A text file of class names, one per line" };
         var saveLogits = new Option<string?>("--save-logits") { Description = "Write the logits as a .npy float32 array [inputs, classes] in input order" };
         var maxImagePixels = MaxImagePixelsOption.Create();
@@ -61,6 +74,17 @@ public static class RunCommand
         var preprocess = new PreprocessOptions();
         preprocess.AddTo(command);
 
+        var format = new Option<string>("--format")
+        {
+            Description = "The results on stdout, one record per input in input order: text, json (JSON Lines: an object per line) or csv (a header, a row per input)",
+            DefaultValueFactory = _ => RunRecords.Text,
+        };
+        format.AcceptOnlyFromAmong(RunRecords.Formats);
+        var recursive = new Option<bool>("--recursive") { Description = "Read the images in the directories' subdirectories too (not through symbolic links to directories)" };
+        command.Options.Add(format);
+        command.Options.Add(recursive);
+        command.Arguments.Add(inputs);
+
         command.SetAction(parsed =>
         {
             int? batchSize = parsed.GetValue(batch);
@@ -75,10 +99,17 @@ public static class RunCommand
                 throw new UsageException($"--top must be at least 1, not {topK}");
             }
 
+            IReadOnlyList<(string Path, string Name)> inputPaths = InputPaths(parsed, inputs, input);
+            if (inputPaths.Count == 0)
+            {
+                throw new UsageException("run needs inputs: images, directories of images or .npy files, as arguments");
+            }
+
             // Before any work: a mistake in the output's path costs nothing, and no input is overwritten.
+            bool readSubdirectories = parsed.GetValue(recursive);
             OutputPaths.Check("--save-logits", parsed.GetValue(saveLogits),
                 [.. OutputPaths.ModelFiles(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
-                    .. (parsed.GetValue(input) ?? []).Select(path => new OutputPaths.Input("--input", path))]);
+                    .. inputPaths.Select(path => new OutputPaths.Input(path.Name, path.Path, readSubdirectories))]);
 
             RunProfile? timing = parsed.GetValue(profile) ? new RunProfile() : null;
             T Timed<T>(string phase, string note, Func<T> work) => timing is null ? work() : timing.Time(phase, note, work);
@@ -98,8 +129,9 @@ public static class RunCommand
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
             bool failFast = parsed.GetValue(onError) == "fail";
-            ImageSource source = ImageSource.Open(parsed.GetValue(input) ?? [], transform: transform, resizeArrays: false,
-                deferArrayErrors: !failFast, maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels));
+            ImageSource source = ImageSource.Open([.. inputPaths.Select(path => path.Path)], transform: transform, resizeArrays: false,
+                deferArrayErrors: !failFast, maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels), recursive: readSubdirectories);
+            ReportSkippedFiles(error, source.SkippedFiles);
             string? logitsPath = parsed.GetValue(saveLogits);
 
             using Device device = Timed("device open", "the driver's context; kernels build at the first pass", () => DeviceOption.Open(DeviceOption.Selector(parsed), error));
@@ -117,12 +149,21 @@ public static class RunCommand
                 throw new UsageException($"--batch {batchSize}: {e.Message}");
             }
 
-            var results = new Results(source, c.Classes, topK, classNames, failFast);
+            var records = new RunRecords(parsed.GetValue(format)!, Math.Min(topK, c.Classes), classNames is not null);
+            var results = new Results(source, c.Classes, topK, classNames, failFast, records);
             long start = Stopwatch.GetTimestamp();
+            string Rate() => string.Create(CultureInfo.InvariantCulture, $"{results.Finished / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s");
             bool interrupted = ProgressDisplay.Run(output, error, $"run on {device.Info.Id}", source.Count, progress =>
             {
+                // The bar counts finished images; within a micro-batch, which can take a while on its own, the status says what it is doing.
+                using var status = new RunStatus(progress, () => results.Finished, () => results.Decoded, ImageStream.Plan(source.Count, stream.TokensPerImage, budget), Rate);
                 try
                 {
+                    if (records.Header() is { } header)
+                    {
+                        progress.Print(header);
+                    }
+
                     foreach (StreamedBatch batch in ImageStream.Run(stream, source.Count, (i, image) => results.Decode(i, c.ImageSize, image), budget, interrupt, timing?.Stream))
                     {
                         long printStart = Stopwatch.GetTimestamp();
@@ -137,8 +178,7 @@ public static class RunCommand
                             break;
                         }
 
-                        progress.Status(string.Create(CultureInfo.InvariantCulture, $"{results.Finished / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s"));
-                        progress.Done(null, batch.Batch.Count);
+                        progress.Advance(batch.Batch.Count, Rate());
                     }
 
                     return false;
@@ -147,7 +187,7 @@ public static class RunCommand
                 {
                     return true;
                 }
-            });
+            }, unit: "images");
 
             double streamSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
 
@@ -298,14 +338,18 @@ public static class RunCommand
     /// What a run has given so far, in input order: the logits of every finished image (a row of
     /// NaN for one that could not be read), its printed results, and what was said about them.
     /// </summary>
-    private sealed class Results(ImageSource source, int classes, int topK, IReadOnlyList<string>? classNames, bool failFast)
+    private sealed class Results(ImageSource source, int classes, int topK, IReadOnlyList<string>? classNames, bool failFast, RunRecords records)
     {
         private readonly List<float> _logits = [];
         private readonly InputException?[] _unreadable = new InputException?[source.Count];
         private readonly HashSet<string> _said = [];
+        private int _finished, _decoded;
 
-        /// <summary>Images whose results are in, skipped ones included: the rows of <see cref="Logits"/>.</summary>
-        public int Finished { get; private set; }
+        /// <summary>Images whose results are in, skipped ones included: the rows of <see cref="Logits"/>. (Read by the status's timer too.)</summary>
+        public int Finished => Volatile.Read(ref _finished);
+
+        /// <summary>Images decoded so far, unreadable ones included: a micro-batch's are all decoded before the next one's start.</summary>
+        public int Decoded => Volatile.Read(ref _decoded);
 
         public int Skipped { get; private set; }
 
@@ -328,6 +372,10 @@ public static class RunCommand
             {
                 _unreadable[index] = e;
                 image.Clear();
+            }
+            finally
+            {
+                Interlocked.Increment(ref _decoded);
             }
         }
 
@@ -352,8 +400,7 @@ public static class RunCommand
                         progress.Done("gpuvit: skipped " + unreadable.Message, steps: 0);
                     }
 
-                    progress.Print(name);
-                    progress.Print("  skipped: could not be read");
+                    Print(progress, new RunRecord(name, RunRecord.Skipped, unreadable.Message, []));
                     Skipped++;
                     _logits.AddRange(Enumerable.Repeat(float.NaN, classes));
                 }
@@ -366,41 +413,68 @@ public static class RunCommand
                         notFinite += float.IsFinite(l) ? 0 : 1;
                     }
 
-                    if (notFinite > 0)
+                    // Only finite logits are ranked (a NaN is no class), and the probabilities are theirs.
+                    string? reason = notFinite > 0 ? $"{notFinite} of {classes} logits are not finite (NaN or ±∞)" : null;
+                    if (reason is not null)
                     {
                         NonFinite++;
-                        progress.Done($"gpuvit: {name}: {notFinite} of {classes} logits are not finite (NaN or ±∞)", steps: 0);
+                        progress.Done($"gpuvit: {name}: {reason}", steps: 0);
                     }
 
-                    PrintTop(progress, name, logits, topK, classNames);
+                    Print(progress, new RunRecord(name, reason is null ? RunRecord.Ok : RunRecord.NotFinite, reason, Classification.TopK(logits, topK, classNames)));
                     _logits.AddRange(logits);
                 }
 
-                Finished++;
+                Interlocked.Increment(ref _finished);
             }
 
             return true;
         }
+
+        private void Print(IProgressSink progress, RunRecord record)
+        {
+            foreach (string line in records.Lines(record))
+            {
+                progress.Print(line);
+            }
+        }
     }
 
     /// <summary>
-    /// The input's name, then one indented line per class: probability, index, name. Only finite
-    /// logits are ranked (a NaN is no class), and the probabilities are theirs.
+    /// The inputs in command-line order, each with what gave it (an argument or --input):
+    /// System.CommandLine keeps the two apart, and its tokens say where each stood.
     /// </summary>
-    private static void PrintTop(IProgressSink output, string name, ReadOnlySpan<float> logits, int k, IReadOnlyList<string>? classNames)
+    private static IReadOnlyList<(string Path, string Name)> InputPaths(ParseResult parsed, Argument<string[]> arguments, Option<string[]> option)
     {
-        output.Print(name);
-        ClassScore[] top = Classification.TopK(logits, k, classNames);
-        if (top.Length == 0)
+        IEnumerable<(Token Token, string Name)> given =
+            (parsed.GetResult(arguments)?.Tokens ?? []).Select(t => (t, "input argument"))
+            .Concat((parsed.GetResult(option)?.Tokens ?? []).Select(t => (t, "--input")));
+        return [.. given.OrderBy(g => Position(parsed.Tokens, g.Token)).Select(g => (g.Token.Value, g.Name))];
+    }
+
+    /// <summary>Where <paramref name="token"/> itself stood (the same object: two equal tokens are told apart by place).</summary>
+    private static int Position(IReadOnlyList<Token> tokens, Token token)
+    {
+        for (int i = 0; i < tokens.Count; i++)
         {
-            output.Print("  no finite logits (all NaN or ±∞)");
-            return;
+            if (ReferenceEquals(tokens[i], token))
+            {
+                return i;
+            }
         }
 
-        foreach (ClassScore c in top)
+        throw new InvalidOperationException($"the input token '{token.Value}' is not among the parsed tokens");
+    }
+
+    /// <summary>One line on stderr naming the files in the directories given that were not read (the first few, and how many).</summary>
+    private static void ReportSkippedFiles(TextWriter error, IReadOnlyList<string> skipped)
+    {
+        const int Named = 5;
+        if (skipped.Count > 0)
         {
-            string label = c.Label is null ? "" : " " + c.Label;
-            output.Print(string.Create(CultureInfo.InvariantCulture, $"  {c.Probability:F4}  {c.Index}{label}"));
+            string more = skipped.Count > Named ? $", and {skipped.Count - Named} more" : "";
+            string what = skipped.Count == 1 ? "1 file in the directories given, not an image by its extension" : $"{skipped.Count} files in the directories given, not images by their extension";
+            error.WriteLine($"gpuvit: skipped {what} ({string.Join(", ", ImageDecoder.Extensions.Order())}): {string.Join(", ", skipped.Take(Named))}{more}");
         }
     }
 }

@@ -51,15 +51,16 @@ public sealed record DeviceCapabilities(int? ComputeCapability)
     /// <summary>Whether the device runs <paramref name="shape"/> on tensor cores.</summary>
     public bool HasMma(TensorCoreShape shape) => ComputeCapability >= MmaComputeCapability && Enum.IsDefined(shape);
 
+    /// <summary>The input precisions of <see cref="TensorCoreShapes"/>: "tf32", "bf16", "f16"; none off tensor cores.</summary>
+    public IReadOnlyList<string> TensorCorePrecisions => [.. TensorCoreShapes.Select(s => s switch
+    {
+        TensorCoreShape.M16N8K8Tf32 => "tf32",
+        TensorCoreShape.M16N8K16Bf16 => "bf16",
+        _ => "f16",
+    })];
+
     /// <summary>"sm_80: tf32 bf16 f16", "sm_75: none", or "-" off CUDA; for `gpuvit devices`.</summary>
     public string TensorCoreSummary => ComputeCapability is not { } capability
         ? "-"
-        : $"sm_{capability}: " + (TensorCoreShapes.Count == 0
-            ? "none"
-            : string.Join(" ", TensorCoreShapes.Select(s => s switch
-            {
-                TensorCoreShape.M16N8K8Tf32 => "tf32",
-                TensorCoreShape.M16N8K16Bf16 => "bf16",
-                _ => "f16",
-            })));
+        : $"sm_{capability}: " + (TensorCoreShapes.Count == 0 ? "none" : string.Join(" ", TensorCorePrecisions));
 }

@@ -55,9 +55,11 @@ public abstract class ImageSource
     }
 
     /// <summary>
-    /// Image files (PNG, JPEG, BMP, PPM, PGM), directories (their images sorted by file name, not
-    /// recursive) and .npy float32 arrays [N, 3, H, W] of
-    /// normalised images, in the order given. Every path is checked here (a missing one, an empty
+    /// Image files (PNG, JPEG, BMP, PPM, PGM), directories (their images by extension, in ordinal
+    /// order of their paths; with <paramref name="recursive"/> those of their subdirectories too, but
+    /// not through symbolic links to directories, which could loop) and .npy float32 arrays [N, 3, H, W] of
+    /// normalised images, in the order given. The other files found in the directories are not
+    /// read; <see cref="SkippedFiles"/> names them. Every path is checked here (a missing one, an empty
     /// directory, anything but a regular file or a .npy whose header is bad is an <see cref="InputException"/>), and each .npy's
     /// header is read for its N; nothing is decoded until <see cref="Decode(int, int, Span{float})"/>,
     /// and each .npy's data is read once, on first use. An image of more than
@@ -75,12 +77,20 @@ public abstract class ImageSource
     /// (<c>gpuvit run --on-error skip</c>).</para>
     /// </summary>
     public static ImageSource Open(IReadOnlyList<string> paths, bool resize = true, EvalTransform? transform = null, bool resizeArrays = true,
-                                   bool deferArrayErrors = false, long maxImagePixels = ImageDecoder.DefaultMaxPixels)
+                                   bool deferArrayErrors = false, long maxImagePixels = ImageDecoder.DefaultMaxPixels, bool recursive = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxImagePixels);
+        var skipped = new List<string>();
+        IReadOnlyList<Source> sources = Expand(paths, recursive, skipped);
         // Each decode takes the transform at its own size (AtSize).
-        return new FileSource(Expand(paths), transform ?? new EvalTransform(224), resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors, maxImagePixels);
+        return new FileSource(sources, transform ?? new EvalTransform(224), resizeImages: resize, resizeArrays: resize && resizeArrays, deferArrayErrors, maxImagePixels)
+        {
+            SkippedFiles = skipped,
+        };
     }
+
+    /// <summary>The files in the directories given that are not images by their extension (.npy included), in listing order: not read, no image of this source.</summary>
+    public IReadOnlyList<string> SkippedFiles { get; private init; } = [];
 
     /// <summary>
     /// The memory every image decode in the process reserves (<see cref="ImageFile.DecodeBytes"/> and
@@ -93,28 +103,32 @@ public abstract class ImageSource
     /// <summary>One input source after expansion: an image file or a whole .npy array.</summary>
     private sealed record Source(string Path, bool IsNpy);
 
-    /// <summary>Expands directories and checks that every path exists; no file is read yet.</summary>
-    private static IReadOnlyList<Source> Expand(IEnumerable<string> paths)
+    /// <summary>Expands directories and checks that every path exists; no file is read yet. The directories' other files go to <paramref name="skipped"/>.</summary>
+    private static IReadOnlyList<Source> Expand(IEnumerable<string> paths, bool recursive, List<string> skipped)
     {
         var sources = new List<Source>();
         foreach (string path in paths)
         {
             if (Directory.Exists(path))
             {
-                string[] images;
+                var files = new List<string>();
+                bool subdirectories;
                 try
                 {
-                    images = Directory.EnumerateFiles(path)
-                        .Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f)))
-                        .OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal)
-                        .ToArray();
+                    subdirectories = ListFiles(path, recursive, files);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     throw InputException.For(path, $"cannot list the directory: {e.Message}");
                 }
+
+                // Ordinal order of the whole path: the same on every machine and locale, a subdirectory's files after the files that sort before it.
+                files.Sort(StringComparer.Ordinal);
+                string[] images = [.. files.Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f)))];
                 if (images.Length == 0)
-                    throw InputException.For(path, $"directory has no images ({string.Join(", ", ImageDecoder.Extensions.Order())})");
+                    throw InputException.For(path, $"directory has no images ({string.Join(", ", ImageDecoder.Extensions.Order())})"
+                        + (subdirectories && !recursive ? "; --recursive reads its subdirectories" : ""));
+                skipped.AddRange(files.Where(f => !ImageDecoder.Extensions.Contains(Path.GetExtension(f))));
                 sources.AddRange(images.Select(f => new Source(f, IsNpy: false)));
             }
             else if (File.Exists(path))
@@ -131,6 +145,26 @@ public abstract class ImageSource
         if (sources.Count == 0)
             throw new InputException("no inputs given");
         return sources;
+    }
+
+    /// <summary>
+    /// Adds the files in <paramref name="directory"/> to <paramref name="files"/>, and with
+    /// <paramref name="recursive"/> those of its subdirectories, except through a symbolic link to a
+    /// directory (as find and os.walk do by default: a link may lead back up and loop). True when it has subdirectories.
+    /// </summary>
+    private static bool ListFiles(string directory, bool recursive, List<string> files)
+    {
+        // Hidden files too, and an unreadable directory is an error, as Directory.EnumerateFiles(path) has it.
+        EnumerationOptions options = new() { AttributesToSkip = 0, IgnoreInaccessible = false };
+        files.AddRange(Directory.EnumerateFiles(directory, "*", options));
+        bool subdirectories = false;
+        foreach (string subdirectory in Directory.EnumerateDirectories(directory, "*", options))
+        {
+            subdirectories = true;
+            if (recursive && new DirectoryInfo(subdirectory).LinkTarget is null)
+                ListFiles(subdirectory, recursive, files);
+        }
+        return subdirectories;
     }
 
     private sealed class SyntheticSource(int count, int seed) : ImageSource

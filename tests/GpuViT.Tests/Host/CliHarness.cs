@@ -1,9 +1,10 @@
+using System.Text.RegularExpressions;
 using GpuViT.Host;
 
 namespace GpuViT.Tests.Host;
 
 /// <summary>Runs the command line in process, capturing what it prints.</summary>
-public static class CliHarness
+public static partial class CliHarness
 {
     /// <summary>How long a command may run in process before the test calls it a hang.</summary>
     public static readonly TimeSpan HangTimeout = TimeSpan.FromMinutes(2);
@@ -21,6 +22,12 @@ public static class CliHarness
 
         return (run.GetAwaiter().GetResult(), output.ToString(), error.ToString());
     }
+
+    /// <summary>stderr without run's progress lines ("gpuvit: run on cpu: 4 of 6 images (…)"), which it prints after each micro-batch when stderr is no terminal.</summary>
+    public static string WithoutProgress(string error) => ProgressLine().Replace(error, "");
+
+    [GeneratedRegex(@"(?m)^gpuvit: run on \S+: \d+ of \d+ images \([^)\n]*\)\n")]
+    private static partial Regex ProgressLine();
 
     /// <summary>Bad input: exit code 2, nothing on stdout, one line on stderr that contains <paramref name="expected"/>.</summary>
     public static void AssertUsageError(int exit, string output, string error, string expected)

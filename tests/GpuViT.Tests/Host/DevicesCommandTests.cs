@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using GpuViT.Host;
 using GpuViT.Tests.Runtime;
@@ -29,6 +30,46 @@ public sealed class DevicesCommandTests
 
         Assert.Equal(0, exit);
         Assert.Contains("probe (measured)", output);
+    }
+
+    [Fact]
+    public void Json_is_one_object_of_every_device_and_the_backends_not_found()
+    {
+        (int exit, string output, string error) = Run("devices", "--json");
+
+        Assert.True(exit == 0, error);
+        JsonElement root = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(["devices", "not_found", "nvrtc"], root.EnumerateObject().Select(p => p.Name));
+        JsonElement[] devices = [.. root.GetProperty("devices").EnumerateArray()];
+        Assert.All(devices, d => Assert.Equal(
+            ["id", "kind", "name", "gpu", "memory_bytes", "max_allocation_bytes", "compute_units", "compute_capability", "tensor_cores", "fp32_gflops", "memory_gbps", "peaks_from"],
+            d.EnumerateObject().Select(p => p.Name)));
+        JsonElement cpu = devices.Single(d => d.GetProperty("id").GetString() == "cpu");
+        Assert.Equal("cpu", cpu.GetProperty("kind").GetString());
+        Assert.True(cpu.GetProperty("memory_bytes").GetInt64() > 0);
+        Assert.True(cpu.GetProperty("compute_units").GetInt32() > 0);
+        Assert.Equal(JsonValueKind.Null, cpu.GetProperty("compute_capability").ValueKind);
+        Assert.Equal(JsonValueKind.Null, devices.Single(d => d.GetProperty("id").GetString() == "emulator").GetProperty("peaks_from").ValueKind);
+        Assert.StartsWith("NVRTC", root.GetProperty("nvrtc").GetString());
+
+        // The same devices as the table, by id.
+        (_, string table, _) = Run("devices");
+        Assert.All(devices, d => Assert.Matches($@"\n  {Regex.Escape(d.GetProperty("id").GetString()!)} ", table));
+        Assert.All(root.GetProperty("not_found").EnumerateArray(), m => Assert.Contains($"  {m.GetProperty("backend").GetString()}: {m.GetProperty("problem").GetString()}", table));
+    }
+
+    [Fact]
+    public void Json_with_probe_has_the_measured_figures()
+    {
+        (int exit, string output, string error) = Run("devices", "--device", "cpu", "--probe", "--json");
+
+        Assert.True(exit == 0, error);
+        JsonElement cpu = JsonDocument.Parse(output).RootElement.GetProperty("devices").EnumerateArray().Single();
+        Assert.Equal("probe", cpu.GetProperty("peaks_from").GetString());
+        Assert.True(cpu.GetProperty("fp32_gflops").GetDouble() > 0);
+        Assert.True(cpu.GetProperty("copy_kernel_gbps").GetDouble() > 0);
+        Assert.Equal(cpu.GetProperty("copy_kernel_gbps").GetDouble(), cpu.GetProperty("memory_gbps").GetDouble()); // the cpu has no driver copy
+        Assert.Equal(JsonValueKind.Null, cpu.GetProperty("driver_copy_gbps").ValueKind);
     }
 
     [Fact]

@@ -191,6 +191,7 @@ public sealed class HostileInputFileTests : IDisposable
 
         (int exit, _, string error) = CliProcess.Bounded(args);
 
+        error = CliHarness.WithoutProgress(error);
         string[] lines = error.TrimEnd('\n').Split('\n');
         string naming = Assert.Single(lines, line => line.Contains($"{attack.File}: ", StringComparison.Ordinal));
         Assert.Contains(attack.Problem, naming);
@@ -230,7 +231,7 @@ public sealed class HostileInputFileTests : IDisposable
         Assert.Equal(
             [$"gpuvit: skipped {image}: image is 90x90 (8100 pixels), more than the limit of 8099 (--max-image-pixels raises it)",
              "gpuvit: skipped 1 of 1 inputs that could not be read (their logits are rows of NaN)"],
-            error.TrimEnd('\n').Split('\n'));
+            CliHarness.WithoutProgress(error).TrimEnd('\n').Split('\n'));
         (exit, _, error) = CliHarness.Run([.. run, "--max-image-pixels", "8100"]);
         Assert.True(exit == 0, error);
         (exit, output, error) = CliHarness.Run([.. run, "--max-image-pixels", "0"]);

@@ -89,6 +89,7 @@ public sealed class HostileRunTests : IDisposable
         }
 
         Assert.True(expect.Exit == exit, $"exit {exit}: {error}");
+        error = CliHarness.WithoutProgress(error);
         Assert.DoesNotMatch(@"(?m)^  NaN  \d", output); // never ranked as a class
         string[] lines = error.TrimEnd('\n').Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.All(lines, line => Assert.StartsWith("gpuvit: ", line));
@@ -122,7 +123,7 @@ public sealed class HostileRunTests : IDisposable
         return path;
     }
 
-    private string[] Inputs(params string[] inputs) => ["run", "--weights", Weights(), "--input", .. inputs, "--top", "2"];
+    private string[] Inputs(params string[] inputs) => ["run", "--weights", Weights(), .. inputs, "--top", "2"];
 
     private string Good(int count, string name = "inputs.npy") => Npy(name, count, Tiny.ImageSize, null);
 

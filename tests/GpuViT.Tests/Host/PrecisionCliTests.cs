@@ -31,7 +31,7 @@ public sealed class PrecisionCliTests : IDisposable
 
         Assert.True(exit == 0, error);
         Assert.Contains("vit_fixture_tiny.input.npy[2]", output);
-        string warning = Assert.Single(error.TrimEnd('\n').Split('\n'));
+        string warning = Assert.Single(WithoutProgress(error).TrimEnd('\n').Split('\n'));
         Assert.Contains("warning: --precision bf16 on emulator, which has no tensor cores", warning);
         float[] expected = NpyFile.ReadFloat32(Path.Combine(Fixtures, "vit_fixture_tiny.logits.npy")).Data;
         float[] actual = NpyFile.ReadFloat32(logitsPath).Data;

@@ -119,7 +119,7 @@ public sealed class RunCommandTests : IDisposable
         File.WriteAllBytes(bad, Encoding.ASCII.GetBytes("not an image at all"));
         File.WriteAllBytes(good, InputTests.Ppm(32, 32, new byte[32 * 32 * 3]));
 
-        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, bad, good, "--batch", "2",
+        (int exit, string output, string error) = Run("run", "--weights", weights, inputs, bad, good, "--batch", "2",
             "--top", "1", "--save-logits", logits, "--device", "cpu");
 
         Assert.Equal(Cli.SkippedInputs, exit);
@@ -129,7 +129,7 @@ public sealed class RunCommandTests : IDisposable
         Assert.All(saved.Data.Take(30).Concat(saved.Data[40..]), value => Assert.True(float.IsFinite(value)));
         Assert.Equal(ExpectedLogits(inputs), saved.Data[..30]);
         Assert.Contains($"{bad}\n  skipped: could not be read\n{good}\n", output);
-        string[] lines = error.TrimEnd('\n').Split('\n');
+        string[] lines = WithoutProgress(error).TrimEnd('\n').Split('\n');
         Assert.Equal(2, lines.Length);
         Assert.StartsWith($"gpuvit: skipped {bad}: not a PNG, JPEG, BMP, PPM or PGM image", lines[0]);
         Assert.Equal("gpuvit: skipped 1 of 5 inputs that could not be read (their logits are rows of NaN)", lines[1]);
@@ -141,12 +141,13 @@ public sealed class RunCommandTests : IDisposable
         string weights = SaveTiny(), inputs = SaveInputs(3), logits = PathOf("logits.npy"), bad = PathOf("bad.png");
         File.WriteAllBytes(bad, Encoding.ASCII.GetBytes("not an image at all"));
 
-        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, bad, inputs, "--batch", "2",
+        (int exit, string output, string error) = Run("run", "--weights", weights, inputs, bad, inputs, "--batch", "2",
             "--save-logits", logits, "--on-error", "fail", "--device", "cpu");
 
         Assert.Equal(Cli.UsageError, exit);
         Assert.Equal(ExpectedLogits(inputs), NpyFile.ReadFloat32(logits).Data);
         Assert.Equal(3, output.Split('\n').Count(line => line.StartsWith(inputs, StringComparison.Ordinal)));
+        error = WithoutProgress(error);
         Assert.Single(error.TrimEnd('\n').Split('\n'));
         Assert.StartsWith($"gpuvit: {bad}: not a PNG", error);
         Assert.EndsWith("(--on-error fail: stopped after 3 of 7 inputs)\n", error);
@@ -166,7 +167,7 @@ public sealed class RunCommandTests : IDisposable
         Assert.EndsWith($"{inputs}[1]\n  no finite logits (all NaN or ±∞)\n", output);
         Assert.DoesNotContain("NaN  ", output);
         Assert.Equal([$"gpuvit: {inputs}[1]: 10 of 10 logits are not finite (NaN or ±∞)", "gpuvit: 1 of 2 inputs gave logits that are not finite"],
-            error.TrimEnd('\n').Split('\n'));
+            WithoutProgress(error).TrimEnd('\n').Split('\n'));
     }
 
     [Fact]
@@ -306,7 +307,7 @@ public sealed class RunCommandTests : IDisposable
         (int exit, _, string error) = Run("run", "--weights", hf, "--heads", "2", "--input", inputs, "--verbose", "--device", "cpu");
 
         Assert.True(exit == 0, error);
-        string[] lines = error.TrimEnd('\n').Split('\n');
+        string[] lines = WithoutProgress(error).TrimEnd('\n').Split('\n');
         Assert.Equal([
             "gpuvit: from the command line: heads 2",
             "gpuvit: from model.safetensors tensor shapes: image_size 32, patch_size 8, channels 3, width 32, depth 2, mlp_width 64, classes 10, pooling class_token, class_token true",

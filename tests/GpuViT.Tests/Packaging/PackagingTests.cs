@@ -63,7 +63,7 @@ public sealed class PackagingTests(PackagingTests.PackedFeed feed) : IClassFixtu
         LoadedVit vit = VitWeightFiles.Load(weights);
         using Device device = Devices.Open("cpu").Device;
         using VitModel model = VitModel.Load(device, vit.Config, vit.Weights);
-        ImageSource source = ImageSource.Open(images, mean: vit.Mean, std: vit.Std);
+        ImageSource source = ImageSource.Open(images, transform: PreprocessResolution.Resolve(vit, weights, new PreprocessHints()).Transform);
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         for (int i = 0; i < images.Length; i++)
         {

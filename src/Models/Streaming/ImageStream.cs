@@ -193,8 +193,10 @@ public static class ImageStream
                 slot.Downloaded = compute.RecordEvent();
                 pending.Enqueue((batch, slot));
 
-                // Results come out one micro-batch behind, so the device always has work queued.
-                if (pending.Count == 2)
+                // Results come out one micro-batch behind, so the device always has work queued; one
+                // already finished (on a device that runs work as it is queued, the cpu, every one is)
+                // comes out at once rather than after the next micro-batch's pass.
+                while (pending.Count == 2 || (pending.Count == 1 && pending.Peek().Slot.Downloaded!.IsComplete))
                 {
                     (MicroBatch done, Slot doneSlot) = pending.Dequeue();
                     yield return doneSlot.Finish(done, outputs, profile);

@@ -235,6 +235,22 @@ public sealed class ImageStreamTests
         Assert.Equal([0f, 1f], received.Single().Outputs);
     }
 
+    [Fact]
+    public void On_a_device_that_runs_work_as_it_is_queued_each_micro_batch_comes_out_before_the_next_pass()
+    {
+        // Holding finished results back one micro-batch gains nothing on the cpu (the pass is done
+        // when it returns) and left `run`'s progress at 0 % for a whole extra pass.
+        using Device cpu = Devices.Open("cpu").Device;
+        var model = new LayeredModel(cpu, layers: 1, layerTime: TimeSpan.Zero);
+        var passesBefore = new List<int>();
+        foreach (StreamedBatch result in ImageStream.Run(model, 6, (i, image) => image.Fill(i), 2 * model.TokensPerImage))
+        {
+            passesBefore.Add(model.LayersRun.Count);
+        }
+
+        Assert.Equal([1, 2, 3], passesBefore);
+    }
+
     /// <summary>A model on a device that runs work as it is queued: each pass is <c>layers</c> steps of <c>layerTime</c>, checking for cancellation between them, as VitModel does between blocks.</summary>
     private sealed unsafe class LayeredModel(Device device, int layers, TimeSpan layerTime) : IStreamModel
     {

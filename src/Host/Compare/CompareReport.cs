@@ -97,7 +97,7 @@ public static class CompareReport
         html.AppendLine("</table>");
         html.AppendLine("<h2>Measurements</h2><table><tr><th class=\"model\">model</th><th>size</th><th>batch</th><th>MB/img</th><th>FLOP/B</th>"
             + "<th>p50 ms</th><th>p95 ms</th><th>img/s</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th><th>e2e img/s</th>"
-            + (gpu is null ? "" : "<th>proj µs/img</th><th>proj TF32</th>") + "</tr>");
+            + (gpu is null ? "" : "<th>proj µs</th><th>TF32</th>") + "</tr>");
         foreach (Row r in rows)
         {
             html.Append(Inv($"<tr>{ModelCell(r.Model)}<td>{r.ImageSize}</td><td>{r.Batch}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td>"));
@@ -107,7 +107,7 @@ public static class CompareReport
         }
 
         html.AppendLine("</table>");
-        html.AppendLine("<dl class=\"key\">" + string.Concat(Columns(gpu).Select(c => $"<dt>{E(c.Name)}</dt><dd>{E(c.Meaning)}</dd>")) + "</dl>");
+        html.AppendLine("<dl class=\"key\">" + string.Concat(ColumnKey(gpu).Select(c => $"<dt>{E(c.Name)}</dt><dd>{E(c.Meaning)}</dd>")) + "</dl>");
         if (rows.Any(r => RoofFraction(r, peaks, tensorCores) > 1))
         {
             html.AppendLine($"<p>{E(AboveRoofNote)}</p>");
@@ -140,25 +140,6 @@ public static class CompareReport
                 + "a few thousand parameters at any size, which stay in cache. Its small convolutions do little work per step, so it cannot fill a large chip either.</li></ul>"
                 + "<p><b>Weight sharing</b> means one weight serves many positions (and many images in a batch). A GPU computes 20–100 times more FLOPs per second than the bytes per second "
                 + "its memory delivers; only a model that reuses every byte it fetches many times, as the ViT does, can keep it busy.</p>";
-        }
-    }
-
-    /// <summary>Each table column, explained once under the tables.</summary>
-    private static IEnumerable<(string Name, string Meaning)> Columns(KnownGpu? gpu)
-    {
-        yield return ("size", "image size, pixels per side");
-        yield return ("T", "the RNN's steps");
-        yield return ("params, weights MB", "parameters, and the bytes they take");
-        yield return ("MFLOP/img", "millions of floating-point operations per image");
-        yield return ("MB/img", "bytes that must move per image: the weights once per batch, the pixels in, the outputs out");
-        yield return ("FLOP/B", "arithmetic intensity: MFLOP/img over MB/img");
-        yield return ("p50 ms, p95 ms", "one batch's forward pass on inputs already on the device, median and 95th percentile, by device events");
-        yield return ("img/s, GFLOP/s, GB/s", "images, FLOPs and bytes per second of those passes");
-        yield return ("roof", "GFLOP/s over what the device's roofline allows at that intensity");
-        yield return ("e2e img/s", "images per second end to end through the image stream (decode, upload, forward, download), by the wall clock");
-        if (gpu is not null)
-        {
-            yield return ("proj µs/img, TF32", $"projection, not a measurement: the roofline-bound time per image on {gpu.Name}, FP32 and with TF32 tensor cores");
         }
     }
 
@@ -263,9 +244,6 @@ public static class CompareReport
 
         return string.Join(",", parts);
     }
-
-    /// <summary>Milliseconds to three significant digits, so a GPU's short passes do not print as 0.00.</summary>
-    private static string Ms(double seconds) => seconds * 1e3 >= 100 ? Inv($"{seconds * 1e3:F0}") : Inv($"{seconds * 1e3:G3}");
 
     /// <summary>Positions from <paramref name="from"/> towards <paramref name="to"/> in steps.</summary>
     private static IEnumerable<double> Candidates(double from, double to, double step)

@@ -36,7 +36,7 @@ public static class CompareReport
         + "figcaption{font-size:.9em;color:#444;margin-top:.3em}"
         + "table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}"
         + "td,th{border-bottom:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap}"
-        + "th{vertical-align:bottom;white-space:normal}td.model,th.model{text-align:left}"
+        + "th{vertical-align:bottom;white-space:normal}td.model,th.model{text-align:left}tr.group td{border-top:2px solid #999}"
         + ".swatch{display:inline-block;width:.7em;height:.7em;margin-right:.35em}"
         + "dl.key{font-size:.9em;display:grid;grid-template-columns:max-content auto;gap:.1em 1em}dl.key dt{font-weight:bold}dl.key dd{margin:0}"
         + "@media (max-width:900px){body{margin:1em}table{font-size:11px}td,th{padding:1px 3px}}";
@@ -88,19 +88,21 @@ public static class CompareReport
         html.AppendLine("<figure>" + Series(smallest, r => 1e3 / r.DeviceImagesPerS, Inv($"ms per image (batch {batch})")) + "</figure>");
 
         html.AppendLine("<h2>Costs, by formula</h2><table><tr><th class=\"model\">model</th><th>size</th><th>T</th><th>params</th><th>weights MB</th><th>MFLOP/img</th></tr>");
+        int? lastSize = null;
         foreach (Row r in rows.DistinctBy(r => (r.Model, r.ImageSize)))
         {
             string steps = r.Rnn is { } c ? Inv($"{c.Steps}") : "-";
-            html.AppendLine(Inv($"<tr>{ModelCell(r.Model)}<td>{r.ImageSize}</td><td>{steps}</td><td>{r.Params:N0}</td><td>{r.WeightBytes / 1e6:F2}</td><td>{r.FlopsPerImage / 1e6:F1}</td></tr>"));
+            html.AppendLine(Inv($"<tr{GroupStart(ref lastSize, r.ImageSize)}>{ModelCell(r.Model)}<td>{r.ImageSize}</td><td>{steps}</td><td>{r.Params:N0}</td><td>{r.WeightBytes / 1e6:F2}</td><td>{r.FlopsPerImage / 1e6:F1}</td></tr>"));
         }
 
         html.AppendLine("</table>");
         html.AppendLine("<h2>Measurements</h2><table><tr><th class=\"model\">model</th><th>size</th><th>batch</th><th>MB/img</th><th>FLOP/B</th>"
             + "<th>p50 ms</th><th>p95 ms</th><th>img/s</th><th>GFLOP/s</th><th>GB/s</th><th>roof</th><th>e2e img/s</th>"
             + (gpu is null ? "" : "<th>proj µs</th><th>TF32</th>") + "</tr>");
+        int? lastGroup = null;
         foreach (Row r in rows)
         {
-            html.Append(Inv($"<tr>{ModelCell(r.Model)}<td>{r.ImageSize}</td><td>{r.Batch}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td>"));
+            html.Append(Inv($"<tr{GroupStart(ref lastGroup, HashCode.Combine(r.ImageSize, r.Batch))}>{ModelCell(r.Model)}<td>{r.ImageSize}</td><td>{r.Batch}</td><td>{r.BytesPerImage / 1e6:F2}</td><td>{r.Intensity:F1}</td>"));
             html.Append(Inv($"<td>{Ms(r.DeviceP50)}</td><td>{Ms(r.DeviceP95)}</td><td>{r.DeviceImagesPerS:F1}</td><td>{r.Gflops:F2}</td><td>{r.Gbps:F2}</td><td>{E(RoofText(RoofFraction(r, peaks, tensorCores)))}</td>"));
             html.Append(Inv($"<td>{r.StreamImagesPerS:F1}</td>"));
             html.AppendLine(gpu is null ? "</tr>" : Inv($"<td>{ProjectedSecondsPerImage(r, gpu) * 1e6:F1}</td><td>{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6:F1}</td></tr>"));
@@ -141,6 +143,14 @@ public static class CompareReport
                 + "<p><b>Weight sharing</b> means one weight serves many positions (and many images in a batch). A GPU computes 20–100 times more FLOPs per second than the bytes per second "
                 + "its memory delivers; only a model that reuses every byte it fetches many times, as the ViT does, can keep it busy.</p>";
         }
+    }
+
+    /// <summary>Marks the first row of each size (and batch), so the models measured together read as one block.</summary>
+    private static string GroupStart(ref int? last, int group)
+    {
+        bool first = last is not null && last != group;
+        last = group;
+        return first ? " class=\"group\"" : "";
     }
 
     private static string ModelCell(string model) => $"<td class=\"model\">{Swatch(model)}{E(model)}</td>";

@@ -2,21 +2,24 @@
 # Runs every test. First installs, when missing, the Debian packages the tests need:
 # an OpenCL runtime on the CPU (PoCL) and NVRTC (Debian's non-free component), so the
 # generated OpenCL C and CUDA C are really built, stb_image (libstb0) for image input, and
-# NumPy (python3-numpy), which checks that the .npy files GpuViT writes load in numpy.
+# NumPy (python3-numpy), which checks that the .npy files GpuViT writes load in numpy, and headless
+# Chromium with the DejaVu fonts, which lays out the compare report at 800 px and screenshots it.
 # Then prints how many OpenCL, NVRTC and cuda tests ran, and a closing "N passed, N failed, N skipped"
 # line (tests/summary.sh). A cuda case is skipped, saying why, where no CUDA device opens.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
-packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2 libstb0 python3-numpy)
+packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2 libstb0 python3-numpy chromium fonts-dejavu-core)
 
 have_runtimes() {
     ldconfig -p | grep -q 'libOpenCL.so.1 ' \
         && ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 \
         && ldconfig -p | grep -qE 'libnvrtc\.so(\.[0-9.]+)? ' \
         && ldconfig -p | grep -q 'libstb.so.0 ' \
-        && /usr/bin/python3 -c 'import numpy' 2>/dev/null
+        && /usr/bin/python3 -c 'import numpy' 2>/dev/null \
+        && command -v chromium >/dev/null \
+        && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]
 }
 
 as_root() {

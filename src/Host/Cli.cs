@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -36,6 +37,9 @@ public static class Cli
     /// cleanly (results so far written, device memory freed, exit code 130, 143 or 129 for the
     /// signal that came first); a second signal takes its default action and ends the process at once.
     /// </summary>
+    /// <summary>The widest line help prints: a terminal of 120 columns shows each whole.</summary>
+    private const int MaxHelpColumns = 119;
+
     public static int Run(string[] args)
     {
         var stop = new SignalStop();
@@ -56,6 +60,13 @@ public static class Cli
         root.Subcommands.Add(BenchCommand.Create(output, error, interrupt));
         root.Subcommands.Add(RunCommand.Create(output, error, interrupt));
         root.Subcommands.Add(CompareCommand.Create(output, error, interrupt));
+
+        // Help wraps at the terminal's width, and never past 119 columns: piped or wide, its lines stay readable whole.
+        foreach (HelpAction help in root.Options.OfType<HelpOption>().Select(o => o.Action).OfType<HelpAction>())
+        {
+            int window = Console.IsOutputRedirected ? 0 : Console.WindowWidth;
+            help.MaxWidth = window > 0 ? Math.Min(window, MaxHelpColumns) : MaxHelpColumns;
+        }
 
         // With nothing to do, show what there is to do.
         ParseResult parsed = root.Parse(args.Length == 0 ? ["--help"] : args);

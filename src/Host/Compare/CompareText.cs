@@ -12,65 +12,133 @@ namespace GpuViT.Host.Compare;
 /// <summary>`gpuvit compare`'s words: the table with its notes, the finding in one sentence, and the lines the report shares with it.</summary>
 public static class CompareText
 {
-    /// <summary>The table: costs, then the device-resident timing (dev, with GFLOP/s and roof), then end to end (e2e); the notes; the finding.</summary>
+    /// <summary>The widest a line of the table and its notes may be: a terminal of 120 columns shows each line whole.</summary>
+    public const int MaxColumns = 119;
+
+    /// <summary>
+    /// Two tables, each line within <see cref="MaxColumns"/>: the costs of each model at each size (by
+    /// formula), then each measurement (device-resident, then end to end); each column explained once
+    /// under them (<see cref="ColumnKey"/>); the notes and the finding, wrapped.
+    /// </summary>
     /// <param name="tensorCores">The tensor-core roof the rows in its precision are read against; null: every row against the probed fp32 peak.</param>
     public static string Table(IReadOnlyList<Row> rows, string device, DevicePeaks peaks, KnownGpu? gpu, View view, TensorCoreRoof? tensorCores = null)
     {
         var text = new StringBuilder();
-        text.AppendLine(Inv($"{device} — peaks: {Peak(peaks.Fp32Gflops, "GFLOP/s")}, {Peak(peaks.MemoryGbps, "GB/s")} ({peaks.Source})"));
+        void Prose(string line) => text.AppendLine(Wrap(line));
+        Prose(Inv($"{device} — peaks: {Peak(peaks.Fp32Gflops, "GFLOP/s")}, {Peak(peaks.MemoryGbps, "GB/s")} ({peaks.Source})"));
         if (PrecisionLine(rows, tensorCores) is { } precision)
         {
-            text.AppendLine(precision);
+            Prose(precision);
         }
 
-        text.AppendLine(ViewLine(view));
-        string header = Inv($"{"model",-17}{"size",5}{"batch",6}{"T",6}{"params",12}{"MB",9}{"MFLOP/img",11}{"MB/img",9}{"FLOP/B",8}")
-            + Inv($"{"dev p50 ms",11}{"dev p95 ms",11}{"dev img/s",10}{"dev ms/img",11}{"GFLOP/s",9}{"GB/s",8}{"roof",7} {"e2e img/s",10}{"e2e ms/img",11}");
+        Prose(ViewLine(view));
+        text.AppendLine();
+        text.AppendLine("Costs, by formula:");
+        text.AppendLine(Inv($"{"model",-17}{"size",5}{"T",6}{"params",12}{"weights MB",11}{"MFLOP/img",10}"));
+        foreach (Row r in rows.DistinctBy(r => (r.Model, r.ImageSize)))
+        {
+            string steps = r.Rnn is { } c ? c.Steps.ToString(CultureInfo.InvariantCulture) : "-";
+            text.AppendLine(Inv($"{r.Model,-17}{r.ImageSize,5}{steps,6}{r.Params,12:N0}{r.WeightBytes / 1e6,11:F2}{r.FlopsPerImage / 1e6,10:F1}"));
+        }
+
+        text.AppendLine();
+        text.AppendLine("Measured:");
+        string header = Inv($"{"model",-17}{"size",5}{"batch",6}{"MB/img",9}{"FLOP/B",8}{"p50 ms",7}{"p95 ms",7}{"img/s",10}{"GFLOP/s",9}{"GB/s",8}{"roof",7} {"e2e img/s",10}");
         if (gpu is not null)
         {
-            header += Inv($"{"proj µs/img",13}{"(TF32)",8}");
+            header += Inv($"{"proj µs",8}{"TF32",7}");
         }
 
         text.AppendLine(header);
         foreach (Row r in rows)
         {
             string roof = RoofText(RoofFraction(r, peaks, tensorCores));
-            string line = Inv($"{r.Model,-17}{r.ImageSize,5}{r.Batch,6}{(r.Rnn is { } c ? c.Steps.ToString(CultureInfo.InvariantCulture) : "-"),6}{r.Params,12:N0}{r.WeightBytes / 1e6,9:F2}{r.FlopsPerImage / 1e6,11:F1}{r.BytesPerImage / 1e6,9:F2}{r.Intensity,8:F1}")
-                + Inv($"{r.DeviceP50 * 1e3,11:F2}{r.DeviceP95 * 1e3,11:F2}{r.DeviceImagesPerS,10:F1}{1e3 / r.DeviceImagesPerS,11:F3}{r.Gflops,9:F2}{r.Gbps,8:F2}")
+            string line = Inv($"{r.Model,-17}{r.ImageSize,5}{r.Batch,6}{r.BytesPerImage / 1e6,9:F2}{r.Intensity,8:F1}{Ms(r.DeviceP50),7}{Ms(r.DeviceP95),7}")
+                + Inv($"{Fixed(r.DeviceImagesPerS),10}{Fixed(r.Gflops),9}{r.Gbps,8:F2}")
                 + (roof.EndsWith(AboveRoofMark, StringComparison.Ordinal) ? Inv($"{roof,8}") : Inv($"{roof,7} "))
-                + Inv($"{r.StreamImagesPerS,10:F1}{1e3 / r.StreamImagesPerS,11:F3}");
+                + Inv($"{Fixed(r.StreamImagesPerS),10}");
             if (gpu is not null)
             {
-                line += Inv($"{ProjectedSecondsPerImage(r, gpu) * 1e6,13:F1}{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6,8:F1}");
+                line += Inv($"{ProjectedSecondsPerImage(r, gpu) * 1e6,8:F1}{ProjectedSecondsPerImage(r, gpu, tensorCores: true) * 1e6,7:F1}");
             }
 
             text.AppendLine(line);
         }
 
-        if (gpu is not null)
+        text.AppendLine();
+        foreach ((string name, string meaning) in ColumnKey(gpu))
         {
-            text.AppendLine(Inv($"proj µs/img is a PROJECTION, not a measurement: the roofline-bound time per image on {gpu.Name} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.Tf32Gflops:N0} TF32 with tensor cores, {gpu.MemoryGbps:N0} GB/s)."));
+            text.AppendLine(Wrap($"{name,-22}{meaning}", indent: 22));
         }
 
-        text.AppendLine("T: the RNN's steps. " + TimingNote);
-        text.Append("roof: achieved GFLOP/s over what the device's roofline allows at that arithmetic intensity.");
+        text.AppendLine();
+        if (gpu is not null)
+        {
+            Prose(Inv($"proj µs is a PROJECTION, not a measurement: the roofline-bound time per image on {gpu.Name} ({gpu.Fp32Gflops:N0} GFLOP/s FP32, {gpu.Tf32Gflops:N0} TF32 with tensor cores, {gpu.MemoryGbps:N0} GB/s)."));
+        }
+
         if (rows.Any(r => RoofFraction(r, peaks, tensorCores) > 1))
         {
-            text.AppendLine().Append(AboveRoofNote);
+            Prose(AboveRoofNote);
         }
 
         if (PeakUseLine(rows, peaks, tensorCores) is { } peakUse)
         {
-            text.AppendLine().Append(peakUse);
+            Prose(peakUse);
         }
 
         if (Headline(rows, peaks) is { } headline)
         {
-            text.AppendLine().Append(headline);
+            Prose(headline);
         }
 
-        return text.ToString();
+        return text.ToString().TrimEnd('\n');
     }
+
+    /// <summary>Every column of the tables (the terminal's and the report's), explained once.</summary>
+    public static IEnumerable<(string Name, string Meaning)> ColumnKey(KnownGpu? gpu)
+    {
+        yield return ("size", "image size, pixels per side");
+        yield return ("T", "the RNN's steps");
+        yield return ("params, weights MB", "parameters, and the megabytes they take");
+        yield return ("MFLOP/img", "millions of floating-point operations per image");
+        yield return ("MB/img", "megabytes that must move per image: the weights once per batch, the pixels in, the outputs out");
+        yield return ("FLOP/B", "arithmetic intensity, MFLOP/img over MB/img");
+        yield return ("p50 ms, p95 ms", "one batch's forward pass on inputs already on the device, median and 95th percentile, timed by device events");
+        yield return ("img/s, GFLOP/s, GB/s", "images, FLOPs and bytes per second of those passes");
+        yield return ("roof", "GFLOP/s over what the device's roofline allows at that intensity");
+        yield return ("e2e img/s", "images per second end to end through the image stream (decode, upload, forward, download), by the wall clock");
+        if (gpu is not null)
+        {
+            yield return ("proj µs, TF32", $"the roofline-bound µs per image on {gpu.Key}, FP32 and with TF32 tensor cores");
+        }
+    }
+
+    /// <summary>Words wrapped into lines of at most <see cref="MaxColumns"/> columns, the lines after the first indented by <paramref name="indent"/>.</summary>
+    public static string Wrap(string text, int indent = 0)
+    {
+        var lines = new List<string>();
+        var line = new StringBuilder();
+        foreach (string word in text.Split(' '))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > MaxColumns)
+            {
+                lines.Add(line.ToString());
+                line.Clear().Append(' ', indent);
+            }
+
+            line.Append(line.Length > indent || (lines.Count == 0 && line.Length > 0) ? " " : "").Append(word);
+        }
+
+        lines.Add(line.ToString());
+        return string.Join("\n", lines);
+    }
+
+    /// <summary>Milliseconds in at most six characters, three significant digits below 100: a GPU's short passes do not print as 0.00.</summary>
+    public static string Ms(double seconds) => seconds * 1e3 >= 100 ? Inv($"{seconds * 1e3:F0}") : Inv($"{seconds * 1e3:G3}");
+
+    /// <summary>One decimal below ten thousand, none above: a GPU's large rates stay within their column.</summary>
+    private static string Fixed(double value) => value >= 1e4 ? Inv($"{value:F0}") : Inv($"{value:F1}");
 
     /// <summary>
     /// Which precision the rows ran in, and the tensor-core roof the narrowed ones are read
@@ -91,11 +159,6 @@ public static class CompareText
     }
 
     private static string Peak(double? value, string unit) => value is { } v ? Inv($"{v:F1} {unit}") : $"? {unit}";
-
-    /// <summary>What the two timings are, for the table's and the report's notes.</summary>
-    public const string TimingNote =
-        "dev: the forward pass on inputs already on the device, timed by device events (GFLOP/s, GB/s and roof from it); "
-        + "e2e: end to end through the image stream (decode, upload, forward, download), by the wall clock.";
 
     /// <summary>The view in one line, for the table's header and the report.</summary>
     public static string ViewLine(View view)

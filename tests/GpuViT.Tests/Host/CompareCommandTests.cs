@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using GpuViT.Host;
 using GpuViT.Models.Rnn;
 using static GpuViT.Host.Compare.ComparedModels;
@@ -98,17 +99,29 @@ public sealed class CompareCommandTests
         Assert.Equal(0, exit);
         Assert.Contains("dense-rnn-shared", output);
         Assert.Contains("PROJECTION", output);
-        Assert.Equal(6, output.Split('\n').Count(l => l.StartsWith("vit", StringComparison.Ordinal) || l.StartsWith("dense", StringComparison.Ordinal)));
+
+        // Two tables: the costs at each model and size, then the measurements at each batch.
+        Assert.Equal(12, output.Split('\n').Count(l => Regex.IsMatch(l, "^(vit|dense-rnn|dense-rnn-shared) +[0-9]+ +[-0-9]")));
         Assert.Contains("view: as-configured", output);
-        foreach (string column in new[] { "dev p50 ms", "dev img/s", "dev ms/img", "e2e img/s", "e2e ms/img" })
+        string header = output.Split('\n').Single(l => l.StartsWith("model", StringComparison.Ordinal) && l.Contains("batch", StringComparison.Ordinal));
+        int at = 0;
+        foreach (string column in new[] { "model", "size", "batch", "MB/img", "FLOP/B", "p50 ms", "p95 ms", "img/s", "GFLOP/s", "GB/s", "roof", "e2e img/s", "proj µs", "TF32" })
         {
-            Assert.Contains(column, output);
+            at = header.IndexOf(column, at, StringComparison.Ordinal);
+            Assert.True(at >= 0, $"{column} after the columns before it in: {header}");
         }
 
-        Assert.Contains("As configured, at 16×16, batch 1", output);
-        Assert.Contains("Share of the device's peak", output);
+        // Every column is explained, once.
+        string text = output.ReplaceLineEndings(" ");
+        foreach (string column in new[] { "size", "T", "params, weights MB", "MFLOP/img", "MB/img", "FLOP/B", "p50 ms, p95 ms", "img/s, GFLOP/s, GB/s", "roof", "e2e img/s", "proj µs, TF32" })
+        {
+            Assert.Single(output.Split('\n'), l => l.StartsWith(column + "  ", StringComparison.Ordinal));
+        }
+
+        Assert.Contains("As configured, at 16×16, batch 1", text);
+        Assert.Contains("Share of the device's peak", text);
         string html = File.ReadAllText(path);
-        Assert.Contains("<th>dev img/s</th>", html);
+        Assert.Contains("<th>img/s</th>", html);
         Assert.Contains("<th>e2e img/s</th>", html);
         Assert.Contains("view: as-configured", html);
         Assert.Contains("<svg", html);
@@ -116,6 +129,21 @@ public sealed class CompareCommandTests
         Assert.Contains("Projection, not a measurement", html);
         Assert.DoesNotContain("http://", html.Replace("http://www.w3.org/2000/svg", "", StringComparison.Ordinal));
         Assert.DoesNotContain("<script", html);
+    }
+
+    [Fact]
+    public void Every_line_of_the_output_and_the_help_fits_120_columns()
+    {
+        (int exit, string output, string error) = Run("compare", "--device", "cpu", "--image-sizes", "8,16", "--batches", "1,2", "--vit", "vit_test_tiny",
+            "--seconds", "0", "--no-report", "--project", "h100", "--match", "flops");
+        Assert.True(exit == 0, error);
+        (int helpExit, string help, _) = Run("compare", "--help");
+        Assert.Equal(0, helpExit);
+
+        foreach (string line in output.Split('\n').Concat(help.Split('\n')))
+        {
+            Assert.True(line.Length < 120, $"{line.Length} columns: {line}");
+        }
     }
 
     [Fact]
@@ -232,7 +260,7 @@ public sealed class CompareCommandTests
             "--match", "flops", "--seconds", "0", "--no-report");
         Assert.True(exit == 0, error);
         Assert.Contains("view: equal-compute", output);
-        Assert.Contains("At equal compute (the unshared RNN run for 8 steps", output);
+        Assert.Contains("At equal compute (the unshared RNN run for 8 steps", output.ReplaceLineEndings(" "));
     }
 
     [Theory]
@@ -255,7 +283,7 @@ public sealed class CompareCommandTests
         string plain = Table([above with { DeviceImagesPerS = 150 }], "cpu (test)", peaks, null, View.AsConfigured);
 
         Assert.Contains("125 %!", marked);
-        Assert.Contains(AboveRoofNote, marked);
+        Assert.Contains(AboveRoofNote, marked.ReplaceLineEndings(" "));
         Assert.Contains("75 %", plain);
         Assert.DoesNotContain("%!", plain);
         Assert.DoesNotContain(AboveRoofNote, plain);

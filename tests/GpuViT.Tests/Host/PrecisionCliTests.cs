@@ -168,7 +168,7 @@ public sealed class CompareTensorCoreRoofTests
     public void Text_names_the_precisions_and_the_datasheet_roof()
     {
         TensorCoreRoof roof = TensorCoreRoofFor(new DeviceCapabilities(90), Precision.Bf16)!;
-        string text = CompareText.Table(Rows, "cuda:0 (test)", Peaks, null, View.AsConfigured, roof);
+        string text = CompareText.Table(Rows, "cuda:0 (test)", Peaks, null, View.AsConfigured, roof).ReplaceLineEndings(" ");
 
         Assert.Contains("precision: vit in bf16; the other models in fp32. Rows in bf16 are read against the tensor-core roof 989,000 GFLOP/s (datasheet, sm_90, dense)", text);
         Assert.Contains("100 %", text);
@@ -188,7 +188,7 @@ public sealed class CompareTensorCoreRoofTests
         Row[] rows = [Rows[0] with { Precision = Precision.Tf32 }, Rows[1]];
         string html = CompareReport.Html(rows, [], "cuda:0 (test)", Peaks, null, View.AsConfigured, roof);
 
-        Assert.Contains("tf32 tensor-core roof 156000 GFLOP/s (datasheet, sm_80)", html);
+        Assert.Contains("tf32 tensor-core roof 156 TFLOP/s (datasheet, sm_80)", html);
         Assert.Contains("stroke-dasharray", html);
     }
 

@@ -53,8 +53,8 @@ public sealed class HostileRunTests : IDisposable
         ["a NaN weight"] = t => (["run", "--weights", t.Weights(w => w["head.weight"].Data[5] = float.NaN), "--input", t.Good(2)], new(Cli.NonFiniteResults, 2, [0, 1], "inputs.npy[1]: 1 of 10 logits")),
         ["skipped and non-finite together"] = t => (t.Inputs(t.Bad("noise.png", "?"), t.Npy("nan.npy", 1, 32, float.NaN)), new(Cli.SkippedInputs, 2, [0, 1], "noise.png")),
         ["interrupt before the first micro-batch"] = t => (t.Inputs(t.Good(4)), new(Cli.Interrupted, EarlierRows, [], "out.npy", InterruptAfter: "")),
-        ["interrupt after the first micro-batch"] = t => ([.. t.Inputs(t.Good(6)), "--batch", "2"], new(Cli.Interrupted, 4, [], "interrupted after 4 of 6", InterruptAfter: "inputs.npy[1]")),
-        ["interrupt at a skipped input"] = t => ([.. t.Inputs(t.Good(2), t.Bad("noise.png", "!"), t.Good(6, "more.npy")), "--batch", "3"], new(Cli.Interrupted, 6, [2], "noise.png", InterruptAfter: "skipped: could not be read")),
+        ["interrupt after the first micro-batch"] = t => ([.. t.Inputs(t.Good(6)), "--batch", "2"], new(Cli.Interrupted, 2, [], "interrupted after 2 of 6", InterruptAfter: "inputs.npy[1]")),
+        ["interrupt at a skipped input"] = t => ([.. t.Inputs(t.Good(2), t.Bad("noise.png", "!"), t.Good(6, "more.npy")), "--batch", "3"], new(Cli.Interrupted, 3, [2], "noise.png", InterruptAfter: "skipped: could not be read")),
         ["interrupt after the last micro-batch"] = t => ([.. t.Inputs(t.Good(3)), "--batch", "3"], new(0, 3, [], Named: null, InterruptAfter: "inputs.npy[2]")),
     };
 

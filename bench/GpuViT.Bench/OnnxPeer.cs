@@ -17,7 +17,8 @@ public sealed class OnnxPeer : IDisposable
     private readonly string _input;
     private readonly string _output;
 
-    public OnnxPeer(string path, int threads)
+    /// <param name="optimizedModelPath">Where ORT writes the graph it runs, after its optimisations (to see which fusions it made); null: nowhere.</param>
+    public OnnxPeer(string path, int threads, string? optimizedModelPath = null)
     {
         using var options = new SessionOptions
         {
@@ -25,6 +26,11 @@ public sealed class OnnxPeer : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = threads,
         };
+        if (optimizedModelPath is not null)
+        {
+            options.OptimizedModelFilePath = optimizedModelPath;
+        }
+
         _session = new InferenceSession(path, options);
         if (_session.InputNames.Count != 1 || _session.OutputNames.Count != 1)
         {

@@ -7,7 +7,7 @@ using GpuViT.Models.Vit;
 namespace GpuViT.Bench;
 
 /// <summary>
-/// `onnx --dir DIR [--batch 1 8] [--device cpu] [--rounds 10] [--block-ms 1000] [--json] [--optimized-model FILE]`: GpuViT
+/// `onnx --dir DIR [--batch 1 8] [--device cpu] [--rounds 10] [--block-ms 1000] [--json] [--optimized-model FILE] [--ort-profile PREFIX]`: GpuViT
 /// against ONNX Runtime on one ViT-S/16 (bench/peers/export_onnx.py writes it into DIR as ONNX
 /// and as torchvision-layout safetensors), in one process. First their logits must agree on the
 /// same images; then, per batch, the two alternate in blocks of forward passes (which goes first
@@ -15,7 +15,8 @@ namespace GpuViT.Bench;
 /// the other's time), every pass timed alone. Prints images/s per pass: median, p5–p95 and runs,
 /// and GpuViT's median over ONNX Runtime's. ONNX Runtime runs on the cpu: its CUDA provider is in
 /// another package (Microsoft.ML.OnnxRuntime.Gpu.Linux), not used here. --optimized-model writes
-/// the graph ORT runs after its optimisations, to see which ops it fused.
+/// the graph ORT runs after its optimisations, to see which ops it fused; --ort-profile writes ORT's
+/// time per node (which slows ORT: for where its time goes, not for the ratio).
 /// </summary>
 internal static class OnnxComparison
 {
@@ -48,7 +49,7 @@ internal static class OnnxComparison
         }
 
         int threads = Environment.ProcessorCount;
-        using var peer = new OnnxPeer(Path.Combine(dir, OnnxFile), threads, Value(args, "--optimized-model"));
+        using var peer = new OnnxPeer(Path.Combine(dir, OnnxFile), threads, Value(args, "--optimized-model"), Value(args, "--ort-profile"));
         using Device device = Devices.Open(deviceName).Device;
         LoadedVit vit = VitWeightFiles.Load(Path.Combine(dir, WeightsFile));
         VitConfig config = vit.Config;

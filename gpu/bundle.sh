@@ -20,6 +20,9 @@ publish src/Host/GpuViT.Host.csproj Release "$stage/gpuvit"
 publish tests/GpuViT.Tests/GpuViT.Tests.csproj Debug "$stage/tests"
 # The test SDK's code coverage tools (23 MB; only `dotnet test` uses them; not in the deps.json).
 (cd "$stage/tests" && rm -rf CodeCoverage x86 x64 arm64 alpine macos ubuntu)
+# ONNX Runtime's native libraries (20 MB gzipped with the Windows one its package copies too; the
+# bundle would pass 64 MiB): only OnnxPeerTests uses them, a cpu-only test that check.sh leaves out.
+rm -f "$stage"/tests/libonnxruntime*.so "$stage"/tests/onnxruntime*.dll
 
 # The runtime both apps roll forward to: the newest Microsoft.NETCore.App of the dotnet that built them.
 dotnet_root="$(dirname "$(readlink -f "$(command -v dotnet)")")"

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using GpuViT.Kernels.Cpu;
@@ -26,6 +25,12 @@ public static class BenchCommand
         ["softmax"] = new() { ["rows"] = 9456, ["cols"] = 197 },
         ["gelu"] = new() { ["n"] = 1576 * 1536 },
     };
+
+    /// <summary>
+    /// Runs every timing in `bench` makes at least: BenchmarkDotNet's default minimum of
+    /// iterations, so that the 5th and 95th percentiles lie between measured runs.
+    /// </summary>
+    public const int MinRuns = 15;
 
     public static Command Create(TextWriter output, TextWriter error, CancellationToken interrupt)
     {
@@ -123,7 +128,7 @@ public static class BenchCommand
         return command;
     }
 
-    private sealed record Result(double Seconds, double Flops, double Bytes, string Variant);
+    private sealed record Result(TimingSpread Call, double Flops, double Bytes, string Variant);
 
     /// <summary>The --gemm names, the only ones the option accepts.</summary>
     private static readonly Dictionary<string, GemmVersion> GemmVersions = new()
@@ -253,40 +258,26 @@ public static class BenchCommand
         }
     }
 
-    /// <summary>A warm-up (which also builds kernels), then runs until half a second has passed; seconds per run.</summary>
-    private static Result Time(Device device, Action run, double flops, double bytes, string variant, CancellationToken cancel)
-    {
-        run();
-        device.Synchronize();
-        int runs = 0;
-        long start = Stopwatch.GetTimestamp();
-        do
-        {
-            cancel.ThrowIfCancellationRequested();
-            run();
-            runs++;
-            if (runs % 4 == 0)
-            {
-                device.Synchronize();
-            }
-        }
-        while (Stopwatch.GetElapsedTime(start).TotalSeconds < 0.5 || runs < 3);
-
-        device.Synchronize();
-        return new Result(Stopwatch.GetElapsedTime(start).TotalSeconds / runs, flops, bytes, variant);
-    }
+    /// <summary>
+    /// Seconds per call: a warm-up (which also builds kernels), then runs of back-to-back calls
+    /// lasting at least 10 ms each, at least <see cref="MinRuns"/> of them and half a
+    /// second in all (<see cref="DeviceTiming.Spread"/>).
+    /// </summary>
+    private static Result Time(Device device, Action run, double flops, double bytes, string variant, CancellationToken cancel) =>
+        new(DeviceTiming.Spread(device, run, TimeSpan.FromMilliseconds(10), MinRuns, TimeSpan.FromSeconds(0.5), cancel), flops, bytes, variant);
 
     /// <param name="gemmPlan">The kernel GEMM's version and its parts of k (split-K; 1: none); null on the cpu backend.</param>
     private static void Print(
         TextWriter output, bool json, string op, Device device, Dictionary<string, int> sizes, Result result, (GemmVersion Version, int Splits)? gemmPlan, Precision precision)
     {
         string shape = string.Join(",", sizes.Select(p => $"{p.Key}={p.Value}"));
-        double gflops = result.Flops / result.Seconds / 1e9, gbps = result.Bytes / result.Seconds / 1e9;
+        double seconds = result.Call.Median;
+        double gflops = result.Flops / seconds / 1e9, gbps = result.Bytes / seconds / 1e9;
         string? gemm = op == "gemm" && gemmPlan is { } plan ? plan.Version + (plan.Splits > 1 ? $" split-K {plan.Splits}" : "") : null;
         string variant = string.Join(" ", new[] { gemm, result.Variant }.Where(v => !string.IsNullOrEmpty(v)));
         if (json)
         {
-            var fields = new Dictionary<string, object>
+            var fields = new Dictionary<string, object?>
             {
                 ["op"] = op,
                 ["device"] = device.Info.Id,
@@ -294,10 +285,10 @@ public static class BenchCommand
                 ["shape"] = shape,
                 ["variant"] = variant,
                 ["precision"] = precision.Name(),
-                ["seconds"] = result.Seconds,
                 ["gflops"] = gflops,
                 ["gbps"] = gbps,
             };
+            ModelBench.AddSpread(fields, "seconds", "runs", result.Call);
             if (op == "gemm" && gemmPlan is { } planned)
             {
                 fields["splits"] = planned.Splits;
@@ -308,6 +299,7 @@ public static class BenchCommand
         }
 
         output.WriteLine($"{op} {shape} on {device.Info.Id} ({device.Info.Name}), {precision.Name()}{(variant.Length > 0 ? ", " + variant : "")}:");
-        output.WriteLine(FormattableString.Invariant($"  {result.Seconds * 1e3:F3} ms per run, {gflops:F2} GFLOP/s, {gbps:F2} GB/s"));
+        output.WriteLine(FormattableString.Invariant($"  {seconds * 1e3:F3} ms per call, {gflops:F2} GFLOP/s, {gbps:F2} GB/s (median)"));
+        output.WriteLine($"  per call: {result.Call.Describe()}");
     }
 }

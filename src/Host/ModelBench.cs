@@ -62,7 +62,8 @@ internal static class ModelBench
         using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
         using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
 
-        double seconds = Time(device, () => model.Forward(images, logits, batch), cancel: interrupt).Mean;
+        TimingSpread pass = Time(device, () => model.Forward(images, logits, batch), minRuns: BenchCommand.MinRuns, cancel: interrupt);
+        double seconds = pass.Median;
         double gflops = config.FlopsPerImage * batch / seconds / 1e9;
         if (model.GraphStatistics.FallbackReason is { } fallback)
         {
@@ -72,7 +73,7 @@ internal static class ModelBench
         double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
         if (json)
         {
-            output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+            var fields = new Dictionary<string, object?>
             {
                 ["model"] = preset,
                 ["image_size"] = config.ImageSize,
@@ -93,14 +94,33 @@ internal static class ModelBench
                 ["graph_captures"] = model.GraphStatistics.Captures,
                 ["graph_replays"] = model.GraphStatistics.Replays,
                 ["graph_fallback"] = model.GraphStatistics.FallbackReason ?? "",
-            }));
+            };
+            AddSpread(fields, "seconds", "runs", pass);
+            output.WriteLine(JsonSerializer.Serialize(fields));
             return;
         }
 
         string graphNote = model.UsesGraphs ? $", CUDA graph ({model.GraphStatistics.Replays} replays)" : "";
         output.WriteLine($"{preset} at {config.ImageSize}, batch {batch}, {precision.Name()}{graphNote}, on {device.Info.Id} ({device.Info.Name}):");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {seconds * 1e3:F1} ms per batch, {batch / seconds:F2} images/s, {gflops:F1} GFLOP/s, {gbps:F2} GB/s"));
+            $"  {seconds * 1e3:F1} ms per batch, {batch / seconds:F2} images/s, {gflops:F1} GFLOP/s, {gbps:F2} GB/s (median)"));
+        output.WriteLine($"  per batch: {pass.Describe()}");
+    }
+
+    /// <summary>
+    /// A timing's JSON fields: <paramref name="name"/> (seconds per call, the median, as the text
+    /// shows), and <paramref name="name"/>_median, _p5, _p95 and _mean; <paramref name="runs"/>
+    /// (how many runs) and <paramref name="runs"/>_calls (calls per run).
+    /// </summary>
+    internal static void AddSpread(Dictionary<string, object?> fields, string name, string runs, TimingSpread spread)
+    {
+        fields[name] = spread.Median;
+        fields[name + "_median"] = spread.Median;
+        fields[name + "_p5"] = spread.P5;
+        fields[name + "_p95"] = spread.P95;
+        fields[name + "_mean"] = spread.Mean;
+        fields[runs] = spread.Runs;
+        fields[runs + "_calls"] = spread.CallsPerRun;
     }
 
     public const string DenseRnnModelName = "dense-rnn";
@@ -136,13 +156,10 @@ internal static class ModelBench
             long pixels = (long)batch * DenseRnnConfig.InputChannels * config.Positions;
             using DeviceBuffer<float> images = device.Upload<float>(BenchData.Noise(pixels));
             using DeviceBuffer<float> logits = device.Allocate<float>((long)batch * config.Classes);
-            // Each timing is a fraction of a second: a signal is honoured between them.
-            double seconds = SecondsPerRun(device, () => model.Forward(images, logits, batch));
-            interrupt.ThrowIfCancellationRequested();
-            double stepsSeconds = SecondsPerRun(device, () => model.RunSteps(images, batch));
-            interrupt.ThrowIfCancellationRequested();
-            double readoutSeconds = SecondsPerRun(device, () => model.RunReadout(logits, batch));
-            interrupt.ThrowIfCancellationRequested();
+            TimingSpread forward = SecondsPerRun(device, () => model.Forward(images, logits, batch), interrupt);
+            TimingSpread steps = SecondsPerRun(device, () => model.RunSteps(images, batch), interrupt);
+            TimingSpread readout = SecondsPerRun(device, () => model.RunReadout(logits, batch), interrupt);
+            double seconds = forward.Median, stepsSeconds = steps.Median, readoutSeconds = readout.Median;
             double gflops = (double)config.FlopsPerImage * batch / seconds / 1e9;
             double gbps = config.BytesPerImage(batch) * batch / seconds / 1e9;
             double stepGbps = config.BytesPerImagePerStep(batch) * config.Steps * batch / stepsSeconds / 1e9;
@@ -151,7 +168,7 @@ internal static class ModelBench
             string version = device.Kind == DeviceKind.Cpu ? "cpu" : kernels == RnnKernelVersion.PerThread ? "per-thread" : "streaming";
             if (json)
             {
-                output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                var fields = new Dictionary<string, object?>
                 {
                     ["model"] = name,
                     ["image_size"] = imageSize,
@@ -176,7 +193,11 @@ internal static class ModelBench
                     ["arithmetic_intensity"] = config.ArithmeticIntensity(batch),
                     ["vit_parameters"] = vit.ParameterCount,
                     ["vit_flops_per_image"] = vit.FlopsPerImage,
-                }));
+                };
+                AddSpread(fields, "seconds", "runs", forward);
+                AddSpread(fields, "steps_seconds", "steps_runs", steps);
+                AddSpread(fields, "readout_seconds", "readout_runs", readout);
+                output.WriteLine(JsonSerializer.Serialize(fields));
                 return;
             }
 
@@ -188,23 +209,24 @@ internal static class ModelBench
                 $"  steps: {stepsSeconds * 1e3:F2} ms, {stepGbps:F2} GB/s ({OfCopy(stepGbps)}); readout: {readoutSeconds * 1e3:F3} ms, {readoutSeconds / seconds:P1} of the forward pass"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {config.ParameterCount:N0} parameters ({config.WeightBytes / 1e6:F1} MB), {config.FlopsPerImage / 1e6:F1} MFLOP per image, {config.ArithmeticIntensity(batch):F2} FLOP/byte per step"));
+            output.WriteLine($"  per batch: {forward.Describe()}");
+            output.WriteLine($"  steps:     {steps.Describe()}");
+            output.WriteLine($"  readout:   {readout.Describe()}");
         }
     }
 
-    /// <summary>Seconds per run: the median of five samples of back-to-back runs of at least 20 ms each (<see cref="DeviceTiming.SecondsPerRun"/>).</summary>
-    internal static double SecondsPerRun(Device device, Action run) => DeviceTiming.SecondsPerRun(device, run, TimeSpan.FromMilliseconds(20), 5)[2];
-
-    /// <summary>Seconds per pass: the mean, the median and the 95th percentile.</summary>
-    internal readonly record struct PassTimes(double Mean, double P50, double P95);
+    /// <summary>Seconds per call: <see cref="BenchCommand.MinRuns"/> runs or more, of back-to-back calls lasting at least 20 ms each, for at least 0.3 s (<see cref="DeviceTiming.Spread"/>).</summary>
+    internal static TimingSpread SecondsPerRun(Device device, Action run, CancellationToken cancel) =>
+        DeviceTiming.Spread(device, run, TimeSpan.FromMilliseconds(20), BenchCommand.MinRuns, TimeSpan.FromSeconds(0.3), cancel);
 
     /// <summary>
-    /// A warm-up (which builds the kernels and sizes the activations), then passes until at
-    /// least three have run and <paramref name="minSeconds"/> have passed. <paramref name="forward"/>
+    /// A warm-up (which builds the kernels and sizes the activations), then passes, each one run,
+    /// until at least <paramref name="minRuns"/> have run and <paramref name="minSeconds"/> have passed. <paramref name="forward"/>
     /// queues a pass on the default stream; each is timed by device events recorded around it
     /// there, so the host's queueing and waiting between passes is not counted (on cpu the events
     /// are the host's clock, and the pass runs between them).
     /// </summary>
-    internal static PassTimes Time(Device device, Action forward, double minSeconds = 1, CancellationToken cancel = default)
+    internal static TimingSpread Time(Device device, Action forward, double minSeconds = 1, int minRuns = 3, CancellationToken cancel = default)
     {
         forward();
         device.Synchronize();
@@ -219,12 +241,8 @@ internal static class ModelBench
             done.Synchronize();
             times.Add(done.ElapsedMillisecondsSince(start) / 1e3);
         }
-        while (times.Count < 3 || times.Sum() < minSeconds);
+        while (times.Count < minRuns || times.Sum() < minSeconds);
 
-        times.Sort();
-        return new PassTimes(times.Average(), Percentile(times, 0.5), Percentile(times, 0.95));
+        return TimingSpread.Of(times);
     }
-
-    /// <summary>The nearest-rank percentile of sorted values.</summary>
-    internal static double Percentile(List<double> sorted, double p) => sorted[(int)Math.Min(sorted.Count - 1, Math.Ceiling(p * sorted.Count) - 1)];
 }

@@ -142,10 +142,10 @@ public static class CompareMeasurement
     private static Row MeasureVit(VitModel model, int batch, float[][] images, double minSeconds, View view, CancellationToken cancel)
     {
         VitConfig config = model.Config;
-        (ModelBench.PassTimes pass, double stream) = MeasureBothWays(
+        (TimingSpread pass, double stream) = MeasureBothWays(
             new VitStreamModel(model), batch, images, minSeconds, (input, logits) => model.Forward(input, logits, batch), cancel);
         return new Row(VitName, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, config.BytesPerImage(batch),
-            pass.P50, pass.P95, batch / pass.Mean, stream, model.Device.Info.Id, view, Precision: model.Precision);
+            pass.Median, pass.P95, batch / pass.Mean, stream, model.Device.Info.Id, view, Precision: model.Precision);
     }
 
     /// <summary>The RNN timed both ways, on the same images as the ViT.</summary>
@@ -161,11 +161,11 @@ public static class CompareMeasurement
         }
 
         using DenseRnnModel model = DenseRnnModel.Load(device, config, DenseRnnWeights.RandomInit(config, seed: 0), batch);
-        (ModelBench.PassTimes pass, double stream) = MeasureBothWays(
+        (TimingSpread pass, double stream) = MeasureBothWays(
             new RnnStreamModel(model), batch, images, minSeconds, (input, logits) => model.Forward(input, logits, batch), cancel);
         string name = config.Shared ? ModelBench.DenseRnnSharedModelName : ModelBench.DenseRnnModelName;
         return new Row(name, config.ImageSize, batch, config.ParameterCount, config.WeightBytes, config.FlopsPerImage, config.BytesPerImage(batch),
-            pass.P50, pass.P95, batch / pass.Mean, stream, device.Info.Id, view, config);
+            pass.Median, pass.P95, batch / pass.Mean, stream, device.Info.Id, view, config);
     }
 
     /// <summary>
@@ -176,16 +176,16 @@ public static class CompareMeasurement
     /// three, by the wall clock. Whether the stream's buffers fit is checked before anything is
     /// allocated, so a batch too large for the device is skipped whole.
     /// </summary>
-    private static (ModelBench.PassTimes Pass, double StreamImagesPerS) MeasureBothWays(
+    private static (TimingSpread Pass, double StreamImagesPerS) MeasureBothWays(
         IStreamModel model, int batch, float[][] images, double minSeconds, Action<DeviceView<float>, DeviceView<float>> forward, CancellationToken cancel)
     {
         Device device = model.Device;
         long budget = ImageStream.TokenBudget(model, images: batch);
-        ModelBench.PassTimes pass;
+        TimingSpread pass;
         using (DeviceBuffer<float> deviceImages = device.Upload<float>([.. Enumerable.Range(0, batch).SelectMany(i => images[i % images.Length])]))
         using (DeviceBuffer<float> logits = device.Allocate<float>((long)batch * model.OutputsPerImage))
         {
-            pass = ModelBench.Time(device, () => forward(deviceImages, logits), minSeconds / 2, cancel);
+            pass = ModelBench.Time(device, () => forward(deviceImages, logits), minSeconds / 2, cancel: cancel);
         }
 
         // Already warm: as many micro-batches as the device-resident passes say last the other half.

@@ -45,4 +45,29 @@ public static class DeviceTiming
         Array.Sort(times);
         return times;
     }
+
+    /// <summary>
+    /// Seconds per call of <paramref name="run"/> with their spread, as BenchmarkDotNet measures:
+    /// after an untimed warm-up, each run times back-to-back calls between two synchronisations
+    /// (<see cref="Seconds"/>), as many as one timed call says last at least <paramref name="minRun"/>
+    /// (so launch overhead and the timer's resolution stay small); runs go on until at least
+    /// <paramref name="minRuns"/> have run and <paramref name="minTotal"/> has passed.
+    /// <paramref name="cancel"/> is honoured between runs.
+    /// </summary>
+    public static TimingSpread Spread(Device device, Action run, TimeSpan minRun, int minRuns, TimeSpan minTotal, CancellationToken cancel = default)
+    {
+        run();
+        device.Synchronize();
+        double once = Seconds(device, run, 1);
+        int calls = (int)Math.Clamp(Math.Ceiling(minRun.TotalSeconds / Math.Max(once, 1e-7)), 1, 1 << 16);
+        var perCall = new List<double>();
+        long start = Stopwatch.GetTimestamp();
+        while (perCall.Count < minRuns || Stopwatch.GetElapsedTime(start) < minTotal)
+        {
+            cancel.ThrowIfCancellationRequested();
+            perCall.Add(Seconds(device, run, calls) / calls);
+        }
+
+        return TimingSpread.Of(perCall, calls);
+    }
 }

@@ -5,7 +5,9 @@
 #      alternating in one process (ROUNDS rounds of BLOCK_MS ms blocks);
 #   3. bench/peers/vit.py times PyTorch (torchvision's VisionTransformer, same sizes) right after,
 #      in its own process; OPENBLAS_CORETYPE=SKYLAKEX only where torch's libblas.so.3 is OpenBLAS
-#      and the CPU has AVX-512 (Debian's torch calls the system BLAS; the reference BLAS ignores it).
+#      and the CPU has AVX-512 (Debian's torch calls the system BLAS; the reference BLAS ignores it),
+#      and OMP_WAIT_POLICY=PASSIVE (below). Install libopenblas0-pthread first: without it Debian's
+#      torch runs the reference BLAS, 20x slower.
 # Each runs on every core (nproc threads). Images/s per forward pass: median (p5-p95, runs).
 # PyTorch times at least MIN_RUNS (15) passes and 3 s per batch.
 # Run from anywhere:  bash bench/peers/cpu-vit.sh [DIR]   (DIR: default .artifacts/vit-s16-onnx, ignored by git)
@@ -26,7 +28,10 @@ dotnet run -c Release --project bench/GpuViT.Bench -- onnx --dir "$dir" --batch 
 blas="$(readlink -f "$(ldconfig -p | awk '/libblas\.so\.3 .*x86-64/ {print $NF; exit}')" 2>/dev/null || true)"
 coretype=()
 if [[ "$blas" == *openblas* ]] && grep -qw avx512f /proc/cpuinfo; then coretype=(OPENBLAS_CORETYPE=SKYLAKEX); fi
-env "${coretype[@]}" /usr/bin/python3 bench/peers/vit.py --batch 1 8 --threads "$threads" --min-runs "${MIN_RUNS:-15}" --json >"$out/torch.jsonl"
+# Debian's torch runs its own ops on OpenMP threads and its matmuls on OpenBLAS's pthreads: with
+# OpenMP's threads spinning between ops, the two fight over the cores (measured: PyTorch 4x slower
+# and erratic on 2 cores), so OpenMP's threads sleep when idle.
+env "${coretype[@]}" OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peers/vit.py --batch 1 8 --threads "$threads" --min-runs "${MIN_RUNS:-15}" --json >"$out/torch.jsonl"
 
 /usr/bin/python3 - "$out/onnx.jsonl" "$out/torch.jsonl" "${coretype[*]:-}" <<'PY'
 import json, sys

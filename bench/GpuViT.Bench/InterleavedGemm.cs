@@ -1,14 +1,11 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using GpuViT.Kernels.Cpu;
 
 namespace GpuViT.Bench;
 
 /// <summary>
-/// The cpu GEMM against OpenBLAS in one process, alternating in short blocks (round after round),
-/// so both see the same machine: a shared or throttled core costs both alike, unlike separate
-/// BenchmarkDotNet processes minutes apart. Between blocks it pauses, so neither library's
-/// spinning worker threads eat into the other's time. Prints medians, bests and their ratios.
+/// The cpu GEMM against OpenBLAS in one process, alternating in short blocks (<see cref="Interleaving"/>),
+/// unlike BenchmarkDotNet's separate processes minutes apart. Prints medians, bests and their ratios.
 /// </summary>
 internal static unsafe class InterleavedGemm
 {
@@ -30,26 +27,9 @@ internal static unsafe class InterleavedGemm
         foreach (GemmShape shape in CpuGemmBenchmarks.Shapes())
         {
             float* x = NativeNoise.Allocate((long)shape.M * shape.K, new Random(1)), w = NativeNoise.Allocate((long)shape.N * shape.K, new Random(1)), y = NativeNoise.Allocate((long)shape.M * shape.N, new Random(1));
-            var ours = new List<double>();
-            var theirs = new List<double>();
             Action gemm = () => CpuGemm.Gemm(shape.M, shape.N, shape.K, x, shape.K, w, shape.K, null, null, 0, y, shape.N);
             Action openBlas = () => OpenBlas.LinearGemm(shape.M, shape.N, shape.K, x, w, y);
-            Block(gemm, 0.3, null);
-            Block(openBlas, 0.3, null);
-            for (int round = 0; round < rounds; round++)
-            {
-                // Alternate which goes first, so neither always follows the other.
-                if (round % 2 == 0)
-                {
-                    Block(gemm, blockSeconds, ours);
-                    Block(openBlas, blockSeconds, theirs);
-                }
-                else
-                {
-                    Block(openBlas, blockSeconds, theirs);
-                    Block(gemm, blockSeconds, ours);
-                }
-            }
+            (List<double> ours, List<double> theirs) = Interleaving.Run(gemm, openBlas, rounds, blockSeconds, warmSeconds: 0.3);
 
             double oursMedian = shape.Flops / Median(ours) / 1e9, theirsMedian = shape.Flops / Median(theirs) / 1e9;
             double oursBest = shape.Flops / ours.Min() / 1e9, theirsBest = shape.Flops / theirs.Min() / 1e9;
@@ -58,21 +38,6 @@ internal static unsafe class InterleavedGemm
             NativeMemory.AlignedFree(w);
             NativeMemory.AlignedFree(y);
         }
-    }
-
-    /// <summary>Calls for about <paramref name="seconds"/>, recording each call's seconds; then lets worker threads park.</summary>
-    private static void Block(Action call, double seconds, List<double>? times)
-    {
-        var total = Stopwatch.StartNew();
-        var one = new Stopwatch();
-        while (total.Elapsed.TotalSeconds < seconds)
-        {
-            one.Restart();
-            call();
-            times?.Add(one.Elapsed.TotalSeconds);
-        }
-
-        Thread.Sleep(50);
     }
 
     private static double Median(List<double> values)

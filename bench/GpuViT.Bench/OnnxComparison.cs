@@ -112,43 +112,11 @@ internal static class OnnxComparison
         return 0;
     }
 
-    /// <summary>Blocks of each, round after round, which goes first swapping each round; a warm-up block of each first.</summary>
+    /// <summary>Blocks of each, alternating (<see cref="Interleaving"/>); a warm-up block of each first.</summary>
     private static (TimingSpread First, TimingSpread Second) Interleave(Action first, Action second, int rounds, double blockSeconds)
     {
-        var (a, b) = (new List<double>(), new List<double>());
-        Block(first, Math.Min(blockSeconds, 0.5), null);
-        Block(second, Math.Min(blockSeconds, 0.5), null);
-        for (int round = 0; round < rounds; round++)
-        {
-            if (round % 2 == 0)
-            {
-                Block(first, blockSeconds, a);
-                Block(second, blockSeconds, b);
-            }
-            else
-            {
-                Block(second, blockSeconds, b);
-                Block(first, blockSeconds, a);
-            }
-        }
-
+        (List<double> a, List<double> b) = Interleaving.Run(first, second, rounds, blockSeconds, warmSeconds: Math.Min(blockSeconds, 0.5));
         return (TimingSpread.Of(a), TimingSpread.Of(b));
-    }
-
-    /// <summary>Passes for about <paramref name="seconds"/> (at least one), each one's seconds recorded; then a pause, so worker threads park.</summary>
-    private static void Block(Action pass, double seconds, List<double>? times)
-    {
-        var total = Stopwatch.StartNew();
-        var one = new Stopwatch();
-        do
-        {
-            one.Restart();
-            pass();
-            times?.Add(one.Elapsed.TotalSeconds);
-        }
-        while (total.Elapsed.TotalSeconds < seconds);
-
-        Thread.Sleep(50);
     }
 
     /// <summary>"41.32 (40.10–42.00, 48 runs)": images/s of the median pass, of the p95 and p5 passes, and the passes timed.</summary>

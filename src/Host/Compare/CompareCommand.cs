@@ -80,6 +80,7 @@ public static class CompareCommand
     private static (CompareMeasurement.Plan Plan, KnownGpu? Gpu) PlanFrom(ParseResult parsed, Options options, TextWriter error, CancellationToken interrupt)
     {
         LoadedVit? trained = null;
+        EvalTransform transform = new(224);
         if (parsed.GetValue(options.Weights) is { } weightsPath)
         {
             if (parsed.GetValue(options.Vit) is not null)
@@ -98,6 +99,15 @@ public static class CompareCommand
                 // The images decode to RGB, and the RNNs take 3 channels.
                 throw new UsageException($"--weights: the model takes {trained.Config.Channels} input channels; compare feeds 3 (RGB)");
             }
+
+            // The images go through the preprocessing the model was published with, as in `run`.
+            Preprocessing preprocessing = PreprocessResolution.Resolve(trained, weightsPath, new PreprocessHints());
+            foreach (string warning in preprocessing.Warnings)
+            {
+                error.WriteLine($"gpuvit: warning: {warning}");
+            }
+
+            transform = preprocessing.Transform;
         }
 
         // A trained ViT runs at the size it was trained at (position embeddings are not interpolated).
@@ -168,7 +178,7 @@ public static class CompareCommand
         // Every path is checked before anything decodes; then the images decode at each size.
         string[] paths = parsed.GetValue(options.Images) ?? [];
         ImageSource source = paths.Length > 0
-            ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), transform: new EvalTransform(224, mean: trained?.Mean, std: trained?.Std),
+            ? ImageSource.Open(paths, resize: !parsed.GetValue(options.NoResize), transform: transform,
                 maxImagePixels: MaxImagePixelsOption.Value(parsed, options.MaxImagePixels))
             : ImageSource.Synthetic(CompareMeasurement.SyntheticImages);
         return (new CompareMeasurement.Plan(sizes, batches, vits, rnns, trained?.Weights, CompareMeasurement.Decode(source, sizes, batches, interrupt), minSeconds, view,

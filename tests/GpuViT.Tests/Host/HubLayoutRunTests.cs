@@ -219,6 +219,20 @@ public sealed class HubLayoutRunTests : IDisposable
     }
 
     [Fact]
+    public void Compare_reads_the_preprocessor_config_as_run_does()
+    {
+        // compare decodes the user's images with the model's published preprocessing too: a value
+        // it cannot honour is refused there in the same words, before anything is measured.
+        string weights = SaveHuggingFace([0.5f, 0.5f, 0.5f]);
+        File.WriteAllText(Path.Combine(Path.GetDirectoryName(weights)!, PreprocessResolution.HuggingFaceFileName),
+            "{\"size\": {\"height\": 32, \"width\": 32}, \"resample\": 1}");
+
+        (int exit, string output, string error) = Run("compare", "--weights", weights, "--images", Image, "--device", "cpu", "--no-report");
+
+        AssertUsageError(exit, output, error, "preprocessor_config.json beside model.safetensors: resample 1 is not 0 (nearest), 2 (bilinear) or 3 (bicubic)");
+    }
+
+    [Fact]
     public void A_preprocessor_config_that_is_not_json_is_ignored_with_a_warning()
     {
         string weights = SaveHuggingFace([0.5f, 0.5f, 0.5f]);

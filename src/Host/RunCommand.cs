@@ -81,8 +81,20 @@ public static class RunCommand
         };
         format.AcceptOnlyFromAmong(RunRecords.Formats);
         var recursive = new Option<bool>("--recursive") { Description = "Read the images in the directories' subdirectories too (not through symbolic links to directories)" };
+        var shard = new Option<string?>("--shard")
+        {
+            Description = "Classify shard I of N of the inputs (I/N: the I-th of N contiguous ranges in input order), or auto: from a Slurm job array or a Kubernetes Indexed Job",
+        };
+        var shardCount = new Option<int?>("--shard-count") { Description = "With --shard auto in a Kubernetes Indexed Job: how many shards (the Job's completions)" };
+        var outputFile = new Option<string?>("--output")
+        {
+            Description = "Write the records (JSON Lines, after a line naming the job) to FILE, whole or not at all; an interrupted run resumes from FILE.partial with the same command",
+        };
         command.Options.Add(format);
         command.Options.Add(recursive);
+        command.Options.Add(shard);
+        command.Options.Add(shardCount);
+        command.Options.Add(outputFile);
         command.Arguments.Add(inputs);
 
         command.SetAction(parsed =>
@@ -105,11 +117,26 @@ public static class RunCommand
                 throw new UsageException("run needs inputs: images, directories of images or .npy files, as arguments");
             }
 
+            Shard part = parsed.GetValue(shard) is { } shardText ? Shard.Parse(shardText, parsed.GetValue(shardCount), Environment.GetEnvironmentVariable)
+                : parsed.GetValue(shardCount) is not null ? throw new UsageException("--shard-count goes with --shard auto") : Shard.Whole;
+            string? recordsPath = parsed.GetValue(outputFile);
+            if (recordsPath is not null && parsed.GetResult(format) is { Implicit: false } && parsed.GetValue(format) != RunRecords.Json)
+            {
+                throw new UsageException($"--output writes JSON Lines; --format {parsed.GetValue(format)} is for stdout");
+            }
+
+            if (recordsPath is not null && parsed.GetValue(saveLogits) is not null)
+            {
+                throw new UsageException("--output and --save-logits do not go together: a resumed run would lack the logits of the inputs it skips");
+            }
+
             // Before any work: a mistake in the output's path costs nothing, and no input is overwritten.
             bool readSubdirectories = parsed.GetValue(recursive);
-            OutputPaths.Check("--save-logits", parsed.GetValue(saveLogits),
-                [.. OutputPaths.ModelFiles(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
-                    .. inputPaths.Select(path => new OutputPaths.Input(path.Name, path.Path, readSubdirectories))]);
+            OutputPaths.Input[] readFiles = [.. OutputPaths.ModelFiles(parsed.GetValue(weights), parsed.GetValue(config)), new("--labels", parsed.GetValue(labels)),
+                .. inputPaths.Select(path => new OutputPaths.Input(path.Name, path.Path, readSubdirectories))];
+            OutputPaths.Check("--save-logits", parsed.GetValue(saveLogits), readFiles);
+            OutputPaths.Check("--output", recordsPath, readFiles);
+            OutputPaths.Check("--output", recordsPath is null ? null : RecordsFile.PartialPath(recordsPath), readFiles);
 
             RunProfile? timing = parsed.GetValue(profile) ? new RunProfile() : null;
             T Timed<T>(string phase, string note, Func<T> work) => timing is null ? work() : timing.Time(phase, note, work);
@@ -129,10 +156,33 @@ public static class RunCommand
 
             // Checks every input path before the model is uploaded; images decode later, on the stream's workers.
             bool failFast = parsed.GetValue(onError) == "fail";
-            ImageSource source = ImageSource.Open([.. inputPaths.Select(path => path.Path)], transform: transform, resizeArrays: false,
+            ImageSource allInputs = ImageSource.Open([.. inputPaths.Select(path => path.Path)], transform: transform, resizeArrays: false,
                 deferArrayErrors: !failFast, maxImagePixels: MaxImagePixelsOption.Value(parsed, maxImagePixels), recursive: readSubdirectories);
-            ReportSkippedFiles(error, source.SkippedFiles);
+            ReportSkippedFiles(error, allInputs.SkippedFiles);
             string? logitsPath = parsed.GetValue(saveLogits);
+            (int shardStart, int shardLength) = part.Range(allInputs.Count);
+            ImageSource source = allInputs.Slice(shardStart, shardLength);
+            using RecordsFile? recordsFile = recordsPath is null ? null : OpenRecords(recordsPath, error, new RunJob(part, allInputs.Count,
+                    RunJob.HashNames(Enumerable.Range(0, allInputs.Count).Select(allInputs.Name)), ModelName(parsed.GetValue(weights), parsed.GetValue(model), parsed.GetValue(seed)),
+                    Math.Min(topK, c.Classes), classNames is not null, arithmetic.Name()), source);
+            if (recordsPath is not null && recordsFile is null)
+            {
+                return 0; // already whole
+            }
+
+            if (recordsFile is not null && recordsFile.Kept > 0)
+            {
+                error.WriteLine($"gpuvit: resuming {RecordsFile.PartialPath(recordsPath!)}: {recordsFile.Kept} of {source.Count} records kept");
+                source = source.Slice(recordsFile.Kept, source.Count - recordsFile.Kept);
+            }
+
+            if (source.Count == 0)
+            {
+                // An empty shard (more shards than inputs), or a partial file that lacked only its rename.
+                recordsFile?.Complete();
+                error.WriteLine($"gpuvit: shard {part} has no {(shardLength == 0 ? "" : "more ")}inputs{(recordsPath is null ? "" : $"; {recordsPath} written")}");
+                return 0;
+            }
 
             using Device device = Timed("device open", "the driver's context; kernels build at the first pass", () => DeviceOption.Open(DeviceOption.Selector(parsed), error));
             PrecisionOption.Check(device, arithmetic, error);
@@ -149,8 +199,8 @@ public static class RunCommand
                 throw new UsageException($"--batch {batchSize}: {e.Message}");
             }
 
-            var records = new RunRecords(parsed.GetValue(format)!, Math.Min(topK, c.Classes), classNames is not null);
-            var results = new Results(source, c.Classes, topK, classNames, failFast, records);
+            var records = new RunRecords(recordsPath is not null ? RunRecords.Json : parsed.GetValue(format)!, Math.Min(topK, c.Classes), classNames is not null);
+            var results = new Results(source, c.Classes, topK, classNames, failFast, records, recordsFile);
             long start = Stopwatch.GetTimestamp();
             string Rate() => string.Create(CultureInfo.InvariantCulture, $"{results.Finished / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s");
             bool interrupted = ProgressDisplay.Run(output, error, $"run on {device.Info.Id}", source.Count, progress =>
@@ -168,6 +218,7 @@ public static class RunCommand
                     {
                         long printStart = Stopwatch.GetTimestamp();
                         bool more = results.Add(batch, progress);
+                        recordsFile?.Sync();
                         if (timing is not null)
                         {
                             timing.PrintSeconds += Stopwatch.GetElapsedTime(printStart).TotalSeconds;
@@ -232,12 +283,43 @@ public static class RunCommand
             if (interrupted)
             {
                 error.WriteLine($"gpuvit: interrupted after {results.Finished} of {source.Count} images");
+                if (recordsPath is not null)
+                {
+                    error.WriteLine($"gpuvit: {RecordsFile.PartialPath(recordsPath)} holds the records so far; the same command resumes after them");
+                }
+
                 return Cli.Interrupted;
             }
+
+            recordsFile?.Complete();
 
             return results.Skipped > 0 ? Cli.SkippedInputs : results.NonFinite > 0 ? Cli.NonFiniteResults : 0;
         });
         return command;
+    }
+
+    /// <summary>The model as a records file's job names it: the preset and seed, or the weights' file name and size (the same file on every node).</summary>
+    private static string ModelName(string? weightsPath, string? preset, int seed) =>
+        preset is not null ? $"{preset} random-init seed {seed}" : $"{Path.GetFileName(weightsPath)} {new FileInfo(weightsPath!).Length} bytes";
+
+    /// <summary>
+    /// The records file for <paramref name="job"/>, resumed where a partial one of the same job ended;
+    /// null when <paramref name="path"/> is already the job's whole output (said on stderr).
+    /// </summary>
+    private static RecordsFile? OpenRecords(string path, TextWriter error, RunJob job, ImageSource source)
+    {
+        if (File.Exists(path))
+        {
+            if (RecordsFile.FirstLine(path) != job.ToLine())
+            {
+                throw new UsageException($"--output {path}: exists, and is not this job's output; remove it or name another file");
+            }
+
+            error.WriteLine($"gpuvit: {path} is already written whole; nothing to do");
+            return null;
+        }
+
+        return RecordsFile.Open(path, job, source.Name, source.Count);
     }
 
     private static LoadedVit Load(string? weightsPath, string? configPath, int? heads, string? preset, bool randomInit, int seed)
@@ -338,7 +420,7 @@ public static class RunCommand
     /// What a run has given so far, in input order: the logits of every finished image (a row of
     /// NaN for one that could not be read), its printed results, and what was said about them.
     /// </summary>
-    private sealed class Results(ImageSource source, int classes, int topK, IReadOnlyList<string>? classNames, bool failFast, RunRecords records)
+    private sealed class Results(ImageSource source, int classes, int topK, IReadOnlyList<string>? classNames, bool failFast, RunRecords records, RecordsFile? file)
     {
         private readonly List<float> _logits = [];
         private readonly InputException?[] _unreadable = new InputException?[source.Count];
@@ -435,7 +517,14 @@ public static class RunCommand
         {
             foreach (string line in records.Lines(record))
             {
-                progress.Print(line);
+                if (file is not null)
+                {
+                    file.Write(line);
+                }
+                else
+                {
+                    progress.Print(line);
+                }
             }
         }
     }

@@ -44,6 +44,27 @@ public abstract class ImageSource
     protected abstract void DecodeImage(int index, int size, Span<float> destination);
 
     /// <summary>
+    /// Images <paramref name="start"/> to <paramref name="start"/> + <paramref name="count"/> − 1 of this source,
+    /// numbered from 0 and named as here (a shard of the inputs, or the part a resumed run has left to do).
+    /// </summary>
+    public ImageSource Slice(int start, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((long)start + count, Count);
+        return new SliceSource(this, start, count) { SkippedFiles = SkippedFiles };
+    }
+
+    private sealed class SliceSource(ImageSource whole, int start, int count) : ImageSource
+    {
+        public override int Count => count;
+
+        public override string Name(int index) => whole.Name(start + index);
+
+        protected override void DecodeImage(int index, int size, Span<float> destination) => whole.DecodeImage(start + index, size, destination);
+    }
+
+    /// <summary>
     /// <paramref name="count"/> noise images, uniform in [−2, 2) (about the range of
     /// ImageNet-normalised pixels, −2.1 to 2.6). Each value depends only on the seed, the index
     /// and its position, never on call order, thread or machine.

@@ -60,6 +60,7 @@ public static class Cli
         root.Subcommands.Add(BenchCommand.Create(output, error, interrupt));
         root.Subcommands.Add(RunCommand.Create(output, error, interrupt));
         root.Subcommands.Add(CompareCommand.Create(output, error, interrupt));
+        root.Subcommands.Add(MergeCommand.Create(error));
 
         // Help wraps at the terminal's width, and never past 119 columns: piped or wide, its lines stay readable whole.
         foreach (HelpAction help in root.Options.OfType<HelpOption>().Select(o => o.Action).OfType<HelpAction>())

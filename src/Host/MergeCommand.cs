@@ -92,7 +92,7 @@ public static class MergeCommand
 
         if (records != expected || lines.Position != file.Length)
         {
-            throw new UsageException($"{path}: {records} whole records{(lines.Position != file.Length ? " and a torn line" : "")}; shard {job.Shard} of {job.Inputs} inputs has {expected}");
+            throw new UsageException($"{path}: holds {records} records{(lines.Position != file.Length ? " and a torn line" : "")}; shard {job.Shard} of {job.Inputs} inputs has {expected}");
         }
 
         return (path, job, start);

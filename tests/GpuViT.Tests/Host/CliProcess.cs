@@ -146,5 +146,6 @@ public enum PosixSignalNumber
 {
     Hup = 1,
     Int = 2,
+    Kill = 9,
     Term = 15,
 }

@@ -10,14 +10,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
-packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2 libstb0 python3-numpy chromium fonts-dejavu-core)
+packages=(ocl-icd-libopencl1 pocl-opencl-icd clinfo libnvrtc11.2 libstb0 python3-numpy python3-yaml chromium fonts-dejavu-core)
 
 have_runtimes() {
     ldconfig -p | grep -q 'libOpenCL.so.1 ' \
         && ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1 \
         && ldconfig -p | grep -qE 'libnvrtc\.so(\.[0-9.]+)? ' \
         && ldconfig -p | grep -q 'libstb.so.0 ' \
-        && /usr/bin/python3 -c 'import numpy' 2>/dev/null \
+        && /usr/bin/python3 -c 'import numpy, yaml' 2>/dev/null \
         && command -v chromium >/dev/null \
         && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]
 }

@@ -215,6 +215,74 @@ public sealed class ScaleOutTests : IDisposable
         Assert.Equal(File.ReadAllBytes(reference), File.ReadAllBytes(output));
     }
 
+    private static string Example(string path) => Path.Combine(AppContext.BaseDirectory, "examples", path);
+
+    private static (int Exit, string Output, string Error) Tool(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        Task<string> output = process.StandardOutput.ReadToEndAsync(), error = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        return (process.ExitCode, output.Result, error.Result);
+    }
+
+    [Fact]
+    public void The_slurm_array_script_passes_bash_n_with_its_fields_set()
+    {
+        string script = Example("slurm/gpuvit-array.sbatch");
+        (int exit, _, string error) = Tool("bash", "-n", script);
+        Assert.True(exit == 0, error);
+
+        string text = File.ReadAllText(script);
+        Assert.StartsWith("#!/bin/bash\n", text);
+        Assert.Matches(@"(?m)^#SBATCH --array=0-\d+$", text);
+        Assert.Matches(@"(?m)^#SBATCH --gres=gpu:1$", text);
+        Assert.Matches(@"(?m)^#SBATCH --requeue$", text);
+        Assert.Contains("exec \"$GPUVIT\" run ", text); // gpuvit itself gets Slurm's SIGTERM
+        Assert.Contains("--shard auto --output \"$OUT/shard-$SLURM_ARRAY_TASK_ID.jsonl\"", text);
+    }
+
+    [Fact]
+    public void The_kubernetes_indexed_job_parses_with_its_fields_set()
+    {
+        (int exit, string json, string error) = Tool("/usr/bin/python3", "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", Example("kubernetes/gpuvit-indexed-job.yaml"));
+        Assert.True(exit == 0, error);
+
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        var job = document.RootElement;
+        Assert.Equal("batch/v1", job.GetProperty("apiVersion").GetString());
+        Assert.Equal("Job", job.GetProperty("kind").GetString());
+        var spec = job.GetProperty("spec");
+        Assert.Equal("Indexed", spec.GetProperty("completionMode").GetString());
+        int completions = spec.GetProperty("completions").GetInt32();
+        Assert.InRange(spec.GetProperty("parallelism").GetInt32(), 1, completions);
+        var pod = spec.GetProperty("template").GetProperty("spec");
+        Assert.Equal("Never", pod.GetProperty("restartPolicy").GetString());
+        var container = Assert.Single(pod.GetProperty("containers").EnumerateArray());
+        Assert.False(string.IsNullOrEmpty(container.GetProperty("image").GetString()));
+        Assert.Equal(1, container.GetProperty("resources").GetProperty("limits").GetProperty("nvidia.com/gpu").GetInt32());
+
+        string[] command = [.. container.GetProperty("command").EnumerateArray().Select(a => a.GetString()!)];
+        Assert.Equal(["gpuvit", "run"], command[..2]);
+        string After(string option) => command[Array.IndexOf(command, option) + 1];
+        Assert.Equal("auto", After("--shard"));
+        Assert.Equal(completions.ToString(CultureInfo.InvariantCulture), After("--shard-count")); // Kubernetes sets no count
+        Assert.Contains("$(JOB_COMPLETION_INDEX)", After("--output"));
+
+        // The outputs and inputs are on the mounted volume.
+        var mount = Assert.Single(container.GetProperty("volumeMounts").EnumerateArray());
+        string mounted = mount.GetProperty("mountPath").GetString()! + "/";
+        Assert.StartsWith(mounted, After("--output"));
+        Assert.StartsWith(mounted, After("--weights"));
+        Assert.Contains(pod.GetProperty("volumes").EnumerateArray(), v => v.GetProperty("name").GetString() == mount.GetProperty("name").GetString());
+    }
+
     /// <summary>The whole lines in a file, 0 when there is none yet.</summary>
     private static int Lines(string path)
     {

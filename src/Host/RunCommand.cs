@@ -14,8 +14,10 @@ namespace GpuViT.Host;
 
 /// <summary>
 /// `gpuvit run --weights FILE [--config config.json] [--heads N] | --model PRESET --random-init [--seed S]`
-/// `PATH... [--input PATH]... [--recursive] [--batch N] [--top K] [--labels FILE] [--format text|json|csv] [--save-logits OUT.npy] [--on-error skip|fail]`:
-/// classifies images, directories of images and .npy arrays [N, C, H, W], and writes the top-k classes of each on stdout.
+/// `PATH... [--input PATH]... [--recursive] [--batch N] [--top K] [--labels FILE] [--format text|json|csv] [--save-logits OUT.npy] [--on-error skip|fail]`
+/// `[--shard I/N|auto [--shard-count N]] [--output FILE]`:
+/// classifies images, directories of images and .npy arrays [N, C, H, W], and writes the top-k classes of each on stdout,
+/// or of shard I of N of them to a records file that an interrupted run resumes (docs/scale-out.md).
 /// </summary>
 public static class RunCommand
 {

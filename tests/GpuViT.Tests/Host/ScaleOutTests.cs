@@ -137,6 +137,22 @@ public sealed class ScaleOutTests : IDisposable
     }
 
     [Fact]
+    public void More_shards_than_inputs_leave_a_shard_empty_and_still_merge_to_the_unsharded_output()
+    {
+        string inputs = SaveInputs(2), whole = PathOf("whole.jsonl"), merged = PathOf("merged.jsonl");
+        Assert.Equal(0, Run(RunArgs(whole, inputs)).Exit);
+        string[] shards = [.. Enumerable.Range(0, 3).Select(i => PathOf($"s{i}.jsonl"))];
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(0, Run(RunArgs(shards[i], inputs, "--shard", $"{i}/3")).Exit);
+        }
+
+        Assert.Single(File.ReadAllLines(shards[0])); // the job's line only: shard 0 is [0, 0)
+        Assert.Equal(0, Run(["merge", "--output", merged, .. shards]).Exit);
+        Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(merged));
+    }
+
+    [Fact]
     public void Merge_refuses_a_missing_a_duplicated_a_partial_and_a_foreign_shard()
     {
         string inputs = SaveInputs(4);
@@ -180,6 +196,7 @@ public sealed class ScaleOutTests : IDisposable
 
         Assert.Equal(2, Run([.. RunArgs(output, inputs), "--format", "csv"]).Exit);
         Assert.Equal(2, Run([.. RunArgs(output, inputs), "--shard-count", "2"]).Exit);
+        Assert.Equal(2, Run([.. RunArgs(PathOf("new.jsonl"), inputs), "--save-logits", PathOf("logits.npy")]).Exit);
     }
 
     [Theory]

@@ -231,7 +231,7 @@ public sealed class CompareReportLayoutTests(ITestOutputHelper log)
     }
 
     /// <summary>The checkout's root (where GpuViT.sln is), so the screenshot's path is the same on every run.</summary>
-    internal static string RepositoryRoot()
+    private static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

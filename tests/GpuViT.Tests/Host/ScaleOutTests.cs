@@ -69,6 +69,20 @@ public sealed class ScaleOutTests : IDisposable
     }
 
     [Fact]
+    public void A_slice_of_a_source_names_and_decodes_its_images_as_the_whole_source_does()
+    {
+        ImageSource whole = ImageSource.Synthetic(10, seed: 4);
+        ImageSource slice = whole.Slice(3, 4);
+
+        Assert.Equal(4, slice.Count);
+        Assert.Equal(["synthetic[3]", "synthetic[4]", "synthetic[5]", "synthetic[6]"], Enumerable.Range(0, 4).Select(slice.Name));
+        Assert.Equal(whole.Decode(5, 8), slice.Decode(2, 8));
+        Assert.Equal("synthetic[6]", slice.Slice(3, 1).Name(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => slice.Decode(4, 8));
+        Assert.Throws<ArgumentOutOfRangeException>(() => whole.Slice(8, 3));
+    }
+
+    [Fact]
     public void Shard_auto_reads_slurm_arrays_and_kubernetes_indexed_jobs()
     {
         Assert.Equal(new Shard(2, 5), Shard.Parse("2/5", null, _ => throw new InvalidOperationException("I/N reads no variable")));

@@ -13,6 +13,9 @@ public readonly record struct MicroBatch(int First, int Count, long Tokens);
 /// </summary>
 public sealed record StreamedBatch(MicroBatch Batch, float[] Outputs, int OutputsPerImage, double ComputeSeconds)
 {
+    /// <summary>Which of the models given to <see cref="ImageStream.RunOnDevices"/> ran it (0 with one device).</summary>
+    public int DeviceIndex { get; init; }
+
     public ReadOnlySpan<float> Output(int k) => Outputs.AsSpan(k * OutputsPerImage, OutputsPerImage);
 }
 
@@ -122,12 +125,49 @@ public static class ImageStream
         IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default, StreamProfile? profile = null)
     {
         IReadOnlyList<MicroBatch> plan = Plan(count, model.TokensPerImage, tokenBudget);
-        if (plan.Count == 0)
+        int taken = 0;
+        return plan.Count == 0 ? [] : RunOnDevice(model, () => taken < plan.Count ? plan[taken++] : null, plan.Max(b => b.Count), decode, cancel, profile);
+    }
+
+    /// <summary>
+    /// As <see cref="Run"/>, on several devices at once: one stream per device, each taking the next
+    /// micro-batch of one shared plan when it is ready for one (a faster device takes more), their
+    /// results yielded in input order (a device runs at most <see cref="RunAheadPerDevice"/> micro-batches
+    /// per device ahead of the first one not yet out). The models must map images alike (same
+    /// values, tokens and outputs per image); <paramref name="tokenBudget"/> is the plan's, so it must
+    /// fit every device. Each result's <see cref="StreamedBatch.DeviceIndex"/> says which model ran it.
+    /// Cancelled, every device stops and the finished micro-batches come out up to the first one that
+    /// did not finish; a failure on one device stops them all and is thrown once all have let go of
+    /// their buffers. With one model this is <see cref="Run"/>.
+    /// </summary>
+    public static IEnumerable<StreamedBatch> RunOnDevices(
+        IReadOnlyList<IStreamModel> models, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default, StreamProfile? profile = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(models.Count);
+        IStreamModel first = models[0];
+        if (models.Any(m => m.ValuesPerImage != first.ValuesPerImage || m.TokensPerImage != first.TokensPerImage || m.OutputsPerImage != first.OutputsPerImage))
+        {
+            throw new ArgumentException("the models map images differently: a shared plan needs the same values, tokens and outputs per image", nameof(models));
+        }
+
+        return models.Count == 1 ? Run(first, count, decode, tokenBudget, cancel, profile) : new MultiDeviceStream(models, Plan(count, first.TokensPerImage, tokenBudget), decode, cancel, profile).Results();
+    }
+
+    /// <summary>How many micro-batches per device a device may finish ahead of the first one not yet yielded: bounds the reorder buffer.</summary>
+    public const int RunAheadPerDevice = 4;
+
+    /// <summary>
+    /// One device's stream over the micro-batches <paramref name="next"/> hands it (null: no more),
+    /// yielded in the order it took them; slots hold <paramref name="maxBatch"/> images.
+    /// </summary>
+    internal static IEnumerable<StreamedBatch> RunOnDevice(
+        IStreamModel model, Func<MicroBatch?> next, int maxBatch, DecodeInto decode, CancellationToken cancel, StreamProfile? profile)
+    {
+        if (next() is not { } firstBatch)
         {
             yield break;
         }
 
-        int maxBatch = plan.Max(b => b.Count);
         int pixels = model.ValuesPerImage, outputs = model.OutputsPerImage;
         Device device = model.Device;
         var slots = new Slot?[2];
@@ -143,11 +183,11 @@ public static class ImageStream
                 slots[s] = new Slot(device, maxBatch * pixels, maxBatch * outputs);
             }
 
-            decoding = Decode(plan[0], slots[0]!, decode, pixels, profile, cancel);
+            decoding = Decode(firstBatch, slots[0]!, decode, pixels, profile, cancel);
             bool cancelled = false;
-            for (int i = 0; i < plan.Count; i++)
+            MicroBatch? current = firstBatch;
+            for (int i = 0; current is { } batch; i++)
             {
-                MicroBatch batch = plan[i];
                 Slot slot = slots[i % 2]!;
                 long waitStart = Stopwatch.GetTimestamp();
                 bool decoded = Decoded(decoding, cancel);
@@ -172,9 +212,10 @@ public static class ImageStream
                 // Micro-batch i + 1 decodes into the other slot once that slot's upload has read it,
                 // while this one uploads and computes: started before the forward pass is queued,
                 // since a device that runs work as it is queued (the cpu) returns only when it is done.
-                if (i + 1 < plan.Count)
+                current = next();
+                if (current is { } following)
                 {
-                    decoding = Decode(plan[i + 1], slots[(i + 1) % 2]!, decode, pixels, profile, cancel);
+                    decoding = Decode(following, slots[(i + 1) % 2]!, decode, pixels, profile, cancel);
                 }
 
                 try

@@ -41,4 +41,22 @@ public sealed class StreamProfile
     public long? FirstOutputTimestamp { get; internal set; }
 
     internal void AddDecode(long ticks) => Interlocked.Add(ref _decodeTicks, ticks);
+
+    /// <summary>Adds another device's stream: its times and micro-batches to these (the first pass is the slowest device's, the first outputs the earliest).</summary>
+    internal void Add(StreamProfile other)
+    {
+        MicroBatches += other.MicroBatches;
+        AddDecode(Interlocked.Read(ref other._decodeTicks));
+        DecodeWaitSeconds += other.DecodeWaitSeconds;
+        UploadSeconds += other.UploadSeconds;
+        ComputeSeconds += other.ComputeSeconds;
+        FirstComputeSeconds = Math.Max(FirstComputeSeconds, other.FirstComputeSeconds);
+        DownloadSeconds += other.DownloadSeconds;
+        DeviceWaitSeconds += other.DeviceWaitSeconds;
+        FirstOutputTimestamp = (FirstOutputTimestamp, other.FirstOutputTimestamp) switch
+        {
+            ({ } a, { } b) => Math.Min(a, b),
+            var (a, b) => a ?? b,
+        };
+    }
 }

@@ -251,6 +251,84 @@ public sealed class ImageStreamTests
         Assert.Equal([1, 2, 3], passesBefore);
     }
 
+    [Fact]
+    public void Two_devices_share_one_plan_the_faster_takes_more_and_results_come_out_in_input_order()
+    {
+        using Device fastDevice = Devices.Open("cpu").Device;
+        using Device slowDevice = Devices.Open("cpu").Device;
+        var fast = new LayeredModel(fastDevice, layers: 1, layerTime: TimeSpan.FromMilliseconds(1));
+        var slow = new LayeredModel(slowDevice, layers: 1, layerTime: TimeSpan.FromMilliseconds(40));
+
+        // 20 micro-batches of 2 images; each model copies its inputs, so output i is image i's value.
+        StreamedBatch[] batches = ImageStream.RunOnDevices([fast, slow], 40, (i, image) => image.Fill(i), 2 * fast.TokensPerImage).ToArray();
+
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => (float)i), batches.SelectMany(b => b.Outputs));
+        Assert.Equal(Enumerable.Range(0, 20).Select(b => 2 * b), batches.Select(b => b.Batch.First));
+        int byFast = batches.Count(b => b.DeviceIndex == 0), bySlow = batches.Count(b => b.DeviceIndex == 1);
+        Assert.Equal(fast.LayersRun.Count, byFast);
+        Assert.Equal(slow.LayersRun.Count, bySlow);
+        Assert.True(bySlow >= 1, "the slow device did no micro-batch");
+        Assert.True(bySlow < byFast, $"the slow device did {bySlow} micro-batches, the fast one {byFast}");
+        Assert.Equal(0, fastDevice.Memory.BytesInUse);
+        Assert.Equal(0, slowDevice.Memory.BytesInUse);
+    }
+
+    [Fact]
+    public void Cancelled_on_two_devices_the_stream_keeps_an_in_order_prefix_and_gives_back_both_devices_memory()
+    {
+        using var one = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(2) };
+        using var two = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(2) };
+        SlowSumModel[] models = [new(one, valuesPerImage: 16) { ComputeDelay = TimeSpan.FromMilliseconds(5) }, new(two, valuesPerImage: 16) { ComputeDelay = TimeSpan.FromMilliseconds(9) }];
+        using var cancel = new CancellationTokenSource();
+        var received = new List<StreamedBatch>();
+
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+        {
+            foreach (StreamedBatch result in ImageStream.RunOnDevices(models, 40, (i, image) => image.Fill(i), models[0].TokensPerImage, cancel.Token))
+            {
+                received.Add(result);
+                if (received.Count == 3)
+                {
+                    cancel.Cancel();
+                }
+            }
+        });
+
+        // Image i sums to 16 i; whatever finished after the cancel comes out too, without a gap, and not all 40.
+        Assert.InRange(received.Count, 3, 39);
+        Assert.Equal(Enumerable.Range(0, received.Count).Select(i => 16f * i), received.Select(r => r.Outputs[0]));
+        Assert.All(new[] { one, two }, device =>
+        {
+            Assert.Equal(0, device.Memory.BytesInUse);
+            Assert.Equal(0, device.LivePinnedBuffers);
+        });
+    }
+
+    [Fact]
+    public void A_failure_on_one_of_two_devices_stops_both_is_thrown_as_itself_and_frees_both()
+    {
+        using var one = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(1) };
+        using var two = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(1) };
+        SlowSumModel[] models = [new(one, valuesPerImage: 4) { ComputeDelay = TimeSpan.FromMilliseconds(2) }, new(two, valuesPerImage: 4) { ComputeDelay = TimeSpan.FromMilliseconds(2) }];
+
+        var e = Assert.Throws<InvalidDataException>(() => ImageStream.RunOnDevices(models, 30, (i, image) =>
+        {
+            image.Fill(i);
+            if (i == 11)
+            {
+                throw new InvalidDataException("image 11 is broken");
+            }
+        }, models[0].TokensPerImage).ToArray());
+
+        Assert.Equal("image 11 is broken", e.Message);
+        Assert.True(models.Sum(m => m.Counts.Count) < 30, "the devices went on after the failure");
+        Assert.All(new[] { one, two }, device =>
+        {
+            Assert.Equal(0, device.Memory.BytesInUse);
+            Assert.Equal(0, device.LivePinnedBuffers);
+        });
+    }
+
     /// <summary>A model on a device that runs work as it is queued: each pass is <c>layers</c> steps of <c>layerTime</c>, checking for cancellation between them, as VitModel does between blocks.</summary>
     private sealed unsafe class LayeredModel(Device device, int layers, TimeSpan layerTime) : IStreamModel
     {

@@ -186,29 +186,42 @@ public static class RunCommand
                 return 0;
             }
 
-            using Device device = Timed("device open", "the driver's context; kernels build at the first pass", () => DeviceOption.Open(DeviceOption.Selector(parsed), error));
-            PrecisionOption.Check(device, arithmetic, error);
-            using VitModel vitModel = Timed("weights: convert + upload", $"to {arithmetic.Name()}, packed, copied to the device",
-                () => VitModel.Load(device, c, vit.Weights, precision: arithmetic));
-            var stream = new VitStreamModel(vitModel);
-            long budget;
-            try
+            // Several devices: the model on each, and one shared plan of micro-batches that fit the smallest.
+            string? selector = DeviceOption.Selector(parsed);
+            if (timing is not null && DeviceOption.IsList(selector))
             {
-                budget = batchSize is { } fixedBatch ? ImageStream.TokenBudget(stream, images: fixedBatch) : ImageStream.TokenBudget(stream);
+                throw new UsageException($"--profile profiles one device; --device {selector} names several");
             }
-            catch (DeviceOutOfMemoryException e) when (batchSize is not null)
+
+            using var owned = new Owned();
+            IReadOnlyList<Device> devices = owned.AddAll(Timed("device open", "the driver's context; kernels build at the first pass", () => DeviceOption.OpenAll(selector, error)));
+            var streams = new List<VitStreamModel>();
+            long budget = long.MaxValue;
+            foreach (Device each in devices)
             {
-                throw new UsageException($"--batch {batchSize}: {e.Message}");
+                PrecisionOption.Check(each, arithmetic, error);
+                VitModel vitModel = owned.Add(Timed("weights: convert + upload", $"to {arithmetic.Name()}, packed, copied to the device",
+                    () => VitModel.Load(each, c, vit.Weights, precision: arithmetic)));
+                var stream = new VitStreamModel(vitModel);
+                streams.Add(stream);
+                try
+                {
+                    budget = Math.Min(budget, batchSize is { } fixedBatch ? ImageStream.TokenBudget(stream, images: fixedBatch) : ImageStream.TokenBudget(stream));
+                }
+                catch (DeviceOutOfMemoryException e) when (batchSize is not null)
+                {
+                    throw new UsageException($"--batch {batchSize}: {e.Message}");
+                }
             }
 
             var records = new RunRecords(recordsPath is not null ? RunRecords.Json : parsed.GetValue(format)!, Math.Min(topK, c.Classes), classNames is not null);
             var results = new Results(source, c.Classes, topK, classNames, failFast, records, recordsFile);
             long start = Stopwatch.GetTimestamp();
             string Rate() => string.Create(CultureInfo.InvariantCulture, $"{results.Finished / Stopwatch.GetElapsedTime(start).TotalSeconds:F1} images/s");
-            bool interrupted = ProgressDisplay.Run(output, error, $"run on {device.Info.Id}", source.Count, progress =>
+            bool interrupted = ProgressDisplay.Run(output, error, $"run on {string.Join(", ", devices.Select(d => d.Info.Id))}", source.Count, progress =>
             {
                 // The bar counts finished images; within a micro-batch, which can take a while on its own, the status says what it is doing.
-                using var status = new RunStatus(progress, () => results.Finished, () => results.Decoded, ImageStream.Plan(source.Count, stream.TokensPerImage, budget), Rate);
+                using var status = new RunStatus(progress, () => results.Finished, () => results.Decoded, ImageStream.Plan(source.Count, streams[0].TokensPerImage, budget), Rate);
                 try
                 {
                     if (records.Header() is { } header)
@@ -216,7 +229,7 @@ public static class RunCommand
                         progress.Print(header);
                     }
 
-                    foreach (StreamedBatch batch in ImageStream.Run(stream, source.Count, (i, image) => results.Decode(i, c.ImageSize, image), budget, interrupt, timing?.Stream))
+                    foreach (StreamedBatch batch in ImageStream.RunOnDevices(streams, source.Count, (i, image) => results.Decode(i, c.ImageSize, image), budget, interrupt, timing?.Stream))
                     {
                         long printStart = Stopwatch.GetTimestamp();
                         bool more = results.Add(batch, progress);
@@ -261,7 +274,7 @@ public static class RunCommand
 
             if (timing is not null)
             {
-                foreach (string line in timing.Table(device, results.Finished, streamSeconds))
+                foreach (string line in timing.Table(devices[0], results.Finished, streamSeconds))
                 {
                     error.WriteLine(line);
                 }
@@ -298,6 +311,34 @@ public static class RunCommand
             return results.Skipped > 0 ? Cli.SkippedInputs : results.NonFinite > 0 ? Cli.NonFiniteResults : 0;
         });
         return command;
+    }
+
+    /// <summary>What the run opened, closed in reverse order (the models before their devices).</summary>
+    private sealed class Owned : IDisposable
+    {
+        private readonly List<IDisposable> _items = [];
+
+        public T Add<T>(T item)
+            where T : IDisposable
+        {
+            _items.Add(item);
+            return item;
+        }
+
+        public IReadOnlyList<T> AddAll<T>(IReadOnlyList<T> items)
+            where T : IDisposable
+        {
+            _items.AddRange(items.Cast<IDisposable>());
+            return items;
+        }
+
+        public void Dispose()
+        {
+            for (int i = _items.Count - 1; i >= 0; i--)
+            {
+                _items[i].Dispose();
+            }
+        }
     }
 
     /// <summary>The model as a records file's job names it: the preset and seed, or the weights' file name and size (the same file on every node).</summary>

@@ -96,6 +96,72 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public void Two_devices_give_the_logits_and_records_of_one_in_input_order()
+    {
+        // Seven inputs in micro-batches of two: four micro-batches shared between the cpu and the emulator.
+        string weights = SaveTiny(), inputs = SaveInputs(7), one = PathOf("one.npy"), two = PathOf("two.npy");
+        (int exitOne, string recordsOne, _) = Run("run", "--weights", weights, "--input", inputs, "--batch", "2", "--top", "3", "--format", "json", "--save-logits", one, "--device", "cpu");
+        (int exitTwo, string recordsTwo, string error) = Run("run", "--weights", weights, "--input", inputs, "--batch", "2", "--top", "3", "--format", "json", "--save-logits", two, "--device", "cpu,emulator");
+
+        Assert.Equal(0, exitOne);
+        Assert.True(exitTwo == 0, error);
+        NpyArray logitsOne = NpyFile.ReadFloat32(one), logitsTwo = NpyFile.ReadFloat32(two);
+        Assert.Equal([7, 10], logitsTwo.Shape);
+        for (int i = 0; i < logitsOne.Data.Length; i++)
+        {
+            Assert.Equal(logitsOne.Data[i], logitsTwo.Data[i], 1e-4f);
+        }
+
+        // The same records in the same order: paths and classes (probabilities differ in the last digits, as the logits may).
+        string[] Records(string lines) => [.. lines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line =>
+        {
+            using var record = System.Text.Json.JsonDocument.Parse(line);
+            return $"{record.RootElement.GetProperty("path").GetString()} {record.RootElement.GetProperty("indices")}";
+        })];
+        Assert.Equal(7, Records(recordsOne).Length);
+        Assert.Equal(Records(recordsOne), Records(recordsTwo));
+    }
+
+    [Theory]
+    [InlineData("cpu,cpu", "--device cpu,cpu: cpu is named twice")]
+    [InlineData("1,cpu", "--device 1,cpu: '1' names no backend")]
+    [InlineData("cpu,,emulator", "--device cpu,,emulator: an empty item in the list")]
+    [InlineData("cpu,nosuch", "unknown device 'nosuch'")]
+    public void A_bad_device_list_is_one_line_and_exit_2(string devices, string message)
+    {
+        string weights = SaveTiny(), inputs = SaveInputs(1);
+        (int exit, string output, string error) = Run("run", "--weights", weights, "--input", inputs, "--device", devices);
+
+        Assert.Equal(2, exit);
+        Assert.Empty(output);
+        Assert.Contains(message, error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Theory]
+    [InlineData("cuda")]
+    [InlineData("opencl")]
+    public void Every_device_of_a_backend_that_has_none_is_the_error_the_backend_alone_gives(string backend)
+    {
+        (int exitAll, _, string errorAll) = Run("run", "--model", "vit_test_tiny", "--random-init", "--input", SaveInputs(1), "--device", backend + ":all");
+        (int exitOne, _, string errorOne) = Run("run", "--model", "vit_test_tiny", "--random-init", "--input", SaveInputs(1), "--device", backend);
+
+        // Where the backend has devices both run (exit 0); where it has none, the same one line.
+        Assert.Equal(exitOne, exitAll);
+        Assert.Equal(exitOne == 0 ? "" : errorOne, exitOne == 0 ? "" : errorAll);
+    }
+
+    [Fact]
+    public void Only_run_takes_a_device_list()
+    {
+        (int exit, _, string error) = Run("kernels", "--device", "cpu,emulator");
+
+        Assert.Equal(2, exit);
+        Assert.Contains("--device cpu,emulator: only run takes more than one device", error);
+        Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
     public void Interrupted_before_any_image_finished_it_leaves_an_existing_logits_file_as_it_was()
     {
         string weights = SaveTiny(), inputs = SaveInputs(3), logits = PathOf("logits.npy");

@@ -124,9 +124,18 @@ public static class ImageStream
     public static IEnumerable<StreamedBatch> Run(
         IStreamModel model, int count, DecodeInto decode, long tokenBudget, CancellationToken cancel = default, StreamProfile? profile = null)
     {
+        // An iterator, as each enumeration takes the plan from its start.
         IReadOnlyList<MicroBatch> plan = Plan(count, model.TokensPerImage, tokenBudget);
+        if (plan.Count == 0)
+        {
+            yield break;
+        }
+
         int taken = 0;
-        return plan.Count == 0 ? [] : RunOnDevice(model, () => taken < plan.Count ? plan[taken++] : null, plan.Max(b => b.Count), decode, cancel, profile);
+        foreach (StreamedBatch result in RunOnDevice(model, () => taken < plan.Count ? plan[taken++] : null, plan.Max(b => b.Count), decode, cancel, profile))
+        {
+            yield return result;
+        }
     }
 
     /// <summary>

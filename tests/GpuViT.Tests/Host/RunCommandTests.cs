@@ -152,6 +152,15 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
+    public void Profile_with_several_devices_is_refused_in_one_line()
+    {
+        (int exit, _, string error) = Run("run", "--model", "vit_test_tiny", "--random-init", "--input", SaveInputs(1), "--profile", "--device", "cpu,emulator");
+
+        Assert.Equal(2, exit);
+        Assert.Equal("gpuvit: --profile profiles one device; --device cpu,emulator names several", error.Trim());
+    }
+
+    [Fact]
     public void Only_run_takes_a_device_list()
     {
         (int exit, _, string error) = Run("kernels", "--device", "cpu,emulator");

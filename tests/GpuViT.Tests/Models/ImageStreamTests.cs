@@ -274,6 +274,29 @@ public sealed class ImageStreamTests
     }
 
     [Fact]
+    public void A_device_runs_at_most_a_few_micro_batches_ahead_of_a_slow_one_that_holds_the_next_in_order()
+    {
+        using Device fastDevice = Devices.Open("cpu").Device;
+        using Device slowDevice = Devices.Open("cpu").Device;
+        var fast = new LayeredModel(fastDevice, layers: 1, layerTime: TimeSpan.Zero);
+        var slow = new LayeredModel(slowDevice, layers: 1, layerTime: TimeSpan.FromMilliseconds(300));
+        int? fastPassesWhenSlowFinished = null, slowIndex = null;
+
+        foreach (StreamedBatch result in ImageStream.RunOnDevices([fast, slow], 60, (i, image) => image.Fill(i), fast.TokensPerImage))
+        {
+            if (result.DeviceIndex == 1 && slowIndex is null)
+            {
+                (slowIndex, fastPassesWhenSlowFinished) = (result.Batch.First, fast.LayersRun.Count);
+            }
+        }
+
+        // While the slow device held micro-batch k, the fast one could finish k plus the reorder
+        // buffer's run-ahead, and start one more; unbounded, it would have done all the other 59.
+        int bound = slowIndex!.Value + (ImageStream.RunAheadPerDevice * 2) + 2;
+        Assert.InRange(fastPassesWhenSlowFinished!.Value, 1, bound);
+    }
+
+    [Fact]
     public void Cancelled_on_two_devices_the_stream_keeps_an_in_order_prefix_and_gives_back_both_devices_memory()
     {
         using var one = new SlowAsyncDevice { UploadDelay = TimeSpan.FromMilliseconds(2) };

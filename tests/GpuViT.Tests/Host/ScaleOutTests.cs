@@ -218,9 +218,11 @@ public sealed class ScaleOutTests : IDisposable
     [InlineData(PosixSignalNumber.Term, Cli.Terminated)]
     public void A_run_killed_mid_way_leaves_only_a_partial_file_and_the_same_command_resumes_to_the_uninterrupted_output(PosixSignalNumber signal, int expectedExit)
     {
-        // Enough one-image micro-batches of the tiny model (about 600 a second on two cores) that the run is
-        // still going when the signal lands; the progress line comes after the micro-batch's records are on disk.
-        const int Images = 1000;
+        // Enough one-image micro-batches of the tiny model (600-1,300 a second on two cores) that the run
+        // is still going when the signal lands, seconds after the line that triggers it even when this
+        // process, busy with other tests, reads the line late (with 1,000 the run once ended first); the
+        // progress line comes after the micro-batch's records are on disk.
+        const int Images = 4000;
         string inputs = SaveInputs(Images), output = PathOf("out.jsonl"), partial = RecordsFile.PartialPath(output);
         string[] args = RunArgs(output, inputs, "--batch", "1");
 

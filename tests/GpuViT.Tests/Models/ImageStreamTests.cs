@@ -258,6 +258,7 @@ public sealed class ImageStreamTests
         using Device slowDevice = Devices.Open("cpu").Device;
         var fast = new LayeredModel(fastDevice, layers: 1, layerTime: TimeSpan.FromMilliseconds(1));
         var slow = new LayeredModel(slowDevice, layers: 1, layerTime: TimeSpan.FromMilliseconds(40));
+        StartTogether(fast, slow);
 
         // 20 micro-batches of 2 images; each model copies its inputs, so output i is image i's value.
         StreamedBatch[] batches = ImageStream.RunOnDevices([fast, slow], 40, (i, image) => image.Fill(i), 2 * fast.TokensPerImage).ToArray();
@@ -273,6 +274,18 @@ public sealed class ImageStreamTests
         Assert.Equal(0, slowDevice.Memory.BytesInUse);
     }
 
+    /// <summary>
+    /// The fast model's first pass waits until the slow one's has begun, so that the slow device
+    /// surely takes a micro-batch: on a loaded machine its thread could otherwise start after the
+    /// fast one had taken the whole plan.
+    /// </summary>
+    private static void StartTogether(LayeredModel fast, LayeredModel slow)
+    {
+        var slowStarted = new ManualResetEventSlim();
+        slow.BeforePass = slowStarted.Set;
+        fast.BeforePass = () => Assert.True(slowStarted.Wait(TimeSpan.FromSeconds(30)), "the slow device never began a pass");
+    }
+
     [Fact]
     public void A_device_runs_at_most_a_few_micro_batches_ahead_of_a_slow_one_that_holds_the_next_in_order()
     {
@@ -280,6 +293,7 @@ public sealed class ImageStreamTests
         using Device slowDevice = Devices.Open("cpu").Device;
         var fast = new LayeredModel(fastDevice, layers: 1, layerTime: TimeSpan.Zero);
         var slow = new LayeredModel(slowDevice, layers: 1, layerTime: TimeSpan.FromMilliseconds(300));
+        StartTogether(fast, slow);
         int? fastPassesWhenSlowFinished = null, slowIndex = null;
 
         foreach (StreamedBatch result in ImageStream.RunOnDevices([fast, slow], 60, (i, image) => image.Fill(i), fast.TokensPerImage))
@@ -357,6 +371,9 @@ public sealed class ImageStreamTests
     {
         public Action<int, int> LayerDone { get; set; } = (_, _) => { };
 
+        /// <summary>Called as each pass begins, before its layers.</summary>
+        public Action BeforePass { get; set; } = () => { };
+
         /// <summary>Layers each pass ran, by pass.</summary>
         public List<int> LayersRun { get; } = [];
 
@@ -372,6 +389,7 @@ public sealed class ImageStreamTests
 
         public void Forward(DeviceView<float> images, DeviceView<float> outputs, int count, DeviceStream stream, CancellationToken cancel)
         {
+            BeforePass();
             LayersRun.Add(0);
             for (int layer = 0; layer < layers; layer++)
             {

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using GpuViT.Kernels.Cpu;
+using GpuViT.Kernels.Runtime;
 
 namespace GpuViT.Bench;
 
@@ -31,19 +32,13 @@ internal static unsafe class InterleavedGemm
             Action openBlas = () => OpenBlas.LinearGemm(shape.M, shape.N, shape.K, x, w, y);
             (List<double> ours, List<double> theirs) = Interleaving.Run(gemm, openBlas, rounds, blockSeconds, warmSeconds: 0.3);
 
-            double oursMedian = shape.Flops / Median(ours) / 1e9, theirsMedian = shape.Flops / Median(theirs) / 1e9;
+            double oursMedian = shape.Flops / TimingSpread.Of(ours).Median / 1e9, theirsMedian = shape.Flops / TimingSpread.Of(theirs).Median / 1e9;
             double oursBest = shape.Flops / ours.Min() / 1e9, theirsBest = shape.Flops / theirs.Min() / 1e9;
             Console.WriteLine($"{shape,-16} {oursMedian,8:F1} {theirsMedian,8:F1} {oursMedian / theirsMedian,6:F2} | {oursBest,6:F1} {theirsBest,8:F1} {oursBest / theirsBest,6:F2}");
             NativeMemory.AlignedFree(x);
             NativeMemory.AlignedFree(w);
             NativeMemory.AlignedFree(y);
         }
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[sorted.Length / 2];
     }
 
     private static int Option(string[] args, string name, int fallback)

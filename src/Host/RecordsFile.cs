@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using GpuViT.Kernels.Runtime;
 
@@ -15,8 +14,6 @@ namespace GpuViT.Host;
 public sealed record RunJob(Shard Shard, int Inputs, string InputsSha256, string Model, int Top, bool Labels, string Precision)
 {
     private const string Kind = "run records";
-
-    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The first 16 hex digits of the SHA-256 of the names, each ended by a line feed.</summary>
     public static string HashNames(IEnumerable<string> names)
@@ -33,7 +30,7 @@ public sealed record RunJob(Shard Shard, int Inputs, string InputsSha256, string
     public string ToLine()
     {
         using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        using (var json = new Utf8JsonWriter(buffer, RunRecords.JsonOptions))
         {
             json.WriteStartObject();
             json.WriteString("gpuvit", Kind);

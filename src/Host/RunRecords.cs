@@ -28,7 +28,8 @@ public sealed class RunRecords(string format, int ranks, bool labels)
 
     public static readonly string[] Formats = [Text, Json, Csv];
 
-    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    /// <summary>JSON as written to files and stdout: non-ASCII names kept readable, not escaped.</summary>
+    internal static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The line before the records: the csv header; null for the others.</summary>
     public string? Header() => format != Csv ? null : CsvRow([
